@@ -1,0 +1,119 @@
+// swift-tools-version:6.0
+// CityOS Workers — the integration layer of the CityOS commerce platform.
+// The target list below is the architecture: each part depends downward only.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "cityos-workers",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cityos", targets: ["cityos"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    ],
+    targets: [
+        // The only place with C: a module map over Debian's libhiredis-dev (0.14).
+        .systemLibrary(
+            name: "CHiredis",
+            path: "Sources/CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        // Redis binding: hiredis parses replies, a SwiftNIO channel owns the socket.
+        .target(
+            name: "Redis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Settings from Config/cityos.yaml, overridden by CITYOS_* environment variables.
+        .target(
+            name: "Config",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        // The reliable queue engine: envelopes, typed job kinds, fetch, acks, retries,
+        // dead letters, heartbeats and recovery, the worker pool. Knows neither HTTP nor the domain.
+        .target(
+            name: "Queue",
+            dependencies: [
+                "Redis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // PostgreSQL: migrations, tenant transactions (RLS), execution ledger, outbox relay.
+        .target(
+            name: "Store",
+            dependencies: [
+                "Queue",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+        // The typed job handlers, one folder per family: the business of the platform.
+        .target(
+            name: "Jobs",
+            dependencies: ["Queue", "Store"],
+            path: "Jobs",
+            swiftSettings: swiftSettings
+        ),
+        // The command-line executable: run, work, migrate, config, enqueue, status, dead, bench.
+        .executableTarget(
+            name: "cityos",
+            dependencies: [
+                "Config", "Redis", "Queue", "Store", "Jobs",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Helpers that start the platform's pieces against the test Redis and PostgreSQL.
+        .target(
+            name: "CityOSTesting",
+            dependencies: ["Config", "Redis", "Queue", "Store", "Jobs"],
+            path: "Tests/CityOSTesting",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisTests",
+            dependencies: ["Redis", "CityOSTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConfigTests",
+            dependencies: ["Config"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QueueTests",
+            dependencies: ["Queue", "Jobs", "CityOSTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StoreTests",
+            dependencies: ["Store", "Jobs", "CityOSTesting"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,134 @@
+import Foundation
+import Yams
+
+/// The effective configuration: `Config/cityos.yaml` (defaults for a local run), each key
+/// overridden by its `CITYOS_*` environment variable. Secrets come from the environment only.
+public struct CityOSConfig: Sendable {
+    /// Every setting with its final value, by key (`redis.url`, `workers.concurrency`, …).
+    public private(set) var values: [String: String]
+    /// Where each value came from: `default`, the file's path, or the environment variable.
+    public private(set) var sources: [String: String]
+
+    /// Loads the file (if it exists) and the environment, and checks every value.
+    /// - Throws: `ConfigError` naming the first bad or missing setting.
+    public static func load(file: String? = nil,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> CityOSConfig {
+        var config = CityOSConfig(values: [:], sources: [:])
+        for setting in Setting.all {
+            if let value = setting.defaultValue {
+                config.values[setting.key] = value
+                config.sources[setting.key] = "default"
+            }
+        }
+        let path = file ?? environment["CITYOS_CONFIG"] ?? "Config/cityos.yaml"
+        if FileManager.default.fileExists(atPath: path) {
+            try config.merge(fileAt: path)
+        } else if file != nil || environment["CITYOS_CONFIG"] != nil {
+            throw .unreadableFile(path: path, reason: "no such file")
+        }
+        for setting in Setting.all {
+            if let value = environment[setting.environmentName] {
+                config.values[setting.key] = value
+                config.sources[setting.key] = setting.environmentName
+            }
+        }
+        // Webhook secrets, one per source, come from the environment only.
+        for (name, value) in environment where name.hasPrefix("CITYOS_WEBHOOK_SECRET_") {
+            let source = name.dropFirst("CITYOS_WEBHOOK_SECRET_".count).lowercased()
+            config.values["webhooks.secret.\(source)"] = value
+            config.sources["webhooks.secret.\(source)"] = name
+        }
+        try config.validate()
+        return config
+    }
+
+    private mutating func merge(fileAt path: String) throws(ConfigError) {
+        let text: String
+        let node: Any?
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+            node = try Yams.load(yaml: text)
+        } catch {
+            throw .unreadableFile(path: path, reason: "\(error)")
+        }
+        guard let root = node as? [String: Any] else {
+            if node == nil { return }
+            throw .unreadableFile(path: path, reason: "the top level must be a mapping")
+        }
+        for (key, value) in Self.flatten(root) {
+            guard let setting = Setting.named(key) else { throw .unknownKey(key: key, path: path) }
+            if setting.secret { throw .secretInFile(key: key, environmentName: setting.environmentName) }
+            values[key] = value
+            sources[key] = path
+        }
+    }
+
+    private static func flatten(_ node: [String: Any], prefix: String = "") -> [(String, String)] {
+        node.flatMap { (key, value) -> [(String, String)] in
+            let path = prefix.isEmpty ? key : "\(prefix).\(key)"
+            if let nested = value as? [String: Any] { return flatten(nested, prefix: path) }
+            return [(path, "\(value)")]
+        }
+    }
+
+    private func validate() throws(ConfigError) {
+        for setting in Setting.all {
+            guard let value = values[setting.key], !value.isEmpty else {
+                if setting.required {
+                    throw .missing(key: setting.key, environmentName: setting.environmentName)
+                }
+                continue
+            }
+            if let problem = setting.kind.problem(with: value) {
+                throw .invalid(key: setting.key, environmentName: setting.environmentName,
+                               value: setting.secret ? "****" : value, expected: problem)
+            }
+        }
+    }
+
+    // MARK: Typed access
+
+    public func string(_ key: String) -> String? { values[key].flatMap { $0.isEmpty ? nil : $0 } }
+    public func int(_ key: String) -> Int? { values[key].flatMap { Int($0) } }
+    public func double(_ key: String) -> Double? { values[key].flatMap { Double($0) } }
+
+    public var redisURL: String { string("redis.url") ?? "" }
+    public var redisConnections: Int { int("redis.connections") ?? 4 }
+    public var databaseURL: String { string("database.url") ?? "" }
+    /// The role that owns the schema and applies migrations; defaults to `database.url`.
+    public var databaseAdminURL: String { string("database.admin_url") ?? databaseURL }
+    public var databasePoolSize: Int { int("database.pool_size") ?? 8 }
+    public var httpHost: String { string("http.host") ?? "127.0.0.1" }
+    public var httpPort: Int { int("http.port") ?? 8080 }
+    public var opsToken: String? { string("ops.token") }
+    public var workerQueues: String { string("workers.queues") ?? "default:1" }
+    public var workerConcurrency: Int { int("workers.concurrency") ?? 32 }
+    public var heartbeatTTL: Double { double("workers.heartbeat_ttl_seconds") ?? 5 }
+    public var shutdownGrace: Double { double("workers.shutdown_grace_seconds") ?? 25 }
+    public var deadLetterCap: Int { int("queues.dead_letter_cap") ?? 10_000 }
+    public var schedulesDirectory: String { string("scheduler.directory") ?? "Schedules" }
+    public var sandboxURL: String { string("sandbox.url") ?? "http://127.0.0.1:8090" }
+
+    /// The signing secret for webhooks from `source` (`stripe`, `medusa`, …).
+    public func webhookSecret(_ source: String) -> String? { string("webhooks.secret.\(source)") }
+
+    /// Every setting as `key = value  (source)`, secrets masked: what `cityos config` prints.
+    public func describe() -> [String] {
+        values.keys.sorted().map { key in
+            let secret = Setting.named(key)?.secret ?? key.hasPrefix("webhooks.secret.")
+            let value = secret ? Self.mask(values[key] ?? "") : Self.maskURLPassword(values[key] ?? "")
+            return "\(key) = \(value)  (\(sources[key] ?? "default"))"
+        }
+    }
+
+    static func mask(_ value: String) -> String { value.isEmpty ? "(unset)" : "****" }
+
+    /// Hides the password part of a URL (`postgres://user:secret@host` → `postgres://user:****@host`).
+    public static func maskURLPassword(_ value: String) -> String {
+        guard let scheme = value.range(of: "://"), let at = value.lastIndex(of: "@"),
+              scheme.upperBound < at else { return value }
+        let userinfo = value[scheme.upperBound..<at]
+        guard let colon = userinfo.firstIndex(of: ":") else { return value }
+        return String(value[..<colon]) + ":****" + String(value[at...])
+    }
+}

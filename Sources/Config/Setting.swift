@@ -1,0 +1,72 @@
+/// One configuration setting: its key in `Config/cityos.yaml`, its `CITYOS_*` variable,
+/// its default and what a valid value looks like.
+public struct Setting: Sendable {
+    public enum Kind: Sendable {
+        case text, integer(ClosedRange<Int>), number, redisURL, postgresURL, httpURL, host
+
+        func problem(with value: String) -> String? {
+            switch self {
+            case .text: return nil
+            case .integer(let range):
+                guard let n = Int(value), range.contains(n) else {
+                    return "an integer in \(range.lowerBound)...\(range.upperBound)"
+                }
+                return nil
+            case .number:
+                guard let n = Double(value), n > 0 else { return "a positive number" }
+                return nil
+            case .redisURL:
+                return value.hasPrefix("redis://") ? nil : "a redis://host:port/db URL"
+            case .postgresURL:
+                let ok = value.hasPrefix("postgres://") || value.hasPrefix("postgresql://")
+                return ok ? nil : "a postgres://user@host:port/database URL"
+            case .httpURL:
+                return value.hasPrefix("http://") || value.hasPrefix("https://") ? nil : "an http(s):// URL"
+            case .host:
+                return value.contains(" ") ? "a host name or address" : nil
+            }
+        }
+    }
+
+    public let key: String
+    public let kind: Kind
+    public let defaultValue: String?
+    public let required: Bool
+    public let secret: Bool
+
+    public var environmentName: String {
+        "CITYOS_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    init(_ key: String, _ kind: Kind, default defaultValue: String? = nil,
+         required: Bool = false, secret: Bool = false) {
+        self.key = key
+        self.kind = kind
+        self.defaultValue = defaultValue
+        self.required = required
+        self.secret = secret
+    }
+
+    /// Every setting the platform reads. Add new ones here; the file, the environment,
+    /// validation and `cityos config` all follow from this list.
+    public static let all: [Setting] = [
+        Setting("redis.url", .redisURL, default: "redis://127.0.0.1:6379/0", required: true),
+        Setting("redis.connections", .integer(1...64), default: "4"),
+        Setting("database.url", .postgresURL, required: true),
+        Setting("database.admin_url", .postgresURL),
+        Setting("database.pool_size", .integer(1...200), default: "8"),
+        Setting("http.host", .host, default: "127.0.0.1"),
+        Setting("http.port", .integer(1...65535), default: "8080"),
+        Setting("ops.token", .text, secret: true),
+        Setting("workers.queues", .text, default: "default:1"),
+        Setting("workers.concurrency", .integer(1...10_000), default: "32"),
+        Setting("workers.heartbeat_ttl_seconds", .number, default: "5"),
+        Setting("workers.shutdown_grace_seconds", .number, default: "25"),
+        Setting("queues.dead_letter_cap", .integer(1...10_000_000), default: "10000"),
+        Setting("scheduler.directory", .text, default: "Schedules"),
+        Setting("sandbox.url", .httpURL, default: "http://127.0.0.1:8090"),
+        Setting("stripe.secret_key", .text, secret: true),
+    ]
+
+    static func named(_ key: String) -> Setting? { all.first { $0.key == key } }
+}

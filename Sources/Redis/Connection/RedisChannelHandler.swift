@@ -1,0 +1,131 @@
+import NIOCore
+
+/// A request on the wire: one or more encoded commands and the promise of their replies.
+struct RedisRequest {
+    var buffer: ByteBuffer
+    var count: Int
+    var timeout: TimeAmount
+    var promise: EventLoopPromise<[RedisReply]>
+}
+
+/// Owns the request queue of one connection. Requests are written in order; each reply
+/// completes the oldest waiting request (Redis answers in order). Failure rules, in one place:
+/// - an error reply fails nothing: it is delivered as `.error` to its own request;
+/// - a missed deadline fails everything pending and closes the connection, because the late
+///   replies could no longer be matched to their callers;
+/// - a protocol error or a closed channel fails everything pending.
+/// Runs on its channel's event loop only.
+final class RedisChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = RedisRequest
+    typealias OutboundOut = ByteBuffer
+
+    private struct Pending {
+        var remaining: Int
+        var replies: [RedisReply]
+        var deadline: NIODeadline
+        var timeout: TimeAmount
+        var promise: EventLoopPromise<[RedisReply]>
+    }
+
+    private let address: String
+    private let parser: ReplyParser
+    private var pending = CircularBuffer<Pending>(initialCapacity: 64)
+    private var flushScheduled = false
+    private var deadlineTimer: Scheduled<Void>?
+    private var failure: RedisError?
+
+    init(address: String, parser: ReplyParser) {
+        self.address = address
+        self.parser = parser
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        if let failure {
+            request.promise.fail(failure)
+            promise?.fail(failure)
+            return
+        }
+        pending.append(Pending(remaining: request.count, replies: [], deadline: .now() + request.timeout,
+                               timeout: request.timeout, promise: request.promise))
+        if pending.count == 1 { armDeadline(context: context) }
+        context.write(wrapOutboundOut(request.buffer), promise: promise)
+    }
+
+    /// Coalesces the flushes of every caller that wrote during this event-loop tick into one
+    /// syscall: that is what turns many concurrent callers into one pipelined round trip.
+    func flush(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            context.flush()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        do {
+            try buffer.withUnsafeReadableBytes { bytes in try parser.feed(bytes) }
+            while let reply = try parser.next() {
+                deliver(reply, context: context)
+            }
+        } catch let error as RedisError {
+            failAll(error, context: context)
+        } catch {
+            failAll(.protocolError("\(error)"), context: context)
+        }
+    }
+
+    private func deliver(_ reply: RedisReply, context: ChannelHandlerContext) {
+        guard !pending.isEmpty else {
+            failAll(.protocolError("a reply arrived that no command was waiting for"), context: context)
+            return
+        }
+        pending[pending.startIndex].replies.append(reply)
+        pending[pending.startIndex].remaining -= 1
+        if pending[pending.startIndex].remaining == 0 {
+            let done = pending.removeFirst()
+            done.promise.succeed(done.replies)
+            if pending.isEmpty {
+                deadlineTimer?.cancel()
+                deadlineTimer = nil
+            }
+        }
+    }
+
+    private func armDeadline(context: ChannelHandlerContext) {
+        guard deadlineTimer == nil, let first = pending.first else { return }
+        let loop = context.eventLoop.assumeIsolated()
+        deadlineTimer = loop.scheduleTask(deadline: first.deadline) {
+            self.deadlineTimer = nil
+            guard let head = self.pending.first else { return }
+            if head.deadline <= .now() {
+                let seconds = Double(head.timeout.nanoseconds) / 1e9
+                self.failAll(.timeout(address: self.address, seconds: seconds), context: context)
+            } else {
+                self.armDeadline(context: context)
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(.connectionClosed(address: address), context: context, close: false)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        failAll(.connectionClosed(address: address), context: context)
+    }
+
+    private func failAll(_ error: RedisError, context: ChannelHandlerContext, close: Bool = true) {
+        if failure == nil { failure = error }
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
+        while let next = pending.popFirst() {
+            next.promise.fail(error)
+        }
+        if close { context.close(promise: nil) }
+    }
+}

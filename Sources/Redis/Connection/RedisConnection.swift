@@ -1,0 +1,90 @@
+import NIOCore
+import NIOPosix
+
+/// One TCP connection to Redis, owned by a SwiftNIO channel. Any number of tasks may call
+/// `send` at once: their commands are written in call order and pipelined on the socket,
+/// and no caller ever blocks a thread while waiting.
+public final class RedisConnection: Sendable {
+    public let address: String
+    let channel: Channel
+
+    private init(address: String, channel: Channel) {
+        self.address = address
+        self.channel = channel
+    }
+
+    /// True while the socket is open.
+    public var isActive: Bool { channel.isActive }
+
+    /// Opens a connection, authenticates and selects the database of `endpoint`.
+    public static func connect(
+        to endpoint: RedisEndpoint,
+        connectTimeout: TimeAmount = .seconds(2),
+        on group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws(RedisError) -> RedisConnection {
+        let address = "\(endpoint.host):\(endpoint.port)"
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let parser = ReplyParser() else {
+                        throw RedisError.protocolError("hiredis could not allocate a reply reader")
+                    }
+                    try channel.pipeline.syncOperations.addHandler(
+                        RedisChannelHandler(address: address, parser: parser))
+                }
+            }
+        let channel: Channel
+        do {
+            channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+        } catch let error as ChannelError where error == .connectTimeout(connectTimeout) {
+            throw .timeout(address: address, seconds: Double(connectTimeout.nanoseconds) / 1e9)
+        } catch {
+            throw .connectionRefused(address: address, reason: "\(error)")
+        }
+        let connection = RedisConnection(address: address, channel: channel)
+        do {
+            if let password = endpoint.password {
+                try await connection.send(RedisCommand("AUTH", .string(password))).unwrapped()
+            }
+            if endpoint.database != 0 {
+                try await connection.send(RedisCommand("SELECT", .int(endpoint.database))).unwrapped()
+            }
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// Sends one command and returns its reply (an error reply comes back as `.error`).
+    public func send(_ command: RedisCommand, timeout: TimeAmount = .seconds(5)) async throws(RedisError) -> RedisReply {
+        let replies = try await send([command], timeout: timeout)
+        guard let first = replies.first else { throw .unexpectedReply("no reply") }
+        return first
+    }
+
+    /// Sends many commands in one write and returns their replies in order.
+    /// Error replies are values in the result; only connection failures throw.
+    public func send(_ commands: [RedisCommand], timeout: TimeAmount = .seconds(5)) async throws(RedisError) -> [RedisReply] {
+        guard !commands.isEmpty else { return [] }
+        var buffer = channel.allocator.buffer(capacity: 64 * commands.count)
+        for command in commands { command.encode(into: &buffer) }
+        let promise = channel.eventLoop.makePromise(of: [RedisReply].self)
+        let request = RedisRequest(buffer: buffer, count: commands.count, timeout: timeout, promise: promise)
+        channel.writeAndFlush(request, promise: nil)
+        do {
+            return try await promise.futureResult.get()
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .connectionClosed(address: address)
+        }
+    }
+
+    /// Closes the socket; anything still pending fails with `connectionClosed`.
+    public func close() {
+        channel.close(promise: nil)
+    }
+}
