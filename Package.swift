@@ -70,6 +70,12 @@ let package = Package(
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
         ),
+        // Cron expressions, schedule files (Schedules/*.yaml) and catch-up policies.
+        .target(
+            name: "Scheduler",
+            dependencies: ["Queue", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         // The typed job handlers, one folder per family: the business of the platform.
         .target(
             name: "Jobs",
@@ -81,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "cityos",
             dependencies: [
-                "Config", "Redis", "Queue", "Store", "Jobs",
+                "Config", "Redis", "Queue", "Store", "Scheduler", "Jobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -103,6 +109,11 @@ let package = Package(
         .testTarget(
             name: "ConfigTests",
             dependencies: ["Config"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SchedulerTests",
+            dependencies: ["Scheduler"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -94,6 +94,7 @@ public struct CityOSConfig: Sendable {
 
     public var redisURL: String { string("redis.url") ?? "" }
     public var redisConnections: Int { int("redis.connections") ?? 4 }
+    public var redisNamespace: String { string("redis.namespace") ?? "cityos" }
     public var databaseURL: String { string("database.url") ?? "" }
     /// The role that owns the schema and applies migrations; defaults to `database.url`.
     public var databaseAdminURL: String { string("database.admin_url") ?? databaseURL }

@@ -52,6 +52,8 @@ public struct Setting: Sendable {
     public static let all: [Setting] = [
         Setting("redis.url", .redisURL, default: "redis://127.0.0.1:6379/0", required: true),
         Setting("redis.connections", .integer(1...64), default: "4"),
+        // Prefix of every Redis key; lets several platforms (or test runs) share one Redis.
+        Setting("redis.namespace", .text, default: "cityos"),
         Setting("database.url", .postgresURL, required: true),
         Setting("database.admin_url", .postgresURL),
         Setting("database.pool_size", .integer(1...200), default: "8"),

@@ -55,6 +55,7 @@ public final class RedisClient: Sendable {
 
     /// Runs many commands in one round trip; replies come back in order. Error replies are
     /// values (`.error`) in the result, so one failed command does not hide the others.
+    @discardableResult
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisReply] {
         try await connection().send(commands, timeout: configuration.commandTimeout)
     }

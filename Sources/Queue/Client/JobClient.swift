@@ -1,0 +1,151 @@
+import Foundation
+import Redis
+
+/// How work gets in: builds envelopes and stores them in Redis, one job or thousands per
+/// round trip. Used by the ingress, the scheduler, the outbox relay, the CLI and jobs that
+/// fan out. An enqueue that returns has been stored by Redis.
+public struct JobClient: Sendable {
+    public let redis: RedisClient
+    public let registry: JobRegistry
+    let namespace: String
+
+    public init(redis: RedisClient, registry: JobRegistry, namespace: String = "cityos") {
+        self.redis = redis
+        self.registry = registry
+        self.namespace = namespace
+    }
+
+    /// Per-enqueue choices; anything unset comes from the job kind's options.
+    public struct Options: Sendable {
+        public var queue: String?
+        public var tenant: String?
+        /// Run no earlier than this many seconds from now.
+        public var delaySeconds: Double?
+        /// Run no earlier than this time (ms since the epoch).
+        public var runAtMillis: Int64?
+        /// A second enqueue with the same key (per queue) within `uniqueFor` returns the
+        /// first job's id and creates nothing.
+        public var idempotencyKey: String?
+        public var uniqueFor: Int = 86_400
+        /// A fixed id (scheduler ticks, outbox rows): an id already stored is not stored again.
+        public var jobID: String?
+        public var maxAttempts: Int?
+        public var trace: String?
+
+        public init(queue: String? = nil, tenant: String? = nil, delaySeconds: Double? = nil,
+                    runAtMillis: Int64? = nil, idempotencyKey: String? = nil, jobID: String? = nil,
+                    maxAttempts: Int? = nil, trace: String? = nil) {
+            self.queue = queue
+            self.tenant = tenant
+            self.delaySeconds = delaySeconds
+            self.runAtMillis = runAtMillis
+            self.idempotencyKey = idempotencyKey
+            self.jobID = jobID
+            self.maxAttempts = maxAttempts
+            self.trace = trace
+        }
+    }
+
+    /// What an enqueue did: the job's id, and whether it is new or an earlier one's.
+    public struct Receipt: Sendable, Equatable {
+        public let id: String
+        public let created: Bool
+    }
+
+    /// Enqueues a job of a typed kind.
+    @discardableResult
+    public func enqueue<H: JobHandler>(_ kind: H.Type, _ arguments: H.Arguments,
+                                       options: Options = Options()) async throws -> Receipt {
+        let args = try JSONValue.from(arguments)
+        return try await enqueue(kind: H.kind, args: args, options: options)
+    }
+
+    /// Enqueues a job by kind name with JSON arguments, after checking both against the registry.
+    /// - Throws: `JobFailure.unknownKind` / `.badArguments` for input that could never run;
+    ///   `RedisError` if Redis did not store it.
+    @discardableResult
+    public func enqueue(kind: String, args: JSONValue, options: Options = Options()) async throws -> Receipt {
+        try registry.validate(kind: kind, args: args)
+        let envelope = makeEnvelope(kind: kind, args: args, options: options)
+        let receipts = try await store([Pending(envelope: envelope, idempotencyKey: options.idempotencyKey,
+                                                uniqueFor: options.uniqueFor)])
+        guard let receipt = receipts.first else { throw RedisError.unexpectedReply("enqueue returned nothing") }
+        return receipt
+    }
+
+    /// Enqueues many jobs, grouped per queue into one script call each, all in one round trip.
+    public func enqueueBatch(_ envelopes: [JobEnvelope]) async throws -> [Receipt] {
+        try await store(envelopes.map { Pending(envelope: $0, idempotencyKey: nil, uniqueFor: 0) })
+    }
+
+    /// Builds an envelope with the kind's defaults (queue, attempts) filled in.
+    public func makeEnvelope(kind: String, args: JSONValue, options: Options = Options()) -> JobEnvelope {
+        let kindOptions = registry.options(for: kind) ?? JobOptions()
+        let now = Clock.nowMillis()
+        var due: Int64?
+        if let runAt = options.runAtMillis { due = runAt }
+        if let delay = options.delaySeconds, delay > 0 { due = now + Int64(delay * 1000) }
+        return JobEnvelope(id: options.jobID ?? JobID.make(), kind: kind,
+                           queue: options.queue ?? kindOptions.queue, tenant: options.tenant,
+                           args: args, maxAttempts: options.maxAttempts ?? kindOptions.retry.maxAttempts,
+                           enqueuedAt: now, dueAt: due, trace: options.trace)
+    }
+
+    struct Pending {
+        var envelope: JobEnvelope
+        var idempotencyKey: String?
+        var uniqueFor: Int
+    }
+
+    private func store(_ jobs: [Pending]) async throws -> [Receipt] {
+        var order: [String] = []
+        var byQueue: [String: [(index: Int, job: Pending)]] = [:]
+        for (index, job) in jobs.enumerated() {
+            if byQueue[job.envelope.queue] == nil { order.append(job.envelope.queue) }
+            byQueue[job.envelope.queue, default: []].append((index, job))
+        }
+        let now = Clock.nowMillis()
+        let global = GlobalKeys(namespace: namespace)
+        var invocations: [RedisScript.Invocation] = []
+        for queue in order {
+            let keys = QueueKeys(queue: queue, namespace: namespace)
+            var argv: [RedisArgument] = [.string(keys.prefix), .string(queue), .int64(now)]
+            for (_, job) in byQueue[queue] ?? [] {
+                let env = job.envelope
+                argv.append(.string(env.id))
+                argv.append(.string(env.tenantKey))
+                argv.append(.int64(env.dueAt ?? 0))
+                argv.append(.string(job.idempotencyKey ?? ""))
+                argv.append(.int(max(1, job.uniqueFor)))
+                argv.append(.raw(try env.encoded()))
+            }
+            invocations.append(QueueScripts.enqueue.invocation(
+                keys: [.string(keys.jobs), .string(keys.ring), .string(keys.schedule), .string(keys.stats),
+                       .string(keys.wake), .string(global.queues)],
+                arguments: argv))
+        }
+        let replies = try await redis.runPipelined(invocations)
+        var receipts = [Receipt?](repeating: nil, count: jobs.count)
+        for (q, queue) in order.enumerated() {
+            let reply = try replies[q].unwrapped()
+            let items = reply.array ?? []
+            for (j, entry) in (byQueue[queue] ?? []).enumerated() where 2 * j + 1 < items.count {
+                receipts[entry.index] = Receipt(id: items[2 * j].string ?? entry.job.envelope.id,
+                                                created: items[2 * j + 1].int == 1)
+            }
+        }
+        return receipts.compactMap { $0 }
+    }
+}
+
+extension JSONValue {
+    /// Any `Encodable` value as JSON.
+    public static func from<T: Encodable>(_ value: T) throws(JobFailure) -> JSONValue {
+        do {
+            let data = try JSONEncoder().encode(value)
+            return try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch {
+            throw .badArguments("cannot encode arguments: \(error)")
+        }
+    }
+}

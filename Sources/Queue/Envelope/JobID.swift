@@ -1,0 +1,46 @@
+import Foundation
+
+/// Job ids are UUIDv7: time-ordered (sorting ids sorts by creation), unique without coordination.
+public enum JobID {
+    /// A new UUIDv7 string, e.g. `0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b`.
+    public static func make(at date: Date = Date()) -> String {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let ms = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        for i in 0..<6 { bytes[i] = UInt8((ms >> (8 * (5 - UInt64(i)))) & 0xff) }
+        var random = SystemRandomNumberGenerator()
+        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &random) }
+        bytes[6] = (bytes[6] & 0x0f) | 0x70   // version 7
+        bytes[8] = (bytes[8] & 0x3f) | 0x80   // RFC 4122 variant
+        return format(bytes)
+    }
+
+    /// A deterministic id in UUID form derived from a name (e.g. a schedule and its tick),
+    /// so that everyone who derives it gets the same id.
+    public static func derived(from name: String) -> String {
+        // FNV-1a 128-bit would do; two 64-bit FNV-1a passes with different seeds suffice here.
+        var a: UInt64 = 0xcbf29ce484222325, b: UInt64 = 0x84222325cbf29ce4
+        for byte in name.utf8 {
+            a = (a ^ UInt64(byte)) &* 0x100000001b3
+            b = (b ^ UInt64(byte)) &* 0x100000001b3 &+ 0x9e3779b97f4a7c15
+        }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in 0..<8 { bytes[i] = UInt8((a >> (8 * UInt64(i))) & 0xff) }
+        for i in 0..<8 { bytes[8 + i] = UInt8((b >> (8 * UInt64(i))) & 0xff) }
+        bytes[6] = (bytes[6] & 0x0f) | 0x80   // version 8: custom
+        bytes[8] = (bytes[8] & 0x3f) | 0x80
+        return format(bytes)
+    }
+
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    private static func format(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for (i, byte) in bytes.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

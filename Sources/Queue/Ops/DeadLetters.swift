@@ -1,0 +1,124 @@
+import Redis
+
+/// What operators do with dead letters: list, inspect, replay, delete.
+public struct DeadLetters: Sendable {
+    public let redis: RedisClient
+    public let namespace: String
+
+    public init(redis: RedisClient, namespace: String = "cityos") {
+        self.redis = redis
+        self.namespace = namespace
+    }
+
+    /// One dead letter: the job as it died, with its error history.
+    public struct Entry: Codable, Sendable {
+        public let id: String
+        public let diedAt: Int64
+        public let envelope: JobEnvelope?
+        /// The stored text when it is not a readable envelope.
+        public let raw: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, envelope, raw
+            case diedAt = "died_at"
+        }
+    }
+
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        case notFound(queue: String, id: String)
+        public var description: String {
+            switch self {
+            case .notFound(let q, let id): return "no dead letter \(id) in queue \(q)"
+            }
+        }
+    }
+
+    /// Dead letters, newest first.
+    public func list(queue: String, offset: Int = 0, limit: Int = 50) async throws -> (total: Int, entries: [Entry]) {
+        let keys = QueueKeys(queue: queue, namespace: namespace)
+        let replies = try await redis.pipeline([
+            RedisCommand("ZCARD", .string(keys.dead)),
+            RedisCommand("ZREVRANGE", .string(keys.dead), .int(offset), .int(offset + max(1, limit) - 1), "WITHSCORES"),
+        ])
+        let total = try replies[0].unwrapped().int ?? 0
+        let flat = try replies[1].unwrapped().array ?? []
+        var ids: [(String, Int64)] = []
+        for i in stride(from: 0, to: flat.count - 1, by: 2) {
+            ids.append((flat[i].string ?? "", Int64(Double(flat[i + 1].string ?? "0") ?? 0)))
+        }
+        guard !ids.isEmpty else { return (total, []) }
+        let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.deadJobs)] + ids.map { .string($0.0) })).array ?? []
+        let entries = zip(ids, payloads).map { pair, payload in
+            Self.entry(id: pair.0, diedAt: pair.1, payload: payload.bytes)
+        }
+        return (total, entries)
+    }
+
+    /// One dead letter by id.
+    public func show(queue: String, id: String) async throws -> Entry {
+        let keys = QueueKeys(queue: queue, namespace: namespace)
+        let replies = try await redis.pipeline([
+            RedisCommand("ZSCORE", .string(keys.dead), .string(id)),
+            RedisCommand("HGET", .string(keys.deadJobs), .string(id)),
+        ])
+        guard let score = try replies[0].unwrapped().string, let payload = try replies[1].unwrapped().bytes else {
+            throw Failure.notFound(queue: queue, id: id)
+        }
+        return Self.entry(id: id, diedAt: Int64(Double(score) ?? 0), payload: payload)
+    }
+
+    /// Replays one dead letter: attempts start again from zero, the error history stays.
+    public func retry(queue: String, id: String) async throws {
+        let entry = try await show(queue: queue, id: id)
+        var envelope = entry.envelope ?? JobEnvelope(id: id, kind: "poison", queue: queue,
+                                                     args: .string(entry.raw ?? ""), maxAttempts: 1)
+        envelope.attempt = 0
+        envelope.dueAt = nil
+        let keys = QueueKeys(queue: queue, namespace: namespace)
+        let moved = try await redis.run(
+            QueueScripts.resurrect,
+            keys: [.string(keys.dead), .string(keys.deadJobs), .string(keys.jobs), .string(keys.ring), .string(keys.wake)],
+            arguments: [.string(keys.prefix), .string(id), .string(envelope.tenantKey), .raw(try envelope.encoded())])
+        if moved.int != 1 { throw Failure.notFound(queue: queue, id: id) }
+    }
+
+    /// Replays every dead letter of a queue; returns how many.
+    public func retryAll(queue: String) async throws -> Int {
+        var count = 0
+        while true {
+            let (_, entries) = try await list(queue: queue, offset: 0, limit: 500)
+            if entries.isEmpty { return count }
+            for entry in entries {
+                do { try await retry(queue: queue, id: entry.id); count += 1 } catch Failure.notFound { continue }
+            }
+        }
+    }
+
+    /// Deletes one dead letter.
+    public func delete(queue: String, id: String) async throws {
+        let keys = QueueKeys(queue: queue, namespace: namespace)
+        let replies = try await redis.pipeline([
+            RedisCommand("ZREM", .string(keys.dead), .string(id)),
+            RedisCommand("HDEL", .string(keys.deadJobs), .string(id)),
+        ])
+        if try replies[0].unwrapped().int != 1 { throw Failure.notFound(queue: queue, id: id) }
+    }
+
+    /// Deletes every dead letter of a queue; returns how many.
+    public func deleteAll(queue: String) async throws -> Int {
+        let keys = QueueKeys(queue: queue, namespace: namespace)
+        let replies = try await redis.pipeline([
+            RedisCommand("ZCARD", .string(keys.dead)),
+            RedisCommand("DEL", .string(keys.dead), .string(keys.deadJobs)),
+        ])
+        return try replies[0].unwrapped().int ?? 0
+    }
+
+    static func entry(id: String, diedAt: Int64, payload: [UInt8]?) -> Entry {
+        guard let payload else { return Entry(id: id, diedAt: diedAt, envelope: nil, raw: nil) }
+        if let envelope = try? JobEnvelope.decode(payload) {
+            return Entry(id: id, diedAt: diedAt, envelope: envelope, raw: nil)
+        }
+        return Entry(id: id, diedAt: diedAt, envelope: nil, raw: String(decoding: payload, as: UTF8.self))
+    }
+}

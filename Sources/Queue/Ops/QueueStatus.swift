@@ -1,0 +1,114 @@
+import Redis
+
+/// What operators see: per queue, how much work waits, runs, is delayed or dead, how old the
+/// oldest waiting job is, and the counters; and the live worker processes.
+public struct QueueStatus: Codable, Sendable {
+    public struct Queue: Codable, Sendable {
+        public var name: String
+        public var ready: Int
+        public var inFlight: Int
+        public var delayed: Int
+        public var dead: Int
+        /// Dead letters dropped by the cap (oldest first), never silently.
+        public var deadDropped: Int
+        public var oldestReadyAgeSeconds: Double?
+        public var tenantsWaiting: Int
+        public var enqueued: Int
+        public var processed: Int
+        public var failed: Int
+        public var retried: Int
+        public var recovered: Int
+
+        enum CodingKeys: String, CodingKey {
+            case name, ready, delayed, dead, enqueued, processed, failed, retried, recovered
+            case inFlight = "in_flight"
+            case deadDropped = "dead_dropped"
+            case oldestReadyAgeSeconds = "oldest_ready_age_seconds"
+            case tenantsWaiting = "tenants_waiting"
+        }
+    }
+
+    public struct Process: Codable, Sendable {
+        public var id: String
+        public var host: String
+        public var pid: Int
+        public var queues: String
+        public var concurrency: Int
+        public var busy: Int
+        public var startedAt: Int64
+        public var lastBeatAgeSeconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case id, host, pid, queues, concurrency, busy
+            case startedAt = "started_at"
+            case lastBeatAgeSeconds = "last_beat_age_seconds"
+        }
+    }
+
+    public var queues: [Queue]
+    public var processes: [Process]
+    public var generatedAt: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case queues, processes
+        case generatedAt = "generated_at"
+    }
+
+    /// Reads the status of every known queue and live process.
+    public static func read(redis: RedisClient, namespace: String = "cityos") async throws -> QueueStatus {
+        let global = GlobalKeys(namespace: namespace)
+        let names = ((try await redis.send("SMEMBERS", .string(global.queues)).array) ?? []).compactMap(\.string).sorted()
+        let processIDs = ((try await redis.send("ZRANGE", .string(global.processes), 0, -1).array) ?? []).compactMap(\.string)
+        let now = Clock.nowMillis()
+        var queues: [Queue] = []
+        for name in names {
+            queues.append(try await readQueue(name, processes: processIDs, redis: redis, namespace: namespace, now: now))
+        }
+        var processes: [Process] = []
+        for id in processIDs {
+            let fields = (try await redis.send("HGETALL", .string(global.process(id))).array ?? []).compactMap(\.string)
+            guard !fields.isEmpty else { continue }   // expired: about to be recovered
+            var info: [String: String] = [:]
+            for i in stride(from: 0, to: fields.count - 1, by: 2) { info[fields[i]] = fields[i + 1] }
+            let beat = Int64(info["beat_at"] ?? "") ?? now
+            processes.append(Process(id: id, host: info["host"] ?? "", pid: Int(info["pid"] ?? "") ?? 0,
+                                     queues: info["queues"] ?? "", concurrency: Int(info["concurrency"] ?? "") ?? 0,
+                                     busy: Int(info["busy"] ?? "") ?? 0, startedAt: Int64(info["started_at"] ?? "") ?? 0,
+                                     lastBeatAgeSeconds: Double(now - beat) / 1000))
+        }
+        return QueueStatus(queues: queues, processes: processes, generatedAt: now)
+    }
+
+    private static func readQueue(_ name: String, processes: [String], redis: RedisClient,
+                                  namespace: String, now: Int64) async throws -> Queue {
+        let keys = QueueKeys(queue: name, namespace: namespace)
+        let tenants = ((try await redis.send("LRANGE", .string(keys.ring), 0, -1).array) ?? []).compactMap(\.string)
+        var commands = [
+            RedisCommand("ZCARD", .string(keys.schedule)),
+            RedisCommand("ZCARD", .string(keys.dead)),
+            RedisCommand("HGETALL", .string(keys.stats)),
+        ]
+        commands += tenants.map { RedisCommand("LLEN", .string(keys.tenantList($0))) }
+        commands += tenants.map { RedisCommand("LINDEX", .string(keys.tenantList($0)), 0) }
+        commands += processes.map { RedisCommand("HLEN", .string(keys.inflight($0))) }
+        let r = try await redis.pipeline(commands)
+        let t = tenants.count
+        let stats = (r[2].array ?? []).compactMap(\.string)
+        var counters: [String: Int] = [:]
+        for i in stride(from: 0, to: stats.count - 1, by: 2) { counters[stats[i]] = Int(stats[i + 1]) ?? 0 }
+        let ready = r[3..<(3 + t)].reduce(0) { $0 + ($1.int ?? 0) }
+        let heads = r[(3 + t)..<(3 + 2 * t)].compactMap(\.string)
+        let inFlight = r[(3 + 2 * t)...].reduce(0) { $0 + ($1.int ?? 0) }
+        var oldest: Double?
+        if !heads.isEmpty {
+            let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.jobs)] + heads.map { .string($0) })).array ?? []
+            let times = payloads.compactMap { $0.bytes.flatMap { try? JobEnvelope.decode($0).enqueuedAt } }
+            if let first = times.min() { oldest = Double(max(0, now - first)) / 1000 }
+        }
+        return Queue(name: name, ready: ready, inFlight: inFlight, delayed: r[0].int ?? 0, dead: r[1].int ?? 0,
+                     deadDropped: counters["dead_dropped"] ?? 0, oldestReadyAgeSeconds: oldest,
+                     tenantsWaiting: t, enqueued: counters["enqueued"] ?? 0, processed: counters["processed"] ?? 0,
+                     failed: counters["failed"] ?? 0, retried: counters["retried"] ?? 0,
+                     recovered: counters["recovered"] ?? 0)
+    }
+}

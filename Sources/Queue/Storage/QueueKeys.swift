@@ -1,0 +1,53 @@
+import Redis
+
+/// Every Redis key of the queue engine, in one place. All keys of one queue share the hash
+/// tag `{q:NAME}`, so each Lua script touches a single Redis Cluster slot and queues can be
+/// spread over shards. Keys built inside scripts from `prefix` keep the same tag.
+public struct QueueKeys: Sendable {
+    public let queue: String
+    /// `cityos:{q:NAME}:` — the prefix of every key of this queue.
+    public let prefix: String
+
+    public init(queue: String, namespace: String = "cityos") {
+        self.queue = queue
+        self.prefix = "\(namespace):{q:\(queue)}:"
+    }
+
+    /// Hash: job id → envelope JSON, for every job that is ready, in flight or scheduled.
+    public var jobs: String { prefix + "jobs" }
+    /// List of the tenants that have ready jobs, rotated on every fetch (round robin).
+    public var ring: String { prefix + "ring" }
+    /// List of one tenant's ready job ids, oldest first.
+    public func tenantList(_ tenant: String) -> String { prefix + "t:" + tenant }
+    /// Hash: job id → tenant, the jobs one worker process holds.
+    public func inflight(_ process: String) -> String { prefix + "inflight:" + process }
+    /// Sorted set: job id scored by due time (ms): retries and delayed jobs.
+    public var schedule: String { prefix + "schedule" }
+    /// Sorted set: dead job id scored by time of death (ms).
+    public var dead: String { prefix + "dead" }
+    /// Hash: dead job id → envelope with its error history.
+    public var deadJobs: String { prefix + "deadjobs" }
+    /// Hash of counters: enqueued, processed, failed, retried, dead, dead_dropped, recovered.
+    public var stats: String { prefix + "stats" }
+    /// List of wake-up tokens, pushed when jobs become ready so idle fetchers need not poll.
+    public var wake: String { prefix + "wake" }
+    /// Idempotency keys: key → the first job's id, with a time to live.
+    public var uniquePrefix: String { prefix + "uniq:" }
+}
+
+/// Keys shared by all queues.
+public struct GlobalKeys: Sendable {
+    public let namespace: String
+    public init(namespace: String = "cityos") { self.namespace = namespace }
+
+    /// Set of every queue name ever used.
+    public var queues: String { "\(namespace):queues" }
+    /// Sorted set: worker process id scored by its last heartbeat (ms).
+    public var processes: String { "\(namespace):processes" }
+    /// Hash with a time to live: one worker process's description; gone means dead.
+    public func process(_ id: String) -> String { "\(namespace):process:\(id)" }
+}
+
+extension RedisArgument {
+    static func int64(_ value: Int64) -> RedisArgument { RedisArgument(Int(value)) }
+}

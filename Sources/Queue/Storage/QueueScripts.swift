@@ -1,0 +1,202 @@
+import Redis
+
+/// The queue engine's Lua scripts. Each runs atomically in Redis; each touches the keys of
+/// one queue only (one hash tag), building per-tenant and per-process keys from the prefix.
+enum QueueScripts {
+    /// Shared Lua: put tenant `t`'s job `id` back in line (`front` = at the head), keeping the
+    /// invariant "a tenant is in the ring exactly when its list is non-empty".
+    static let readyHelpers = """
+    local function make_ready(prefix, ring, t, id, front)
+      local key = prefix .. 't:' .. t
+      local n
+      if front then n = redis.call('LPUSH', key, id) else n = redis.call('RPUSH', key, id) end
+      if n == 1 then redis.call('RPUSH', ring, t) end
+    end
+    """
+
+    /// ENQUEUE — KEYS: jobs, ring, schedule, stats, wake, queues-set.
+    /// ARGV: prefix, queue, now, then per job: id, tenant, due (0 = now), unique key ("" = none),
+    /// unique ttl seconds, payload. Returns per job: {id, 1 if new | 0 if it already existed}.
+    /// Guarantees: a job is stored and made ready (or scheduled) in one step; an id already
+    /// present, or an idempotency key already taken, creates nothing and returns the first id.
+    static let enqueue = RedisScript(name: "enqueue", source: readyHelpers + """
+
+    local prefix, now = ARGV[1], tonumber(ARGV[3])
+    redis.call('SADD', KEYS[6], ARGV[2])
+    local out, added = {}, 0
+    for i = 4, #ARGV, 6 do
+      local id, t, due, uk, ttl, payload = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+3], tonumber(ARGV[i+4]), ARGV[i+5]
+      local existing = nil
+      if uk ~= '' then
+        local ukey = prefix .. 'uniq:' .. uk
+        if redis.call('SET', ukey, id, 'NX', 'EX', ttl) == false then existing = redis.call('GET', ukey) end
+      end
+      if existing then
+        out[#out+1] = existing; out[#out+1] = 0
+      elseif redis.call('HSETNX', KEYS[1], id, payload) == 0 then
+        out[#out+1] = id; out[#out+1] = 0
+      else
+        if due > now then redis.call('ZADD', KEYS[3], due, id) else make_ready(prefix, KEYS[2], t, id, false) end
+        added = added + 1
+        out[#out+1] = id; out[#out+1] = 1
+      end
+    end
+    if added > 0 then
+      redis.call('HINCRBY', KEYS[4], 'enqueued', added)
+      redis.call('LPUSH', KEYS[5], '1'); redis.call('LTRIM', KEYS[5], 0, 0)
+    end
+    return out
+    """)
+
+    /// FETCH — KEYS: ring, jobs, inflight (this process), wake. ARGV: prefix, count.
+    /// Takes up to `count` ready jobs, visiting tenants round robin (each turn takes a fair
+    /// share), and moves their ids into this process's in-flight hash in the same step.
+    /// Cost grows with the jobs taken, not with the number of tenants or queues.
+    /// Returns {id1, payload1, id2, payload2, …}.
+    static let fetch = RedisScript(name: "fetch", source: """
+    local prefix, want = ARGV[1], tonumber(ARGV[2])
+    local ring, jobs, inflight = KEYS[1], KEYS[2], KEYS[3]
+    local tenants = redis.call('LLEN', ring)
+    if tenants == 0 then return {} end
+    local share = math.max(1, math.ceil(want / tenants))
+    local out, got, visits = {}, 0, 0
+    while got < want and visits < tenants do
+      local t = redis.call('LMOVE', ring, ring, 'LEFT', 'RIGHT')
+      if not t then break end
+      visits = visits + 1
+      local key = prefix .. 't:' .. t
+      local ids = redis.call('LPOP', key, math.min(share, want - got))
+      if ids then
+        local pairs_ = {}
+        for _, id in ipairs(ids) do pairs_[#pairs_+1] = id; pairs_[#pairs_+1] = t end
+        redis.call('HSET', inflight, unpack(pairs_))
+        local payloads = redis.call('HMGET', jobs, unpack(ids))
+        for j, id in ipairs(ids) do
+          if payloads[j] then
+            out[#out+1] = id; out[#out+1] = payloads[j]; got = got + 1
+          else
+            redis.call('HDEL', inflight, id)
+          end
+        end
+      end
+      if redis.call('LLEN', key) == 0 then redis.call('LREM', ring, -1, t) end
+    end
+    -- A full batch with work left over: pass the wake-up on to another idle fetcher.
+    if got == want and redis.call('LLEN', ring) > 0 then
+      redis.call('LPUSH', KEYS[4], '1'); redis.call('LTRIM', KEYS[4], 0, 0)
+    end
+    return out
+    """)
+
+    /// ACK — KEYS: inflight, jobs, stats. ARGV: job ids that succeeded.
+    /// Removes each job that this process still holds. A job no longer held (a slow process
+    /// whose jobs were already recovered) keeps its stored envelope, so its requeued copy
+    /// still runs: at least once, never zero times. Returns the number acknowledged.
+    static let ack = RedisScript(name: "ack", source: """
+    local n = 0
+    for i = 1, #ARGV do
+      if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
+        redis.call('HDEL', KEYS[2], ARGV[i]); n = n + 1
+      end
+    end
+    if n > 0 then redis.call('HINCRBY', KEYS[3], 'processed', n) end
+    return n
+    """)
+
+    /// RETRY — KEYS: inflight, jobs, schedule, stats. ARGV: id, new payload, due (ms).
+    /// Records a failed attempt: the updated envelope waits in the schedule until due.
+    static let retry = RedisScript(name: "retry", source: """
+    if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+    redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+    redis.call('HINCRBY', KEYS[4], 'failed', 1)
+    redis.call('HINCRBY', KEYS[4], 'retried', 1)
+    return 1
+    """)
+
+    /// BURY — KEYS: inflight, jobs, dead, deadjobs, stats. ARGV: id, payload, now, cap.
+    /// Moves a job to the dead letters with its error history. When the dead letters exceed
+    /// `cap`, the oldest are dropped and counted in `dead_dropped`: capped, never silently.
+    static let bury = RedisScript(name: "bury", source: """
+    if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+    redis.call('HDEL', KEYS[2], ARGV[1])
+    redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+    redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+    redis.call('HINCRBY', KEYS[5], 'failed', 1)
+    redis.call('HINCRBY', KEYS[5], 'dead', 1)
+    local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
+    if over > 0 then
+      local dropped = redis.call('ZPOPMIN', KEYS[3], over)
+      for i = 1, #dropped, 2 do redis.call('HDEL', KEYS[4], dropped[i]) end
+      redis.call('HINCRBY', KEYS[5], 'dead_dropped', over)
+    end
+    return 1
+    """)
+
+    /// PROMOTE — KEYS: schedule, jobs, ring, wake. ARGV: prefix, now, limit.
+    /// Moves retries and delayed jobs that are due into their tenant's ready list.
+    /// Whichever process runs it first moves them; the others find nothing. Returns the count.
+    static let promote = RedisScript(name: "promote", source: readyHelpers + """
+
+    local prefix = ARGV[1]
+    local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+    local n = 0
+    for _, id in ipairs(ids) do
+      redis.call('ZREM', KEYS[1], id)
+      local payload = redis.call('HGET', KEYS[2], id)
+      if payload then
+        local ok, env = pcall(cjson.decode, payload)
+        local t = '_'
+        if ok and type(env) == 'table' and type(env.tenant) == 'string' and env.tenant ~= '' then t = env.tenant end
+        make_ready(prefix, KEYS[3], t, id, false)
+        n = n + 1
+      end
+    end
+    if n > 0 then redis.call('LPUSH', KEYS[4], '1'); redis.call('LTRIM', KEYS[4], 0, 0) end
+    return n
+    """)
+
+    /// REQUEUE — KEYS: inflight (of a dead process, or this one's), jobs, ring, stats, wake.
+    /// ARGV: prefix, then job ids to return (none = every job in the hash).
+    /// Returns in-flight jobs to the head of their tenant's ready list: after a crash
+    /// (recovery) or at shutdown (jobs taken but not run). Returns the count.
+    static let requeue = RedisScript(name: "requeue", source: readyHelpers + """
+
+    local prefix, n = ARGV[1], 0
+    local entries = {}
+    if #ARGV > 1 then
+      for i = 2, #ARGV do
+        local t = redis.call('HGET', KEYS[1], ARGV[i])
+        if t then entries[#entries+1] = ARGV[i]; entries[#entries+1] = t end
+      end
+    else
+      entries = redis.call('HGETALL', KEYS[1])
+    end
+    for i = 1, #entries, 2 do
+      local id, t = entries[i], entries[i+1]
+      redis.call('HDEL', KEYS[1], id)
+      if redis.call('HEXISTS', KEYS[2], id) == 1 then
+        make_ready(prefix, KEYS[3], t, id, true)
+        n = n + 1
+      end
+    end
+    if n > 0 then
+      redis.call('HINCRBY', KEYS[4], 'recovered', n)
+      redis.call('LPUSH', KEYS[5], '1'); redis.call('LTRIM', KEYS[5], 0, 0)
+    end
+    return n
+    """)
+
+    /// RESURRECT — KEYS: dead, deadjobs, jobs, ring, wake. ARGV: prefix, id, tenant, payload.
+    /// Replays one dead letter: it leaves the dead letters and becomes ready, in one step,
+    /// so two operators replaying the same job create one job. Returns 1, or 0 if not dead.
+    static let resurrect = RedisScript(name: "resurrect", source: readyHelpers + """
+
+    if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then return 0 end
+    redis.call('HDEL', KEYS[2], ARGV[2])
+    redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+    make_ready(ARGV[1], KEYS[4], ARGV[3], ARGV[2], false)
+    redis.call('LPUSH', KEYS[5], '1'); redis.call('LTRIM', KEYS[5], 0, 0)
+    return 1
+    """)
+}

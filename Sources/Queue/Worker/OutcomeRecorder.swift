@@ -1,0 +1,106 @@
+import Logging
+import Redis
+import Synchronization
+
+/// Records what became of each job. Successes are acknowledged in batches: every ack that
+/// arrives while one round trip is under way goes in the next one. Retries and dead letters
+/// are written at once. A job leaves this process's in-flight hash only here.
+final class OutcomeRecorder: Sendable {
+    private let redis: RedisClient
+    private let processID: String
+    private let namespace: String
+    private let deadLetterCap: Int
+    private let logger: Logger
+    private let pending = Mutex<[String: [String]]>([:])
+    private let signal: AsyncStream<Void>
+    private let signalContinuation: AsyncStream<Void>.Continuation
+    let metrics: WorkerMetrics
+
+    init(redis: RedisClient, processID: String, namespace: String, deadLetterCap: Int,
+         metrics: WorkerMetrics, logger: Logger) {
+        self.redis = redis
+        self.processID = processID
+        self.namespace = namespace
+        self.deadLetterCap = deadLetterCap
+        self.metrics = metrics
+        self.logger = logger
+        (signal, signalContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Queues a success for the next batch.
+    func succeeded(id: String, queue: String) {
+        pending.withLock { $0[queue, default: []].append(id) }
+        signalContinuation.yield()
+    }
+
+    /// Flushes acks until `finish()` is called and everything pending is written.
+    func run() async {
+        for await _ in signal {
+            await flush()
+        }
+        await flush()
+    }
+
+    /// Stops `run()` after a last flush.
+    func finish() { signalContinuation.finish() }
+
+    /// Writes every pending ack; on a Redis failure keeps them and tries again, so an outcome
+    /// is never lost (the jobs stay in flight, recoverable, until it is written).
+    func flush() async {
+        let batch = pending.withLock { p -> [String: [String]] in
+            defer { p.removeAll(keepingCapacity: true) }
+            return p
+        }
+        guard !batch.isEmpty else { return }
+        let invocations = batch.map { queue, ids in
+            let keys = QueueKeys(queue: queue, namespace: namespace)
+            return QueueScripts.ack.invocation(
+                keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.stats)],
+                arguments: ids.map { .string($0) })
+        }
+        do {
+            _ = try await redis.runPipelined(invocations)
+            for (queue, ids) in batch { metrics.processed(queue: queue, count: ids.count) }
+        } catch {
+            logger.warning("could not record acks; will retry", metadata: ["error": "\(error)"])
+            pending.withLock { p in for (q, ids) in batch { p[q, default: []].append(contentsOf: ids) } }
+            try? await Task.sleep(for: .milliseconds(200))
+            signalContinuation.yield()
+        }
+    }
+
+    /// Records a failed attempt that will be tried again at `dueMillis`.
+    func retry(_ envelope: JobEnvelope, dueMillis: Int64) async throws {
+        let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
+        try await redis.run(QueueScripts.retry,
+                            keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.schedule),
+                                   .string(keys.stats)],
+                            arguments: [.string(envelope.id), .raw(try envelope.encoded()), .int64(dueMillis)])
+        metrics.failed(queue: envelope.queue)
+    }
+
+    /// Moves a job to its queue's dead letters.
+    func bury(_ envelope: JobEnvelope) async throws {
+        let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
+        try await redis.run(QueueScripts.bury,
+                            keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.dead),
+                                   .string(keys.deadJobs), .string(keys.stats)],
+                            arguments: [.string(envelope.id), .raw(try envelope.encoded()),
+                                        .int64(Clock.nowMillis()), .int(deadLetterCap)])
+        metrics.dead(queue: envelope.queue)
+    }
+
+    /// Returns jobs this process holds to the head of their queues (shutdown, interruption).
+    func requeue(ids: [String], queue: String) async throws {
+        guard !ids.isEmpty else { return }
+        let keys = QueueKeys(queue: queue, namespace: namespace)
+        try await redis.run(QueueScripts.requeue,
+                            keys: Self.requeueKeys(keys, process: processID),
+                            arguments: [.string(keys.prefix)] + ids.map { .string($0) })
+    }
+
+    static func requeueKeys(_ keys: QueueKeys, process: String) -> [RedisArgument] {
+        [.string(keys.inflight(process)), .string(keys.jobs), .string(keys.ring), .string(keys.stats),
+         .string(keys.wake)]
+    }
+}

@@ -1,0 +1,53 @@
+import Synchronization
+
+/// The jobs running in this process, with their deadlines. Each job's outcome is claimed
+/// exactly once: by the job when it finishes, by the timeout watch when it runs late, or by
+/// shutdown when the grace period ends — whoever claims first decides.
+final class RunningJobs: Sendable {
+    struct Entry: Sendable {
+        let envelope: JobEnvelope
+        let policy: RetryPolicy
+        let timeout: Duration
+        let deadline: ContinuousClock.Instant
+        var task: Task<Void, Never>?
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    func register(envelope: JobEnvelope, policy: RetryPolicy, timeout: Duration) {
+        let entry = Entry(envelope: envelope, policy: policy, timeout: timeout, deadline: .now + timeout)
+        entries.withLock { $0[envelope.id] = entry }
+    }
+
+    func attach(id: String, task: Task<Void, Never>) {
+        entries.withLock { $0[id]?.task = task }
+    }
+
+    /// True for the one caller that claims the job's outcome.
+    func claim(_ id: String) -> Bool {
+        entries.withLock { $0.removeValue(forKey: id) != nil }
+    }
+
+    /// Claims every job past its deadline, cancelling its task.
+    func claimOverdue(now: ContinuousClock.Instant) -> [Entry] {
+        let overdue = entries.withLock { e -> [Entry] in
+            let late = e.values.filter { $0.deadline <= now }
+            for entry in late { e.removeValue(forKey: entry.envelope.id) }
+            return late
+        }
+        for entry in overdue { entry.task?.cancel() }
+        return overdue
+    }
+
+    /// Claims every running job, cancelling its task (the end of a shutdown's grace period).
+    func claimAll() -> [Entry] {
+        let all = entries.withLock { e -> [Entry] in
+            defer { e.removeAll() }
+            return Array(e.values)
+        }
+        for entry in all { entry.task?.cancel() }
+        return all
+    }
+
+    var count: Int { entries.withLock { $0.count } }
+}

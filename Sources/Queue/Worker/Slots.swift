@@ -1,0 +1,54 @@
+import Synchronization
+
+/// Counts the jobs running in this process, so the fetcher takes no more than the pool
+/// can run, and lets it (and shutdown) wait until enough slots are free.
+final class Slots: Sendable {
+    private struct State {
+        var busy = 0
+        var waiter: (need: Int, continuation: CheckedContinuation<Void, Never>)?
+    }
+    let capacity: Int
+    private let state = Mutex(State())
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var busy: Int { state.withLock { $0.busy } }
+
+    /// Takes `n` slots (the caller made sure they were free).
+    func take(_ n: Int) { state.withLock { $0.busy += n } }
+
+    /// Gives one slot back, waking a waiter whose need is now met.
+    func release() {
+        let ready: CheckedContinuation<Void, Never>? = state.withLock { s in
+            s.busy -= 1
+            if let w = s.waiter, capacity - s.busy >= w.need {
+                s.waiter = nil
+                return w.continuation
+            }
+            return nil
+        }
+        ready?.resume()
+    }
+
+    /// Waits until at least `need` slots are free (one waiter at a time: the fetcher or shutdown).
+    func waitForFree(_ need: Int) async {
+        let need = min(need, capacity)
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow: Bool = state.withLock { s in
+                if capacity - s.busy >= need { return true }
+                s.waiter = (need, c)
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+    }
+
+    /// Wakes a waiting fetcher regardless of slots (used at shutdown).
+    func wakeWaiter() {
+        let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            defer { s.waiter = nil }
+            return s.waiter?.continuation
+        }
+        c?.resume()
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// How a worker process works: which queues with which weights, how many jobs at once,
+/// and its timings.
+public struct WorkerConfiguration: Sendable {
+    /// Queues and weights: a queue of weight 3 is tried first three times as often as one of weight 1.
+    public var queues: [(name: String, weight: Int)]
+    /// Jobs running at once in this process.
+    public var concurrency: Int
+    /// Most jobs taken in one fetch round trip.
+    public var fetchBatch: Int
+    /// A process whose heartbeat is older than this is dead; its jobs are recovered.
+    public var heartbeatTTL: Duration
+    /// On SIGTERM, how long running jobs may take to finish before they are returned.
+    public var shutdownGrace: Duration
+    /// Dead letters kept per queue; older ones are dropped (and counted).
+    public var deadLetterCap: Int
+    /// How often due retries and delayed jobs are moved to ready.
+    public var promoteInterval: Duration
+    /// This process's id: host, pid and a random suffix.
+    public var processID: String
+    public var namespace: String
+
+    public init(queues: [(name: String, weight: Int)] = [("default", 1)], concurrency: Int = 32,
+                fetchBatch: Int = 100, heartbeatTTL: Duration = .seconds(5), shutdownGrace: Duration = .seconds(25),
+                deadLetterCap: Int = 10_000, promoteInterval: Duration = .milliseconds(200),
+                processID: String = WorkerConfiguration.makeProcessID(), namespace: String = "cityos") {
+        self.queues = queues
+        self.concurrency = max(1, concurrency)
+        self.fetchBatch = max(1, fetchBatch)
+        self.heartbeatTTL = heartbeatTTL
+        self.shutdownGrace = shutdownGrace
+        self.deadLetterCap = max(1, deadLetterCap)
+        self.promoteInterval = promoteInterval
+        self.processID = processID
+        self.namespace = namespace
+    }
+
+    /// Parses `webhooks:3,default:1` (a queue without a weight has weight 1).
+    public static func parseQueues(_ text: String) throws(WorkerConfigurationError) -> [(name: String, weight: Int)] {
+        var result: [(String, Int)] = []
+        for item in text.split(separator: ",") {
+            let parts = item.split(separator: ":", omittingEmptySubsequences: false)
+            let name = parts[0].trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) else {
+                throw .badQueues(text, "queue name '\(name)' must be letters, digits, '_', '-' or '.'")
+            }
+            var weight = 1
+            if parts.count > 1 {
+                guard parts.count == 2, let w = Int(parts[1]), (1...100).contains(w) else {
+                    throw .badQueues(text, "weight of '\(name)' must be an integer 1-100")
+                }
+                weight = w
+            }
+            result.append((name, weight))
+        }
+        guard !result.isEmpty else { throw .badQueues(text, "no queue named") }
+        return result
+    }
+
+    public static func makeProcessID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        return "\(host):\(getpid()):\(suffix)"
+    }
+}
+
+public enum WorkerConfigurationError: Error, CustomStringConvertible {
+    case badQueues(String, String)
+    public var description: String {
+        switch self {
+        case .badQueues(let text, let why): return "--queues '\(text)': \(why)"
+        }
+    }
+}

@@ -1,0 +1,203 @@
+import Logging
+import Redis
+import Synchronization
+
+/// A worker process's pool: fetches jobs reliably from its queues (by weight), runs up to
+/// `concurrency` at once, records every outcome, heartbeats, recovers dead processes' jobs,
+/// promotes due retries, and on `stop()` shuts down without losing or stranding a job.
+public final class WorkerPool: Sendable {
+    public let configuration: WorkerConfiguration
+    public let metrics: WorkerMetrics
+    private let redis: RedisClient
+    private let logger: Logger
+    private let slots: Slots
+    private let running = RunningJobs()
+    private let recorder: OutcomeRecorder
+    private let runner: JobRunner
+    private let heartbeat: Heartbeat
+    private let stopping = Atomic<Bool>(false)
+    private let wakeConnection = Mutex<RedisConnection?>(nil)
+
+    private let observer: JobObserver?
+
+    public init(redis: RedisClient, registry: JobRegistry, configuration: WorkerConfiguration,
+                metrics: WorkerMetrics = WorkerMetrics(), logger: Logger, observer: JobObserver? = nil) {
+        self.observer = observer
+        var logger = logger
+        logger[metadataKey: "process"] = "\(configuration.processID)"
+        self.configuration = configuration
+        self.metrics = metrics
+        self.redis = redis
+        self.logger = logger
+        self.slots = Slots(capacity: configuration.concurrency)
+        self.recorder = OutcomeRecorder(redis: redis, processID: configuration.processID,
+                                        namespace: configuration.namespace,
+                                        deadLetterCap: configuration.deadLetterCap, metrics: metrics, logger: logger)
+        self.runner = JobRunner(registry: registry, recorder: recorder, running: running, slots: slots, logger: logger,
+                               observer: observer)
+        self.heartbeat = Heartbeat(redis: redis, configuration: configuration, slots: slots,
+                                   startedAt: Clock.nowMillis(), logger: logger)
+    }
+
+    /// Works until `stop()`; then finishes or returns what it holds and returns.
+    public func run() async throws {
+        try await heartbeat.beat()
+        let recorderTask = Task { await recorder.run() }
+        let promoter = Promoter(redis: redis, queues: configuration.queues.map(\.name),
+                                namespace: configuration.namespace, interval: configuration.promoteInterval,
+                                logger: logger)
+        logger.info("worker started", metadata: [
+            "queues": "\(configuration.queues.map { "\($0.name):\($0.weight)" }.joined(separator: ","))",
+            "concurrency": "\(configuration.concurrency)",
+        ])
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.heartbeat.run() }
+            group.addTask { await promoter.run() }
+            group.addTask { await self.watchTimeouts() }
+            await fetchLoop()
+            await drain()
+            recorder.finish()
+            await recorderTask.value
+            await returnLeftovers()
+            do { try await heartbeat.deregister() } catch {
+                logger.warning("could not deregister", metadata: ["error": "\(error)"])
+            }
+            group.cancelAll()
+        }
+        logger.info("worker stopped", metadata: ["processed": "\(metrics.totalProcessed)"])
+    }
+
+    /// Asks the pool to stop taking jobs and shut down (SIGTERM, SIGINT). Returns at once.
+    public func stop() {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        logger.info("worker stopping: no new jobs; running jobs may finish",
+                    metadata: ["grace_seconds": "\(configuration.shutdownGrace.seconds)"])
+        slots.wakeWaiter()
+        wakeConnection.withLock { $0?.close() }
+    }
+
+    private var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    // MARK: Fetching
+
+    private func fetchLoop() async {
+        let want = min(configuration.fetchBatch, configuration.concurrency)
+        let lowWater = max(1, want / 2)
+        while !isStopping {
+            await slots.waitForFree(lowWater)
+            if isStopping { break }
+            let free = min(want, slots.capacity - slots.busy)
+            do {
+                if try await fetchOnce(count: free) == 0 { await waitForWork() }
+            } catch {
+                logger.warning("fetch failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+
+    /// Tries the queues in weighted random order; starts what the first non-empty one gives.
+    private func fetchOnce(count: Int) async throws -> Int {
+        for queue in weightedOrder() {
+            let keys = QueueKeys(queue: queue, namespace: configuration.namespace)
+            let reply = try await redis.run(
+                QueueScripts.fetch,
+                keys: [.string(keys.ring), .string(keys.jobs), .string(keys.inflight(configuration.processID)),
+                       .string(keys.wake)],
+                arguments: [.string(keys.prefix), .int(count)])
+            let items = reply.array ?? []
+            guard items.count >= 2 else { continue }
+            slots.take(items.count / 2)
+            for i in stride(from: 0, to: items.count - 1, by: 2) {
+                runner.start(id: items[i].string ?? "", queue: queue, payload: items[i + 1].bytes ?? [])
+            }
+            return items.count / 2
+        }
+        return 0
+    }
+
+    /// Sidekiq's weighted order: each queue drawn in proportion to its weight, each once.
+    private func weightedOrder() -> [String] {
+        let queues = configuration.queues
+        if queues.count == 1 { return [queues[0].name] }
+        var bag = queues.flatMap { q in Array(repeating: q.name, count: q.weight) }
+        bag.shuffle()
+        var seen = Set<String>()
+        return bag.filter { seen.insert($0).inserted }
+    }
+
+    /// Sleeps until a queue signals new work (or a second passes), without polling.
+    /// BLPOP over several queues' wake keys assumes those queues share one Redis server.
+    private func waitForWork() async {
+        do {
+            let connection = try await wakeConnectionOrConnect()
+            let keys = configuration.queues.map { RedisArgument.string(QueueKeys(queue: $0.name, namespace: configuration.namespace).wake) }
+            _ = try await connection.send(RedisCommand("BLPOP", keys + ["1"]), timeout: .seconds(3))
+        } catch {
+            wakeConnection.withLock { $0 = nil }
+            if !isStopping { try? await Task.sleep(for: .milliseconds(200)) }
+        }
+    }
+
+    private func wakeConnectionOrConnect() async throws -> RedisConnection {
+        if let existing = wakeConnection.withLock({ $0 }), existing.isActive { return existing }
+        let connection = try await redis.dedicatedConnection()
+        wakeConnection.withLock { $0 = connection }
+        if isStopping { connection.close() }
+        return connection
+    }
+
+    // MARK: Timeouts and shutdown
+
+    private func watchTimeouts() async {
+        while !Task.isCancelled {
+            for entry in running.claimOverdue(now: .now) {
+                Task { await runner.timedOut(entry) }
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Lets running jobs finish within the grace period, then cancels the rest and returns
+    /// them to their queues (an interruption is not a failed attempt).
+    private func drain() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                try? await Task.sleep(for: self.configuration.shutdownGrace)
+                self.slots.wakeWaiter()
+            }
+            await slots.waitForFree(slots.capacity)
+            group.cancelAll()
+        }
+        let interrupted = running.claimAll()
+        guard !interrupted.isEmpty else { return }
+        let byQueue = Dictionary(grouping: interrupted, by: { $0.envelope.queue })
+        for (queue, entries) in byQueue {
+            do {
+                try await recorder.requeue(ids: entries.map(\.envelope.id), queue: queue)
+                logger.notice("returned interrupted jobs to their queue", metadata: ["queue": "\(queue)", "jobs": "\(entries.count)"])
+            } catch {
+                logger.error("could not return interrupted jobs; they will be recovered", metadata: ["error": "\(error)"])
+            }
+            for entry in entries {
+                observer?(.interrupted(entry.envelope))
+                slots.release()
+            }
+        }
+    }
+
+    /// Anything still in this process's in-flight hashes (an outcome that could not be
+    /// written) goes back to its queue before the process leaves.
+    private func returnLeftovers() async {
+        for queue in configuration.queues.map(\.name) {
+            let keys = QueueKeys(queue: queue, namespace: configuration.namespace)
+            do {
+                try await redis.run(QueueScripts.requeue,
+                                    keys: OutcomeRecorder.requeueKeys(keys, process: configuration.processID),
+                                    arguments: [.string(keys.prefix)])
+            } catch {
+                logger.error("could not return leftover jobs; they will be recovered", metadata: ["queue": "\(queue)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Queue
+
+/// `cityos dead list|show|retry|delete QUEUE [ID|--all]`.
+struct DeadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dead", abstract: "List, inspect, replay or delete dead letters.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "list, show, retry or delete.") var action: Action
+    @Argument(help: "Queue name.") var queue: String
+    @Argument(help: "Job id (show, retry, delete).") var id: String?
+    @Flag(help: "Every dead letter of the queue (retry, delete).") var all = false
+    @Option(help: "Entries to list.") var limit: Int = 50
+    @Option(help: "Entries to skip when listing.") var offset: Int = 0
+
+    enum Action: String, ExpressibleByArgument, CaseIterable { case list, show, retry, delete }
+
+    func validate() throws {
+        switch action {
+        case .list: break
+        case .show: if id == nil { throw ValidationError("dead show needs a job id") }
+        case .retry, .delete:
+            if (id == nil) == !all { throw ValidationError("dead \(action.rawValue) needs a job id or --all (one of them)") }
+        }
+    }
+
+    func run() async throws {
+        let platform = try Platform.load(global)
+        let dead = DeadLetters(redis: platform.redis, namespace: platform.namespace)
+        do {
+            switch action {
+            case .list:
+                let (total, entries) = try await dead.list(queue: queue, offset: offset, limit: limit)
+                print("\(total) dead in \(queue)")
+                for e in entries {
+                    let last = e.envelope?.errors.last?.message ?? "unreadable envelope"
+                    print("\(e.id)  \(e.envelope?.kind ?? "?")  attempts=\(e.envelope?.attempt ?? 0)  \(last)")
+                }
+            case .show:
+                let entry = try await dead.show(queue: queue, id: id ?? "")
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(entry), as: UTF8.self))
+            case .retry:
+                if all { print("replayed \(try await dead.retryAll(queue: queue))") } else {
+                    try await dead.retry(queue: queue, id: id ?? "")
+                    print("replayed \(id ?? "")")
+                }
+            case .delete:
+                if all { print("deleted \(try await dead.deleteAll(queue: queue))") } else {
+                    try await dead.delete(queue: queue, id: id ?? "")
+                    print("deleted \(id ?? "")")
+                }
+            }
+        } catch let failure as DeadLetters.Failure {
+            throw userError(failure.description)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Queue
+
+/// `cityos work`: a worker process on the given queues.
+struct WorkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "work", abstract: "Run a worker process: fetch and run jobs until SIGTERM.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Queues and weights, e.g. webhooks:3,default:1 (default: workers.queues).")
+    var queues: String?
+    @Option(help: "Jobs running at once (default: workers.concurrency).")
+    var concurrency: Int?
+
+    func run() async throws {
+        let platform = try Platform.load(global, label: "cityos.worker")
+        let pool = WorkerPool(redis: platform.redis, registry: platform.registry,
+                              configuration: try platform.workerConfiguration(queues: queues, concurrency: concurrency),
+                              logger: platform.logger)
+        let signals = TerminationSignals { pool.stop() }
+        defer { signals.cancel() }
+        try await pool.run()
+        platform.redis.shutdown()
+    }
+}
+
+/// `cityos run`: every role in one process (today: the worker pool; the ingress and
+/// scheduler join it as they land).
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run the whole platform in one process until SIGTERM.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let platform = try Platform.load(global, label: "cityos")
+        let pool = WorkerPool(redis: platform.redis, registry: platform.registry,
+                              configuration: try platform.workerConfiguration(), logger: platform.logger)
+        let signals = TerminationSignals { pool.stop() }
+        defer { signals.cancel() }
+        platform.logger.info("cityos run", metadata: ["redis": "\(RedisEndpointDescription.of(platform))"])
+        try await pool.run()
+        platform.redis.shutdown()
+    }
+}
+
+enum RedisEndpointDescription {
+    static func of(_ platform: Platform) -> String { platform.redis.configuration.endpoint.redacted }
+}

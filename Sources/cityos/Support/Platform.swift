@@ -1,0 +1,71 @@
+import ArgumentParser
+import Config
+import Foundation
+import Jobs
+import Logging
+import Queue
+import Redis
+
+/// What every command starts from: the configuration, a logger, and the Redis client.
+struct Platform {
+    let config: CityOSConfig
+    let logger: Logger
+    let redis: RedisClient
+    let registry: JobRegistry
+
+    /// Loads and checks the configuration; a bad or missing setting stops here, in one line.
+    static func load(_ options: GlobalOptions, label: String = "cityos") throws -> Platform {
+        let config: CityOSConfig
+        do {
+            config = try CityOSConfig.load(file: options.configFile)
+        } catch {
+            throw userError(error.description)
+        }
+        LoggingBootstrap.once()
+        let logger = Logger(label: label)
+        let endpoint: RedisEndpoint
+        do { endpoint = try RedisEndpoint(url: config.redisURL) } catch {
+            throw userError("configuration: redis.url (CITYOS_REDIS_URL): \(error)")
+        }
+        let redis = RedisClient(.init(endpoint: endpoint, connections: config.redisConnections))
+        return Platform(config: config, logger: logger, redis: redis, registry: JobCatalog.registry())
+    }
+
+    var namespace: String { config.redisNamespace }
+
+    func workerConfiguration(queues: String? = nil, concurrency: Int? = nil) throws -> WorkerConfiguration {
+        let parsed: [(name: String, weight: Int)]
+        do { parsed = try WorkerConfiguration.parseQueues(queues ?? config.workerQueues) } catch {
+            throw userError(error.description)
+        }
+        return WorkerConfiguration(
+            queues: parsed, concurrency: concurrency ?? config.workerConcurrency,
+            heartbeatTTL: .milliseconds(Int(config.heartbeatTTL * 1000)),
+            shutdownGrace: .milliseconds(Int(config.shutdownGrace * 1000)),
+            deadLetterCap: config.deadLetterCap, namespace: namespace)
+    }
+}
+
+/// Runs `action` once when SIGTERM or SIGINT arrives (graceful shutdown).
+final class TerminationSignals: @unchecked Sendable {
+    // Dispatch sources are thread-safe; they are only created here and cancelled once.
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler(handler: action)
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+}
+
+/// A mistake in what the user asked for: printed as one line on standard error, exit code 2.
+func userError(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("cityos: \(message)\n".utf8))
+    return ExitCode(2)
+}

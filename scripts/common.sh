@@ -1,0 +1,65 @@
+# scripts/common.sh — sourced by the other scripts: paths, ports and small helpers.
+# Not executable on its own.
+# shellcheck shell=bash disable=SC2034  # the variables set here are used by the sourcing script
+
+SCRIPT_NAME=$(basename "$0")
+SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# Derived from this file's location so every script works from any cwd and in any clone.
+REPO_ROOT=$(cd "$SCRIPTS_DIR/.." && pwd -P)
+
+# The toolchain lives outside PATH on some machines (e.g. non-login shells, CI).
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+  PATH="/opt/swift/usr/bin:$PATH"
+fi
+
+die() { echo "$SCRIPT_NAME: $*" >&2; exit 1; }
+note() { echo "$SCRIPT_NAME: $*" >&2; }
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# Package management needs root; everything else runs as the invoking user.
+as_root() {
+  if is_root; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root for '$*' and sudo is not installed"
+  fi
+}
+
+# select_env dev|test — sets the ports and state paths of one environment.
+select_env() {
+  case "${1:-}" in
+    dev)  REDIS_PORT=6390; PG_PORT=5490 ;;
+    test) REDIS_PORT=6391; PG_PORT=5491 ;;
+    *)    die "ENV must be 'dev' or 'test' (got '${1:-}')" ;;
+  esac
+  CITYOS_ENV=$1
+  STATE_DIR=$REPO_ROOT/.local/$1
+  REDIS_DIR=$STATE_DIR/redis
+  REDIS_CONF=$REDIS_DIR/redis.conf
+  PG_DIR=$STATE_DIR/pg
+  SECRETS_FILE=$STATE_DIR/secrets.env
+}
+
+# live_pid FILE — prints the pid in FILE if it is a running `cityos run|sandbox`.
+# Checking the command line means a recycled pid is never mistaken for ours.
+live_pid() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null || true)
+  [ -n "$pid" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'cityos (run|sandbox)( |$)' || return 1
+  echo "$pid"
+}
+
+# stop_pidfile FILE — stops the process recorded in FILE (TERM, then KILL after 10 s).
+stop_pidfile() {
+  local file=$1 pid
+  if pid=$(live_pid "$file"); then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      note "pid $pid ignored SIGTERM for 10 s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$file"
+}

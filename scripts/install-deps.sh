@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# scripts/install-deps.sh — installs the Debian packages the build and the local services need.
+# Idempotent: installs only what is missing, and touches apt not at all when nothing is.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+PACKAGES=(redis-server redis-tools libhiredis-dev pkg-config postgresql postgresql-contrib)
+
+is_installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'; }
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  is_installed "$pkg" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and apt-get is not available"
+note "installing ${missing[*]}"
+# A fresh machine may have no package lists yet.
+as_root apt-get update -q
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" </dev/null
