@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // The only place with C: a module map over Debian's libhiredis-dev (0.14).
@@ -83,11 +88,27 @@ let package = Package(
             path: "Jobs",
             swiftSettings: swiftSettings
         ),
-        // The command-line executable: run, work, migrate, config, enqueue, status, dead, bench.
+        // HTTP ingress and operations API: signed webhooks in, enqueue, status, dead letters,
+        // metrics, health, the OpenAPI document and the operator dashboard. Knows no job kind.
+        .target(
+            name: "Ingress",
+            dependencies: [
+                "Config", "Redis", "Queue",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.embedInCode("Resources/openapi.yaml"), .embedInCode("Resources/dashboard.html")],
+            swiftSettings: swiftSettings
+        ),
+        // The command-line executable: run, serve, work, migrate, config, enqueue, status, dead, bench.
         .executableTarget(
             name: "cityos",
             dependencies: [
-                "Config", "Redis", "Queue", "Store", "Scheduler", "Jobs",
+                "Config", "Redis", "Queue", "Store", "Scheduler", "Jobs", "Ingress",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -119,6 +140,16 @@ let package = Package(
         .testTarget(
             name: "QueueTests",
             dependencies: ["Queue", "Jobs", "CityOSTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IngressTests",
+            dependencies: [
+                "Ingress", "Jobs", "CityOSTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
