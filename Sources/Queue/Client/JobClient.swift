@@ -67,15 +67,15 @@ public struct JobClient: Sendable {
     public func enqueue(kind: String, args: JSONValue, options: Options = Options()) async throws -> Receipt {
         try registry.validate(kind: kind, args: args)
         let envelope = makeEnvelope(kind: kind, args: args, options: options)
-        let receipts = try await store([Pending(envelope: envelope, idempotencyKey: options.idempotencyKey,
-                                                uniqueFor: options.uniqueFor)])
+        let receipts = try await store([EncodedJob(envelope: envelope, idempotencyKey: options.idempotencyKey,
+                                                   uniqueFor: options.uniqueFor)])
         guard let receipt = receipts.first else { throw RedisError.unexpectedReply("enqueue returned nothing") }
         return receipt
     }
 
     /// Enqueues many jobs, grouped per queue into one script call each, all in one round trip.
     public func enqueueBatch(_ envelopes: [JobEnvelope]) async throws -> [Receipt] {
-        try await store(envelopes.map { Pending(envelope: $0, idempotencyKey: nil, uniqueFor: 0) })
+        try await store(envelopes.map { try EncodedJob(envelope: $0, uniqueFor: 0) })
     }
 
     /// Builds an envelope with the kind's defaults (queue, attempts) filled in.
@@ -91,18 +91,12 @@ public struct JobClient: Sendable {
                            enqueuedAt: now, dueAt: due, trace: options.trace)
     }
 
-    struct Pending {
-        var envelope: JobEnvelope
-        var idempotencyKey: String?
-        var uniqueFor: Int
-    }
-
-    private func store(_ jobs: [Pending]) async throws -> [Receipt] {
+    func store(_ jobs: [EncodedJob]) async throws -> [Receipt] {
         var order: [String] = []
-        var byQueue: [String: [(index: Int, job: Pending)]] = [:]
+        var byQueue: [String: [(index: Int, job: EncodedJob)]] = [:]
         for (index, job) in jobs.enumerated() {
-            if byQueue[job.envelope.queue] == nil { order.append(job.envelope.queue) }
-            byQueue[job.envelope.queue, default: []].append((index, job))
+            if byQueue[job.queue] == nil { order.append(job.queue) }
+            byQueue[job.queue, default: []].append((index, job))
         }
         let now = Clock.nowMillis()
         let global = GlobalKeys(namespace: namespace)
@@ -111,13 +105,12 @@ public struct JobClient: Sendable {
             let keys = QueueKeys(queue: queue, namespace: namespace)
             var argv: [RedisArgument] = [.string(keys.prefix), .string(queue), .int64(now)]
             for (_, job) in byQueue[queue] ?? [] {
-                let env = job.envelope
-                argv.append(.string(env.id))
-                argv.append(.string(env.tenantKey))
-                argv.append(.int64(env.dueAt ?? 0))
+                argv.append(.string(job.id))
+                argv.append(.string(job.tenantKey))
+                argv.append(.int64(job.dueAt ?? 0))
                 argv.append(.string(job.idempotencyKey ?? ""))
                 argv.append(.int(max(1, job.uniqueFor)))
-                argv.append(.raw(try env.encoded()))
+                argv.append(.raw(job.payload))
             }
             invocations.append(QueueScripts.enqueue.invocation(
                 keys: [.string(keys.jobs), .string(keys.ring), .string(keys.schedule), .string(keys.stats),
@@ -130,7 +123,7 @@ public struct JobClient: Sendable {
             let reply = try replies[q].unwrapped()
             let items = reply.array ?? []
             for (j, entry) in (byQueue[queue] ?? []).enumerated() where 2 * j + 1 < items.count {
-                receipts[entry.index] = Receipt(id: items[2 * j].string ?? entry.job.envelope.id,
+                receipts[entry.index] = Receipt(id: items[2 * j].string ?? entry.job.id,
                                                 created: items[2 * j + 1].int == 1)
             }
         }
