@@ -8,6 +8,11 @@ public enum JobCatalog {
         registry.register(NoopJob())
         registry.register(SleepJob())
         registry.register(FlakyJob())
+        registry.register(StripeWebhookJob())
+        registry.register(MedusaWebhookJob())
+        registry.register(PayloadWebhookJob())
+        registry.register(FleetbaseWebhookJob())
+        registry.register(ERPNextWebhookJob())
         return registry
     }
 }
