@@ -1,0 +1,86 @@
+import Foundation
+import Hummingbird
+
+/// Every answer the ingress gives to a request it does not accept: an HTTP status and the JSON
+/// body `{"error": {"code": …, "message": …}}`. A client's mistake is a 4xx; 5xx means the
+/// platform could not do its part (Redis unreachable, a secret not configured).
+public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConvertible {
+    public let status: HTTPResponse.Status
+    /// A stable machine-readable code, e.g. `bad_signature`.
+    public let code: String
+    /// What went wrong and what to do, for a person.
+    public let message: String
+    /// Seconds after which a retry may succeed (sent as `Retry-After`).
+    public var retryAfter: Int?
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, retryAfter: Int? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retryAfter { headers[.retryAfter] = "\(retryAfter)" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: jsonBody)))
+    }
+
+    /// The JSON body, built by hand so that writing an error cannot itself fail.
+    var jsonBody: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + message.utf8.count)
+        out.append(contentsOf: #"{"error":{"code":"#.utf8)
+        JSONText.appendString(code, to: &out)
+        out.append(contentsOf: #","message":"#.utf8)
+        JSONText.appendString(message, to: &out)
+        out.append(contentsOf: "}}".utf8)
+        return out
+    }
+}
+
+extension APIError {
+    // 400
+    static func badSignature(_ why: String) -> APIError {
+        APIError(.badRequest, code: "bad_signature", message: why)
+    }
+    static func staleTimestamp(_ why: String) -> APIError {
+        APIError(.badRequest, code: "stale_timestamp", message: why)
+    }
+    static func malformedJSON(_ why: String) -> APIError {
+        APIError(.badRequest, code: "malformed_json", message: why)
+    }
+    static func badRequest(_ why: String) -> APIError {
+        APIError(.badRequest, code: "bad_request", message: why)
+    }
+    static func missingField(_ why: String) -> APIError {
+        APIError(.badRequest, code: "missing_field", message: why)
+    }
+    // 401
+    static let unauthorized = APIError(.unauthorized, code: "unauthorized",
+                                       message: "send Authorization: Bearer <CITYOS_OPS_TOKEN>")
+    // 404
+    static func notFound(_ what: String) -> APIError { APIError(.notFound, code: "not_found", message: what) }
+    static func unknownSource(_ source: String) -> APIError {
+        APIError(.notFound, code: "unknown_source",
+                 message: "no webhook source '\(source.prefix(64))'; known: \(WebhookSource.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    // 413
+    static func bodyTooLarge(limit: Int) -> APIError {
+        APIError(.contentTooLarge, code: "body_too_large", message: "the body is larger than \(limit) bytes")
+    }
+    // 422
+    static func unprocessable(_ why: String) -> APIError {
+        APIError(.unprocessableContent, code: "unprocessable", message: why)
+    }
+    // 503
+    static func redisUnavailable() -> APIError {
+        APIError(.serviceUnavailable, code: "unavailable",
+                 message: "the queue store is unreachable; nothing was stored, try again", retryAfter: 5)
+    }
+    static func notConfigured(_ what: String) -> APIError {
+        APIError(.serviceUnavailable, code: "not_configured", message: what, retryAfter: 60)
+    }
+}

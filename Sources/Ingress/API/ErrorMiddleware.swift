@@ -1,0 +1,67 @@
+import Hummingbird
+import Logging
+import NIOCore
+import Queue
+import Redis
+
+/// Turns every error a handler throws into a JSON error answer (`APIError`), so a client sees
+/// `{"error": {"code", "message"}}` with a fitting status, never an empty 500 for its own mistake.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = IngressContext
+
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            var apiError = Self.apiError(for: error, logger: context.logger)
+            if apiError.status == .notFound, context.endpointPath == "NotFound" {
+                apiError = .notFound("no endpoint \(request.method) \(request.uri.path.prefix(200)); see /openapi.yaml")
+            }
+            return try apiError.response(from: request, context: context)
+        }
+    }
+
+    static func apiError(for error: any Error, logger: Logger) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case is NIOTooManyBytesError:
+            return .bodyTooLarge(limit: IngressConfiguration.maxBodyBytes)
+        case let error as RedisError:
+            if case .unexpectedReply = error {
+                logger.error("unexpected answer from Redis", metadata: ["error": "\(error)"])
+                return APIError(.internalServerError, code: "internal", message: "unexpected answer from the queue store")
+            }
+            logger.warning("Redis unavailable", metadata: ["error": "\(error)"])
+            return .redisUnavailable()
+        case let error as JobFailure:
+            switch error {
+            case .unknownKind, .badArguments: return .unprocessable(error.description)
+            default: return .badRequest(error.description)
+            }
+        case let error as DeadLetters.Failure:
+            return .notFound(error.description)
+        case let error as HTTPError:
+            return APIError(error.status, code: code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+        case let error as any HTTPResponseError:
+            return APIError(error.status, code: code(for: error.status), message: error.status.reasonPhrase)
+        default:
+            logger.error("request failed", metadata: ["error": "\(error)"])
+            return APIError(.internalServerError, code: "internal", message: "internal error; see the server's log")
+        }
+    }
+
+    private static func code(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 400: return "bad_request"
+        case 401: return "unauthorized"
+        case 404: return "not_found"
+        case 405: return "method_not_allowed"
+        case 413: return "body_too_large"
+        case 422: return "unprocessable"
+        case 503: return "unavailable"
+        default: return status.code < 500 ? "bad_request" : "internal"
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Config
+
+/// How the ingress listens and what it trusts. Plain values with defaults; `init(config:)`
+/// takes them from the platform's configuration (secrets from the environment only).
+public struct IngressConfiguration: Sendable {
+    /// Bodies larger than this are refused with 413.
+    public static let maxBodyBytes = 1 << 20
+
+    public var host: String
+    /// 0 picks a free port (tests); `IngressServer.listeningPort()` tells which.
+    public var port: Int
+    /// Prefix of every Redis key (`redis.namespace`).
+    public var namespace: String
+    /// The bearer token of `/v1/*`; without one those endpoints answer 503 `not_configured`.
+    public var opsToken: String?
+    /// Signing secrets by source; a source without one answers 503 `not_configured`.
+    public var webhookSecrets: [WebhookSource: String]
+    /// Serves `POST /bench/noop` (202, no work): the HTTP framework's ceiling, for benchmarks.
+    public var benchRoute: Bool
+    /// Requests each log one line at this level (`info`; `debug` silences them at the default level).
+    public var logRequests: Bool
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, namespace: String = "cityos",
+                opsToken: String? = nil, webhookSecrets: [WebhookSource: String] = [:],
+                benchRoute: Bool = false, logRequests: Bool = true) {
+        self.host = host
+        self.port = port
+        self.namespace = namespace
+        self.opsToken = opsToken
+        self.webhookSecrets = webhookSecrets
+        self.benchRoute = benchRoute
+        self.logRequests = logRequests
+    }
+
+    /// The ingress settings of a loaded configuration (`http.*`, `ops.token`,
+    /// `CITYOS_WEBHOOK_SECRET_<SOURCE>`, `redis.namespace`).
+    public init(config: CityOSConfig, benchRoute: Bool = false) {
+        var secrets: [WebhookSource: String] = [:]
+        for source in WebhookSource.allCases {
+            if let secret = config.webhookSecret(source.rawValue) { secrets[source] = secret }
+        }
+        self.init(host: config.httpHost, port: config.httpPort, namespace: config.redisNamespace,
+                  opsToken: config.opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
+    }
+}

@@ -1,0 +1,144 @@
+import Hummingbird
+import Logging
+import NIOCore
+import Queue
+import Redis
+import ServiceLifecycle
+import Synchronization
+
+/// The HTTP ingress and operations API in one server: signed webhooks in, authenticated
+/// enqueue, status and dead letters for operators, metrics, health, the OpenAPI document and the
+/// dashboard. `run()` serves until `stop()`, which stops accepting connections and lets requests
+/// in progress finish.
+public final class IngressServer: Sendable {
+    public let configuration: IngressConfiguration
+    public let metrics: IngressMetrics
+    private let redis: RedisClient
+    private let registry: JobRegistry
+    private let readinessChecks: [ReadinessCheck]
+    private let logger: Logger
+    private let lifecycle = Mutex(Lifecycle())
+
+    private struct Lifecycle {
+        var group: ServiceGroup?
+        var stopRequested = false
+        var port: Int?
+        /// Why the server is not (or no longer) listening, once `run()` has returned.
+        var ended: (any Error)?
+        var portWaiters: [CheckedContinuation<Int, any Error>] = []
+    }
+
+    /// - Parameters:
+    ///   - readinessChecks: what `/readyz` checks; by default, Redis answers PING.
+    public init(configuration: IngressConfiguration, redis: RedisClient, registry: JobRegistry,
+                metrics: IngressMetrics = IngressMetrics(), readinessChecks: [ReadinessCheck]? = nil,
+                logger: Logger) {
+        self.configuration = configuration
+        self.redis = redis
+        self.registry = registry
+        self.metrics = metrics
+        self.readinessChecks = readinessChecks ?? [.redis(redis)]
+        self.logger = logger
+    }
+
+    /// Every route the server answers, as `METHOD /path/{param}` (for the OpenAPI test).
+    public func routeDescriptions() -> [String] {
+        makeRouter().routes.map { "\($0.method.rawValue) \($0.path)" }
+    }
+
+    func makeRouter() -> Router<IngressContext> {
+        let router = Router(context: IngressContext.self)
+        let warnings = OnceWarnings()
+        router.add(middleware: RequestLogMiddleware(metrics: metrics, logger: logger, enabled: configuration.logRequests))
+        router.add(middleware: ErrorMiddleware())
+
+        let client = JobClient(redis: redis, registry: registry, namespace: configuration.namespace)
+        var maxAttempts: [WebhookSource: Int] = [:]
+        for source in WebhookSource.allCases {
+            if let options = registry.options(for: source.jobKind) { maxAttempts[source] = options.retry.maxAttempts }
+        }
+        WebhookRoutes(secrets: configuration.webhookSecrets.mapValues { Array($0.utf8) },
+                      maxAttempts: maxAttempts, enqueuer: BatchingEnqueuer(client: client), metrics: metrics,
+                      warnings: warnings, logger: logger)
+            .register(on: router)
+        HealthRoutes(checks: readinessChecks, timeout: .seconds(2)).register(on: router)
+        MetricsRoute(metrics: metrics, redis: redis, namespace: configuration.namespace).register(on: router)
+        DocumentRoutes().register(on: router)
+        if configuration.benchRoute {
+            router.post("/bench/noop") { _, _ in Accepted(jobID: "noop", duplicate: false).response() }
+        }
+
+        let ops = router.group("/v1")
+            .add(middleware: OpsAuthMiddleware(token: configuration.opsToken, warnings: warnings, logger: logger))
+        JobRoutes(client: client, metrics: metrics).register(on: ops)
+        QueueRoutes(redis: redis, namespace: configuration.namespace).register(on: ops)
+        return router
+    }
+
+    /// Serves until `stop()` (or until the listening socket cannot be opened, which throws).
+    public func run() async throws {
+        let app = Application(
+            router: makeRouter(),
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
+                                                    serverName: nil),
+            onServerRunning: { [weak self] channel in self?.listening(on: channel) },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let stopNow = lifecycle.withLock { state -> Bool in
+            state.group = group
+            return state.stopRequested
+        }
+        if stopNow { return }
+        do {
+            try await group.run()
+        } catch {
+            failWaiters(error)
+            throw error
+        }
+        failWaiters(CancellationError())
+        logger.info("ingress stopped")
+    }
+
+    /// Stops accepting connections and lets requests in progress finish; `run()` then returns.
+    public func stop() async {
+        let group = lifecycle.withLock { state -> ServiceGroup? in
+            state.stopRequested = true
+            return state.group
+        }
+        await group?.triggerGracefulShutdown()
+    }
+
+    /// The port the server listens on, once it does (useful with port 0).
+    public func listeningPort() async throws -> Int {
+        try await withCheckedThrowingContinuation { waiter in
+            let known = lifecycle.withLock { state -> Result<Int, any Error>? in
+                if let port = state.port { return .success(port) }
+                if let ended = state.ended { return .failure(ended) }
+                state.portWaiters.append(waiter)
+                return nil
+            }
+            if let known { waiter.resume(with: known) }
+        }
+    }
+
+    private func listening(on channel: any Channel) {
+        let port = channel.localAddress?.port ?? configuration.port
+        logger.info("ingress listening", metadata: ["host": "\(configuration.host)", "port": "\(port)",
+                                                    "bench_route": "\(configuration.benchRoute)"])
+        let waiters = lifecycle.withLock { state -> [CheckedContinuation<Int, any Error>] in
+            state.port = port
+            defer { state.portWaiters = [] }
+            return state.portWaiters
+        }
+        for waiter in waiters { waiter.resume(returning: port) }
+    }
+
+    private func failWaiters(_ error: any Error) {
+        let waiters = lifecycle.withLock { state -> [CheckedContinuation<Int, any Error>] in
+            if state.port == nil { state.ended = error }
+            defer { state.portWaiters = [] }
+            return state.portWaiters
+        }
+        for waiter in waiters { waiter.resume(throwing: error) }
+    }
+}

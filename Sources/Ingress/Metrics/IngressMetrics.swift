@@ -1,0 +1,123 @@
+import Prometheus
+import Queue
+import Synchronization
+
+/// The process's Prometheus metrics: HTTP requests by route and status, webhooks by source and
+/// result, jobs enqueued / processed / failed / dead by queue and kind with duration
+/// histograms (fed by the worker pool's `JobEvent`s when it runs in the same process), and
+/// queue depths (read from Redis at each scrape). Served at `GET /metrics`.
+public final class IngressMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let counters = Mutex<[String: Counter]>([:])
+    private let histograms = Mutex<[String: DurationHistogram]>([:])
+
+    static let requestBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(500),
+        .seconds(1), .seconds(5),
+    ]
+    static let jobBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+        .milliseconds(500), .seconds(1), .seconds(5), .seconds(15), .seconds(30), .seconds(60), .seconds(300),
+    ]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+    }
+
+    // MARK: HTTP
+
+    func countRequest(route: String, method: String, status: Int, duration: Duration) {
+        counter("cityos_http_requests_total", help: "HTTP requests by route, method and status.",
+                labels: [("route", route), ("method", method), ("status", String(status))]).increment()
+        histogram("cityos_http_request_duration_seconds", help: "HTTP request duration by route.",
+                  labels: [("route", route)], buckets: Self.requestBuckets).record(duration)
+    }
+
+    /// `result`: accepted, duplicate or rejected.
+    func countWebhook(source: String, result: String) {
+        counter("cityos_webhooks_total", help: "Webhook deliveries by source and result (accepted, duplicate, rejected).",
+                labels: [("source", source), ("result", result)]).increment()
+    }
+
+    func countEnqueued(queue: String, kind: String) {
+        counter("cityos_jobs_enqueued_total", help: "Jobs enqueued by this process, by queue and kind.",
+                labels: [("queue", queue), ("kind", kind)]).increment()
+    }
+
+    // MARK: Jobs (from the worker pool in the same process)
+
+    /// Pass as the worker pool's `observer` to count its jobs' outcomes.
+    public func observe(_ event: JobEvent) {
+        switch event {
+        case .started, .interrupted:
+            return
+        case .succeeded(let job, let seconds):
+            jobCounter("cityos_jobs_processed_total", "Jobs that succeeded, by queue and kind.", job).increment()
+            histogram("cityos_job_duration_seconds", help: "Duration of successful job runs, by queue and kind.",
+                      labels: [("queue", job.queue), ("kind", job.kind)], buckets: Self.jobBuckets)
+                .record(.nanoseconds(Int64(seconds * 1e9)))
+        case .retrying(let job, _, _):
+            jobCounter("cityos_jobs_failed_total", "Failed job attempts (retried or dead), by queue and kind.", job).increment()
+        case .dead(let job, _):
+            jobCounter("cityos_jobs_failed_total", "Failed job attempts (retried or dead), by queue and kind.", job).increment()
+            jobCounter("cityos_jobs_dead_total", "Jobs moved to the dead letters, by queue and kind.", job).increment()
+        }
+    }
+
+    private func jobCounter(_ name: String, _ help: String, _ job: JobEnvelope) -> Counter {
+        counter(name, help: help, labels: [("queue", job.queue), ("kind", job.kind)])
+    }
+
+    // MARK: Queues (at scrape time)
+
+    /// Sets the queue gauges from a status read.
+    func record(_ status: QueueStatus) {
+        for queue in status.queues {
+            for (state, value) in [("ready", queue.ready), ("in_flight", queue.inFlight),
+                                   ("delayed", queue.delayed), ("dead", queue.dead)] {
+                registry.makeGauge(descriptor: Self.descriptor("cityos_queue_depth", "Jobs per queue and state."),
+                                   labels: [("queue", queue.name), ("state", state)]).set(to: Double(value))
+            }
+            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_dead_dropped", "Dead letters dropped by the cap, per queue."),
+                               labels: [("queue", queue.name)]).set(to: Double(queue.deadDropped))
+            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_oldest_ready_age_seconds", "Age of the oldest ready job, per queue."),
+                               labels: [("queue", queue.name)]).set(to: queue.oldestReadyAgeSeconds ?? 0)
+        }
+    }
+
+    func recordRedisUp(_ up: Bool) {
+        registry.makeGauge(descriptor: Self.descriptor("cityos_redis_up", "1 if the last scrape could read Redis."))
+            .set(to: up ? 1.0 : 0.0)
+    }
+
+    /// The Prometheus text exposition.
+    func exposition() -> [UInt8] { registry.emitToBuffer() }
+
+    // MARK: Cache
+
+    private func counter(_ name: String, help: String, labels: [(String, String)]) -> Counter {
+        let key = Self.key(name, labels)
+        if let counter = counters.withLock({ $0[key] }) { return counter }
+        let counter = registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels)
+        counters.withLock { $0[key] = counter }
+        return counter
+    }
+
+    private func histogram(_ name: String, help: String, labels: [(String, String)], buckets: [Duration]) -> DurationHistogram {
+        let key = Self.key(name, labels)
+        if let histogram = histograms.withLock({ $0[key] }) { return histogram }
+        let histogram = registry.makeDurationHistogram(descriptor: Self.descriptor(name, help), labels: labels, buckets: buckets)
+        histograms.withLock { $0[key] = histogram }
+        return histogram
+    }
+
+    private static func key(_ name: String, _ labels: [(String, String)]) -> String {
+        labels.reduce(name) { $0 + "\u{1f}" + $1.0 + "=" + $1.1 }
+    }
+
+    /// Full names are given whole (`cityos_…_total`): the descriptor only carries name and help.
+    private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+}

@@ -1,0 +1,24 @@
+import Hummingbird
+import Queue
+import Redis
+
+/// `GET /metrics`: Prometheus text. Queue depths are read from Redis at each scrape; if Redis
+/// cannot be read, the rest is still served and `cityos_redis_up` is 0.
+struct MetricsRoute: Sendable {
+    let metrics: IngressMetrics
+    let redis: RedisClient
+    let namespace: String
+
+    func register(on router: Router<IngressContext>) {
+        router.get("/metrics") { _, _ in
+            do {
+                metrics.record(try await QueueStatus.read(redis: redis, namespace: namespace))
+                metrics.recordRedisUp(true)
+            } catch {
+                metrics.recordRedisUp(false)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Hummingbird
+import Queue
+import Redis
+
+/// What operators look at and do: `GET /v1/status` (what `cityos status --json` prints) and the
+/// dead letters of a queue: list (paginated), replay one, delete one, replay all.
+struct QueueRoutes: Sendable {
+    let redis: RedisClient
+    let namespace: String
+
+    private var deadLetters: DeadLetters { DeadLetters(redis: redis, namespace: namespace) }
+
+    struct DeadPage: Encodable {
+        var queue: String
+        var total: Int
+        var offset: Int
+        var limit: Int
+        var entries: [DeadLetters.Entry]
+    }
+
+    func register(on group: RouterGroup<IngressContext>) {
+        group.get("/status") { _, _ in
+            try JSONText.response(try await QueueStatus.read(redis: self.redis, namespace: self.namespace))
+        }
+        group.get("/queues/{queue}/dead") { request, context in
+            let queue = try Self.queue(context)
+            let offset = try Self.integer(request, "offset", default: 0, range: 0...1_000_000_000)
+            let limit = try Self.integer(request, "limit", default: 50, range: 1...500)
+            let (total, entries) = try await self.deadLetters.list(queue: queue, offset: offset, limit: limit)
+            return try JSONText.response(DeadPage(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
+        }
+        group.post("/queues/{queue}/dead/retry-all") { _, context in
+            let queue = try Self.queue(context)
+            let count = try await self.deadLetters.retryAll(queue: queue)
+            return try JSONText.response(["retried": count])
+        }
+        group.post("/queues/{queue}/dead/{id}/retry") { _, context in
+            let (queue, id) = (try Self.queue(context), try Self.id(context))
+            try await self.deadLetters.retry(queue: queue, id: id)
+            return try JSONText.response(["retried": id])
+        }
+        group.delete("/queues/{queue}/dead/{id}") { _, context in
+            let (queue, id) = (try Self.queue(context), try Self.id(context))
+            try await self.deadLetters.delete(queue: queue, id: id)
+            return try JSONText.response(["deleted": id])
+        }
+    }
+
+    private static func queue(_ context: IngressContext) throws(APIError) -> String {
+        guard let queue = context.parameters.get("queue"), TenantName.isValid(queue) else {
+            throw .badRequest("the queue name must be 1-64 letters, digits, '_', '-' or '.'")
+        }
+        return queue
+    }
+
+    private static func id(_ context: IngressContext) throws(APIError) -> String {
+        guard let id = context.parameters.get("id"), !id.isEmpty, id.utf8.count <= 255 else {
+            throw .badRequest("the job id must be 1-255 bytes")
+        }
+        return id
+    }
+
+    private static func integer(_ request: Request, _ name: String, default value: Int,
+                                range: ClosedRange<Int>) throws(APIError) -> Int {
+        guard let text = request.uri.queryParameters.get(name) else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw .badRequest("\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+}

@@ -1,0 +1,85 @@
+import Crypto
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Queue
+
+/// `POST /webhooks/{source}`: verify the signature over the raw body, read the event's id and
+/// type, enqueue one job per (source, event id), answer 202 `{"job_id": …}`. A second delivery
+/// of the same event finds the first job's id and creates nothing. Nothing is enqueued unless
+/// the signature is valid; 202 is sent only after Redis has stored the job.
+struct WebhookRoutes: Sendable {
+    let secrets: [WebhookSource: [UInt8]]
+    /// Attempts per source's job kind; a kind missing from the registry is `not_configured`.
+    let maxAttempts: [WebhookSource: Int]
+    let enqueuer: BatchingEnqueuer
+    let metrics: IngressMetrics
+    let warnings: OnceWarnings
+    let logger: Logger
+
+    func register(on router: Router<IngressContext>) {
+        router.post("/webhooks/{source}") { request, context in
+            try await self.receive(request, context: context)
+        }
+    }
+
+    func receive(_ request: Request, context: IngressContext) async throws -> Response {
+        let name = context.parameters.get("source") ?? ""
+        guard let source = WebhookSource(rawValue: name) else { throw APIError.unknownSource(name) }
+        do {
+            let response = try await accept(request, source: source, context: context)
+            return response
+        } catch let error as APIError where error.status.code < 500 {
+            metrics.countWebhook(source: source.rawValue, result: "rejected")
+            throw error
+        }
+    }
+
+    private func accept(_ request: Request, source: WebhookSource, context: IngressContext) async throws -> Response {
+        guard let secret = secrets[source] else {
+            warnings.once("secret:\(source.rawValue)") {
+                logger.error("webhook secret not configured; deliveries are refused with 503",
+                             metadata: ["source": "\(source.rawValue)",
+                                        "setting": "CITYOS_WEBHOOK_SECRET_\(source.rawValue.uppercased())"])
+            }
+            throw APIError.notConfigured("no signing secret is configured for \(source.rawValue)")
+        }
+        guard let attempts = maxAttempts[source] else {
+            warnings.once("kind:\(source.rawValue)") {
+                logger.error("no job kind registered for webhooks", metadata: ["kind": "\(source.jobKind)"])
+            }
+            throw APIError.notConfigured("no job kind \(source.jobKind) is registered")
+        }
+        let limit = IngressConfiguration.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIError.bodyTooLarge(limit: limit)
+        }
+        let body = try await request.body.collect(upTo: limit)
+        let receivedAt = Clock.nowMillis()
+        try source.scheme.verify(headers: request.headers, body: body, secret: secret, now: receivedAt / 1000)
+        let event = try WebhookEvent.read(source, body: body)
+        let job = WebhookJob.make(source: source, event: event, body: body, maxAttempts: attempts,
+                                  receivedAt: receivedAt, trace: context.trace?.traceparent)
+        let receipt = try await enqueuer.enqueue(job)
+        metrics.countWebhook(source: source.rawValue, result: receipt.created ? "accepted" : "duplicate")
+        if receipt.created { metrics.countEnqueued(queue: WebhookSource.queue, kind: source.jobKind) }
+        return Accepted(jobID: receipt.id, duplicate: !receipt.created).response()
+    }
+}
+
+/// The answer to an accepted enqueue: `202 {"job_id": …, "duplicate": …}`.
+struct Accepted {
+    let jobID: String
+    let duplicate: Bool
+
+    func response() -> Response {
+        var out: [UInt8] = []
+        out.append(contentsOf: #"{"duplicate":\#(duplicate),"job_id":"#.utf8)
+        JSONText.appendString(jobID, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return Response(status: .accepted,
+                        headers: [.contentType: "application/json", .cityOSJobID: jobID],
+                        body: .init(byteBuffer: ByteBuffer(bytes: out)))
+    }
+}
