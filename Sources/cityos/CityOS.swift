@@ -7,7 +7,7 @@ struct CityOS: AsyncParsableCommand {
         commandName: "cityos",
         abstract: "CityOS Workers: the integration layer of the CityOS commerce platform.",
         subcommands: [
-            RunCommand.self, WorkCommand.self, MigrateCommand.self, ConfigCommand.self,
+            RunCommand.self, ServeCommand.self, WorkCommand.self, MigrateCommand.self, ConfigCommand.self,
             EnqueueCommand.self, StatusCommand.self, DeadCommand.self, BenchCommand.self,
         ]
     )

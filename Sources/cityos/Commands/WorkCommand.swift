@@ -1,4 +1,5 @@
 import ArgumentParser
+import Ingress
 import Queue
 
 /// `cityos work`: a worker process on the given queues.
@@ -15,7 +16,7 @@ struct WorkCommand: AsyncParsableCommand {
         let platform = try Platform.load(global, label: "cityos.worker")
         let pool = WorkerPool(redis: platform.redis, registry: platform.registry,
                               configuration: try platform.workerConfiguration(queues: queues, concurrency: concurrency),
-                              logger: platform.logger)
+                              logger: platform.logger, observer: JobOutcomeLog.observer(platform.logger))
         let signals = TerminationSignals { pool.stop() }
         defer { signals.cancel() }
         try await pool.run()
@@ -23,8 +24,9 @@ struct WorkCommand: AsyncParsableCommand {
     }
 }
 
-/// `cityos run`: every role in one process (today: the worker pool; the ingress and
-/// scheduler join it as they land).
+/// `cityos run`: every role in one process: the HTTP ingress and the worker pool (the scheduler
+/// joins them as it lands). On SIGTERM the server stops accepting and finishes its requests,
+/// then the pool drains.
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run the whole platform in one process until SIGTERM.")
@@ -32,12 +34,26 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let platform = try Platform.load(global, label: "cityos")
+        let metrics = IngressMetrics()
         let pool = WorkerPool(redis: platform.redis, registry: platform.registry,
-                              configuration: try platform.workerConfiguration(), logger: platform.logger)
-        let signals = TerminationSignals { pool.stop() }
+                              configuration: try platform.workerConfiguration(), logger: platform.logger,
+                              observer: JobOutcomeLog.observer(platform.logger, also: metrics.observe))
+        let server = platform.ingressServer(metrics: metrics)
+        let signals = TerminationSignals { Task { await server.stop() } }
         defer { signals.cancel() }
         platform.logger.info("cityos run", metadata: ["redis": "\(RedisEndpointDescription.of(platform))"])
-        try await pool.run()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                defer { pool.stop() }   // the server has stopped (or failed): now the pool drains
+                try await server.run()
+            }
+            group.addTask {
+                do { try await pool.run() } catch {
+                    await server.stop()
+                    throw error
+                }
+            }
+        }
         platform.redis.shutdown()
     }
 }
