@@ -1,0 +1,131 @@
+import Foundation
+import Ingress
+import Queue
+import XCTest
+
+/// `/v1/*` over real HTTP: the bearer token, enqueue, status and dead-letter operations.
+final class OpsAPITests: XCTestCase {
+    var harness: IngressHarness!
+
+    override func setUp() async throws {
+        harness = try await IngressHarness.start()
+    }
+
+    override func tearDown() async throws {
+        await harness?.stop()
+    }
+
+    func testV1NeedsTheOpsToken() async throws {
+        let missing = try await harness.request(.GET, "/v1/status")
+        XCTAssertEqual(missing.status, 401)
+        XCTAssertEqual(missing.errorCode, "unauthorized")
+        let wrong = try await harness.request(.GET, "/v1/status", headers: [("Authorization", "Bearer nope")])
+        XCTAssertEqual(wrong.status, 401)
+        let basic = try await harness.request(.GET, "/v1/status", headers: [("Authorization", IngressHarness.opsToken)])
+        XCTAssertEqual(basic.status, 401)
+        let right = try await harness.ops(.GET, "/v1/status")
+        XCTAssertEqual(right.status, 200)
+    }
+
+    func testV1WithoutAConfiguredTokenIs503NotConfigured() async throws {
+        await harness.stop()
+        harness = try await IngressHarness.start(opsToken: nil)
+        let answer = try await harness.request(.GET, "/v1/status", headers: [("Authorization", "Bearer ")])
+        XCTAssertEqual(answer.status, 503)
+        XCTAssertEqual(answer.errorCode, "not_configured")
+    }
+
+    func testEnqueueByKindAnswers202WithTheJobID() async throws {
+        let answer = try await harness.ops(.POST, "/v1/jobs", json: #"{"kind":"diag.sleep","args":{"ms":5},"tenant":"t1","delay_seconds":30}"#)
+        XCTAssertEqual(answer.status, 202, answer.text)
+        let id = try XCTUnwrap(answer.json?["job_id"] as? String)
+        let keys = QueueKeys(queue: "default", namespace: harness.redis.namespace)
+        let stored = try await harness.redis.client.send("HGET", .string(keys.jobs), .string(id))
+        let envelope = try JobEnvelope.decode(try XCTUnwrap(stored.bytes))
+        XCTAssertEqual(envelope.kind, "diag.sleep")
+        XCTAssertEqual(envelope.tenant, "t1")
+        XCTAssertNotNil(envelope.dueAt)
+    }
+
+    func testUnknownKindAndUndecodableArgumentsAre422() async throws {
+        let unknown = try await harness.ops(.POST, "/v1/jobs", json: #"{"kind":"no.such.kind"}"#)
+        XCTAssertEqual(unknown.status, 422)
+        XCTAssertEqual(unknown.errorCode, "unprocessable")
+        let badArgs = try await harness.ops(.POST, "/v1/jobs", json: #"{"kind":"diag.sleep","args":{"ms":"soon"}}"#)
+        XCTAssertEqual(badArgs.status, 422)
+        XCTAssertEqual(badArgs.errorCode, "unprocessable")
+        let keys = try await harness.keyCount()
+        XCTAssertEqual(keys, 0)
+    }
+
+    func testMalformedEnqueueRequestsAre400() async throws {
+        for (json, code) in [("{", "malformed_json"), (#"{"args":{}}"#, "missing_field"), (#"{"kind":7}"#, "bad_request"),
+                             (#"{"kind":"diag.noop","delay_seconds":-1}"#, "bad_request"),
+                             (#"{"kind":"diag.noop","queue":"no spaces"}"#, "bad_request")] {
+            let answer = try await harness.ops(.POST, "/v1/jobs", json: json)
+            XCTAssertEqual(answer.status, 400, json)
+            XCTAssertEqual(answer.errorCode, code, json)
+        }
+    }
+
+    func testTheSameIdempotencyKeyTwiceGivesTheFirstJobAndNoSecond() async throws {
+        let json = #"{"kind":"diag.noop","idempotency_key":"nightly-2025-01-01"}"#
+        let first = try await harness.ops(.POST, "/v1/jobs", json: json)
+        let second = try await harness.ops(.POST, "/v1/jobs", json: json)
+        XCTAssertEqual(first.status, 202)
+        XCTAssertEqual(second.status, 202)
+        XCTAssertEqual(second.json?["job_id"] as? String, first.json?["job_id"] as? String)
+        XCTAssertEqual(second.json?["duplicate"] as? Bool, true)
+        let keys = QueueKeys(queue: "default", namespace: harness.redis.namespace)
+        let count = try await harness.redis.client.send("HLEN", .string(keys.jobs)).int
+        XCTAssertEqual(count, 1)
+    }
+
+    func testStatusIsWhatTheCLIPrints() async throws {
+        _ = try await harness.ops(.POST, "/v1/jobs", json: #"{"kind":"diag.noop"}"#)
+        let answer = try await harness.ops(.GET, "/v1/status")
+        XCTAssertEqual(answer.status, 200)
+        let status = try JSONDecoder().decode(QueueStatus.self, from: Data(answer.body))
+        let queue = try XCTUnwrap(status.queues.first { $0.name == "default" })
+        XCTAssertEqual(queue.ready, 1)
+        XCTAssertEqual(queue.enqueued, 1)
+    }
+
+    func testDeadLettersCanBeListedReplayedAndDeleted() async throws {
+        let client = harness.jobClient
+        let envelopes = (0..<3).map { _ in client.makeEnvelope(kind: "no.longer.registered", args: .object([:]),
+                                                               options: .init(queue: "mail")) }
+        _ = try await client.enqueueBatch(envelopes)
+        let dead = try await WorkerRun.untilDead(3, harness: harness, queue: "mail")
+        XCTAssertEqual(dead, 3)
+
+        let page1 = try await harness.ops(.GET, "/v1/queues/mail/dead?limit=2")
+        XCTAssertEqual(page1.status, 200, page1.text)
+        XCTAssertEqual(page1.json?["total"] as? Int, 3)
+        XCTAssertEqual((page1.json?["entries"] as? [Any])?.count, 2)
+        let page2 = try await harness.ops(.GET, "/v1/queues/mail/dead?offset=2&limit=2")
+        XCTAssertEqual((page2.json?["entries"] as? [Any])?.count, 1)
+        let badLimit = try await harness.ops(.GET, "/v1/queues/mail/dead?limit=0")
+        XCTAssertEqual(badLimit.status, 400)
+
+        let ids = envelopes.map(\.id)
+        let retried = try await harness.ops(.POST, "/v1/queues/mail/dead/\(ids[0])/retry")
+        XCTAssertEqual(retried.status, 200, retried.text)
+        let retriedAgain = try await harness.ops(.POST, "/v1/queues/mail/dead/\(ids[0])/retry")
+        XCTAssertEqual(retriedAgain.status, 404)
+        XCTAssertEqual(retriedAgain.errorCode, "not_found")
+
+        let deleted = try await harness.ops(.DELETE, "/v1/queues/mail/dead/\(ids[1])")
+        XCTAssertEqual(deleted.status, 200)
+        let deletedAgain = try await harness.ops(.DELETE, "/v1/queues/mail/dead/\(ids[1])")
+        XCTAssertEqual(deletedAgain.status, 404)
+
+        let all = try await harness.ops(.POST, "/v1/queues/mail/dead/retry-all")
+        XCTAssertEqual(all.status, 200)
+        XCTAssertEqual(all.json?["retried"] as? Int, 1)
+        let empty = try await harness.ops(.GET, "/v1/queues/mail/dead")
+        XCTAssertEqual(empty.json?["total"] as? Int, 0)
+        let status = try JSONDecoder().decode(QueueStatus.self, from: Data(try await harness.ops(.GET, "/v1/status").body))
+        XCTAssertEqual(status.queues.first { $0.name == "mail" }?.ready, 2)
+    }
+}

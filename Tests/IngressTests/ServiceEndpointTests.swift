@@ -1,0 +1,127 @@
+import Foundation
+import Ingress
+import Yams
+import XCTest
+
+/// Health, readiness, metrics, the OpenAPI document, the dashboard and unknown routes.
+final class ServiceEndpointTests: XCTestCase {
+    var harness: IngressHarness!
+
+    override func tearDown() async throws {
+        await harness?.stop()
+    }
+
+    func testHealthAndReadiness() async throws {
+        harness = try await IngressHarness.start()
+        let health = try await harness.request(.GET, "/healthz")
+        XCTAssertEqual(health.status, 200)
+        let ready = try await harness.request(.GET, "/readyz")
+        XCTAssertEqual(ready.status, 200, ready.text)
+        XCTAssertEqual(ready.json?["status"] as? String, "ready")
+    }
+
+    func testReadinessFailsWhenAnyNamedCheckFails() async throws {
+        struct Down: Error {}
+        let redis = try TestRedisClient.make()
+        harness = try await IngressHarness.start(readinessChecks: [
+            .redis(redis), ReadinessCheck(name: "postgres") { throw Down() },
+        ])
+        let ready = try await harness.request(.GET, "/readyz")
+        XCTAssertEqual(ready.status, 503)
+        XCTAssertEqual(ready.errorCode, "not_ready")
+        let checks = ready.json?["checks"] as? [[String: Any]] ?? []
+        XCTAssertEqual(checks.map { $0["name"] as? String }, ["redis", "postgres"])
+        XCTAssertEqual(checks.map { $0["ok"] as? Bool }, [true, false])
+        redis.shutdown()
+    }
+
+    func testMetricsCountRequestsJobsAndQueueDepths() async throws {
+        harness = try await IngressHarness.start()
+        let body = Signer.stripeEvent(id: "evt_metrics")
+        _ = try await harness.request(.POST, "/webhooks/stripe", body: body,
+                                      headers: [("Stripe-Signature", Signer.timestamped(body, secret: "whsec_stripe_test"))])
+        _ = try await harness.request(.POST, "/webhooks/stripe", body: body, headers: [("Stripe-Signature", "t=1,v1=00")])
+        let metrics = try await harness.request(.GET, "/metrics")
+        XCTAssertEqual(metrics.status, 200)
+        let text = metrics.text
+        for expected in [
+            #"cityos_http_requests_total{route="/webhooks/{source}",method="POST",status="202"} 1"#,
+            #"cityos_http_requests_total{route="/webhooks/{source}",method="POST",status="400"} 1"#,
+            #"cityos_jobs_enqueued_total{queue="webhooks",kind="webhook.stripe"} 1"#,
+            #"cityos_webhooks_total{source="stripe",result="accepted"} 1"#,
+            #"cityos_webhooks_total{source="stripe",result="rejected"} 1"#,
+            #"cityos_queue_depth{queue="webhooks",state="ready"} 1"#,
+            "cityos_http_request_duration_seconds_bucket",
+            "cityos_redis_up 1",
+        ] {
+            XCTAssertTrue(text.contains(expected), "missing \(expected) in:\n\(text)")
+        }
+    }
+
+    func testJobOutcomesFromTheWorkerPoolAreCounted() async throws {
+        let metrics = IngressMetrics()
+        let job = JobEnvelopeFixture.make(kind: "diag.noop", queue: "default")
+        metrics.observe(.succeeded(job, seconds: 0.02))
+        metrics.observe(.retrying(job, error: "x", dueAt: 0))
+        metrics.observe(.dead(job, reason: "x"))
+        let text = metrics.registry.emitToString()
+        for expected in [
+            #"cityos_jobs_processed_total{queue="default",kind="diag.noop"} 1"#,
+            #"cityos_jobs_failed_total{queue="default",kind="diag.noop"} 2"#,
+            #"cityos_jobs_dead_total{queue="default",kind="diag.noop"} 1"#,
+            #"cityos_job_duration_seconds_count{queue="default",kind="diag.noop"} 1"#,
+        ] {
+            XCTAssertTrue(text.contains(expected), "missing \(expected) in:\n\(text)")
+        }
+    }
+
+    func testOpenAPIDocumentDescribesExactlyTheRoutesTheServerAnswers() async throws {
+        harness = try await IngressHarness.start(benchRoute: true)
+        let answer = try await harness.request(.GET, "/openapi.yaml")
+        XCTAssertEqual(answer.status, 200)
+        let document = try XCTUnwrap(try Yams.load(yaml: answer.text) as? [String: Any])
+        XCTAssertEqual((document["openapi"] as? String)?.hasPrefix("3."), true)
+        let paths = try XCTUnwrap(document["paths"] as? [String: Any])
+        let methods: Set = ["get", "put", "post", "delete", "patch", "head", "options"]
+        var documented = Set<String>()
+        for (path, item) in paths {
+            for method in (item as? [String: Any] ?? [:]).keys where methods.contains(method) {
+                documented.insert("\(method.uppercased()) \(path)")
+            }
+        }
+        let served = Set(harness.server.routeDescriptions())
+        XCTAssertEqual(served.subtracting(documented), [], "routes the server answers but the document does not describe")
+        XCTAssertEqual(documented.subtracting(served), [], "routes the document describes but the server does not answer")
+    }
+
+    func testDashboardIsServedAndRootRedirectsToIt() async throws {
+        harness = try await IngressHarness.start()
+        let page = try await harness.request(.GET, "/dashboard")
+        XCTAssertEqual(page.status, 200)
+        XCTAssertEqual(page.headers.first(name: "Content-Type"), "text/html; charset=utf-8")
+        XCTAssertTrue(page.text.contains("/v1/status"))
+        let root = try await harness.request(.GET, "/")
+        XCTAssertEqual(root.status, 303)
+        XCTAssertEqual(root.headers.first(name: "Location"), "/dashboard")
+    }
+
+    func testUnknownRoutesAndMethodsAreJSON404() async throws {
+        harness = try await IngressHarness.start()
+        let answer = try await harness.request(.GET, "/nope")
+        XCTAssertEqual(answer.status, 404)
+        XCTAssertEqual(answer.errorCode, "not_found")
+        let wrongMethod = try await harness.request(.GET, "/webhooks/stripe")
+        XCTAssertEqual(wrongMethod.status, 404)
+        XCTAssertNotNil(wrongMethod.errorCode)
+    }
+
+    func testBenchRouteExistsOnlyWhenEnabled() async throws {
+        harness = try await IngressHarness.start()
+        let off = try await harness.request(.POST, "/bench/noop")
+        XCTAssertEqual(off.status, 404)
+        await harness.stop()
+        harness = try await IngressHarness.start(benchRoute: true)
+        let on = try await harness.request(.POST, "/bench/noop")
+        XCTAssertEqual(on.status, 202)
+    }
+}

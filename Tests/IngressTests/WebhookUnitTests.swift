@@ -1,0 +1,82 @@
+import Foundation
+import Jobs
+import HTTPTypes
+import NIOCore
+import Queue
+import XCTest
+
+@testable import Ingress
+
+/// The pieces of webhook handling that need no server: signature parsing and checking, event
+/// reading per source, and the hand-built envelope.
+final class WebhookUnitTests: XCTestCase {
+    func testHandBuiltEnvelopeDecodesAsTheArgumentsTheHandlerDeclares() throws {
+        let body = Array(#"{"id":"evt_\"quoted\"\n","type":"a\\b","data":{"x":[1,2.5,null,true]},"tenant_id":"t-1"}"#.utf8)
+        let event = try WebhookEvent.read(.medusa, body: ByteBuffer(bytes: body))
+        XCTAssertEqual(event, WebhookEvent(id: "evt_\"quoted\"\n", type: "a\\b", tenant: "t-1"))
+        let job = WebhookJob.make(source: .medusa, event: event, body: ByteBuffer(bytes: body), maxAttempts: 10,
+                                  receivedAt: 1_700_000_000_000, trace: "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01")
+        let envelope = try JobEnvelope.decode(job.payload)
+        XCTAssertEqual(envelope.id, job.id)
+        XCTAssertEqual(envelope.id, JobID.derived(from: "webhook:medusa:evt_\"quoted\"\n"))
+        XCTAssertEqual(envelope.kind, "webhook.medusa")
+        XCTAssertEqual(envelope.queue, "webhooks")
+        XCTAssertEqual(envelope.tenant, "t-1")
+        XCTAssertEqual(job.tenantKey, "t-1")
+        XCTAssertEqual(envelope.maxAttempts, 10)
+        XCTAssertEqual(envelope.enqueuedAt, 1_700_000_000_000)
+        XCTAssertEqual(envelope.trace, "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01")
+        let arguments = try JSONDecoder().decode(Wrapper.self, from: Data(job.payload)).args
+        XCTAssertEqual(arguments.source, "medusa")
+        XCTAssertEqual(arguments.eventID, "evt_\"quoted\"\n")
+        XCTAssertEqual(arguments.type, "a\\b")
+        XCTAssertEqual(arguments.receivedAt, 1_700_000_000_000)
+        XCTAssertEqual(arguments.payload, try JSONDecoder().decode(JSONValue.self, from: Data(body)))
+        XCTAssertEqual(job.idempotencyKey, "webhook:medusa:evt_\"quoted\"\n")
+        XCTAssertEqual(job.uniqueFor, 7 * 86_400)
+    }
+
+    private struct Wrapper: Decodable { var args: WebhookEventArguments }
+
+    func testTimestampedHeaderParsing() throws {
+        let parsed = try TimestampedSignature(parsing: "t=12, v1=0aFF ,v0=zz,v1=00,extra")
+        XCTAssertEqual(parsed.timestamp, 12)
+        XCTAssertEqual(parsed.signatures, [[0x0a, 0xff], [0x00]])
+        XCTAssertThrowsError(try TimestampedSignature(parsing: "v1=00"))
+        XCTAssertThrowsError(try TimestampedSignature(parsing: "t=1"))
+        XCTAssertThrowsError(try TimestampedSignature(parsing: "t=1,v1=xyz"))
+    }
+
+    func testFutureTimestampsBeyondToleranceAreRefused() throws {
+        let body = ByteBuffer(bytes: Array("{}".utf8))
+        let now: Int64 = 1_700_000_000
+        let header = TimestampedSignature.header(body: Array("{}".utf8), secret: Array("s".utf8), timestamp: now + 301)
+        let scheme = SignatureScheme.timestamped(header: .stripeSignature, tolerance: 300)
+        XCTAssertThrowsError(try scheme.verify(headers: [.stripeSignature: header], body: body,
+                                               secret: Array("s".utf8), now: now))
+        let fresh = TimestampedSignature.header(body: Array("{}".utf8), secret: Array("s".utf8), timestamp: now - 299)
+        XCTAssertNoThrow(try scheme.verify(headers: [.stripeSignature: fresh], body: body,
+                                           secret: Array("s".utf8), now: now))
+    }
+
+    func testERPNextEventIDFallsBackToABodyDigestWithoutModified() throws {
+        let a = try WebhookEvent.read(.erpnext, body: ByteBuffer(bytes: Array(#"{"doctype":"Payment Entry","name":"PE-1","event":"on_update","v":1}"#.utf8)))
+        let b = try WebhookEvent.read(.erpnext, body: ByteBuffer(bytes: Array(#"{"doctype":"Payment Entry","name":"PE-1","event":"on_update","v":2}"#.utf8)))
+        XCTAssertTrue(a.id.hasPrefix("Payment Entry:PE-1:on_update:"))
+        XCTAssertNotEqual(a.id, b.id)
+        XCTAssertEqual(a.type, "Payment Entry.on_update")
+    }
+
+    func testInvalidTenantIsRefused() {
+        XCTAssertThrowsError(try WebhookEvent.read(.medusa, body: ByteBuffer(bytes: Array(#"{"id":"e","type":"t","tenant_id":"a b"}"#.utf8))))
+    }
+
+    func testIncomingTraceparentIsKeptAndInvalidOnesReplaced() {
+        let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        XCTAssertEqual(Trace(headers: [HTTPField.Name("traceparent")!: given]).traceparent, given)
+        XCTAssertEqual(Trace(headers: [HTTPField.Name("traceparent")!: given]).traceID, "4bf92f3577b34da6a3ce929d0e0e4736")
+        let made = Trace(headers: [HTTPField.Name("traceparent")!: "garbage"]).traceparent
+        XCTAssertNotEqual(made, "garbage")
+        XCTAssertTrue(Trace.isValid(made), made)
+    }
+}
