@@ -27,7 +27,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         let route = context.endpointPath ?? "NotFound"
         metrics.countRequest(route: route, method: request.method.rawValue, status: Int(response.status.code), duration: elapsed)
-        if enabled {
+        if enabled, logger.logLevel <= .info {
             var metadata: Logger.Metadata = [
                 "method": "\(request.method.rawValue)",
                 "path": "\(request.uri.path.prefix(200))",

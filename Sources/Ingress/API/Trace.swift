@@ -1,4 +1,5 @@
 import HTTPTypes
+import Synchronization
 import Hummingbird
 
 /// W3C trace context: the caller's `traceparent` if it sent a valid one, else a new one, so
@@ -17,7 +18,7 @@ struct Trace: Sendable {
         if let given = headers[.traceparent], Self.isValid(given) {
             traceparent = given
         } else {
-            traceparent = "00-\(Self.randomHex(words: 2))-\(Self.randomHex(words: 1))-01"
+            traceparent = Self.make()
         }
     }
 
@@ -33,14 +34,29 @@ struct Trace: Sendable {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(c)
     }
 
-    /// `words` random 64-bit words as hex (one system call each).
-    private static func randomHex(words: Int) -> String {
+    /// Trace ids must be unique, not secret: SplitMix64 over an atomic counter seeded from the
+    /// system's random source once, so making one costs no system call.
+    private static let state: Atomic<UInt64> = {
         var generator = SystemRandomNumberGenerator()
+        return Atomic(generator.next())
+    }()
+
+    private static func nextWord() -> UInt64 {
+        var z = state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A new traceparent: a 16-byte trace id and an 8-byte span id.
+    private static func make() -> String {
         var bytes: [UInt8] = []
-        for _ in 0..<words {
-            let word = generator.next()
+        bytes.reserveCapacity(24)
+        for _ in 0..<3 {
+            let word = nextWord()
             for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
         }
-        return Hex.encode(bytes)
+        let hex = Hex.encode(bytes)
+        return "00-\(hex.prefix(32))-\(hex.suffix(16))-01"
     }
 }

@@ -27,22 +27,56 @@ public final class IngressMetrics: Sendable {
 
     // MARK: HTTP
 
-    func countRequest(route: String, method: String, status: Int, duration: Duration) {
-        counter("cityos_http_requests_total", help: "HTTP requests by route, method and status.",
-                labels: [("route", route), ("method", method), ("status", String(status))]).increment()
-        histogram("cityos_http_request_duration_seconds", help: "HTTP request duration by route.",
-                  labels: [("route", route)], buckets: Self.requestBuckets).record(duration)
+    private struct RequestKey: Hashable {
+        var route: String
+        var method: String
+        var status: Int
     }
+    private let requestMetrics = Mutex<[RequestKey: (Counter, DurationHistogram)]>([:])
+
+    /// Runs for every request: one dictionary lookup under a lock, then atomic updates.
+    func countRequest(route: String, method: String, status: Int, duration: Duration) {
+        let key = RequestKey(route: route, method: method, status: status)
+        if let (counter, histogram) = requestMetrics.withLock({ $0[key] }) {
+            counter.increment()
+            histogram.record(duration)
+            return
+        }
+        let pair = (counter("cityos_http_requests_total", help: "HTTP requests by route, method and status.",
+                            labels: [("route", route), ("method", method), ("status", String(status))]),
+                    histogram("cityos_http_request_duration_seconds", help: "HTTP request duration by route.",
+                              labels: [("route", route)], buckets: Self.requestBuckets))
+        requestMetrics.withLock { $0[key] = pair }
+        pair.0.increment()
+        pair.1.record(duration)
+    }
+
+    private struct PairKey: Hashable {
+        var name: Int
+        var first: String
+        var second: String
+    }
+    private let pairCounters = Mutex<[PairKey: Counter]>([:])
 
     /// `result`: accepted, duplicate or rejected.
     func countWebhook(source: String, result: String) {
-        counter("cityos_webhooks_total", help: "Webhook deliveries by source and result (accepted, duplicate, rejected).",
-                labels: [("source", source), ("result", result)]).increment()
+        pairCounter(0, "cityos_webhooks_total", "Webhook deliveries by source and result (accepted, duplicate, rejected).",
+                    ("source", source), ("result", result)).increment()
     }
 
     func countEnqueued(queue: String, kind: String) {
-        counter("cityos_jobs_enqueued_total", help: "Jobs enqueued by this process, by queue and kind.",
-                labels: [("queue", queue), ("kind", kind)]).increment()
+        pairCounter(1, "cityos_jobs_enqueued_total", "Jobs enqueued by this process, by queue and kind.",
+                    ("queue", queue), ("kind", kind)).increment()
+    }
+
+    /// A counter with two labels, cached by a cheap key (the per-request path).
+    private func pairCounter(_ id: Int, _ name: String, _ help: String,
+                             _ first: (String, String), _ second: (String, String)) -> Counter {
+        let key = PairKey(name: id, first: first.1, second: second.1)
+        if let counter = pairCounters.withLock({ $0[key] }) { return counter }
+        let counter = counter(name, help: help, labels: [first, second])
+        pairCounters.withLock { $0[key] = counter }
+        return counter
     }
 
     // MARK: Jobs (from the worker pool in the same process)

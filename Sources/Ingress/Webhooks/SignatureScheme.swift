@@ -60,6 +60,7 @@ enum SignatureScheme: Sendable {
 }
 
 /// `t=<unix>,v1=<hex>,v1=<hex>,v0=…`: other schemes are ignored; no `t` or no `v1` fails.
+/// Parsed on bytes: it runs for every delivery.
 struct TimestampedSignature {
     var timestamp: Int64
     var signatures: [[UInt8]]
@@ -67,17 +68,43 @@ struct TimestampedSignature {
     init(parsing header: String) throws(APIError) {
         var timestamp: Int64?
         var signatures: [[UInt8]] = []
-        for item in header.split(separator: ",") {
-            guard let equals = item.firstIndex(of: "=") else { continue }
-            let key = item[..<equals].trimmingCharacters(in: .whitespaces)
-            let value = item[item.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            if key == "t" { timestamp = Int64(value) }
-            if key == "v1", let bytes = Hex.decode(value) { signatures.append(bytes) }
+        let bytes = Array(header.utf8)
+        var start = 0
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.count
+            let item = Self.trimmed(bytes[start..<end])
+            start = end + 1
+            guard let equals = item.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let key = Self.trimmed(item[..<equals])
+            let value = Self.trimmed(item[(equals + 1)...])
+            if key.elementsEqual("t".utf8) {
+                timestamp = Self.integer(value)
+            } else if key.elementsEqual("v1".utf8), let signature = Hex.decode(bytes: value) {
+                signatures.append(signature)
+            }
         }
         guard let timestamp else { throw .badSignature("the signature header has no timestamp (t=)") }
         guard !signatures.isEmpty else { throw .badSignature("the signature header has no v1 signature") }
         self.timestamp = timestamp
         self.signatures = signatures
+    }
+
+    private static func trimmed(_ slice: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var slice = slice
+        while let first = slice.first, first == 0x20 || first == 0x09 { slice = slice.dropFirst() }
+        while let last = slice.last, last == 0x20 || last == 0x09 { slice = slice.dropLast() }
+        return slice
+    }
+
+    /// Decimal digits only, at most 18 of them (no sign, no overflow).
+    private static func integer(_ digits: ArraySlice<UInt8>) -> Int64? {
+        guard !digits.isEmpty, digits.count <= 18 else { return nil }
+        var value: Int64 = 0
+        for digit in digits {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
+            value = value * 10 + Int64(digit - UInt8(ascii: "0"))
+        }
+        return value
     }
 
     /// The header value for `body` signed with `secret` at `timestamp` (for docs, tools and tests).
@@ -103,12 +130,15 @@ enum Hex {
     }
 
     static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        let chars = Array(text.utf8)
+        decode(bytes: Array(text.utf8)[...])
+    }
+
+    static func decode(bytes chars: ArraySlice<UInt8>) -> [UInt8]? {
         guard chars.count % 2 == 0, !chars.isEmpty else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(chars.count / 2)
-        var i = 0
-        while i < chars.count {
+        var i = chars.startIndex
+        while i < chars.endIndex {
             guard let high = nibble(chars[i]), let low = nibble(chars[i + 1]) else { return nil }
             out.append(high << 4 | low)
             i += 2

@@ -1,5 +1,4 @@
 import Crypto
-import Foundation
 import NIOCore
 
 /// What the ingress needs to know about a verified event: its id (for deduplication), its type
@@ -16,33 +15,52 @@ struct WebhookEvent: Equatable {
 
     static let maxIDLength = 255
 
-    static func read(_ source: WebhookSource, body: ByteBuffer) throws(APIError) -> WebhookEvent {
-        let head: EventHead
-        do {
-            head = try JSONDecoder().decode(EventHead.self, from: Data(body.readableBytesView))
-        } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
-            throw .malformedJSON("the body must be a JSON object")
-        } catch {
-            throw .malformedJSON("the body is not valid JSON")
+    /// The fields any source's event may carry; everything else in the body is left alone.
+    private enum Field: Int, CaseIterable {
+        case id, type, event, tenantID, doctype, name, modified, stripeTenantID
+
+        var path: [String] {
+            switch self {
+            case .id: return ["id"]
+            case .type: return ["type"]
+            case .event: return ["event"]
+            case .tenantID: return ["tenant_id"]
+            case .doctype: return ["doctype"]
+            case .name: return ["name"]
+            case .modified: return ["modified"]
+            case .stripeTenantID: return ["data", "object", "metadata", "tenant_id"]
+            }
         }
+    }
+
+    private static let scanner = JSONFieldScanner(paths: Field.allCases.map(\.path))
+
+    static func read(_ source: WebhookSource, body: ByteBuffer) throws(APIError) -> WebhookEvent {
+        let scanned = body.withUnsafeReadableBytes { bytes in Result { () throws(JSONFieldScanner.Invalid) in try scanner.scan(bytes) } }
+        let found: [Int: String]
+        switch scanned {
+        case .success(let values): found = values
+        case .failure(let invalid): throw .malformedJSON("the body is not a JSON object: \(invalid.reason)")
+        }
+        func field(_ field: Field) -> String? { found[field.rawValue] }
         var event: WebhookEvent
         switch source {
         case .stripe:
-            event = WebhookEvent(id: try required(head.id, "id"), type: try required(head.type, "type"),
-                                 tenant: head.data?.object?.metadata?.tenantID?.value ?? head.tenantID?.value)
+            event = WebhookEvent(id: try required(field(.id), "id"), type: try required(field(.type), "type"),
+                                 tenant: field(.stripeTenantID) ?? field(.tenantID))
         case .medusa, .payload:
-            event = WebhookEvent(id: try required(head.id, "id"), type: try required(head.type, "type"),
-                                 tenant: head.tenantID?.value)
+            event = WebhookEvent(id: try required(field(.id), "id"), type: try required(field(.type), "type"),
+                                 tenant: field(.tenantID))
         case .fleetbase:
-            event = WebhookEvent(id: try required(head.id, "id"), type: try required(head.event, "event"),
-                                 tenant: head.tenantID?.value)
+            event = WebhookEvent(id: try required(field(.id), "id"), type: try required(field(.event), "event"),
+                                 tenant: field(.tenantID))
         case .erpnext:
-            let doctype = try required(head.doctype, "doctype")
-            let name = try required(head.name, "name")
-            let action = try required(head.event, "event")
-            let version = head.modified?.value ?? Self.digest(body)
-            event = WebhookEvent(id: head.id?.value ?? "\(doctype):\(name):\(action):\(version)",
-                                 type: "\(doctype).\(action)", tenant: head.tenantID?.value)
+            let doctype = try required(field(.doctype), "doctype")
+            let name = try required(field(.name), "name")
+            let action = try required(field(.event), "event")
+            let version = field(.modified) ?? Self.digest(body)
+            event = WebhookEvent(id: field(.id) ?? "\(doctype):\(name):\(action):\(version)",
+                                 type: "\(doctype).\(action)", tenant: field(.tenantID))
         }
         guard event.id.utf8.count <= maxIDLength else {
             throw .badRequest("the event id is longer than \(maxIDLength) bytes")
@@ -53,8 +71,8 @@ struct WebhookEvent: Equatable {
         return event
     }
 
-    private static func required(_ field: LooseString?, _ name: String) throws(APIError) -> String {
-        guard let value = field?.value, !value.isEmpty else {
+    private static func required(_ value: String?, _ name: String) throws(APIError) -> String {
+        guard let value, !value.isEmpty else {
             throw .missingField("the event has no '\(name)'")
         }
         return value
@@ -63,66 +81,6 @@ struct WebhookEvent: Equatable {
     /// A short digest of the body, standing in for a version the sender did not give.
     private static func digest(_ body: ByteBuffer) -> String {
         Hex.encode(Array(SHA256.hash(data: Array(body.readableBytesView)).prefix(12)))
-    }
-}
-
-/// The fields any source's event may carry at its top level; everything else is left alone.
-private struct EventHead: Decodable {
-    var id: LooseString?
-    var type: LooseString?
-    var event: LooseString?
-    var tenantID: LooseString?
-    var doctype: LooseString?
-    var name: LooseString?
-    var modified: LooseString?
-    var data: DataHead?
-
-    enum CodingKeys: String, CodingKey {
-        case id, type, event, doctype, name, modified, data
-        case tenantID = "tenant_id"
-    }
-
-    struct DataHead: Decodable {
-        var object: ObjectHead?
-        init(from decoder: any Decoder) throws {
-            let container = try? decoder.container(keyedBy: CodingKeys.self)
-            object = try? container?.decodeIfPresent(ObjectHead.self, forKey: .object)
-        }
-        enum CodingKeys: String, CodingKey { case object }
-    }
-
-    struct ObjectHead: Decodable {
-        var metadata: MetadataHead?
-        init(from decoder: any Decoder) throws {
-            let container = try? decoder.container(keyedBy: CodingKeys.self)
-            metadata = try? container?.decodeIfPresent(MetadataHead.self, forKey: .metadata)
-        }
-        enum CodingKeys: String, CodingKey { case metadata }
-    }
-
-    struct MetadataHead: Decodable {
-        var tenantID: LooseString?
-        init(from decoder: any Decoder) throws {
-            let container = try? decoder.container(keyedBy: CodingKeys.self)
-            tenantID = try? container?.decodeIfPresent(LooseString.self, forKey: .tenantID)
-        }
-        enum CodingKeys: String, CodingKey { case tenantID = "tenant_id" }
-    }
-}
-
-/// A string or a number as text; any other JSON value reads as absent instead of failing.
-struct LooseString: Decodable {
-    var value: String?
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let text = try? container.decode(String.self) {
-            value = text
-        } else if let number = try? container.decode(Int64.self) {
-            value = String(number)
-        } else {
-            value = nil
-        }
     }
 }
 
