@@ -35,10 +35,14 @@ final class IngressHarness: Sendable {
     }
 
     static func start(secrets: [WebhookSource: String] = secrets, opsToken: String? = opsToken,
-                      readinessChecks: [ReadinessCheck]? = nil, benchRoute: Bool = false) async throws -> IngressHarness {
+                      readinessChecks: [ReadinessCheck]? = nil, benchRoute: Bool = false,
+                      logger: Logger? = nil) async throws -> IngressHarness {
         let redis = try TestRedis.make("ingress")
-        var logger = Logger(label: "ingress-test")
-        logger.logLevel = .warning
+        let logger = logger ?? {
+            var logger = Logger(label: "ingress-test")
+            logger.logLevel = .warning
+            return logger
+        }()
         let configuration = IngressConfiguration(host: "127.0.0.1", port: 0, namespace: redis.namespace,
                                                  opsToken: opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
         let server = IngressServer(configuration: configuration, redis: redis.client, registry: JobCatalog.registry(),
