@@ -33,7 +33,10 @@ enum JobOutcomeLog {
     private static func metadata(_ job: JobEnvelope, _ extra: Logger.Metadata) -> Logger.Metadata {
         var metadata: Logger.Metadata = ["job_id": "\(job.id)", "kind": "\(job.kind)", "queue": "\(job.queue)",
                                          "attempt": "\(job.attempt + 1)"]
-        if let trace = job.trace { metadata["trace_id"] = "\(trace)" }
+        if let trace = job.trace {   // W3C traceparent: 00-<trace id>-<span id>-<flags>
+            let parts = trace.split(separator: "-")
+            metadata["trace_id"] = "\(parts.count == 4 ? parts[1] : Substring(trace))"
+        }
         return metadata.merging(extra) { _, new in new }
     }
 }
