@@ -17,8 +17,10 @@ struct OpsAuthMiddleware: RouterMiddleware {
             }
             throw APIError.notConfigured("no ops token is configured (CITYOS_OPS_TOKEN)")
         }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              ConstantTime.equalSecrets(header.dropFirst("Bearer ".count), token) else {
+        // The scheme is case-insensitive (RFC 9110); the token is compared in constant time.
+        guard let header = request.headers[.authorization], header.count > 7,
+              header.prefix(7).lowercased() == "bearer ",
+              ConstantTime.equalSecrets(header.dropFirst(7), token) else {
             throw APIError.unauthorized
         }
         return try await next(request, context)

@@ -55,7 +55,10 @@ struct WebhookRoutes: Sendable {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw APIError.bodyTooLarge(limit: limit)
         }
-        let body = try await request.body.collect(upTo: limit)
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: limit) } catch is NIOTooManyBytesError {
+            throw APIError.bodyTooLarge(limit: limit)
+        }
         let receivedAt = Clock.nowMillis()
         try source.scheme.verify(headers: request.headers, body: body, secret: secret, now: receivedAt / 1000)
         let event = try WebhookEvent.read(source, body: body)
