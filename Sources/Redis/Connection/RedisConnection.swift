@@ -73,7 +73,13 @@ public final class RedisConnection: Sendable {
         for command in commands { command.encode(into: &buffer) }
         let promise = channel.eventLoop.makePromise(of: [RedisReply].self)
         let request = RedisRequest(buffer: buffer, count: commands.count, timeout: timeout, promise: promise)
-        channel.writeAndFlush(request, promise: nil)
+        // A write to a channel that has just closed never reaches the handler (its pipeline is
+        // gone), so nothing would ever complete `promise`: fail it when the write fails.
+        // (Completing a promise that the handler already failed is ignored.)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        let address = self.address
+        written.futureResult.whenFailure { _ in promise.fail(RedisError.connectionClosed(address: address)) }
+        channel.writeAndFlush(request, promise: written)
         do {
             return try await promise.futureResult.get()
         } catch let error as RedisError {
