@@ -48,7 +48,7 @@ final class IngressHarness: Sendable {
         let server = IngressServer(configuration: configuration, redis: redis.client, registry: JobCatalog.registry(),
                                    readinessChecks: readinessChecks ?? [.redis(redis.client)], logger: logger)
         let task = Task { try await server.run() }
-        let port = try await server.listeningPort()
+        let port = try await Bounded.wait("the ingress to listen") { try await server.listeningPort() }
         return IngressHarness(redis: redis, server: server, port: port, task: task)
     }
 
@@ -62,11 +62,19 @@ final class IngressHarness: Sendable {
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
+    /// Closes the client's connections, stops the server (it lets requests in progress finish),
+    /// and removes the test's keys. Each step is bounded; one that hangs is reported.
     func stop() async {
-        await server.stop()
-        _ = try? await serverTask.value
-        try? await http.shutdown()
-        await redis.cleanUp()
+        do {
+            try await Bounded.wait("the HTTP client to shut down", seconds: 10) { try await self.http.shutdown() }
+            await server.stop()
+            let task = serverTask
+            try await Bounded.wait("the ingress to stop", seconds: 10) { _ = try? await task.value }
+            await redis.cleanUp()
+        } catch {
+            FileHandle.standardError.write(Data("IngressHarness.stop: \(error)\n".utf8))
+            serverTask.cancel()
+        }
     }
 
     var jobClient: JobClient { JobClient(redis: redis.client, registry: JobCatalog.registry(), namespace: redis.namespace) }

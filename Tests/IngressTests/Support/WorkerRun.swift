@@ -52,7 +52,7 @@ enum WorkerRun {
             return first
         }
         pool.stop()
-        try await running.value
+        try await Bounded.wait("the worker pool to stop", seconds: 15) { try await running.value }
         guard let seen else {
             throw TimedOut(description: "fewer than \(count) matching job outcomes on '\(queue)' within \(seconds) s")
         }
