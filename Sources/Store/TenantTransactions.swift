@@ -24,6 +24,7 @@ extension Database {
     ///
     /// `body` must not capture the connection, nor change the session (`SET` without
     /// `LOCAL`, `set_config(…, false)`): the connection returns to a shared pool.
+    @discardableResult
     public func withTenant<Result>(
         _ tenant: UUID,
         isolation: isolated (any Actor)? = #isolation,
@@ -33,6 +34,7 @@ extension Database {
     }
 
     /// Runs `body` in one transaction with no tenant set: no tenant row is visible.
+    @discardableResult
     public func withoutTenant<Result>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
@@ -42,6 +44,7 @@ extension Database {
 
     /// Runs `body` in one transaction as the platform role (`SET LOCAL ROLE
     /// cityos_platform`): it reads every tenant's rows and writes none of them.
+    @discardableResult
     public func withPlatformSweep<Result>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
@@ -51,6 +54,7 @@ extension Database {
 
     /// Runs `body` in one transaction in `scope`: commits if it returns, rolls back if it
     /// throws. Failures of BEGIN, of entering the scope and of COMMIT are ``StoreError``s.
+    @discardableResult
     public func withTransaction<Result>(
         _ scope: TransactionScope,
         isolation: isolated (any Actor)? = #isolation,

@@ -187,6 +187,8 @@ GRANT SELECT ON tenants, stores, vendors TO cityos_platform;
 GRANT SELECT ON webhook_inbox TO cityos_platform;
 GRANT SELECT, INSERT ON job_executions TO cityos_platform;
 GRANT SELECT, INSERT, DELETE ON outbox TO cityos_platform;
+-- The relay locks its batch with SELECT … FOR UPDATE, which needs UPDATE on some column.
+GRANT UPDATE (run_at) ON outbox TO cityos_platform;
 GRANT SELECT, INSERT ON audit_log TO cityos_platform;
 GRANT SELECT, INSERT ON diag_records TO cityos_platform;
 GRANT USAGE ON SEQUENCE outbox_id_seq, audit_log_id_seq, diag_records_id_seq
