@@ -17,8 +17,10 @@
 -- set_config(..., true)); with no tenant set nothing is visible. cityos_platform may
 -- READ every tenant row and write none: a sweep finds work across tenants and fans it
 -- out as per-tenant jobs (through the outbox), and each of those writes under its own
--- tenant. Platform tables (no RLS) hold no tenant-owned business data, except the
--- outbox, whose rows are filtered by tenant for cityos_app (see below).
+-- tenant. Platform tables have no RLS: the execution ledger (ids only), the webhook inbox
+-- (an event's tenant is not known until its handler resolves it), the audit log and the
+-- diagnostics. The outbox carries tenant data in its args, so cityos_app sees only its
+-- own tenant's rows there, and the relay drains it as cityos_platform (see below).
 
 -- Tenants -------------------------------------------------------------------------------
 

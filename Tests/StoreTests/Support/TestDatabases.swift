@@ -14,8 +14,8 @@ struct TestDatabases {
         let variable: String
         var description: String {
             "\(variable) is not set. The Store tests need a PostgreSQL bootstrapped with the cityos roles: "
-                + "export CITYOS_DATABASE_URL=postgres://cityos_app@127.0.0.1:5492/cityos and "
-                + "CITYOS_DATABASE_ADMIN_URL=postgres://cityos@127.0.0.1:5492/cityos"
+                + "export e.g. CITYOS_DATABASE_URL=postgres://cityos_app@127.0.0.1:5432/cityos (the application role) "
+                + "and CITYOS_DATABASE_ADMIN_URL=postgres://cityos@127.0.0.1:5432/cityos (the schema owner)"
         }
     }
 
