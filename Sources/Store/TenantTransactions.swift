@@ -61,8 +61,7 @@ extension Database {
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
         let logger = self.logger
-        let lease: PostgresClient = client
-        return try await lease.withConnection(isolation: isolation) { connection in
+        return try await client.withConnection(isolation: isolation) { connection in
             try await Self.transaction(on: connection, scope: scope, logger: logger, body)
         }
     }
