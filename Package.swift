@@ -66,6 +66,7 @@ let package = Package(
                 "Queue",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
