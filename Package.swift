@@ -71,10 +71,12 @@ let package = Package(
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
         ),
-        // Cron expressions, schedule files (Schedules/*.yaml) and catch-up policies.
+        // Cron expressions, schedule files (Schedules/*.yaml), catch-up policies, and the runtime
+        // that enqueues each tick once however many scheduler processes run.
         .target(
             name: "Scheduler",
-            dependencies: ["Queue", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Queue", "Redis", .product(name: "Yams", package: "Yams"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // The typed job handlers, one folder per family: the business of the platform.
@@ -115,6 +117,12 @@ let package = Package(
         .testTarget(
             name: "SchedulerTests",
             dependencies: ["Scheduler"],
+            swiftSettings: swiftSettings
+        ),
+        // The scheduler runtime against a real Redis, in-process and as `cityos schedule` processes.
+        .testTarget(
+            name: "SchedulerRuntimeTests",
+            dependencies: ["Scheduler", "Queue", "Redis", "Jobs", "CityOSTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -8,6 +8,7 @@ public enum JobCatalog {
         registry.register(NoopJob())
         registry.register(SleepJob())
         registry.register(FlakyJob())
+        registry.registerScheduledPlaceholders()   // Jobs/Scheduled: until the real handlers land
         return registry
     }
 }

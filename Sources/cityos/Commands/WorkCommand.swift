@@ -1,5 +1,6 @@
 import ArgumentParser
 import Queue
+import Scheduler
 
 /// `cityos work`: a worker process on the given queues.
 struct WorkCommand: AsyncParsableCommand {
@@ -23,8 +24,8 @@ struct WorkCommand: AsyncParsableCommand {
     }
 }
 
-/// `cityos run`: every role in one process (today: the worker pool; the ingress and
-/// scheduler join it as they land).
+/// `cityos run`: every role in one process (today: the worker pool and the scheduler; the
+/// ingress joins them as it lands). SIGTERM stops both.
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run the whole platform in one process until SIGTERM.")
@@ -32,12 +33,24 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let platform = try Platform.load(global, label: "cityos")
+        let scheduler = try platform.makeScheduler()
         let pool = WorkerPool(redis: platform.redis, registry: platform.registry,
                               configuration: try platform.workerConfiguration(), logger: platform.logger)
-        let signals = TerminationSignals { pool.stop() }
+        let signals = TerminationSignals {
+            scheduler.stop()
+            pool.stop()
+        }
         defer { signals.cancel() }
         platform.logger.info("cityos run", metadata: ["redis": "\(RedisEndpointDescription.of(platform))"])
-        try await pool.run()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await scheduler.run() }
+            do {
+                try await pool.run()
+            } catch {
+                scheduler.stop()
+                throw error
+            }
+        }
         platform.redis.shutdown()
     }
 }
