@@ -1,10 +1,11 @@
 import Foundation
+import Queue
 import Logging
 import PostgresNIO
 
 /// A job to enqueue into Redis if, and only if, the transaction that wrote it commits.
 public struct OutboxJob: Sendable, Equatable {
-    /// The job's id; Redis dedupes by it. Time-ordered by default (``TimeOrderedID``).
+    /// The job's id; Redis dedupes by it. Time-ordered by default (a UUIDv7 from `JobID`).
     public var jobID: String
     public var kind: String
     public var queue: String
@@ -17,7 +18,7 @@ public struct OutboxJob: Sendable, Equatable {
     public var runAt: Date?
 
     public init(
-        jobID: String = TimeOrderedID.make(), kind: String, queue: String, tenant: UUID?,
+        jobID: String = JobID.make(), kind: String, queue: String, tenant: UUID?,
         argsJSON: String, runAt: Date? = nil
     ) {
         self.jobID = jobID

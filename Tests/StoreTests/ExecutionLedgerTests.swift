@@ -1,4 +1,5 @@
 import Foundation
+import Queue
 import PostgresNIO
 import XCTest
 @testable import Store
@@ -23,7 +24,7 @@ final class ExecutionLedgerTests: XCTestCase {
     func testSameJobDeliveredTwiceRunsItsBodyOnce() async throws {
         try await withTestDatabases { databases in
             let ledger = ExecutionLedger(database: databases.app)
-            let jobID = TimeOrderedID.make()
+            let jobID = JobID.make()
             let first = try await ledger.runOnce(jobID: jobID, kind: "diagnostics.record", tenant: nil) { connection in
                 try await Self.recordDiagnostic(connection, jobID: jobID)
             }
@@ -42,7 +43,7 @@ final class ExecutionLedgerTests: XCTestCase {
     func testConcurrentDoubleDeliveryRunsItsBodyOnce() async throws {
         try await withTestDatabases { databases in
             let ledger = ExecutionLedger(database: databases.app)
-            let jobID = TimeOrderedID.make()
+            let jobID = JobID.make()
             let firstIsInside = Latch()
             let releaseFirst = Latch()
             defer { releaseFirst.open() }  // never leave the first delivery waiting
@@ -86,7 +87,7 @@ final class ExecutionLedgerTests: XCTestCase {
         struct HandlerFailed: Error {}
         try await withTestDatabases { databases in
             let ledger = ExecutionLedger(database: databases.app)
-            let jobID = TimeOrderedID.make()
+            let jobID = JobID.make()
             let error = await thrownError {
                 _ = try await ledger.runOnce(jobID: jobID, kind: "diagnostics.record", tenant: nil) { connection in
                     try await Self.recordDiagnostic(connection, jobID: jobID)
@@ -107,7 +108,7 @@ final class ExecutionLedgerTests: XCTestCase {
         try await withTestDatabases { databases in
             let tenant = try await TenantFixture.create(in: databases.app)
             let ledger = ExecutionLedger(database: databases.app)
-            let jobID = TimeOrderedID.make()
+            let jobID = JobID.make()
             let seen = Recorder<Int64>()
             let outcome = try await ledger.runOnce(jobID: jobID, kind: "payouts.vendor", tenant: tenant.id) { connection in
                 let visible = try await connection.values("SELECT count(*) FROM vendors", as: Int64.self)
@@ -127,7 +128,7 @@ final class ExecutionLedgerTests: XCTestCase {
             let a = try await TenantFixture.create(in: databases.app)
             let b = try await TenantFixture.create(in: databases.app)
             let ledger = ExecutionLedger(database: databases.app)
-            let jobID = TimeOrderedID.make()
+            let jobID = JobID.make()
             let seen = Recorder<UUID>()
             for _ in 0..<2 {
                 _ = try await ledger.runOnce(jobID: jobID, kind: "payouts.daily-sweep", scope: .platformSweep) { connection in

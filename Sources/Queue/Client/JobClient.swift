@@ -74,8 +74,14 @@ public struct JobClient: Sendable {
     }
 
     /// Enqueues many jobs, grouped per queue into one script call each, all in one round trip.
-    public func enqueueBatch(_ envelopes: [JobEnvelope]) async throws -> [Receipt] {
-        try await store(envelopes.map { Pending(envelope: $0, idempotencyKey: nil, uniqueFor: 0) })
+    /// With `dedupeByIDFor`, each job's id is also its idempotency key for that many seconds:
+    /// enqueueing the same id again creates nothing even after the first job has finished
+    /// (what a relay that may deliver twice needs).
+    public func enqueueBatch(_ envelopes: [JobEnvelope], dedupeByIDFor seconds: Int? = nil) async throws -> [Receipt] {
+        try await store(envelopes.map { envelope in
+            Pending(envelope: envelope, idempotencyKey: seconds == nil ? nil : "id:" + envelope.id,
+                    uniqueFor: seconds ?? 0)
+        })
     }
 
     /// Builds an envelope with the kind's defaults (queue, attempts) filled in.

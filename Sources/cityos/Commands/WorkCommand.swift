@@ -19,7 +19,9 @@ struct WorkCommand: AsyncParsableCommand {
                               logger: platform.logger)
         let signals = TerminationSignals { pool.stop() }
         defer { signals.cancel() }
+        let stopStore = platform.startStoreServices()
         try await pool.run()
+        await stopStore()
         platform.redis.shutdown()
     }
 }
@@ -42,15 +44,22 @@ struct RunCommand: AsyncParsableCommand {
         }
         defer { signals.cancel() }
         platform.logger.info("cityos run", metadata: ["redis": "\(RedisEndpointDescription.of(platform))"])
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await scheduler.run() }
-            do {
-                try await pool.run()
-            } catch {
-                scheduler.stop()
-                throw error
+        let stopStore = platform.startStoreServices()
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await scheduler.run() }
+                do {
+                    try await pool.run()
+                } catch {
+                    scheduler.stop()
+                    throw error
+                }
             }
+        } catch {
+            await stopStore()
+            throw error
         }
+        await stopStore()
         platform.redis.shutdown()
     }
 }
