@@ -25,12 +25,13 @@ as_root() {
   fi
 }
 
-# select_env dev|test — sets the ports and state paths of one environment.
+# select_env dev|test|bench — sets the ports and state paths of one environment.
 select_env() {
   case "${1:-}" in
     dev)  REDIS_PORT=6390; PG_PORT=5490 ;;
     test) REDIS_PORT=6391; PG_PORT=5491 ;;
-    *)    die "ENV must be 'dev' or 'test' (got '${1:-}')" ;;
+    bench) REDIS_PORT=6392; PG_PORT=5492 ;;
+    *)    die "ENV must be 'dev', 'test' or 'bench' (got '${1:-}')" ;;
   esac
   CITYOS_ENV=$1
   STATE_DIR=$REPO_ROOT/.local/$1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/env.sh dev|test — prints `export ...` lines for the environment; use with
+# scripts/env.sh dev|test|bench — prints `export ...` lines for the environment; use with
 #   eval "$(scripts/env.sh test)"
 # Secrets come from .local/ENV/secrets.env, generated (mode 600) on first use. Values are
 # printed only on stdout, for eval; messages go to stderr.
@@ -35,7 +35,7 @@ ensure_secrets() {
 
 emit() { printf 'export %s=%q\n' "$1" "$2"; }
 
-[ $# -eq 1 ] || die "usage: $SCRIPT_NAME dev|test"
+[ $# -eq 1 ] || die "usage: $SCRIPT_NAME dev|test|bench"
 select_env "$1"
 ensure_secrets
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/services.sh start|stop|status|restart-redis dev|test
+# scripts/services.sh start|stop|status|restart-redis dev|test|bench
 # Runs a private Redis and PostgreSQL per environment, state under .local/ENV/.
 #   dev:  Redis 127.0.0.1:6390, PostgreSQL 127.0.0.1:5490
 #   test: Redis 127.0.0.1:6391, PostgreSQL 127.0.0.1:5491
@@ -8,7 +8,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-usage() { die "usage: $SCRIPT_NAME start|stop|status|restart-redis dev|test"; }
+usage() { die "usage: $SCRIPT_NAME start|stop|status|restart-redis dev|test|bench"; }
 
 # ---------- Redis ----------
 
