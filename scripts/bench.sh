@@ -3,7 +3,9 @@
 # Redis and PostgreSQL (the `bench` environment: 127.0.0.1:6392 / :5492):
 #   1. `cityos bench queue` (diag.noop: bulk enqueue, processing with reliable fetch, latency),
 #   2. redis-benchmark for the same list commands (the Redis ceiling on this machine),
-#   3. Sidekiq 6.4 (Debian's ruby-sidekiq) on the same Redis (another database: it flushes it).
+#   3. Sidekiq 6.4 (Debian's ruby-sidekiq) on the same Redis (another database: it flushes it),
+#   4. `cityos bench queue --kind diag.record` (one ledger transaction per job) beside
+#      `pgbench -N` on the same PostgreSQL with as many clients.
 # Each is run RUNS times (default 3); the medians are printed last.
 # Environment: BENCH_JOBS (200000), BENCH_CONCURRENCY (64), SIDEKIQ_JOBS (50000), SIDEKIQ_CONCURRENCY (25).
 set -euo pipefail
@@ -16,6 +18,8 @@ jobs=${BENCH_JOBS:-200000}
 concurrency=${BENCH_CONCURRENCY:-64}
 sidekiq_jobs=${SIDEKIQ_JOBS:-50000}
 sidekiq_concurrency=${SIDEKIQ_CONCURRENCY:-25}
+record_jobs=${BENCH_RECORD_JOBS:-20000}
+record_concurrency=${BENCH_RECORD_CONCURRENCY:-16}
 peer_dir=$REPO_ROOT/../shared/peers/sidekiq
 
 bash "$SCRIPTS_DIR/install-deps.sh"
@@ -31,7 +35,10 @@ cityos=$(swift build -c release --show-bin-path)/cityos
 
 out=$REPO_ROOT/.local/bench/results
 mkdir -p "$out"
-: >"$out/cityos.jsonl"; : >"$out/redis.txt"; : >"$out/sidekiq.txt"
+: >"$out/cityos.jsonl"; : >"$out/redis.txt"; : >"$out/sidekiq.txt"; : >"$out/record.jsonl"; : >"$out/pgbench.txt"
+pg() { psql -h 127.0.0.1 -p 5492 -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
+pg -tc "SELECT 1 FROM pg_database WHERE datname = 'pgbench'" | grep -q 1 || pg -c "CREATE DATABASE pgbench"
+pgbench -h 127.0.0.1 -p 5492 -U postgres -i -q -s 10 pgbench >/dev/null 2>&1
 for i in $(seq "$runs"); do
   echo "== run $i/$runs"
   "$cityos" bench queue --jobs "$jobs" --concurrency "$concurrency" --json | tee -a "$out/cityos.jsonl"
@@ -39,6 +46,10 @@ for i in $(seq "$runs"); do
     | sed 's/^/single /' | tee -a "$out/redis.txt"
   redis-benchmark -h 127.0.0.1 -p 6392 -q -n 1000000 -c 50 -P 100 -t lpush,lpop | tr '\r' '\n' | grep -E '^(LPUSH|LPOP)' \
     | sed 's/^/pipelined /' | tee -a "$out/redis.txt"
+  CITYOS_DATABASE_POOL_SIZE=$record_concurrency "$cityos" bench queue --kind diag.record \
+    --jobs "$record_jobs" --concurrency "$record_concurrency" --json | tee -a "$out/record.jsonl"
+  pgbench -h 127.0.0.1 -p 5492 -U postgres -N -c "$record_concurrency" -j 2 -T 10 pgbench 2>/dev/null \
+    | grep -E '^tps' | tee -a "$out/pgbench.txt"
   if [ -f "$peer_dir/bench.rb" ]; then
     REDIS_URL=redis://127.0.0.1:6392/1 ruby "$peer_dir/bench.rb" "$sidekiq_jobs" "$sidekiq_concurrency" | tee -a "$out/sidekiq.txt"
   fi
@@ -63,6 +74,10 @@ if sk:
     se, sp = med([s[0] for s in sk]), med([s[1] for s in sk])
     print(f"sidekiq  enqueue {se:>9.0f} jobs/s   processed {sp:>8.0f} jobs/s   "
           f"(cityos/sidekiq: enqueue x{c['enqueue_per_s']/se:.1f}, processed x{c['processed_per_s']/sp:.1f})")
+rec = [json.loads(l)["processed_per_s"] for l in open(f"{out}/record.jsonl") if l.strip()]
+pgb = [float(m[1]) for m in (re.search(r"tps = ([\d.]+)", l) for l in open(f"{out}/pgbench.txt")) if m]
+if rec and pgb:
+    print(f"diag.record {med(rec):>8.0f} jobs/s   pgbench -N {med(pgb):>8.0f} tps   ratio {med(rec)/med(pgb):.0%}")
 for k, v in sorted(redis.items()):
     print(f"redis    {k:<16} {med(v):>10.0f} requests/s")
 PY
