@@ -34,7 +34,7 @@ final class ShippedSchedulesTests: XCTestCase {
             let envelope = JobEnvelope(kind: kind, queue: handler.options.queue, args: .object(["batch_size": .number(10)]),
                                        maxAttempts: handler.options.retry.maxAttempts)
             do {
-                try await handler.run(payload: try envelope.encoded(),
+                try await handler.run(arguments: envelope.args,
                                       context: JobContext(envelope: envelope, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }))
                 XCTFail("\(kind): a placeholder must never succeed")
             } catch let failure as JobFailure {

@@ -54,7 +54,12 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         }
     }
 
-    static func describe(_ error: Error) -> String {
+    /// A decoding error in words, with the path of the field (under `root`, e.g. `args.ms`).
+    static func describe(_ error: Error, under root: String? = nil) -> String {
+        func path(_ keys: [CodingKey]) -> String {
+            let parts = keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return ((root.map { [$0] } ?? []) + parts).joined(separator: ".")
+        }
         switch error {
         case DecodingError.keyNotFound(let key, let ctx):
             return "missing field '\(path(ctx.codingPath + [key]))'"
@@ -65,10 +70,6 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         default:
             return "\(error)"
         }
-    }
-
-    private static func path(_ keys: [CodingKey]) -> String {
-        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
     }
 }
 
@@ -95,9 +96,7 @@ extension JobEnvelope {
         }
 
         public static func decode(_ bytes: [UInt8]) throws(JobFailure) -> Header {
-            do { return try JSONDecoder().decode(Header.self, from: Data(bytes)) } catch {
-                throw .poison("envelope is not a valid job: \(JobEnvelope.describe(error))")
-            }
+            try EnvelopeScanner.scan(bytes).header
         }
     }
 

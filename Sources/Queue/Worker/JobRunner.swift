@@ -16,8 +16,11 @@ struct JobRunner: Sendable {
     /// the job's outcome has been handed to the recorder.
     func start(id: String, queue: String, payload: [UInt8]) {
         let header: JobEnvelope.Header
+        let arguments: Range<Int>
         do {
-            header = try JobEnvelope.Header.decode(payload)
+            let scan = try EnvelopeScanner.scan(payload)
+            header = scan.header
+            arguments = scan.arguments
         } catch {
             finishDetached(Self.poison(id: id, queue: queue, payload: payload), failure: error)
             return
@@ -35,7 +38,7 @@ struct JobRunner: Sendable {
             let start = ContinuousClock.now
             let failure: Error?
             do {
-                try await handler.run(payload: payload, context: context)
+                try await handler.run(payload: payload, arguments: arguments, context: context)
                 failure = nil
             } catch {
                 failure = error
