@@ -115,8 +115,10 @@ public struct JobClient: Sendable {
         var invocations: [RedisScript.Invocation] = []
         for queue in order {
             let keys = QueueKeys(queue: queue, namespace: namespace)
+            let jobsOfQueue = byQueue[queue] ?? []
             var argv: [RedisArgument] = [.string(keys.prefix), .string(queue), .int64(now)]
-            for (_, job) in byQueue[queue] ?? [] {
+            argv.reserveCapacity(3 + 6 * jobsOfQueue.count)
+            for (_, job) in jobsOfQueue {
                 let env = job.envelope
                 argv.append(.string(env.id))
                 argv.append(.string(env.tenantKey))

@@ -49,7 +49,7 @@ struct QueueBenchmark {
         registry.register(RecordJob(database: recordInto))
         let client = JobClient(redis: redis, registry: registry, namespace: Self.namespace)
 
-        // 1. Bulk enqueue: batches of 1,000, four batches in flight.
+        // 1. Bulk enqueue: batches of 1,000, eight batches in flight.
         let enqueueStart = ContinuousClock.now
         try await enqueue(jobs, client: client, stamp: false)
         let enqueueSeconds = (ContinuousClock.now - enqueueStart).seconds
@@ -103,10 +103,11 @@ struct QueueBenchmark {
 
     private func enqueue(_ count: Int, client: JobClient, stamp: Bool) async throws {
         let batch = 1000
+        let parallel = 8
         try await withThrowingTaskGroup(of: Void.self) { group in
             var sent = 0, inFlight = 0
             while sent < count {
-                if inFlight == 4 { try await group.next(); inFlight -= 1 }
+                if inFlight == parallel { try await group.next(); inFlight -= 1 }
                 let n = min(batch, count - sent)
                 // Envelopes are built inside the task, so batches are encoded on every core.
                 group.addTask { _ = try await client.enqueueBatch(self.envelopes(n, client: client, stamp: stamp)) }
