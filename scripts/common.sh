@@ -56,9 +56,10 @@ stop_pidfile() {
   local file=$1 pid
   if pid=$(live_pid "$file"); then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # Longer than workers.shutdown_grace_seconds (25 s): running jobs may finish first.
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
-      note "pid $pid ignored SIGTERM for 10 s; killing it"
+      note "pid $pid ignored SIGTERM for 30 s; killing it"
       kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
