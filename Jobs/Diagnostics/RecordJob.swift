@@ -20,13 +20,9 @@ public struct RecordJob: JobHandler {
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
         guard let database else { throw JobFailure.permanent("diag.record needs a database: this process has none") }
-        let outcome = try await ExecutionLedger(database: database).runOnce(
-            jobID: context.jobID, kind: Self.kind, tenant: nil
-        ) { connection in
-            try await connection.query(
-                "INSERT INTO diag_records (key, job_id) VALUES (\(arguments.key), \(context.jobID))",
-                logger: context.logger)
-        }
+        let outcome = try await ExecutionLedger(database: database).insertOnce(
+            jobID: context.jobID, kind: Self.kind, tenant: nil,
+            .init(into: "diag_records", columns: ["key", "job_id"], values: [arguments.key, context.jobID]))
         if outcome == .ran { FailPoints.crashIfEnabled("diag.record.after_commit") }
     }
 }
