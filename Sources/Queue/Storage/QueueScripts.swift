@@ -103,18 +103,24 @@ enum QueueScripts {
     return out
     """)
 
-    /// ACK — KEYS: inflight, jobs, stats. ARGV: job ids that succeeded.
+    /// ACK — KEYS: inflight, jobs, stats, throughput. ARGV: the current minute (epoch
+    /// minutes), then the job ids that succeeded.
     /// Removes each job that this process still holds. A job no longer held (a slow process
     /// whose jobs were already recovered) keeps its stored envelope, so its requeued copy
     /// still runs: at least once, never zero times. Returns the number acknowledged.
     static let ack = RedisScript(name: "ack", source: """
     local n = 0
-    for i = 1, #ARGV do
+    for i = 2, #ARGV do
       if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
         redis.call('HDEL', KEYS[2], ARGV[i]); n = n + 1
       end
     end
-    if n > 0 then redis.call('HINCRBY', KEYS[3], 'processed', n) end
+    if n > 0 then
+      redis.call('HINCRBY', KEYS[3], 'processed', n)
+      -- Throughput: a counter per minute, kept ten minutes, for the status.
+      redis.call('HINCRBY', KEYS[4], ARGV[1], n)
+      redis.call('EXPIRE', KEYS[4], 600)
+    end
     return n
     """)
 
