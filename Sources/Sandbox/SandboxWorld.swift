@@ -1,0 +1,36 @@
+import Foundation
+
+/// Everything the sandbox holds for the life of the process: each service's data, the call
+/// counts, the scripts, the idempotency keys and the webhook sender. `reset()` empties it all.
+final class SandboxWorld: Sendable {
+    let configuration: SandboxConfiguration
+    let calls = CallLog()
+    let scripting = Scripting()
+    let idempotency = IdempotencyStore()
+    let endpoints = EndpointList()
+    let credentials: CredentialCheck
+    let webhooks: WebhookSender
+    let stripe = StripeState()
+    let medusa = MedusaState()
+    let payload = PayloadState()
+    let fleetbase = FleetbaseState()
+    let erpnext = ERPNextState()
+
+    init(configuration: SandboxConfiguration, webhooks: WebhookSender) {
+        self.configuration = configuration
+        self.credentials = CredentialCheck(expected: configuration.credentials)
+        self.webhooks = webhooks
+    }
+
+    func reset() {
+        calls.reset()
+        scripting.reset()
+        idempotency.reset()
+        webhooks.reset()
+        stripe.reset()
+        medusa.reset()
+        payload.reset()
+        fleetbase.reset()
+        erpnext.reset()
+    }
+}
