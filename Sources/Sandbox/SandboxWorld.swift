@@ -22,6 +22,18 @@ final class SandboxWorld: Sendable {
         self.webhooks = webhooks
     }
 
+    /// The ids each service holds, oldest first: `{"stripe": {"payment_intents": [...]}, …}`.
+    var stateJSON: SandboxJSON {
+        func ids(_ store: RecordStore, key: String = "id") -> SandboxJSON {
+            .array(store.all.map { $0[key] ?? .null })
+        }
+        return ["stripe": ["payment_intents": ids(stripe.paymentIntents), "transfers": ids(stripe.transfers),
+                           "accounts": ids(stripe.accounts)],
+                "medusa": ["products": ids(medusa.products), "orders": ids(medusa.orders)],
+                "fleetbase": ["orders": ids(fleetbase.orders)],
+                "erpnext": ["documents": ids(erpnext.documents, key: "name")]]
+    }
+
     func reset() {
         calls.reset()
         scripting.reset()

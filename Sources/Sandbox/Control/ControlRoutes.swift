@@ -4,6 +4,7 @@ import Hummingbird
 /// The control API a test drives the sandbox with (docs/sandbox.md), under `/_sandbox`:
 /// - `POST /_sandbox/script`: script outcomes (`fail`, `rate_limit`, `hang`, `decline`); `GET` lists them
 /// - `GET /_sandbox/calls`: calls per endpoint, with arrival times
+/// - `GET /_sandbox/state`: the ids each service holds (PaymentIntents, transfers, products, …)
 /// - `POST /_sandbox/reset`: forget everything (data, scripts, counts, keys, deliveries)
 /// - `GET|POST /_sandbox/webhooks`: deliveries so far; `{"enabled": false}` turns sending off
 /// - `POST /_sandbox/medusa/orders`: place an order (sends `order.placed`)
@@ -19,6 +20,7 @@ struct ControlRoutes {
         router.get("/_sandbox/health") { _, _ in Answer.json(["ok": true]) }
         router.get("/_sandbox/calls") { _, _ in Answer.json(world.calls.json) }
         router.get("/_sandbox/script") { _, _ in Answer.json(world.scripting.json) }
+        router.get("/_sandbox/state") { _, _ in Answer.json(world.stateJSON) }
         router.post("/_sandbox/script") { request, _ in
             await Self.handle { () throws(ControlError) in try Self.script(try await Self.object(request), world: world) }
         }
