@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // The only place with C: a module map over Debian's libhiredis-dev (0.14).
@@ -86,11 +89,39 @@ let package = Package(
             path: "Jobs",
             swiftSettings: swiftSettings
         ),
+        // Clients of the outside services (Stripe, Medusa, Payload, Fleetbase, ERPNext): one
+        // transport with timeouts, bounded retries and a rate limit shared in Redis.
+        .target(
+            name: "Connectors",
+            dependencies: [
+                "Redis", "Config",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The server that plays the outside services for local runs and tests: stateful,
+        // idempotent like Stripe, scriptable failures, signed webhooks back to the ingress.
+        .target(
+            name: "Sandbox",
+            dependencies: [
+                "Config",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The command-line executable: run, work, migrate, config, enqueue, status, dead, bench.
         .executableTarget(
             name: "cityos",
             dependencies: [
-                "Config", "Redis", "Queue", "Store", "Scheduler", "Jobs",
+                "Config", "Redis", "Queue", "Store", "Scheduler", "Jobs", "Connectors", "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -133,6 +164,17 @@ let package = Package(
         .testTarget(
             name: "StoreTests",
             dependencies: ["Store", "Jobs", "CityOSTesting"],
+            swiftSettings: swiftSettings
+        ),
+        // Connectors against the sandbox over real HTTP, and the rate limit across processes.
+        .testTarget(
+            name: "ConnectorsTests",
+            dependencies: [
+                "Connectors", "Sandbox", "CityOSTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]
