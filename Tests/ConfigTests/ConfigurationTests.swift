@@ -9,7 +9,7 @@ final class ConfigurationTests: XCTestCase {
     }
     private let emptyFile: String = {
         let path = NSTemporaryDirectory() + "cityos-empty-\(UUID().uuidString).yaml"
-        FileManager.default.createFile(atPath: path, contents: Data())
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
         return path
     }()
 
