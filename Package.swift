@@ -71,14 +71,17 @@ let package = Package(
                 "Queue",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
         ),
-        // Cron expressions, schedule files (Schedules/*.yaml) and catch-up policies.
+        // Cron expressions, schedule files (Schedules/*.yaml), catch-up policies, and the runtime
+        // that enqueues each tick once however many scheduler processes run.
         .target(
             name: "Scheduler",
-            dependencies: ["Queue", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Queue", "Redis", .product(name: "Yams", package: "Yams"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // The typed job handlers, one folder per family: the business of the platform.
@@ -86,6 +89,34 @@ let package = Package(
             name: "Jobs",
             dependencies: ["Queue", "Store"],
             path: "Jobs",
+            swiftSettings: swiftSettings
+        ),
+        // Clients of the outside services (Stripe, Medusa, Payload, Fleetbase, ERPNext): one
+        // transport with timeouts, bounded retries and a rate limit shared in Redis.
+        .target(
+            name: "Connectors",
+            dependencies: [
+                "Redis", "Config",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The server that plays the outside services for local runs and tests: stateful,
+        // idempotent like Stripe, scriptable failures, signed webhooks back to the ingress.
+        .target(
+            name: "Sandbox",
+            dependencies: [
+                "Config",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // HTTP ingress and operations API: signed webhooks in, enqueue, status, dead letters,
@@ -108,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "cityos",
             dependencies: [
-                "Config", "Redis", "Queue", "Store", "Scheduler", "Jobs", "Ingress",
+                "Config", "Redis", "Queue", "Store", "Scheduler", "Jobs", "Connectors", "Sandbox", "Ingress",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -137,6 +168,12 @@ let package = Package(
             dependencies: ["Scheduler"],
             swiftSettings: swiftSettings
         ),
+        // The scheduler runtime against a real Redis, in-process and as `cityos schedule` processes.
+        .testTarget(
+            name: "SchedulerRuntimeTests",
+            dependencies: ["Scheduler", "Queue", "Redis", "Jobs", "CityOSTesting"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "QueueTests",
             dependencies: ["Queue", "Jobs", "CityOSTesting"],
@@ -155,6 +192,17 @@ let package = Package(
         .testTarget(
             name: "StoreTests",
             dependencies: ["Store", "Jobs", "CityOSTesting"],
+            swiftSettings: swiftSettings
+        ),
+        // Connectors against the sandbox over real HTTP, and the rate limit across processes.
+        .testTarget(
+            name: "ConnectorsTests",
+            dependencies: [
+                "Connectors", "Sandbox", "CityOSTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,13 +1,18 @@
 import Queue
+import Store
 
 /// Every job kind of the platform, registered once. The worker, the ingress, the CLI and
 /// the scheduler all take their registry from here, so they agree on what exists.
 public enum JobCatalog {
-    public static func registry() -> JobRegistry {
+    /// - Parameter database: the store, for jobs that write to PostgreSQL; a process without
+    ///   one (the CLI enqueueing) still knows every kind and its arguments.
+    public static func registry(database: Database? = nil) -> JobRegistry {
         var registry = JobRegistry()
         registry.register(NoopJob())
+        registry.register(RecordJob(database: database))
         registry.register(SleepJob())
         registry.register(FlakyJob())
+        registry.registerScheduledPlaceholders()   // Jobs/Scheduled: until the real handlers land
         registry.register(StripeWebhookJob())
         registry.register(MedusaWebhookJob())
         registry.register(PayloadWebhookJob())

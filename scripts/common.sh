@@ -25,12 +25,13 @@ as_root() {
   fi
 }
 
-# select_env dev|test — sets the ports and state paths of one environment.
+# select_env dev|test|bench — sets the ports and state paths of one environment.
 select_env() {
   case "${1:-}" in
     dev)  REDIS_PORT=6390; PG_PORT=5490 ;;
     test) REDIS_PORT=6391; PG_PORT=5491 ;;
-    *)    die "ENV must be 'dev' or 'test' (got '${1:-}')" ;;
+    bench) REDIS_PORT=6392; PG_PORT=5492 ;;
+    *)    die "ENV must be 'dev', 'test' or 'bench' (got '${1:-}')" ;;
   esac
   CITYOS_ENV=$1
   STATE_DIR=$REPO_ROOT/.local/$1
@@ -55,9 +56,10 @@ stop_pidfile() {
   local file=$1 pid
   if pid=$(live_pid "$file"); then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # Longer than workers.shutdown_grace_seconds (25 s): running jobs may finish first.
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
-      note "pid $pid ignored SIGTERM for 10 s; killing it"
+      note "pid $pid ignored SIGTERM for 30 s; killing it"
       kill -KILL "$pid" 2>/dev/null || true
     fi
   fi

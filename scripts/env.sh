@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/env.sh dev|test — prints `export ...` lines for the environment; use with
+# scripts/env.sh dev|test|bench — prints `export ...` lines for the environment; use with
 #   eval "$(scripts/env.sh test)"
 # Secrets come from .local/ENV/secrets.env, generated (mode 600) on first use. Values are
 # printed only on stdout, for eval; messages go to stderr.
@@ -9,7 +9,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 SECRET_KEYS=(CITYOS_OPS_TOKEN CITYOS_WEBHOOK_SECRET_STRIPE CITYOS_WEBHOOK_SECRET_MEDUSA
   CITYOS_WEBHOOK_SECRET_PAYLOAD CITYOS_WEBHOOK_SECRET_FLEETBASE CITYOS_WEBHOOK_SECRET_ERPNEXT
-  CITYOS_STRIPE_SECRET_KEY)
+  CITYOS_STRIPE_SECRET_KEY CITYOS_MEDUSA_API_KEY CITYOS_PAYLOAD_API_KEY CITYOS_FLEETBASE_API_KEY
+  CITYOS_ERPNEXT_API_KEY CITYOS_ERPNEXT_API_SECRET)
 
 # /dev/urandom + od: no dependency on openssl or python on a fresh machine.
 rand_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
@@ -26,6 +27,8 @@ ensure_secrets() {
     grep -q "^$key=" "$SECRETS_FILE" && continue
     case "$key" in
       CITYOS_STRIPE_SECRET_KEY) value=sk_test_$(rand_hex 24) ;;
+      CITYOS_MEDUSA_API_KEY) value=sk_$(rand_hex 24) ;;
+      CITYOS_FLEETBASE_API_KEY) value=flb_test_$(rand_hex 16) ;;
       *) value=$(rand_hex 32) ;;
     esac
     echo "$key=$value" >&8
@@ -35,7 +38,7 @@ ensure_secrets() {
 
 emit() { printf 'export %s=%q\n' "$1" "$2"; }
 
-[ $# -eq 1 ] || die "usage: $SCRIPT_NAME dev|test"
+[ $# -eq 1 ] || die "usage: $SCRIPT_NAME dev|test|bench"
 select_env "$1"
 ensure_secrets
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/services.sh start|stop|status|restart-redis dev|test
+# scripts/services.sh start|stop|status|restart-redis dev|test|bench
 # Runs a private Redis and PostgreSQL per environment, state under .local/ENV/.
 #   dev:  Redis 127.0.0.1:6390, PostgreSQL 127.0.0.1:5490
 #   test: Redis 127.0.0.1:6391, PostgreSQL 127.0.0.1:5491
@@ -8,7 +8,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-usage() { die "usage: $SCRIPT_NAME start|stop|status|restart-redis dev|test"; }
+usage() { die "usage: $SCRIPT_NAME start|stop|status|restart-redis dev|test|bench"; }
 
 # ---------- Redis ----------
 
@@ -37,6 +37,14 @@ save ""
 CONF
 }
 
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 start_redis() {
   if redis_ours; then note "redis ($CITYOS_ENV) already running on 127.0.0.1:$REDIS_PORT"; return; fi
   if redis_up; then die "127.0.0.1:$REDIS_PORT is taken by another Redis (dir $(redis_dir)); stop that one first"; fi
@@ -44,8 +52,9 @@ start_redis() {
     die "redis-server/redis-cli not found; run scripts/install-deps.sh"
   fi
   write_redis_conf
-  # 9>&- : the daemon must not inherit (and keep holding) our lock.
-  redis-server "$REDIS_CONF" 9>&- || die "redis-server failed to start; see $REDIS_DIR/redis.log"
+  # The daemon must inherit none of our caller's descriptors (our lock on fd 9, or a pipe a
+  # parent such as a test runner waits on to see this script end): close every fd above 2.
+  (close_inherited_fds; exec redis-server "$REDIS_CONF" </dev/null) || die "redis-server failed to start; see $REDIS_DIR/redis.log"
   for _ in $(seq 100); do redis_up && { note "redis ($CITYOS_ENV) up on 127.0.0.1:$REDIS_PORT"; return; }; sleep 0.1; done
   tail -n 20 "$REDIS_DIR/redis.log" >&2 2>/dev/null || true
   die "redis on 127.0.0.1:$REDIS_PORT did not answer PONG within 10 s; see $REDIS_DIR/redis.log"
@@ -84,8 +93,9 @@ pg_setup_paths() {
 }
 
 # pg_run CMD... — runs CMD as the server's owner (from / so runuser has a readable cwd).
+# PostgreSQL's server outlives this script: like Redis, it must hold none of our caller's fds.
 pg_run() {
-  if is_root; then (cd / && runuser -u postgres -- "$@" 9>&-); else "$@" 9>&-; fi
+  if is_root; then (cd / && close_inherited_fds && exec runuser -u postgres -- "$@"); else (close_inherited_fds && exec "$@"); fi
 }
 
 pg_running() { pg_run "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; }

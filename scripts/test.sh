@@ -32,7 +32,22 @@ CITYOS_BIN="$(swift build --show-bin-path)/cityos"
 export CITYOS_BIN
 "$CITYOS_BIN" migrate
 
+# XCTest only (the project has no Swift Testing tests, whose empty "0 tests" line would
+# otherwise close the output). The log is kept for the summary line below.
+log=$REPO_ROOT/.local/test/swift-test.log
 status=0
-swift test "$@" || status=$?
+swift test --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
+
+# One closing line any CI can read: "tests: N passed, N failed".
+summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
+executed=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
+failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+if [ -n "$summary" ]; then
+  echo "tests: $(( executed - failed )) passed, $failed failed"
+  [ "$failed" = 0 ] || [ "$status" != 0 ] || status=1
+else
+  echo "tests: 0 passed, 1 failed"   # the runner never reported: treat as a failure
+  [ "$status" != 0 ] || status=1
+fi
 [ "$status" = 0 ] || note "swift test failed (exit $status)"
 exit "$status"

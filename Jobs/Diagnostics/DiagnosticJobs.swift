@@ -2,7 +2,7 @@ import Queue
 
 /// `diag.noop`: does nothing. For benchmarks and for checking that workers take jobs.
 public struct NoopJob: JobHandler {
-    public struct Arguments: Codable, Sendable {}
+    public struct Arguments: Codable, Sendable { public init() {} }
     public static let kind = "diag.noop"
     public static let options = JobOptions(queue: "default", retry: .dontRetry, timeout: .seconds(10))
     public init() {}

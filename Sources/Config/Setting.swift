@@ -67,7 +67,35 @@ public struct Setting: Sendable {
         Setting("queues.dead_letter_cap", .integer(1...10_000_000), default: "10000"),
         Setting("scheduler.directory", .text, default: "Schedules"),
         Setting("sandbox.url", .httpURL, default: "http://127.0.0.1:8090"),
+        // Where the sandbox posts its webhooks: `<url>/<source>` (the ingress's /webhooks/{source}).
+        Setting("sandbox.webhooks_url", .httpURL, default: "http://127.0.0.1:8080/webhooks"),
         Setting("stripe.secret_key", .text, secret: true),
+        // Outside services (docs/sandbox.md). A service's URL defaults to `sandbox.url` + `/<service>`;
+        // set it to the real service's base URL (e.g. https://api.stripe.com) in production.
+        Setting("stripe.url", .httpURL),
+        Setting("stripe.rate_limit", .integer(0...10_000), default: "25"),
+        Setting("medusa.url", .httpURL),
+        Setting("medusa.api_key", .text, secret: true),
+        Setting("medusa.rate_limit", .integer(0...10_000), default: "50"),
+        Setting("payload.url", .httpURL),
+        Setting("payload.api_key", .text, secret: true),
+        // The auth-enabled collection the API key belongs to: `Authorization: <collection> API-Key <key>`.
+        Setting("payload.api_key_collection", .text, default: "users"),
+        Setting("payload.rate_limit", .integer(0...10_000), default: "50"),
+        Setting("fleetbase.url", .httpURL),
+        Setting("fleetbase.api_key", .text, secret: true),
+        Setting("fleetbase.rate_limit", .integer(0...10_000), default: "10"),
+        Setting("erpnext.url", .httpURL),
+        Setting("erpnext.api_key", .text, secret: true),
+        Setting("erpnext.api_secret", .text, secret: true),
+        Setting("erpnext.rate_limit", .integer(0...10_000), default: "10"),
+        // Every outside call: the timeout of one HTTP exchange, how many times a transient failure
+        // is retried within one job attempt, the longest wait between tries (a longer Retry-After
+        // fails the call so the job is retried later), and the longest wait for the shared rate limit.
+        Setting("connectors.timeout_seconds", .number, default: "10"),
+        Setting("connectors.max_retries", .integer(0...10), default: "3"),
+        Setting("connectors.max_retry_wait_seconds", .number, default: "10"),
+        Setting("connectors.rate_limit_wait_seconds", .number, default: "10"),
     ]
 
     static func named(_ key: String) -> Setting? { all.first { $0.key == key } }

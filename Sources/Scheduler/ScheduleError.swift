@@ -22,6 +22,9 @@ public enum ScheduleError: Error, Sendable, Equatable, CustomStringConvertible {
     case duplicateName(file: String, name: String, firstFile: String)
     /// The job kind is not in the registry (raised by `validate(knownKinds:)`).
     case unregisteredJobKind(file: String, kind: String)
+    /// The arguments do not decode into the job kind's arguments type (raised by the scheduler
+    /// at start-up, so a schedule that could never enqueue does not wait for its first tick).
+    case rejectedArguments(file: String, kind: String, reason: String)
 
     public var description: String {
         switch self {
@@ -47,6 +50,8 @@ public enum ScheduleError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(file): schedule name '\(name)' is already used by \(firstFile)"
         case let .unregisteredJobKind(file, kind):
             return "\(file): job kind '\(kind)' is not registered"
+        case let .rejectedArguments(file, kind, reason):
+            return "\(file): 'args' are not valid for job kind '\(kind)': \(reason)"
         }
     }
 }

@@ -9,6 +9,7 @@ struct CityOS: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ServeCommand.self, WorkCommand.self, MigrateCommand.self, ConfigCommand.self,
             EnqueueCommand.self, StatusCommand.self, DeadCommand.self, BenchCommand.self,
+            ScheduleCommand.self, SchedulesCommand.self, SandboxCommand.self, ConnectorsCommand.self,
         ]
     )
 }

@@ -39,8 +39,8 @@ final class OpsAPITests: XCTestCase {
         let answer = try await harness.ops(.POST, "/v1/jobs", json: #"{"kind":"diag.sleep","args":{"ms":5},"tenant":"t1","delay_seconds":30}"#)
         XCTAssertEqual(answer.status, 202, answer.text)
         let id = try XCTUnwrap(answer.json?["job_id"] as? String)
-        let keys = QueueKeys(queue: "default", namespace: harness.redis.namespace)
-        let stored = try await harness.redis.client.send("HGET", .string(keys.jobs), .string(id))
+        let keys = QueueKeys(queue: "default", namespace: harness.queue.namespace)
+        let stored = try await harness.queue.redis.send("HGET", .string(keys.jobs), .string(id))
         let envelope = try JobEnvelope.decode(try XCTUnwrap(stored.bytes))
         XCTAssertEqual(envelope.kind, "diag.sleep")
         XCTAssertEqual(envelope.tenant, "t1")
@@ -76,8 +76,8 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual(second.status, 202)
         XCTAssertEqual(second.json?["job_id"] as? String, first.json?["job_id"] as? String)
         XCTAssertEqual(second.json?["duplicate"] as? Bool, true)
-        let keys = QueueKeys(queue: "default", namespace: harness.redis.namespace)
-        let count = try await harness.redis.client.send("HLEN", .string(keys.jobs)).int
+        let keys = QueueKeys(queue: "default", namespace: harness.queue.namespace)
+        let count = try await harness.queue.redis.send("HLEN", .string(keys.jobs)).int
         XCTAssertEqual(count, 1)
     }
 

@@ -1,3 +1,4 @@
+import CityOSTesting
 import Foundation
 import Ingress
 import Yams
@@ -61,7 +62,7 @@ final class ServiceEndpointTests: XCTestCase {
     func testJobOutcomesFromTheWorkerPoolAreCounted() async throws {
         let metrics = IngressMetrics()
         let job = JobEnvelopeFixture.make(kind: "diag.noop", queue: "default")
-        metrics.observe(.succeeded(job, seconds: 0.02))
+        metrics.observe(.succeeded(job.header, seconds: 0.02))
         metrics.observe(.retrying(job, error: "x", dueAt: 0))
         metrics.observe(.dead(job, reason: "x"))
         let text = metrics.registry.emitToString()

@@ -1,3 +1,4 @@
+import CityOSTesting
 import Foundation
 import Ingress
 import Jobs
@@ -45,8 +46,7 @@ final class WebhookTests: XCTestCase {
         XCTAssertNotNil(job.trace)
         // The registered handler accepts what the ingress stored.
         let handler = try XCTUnwrap(JobCatalog.registry().handler(for: job.kind))
-        let payload = try job.encoded()
-        try await handler.run(payload: payload, context: JobContext(envelope: job, logger: Logger(label: "test")))
+        try await handler.run(arguments: job.args, context: JobContext(envelope: job, logger: Logger(label: "test")))
     }
 
     func testSecondDeliveryOfTheSameEventCreatesNoSecondJob() async throws {
@@ -210,7 +210,7 @@ final class WebhookTests: XCTestCase {
     }
 
     func testRedisStoppedAnswers503AndServiceReturnsWhenRedisIsBack() async throws {
-        try await harness.redis.stopServer()
+        try await RedisServerControl.stop()
         do {
             let body = Signer.stripeEvent(id: "evt_outage")
             let during = try await postStripe(body, signature: Signer.timestamped(body, secret: "whsec_stripe_test"))
@@ -220,10 +220,10 @@ final class WebhookTests: XCTestCase {
             let ready = try await harness.request(.GET, "/readyz")
             XCTAssertEqual(ready.status, 503)
         } catch {
-            try await harness.redis.startServer()
+            try await RedisServerControl.start()
             throw error
         }
-        try await harness.redis.startServer()
+        try await RedisServerControl.start()
 
         let body = Signer.stripeEvent(id: "evt_outage")
         let after = try await postStripe(body, signature: Signer.timestamped(body, secret: "whsec_stripe_test"))

@@ -6,10 +6,10 @@ import XCTest
 /// it must never wait forever (a worker's wake-up BLPOP raced its own shutdown this way).
 final class ClosedConnectionTests: XCTestCase {
     func testSendOnAClosedConnectionFailsInsteadOfHanging() async throws {
-        let redis = try TestRedis.make("redis-closed")
-        defer { redis.client.shutdown() }
+        let redis = try TestEnvironment.redis()
+        defer { redis.shutdown() }
         for _ in 0..<20 {
-            let connection = try await redis.client.dedicatedConnection()
+            let connection = try await redis.dedicatedConnection()
             connection.close()
             // Once closed (no event to await from outside the binding: bounded polling).
             for _ in 0..<200 where connection.isActive { try await Task.sleep(for: .milliseconds(5)) }

@@ -87,20 +87,20 @@ public final class IngressMetrics: Sendable {
         case .started, .interrupted:
             return
         case .succeeded(let job, let seconds):
-            jobCounter("cityos_jobs_processed_total", "Jobs that succeeded, by queue and kind.", job).increment()
+            jobCounter("cityos_jobs_processed_total", "Jobs that succeeded, by queue and kind.", job.queue, job.kind).increment()
             histogram("cityos_job_duration_seconds", help: "Duration of successful job runs, by queue and kind.",
                       labels: [("queue", job.queue), ("kind", job.kind)], buckets: Self.jobBuckets)
                 .record(.nanoseconds(Int64(seconds * 1e9)))
         case .retrying(let job, _, _):
-            jobCounter("cityos_jobs_failed_total", "Failed job attempts (retried or dead), by queue and kind.", job).increment()
+            jobCounter("cityos_jobs_failed_total", "Failed job attempts (retried or dead), by queue and kind.", job.queue, job.kind).increment()
         case .dead(let job, _):
-            jobCounter("cityos_jobs_failed_total", "Failed job attempts (retried or dead), by queue and kind.", job).increment()
-            jobCounter("cityos_jobs_dead_total", "Jobs moved to the dead letters, by queue and kind.", job).increment()
+            jobCounter("cityos_jobs_failed_total", "Failed job attempts (retried or dead), by queue and kind.", job.queue, job.kind).increment()
+            jobCounter("cityos_jobs_dead_total", "Jobs moved to the dead letters, by queue and kind.", job.queue, job.kind).increment()
         }
     }
 
-    private func jobCounter(_ name: String, _ help: String, _ job: JobEnvelope) -> Counter {
-        counter(name, help: help, labels: [("queue", job.queue), ("kind", job.kind)])
+    private func jobCounter(_ name: String, _ help: String, _ queue: String, _ kind: String) -> Counter {
+        counter(name, help: help, labels: [("queue", queue), ("kind", kind)])
     }
 
     // MARK: Queues (at scrape time)

@@ -74,8 +74,14 @@ public struct JobClient: Sendable {
     }
 
     /// Enqueues many jobs, grouped per queue into one script call each, all in one round trip.
-    public func enqueueBatch(_ envelopes: [JobEnvelope]) async throws -> [Receipt] {
-        try await store(envelopes.map { try EncodedJob(envelope: $0, uniqueFor: 0) })
+    /// With `dedupeByIDFor`, each job's id is also its idempotency key for that many seconds:
+    /// enqueueing the same id again creates nothing even after the first job has finished
+    /// (what a relay that may deliver twice needs).
+    public func enqueueBatch(_ envelopes: [JobEnvelope], dedupeByIDFor seconds: Int? = nil) async throws -> [Receipt] {
+        try await store(envelopes.map { envelope in
+            try EncodedJob(envelope: envelope, idempotencyKey: seconds == nil ? nil : "id:" + envelope.id,
+                           uniqueFor: seconds ?? 0)
+        })
     }
 
     /// Builds an envelope with the kind's defaults (queue, attempts) filled in.
@@ -103,8 +109,10 @@ public struct JobClient: Sendable {
         var invocations: [RedisScript.Invocation] = []
         for queue in order {
             let keys = QueueKeys(queue: queue, namespace: namespace)
+            let jobsOfQueue = byQueue[queue] ?? []
             var argv: [RedisArgument] = [.string(keys.prefix), .string(queue), .int64(now)]
-            for (_, job) in byQueue[queue] ?? [] {
+            argv.reserveCapacity(3 + 6 * jobsOfQueue.count)
+            for (_, job) in jobsOfQueue {
                 argv.append(.string(job.id))
                 argv.append(.string(job.tenantKey))
                 argv.append(.int64(job.dueAt ?? 0))

@@ -48,25 +48,18 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     /// How many failures an envelope remembers.
     public static let errorHistory = 10
 
-    public func encoded() throws(JobFailure) -> [UInt8] {
-        do { return Array(try Self.encoder.encode(self)) } catch {
-            throw .badArguments("cannot encode envelope: \(error)")
-        }
-    }
-
     public static func decode(_ bytes: [UInt8]) throws(JobFailure) -> JobEnvelope {
         do { return try JSONDecoder().decode(JobEnvelope.self, from: Data(bytes)) } catch {
             throw .poison("envelope is not a valid job: \(Self.describe(error))")
         }
     }
 
-    static var encoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.withoutEscapingSlashes]
-        return e
-    }
-
-    static func describe(_ error: Error) -> String {
+    /// A decoding error in words, with the path of the field (under `root`, e.g. `args.ms`).
+    static func describe(_ error: Error, under root: String? = nil) -> String {
+        func path(_ keys: [CodingKey]) -> String {
+            let parts = keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return ((root.map { [$0] } ?? []) + parts).joined(separator: ".")
+        }
         switch error {
         case DecodingError.keyNotFound(let key, let ctx):
             return "missing field '\(path(ctx.codingPath + [key]))'"
@@ -78,9 +71,38 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
             return "\(error)"
         }
     }
+}
 
-    private static func path(_ keys: [CodingKey]) -> String {
-        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+extension JobEnvelope {
+    /// Everything about a job but its arguments and error history: what a worker needs to
+    /// start it. Decoding only this on the hot path leaves the arguments to the handler's own
+    /// type, decoded once.
+    public struct Header: Decodable, Sendable, Equatable {
+        public var id: String
+        public var kind: String
+        public var queue: String
+        public var tenant: String?
+        public var attempt: Int
+        public var maxAttempts: Int
+        public var enqueuedAt: Int64
+        public var dueAt: Int64?
+        public var trace: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, kind, queue, tenant, attempt, trace
+            case maxAttempts = "max_attempts"
+            case enqueuedAt = "enqueued_at"
+            case dueAt = "due_at"
+        }
+
+        public static func decode(_ bytes: [UInt8]) throws(JobFailure) -> Header {
+            try EnvelopeScanner.scan(bytes).header
+        }
+    }
+
+    public var header: Header {
+        Header(id: id, kind: kind, queue: queue, tenant: tenant, attempt: attempt, maxAttempts: maxAttempts,
+               enqueuedAt: enqueuedAt, dueAt: dueAt, trace: trace)
     }
 }
 

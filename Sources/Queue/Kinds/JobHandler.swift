@@ -50,6 +50,10 @@ public struct JobContext: Sendable {
     public let logger: Logger
 
     public init(envelope: JobEnvelope, logger: Logger) {
+        self.init(header: envelope.header, logger: logger)
+    }
+
+    public init(header envelope: JobEnvelope.Header, logger: Logger) {
         self.jobID = envelope.id
         self.kind = envelope.kind
         self.queue = envelope.queue

@@ -30,43 +30,50 @@ public struct JobRegistry: Sendable {
 public struct AnyJobHandler: Sendable {
     public let kind: String
     public let options: JobOptions
-    private let runner: @Sendable ([UInt8], JobContext) async throws -> Void
+    private let runner: @Sendable ([UInt8], Range<Int>, JobContext) async throws -> Void
     private let validator: @Sendable (JSONValue) throws(JobFailure) -> Void
 
     init<H: JobHandler>(_ handler: H) {
         kind = H.kind
         options = H.options
-        runner = { payload, context in
-            let arguments = try Self.decodeArguments(H.Arguments.self, from: payload)
+        runner = { payload, range, context in
+            let arguments = try Self.decodeArguments(H.Arguments.self, from: payload[range])
             try await handler.run(arguments, context: context)
         }
         validator = { (args: JSONValue) throws(JobFailure) in
+            var text = JSONText()
+            text.value(args)
             do {
-                let data = try JSONEncoder().encode(ArgumentsOnly(args: args))
-                _ = try JSONDecoder().decode(ArgumentsOnly<H.Arguments>.self, from: data)
+                _ = try Self.decoder.decode(H.Arguments.self, from: Data(text.bytes))
             } catch {
-                throw .badArguments("for \(H.kind): \(JobEnvelope.describe(error))")
+                throw .badArguments("for \(H.kind): \(JobEnvelope.describe(error, under: "args"))")
             }
         }
     }
 
-    /// Decodes the arguments from the envelope's bytes and runs the handler.
-    public func run(payload: [UInt8], context: JobContext) async throws {
-        try await runner(payload, context)
+    /// Decodes the arguments (the bytes of `payload` in `arguments`) and runs the handler.
+    public func run(payload: [UInt8], arguments: Range<Int>, context: JobContext) async throws {
+        try await runner(payload, arguments, context)
+    }
+
+    /// Runs the handler with arguments given as a JSON value (tests, tools).
+    public func run(arguments: JSONValue, context: JobContext) async throws {
+        var text = JSONText()
+        text.value(arguments)
+        try await runner(text.bytes, 0..<text.bytes.count, context)
     }
 
     public func validate(_ args: JSONValue) throws(JobFailure) { try validator(args) }
 
-    static func decodeArguments<A: Codable>(_ type: A.Type, from payload: [UInt8]) throws(JobFailure) -> A {
+    /// One decoder for every job: creating one per decode costs more than the decode of a
+    /// small argument object. Decoding with a shared `JSONDecoder` is thread-safe.
+    static let decoder = JSONDecoder()
+
+    static func decodeArguments<A: Codable>(_ type: A.Type, from bytes: ArraySlice<UInt8>) throws(JobFailure) -> A {
         do {
-            return try JSONDecoder().decode(ArgumentsOnly<A>.self, from: Data(payload)).args
+            return try decoder.decode(A.self, from: Data(bytes))
         } catch {
-            throw .badArguments(JobEnvelope.describe(error))
+            throw .badArguments(JobEnvelope.describe(error, under: "args"))
         }
     }
-}
-
-/// The `args` member of an envelope, decoded straight into a handler's type.
-struct ArgumentsOnly<A: Codable>: Codable {
-    var args: A
 }

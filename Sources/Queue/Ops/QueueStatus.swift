@@ -18,9 +18,12 @@ public struct QueueStatus: Codable, Sendable {
         public var failed: Int
         public var retried: Int
         public var recovered: Int
+        /// Jobs processed in the last full minute (all worker processes together).
+        public var processedLastMinute: Int
 
         enum CodingKeys: String, CodingKey {
             case name, ready, delayed, dead, enqueued, processed, failed, retried, recovered
+            case processedLastMinute = "processed_last_minute"
             case inFlight = "in_flight"
             case deadDropped = "dead_dropped"
             case oldestReadyAgeSeconds = "oldest_ready_age_seconds"
@@ -87,18 +90,20 @@ public struct QueueStatus: Codable, Sendable {
             RedisCommand("ZCARD", .string(keys.schedule)),
             RedisCommand("ZCARD", .string(keys.dead)),
             RedisCommand("HGETALL", .string(keys.stats)),
+            RedisCommand("HGET", .string(keys.throughput), .int(Int(now / 60_000) - 1)),
         ]
         commands += tenants.map { RedisCommand("LLEN", .string(keys.tenantList($0))) }
         commands += tenants.map { RedisCommand("LINDEX", .string(keys.tenantList($0)), 0) }
         commands += processes.map { RedisCommand("HLEN", .string(keys.inflight($0))) }
         let r = try await redis.pipeline(commands)
         let t = tenants.count
+        let lastMinute = r[3].int ?? 0
         let stats = (r[2].array ?? []).compactMap(\.string)
         var counters: [String: Int] = [:]
         for i in stride(from: 0, to: stats.count - 1, by: 2) { counters[stats[i]] = Int(stats[i + 1]) ?? 0 }
-        let ready = r[3..<(3 + t)].reduce(0) { $0 + ($1.int ?? 0) }
-        let heads = r[(3 + t)..<(3 + 2 * t)].compactMap(\.string)
-        let inFlight = r[(3 + 2 * t)...].reduce(0) { $0 + ($1.int ?? 0) }
+        let ready = r[4..<(4 + t)].reduce(0) { $0 + ($1.int ?? 0) }
+        let heads = r[(4 + t)..<(4 + 2 * t)].compactMap(\.string)
+        let inFlight = r[(4 + 2 * t)...].reduce(0) { $0 + ($1.int ?? 0) }
         var oldest: Double?
         if !heads.isEmpty {
             let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.jobs)] + heads.map { .string($0) })).array ?? []
@@ -109,6 +114,6 @@ public struct QueueStatus: Codable, Sendable {
                      deadDropped: counters["dead_dropped"] ?? 0, oldestReadyAgeSeconds: oldest,
                      tenantsWaiting: t, enqueued: counters["enqueued"] ?? 0, processed: counters["processed"] ?? 0,
                      failed: counters["failed"] ?? 0, retried: counters["retried"] ?? 0,
-                     recovered: counters["recovered"] ?? 0)
+                     recovered: counters["recovered"] ?? 0, processedLastMinute: lastMinute)
     }
 }

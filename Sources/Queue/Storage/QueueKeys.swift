@@ -29,6 +29,8 @@ public struct QueueKeys: Sendable {
     public var deadJobs: String { prefix + "deadjobs" }
     /// Hash of counters: enqueued, processed, failed, retried, dead, dead_dropped, recovered.
     public var stats: String { prefix + "stats" }
+    /// Hash: epoch minute → jobs processed in it (expires after ten idle minutes).
+    public var throughput: String { prefix + "throughput" }
     /// List of wake-up tokens, pushed when jobs become ready so idle fetchers need not poll.
     public var wake: String { prefix + "wake" }
     /// Idempotency keys: key → the first job's id, with a time to live.

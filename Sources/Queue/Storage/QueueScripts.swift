@@ -23,7 +23,7 @@ enum QueueScripts {
 
     local prefix, now = ARGV[1], tonumber(ARGV[3])
     redis.call('SADD', KEYS[6], ARGV[2])
-    local out, added = {}, 0
+    local out, added, ready, tenants = {}, 0, {}, {}
     for i = 4, #ARGV, 6 do
       local id, t, due, uk, ttl, payload = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+3], tonumber(ARGV[i+4]), ARGV[i+5]
       local existing = nil
@@ -36,9 +36,24 @@ enum QueueScripts {
       elseif redis.call('HSETNX', KEYS[1], id, payload) == 0 then
         out[#out+1] = id; out[#out+1] = 0
       else
-        if due > now then redis.call('ZADD', KEYS[3], due, id) else make_ready(prefix, KEYS[2], t, id, false) end
+        if due > now then
+          redis.call('ZADD', KEYS[3], due, id)
+        else
+          -- Ready ids are pushed per tenant after the loop: one RPUSH per tenant and batch.
+          local ids = ready[t]
+          if not ids then ids = {}; ready[t] = ids; tenants[#tenants+1] = t end
+          ids[#ids+1] = id
+        end
         added = added + 1
         out[#out+1] = id; out[#out+1] = 1
+      end
+    end
+    for _, t in ipairs(tenants) do
+      local ids, key = ready[t], prefix .. 't:' .. t
+      for from = 1, #ids, 1000 do
+        local upto = math.min(from + 999, #ids)
+        local n = redis.call('RPUSH', key, unpack(ids, from, upto))
+        if n == upto - from + 1 then redis.call('RPUSH', KEYS[2], t) end   -- the list was empty
       end
     end
     if added > 0 then
@@ -88,18 +103,24 @@ enum QueueScripts {
     return out
     """)
 
-    /// ACK — KEYS: inflight, jobs, stats. ARGV: job ids that succeeded.
+    /// ACK — KEYS: inflight, jobs, stats, throughput. ARGV: the current minute (epoch
+    /// minutes), then the job ids that succeeded.
     /// Removes each job that this process still holds. A job no longer held (a slow process
     /// whose jobs were already recovered) keeps its stored envelope, so its requeued copy
     /// still runs: at least once, never zero times. Returns the number acknowledged.
     static let ack = RedisScript(name: "ack", source: """
     local n = 0
-    for i = 1, #ARGV do
+    for i = 2, #ARGV do
       if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
         redis.call('HDEL', KEYS[2], ARGV[i]); n = n + 1
       end
     end
-    if n > 0 then redis.call('HINCRBY', KEYS[3], 'processed', n) end
+    if n > 0 then
+      redis.call('HINCRBY', KEYS[3], 'processed', n)
+      -- Throughput: a counter per minute, kept ten minutes, for the status.
+      redis.call('HINCRBY', KEYS[4], ARGV[1], n)
+      redis.call('EXPIRE', KEYS[4], 600)
+    end
     return n
     """)
 

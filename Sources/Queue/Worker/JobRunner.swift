@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 
-/// Runs one fetched job: decodes its envelope, finds its handler, runs it under its timeout,
-/// and turns what happened into an outcome (done, retry later, or dead letter with the reason).
+/// Runs one fetched job: decodes its envelope's header, finds its handler, runs it under its
+/// timeout, and turns what happened into an outcome (done, retry later, or dead letter with
+/// the reason). The arguments are decoded once, by the handler's own type.
 struct JobRunner: Sendable {
     let registry: JobRegistry
     let recorder: OutcomeRecorder
@@ -14,37 +15,42 @@ struct JobRunner: Sendable {
     /// Starts the job in a task of its own and returns at once; the slot is given back when
     /// the job's outcome has been handed to the recorder.
     func start(id: String, queue: String, payload: [UInt8]) {
-        let envelope: JobEnvelope
+        let header: JobEnvelope.Header
+        let arguments: Range<Int>
         do {
-            envelope = try JobEnvelope.decode(payload)
+            let scan = try EnvelopeScanner.scan(payload)
+            header = scan.header
+            arguments = scan.arguments
         } catch {
-            let poison = JobEnvelope(id: id, kind: "poison", queue: queue,
-                                     args: .string(String(decoding: payload.prefix(4096), as: UTF8.self)),
-                                     maxAttempts: 1)
-            finishDetached(envelope: poison, failure: error)
+            finishDetached(Self.poison(id: id, queue: queue, payload: payload), failure: error)
             return
         }
-        guard let handler = registry.handler(for: envelope.kind) else {
-            finishDetached(envelope: envelope, failure: .unknownKind(envelope.kind))
+        guard let handler = registry.handler(for: header.kind) else {
+            let envelope = (try? JobEnvelope.decode(payload)) ?? Self.poison(id: id, queue: queue, payload: payload)
+            finishDetached(envelope, failure: .unknownKind(header.kind))
             return
         }
-        running.register(envelope: envelope, policy: handler.options.retry, timeout: handler.options.timeout)
-        let context = JobContext(envelope: envelope, logger: logger)
+        running.register(header: header, payload: payload, policy: handler.options.retry, timeout: handler.options.timeout)
+        let context = JobContext(header: header, logger: logger)
         let observer = self.observer
         let task = Task {
-            observer?(.started(envelope))
+            observer?(.started(header))
             let start = ContinuousClock.now
             let failure: Error?
             do {
-                try await handler.run(payload: payload, context: context)
+                try await handler.run(payload: payload, arguments: arguments, context: context)
                 failure = nil
             } catch {
                 failure = error
             }
             // Lost the claim: the job timed out or was interrupted, and that outcome stands.
             guard running.claim(id) else { return }
-            if failure == nil { observer?(.succeeded(envelope, seconds: (ContinuousClock.now - start).seconds)) }
-            await record(envelope: envelope, failure: failure, policy: handler.options.retry)
+            if let failure {
+                await recordFailure(header: header, payload: payload, failure: failure, policy: handler.options.retry)
+            } else {
+                observer?(.succeeded(header, seconds: (ContinuousClock.now - start).seconds))
+                recorder.succeeded(id: header.id, queue: header.queue)
+            }
             slots.release()
         }
         running.attach(id: id, task: task)
@@ -52,23 +58,35 @@ struct JobRunner: Sendable {
 
     /// The timeout watch claimed a late job: it counts as a failed attempt.
     func timedOut(_ entry: RunningJobs.Entry) async {
-        await record(envelope: entry.envelope, failure: JobFailure.timedOut(entry.timeout), policy: entry.policy)
+        await recordFailure(header: entry.header, payload: entry.payload,
+                            failure: JobFailure.timedOut(entry.timeout), policy: entry.policy)
         slots.release()
     }
 
-    private func finishDetached(envelope: JobEnvelope, failure: JobFailure) {
+    private func finishDetached(_ envelope: JobEnvelope, failure: JobFailure) {
         Task {
-            await record(envelope: envelope, failure: failure, policy: .dontRetry)
+            await record(envelope, failure: failure, policy: .dontRetry)
             slots.release()
         }
     }
 
-    /// Turns the result of an attempt into an outcome and records it.
-    func record(envelope: JobEnvelope, failure: Error?, policy: RetryPolicy) async {
-        guard let failure else {
-            recorder.succeeded(id: envelope.id, queue: envelope.queue)
-            return
+    /// An envelope that is not a job keeps its raw text as its arguments, for inspection.
+    static func poison(id: String, queue: String, payload: [UInt8]) -> JobEnvelope {
+        JobEnvelope(id: id, kind: "poison", queue: queue,
+                    args: .string(String(decoding: payload.prefix(4096), as: UTF8.self)), maxAttempts: 1)
+    }
+
+    private func recordFailure(header: JobEnvelope.Header, payload: [UInt8], failure: Error, policy: RetryPolicy) async {
+        do {
+            await record(try JobEnvelope.decode(payload), failure: failure, policy: policy)
+        } catch {
+            // The header decoded but the whole envelope does not (e.g. a malformed error history).
+            await record(Self.poison(id: header.id, queue: header.queue, payload: payload), failure: error, policy: .dontRetry)
         }
+    }
+
+    /// Records a failed attempt: a retry with backoff, or a dead letter.
+    func record(_ envelope: JobEnvelope, failure: Error, policy: RetryPolicy) async {
         var next = envelope
         next.attempt += 1
         let message = Self.message(for: failure)

@@ -52,11 +52,12 @@ final class OutcomeRecorder: Sendable {
             return p
         }
         guard !batch.isEmpty else { return }
+        let minute = Int(Clock.nowMillis() / 60_000)
         let invocations = batch.map { queue, ids in
             let keys = QueueKeys(queue: queue, namespace: namespace)
             return QueueScripts.ack.invocation(
-                keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.stats)],
-                arguments: ids.map { .string($0) })
+                keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.stats), .string(keys.throughput)],
+                arguments: [.int(minute)] + ids.map { .string($0) })
         }
         do {
             _ = try await redis.runPipelined(invocations)

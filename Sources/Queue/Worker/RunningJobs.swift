@@ -5,7 +5,8 @@ import Synchronization
 /// shutdown when the grace period ends — whoever claims first decides.
 final class RunningJobs: Sendable {
     struct Entry: Sendable {
-        let envelope: JobEnvelope
+        let header: JobEnvelope.Header
+        let payload: [UInt8]
         let policy: RetryPolicy
         let timeout: Duration
         let deadline: ContinuousClock.Instant
@@ -14,9 +15,9 @@ final class RunningJobs: Sendable {
 
     private let entries = Mutex<[String: Entry]>([:])
 
-    func register(envelope: JobEnvelope, policy: RetryPolicy, timeout: Duration) {
-        let entry = Entry(envelope: envelope, policy: policy, timeout: timeout, deadline: .now + timeout)
-        entries.withLock { $0[envelope.id] = entry }
+    func register(header: JobEnvelope.Header, payload: [UInt8], policy: RetryPolicy, timeout: Duration) {
+        let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: .now + timeout)
+        entries.withLock { $0[header.id] = entry }
     }
 
     func attach(id: String, task: Task<Void, Never>) {
@@ -32,7 +33,7 @@ final class RunningJobs: Sendable {
     func claimOverdue(now: ContinuousClock.Instant) -> [Entry] {
         let overdue = entries.withLock { e -> [Entry] in
             let late = e.values.filter { $0.deadline <= now }
-            for entry in late { e.removeValue(forKey: entry.envelope.id) }
+            for entry in late { e.removeValue(forKey: entry.header.id) }
             return late
         }
         for entry in overdue { entry.task?.cancel() }

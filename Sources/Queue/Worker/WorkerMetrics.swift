@@ -9,18 +9,26 @@ public final class WorkerMetrics: Sendable {
     }
 
     private let counts = Mutex<[String: Counts]>([:])
-    private let onProcessed = Mutex<(@Sendable (Int) -> Void)?>(nil)
+    private let onProcessed = Mutex<ProcessedObserver?>(nil)
+
+    /// A box, so the callback is stored and fetched as a class reference and not re-wrapped
+    /// by the generic lock on every call.
+    private final class ProcessedObserver: Sendable {
+        let callback: @Sendable (Int) -> Void
+        init(_ callback: @escaping @Sendable (Int) -> Void) { self.callback = callback }
+    }
 
     public init() {}
 
     /// Called with each batch of acknowledged successes (used by the benchmark to stop on time).
     public func observeProcessed(_ callback: @escaping @Sendable (Int) -> Void) {
-        onProcessed.withLock { $0 = callback }
+        let observer = ProcessedObserver(callback)
+        onProcessed.withLock { $0 = observer }
     }
 
     func processed(queue: String, count: Int) {
         counts.withLock { $0[queue, default: Counts()].processed += count }
-        onProcessed.withLock { $0 }?(count)
+        onProcessed.withLock { $0 }?.callback(count)
     }
 
     func failed(queue: String) { counts.withLock { $0[queue, default: Counts()].failed += 1 } }

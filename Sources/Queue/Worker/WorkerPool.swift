@@ -171,16 +171,16 @@ public final class WorkerPool: Sendable {
         }
         let interrupted = running.claimAll()
         guard !interrupted.isEmpty else { return }
-        let byQueue = Dictionary(grouping: interrupted, by: { $0.envelope.queue })
+        let byQueue = Dictionary(grouping: interrupted, by: { $0.header.queue })
         for (queue, entries) in byQueue {
             do {
-                try await recorder.requeue(ids: entries.map(\.envelope.id), queue: queue)
+                try await recorder.requeue(ids: entries.map(\.header.id), queue: queue)
                 logger.notice("returned interrupted jobs to their queue", metadata: ["queue": "\(queue)", "jobs": "\(entries.count)"])
             } catch {
                 logger.error("could not return interrupted jobs; they will be recovered", metadata: ["error": "\(error)"])
             }
             for entry in entries {
-                observer?(.interrupted(entry.envelope))
+                observer?(.interrupted(entry.header))
                 slots.release()
             }
         }

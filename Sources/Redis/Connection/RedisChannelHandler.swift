@@ -1,4 +1,12 @@
 import NIOCore
+import Synchronization
+
+/// Set once a connection has failed: callers must not send on it again.
+final class BrokenFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}
 
 /// A request on the wire: one or more encoded commands and the promise of their replies.
 struct RedisRequest {
@@ -35,9 +43,12 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var deadlineTimer: Scheduled<Void>?
     private var failure: RedisError?
 
-    init(address: String, parser: ReplyParser) {
+    private let broken: BrokenFlag
+
+    init(address: String, parser: ReplyParser, broken: BrokenFlag) {
         self.address = address
         self.parser = parser
+        self.broken = broken
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -121,6 +132,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     private func failAll(_ error: RedisError, context: ChannelHandlerContext, close: Bool = true) {
         if failure == nil { failure = error }
+        broken.set()   // before any caller learns of the failure, so none reuses this connection
         deadlineTimer?.cancel()
         deadlineTimer = nil
         while let next = pending.popFirst() {

@@ -7,14 +7,16 @@ import NIOPosix
 public final class RedisConnection: Sendable {
     public let address: String
     let channel: Channel
+    private let broken: BrokenFlag
 
-    private init(address: String, channel: Channel) {
+    private init(address: String, channel: Channel, broken: BrokenFlag) {
         self.address = address
         self.channel = channel
+        self.broken = broken
     }
 
-    /// True while the socket is open.
-    public var isActive: Bool { channel.isActive }
+    /// True while the socket is open and nothing has failed on it.
+    public var isActive: Bool { channel.isActive && !broken.isSet }
 
     /// Opens a connection, authenticates and selects the database of `endpoint`.
     public static func connect(
@@ -23,6 +25,7 @@ public final class RedisConnection: Sendable {
         on group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws(RedisError) -> RedisConnection {
         let address = "\(endpoint.host):\(endpoint.port)"
+        let broken = BrokenFlag()
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -32,7 +35,7 @@ public final class RedisConnection: Sendable {
                         throw RedisError.protocolError("hiredis could not allocate a reply reader")
                     }
                     try channel.pipeline.syncOperations.addHandler(
-                        RedisChannelHandler(address: address, parser: parser))
+                        RedisChannelHandler(address: address, parser: parser, broken: broken))
                 }
             }
         let channel: Channel
@@ -43,7 +46,7 @@ public final class RedisConnection: Sendable {
         } catch {
             throw .connectionRefused(address: address, reason: "\(error)")
         }
-        let connection = RedisConnection(address: address, channel: channel)
+        let connection = RedisConnection(address: address, channel: channel, broken: broken)
         do {
             if let password = endpoint.password {
                 try await connection.send(RedisCommand("AUTH", .string(password))).unwrapped()
@@ -73,9 +76,8 @@ public final class RedisConnection: Sendable {
         for command in commands { command.encode(into: &buffer) }
         let promise = channel.eventLoop.makePromise(of: [RedisReply].self)
         let request = RedisRequest(buffer: buffer, count: commands.count, timeout: timeout, promise: promise)
-        // A write to a channel that has just closed never reaches the handler (its pipeline is
-        // gone), so nothing would ever complete `promise`: fail it when the write fails.
-        // (Completing a promise that the handler already failed is ignored.)
+        // If the write itself fails (the channel closed under us), so does the request: no caller
+        // waits for a reply that can never come. A second completion of a promise is ignored.
         let written = channel.eventLoop.makePromise(of: Void.self)
         let address = self.address
         written.futureResult.whenFailure { _ in promise.fail(RedisError.connectionClosed(address: address)) }

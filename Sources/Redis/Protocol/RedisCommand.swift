@@ -18,16 +18,36 @@ public struct RedisCommand: Sendable {
     /// Appends the command as a RESP2 array of bulk strings. Binary-safe: lengths, not
     /// terminators, delimit each argument (the same bytes `redisFormatCommandArgv` writes).
     func encode(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(ascii: "*"))
-        buffer.writeString(String(arguments.count))
-        buffer.writeStaticString("\r\n")
+        buffer.reserveCapacity(minimumWritableBytes: encodedSizeEstimate)
+        Self.writeHeader(UInt8(ascii: "*"), arguments.count, into: &buffer)
         for argument in arguments {
-            buffer.writeInteger(UInt8(ascii: "$"))
-            buffer.writeString(String(argument.count))
-            buffer.writeStaticString("\r\n")
+            Self.writeHeader(UInt8(ascii: "$"), argument.count, into: &buffer)
             buffer.writeBytes(argument)
             buffer.writeStaticString("\r\n")
         }
+    }
+
+    private var encodedSizeEstimate: Int {
+        arguments.reduce(16) { $0 + $1.count + 16 }
+    }
+
+    /// Writes `*N\r\n` or `$N\r\n` without building a String for N (this runs once per argument).
+    private static func writeHeader(_ marker: UInt8, _ count: Int, into buffer: inout ByteBuffer) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = count
+        var length = 0
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                raw[19 - length] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+                length += 1
+            } while n > 0
+            buffer.writeInteger(marker)
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[(20 - length)...]))
+        }
+        buffer.writeStaticString("\r\n")
     }
 }
 

@@ -4,6 +4,7 @@ import Jobs
 import Logging
 import Queue
 import Redis
+import Store
 import Synchronization
 
 /// `cityos bench queue`: bulk enqueue rate, processing rate with reliable fetch, and
@@ -12,11 +13,14 @@ struct QueueBenchmark {
     let redis: RedisClient
     let jobs: Int
     let concurrency: Int
+    /// `diag.noop`, or `diag.record` against this database (one ledger transaction per job).
+    let recordInto: Database?
     let logger: Logger
     static let namespace = "cityos-bench"
     static let queue = "bench"
 
     struct Result: Codable {
+        var kind: String
         var jobs: Int
         var concurrency: Int
         var enqueuePerS: Double
@@ -27,7 +31,7 @@ struct QueueBenchmark {
         var latencyP99Ms: Double
 
         enum CodingKeys: String, CodingKey {
-            case jobs, concurrency
+            case kind, jobs, concurrency
             case enqueuePerS = "enqueue_per_s"
             case processedPerS = "processed_per_s"
             case latencyJobs = "latency_jobs"
@@ -42,9 +46,10 @@ struct QueueBenchmark {
         let probe = LatencyProbe()
         var registry = JobRegistry()
         registry.register(ProbedNoop(probe: probe))
+        registry.register(RecordJob(database: recordInto))
         let client = JobClient(redis: redis, registry: registry, namespace: Self.namespace)
 
-        // 1. Bulk enqueue: batches of 1,000, four batches in flight.
+        // 1. Bulk enqueue: batches of 1,000, eight batches in flight.
         let enqueueStart = ContinuousClock.now
         try await enqueue(jobs, client: client, stamp: false)
         let enqueueSeconds = (ContinuousClock.now - enqueueStart).seconds
@@ -59,19 +64,21 @@ struct QueueBenchmark {
         let processSeconds = (ContinuousClock.now - processStart).seconds
         let processedPerS = Double(jobs) / processSeconds
 
-        // 3. Latency at a steady half of the measured rate.
-        let latencyJobs = min(jobs, 20_000)
+        // 3. Latency at a steady half of the measured rate (diag.noop only: it carries the stamp).
+        let latencyJobs = recordInto == nil ? min(jobs, 20_000) : 0
         let rate = max(1000, processedPerS / 2)
         let latencyDone = Countdown(target: latencyJobs)
         pool.metrics.observeProcessed { latencyDone.add($0) }
         probe.reset()
-        try await enqueueSteadily(latencyJobs, perSecond: rate, client: client)
-        await latencyDone.wait()
+        if latencyJobs > 0 {
+            try await enqueueSteadily(latencyJobs, perSecond: rate, client: client)
+            await latencyDone.wait()
+        }
         pool.stop()
         try await worker.value
         try await clean()
         let (p50, p99) = probe.percentiles()
-        return Result(jobs: jobs, concurrency: concurrency, enqueuePerS: Double(jobs) / enqueueSeconds,
+        return Result(kind: kind, jobs: jobs, concurrency: concurrency, enqueuePerS: Double(jobs) / enqueueSeconds,
                       processedPerS: processedPerS, latencyJobs: latencyJobs, latencyRatePerS: rate,
                       latencyP50Ms: p50, latencyP99Ms: p99)
     }
@@ -81,8 +88,14 @@ struct QueueBenchmark {
                             namespace: Self.namespace)
     }
 
+    var kind: String { recordInto == nil ? NoopJob.kind : RecordJob.kind }
+
     private func envelopes(_ count: Int, client: JobClient, stamp: Bool) -> [JobEnvelope] {
         (0..<count).map { _ in
+            if recordInto != nil {
+                return client.makeEnvelope(kind: RecordJob.kind, args: .object(["key": .string("bench")]),
+                                           options: .init(queue: Self.queue))
+            }
             let args: JSONValue = stamp ? .object(["t": .number(Double(LatencyProbe.nowMicros()))]) : .object([:])
             return client.makeEnvelope(kind: NoopJob.kind, args: args, options: .init(queue: Self.queue))
         }
@@ -90,13 +103,14 @@ struct QueueBenchmark {
 
     private func enqueue(_ count: Int, client: JobClient, stamp: Bool) async throws {
         let batch = 1000
+        let parallel = 8
         try await withThrowingTaskGroup(of: Void.self) { group in
             var sent = 0, inFlight = 0
             while sent < count {
-                if inFlight == 4 { try await group.next(); inFlight -= 1 }
+                if inFlight == parallel { try await group.next(); inFlight -= 1 }
                 let n = min(batch, count - sent)
-                let jobs = envelopes(n, client: client, stamp: stamp)
-                group.addTask { _ = try await client.enqueueBatch(jobs) }
+                // Envelopes are built inside the task, so batches are encoded on every core.
+                group.addTask { _ = try await client.enqueueBatch(self.envelopes(n, client: client, stamp: stamp)) }
                 sent += n
                 inFlight += 1
             }

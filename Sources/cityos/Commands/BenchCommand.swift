@@ -13,11 +13,14 @@ struct BenchCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(help: "Jobs to enqueue and process.") var jobs: Int = 200_000
         @Option(help: "Jobs running at once.") var concurrency: Int = 64
-        @Option(help: "Job kind (diag.noop).") var kind: String = "diag.noop"
+        @Option(help: "Job kind: diag.noop, or diag.record (a PostgreSQL transaction through the ledger per job).")
+        var kind: String = "diag.noop"
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
-            guard kind == "diag.noop" else { throw ValidationError("bench queue supports --kind diag.noop") }
+            guard ["diag.noop", "diag.record"].contains(kind) else {
+                throw ValidationError("bench queue supports --kind diag.noop or diag.record")
+            }
             guard jobs > 0, concurrency > 0 else { throw ValidationError("--jobs and --concurrency must be positive") }
         }
 
@@ -25,13 +28,18 @@ struct BenchCommand: AsyncParsableCommand {
             let platform = try Platform.load(global, label: "cityos.bench")
             var logger = platform.logger
             logger.logLevel = .warning
-            let bench = QueueBenchmark(redis: platform.redis, jobs: jobs, concurrency: concurrency, logger: logger)
+            let record = kind == "diag.record"
+            let stopStore: (@Sendable () async -> Void)? = record ? platform.startStoreServices() : nil
+            let bench = QueueBenchmark(redis: platform.redis, jobs: jobs, concurrency: concurrency,
+                                       recordInto: record ? platform.database : nil, logger: logger)
             let result = try await bench.run()
+            await stopStore?()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 print(String(decoding: try encoder.encode(result), as: UTF8.self))
             } else {
+                print("kind:      \(result.kind)")
                 print(String(format: "enqueue:   %.0f jobs/s (%d jobs, batches of 1000)", result.enqueuePerS, result.jobs))
                 print(String(format: "processed: %.0f jobs/s (concurrency %d, reliable fetch)", result.processedPerS, result.concurrency))
                 print(String(format: "latency:   p50 %.2f ms, p99 %.2f ms (enqueue→start, %d jobs at %.0f/s)",

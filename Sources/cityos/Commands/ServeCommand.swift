@@ -14,7 +14,12 @@ struct ServeCommand: AsyncParsableCommand {
         let server = platform.ingressServer(benchRoute: benchRoute)
         let signals = TerminationSignals { Task { await server.stop() } }
         defer { signals.cancel() }
-        try await server.run()
+        let stopDatabase = platform.startDatabasePool()
+        do { try await server.run() } catch {
+            await stopDatabase()
+            throw error
+        }
+        await stopDatabase()
         platform.redis.shutdown()
     }
 }

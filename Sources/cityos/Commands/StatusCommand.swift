@@ -19,11 +19,12 @@ struct StatusCommand: AsyncParsableCommand {
             return
         }
         print(pad("QUEUE", 14) + pad("READY", 9) + pad("IN-FLIGHT", 10) + pad("DELAYED", 9) + pad("DEAD", 7)
-              + pad("DROPPED", 8) + pad("OLDEST", 9) + pad("PROCESSED", 11) + "FAILED")
+              + pad("DROPPED", 8) + pad("OLDEST", 9) + pad("PROCESSED", 11) + pad("FAILED", 8) + "LAST MIN")
         for q in status.queues {
             let age = q.oldestReadyAgeSeconds.map { String(format: "%.1fs", $0) } ?? "-"
             print(pad(q.name, 14) + pad("\(q.ready)", 9) + pad("\(q.inFlight)", 10) + pad("\(q.delayed)", 9)
-                  + pad("\(q.dead)", 7) + pad("\(q.deadDropped)", 8) + pad(age, 9) + pad("\(q.processed)", 11) + "\(q.failed)")
+                  + pad("\(q.dead)", 7) + pad("\(q.deadDropped)", 8) + pad(age, 9) + pad("\(q.processed)", 11)
+                  + pad("\(q.failed)", 8) + "\(q.processedLastMinute)/min")
         }
         print("\nPROCESSES (\(status.processes.count) live)")
         for p in status.processes {

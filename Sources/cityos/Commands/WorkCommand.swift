@@ -1,6 +1,7 @@
 import ArgumentParser
 import Ingress
 import Queue
+import Scheduler
 
 /// `cityos work`: a worker process on the given queues.
 struct WorkCommand: AsyncParsableCommand {
@@ -19,14 +20,16 @@ struct WorkCommand: AsyncParsableCommand {
                               logger: platform.logger, observer: JobOutcomeLog.observer(platform.logger))
         let signals = TerminationSignals { pool.stop() }
         defer { signals.cancel() }
+        let stopStore = platform.startStoreServices()
         try await pool.run()
+        await stopStore()
         platform.redis.shutdown()
     }
 }
 
-/// `cityos run`: every role in one process: the HTTP ingress and the worker pool (the scheduler
-/// joins them as it lands). On SIGTERM the server stops accepting and finishes its requests,
-/// then the pool drains.
+/// `cityos run`: every role in one process: the HTTP ingress, the scheduler and the worker
+/// pool. On SIGTERM the scheduler stops and the server stops accepting and finishes its
+/// requests; then the pool drains.
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run the whole platform in one process until SIGTERM.")
@@ -34,26 +37,42 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let platform = try Platform.load(global, label: "cityos")
+        let scheduler = try platform.makeScheduler()
         let metrics = IngressMetrics()
         let pool = WorkerPool(redis: platform.redis, registry: platform.registry,
                               configuration: try platform.workerConfiguration(), logger: platform.logger,
                               observer: JobOutcomeLog.observer(platform.logger, also: metrics.observe))
         let server = platform.ingressServer(metrics: metrics)
-        let signals = TerminationSignals { Task { await server.stop() } }
+        let signals = TerminationSignals {
+            scheduler.stop()
+            Task { await server.stop() }
+        }
         defer { signals.cancel() }
         platform.logger.info("cityos run", metadata: ["redis": "\(RedisEndpointDescription.of(platform))"])
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask {
-                defer { pool.stop() }   // the server has stopped (or failed): now the pool drains
-                try await server.run()
-            }
-            group.addTask {
-                do { try await pool.run() } catch {
+        let stopStore = platform.startStoreServices()
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await scheduler.run() }
+                group.addTask {
+                    defer {   // the server has stopped (or failed to start): the others follow
+                        scheduler.stop()
+                        pool.stop()
+                    }
+                    try await server.run()
+                }
+                do {
+                    try await pool.run()
+                } catch {
+                    scheduler.stop()
                     await server.stop()
                     throw error
                 }
             }
+        } catch {
+            await stopStore()
+            throw error
         }
+        await stopStore()
         platform.redis.shutdown()
     }
 }

@@ -1,15 +1,33 @@
 import Ingress
 import Logging
 import Queue
+import Store
 
 extension Platform {
     /// The HTTP ingress on this platform's configuration and Redis. `/readyz` checks what is
     /// listed here.
     func ingressServer(metrics: IngressMetrics = IngressMetrics(), benchRoute: Bool = false) -> IngressServer {
-        let checks: [ReadinessCheck] = [.redis(redis)]
+        let database = self.database
+        let checks: [ReadinessCheck] = [
+            .redis(redis),
+            ReadinessCheck(name: "postgres") { try await database.withoutTenant { _ in } },
+        ]
         return IngressServer(configuration: IngressConfiguration(config: config, benchRoute: benchRoute),
                              redis: redis, registry: registry, metrics: metrics, readinessChecks: checks,
                              logger: Logger(label: "cityos.ingress"))
+    }
+}
+
+extension Platform {
+    /// Runs the PostgreSQL pool (for `/readyz`) in the background; returns a function that
+    /// stops it. `cityos serve` needs no outbox relay: the worker processes run it.
+    func startDatabasePool() -> @Sendable () async -> Void {
+        let database = self.database
+        let task = Task { await database.run() }
+        return {
+            database.shutdown()
+            await task.value
+        }
     }
 }
 
@@ -30,7 +48,7 @@ enum JobOutcomeLog {
         }
     }
 
-    private static func metadata(_ job: JobEnvelope, _ extra: Logger.Metadata) -> Logger.Metadata {
+    private static func metadata(_ job: JobEnvelope.Header, _ extra: Logger.Metadata) -> Logger.Metadata {
         var metadata: Logger.Metadata = ["job_id": "\(job.id)", "kind": "\(job.kind)", "queue": "\(job.queue)",
                                          "attempt": "\(job.attempt + 1)"]
         if let trace = job.trace {   // W3C traceparent: 00-<trace id>-<span id>-<flags>

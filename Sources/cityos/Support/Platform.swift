@@ -5,12 +5,15 @@ import Jobs
 import Logging
 import Queue
 import Redis
+import Store
 
 /// What every command starts from: the configuration, a logger, and the Redis client.
 struct Platform {
     let config: CityOSConfig
     let logger: Logger
     let redis: RedisClient
+    /// The application's PostgreSQL pool; it connects when a command runs it (`runDatabase`).
+    let database: Database
     let registry: JobRegistry
 
     /// Loads and checks the configuration; a bad or missing setting stops here, in one line.
@@ -28,7 +31,15 @@ struct Platform {
             throw userError("configuration: redis.url (CITYOS_REDIS_URL): \(error)")
         }
         let redis = RedisClient(.init(endpoint: endpoint, connections: config.redisConnections))
-        return Platform(config: config, logger: logger, redis: redis, registry: JobCatalog.registry())
+        let database: Database
+        do {
+            database = try Database(url: config.databaseURL, maximumConnections: config.databasePoolSize,
+                                    logger: Logger(label: "cityos.store"))
+        } catch {
+            throw userError("configuration: database.url (CITYOS_DATABASE_URL): \(error)")
+        }
+        return Platform(config: config, logger: logger, redis: redis, database: database,
+                        registry: JobCatalog.registry(database: database))
     }
 
     var namespace: String { config.redisNamespace }

@@ -10,5 +10,5 @@ enum JobEnvelopeFixture {
 
 enum TestRedisClient {
     /// A client of the test Redis (for readiness checks).
-    static func make() throws -> RedisClient { try TestRedis.make().client }
+    static func make() throws -> RedisClient { try TestEnvironment.redis() }
 }

@@ -18,7 +18,8 @@ final class IngressHarness: Sendable {
         .fleetbase: "fleetbase-secret", .erpnext: "erpnext-secret",
     ]
 
-    let redis: TestRedis
+    /// The test Redis in a namespace of this harness's own.
+    let queue: QueueHarness
     let server: IngressServer
     let port: Int
     let http: HTTPClient
@@ -37,23 +38,23 @@ final class IngressHarness: Sendable {
     static func start(secrets: [WebhookSource: String] = secrets, opsToken: String? = opsToken,
                       readinessChecks: [ReadinessCheck]? = nil, benchRoute: Bool = false,
                       logger: Logger? = nil) async throws -> IngressHarness {
-        let redis = try TestRedis.make("ingress")
+        let queue = try QueueHarness(label: "ingress")
         let logger = logger ?? {
             var logger = Logger(label: "ingress-test")
             logger.logLevel = .warning
             return logger
         }()
-        let configuration = IngressConfiguration(host: "127.0.0.1", port: 0, namespace: redis.namespace,
+        let configuration = IngressConfiguration(host: "127.0.0.1", port: 0, namespace: queue.namespace,
                                                  opsToken: opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
-        let server = IngressServer(configuration: configuration, redis: redis.client, registry: JobCatalog.registry(),
-                                   readinessChecks: readinessChecks ?? [.redis(redis.client)], logger: logger)
+        let server = IngressServer(configuration: configuration, redis: queue.redis, registry: JobCatalog.registry(),
+                                   readinessChecks: readinessChecks ?? [.redis(queue.redis)], logger: logger)
         let task = Task { try await server.run() }
         let port = try await Bounded.wait("the ingress to listen") { try await server.listeningPort() }
-        return IngressHarness(redis: redis, server: server, port: port, task: task)
+        return IngressHarness(queue: queue, server: server, port: port, task: task)
     }
 
-    private init(redis: TestRedis, server: IngressServer, port: Int, task: Task<Void, any Error>) {
-        self.redis = redis
+    private init(queue: QueueHarness, server: IngressServer, port: Int, task: Task<Void, any Error>) {
+        self.queue = queue
         self.server = server
         self.port = port
         self.serverTask = task
@@ -70,15 +71,15 @@ final class IngressHarness: Sendable {
             await server.stop()
             let task = serverTask
             try await Bounded.wait("the ingress to stop", seconds: 10) { _ = try? await task.value }
-            await redis.cleanUp()
+            try await queue.clean()
         } catch {
             FileHandle.standardError.write(Data("IngressHarness.stop: \(error)\n".utf8))
             serverTask.cancel()
         }
     }
 
-    var jobClient: JobClient { JobClient(redis: redis.client, registry: JobCatalog.registry(), namespace: redis.namespace) }
-    var webhookKeys: QueueKeys { QueueKeys(queue: "webhooks", namespace: redis.namespace) }
+    var jobClient: JobClient { queue.client }
+    var webhookKeys: QueueKeys { QueueKeys(queue: "webhooks", namespace: queue.namespace) }
 
     func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil,
                  headers: [(String, String)] = []) async throws -> Answer {
@@ -102,13 +103,13 @@ final class IngressHarness: Sendable {
 
     /// Jobs stored for the webhooks queue (ready, in flight or delayed).
     func storedWebhookJobs() async throws -> [JobEnvelope] {
-        let reply = try await redis.client.send("HVALS", .string(webhookKeys.jobs))
+        let reply = try await queue.redis.send("HVALS", .string(webhookKeys.jobs))
         return try (reply.array ?? []).compactMap(\.bytes).map { try JobEnvelope.decode($0) }
     }
 
     /// Keys in this test's namespace.
     func keyCount() async throws -> Int {
-        let reply = try await redis.client.send("KEYS", .string("\(redis.namespace):*"))
+        let reply = try await queue.redis.send("KEYS", .string("\(queue.namespace):*"))
         return reply.array?.count ?? 0
     }
 }

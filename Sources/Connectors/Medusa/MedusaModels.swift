@@ -1,0 +1,168 @@
+import Foundation
+
+/// A Medusa v2 product with its variants and their prices (the Admin API's default fields).
+public struct MedusaProduct: Sendable, Decodable, Equatable {
+    public let id: String
+    public let title: String
+    public let subtitle: String?
+    public let description: String?
+    public let handle: String?
+    /// `draft`, `proposed`, `published` or `rejected`.
+    public let status: String?
+    public let metadata: [String: JSON]?
+    public let variants: [MedusaVariant]
+    public let updatedAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, title, subtitle, description, handle, status, metadata, variants, updatedAt = "updated_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        title = try c.decode(String.self, forKey: .title)
+        subtitle = try c.decodeIfPresent(String.self, forKey: .subtitle)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        handle = try c.decodeIfPresent(String.self, forKey: .handle)
+        status = try c.decodeIfPresent(String.self, forKey: .status)
+        metadata = try c.decodeIfPresent([String: JSON].self, forKey: .metadata)
+        variants = try c.decodeIfPresent([MedusaVariant].self, forKey: .variants) ?? []
+        updatedAt = try c.decodeIfPresent(String.self, forKey: .updatedAt)
+    }
+}
+
+public struct MedusaVariant: Sendable, Decodable, Equatable {
+    public let id: String
+    public let title: String?
+    public let sku: String?
+    public let prices: [MedusaPrice]
+
+    enum CodingKeys: String, CodingKey { case id, title, sku, prices }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        title = try c.decodeIfPresent(String.self, forKey: .title)
+        sku = try c.decodeIfPresent(String.self, forKey: .sku)
+        prices = try c.decodeIfPresent([MedusaPrice].self, forKey: .prices) ?? []
+    }
+}
+
+/// A variant's price. Medusa v2 stores amounts in major units (`19.99`); here it is exact money.
+public struct MedusaPrice: Sendable, Decodable, Equatable {
+    public let id: String?
+    public let money: Money
+
+    enum CodingKeys: String, CodingKey { case id, amount, currencyCode = "currency_code" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(String.self, forKey: .id)
+        money = try MedusaAmount.decode(c, .amount, currency: try c.decode(String.self, forKey: .currencyCode))
+    }
+}
+
+/// A Medusa order with its lines, amounts converted to minor units.
+public struct MedusaOrder: Sendable, Decodable, Equatable {
+    public let id: String
+    public let displayID: Int?
+    public let status: String?
+    public let currency: String
+    public let email: String?
+    public let customerID: String?
+    public let metadata: [String: JSON]?
+    public let items: [MedusaLineItem]
+    public let total: Money?
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, email, metadata, items, total
+        case displayID = "display_id", currency = "currency_code", customerID = "customer_id"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        displayID = try c.decodeIfPresent(Int.self, forKey: .displayID)
+        status = try c.decodeIfPresent(String.self, forKey: .status)
+        let currency = try c.decode(String.self, forKey: .currency)
+        self.currency = currency
+        email = try c.decodeIfPresent(String.self, forKey: .email)
+        customerID = try c.decodeIfPresent(String.self, forKey: .customerID)
+        metadata = try c.decodeIfPresent([String: JSON].self, forKey: .metadata)
+        let lines = try c.decodeIfPresent([MedusaLineItem.Raw].self, forKey: .items) ?? []
+        let path = c.codingPath
+        items = try lines.map { try $0.item(currency: currency, codingPath: path) }
+        total = try c.contains(.total) ? MedusaAmount.decode(c, .total, currency: currency) : nil
+    }
+}
+
+public struct MedusaLineItem: Sendable, Equatable {
+    public let id: String
+    public let title: String?
+    public let quantity: Int
+    public let unitPrice: Money
+    public let productID: String?
+    public let variantID: String?
+    public let metadata: [String: JSON]?
+
+    struct Raw: Decodable {
+        let id: String
+        let title: String?
+        let quantity: Int
+        let unit_price: Decimal
+        let product_id: String?
+        let variant_id: String?
+        let metadata: [String: JSON]?
+
+        func item(currency: String, codingPath: [any CodingKey]) throws -> MedusaLineItem {
+            guard let price = Money(majorUnits: unit_price, currency: currency) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: codingPath,
+                    debugDescription: "unit_price \(unit_price) is not a whole number of \(currency) minor units"))
+            }
+            return MedusaLineItem(id: id, title: title, quantity: quantity, unitPrice: price, productID: product_id,
+                                  variantID: variant_id, metadata: metadata)
+        }
+    }
+}
+
+/// Medusa v2 amounts are decimals in major units; the platform's money is integer minor units.
+enum MedusaAmount {
+    static func decode<K: CodingKey>(_ c: KeyedDecodingContainer<K>, _ key: K, currency: String) throws -> Money {
+        let amount = try c.decode(Decimal.self, forKey: key)
+        guard let money = Money(majorUnits: amount, currency: currency) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c,
+                debugDescription: "\(amount) is not a whole number of \(currency) minor units")
+        }
+        return money
+    }
+}
+
+/// A page of products: `{products, count, offset, limit}`.
+public struct MedusaProductPage: Sendable, Decodable, Equatable {
+    public let products: [MedusaProduct]
+    public let count: Int
+    public let offset: Int
+    public let limit: Int
+}
+
+/// A page of orders: `{orders, count, offset, limit}`.
+public struct MedusaOrderPage: Sendable, Decodable, Equatable {
+    public let orders: [MedusaOrder]
+    public let count: Int
+    public let offset: Int
+    public let limit: Int
+}
+
+/// The fields the platform may change on a product (content owns copy; commerce owns the rest).
+/// `nil` leaves a field as it is.
+public struct MedusaProductUpdate: Sendable, Encodable, Equatable {
+    public var title: String?
+    public var description: String?
+    public var metadata: [String: JSON]?
+
+    public init(title: String? = nil, description: String? = nil, metadata: [String: JSON]? = nil) {
+        self.title = title
+        self.description = description
+        self.metadata = metadata
+    }
+}

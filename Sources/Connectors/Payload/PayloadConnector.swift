@@ -1,0 +1,62 @@
+/// Payload CMS 3 REST API (`Authorization: {collection} API-Key {key}`): find documents by a
+/// field, create and update them. Documents are any `Decodable` type (or `JSON`).
+public struct PayloadConnector: Sendable {
+    public let client: ServiceClient
+
+    public init(client: ServiceClient) { self.client = client }
+
+    /// Payload's errors: `{"errors": [{"message": "…", "name"?: "ValidationError"}]}`.
+    static let errors = ServiceErrorReader(details: { response in
+        guard case .array(let errors)? = ServiceErrorReader.object(response)?["errors"], let first = errors.first else {
+            return (nil, nil)
+        }
+        return (first["message"]?.stringValue, first["name"]?.stringValue)
+    })
+
+    /// `GET /api/{collection}?where[field][equals]=value&limit=&page=`.
+    public func find<Document: Decodable & Sendable>(
+        _ type: Document.Type = JSON.self, in collection: String = PayloadCollection.productsContent,
+        where field: String, equals value: String, limit: Int = 10, page: Int = 1
+    ) async throws(ConnectorError) -> PayloadPage<Document> {
+        let query = [("where[\(field)][equals]", value), ("limit", "\(limit)"), ("page", "\(page)")]
+        return try await client.send(
+            ServiceRequest(.get, "/api/\(ServiceRequest.segment(collection))", endpoint: "GET /api/{collection}",
+                           query: query),
+            decoding: PayloadPage<Document>.self)
+    }
+
+    /// `GET /api/{collection}/{id}`.
+    public func document<Document: Decodable & Sendable>(
+        _ type: Document.Type = JSON.self, in collection: String = PayloadCollection.productsContent, id: String
+    ) async throws(ConnectorError) -> Document {
+        try await client.send(
+            ServiceRequest(.get, "/api/\(ServiceRequest.segment(collection))/\(ServiceRequest.segment(id))",
+                           endpoint: "GET /api/{collection}/{id}"),
+            decoding: Document.self)
+    }
+
+    /// `POST /api/{collection}` (201 `{doc, message}`). Not idempotent: after a timeout, `find` by
+    /// the document's external key before creating it again.
+    public func create<Document: Decodable & Sendable>(
+        _ fields: some Encodable, in collection: String = PayloadCollection.productsContent,
+        as type: Document.Type = JSON.self
+    ) async throws(ConnectorError) -> Document {
+        let body = try JSONBody.encode(fields, service: .payload)
+        return try await client.send(
+            ServiceRequest(.post, "/api/\(ServiceRequest.segment(collection))", endpoint: "POST /api/{collection}",
+                           body: .json(body)),
+            decoding: PayloadDocumentAnswer<Document>.self).doc
+    }
+
+    /// `PATCH /api/{collection}/{id}` (200 `{doc, message}`): sets the given fields.
+    public func update<Document: Decodable & Sendable>(
+        id: String, _ fields: some Encodable, in collection: String = PayloadCollection.productsContent,
+        as type: Document.Type = JSON.self
+    ) async throws(ConnectorError) -> Document {
+        let body = try JSONBody.encode(fields, service: .payload)
+        return try await client.send(
+            ServiceRequest(.patch, "/api/\(ServiceRequest.segment(collection))/\(ServiceRequest.segment(id))",
+                           endpoint: "PATCH /api/{collection}/{id}", body: .json(body)),
+            decoding: PayloadDocumentAnswer<Document>.self).doc
+    }
+}

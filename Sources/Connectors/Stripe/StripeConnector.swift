@@ -1,0 +1,115 @@
+/// Stripe: off-session charges with PaymentIntents, Connect transfers, connected accounts.
+///
+/// Requests are form-encoded with `Authorization: Bearer sk_…`; every POST carries the caller's
+/// `Idempotency-Key` (derive it from the job id, so a redelivered job repeats the same call and
+/// Stripe answers it once). Declines are `ConnectorError.declined` (not retryable).
+public struct StripeConnector: Sendable {
+    public let client: ServiceClient
+
+    public init(client: ServiceClient) { self.client = client }
+
+    /// What to create a PaymentIntent with.
+    public struct PaymentIntentParameters: Sendable {
+        public var amount: Money
+        public var customer: String?
+        public var paymentMethod: String?
+        /// Confirm at once (`confirm=true`): the charge is attempted in this call.
+        public var confirm: Bool
+        /// The customer is not present (`off_session=true`): a saved payment method is charged.
+        public var offSession: Bool
+        public var description: String?
+        public var transferGroup: String?
+        public var metadata: [String: String]
+
+        public init(amount: Money, customer: String? = nil, paymentMethod: String? = nil, confirm: Bool = false,
+                    offSession: Bool = false, description: String? = nil, transferGroup: String? = nil,
+                    metadata: [String: String] = [:]) {
+            self.amount = amount
+            self.customer = customer
+            self.paymentMethod = paymentMethod
+            self.confirm = confirm
+            self.offSession = offSession
+            self.description = description
+            self.transferGroup = transferGroup
+            self.metadata = metadata
+        }
+    }
+
+    /// `POST /v1/payment_intents`.
+    public func createPaymentIntent(_ parameters: PaymentIntentParameters,
+                                    idempotencyKey: String) async throws(ConnectorError) -> StripePaymentIntent {
+        var form = FormParameters()
+        form.add("amount", parameters.amount.minorUnits)
+        form.add("currency", parameters.amount.currency)
+        form.add("customer", parameters.customer)
+        form.add("payment_method", parameters.paymentMethod)
+        if parameters.confirm { form.add("confirm", true) }
+        if parameters.offSession { form.add("off_session", true) }
+        form.add("description", parameters.description)
+        form.add("transfer_group", parameters.transferGroup)
+        form.add("metadata", parameters.metadata)
+        return try await client.send(
+            ServiceRequest(.post, "/v1/payment_intents", body: .form(form), idempotencyKey: idempotencyKey),
+            decoding: StripePaymentIntent.self)
+    }
+
+    /// Charges a saved payment method with the customer absent: a PaymentIntent created with
+    /// `confirm=true` and `off_session=true`. A decline throws `ConnectorError.declined`.
+    public func chargeOffSession(amount: Money, customer: String, paymentMethod: String,
+                                 description: String? = nil, transferGroup: String? = nil,
+                                 metadata: [String: String] = [:],
+                                 idempotencyKey: String) async throws(ConnectorError) -> StripePaymentIntent {
+        try await createPaymentIntent(
+            PaymentIntentParameters(amount: amount, customer: customer, paymentMethod: paymentMethod, confirm: true,
+                                    offSession: true, description: description, transferGroup: transferGroup,
+                                    metadata: metadata),
+            idempotencyKey: idempotencyKey)
+    }
+
+    /// `POST /v1/payment_intents/{id}/confirm`, e.g. off-session with a saved payment method.
+    public func confirmPaymentIntent(id: String, paymentMethod: String? = nil, offSession: Bool = true,
+                                     idempotencyKey: String) async throws(ConnectorError) -> StripePaymentIntent {
+        var form = FormParameters()
+        form.add("payment_method", paymentMethod)
+        if offSession { form.add("off_session", true) }
+        return try await client.send(
+            ServiceRequest(.post, "/v1/payment_intents/\(ServiceRequest.segment(id))/confirm",
+                           endpoint: "POST /v1/payment_intents/{id}/confirm", body: .form(form),
+                           idempotencyKey: idempotencyKey),
+            decoding: StripePaymentIntent.self)
+    }
+
+    /// `GET /v1/payment_intents/{id}`.
+    public func paymentIntent(id: String) async throws(ConnectorError) -> StripePaymentIntent {
+        try await client.send(
+            ServiceRequest(.get, "/v1/payment_intents/\(ServiceRequest.segment(id))",
+                           endpoint: "GET /v1/payment_intents/{id}"),
+            decoding: StripePaymentIntent.self)
+    }
+
+    /// `POST /v1/transfers`: moves `amount` from the platform's balance to a connected account.
+    public func createTransfer(amount: Money, destination: String, transferGroup: String? = nil,
+                               description: String? = nil, metadata: [String: String] = [:],
+                               idempotencyKey: String) async throws(ConnectorError) -> StripeTransfer {
+        guard amount.minorUnits > 0 else {
+            throw .invalidRequest(service: .stripe, message: "a transfer amount must be positive (got \(amount))")
+        }
+        var form = FormParameters()
+        form.add("amount", amount.minorUnits)
+        form.add("currency", amount.currency)
+        form.add("destination", destination)
+        form.add("transfer_group", transferGroup)
+        form.add("description", description)
+        form.add("metadata", metadata)
+        return try await client.send(
+            ServiceRequest(.post, "/v1/transfers", body: .form(form), idempotencyKey: idempotencyKey),
+            decoding: StripeTransfer.self)
+    }
+
+    /// `GET /v1/accounts/{id}`: a connected account's readiness.
+    public func account(id: String) async throws(ConnectorError) -> StripeAccount {
+        try await client.send(
+            ServiceRequest(.get, "/v1/accounts/\(ServiceRequest.segment(id))", endpoint: "GET /v1/accounts/{id}"),
+            decoding: StripeAccount.self)
+    }
+}

@@ -1,0 +1,89 @@
+import Redis
+
+/// A claim that only ever moves forward: the highest number enqueued under a name in one queue.
+///
+/// The scheduler claims each tick of a schedule with the tick's time as the number. Because
+/// the claim is recorded by the same Lua step that stores the job, no crash can separate the
+/// two: either the job is stored and the claim moved, or neither happened. A number at or
+/// below the recorded one creates nothing, however long ago the first job ran.
+public struct EnqueueSequence: Sendable, Equatable {
+    /// What the claim is for, e.g. `schedule:payouts-daily`. Unique within the queue.
+    public var name: String
+    /// Must be above the number last recorded under `name` for the job to be stored.
+    public var number: Int64
+
+    public init(name: String, number: Int64) {
+        self.name = name
+        self.number = number
+    }
+}
+
+extension JobClient {
+    /// What a sequenced enqueue did.
+    public struct SequencedReceipt: Sendable, Equatable {
+        /// The job's id (the fixed id from the options, or a new one).
+        public let id: String
+        /// True when this call stored the job; false when the sequence was already at or past
+        /// the number (someone else enqueued it, or a newer number was claimed first).
+        public let created: Bool
+        /// The number recorded under the sequence before this call, if any.
+        public let previous: Int64?
+    }
+
+    /// Enqueues a job only if `sequence.number` is above the number last recorded under
+    /// `sequence.name` in the job's queue, and records it — in one atomic step.
+    ///
+    /// Use it with a fixed `options.jobID` for work that must be enqueued exactly once per
+    /// position of a sequence (a schedule's ticks). Idempotency keys are ignored here: the
+    /// sequence is the deduplication, and unlike a key it never expires.
+    /// - Throws: `JobFailure.unknownKind` / `.badArguments` for input that could never run;
+    ///   `RedisError` if Redis did not answer (the job may or may not be stored: calling again
+    ///   with the same sequence number is safe).
+    public func enqueue(kind: String, args: JSONValue, options: Options = Options(),
+                        sequence: EnqueueSequence) async throws -> SequencedReceipt {
+        try registry.validate(kind: kind, args: args)
+        let envelope = makeEnvelope(kind: kind, args: args, options: options)
+        let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
+        let global = GlobalKeys(namespace: namespace)
+        let reply = try await redis.run(
+            SequencedEnqueueScript.script,
+            keys: [.string(keys.jobs), .string(keys.ring), .string(keys.schedule), .string(keys.stats),
+                   .string(keys.wake), .string(global.queues), .string(keys.sequences)],
+            arguments: [.string(keys.prefix), .string(envelope.queue), .int64(Clock.nowMillis()),
+                        .string(sequence.name), .int64(sequence.number),
+                        .string(envelope.id), .string(envelope.tenantKey), .int64(envelope.dueAt ?? 0),
+                        .raw(try envelope.encoded())])
+        guard let items = reply.array, items.count == 2, let created = items[0].int else {
+            throw RedisError.unexpectedReply("sequenced enqueue returned \(reply)")
+        }
+        let previous = items[1].string.flatMap { Int64($0) }
+        return SequencedReceipt(id: envelope.id, created: created == 1, previous: previous)
+    }
+}
+
+extension QueueKeys {
+    /// Hash: sequence name → the highest number enqueued under it (see `EnqueueSequence`).
+    public var sequences: String { prefix + "seq" }
+}
+
+enum SequencedEnqueueScript {
+    /// SEQUENCED ENQUEUE — KEYS: jobs, ring, schedule, stats, wake, queues-set, sequences.
+    /// ARGV: prefix, queue, now, sequence name, number, id, tenant, due (0 = now), payload.
+    /// Returns {1 | 0, previous number or ""}: 1 when the job was stored.
+    /// Guarantees: the sequence moves to `number` exactly when the job is stored (or its id
+    /// already was), in one step; a number at or below the recorded one changes nothing.
+    static let script = RedisScript(name: "sequenced_enqueue", source: QueueScripts.readyHelpers + """
+
+    local prefix, now, number = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[5])
+    local previous = redis.call('HGET', KEYS[7], ARGV[4])
+    if previous and tonumber(previous) >= number then return {0, previous} end
+    redis.call('HSET', KEYS[7], ARGV[4], ARGV[5])
+    redis.call('SADD', KEYS[6], ARGV[2])
+    local id, t, due = ARGV[6], ARGV[7], tonumber(ARGV[8])
+    if redis.call('HSETNX', KEYS[1], id, ARGV[9]) == 0 then return {0, previous or ''} end
+    if due > now then redis.call('ZADD', KEYS[3], due, id) else make_ready(prefix, KEYS[2], t, id, false) end
+    redis.call('HINCRBY', KEYS[4], 'enqueued', 1)
+    redis.call('LPUSH', KEYS[5], '1'); redis.call('LTRIM', KEYS[5], 0, 0)
+    return {1, previous or ''}
+    """)
+}

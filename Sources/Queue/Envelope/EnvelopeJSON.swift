@@ -1,0 +1,94 @@
+/// Writes envelopes as JSON by hand: enqueueing is the hot path of the ingress and of bulk
+/// enqueues, and a direct writer is several times faster than `JSONEncoder`. The output is
+/// ordinary JSON that `JSONDecoder` (and any operator's tool) reads.
+struct JSONText {
+    private(set) var bytes: [UInt8] = []
+
+    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func string(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case 0x0a: raw("\\n")
+            case 0x0d: raw("\\r")
+            case 0x09: raw("\\t")
+            case 0..<0x20:
+                raw("\\u00")
+                bytes.append(Self.hex[Int(byte >> 4)])
+                bytes.append(Self.hex[Int(byte & 0x0f)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func int(_ value: Int64) { bytes.append(contentsOf: String(value).utf8) }
+
+    mutating func optionalString(_ value: String?) {
+        if let value { string(value) } else { raw("null") }
+    }
+
+    mutating func value(_ value: JSONValue) {
+        switch value {
+        case .null: raw("null")
+        case .bool(let b): if b { raw("true") } else { raw("false") }
+        case .number(let n):
+            if n.isNaN || n.isInfinite { raw("null") }
+            else if n.rounded() == n, abs(n) < 1e15 { int(Int64(n)) }
+            else { bytes.append(contentsOf: String(n).utf8) }
+        case .string(let s): string(s)
+        case .array(let items):
+            bytes.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                self.value(item)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let members):
+            bytes.append(UInt8(ascii: "{"))
+            for (i, key) in members.keys.sorted().enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                string(key)
+                bytes.append(UInt8(ascii: ":"))
+                self.value(members[key] ?? .null)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static let hex = Array("0123456789abcdef".utf8)
+}
+
+extension JobEnvelope {
+    /// The envelope as JSON bytes, as stored in Redis.
+    public func encoded() throws(JobFailure) -> [UInt8] {
+        var w = JSONText()
+        w.raw("{\"id\":"); w.string(id)
+        w.raw(",\"kind\":"); w.string(kind)
+        w.raw(",\"queue\":"); w.string(queue)
+        w.raw(",\"tenant\":"); w.optionalString(tenant)
+        w.raw(",\"args\":"); w.value(args)
+        w.raw(",\"attempt\":"); w.int(Int64(attempt))
+        w.raw(",\"max_attempts\":"); w.int(Int64(maxAttempts))
+        w.raw(",\"enqueued_at\":"); w.int(enqueuedAt)
+        w.raw(",\"due_at\":"); if let dueAt { w.int(dueAt) } else { w.raw("null") }
+        w.raw(",\"errors\":[")
+        for (i, error) in errors.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw("{\"attempt\":"); w.int(Int64(error.attempt))
+            w.raw(",\"at\":"); w.int(error.at)
+            w.raw(",\"message\":"); w.string(error.message)
+            w.raw("}")
+        }
+        w.raw("],\"trace\":"); w.optionalString(trace)
+        w.raw("}")
+        return w.bytes
+    }
+}

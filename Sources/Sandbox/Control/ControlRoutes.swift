@@ -1,0 +1,129 @@
+import Foundation
+import Hummingbird
+
+/// The control API a test drives the sandbox with (docs/sandbox.md), under `/_sandbox`:
+/// - `POST /_sandbox/script`: script outcomes (`fail`, `rate_limit`, `hang`, `decline`); `GET` lists them
+/// - `GET /_sandbox/calls`: calls per endpoint, with arrival times
+/// - `GET /_sandbox/state`: the ids each service holds (PaymentIntents, transfers, products, …)
+/// - `POST /_sandbox/reset`: forget everything (data, scripts, counts, keys, deliveries)
+/// - `GET|POST /_sandbox/webhooks`: deliveries so far; `{"enabled": false}` turns sending off
+/// - `POST /_sandbox/medusa/orders`: place an order (sends `order.placed`)
+/// - `POST /_sandbox/fleetbase/orders/{id}/status`: set any delivery status (sends its event)
+/// - `GET /_sandbox/health`
+/// Errors here are `{"error": {"code", "message"}}`.
+struct ControlRoutes {
+    let router: Router<BasicRequestContext>
+    let world: SandboxWorld
+
+    func register() {
+        let world = world
+        router.get("/_sandbox/health") { _, _ in Answer.json(["ok": true]) }
+        router.get("/_sandbox/calls") { _, _ in Answer.json(world.calls.json) }
+        router.get("/_sandbox/script") { _, _ in Answer.json(world.scripting.json) }
+        router.get("/_sandbox/state") { _, _ in Answer.json(world.stateJSON) }
+        router.post("/_sandbox/script") { request, _ in
+            await Self.handle { () throws(ControlError) in try Self.script(try await Self.object(request), world: world) }
+        }
+        router.post("/_sandbox/reset") { _, _ in
+            world.reset()
+            return Answer.json(["reset": true])
+        }
+        router.get("/_sandbox/webhooks") { _, _ in Answer.json(world.webhooks.json) }
+        router.post("/_sandbox/webhooks") { request, _ in
+            await Self.handle { () throws(ControlError) in
+                guard case .bool(let enabled)? = try await Self.object(request)["enabled"] else {
+                    throw ControlError("bad_request", "send {\"enabled\": true|false}")
+                }
+                world.webhooks.enabled = enabled
+                return ["enabled": .bool(enabled)]
+            }
+        }
+        router.post("/_sandbox/medusa/orders") { request, _ in
+            await Self.handle { () throws(ControlError) in
+                let order = try MedusaOrders.place(try await Self.object(request))
+                world.medusa.orders.put(order["id"]?.string ?? "", order)
+                MedusaState.send("order.placed", order, world: world)
+                return ["order": order]
+            }
+        }
+        router.post("/_sandbox/fleetbase/orders/{id}/status") { request, context in
+            await Self.handle { () throws(ControlError) in
+                guard let status = try await Self.object(request)["status"]?.string, !status.isEmpty else {
+                    throw ControlError("bad_request", "send {\"status\": \"dispatched\"|\"failed\"|…}")
+                }
+                let event = ["dispatched": "order.dispatched", "completed": "order.completed", "failed": "order.failed",
+                             "dispatch_failed": "order.dispatch_failed"][status] ?? "order.updated"
+                let id = Answer.parameter(context, "id")
+                guard let order = FleetbaseRoutes.setStatus(id, status, event: event, world: world) else {
+                    throw ControlError("not_found", "no Fleetbase order \(id)", status: 404)
+                }
+                return order
+            }
+        }
+    }
+
+    /// `{"kind": "fail", "endpoint": "POST /stripe/v1/payment_intents", "status": 500, "times": 1}`,
+    /// `{"kind": "rate_limit", "endpoint": …, "retry_after": 1, "times": 1}`,
+    /// `{"kind": "hang", "endpoint": …, "seconds": 30, "times": 1}`,
+    /// `{"kind": "decline", "customer": "cus_…", "decline_code": "insufficient_funds", "times": 1}`.
+    static func script(_ body: [String: SandboxJSON], world: SandboxWorld) throws(ControlError) -> SandboxJSON {
+        let times = body["times"]?.int ?? 1
+        guard (1...10_000).contains(times) else { throw ControlError("bad_request", "times must be 1...10000") }
+        let kind = body["kind"]?.string ?? ""
+        if kind == "decline" {
+            guard let customer = body["customer"]?.string, !customer.isEmpty else {
+                throw ControlError("bad_request", "a decline needs a customer")
+            }
+            world.scripting.decline(customer: customer, code: body["decline_code"]?.string ?? "generic_decline", times: times)
+            return world.scripting.json
+        }
+        guard let endpoint = body["endpoint"]?.string, world.endpoints.contains(endpoint) else {
+            throw ControlError("unknown_endpoint", "endpoint must be one of: \(world.endpoints.all.joined(separator: ", "))")
+        }
+        let outcome: Scripting.Outcome
+        switch kind {
+        case "fail":
+            let status = body["status"]?.int ?? 500
+            guard (400...599).contains(status) else { throw ControlError("bad_request", "status must be 400...599") }
+            outcome = .fail(status: status)
+        case "rate_limit":
+            let after = body["retry_after"]?.int ?? 1
+            guard (0...3600).contains(after) else { throw ControlError("bad_request", "retry_after must be 0...3600 seconds") }
+            outcome = .rateLimit(retryAfter: after)
+        case "hang":
+            let seconds = NSDecimalNumber(decimal: body["seconds"]?.decimal ?? 30).doubleValue
+            guard seconds > 0 else { throw ControlError("bad_request", "seconds must be positive") }
+            outcome = .hang(seconds: seconds)
+        default:
+            throw ControlError("bad_request", "kind must be fail, rate_limit, hang or decline")
+        }
+        world.scripting.script(endpoint, outcome, times: times)
+        return world.scripting.json
+    }
+
+    static func object(_ request: Request) async throws(ControlError) -> [String: SandboxJSON] {
+        guard let buffer = try? await request.body.collect(upTo: 1 << 20),
+              let object = SandboxJSON.parse(Data(buffer.readableBytesView))?.object else {
+            throw ControlError("bad_request", "the body must be a JSON object")
+        }
+        return object
+    }
+
+    static func handle(_ body: () async throws(ControlError) -> SandboxJSON) async -> Response {
+        do { return Answer.json(try await body()) } catch {
+            return Answer.json(["error": ["code": .string(error.code), "message": .string(error.message)]], status: error.status)
+        }
+    }
+}
+
+struct ControlError: Error {
+    let code: String
+    let message: String
+    let status: Int
+
+    init(_ code: String, _ message: String, status: Int = 400) {
+        self.code = code
+        self.message = message
+        self.status = status
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Synchronization
+
+/// Outcomes a test scripts ahead: the next N calls to an endpoint fail with a status, are rate
+/// limited with a `Retry-After`, or hang; the next N off-session charges of a customer are
+/// declined. Scripted failures happen in front of the service, before it runs: nothing is saved
+/// for an idempotency key, so a retry with the same key reaches the service afresh.
+final class Scripting: Sendable {
+    enum Outcome: Sendable, Equatable {
+        case fail(status: Int)
+        case rateLimit(retryAfter: Int)
+        case hang(seconds: Double)
+    }
+
+    struct Decline: Sendable {
+        var code: String
+        var remaining: Int
+    }
+
+    private struct State {
+        var outcomes: [String: [Outcome]] = [:]
+        var declines: [String: Decline] = [:]
+        /// Calls held by a `hang`, woken by `releaseAll()`.
+        var hanging: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
+    }
+
+    private let state = Mutex(State())
+
+    func script(_ endpoint: String, _ outcome: Outcome, times: Int) {
+        state.withLock { $0.outcomes[endpoint, default: []].append(contentsOf: repeatElement(outcome, count: times)) }
+    }
+
+    /// The next scripted outcome for `endpoint`, used up as it is taken.
+    func take(_ endpoint: String) -> Outcome? {
+        state.withLock { state in
+            guard var queue = state.outcomes[endpoint], !queue.isEmpty else { return nil }
+            let outcome = queue.removeFirst()
+            state.outcomes[endpoint] = queue.isEmpty ? nil : queue
+            return outcome
+        }
+    }
+
+    func decline(customer: String, code: String, times: Int) {
+        state.withLock { $0.declines[customer] = Decline(code: code, remaining: times) }
+    }
+
+    /// The decline code for this customer's next charge, if one is scripted (used up as taken).
+    func takeDecline(customer: String?) -> String? {
+        guard let customer else { return nil }
+        return state.withLock { state in
+            guard var decline = state.declines[customer], decline.remaining > 0 else { return nil }
+            decline.remaining -= 1
+            state.declines[customer] = decline.remaining > 0 ? decline : nil
+            return decline.code
+        }
+    }
+
+    /// What is scripted and not yet used, for `GET /_sandbox/script`.
+    var json: SandboxJSON {
+        state.withLock { state in
+            var outcomes: [String: SandboxJSON] = [:]
+            for (endpoint, queue) in state.outcomes {
+                outcomes[endpoint] = .array(queue.map { outcome in
+                    switch outcome {
+                    case .fail(let status): return ["kind": "fail", "status": .int(status)]
+                    case .rateLimit(let after): return ["kind": "rate_limit", "retry_after": .int(after)]
+                    case .hang(let seconds): return ["kind": "hang", "seconds": .decimal(Decimal(seconds))]
+                    }
+                })
+            }
+            var declines: [String: SandboxJSON] = [:]
+            for (customer, decline) in state.declines {
+                declines[customer] = ["decline_code": .string(decline.code), "times": .int(decline.remaining)]
+            }
+            return ["endpoints": .object(outcomes), "declines": .object(declines)]
+        }
+    }
+
+    /// Holds the caller for `duration`, or until `releaseAll()` (reset, stop), whichever is first.
+    func hang(for duration: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: duration) }
+            group.addTask { await self.waitForRelease() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func waitForRelease() async {
+        let id = state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if Task.isCancelled { return true }
+                    state.hanging[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let continuation = state.withLock { $0.hanging.removeValue(forKey: id) }
+            continuation?.resume()
+        }
+    }
+
+    /// Wakes every hanging call (reset, stop).
+    func releaseAll() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            defer { state.hanging = [:] }
+            return Array(state.hanging.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func reset() {
+        state.withLock { state in
+            state.outcomes = [:]
+            state.declines = [:]
+        }
+        releaseAll()
+    }
+}

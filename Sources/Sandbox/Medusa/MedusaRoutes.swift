@@ -1,0 +1,102 @@
+import Hummingbird
+
+/// Medusa v2's Admin API under `/medusa`: products with variants and prices (amounts in major
+/// units, as Medusa stores them), orders, product updates by `POST /admin/products/{id}`.
+/// `product.created` / `product.updated` go out as webhooks; orders are placed through the
+/// control API (`POST /_sandbox/medusa/orders`), which sends `order.placed`.
+struct MedusaRoutes {
+    let routes: ServiceRoutes
+
+    static let updatableFields: Set<String> = ["title", "subtitle", "description", "handle", "status", "metadata"]
+
+    func register() {
+        let world = routes.world
+        routes.on(.get, "/admin/products") { request, _ throws(ServiceFailure) in
+            Answer.json(Self.page(world.medusa.products.all, key: "products", request: request))
+        }
+        routes.on(.get, "/admin/products/{id}") { _, context throws(ServiceFailure) in
+            let id = Answer.parameter(context, "id")
+            guard let product = world.medusa.products[id] else { throw Self.missing("Product", id) }
+            return Answer.json(["product": product])
+        }
+        routes.on(.post, "/admin/products") { request, _ throws(ServiceFailure) in
+            let product = try Self.newProduct(try await Answer.jsonObject(request, .medusa))
+            world.medusa.products.put(product["id"]?.string ?? "", product)
+            MedusaState.send("product.created", product, world: world)
+            return Answer.json(["product": product])
+        }
+        routes.on(.post, "/admin/products/{id}") { request, context throws(ServiceFailure) in
+            let id = Answer.parameter(context, "id")
+            let fields = try await Answer.jsonObject(request, .medusa)
+            let unknown = fields.keys.filter { !Self.updatableFields.contains($0) }.sorted()
+            guard unknown.isEmpty else {
+                throw .badRequest(.medusa, "Invalid request: Unrecognized fields: \(unknown.map { "'\($0)'" }.joined(separator: ", "))")
+            }
+            guard let product = world.medusa.products.update(id, { Self.apply(fields, to: &$0) }) else {
+                throw Self.missing("Product", id)
+            }
+            MedusaState.send("product.updated", product, world: world)
+            return Answer.json(["product": product])
+        }
+        routes.on(.get, "/admin/orders") { request, _ throws(ServiceFailure) in
+            Answer.json(Self.page(world.medusa.orders.all, key: "orders", request: request))
+        }
+        routes.on(.get, "/admin/orders/{id}") { _, context throws(ServiceFailure) in
+            let id = Answer.parameter(context, "id")
+            guard let order = world.medusa.orders[id] else { throw Self.missing("Order", id) }
+            return Answer.json(["order": order])
+        }
+    }
+
+    static func page(_ all: [SandboxJSON], key: String, request: Request) -> SandboxJSON {
+        let query = Answer.query(request)
+        let limit = max(0, min(Int(query["limit"] ?? "") ?? 50, 1000))
+        let offset = max(0, Int(query["offset"] ?? "") ?? 0)
+        let slice = offset < all.count ? Array(all[offset..<min(all.count, offset + limit)]) : []
+        return [key: .array(slice), "count": .int(all.count), "offset": .int(offset), "limit": .int(limit)]
+    }
+
+    static func newProduct(_ body: [String: SandboxJSON]) throws(ServiceFailure) -> SandboxJSON {
+        guard let title = body["title"]?.string, !title.isEmpty else {
+            throw .badRequest(.medusa, "Invalid request: Field 'title' is required")
+        }
+        let productID = SandboxIDs.medusa("prod")
+        var variants: [SandboxJSON] = []
+        for variant in body["variants"]?.array ?? [] {
+            var prices: [SandboxJSON] = []
+            for price in variant["prices"]?.array ?? [] {
+                guard let amount = price["amount"]?.decimal, let currency = price["currency_code"]?.string else {
+                    throw .badRequest(.medusa, "Invalid request: every price needs 'amount' and 'currency_code'")
+                }
+                prices.append(["id": .string(SandboxIDs.medusa("price")), "amount": .decimal(amount),
+                               "currency_code": .string(currency.lowercased())])
+            }
+            variants.append(["id": .string(SandboxIDs.medusa("variant")), "product_id": .string(productID),
+                             "title": variant["title"] ?? .string(title), "sku": variant["sku"] ?? .null,
+                             "prices": .array(prices), "metadata": variant["metadata"] ?? .null])
+        }
+        let now = SandboxJSON.string(SandboxIDs.iso8601())
+        return ["id": .string(productID), "title": .string(title), "subtitle": body["subtitle"] ?? .null,
+                "description": body["description"] ?? .null,
+                "handle": body["handle"] ?? .string(title.lowercased().replacingOccurrences(of: " ", with: "-")),
+                "status": body["status"] ?? "draft", "metadata": body["metadata"] ?? .null,
+                "variants": .array(variants), "created_at": now, "updated_at": now]
+    }
+
+    /// Sets the given fields; metadata keys merge, and a key set to "" is removed (Medusa's rule).
+    static func apply(_ fields: [String: SandboxJSON], to product: inout SandboxJSON) {
+        for (key, value) in fields where key != "metadata" { product[key] = value }
+        if let metadata = fields["metadata"]?.object {
+            var merged = product["metadata"]?.object ?? [:]
+            for (key, value) in metadata {
+                if value == "" { merged.removeValue(forKey: key) } else { merged[key] = value }
+            }
+            product["metadata"] = .object(merged)
+        }
+        product["updated_at"] = .string(SandboxIDs.iso8601())
+    }
+
+    static func missing(_ kind: String, _ id: String) -> ServiceFailure {
+        .notFound(.medusa, "\(kind) with id: \(id) was not found")
+    }
+}

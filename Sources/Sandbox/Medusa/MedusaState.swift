@@ -1,0 +1,23 @@
+/// What the Medusa sandbox keeps: products (with variants and prices) and orders.
+final class MedusaState: Sendable {
+    let products = RecordStore()
+    let orders = RecordStore()
+
+    func reset() {
+        products.reset()
+        orders.reset()
+    }
+
+    /// The platform envelope a Medusa subscriber posts: `{id, type, data: {id}, tenant_id?}`.
+    static func event(type: String, entity: SandboxJSON) -> SandboxJSON {
+        var event: SandboxJSON = ["id": .string("evt_" + SandboxIDs.uuid()), "type": .string(type),
+                                  "data": ["id": entity["id"] ?? .null]]
+        if let tenant = entity["metadata"]?["tenant_id"]?.string { event["tenant_id"] = .string(tenant) }
+        return event
+    }
+
+    static func send(_ type: String, _ entity: SandboxJSON, world: SandboxWorld) {
+        let event = event(type: type, entity: entity)
+        world.webhooks.send(.medusa, eventID: event["id"]?.string ?? "", type: type, body: event)
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+
+/// Payload CMS 3's REST API under `/payload`: find (`where[field][equals]`, paginated), read,
+/// create (201 `{doc, message}`) and update (`PATCH`, `{doc, message}`) in any collection.
+struct PayloadRoutes {
+    let routes: ServiceRoutes
+
+    func register() {
+        let state = routes.world.payload
+        routes.on(.get, "/api/{collection}") { request, context throws(ServiceFailure) in
+            let store = state.collection(Answer.parameter(context, "collection"))
+            return Answer.json(try Self.find(store.all, query: Answer.query(request)))
+        }
+        routes.on(.get, "/api/{collection}/{id}") { _, context throws(ServiceFailure) in
+            let store = state.collection(Answer.parameter(context, "collection"))
+            guard let doc = store[Answer.parameter(context, "id")] else { throw .notFound(.payload, "") }
+            return Answer.json(doc)
+        }
+        routes.on(.post, "/api/{collection}") { request, context throws(ServiceFailure) in
+            let store = state.collection(Answer.parameter(context, "collection"))
+            var fields = try await Answer.jsonObject(request, .payload)
+            let id = state.nextID()
+            let now = SandboxJSON.string(SandboxIDs.iso8601())
+            fields["id"] = .int(id)
+            fields["createdAt"] = now
+            fields["updatedAt"] = now
+            store.put(String(id), .object(fields))
+            return Answer.json(["doc": .object(fields), "message": "Document successfully created."], status: 201)
+        }
+        routes.on(.patch, "/api/{collection}/{id}") { request, context throws(ServiceFailure) in
+            let store = state.collection(Answer.parameter(context, "collection"))
+            var fields = try await Answer.jsonObject(request, .payload)
+            fields.removeValue(forKey: "id")
+            fields["updatedAt"] = .string(SandboxIDs.iso8601())
+            guard let doc = store.update(Answer.parameter(context, "id"), { $0 = $0.merging(fields) }) else {
+                throw .notFound(.payload, "")
+            }
+            return Answer.json(["doc": doc, "message": "Updated successfully."])
+        }
+    }
+
+    /// `where[<field>][equals]=<value>` (a dotted field reads nested values), `limit` (10), `page` (1).
+    static func find(_ all: [SandboxJSON], query: [String: String]) throws(ServiceFailure) -> SandboxJSON {
+        var matching = all
+        for (key, value) in query where key.hasPrefix("where[") {
+            let parts = key.dropFirst("where[".count).split(separator: "]", omittingEmptySubsequences: true)
+                .map { $0.hasPrefix("[") ? String($0.dropFirst()) : String($0) }
+            guard parts.count == 2, parts[1] == "equals" else {
+                throw .badRequest(.payload, "The sandbox supports only where[field][equals] (got \(key)).")
+            }
+            matching = matching.filter { Self.text(at: parts[0], in: $0) == value }
+        }
+        let limit = max(1, Int(query["limit"] ?? "") ?? 10)
+        let page = max(1, Int(query["page"] ?? "") ?? 1)
+        let totalPages = max(1, (matching.count + limit - 1) / limit)
+        let start = (page - 1) * limit
+        let docs = start < matching.count ? Array(matching[start..<min(matching.count, start + limit)]) : []
+        return ["docs": .array(docs), "totalDocs": .int(matching.count), "limit": .int(limit),
+                "totalPages": .int(totalPages), "page": .int(page), "pagingCounter": .int(start + 1),
+                "hasPrevPage": .bool(page > 1), "hasNextPage": .bool(page < totalPages),
+                "prevPage": page > 1 ? .int(page - 1) : .null, "nextPage": page < totalPages ? .int(page + 1) : .null]
+    }
+
+    /// A field's value as query text (`42`, `true`, `abc`), following dots into nested objects.
+    static func text(at path: String, in doc: SandboxJSON) -> String? {
+        var value: SandboxJSON? = doc
+        for part in path.split(separator: ".") { value = value?[String(part)] }
+        switch value {
+        case .string(let text)?: return text
+        case .int(let number)?: return String(number)
+        case .decimal(let number)?: return number.description
+        case .bool(let flag)?: return flag ? "true" : "false"
+        default: return nil
+        }
+    }
+}

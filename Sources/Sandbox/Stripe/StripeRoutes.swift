@@ -1,0 +1,150 @@
+import Hummingbird
+
+/// Stripe under `/stripe`: PaymentIntents (create, confirm, read), transfers to connected
+/// accounts, and connected accounts. Off-session charges succeed unless a decline is scripted for
+/// the customer or the payment method is one of Stripe's declining test methods; either way the
+/// outcome is also sent as a `payment_intent.*` webhook.
+struct StripeRoutes {
+    let routes: ServiceRoutes
+    var world: SandboxWorld { routes.world }
+
+    func register() {
+        let world = world
+        routes.stripePost("/v1/payment_intents") { form, _, key throws(ServiceFailure) in
+            try Self.createPaymentIntent(form, key: key, world: world)
+        }
+        routes.stripePost("/v1/payment_intents/{id}/confirm") { form, context, key throws(ServiceFailure) in
+            let id = Answer.parameter(context, "id")
+            guard var intent = world.stripe.paymentIntents[id] else { throw Self.missing("payment_intent", id) }
+            let status = intent["status"]?.string
+            guard status == "requires_confirmation" || status == "requires_payment_method" else {
+                throw .shaped(.stripe, status: 400, message: "This PaymentIntent's status is \(status ?? "?"); it cannot be confirmed.",
+                              code: "payment_intent_unexpected_state")
+            }
+            if let method = form["payment_method"] { intent["payment_method"] = .string(method) }
+            guard intent["payment_method"]?.string != nil else {
+                throw stripeInvalid("You cannot confirm this PaymentIntent because it's missing a payment method.",
+                                    param: "payment_method")
+            }
+            return Self.attemptCharge(intent, key: key, world: world)
+        }
+        routes.on(.get, "/v1/payment_intents/{id}") { _, context throws(ServiceFailure) in
+            let id = Answer.parameter(context, "id")
+            guard let intent = world.stripe.paymentIntents[id] else { throw Self.missing("payment_intent", id) }
+            return Answer.json(intent)
+        }
+        routes.stripePost("/v1/transfers") { form, _, key throws(ServiceFailure) in
+            try Self.createTransfer(form, key: key, world: world)
+        }
+        routes.on(.get, "/v1/transfers/{id}") { _, context throws(ServiceFailure) in
+            let id = Answer.parameter(context, "id")
+            guard let transfer = world.stripe.transfers[id] else { throw Self.missing("transfer", id) }
+            return Answer.json(transfer)
+        }
+        routes.stripePost("/v1/accounts") { form, _, _ throws(ServiceFailure) in
+            let account: SandboxJSON = [
+                "id": .string(SandboxIDs.stripe("acct")), "object": "account", "type": .string(form["type"] ?? "express"),
+                "country": .string(form["country"] ?? "US"), "email": form["email"].json,
+                "charges_enabled": true, "payouts_enabled": true, "details_submitted": true,
+                "capabilities": ["transfers": "active", "card_payments": "active"],
+                "requirements": ["currently_due": [], "disabled_reason": nil], "metadata": form.metadata,
+                "created": .int(SandboxIDs.now)]
+            world.stripe.accounts.put(account["id"]?.string ?? "", account)
+            return StripeOutcome(body: account)
+        }
+        routes.on(.get, "/v1/accounts/{id}") { _, context throws(ServiceFailure) in
+            let id = Answer.parameter(context, "id")
+            guard let account = world.stripe.accounts[id] else { throw Self.missing("account", id) }
+            return Answer.json(account)
+        }
+    }
+
+    static func createPaymentIntent(_ form: StripeForm, key: String?, world: SandboxWorld) throws(ServiceFailure) -> StripeOutcome {
+        let amount = try form.amount()
+        let currency = try form.currency()
+        let confirm = try form.bool("confirm")
+        let offSession = try form.bool("off_session")
+        if offSession && !confirm {
+            throw stripeInvalid("off_session can only be used when confirm=true.", param: "off_session")
+        }
+        let method = form["payment_method"]
+        if confirm && method == nil {
+            throw stripeInvalid("You cannot confirm this PaymentIntent because it's missing a payment method.",
+                                param: "payment_method")
+        }
+        let intent: SandboxJSON = [
+            "id": .string(SandboxIDs.stripe("pi")), "object": "payment_intent", "amount": .int(amount),
+            "amount_received": 0, "currency": .string(currency), "customer": form["customer"].json,
+            "payment_method": method.json, "description": form["description"].json,
+            "transfer_group": form["transfer_group"].json, "metadata": form.metadata,
+            "status": .string(method == nil ? "requires_payment_method" : "requires_confirmation"),
+            "last_payment_error": nil, "latest_charge": nil, "livemode": false, "created": .int(SandboxIDs.now)]
+        guard confirm else {
+            world.stripe.paymentIntents.put(intent["id"]?.string ?? "", intent)
+            return StripeOutcome(body: intent)
+        }
+        return attemptCharge(intent, key: key, world: world)
+    }
+
+    /// Charges the intent's payment method: succeeded, or declined (402 `card_error`, the intent
+    /// back in `requires_payment_method`), with the matching webhook.
+    static func attemptCharge(_ original: SandboxJSON, key: String?, world: SandboxWorld) -> StripeOutcome {
+        var intent = original
+        let id = intent["id"]?.string ?? ""
+        let method = intent["payment_method"]?.string ?? ""
+        let charge = SandboxIDs.stripe("ch")
+        intent["latest_charge"] = .string(charge)
+        let declineCode = world.scripting.takeDecline(customer: intent["customer"]?.string)
+            ?? StripeState.decliningPaymentMethods[method]
+        if let declineCode {
+            let message = declineCode == "insufficient_funds" ? "Your card has insufficient funds." : "Your card was declined."
+            intent["status"] = "requires_payment_method"
+            intent["last_payment_error"] = [
+                "type": "card_error", "code": "card_declined", "decline_code": .string(declineCode),
+                "message": .string(message), "charge": .string(charge), "payment_method": ["id": .string(method)]]
+            world.stripe.paymentIntents.put(id, intent)
+            let body: SandboxJSON = ["error": [
+                "type": "card_error", "code": "card_declined", "decline_code": .string(declineCode),
+                "message": .string(message), "charge": .string(charge), "payment_intent": intent,
+                "doc_url": "https://stripe.com/docs/error-codes/card-declined"]]
+            return StripeOutcome(status: 402, body: body, afterwards: { [intent] in
+                send("payment_intent.payment_failed", intent, key: key, world: world)
+            })
+        }
+        intent["status"] = "succeeded"
+        intent["amount_received"] = intent["amount"]
+        intent["last_payment_error"] = nil
+        world.stripe.paymentIntents.put(id, intent)
+        return StripeOutcome(body: intent, afterwards: { [intent] in
+            send("payment_intent.succeeded", intent, key: key, world: world)
+        })
+    }
+
+    static func createTransfer(_ form: StripeForm, key: String?, world: SandboxWorld) throws(ServiceFailure) -> StripeOutcome {
+        let amount = try form.amount()
+        let currency = try form.currency()
+        let destination = try form.required("destination")
+        guard world.stripe.accounts[destination] != nil else {
+            throw .shaped(.stripe, status: 400, message: "No such destination: '\(destination)'", code: "resource_missing")
+        }
+        let transfer: SandboxJSON = [
+            "id": .string(SandboxIDs.stripe("tr")), "object": "transfer", "amount": .int(amount), "amount_reversed": 0,
+            "currency": .string(currency), "destination": .string(destination),
+            "destination_payment": .string(SandboxIDs.stripe("py")), "reversed": false,
+            "transfer_group": form["transfer_group"].json, "description": form["description"].json,
+            "metadata": form.metadata, "livemode": false, "created": .int(SandboxIDs.now)]
+        world.stripe.transfers.put(transfer["id"]?.string ?? "", transfer)
+        return StripeOutcome(body: transfer, afterwards: {
+            send("transfer.created", transfer, key: key, world: world)
+        })
+    }
+
+    static func send(_ type: String, _ object: SandboxJSON, key: String?, world: SandboxWorld) {
+        let event = StripeState.event(type: type, object: object, idempotencyKey: key)
+        world.webhooks.send(.stripe, eventID: event["id"]?.string ?? "", type: type, body: event)
+    }
+
+    static func missing(_ kind: String, _ id: String) -> ServiceFailure {
+        .notFound(.stripe, "No such \(kind): '\(id)'")
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import Queue
+
+/// What a scheduler reports as it works (for tests and metrics).
+public enum SchedulerEvent: Sendable {
+    /// A tick was handled: enqueued here, or found enqueued by someone else.
+    case fired(TickEnqueuer.Fired)
+    /// A poll of every schedule finished; `now` is the time it looked at.
+    case polled(now: Date)
+    /// A poll could not reach Redis (or was refused); it is tried again shortly.
+    case pollFailed(schedule: String, error: String)
+}
+
+/// Runs the schedules: sleeps until the earliest next tick of any schedule (at most
+/// `maxSleep`, so that stopping and clock changes are noticed promptly), then enqueues each
+/// schedule's due ticks as its catch-up policy decides, counting from the schedule's last tick
+/// in ``LastTicks``. Any number of runners may share a Redis: every tick becomes one job
+/// (see ``TickEnqueuer``).
+public final class SchedulerRunner: Sendable {
+    /// The schedules run, enabled ones only.
+    public let schedules: [ScheduleDefinition]
+    private let arguments: [String: JSONValue]
+    private let enqueuer: TickEnqueuer
+    private let lastTicks: LastTicks
+    private let maxSleep: Duration
+    private let catchUpLimit: Int
+    private let logger: Logger
+    private let observer: (@Sendable (SchedulerEvent) -> Void)?
+    private let stopSignal = StopSignal()
+
+    /// Checks every schedule against the client's registry, so that a schedule that could never
+    /// enqueue stops start-up rather than failing at its first tick.
+    /// - Parameters:
+    ///   - maxSleep: the longest sleep between polls.
+    ///   - catchUpLimit: under `catch_up: all`, the most missed ticks enqueued per schedule per poll.
+    /// - Throws: ``ScheduleError/unregisteredJobKind(file:kind:)`` or
+    ///   ``ScheduleError/rejectedArguments(file:kind:reason:)``.
+    public init(schedules: [ScheduleDefinition], client: JobClient, namespace: String,
+                maxSleep: Duration = .seconds(1), catchUpLimit: Int = 1000, logger: Logger,
+                observer: (@Sendable (SchedulerEvent) -> Void)? = nil) throws(ScheduleError) {
+        self.arguments = try schedules.checkedArguments(registry: client.registry)
+        self.schedules = schedules.filter(\.enabled)
+        self.lastTicks = LastTicks(redis: client.redis, namespace: namespace)
+        self.enqueuer = TickEnqueuer(client: client, lastTicks: lastTicks)
+        self.maxSleep = maxSleep
+        self.catchUpLimit = catchUpLimit
+        self.logger = logger
+        self.observer = observer
+    }
+
+    /// Polls until ``stop()``. Redis failures are logged and retried; nothing here throws.
+    public func run() async {
+        logger.info("scheduler started", metadata: [
+            "schedules": "\(schedules.map(\.name).joined(separator: ","))",
+        ])
+        while !stopSignal.isStopped {
+            let now = Date()
+            await poll(now: now)
+            await stopSignal.sleep(for: sleepTime(after: Date()))
+        }
+        logger.info("scheduler stopped")
+    }
+
+    /// Asks ``run()`` to return; it does within one Redis round trip. Returns at once.
+    public func stop() {
+        guard !stopSignal.isStopped else { return }
+        logger.info("scheduler stopping")
+        stopSignal.stop()
+    }
+
+    /// One pass over every schedule: enqueues the ticks due at `now`. A schedule whose pass
+    /// fails (Redis unreachable) is left for the next poll; the others go on.
+    /// - Returns: the ticks handled, in order.
+    @discardableResult
+    public func poll(now: Date = Date()) async -> [TickEnqueuer.Fired] {
+        var fired: [TickEnqueuer.Fired] = []
+        let records: [String: LastTicks.Record]
+        do {
+            records = try await lastTicks.all()
+        } catch {
+            report(.pollFailed(schedule: "*", error: "\(error)"))
+            return []
+        }
+        for schedule in schedules {
+            do {
+                fired += try await poll(schedule, record: records[schedule.name], now: now)
+            } catch {
+                report(.pollFailed(schedule: schedule.name, error: "\(error)"))
+            }
+        }
+        observer?(.polled(now: now))
+        return fired
+    }
+
+    private func poll(_ schedule: ScheduleDefinition, record: LastTicks.Record?,
+                      now: Date) async throws -> [TickEnqueuer.Fired] {
+        var last = record
+        if last == nil {
+            last = try await lastTicks.recordOrStart(schedule.name, now: now)
+            logger.info("new schedule: ticks count from now", metadata: ["schedule": "\(schedule.name)"])
+        }
+        guard let since = last?.tick else { return [] }
+        var fired: [TickEnqueuer.Fired] = []
+        for tick in schedule.dueTicks(after: since, through: now, limit: catchUpLimit) {
+            let result = try await enqueuer.fire(schedule, args: arguments[schedule.name] ?? .object([:]), tick: tick)
+            fired.append(result)
+            observer?(.fired(result))
+            log(result, zone: schedule.timeZone, late: now.timeIntervalSince(tick))
+        }
+        return fired
+    }
+
+    /// Until the earliest next tick of any schedule, at most `maxSleep`.
+    private func sleepTime(after now: Date) -> Duration {
+        let nextTick = schedules.compactMap { $0.nextRun(after: now) }.min()
+        guard let nextTick else { return maxSleep }
+        let wait = Duration.milliseconds(Int64(max(0, nextTick.timeIntervalSince(now)) * 1000) + 1)
+        return min(wait, maxSleep)
+    }
+
+    private func report(_ event: SchedulerEvent) {
+        if case let .pollFailed(schedule, error) = event {
+            logger.warning("scheduler poll failed; trying again", metadata: ["schedule": "\(schedule)", "error": "\(error)"])
+        }
+        observer?(event)
+    }
+
+    private func log(_ fired: TickEnqueuer.Fired, zone: TimeZone, late: TimeInterval) {
+        let metadata: Logger.Metadata = [
+            "schedule": "\(fired.schedule)", "tick": "\(ZonedTime.format(fired.tick, in: zone))", "job_id": "\(fired.jobID)",
+            "late_seconds": "\(String(format: "%.3f", late))",
+        ]
+        switch fired.outcome {
+        case .enqueued: logger.info("enqueued scheduled job", metadata: metadata)
+        case .alreadyEnqueued: logger.debug("tick already enqueued by another scheduler", metadata: metadata)
+        case .superseded(let later):
+            logger.notice("tick coalesced into a later one already claimed",
+                          metadata: metadata.merging(["by": "\(ZonedTime.format(later, in: zone))"]) { $1 })
+        }
+    }
+}
+
+extension Array where Element == ScheduleDefinition {
+    /// Each schedule's arguments as JSON, after checking that its job kind is registered and
+    /// that the arguments decode into the kind's arguments type.
+    func checkedArguments(registry: JobRegistry) throws(ScheduleError) -> [String: JSONValue] {
+        try validate(knownKinds: Set(registry.kinds))
+        var arguments: [String: JSONValue] = [:]
+        for schedule in self {
+            let file = schedule.file.isEmpty ? schedule.name : schedule.file
+            do {
+                let args = try JSONValue.parse(schedule.argumentsJSON)
+                try registry.validate(kind: schedule.jobKind, args: args)
+                arguments[schedule.name] = args
+            } catch {
+                throw .rejectedArguments(file: file, kind: schedule.jobKind, reason: String(describing: error))
+            }
+        }
+        return arguments
+    }
+}

@@ -1,0 +1,64 @@
+import Config
+import Foundation
+import XCTest
+
+final class ConfigurationTests: XCTestCase {
+    /// No file (an empty one), so only defaults and the environment count.
+    private var base: [String: String] {
+        ["CITYOS_DATABASE_URL": "postgres://app@127.0.0.1:5432/cityos", "CITYOS_CONFIG": emptyFile]
+    }
+    private let emptyFile: String = {
+        let path = NSTemporaryDirectory() + "cityos-empty-\(UUID().uuidString).yaml"
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
+        return path
+    }()
+
+    func testEnvironmentOverridesTheFile() throws {
+        let file = try write("http:\n  port: 9000\nredis:\n  url: redis://127.0.0.1:7000/0\n")
+        let config = try CityOSConfig.load(file: file, environment: base.merging(["CITYOS_HTTP_PORT": "9100"]) { $1 })
+        XCTAssertEqual(config.httpPort, 9100)
+        XCTAssertEqual(config.redisURL, "redis://127.0.0.1:7000/0")
+        XCTAssertEqual(config.sources["http.port"], "CITYOS_HTTP_PORT")
+    }
+
+    func testAMissingRequiredSettingNamesItInOneLine() {
+        XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: ["CITYOS_CONFIG": emptyFile])) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("database.url") && text.contains("CITYOS_DATABASE_URL"), text)
+            XCTAssertFalse(text.contains("\n"))
+        }
+    }
+
+    func testABadValueNamesTheSettingAndWhatWasExpected() {
+        XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_HTTP_PORT": "eighty"]) { $1 })) { error in
+            XCTAssertEqual("\(error)", "configuration: http.port (CITYOS_HTTP_PORT) is 'eighty', expected an integer in 1...65535")
+        }
+        XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_REDIS_URL": "localhost:6379"]) { $1 }))
+    }
+
+    func testSecretsAreRefusedInFilesAndMaskedInOutput() throws {
+        let file = try write("ops:\n  token: abc\n")
+        XCTAssertThrowsError(try CityOSConfig.load(file: file, environment: base)) { error in
+            XCTAssertTrue("\(error)".contains("CITYOS_OPS_TOKEN"))
+        }
+        let env = base.merging(["CITYOS_OPS_TOKEN": "tok-123", "CITYOS_WEBHOOK_SECRET_STRIPE": "whsec_456",
+                                "CITYOS_DATABASE_URL": "postgres://app:pw789@db:5432/cityos"]) { $1 }
+        let config = try CityOSConfig.load(file: nil, environment: env)
+        let printed = config.describe().joined(separator: "\n")
+        for secret in ["tok-123", "whsec_456", "pw789"] { XCTAssertFalse(printed.contains(secret), "\(secret) leaked") }
+        XCTAssertEqual(config.webhookSecret("stripe"), "whsec_456")
+    }
+
+    func testUnknownKeysInTheFileAreErrors() throws {
+        let file = try write("redis:\n  urll: redis://x:1/0\n")
+        XCTAssertThrowsError(try CityOSConfig.load(file: file, environment: base)) { error in
+            XCTAssertTrue("\(error)".contains("redis.urll"))
+        }
+    }
+
+    private func write(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "cityos-config-\(UUID().uuidString).yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}

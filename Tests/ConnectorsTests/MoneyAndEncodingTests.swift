@@ -1,0 +1,56 @@
+import Connectors
+import Foundation
+import XCTest
+
+/// Money stays integer minor units; decimals from Medusa and ERPNext convert exactly or not at all.
+final class MoneyAndEncodingTests: XCTestCase {
+    func testMajorUnitsConvertExactlyPerCurrencyExponent() throws {
+        XCTAssertEqual(Money(majorUnits: Decimal(string: "19.99")!, currency: "USD"), Money(minorUnits: 1999, currency: "usd"))
+        XCTAssertEqual(Money(majorUnits: Decimal(string: "0.1")! + Decimal(string: "0.2")!, currency: "usd")?.minorUnits, 30)
+        XCTAssertEqual(Money(majorUnits: 1500, currency: "JPY")?.minorUnits, 1500)
+        XCTAssertEqual(Money(majorUnits: Decimal(string: "1.005")!, currency: "kwd")?.minorUnits, 1005)
+        XCTAssertNil(Money(majorUnits: Decimal(string: "10.005")!, currency: "usd"), "finer than a cent")
+        XCTAssertNil(Money(majorUnits: Decimal(string: "1.5")!, currency: "jpy"), "yen have no minor unit")
+        XCTAssertEqual(Money(minorUnits: 1050, currency: "usd").majorUnits, Decimal(string: "10.5"))
+        XCTAssertEqual(Money(minorUnits: -7, currency: "usd").majorUnits, Decimal(string: "-0.07"))
+    }
+
+    func testJSONNumbersDecodeExactly() throws {
+        let json = try JSONDecoder().decode(JSON.self, from: Data(#"{"a": 19.99, "b": 0.3, "c": 12345678901.23}"#.utf8))
+        guard case .number(let a)? = json["a"], case .number(let b)? = json["b"], case .number(let c)? = json["c"] else {
+            return XCTFail("numbers expected")
+        }
+        XCTAssertEqual(Money(majorUnits: a, currency: "usd")?.minorUnits, 1999)
+        XCTAssertEqual(Money(majorUnits: b, currency: "usd")?.minorUnits, 30)
+        XCTAssertEqual(Money(majorUnits: c, currency: "usd")?.minorUnits, 1_234_567_890_123)
+    }
+
+    func testFormEncodingIsStripesNestedForm() {
+        var form = FormParameters()
+        form.add("amount", 1000)
+        form.add("currency", "usd")
+        form.add("off_session", true)
+        form.add("description", "Tea & cakes = 2")
+        form.add("metadata", ["tenant_id": "acme", "order": "ord 1"])
+        XCTAssertEqual(form.encoded, "amount=1000&currency=usd&off_session=true&description=Tea%20%26%20cakes%20%3D%202"
+                       + "&metadata%5Border%5D=ord%201&metadata%5Btenant_id%5D=acme")
+    }
+
+    func testErrorsSayWhetherARetryCanHelp() {
+        let declined = ConnectorError.declined(service: .stripe, code: "card_declined", declineCode: "lost_card",
+                                               message: "Your card was declined.", paymentIntentID: "pi_1")
+        XCTAssertFalse(declined.isRetryable)
+        XCTAssertTrue(ConnectorError.rateLimited(service: .stripe, retryAfter: .seconds(2)).isRetryable)
+        XCTAssertEqual(ConnectorError.rateLimited(service: .stripe, retryAfter: .seconds(2)).retryAfter, .seconds(2))
+        XCTAssertTrue(ConnectorError.unreachable(service: .medusa, reason: "refused").isRetryable)
+        XCTAssertFalse(ConnectorError.unreachable(service: .medusa, reason: "refused").mayHaveTakenEffect)
+        XCTAssertFalse(ConnectorError.rejected(service: .erpnext, status: 417, code: nil, message: "x").isRetryable)
+    }
+
+    func testCredentialsNeverPrint() {
+        XCTAssertEqual("\(Credential.stripe(secretKey: "sk_live_secret"))", "Credential(****)")
+        XCTAssertEqual(Credential.medusa(apiKey: "sk_1").headerValue, "Basic " + Data("sk_1:".utf8).base64EncodedString())
+        XCTAssertEqual(Credential.payload(collection: "users", apiKey: "k").headerValue, "users API-Key k")
+        XCTAssertEqual(Credential.erpnext(apiKey: "a", apiSecret: "b").headerValue, "token a:b")
+    }
+}

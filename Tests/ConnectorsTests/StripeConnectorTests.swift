@@ -1,0 +1,160 @@
+import CityOSTesting
+import Connectors
+import XCTest
+
+/// Stripe's connector against the sandbox over real HTTP: idempotency, declines, transfers.
+final class StripeConnectorTests: XCTestCase {
+    var sandbox: SandboxHarness!
+
+    override func setUp() async throws {
+        sandbox = try await SandboxHarness.start()
+    }
+
+    override func tearDown() async throws {
+        await sandbox?.stop()
+    }
+
+    func testRetriedPostWithTheSameIdempotencyKeyCreatesOnePaymentIntent() async throws {
+        let connectors = try sandbox.connectors()
+        defer { Task { await connectors.shutdown() } }
+        // Two transient failures in front of Stripe: the transport retries with the same key.
+        try await sandbox.script(["kind": "fail", "endpoint": "POST /stripe/v1/payment_intents", "status": 500, "times": 2])
+        let first = try await connectors.stripe.chargeOffSession(
+            amount: Money(minorUnits: 2500, currency: "usd"), customer: "cus_A", paymentMethod: "pm_card_visa",
+            metadata: ["tenant_id": "acme"], idempotencyKey: "job-0001:charge")
+        XCTAssertEqual(first.status, .succeeded)
+        XCTAssertEqual(first.money, Money(minorUnits: 2500, currency: "usd"))
+        // The job is delivered again (a crash after the call): the same key answers the same intent.
+        let again = try await connectors.stripe.chargeOffSession(
+            amount: Money(minorUnits: 2500, currency: "usd"), customer: "cus_A", paymentMethod: "pm_card_visa",
+            metadata: ["tenant_id": "acme"], idempotencyKey: "job-0001:charge")
+        XCTAssertEqual(again.id, first.id)
+        let calls = try await sandbox.calls("POST /stripe/v1/payment_intents")
+        XCTAssertEqual(calls.count, 4, "2 scripted failures, the success, the replay")
+        let intents = try await sandbox.state("stripe", "payment_intents")
+        XCTAssertEqual(intents, [first.id], "one PaymentIntent for one idempotency key")
+    }
+
+    func testReplayIsMarkedAndDifferentParametersAreAnIdempotencyError() async throws {
+        let body = "amount=1000&currency=usd&customer=cus_B&payment_method=pm_card_visa&confirm=true&off_session=true"
+        var headers = SandboxHarness.stripeHeaders
+        headers["Idempotency-Key"] = "key-replay"
+        let first = try await sandbox.raw("POST", "/stripe/v1/payment_intents", headers: headers, body: body)
+        let second = try await sandbox.raw("POST", "/stripe/v1/payment_intents", headers: headers, body: body)
+        XCTAssertEqual(first.status, 200)
+        XCTAssertNil(first.headers["idempotent-replayed"])
+        XCTAssertEqual(second.status, 200)
+        XCTAssertEqual(second.headers["idempotent-replayed"], "true")
+        XCTAssertEqual(second.json["id"] as? String, first.json["id"] as? String)
+
+        let connectors = try sandbox.connectors()
+        defer { Task { await connectors.shutdown() } }
+        do {
+            _ = try await connectors.stripe.chargeOffSession(
+                amount: Money(minorUnits: 1001, currency: "usd"), customer: "cus_B", paymentMethod: "pm_card_visa",
+                idempotencyKey: "key-replay")
+            XCTFail("a reused key with other parameters must fail")
+        } catch {
+            guard case .idempotencyMismatch = error else { return XCTFail("expected idempotencyMismatch, got \(error)") }
+            XCTAssertFalse(error.isRetryable)
+        }
+    }
+
+    func testDeclinedCardIsATypedNonRetryableError() async throws {
+        let connectors = try sandbox.connectors()
+        defer { Task { await connectors.shutdown() } }
+        try await sandbox.script(["kind": "decline", "customer": "cus_poor", "decline_code": "insufficient_funds"])
+        do {
+            _ = try await connectors.stripe.chargeOffSession(
+                amount: Money(minorUnits: 4200, currency: "eur"), customer: "cus_poor", paymentMethod: "pm_card_visa",
+                idempotencyKey: "job-0002:charge")
+            XCTFail("the charge must be declined")
+        } catch {
+            guard case .declined(let service, let code, let declineCode, _, let intentID) = error else {
+                return XCTFail("expected a decline, got \(error)")
+            }
+            XCTAssertEqual(service, .stripe)
+            XCTAssertEqual(code, "card_declined")
+            XCTAssertEqual(declineCode, "insufficient_funds")
+            XCTAssertFalse(error.isRetryable)
+            XCTAssertFalse(error.mayHaveTakenEffect)
+            let id = try XCTUnwrap(intentID)
+            let intent = try await connectors.stripe.paymentIntent(id: id)
+            XCTAssertEqual(intent.status, .requiresPaymentMethod)
+            XCTAssertEqual(intent.lastPaymentError?.declineCode, "insufficient_funds")
+        }
+        let calls = try await sandbox.calls("POST /stripe/v1/payment_intents")
+        XCTAssertEqual(calls.count, 1, "a decline is not retried")
+        // The decline was scripted once: the next charge of the customer succeeds.
+        let next = try await connectors.stripe.chargeOffSession(
+            amount: Money(minorUnits: 4200, currency: "eur"), customer: "cus_poor", paymentMethod: "pm_card_visa",
+            idempotencyKey: "job-0002:charge:2")
+        XCTAssertEqual(next.status, .succeeded)
+    }
+
+    func testCreateThenConfirmOffSession() async throws {
+        let connectors = try sandbox.connectors()
+        defer { Task { await connectors.shutdown() } }
+        let created = try await connectors.stripe.createPaymentIntent(
+            .init(amount: Money(minorUnits: 990, currency: "usd"), customer: "cus_C"), idempotencyKey: "pi-create-1")
+        XCTAssertEqual(created.status, .requiresPaymentMethod)
+        let confirmed = try await connectors.stripe.confirmPaymentIntent(
+            id: created.id, paymentMethod: "pm_card_visa", idempotencyKey: "pi-confirm-1")
+        XCTAssertEqual(confirmed.id, created.id)
+        XCTAssertEqual(confirmed.status, .succeeded)
+    }
+
+    func testTransferToAConnectedAccountAndItsReadiness() async throws {
+        let connectors = try sandbox.connectors()
+        defer { Task { await connectors.shutdown() } }
+        let account = try await sandbox.createAccount()
+        let ready = try await connectors.stripe.account(id: account)
+        XCTAssertTrue(ready.canReceiveTransfers)
+        XCTAssertTrue(ready.payoutsEnabled)
+        let transfer = try await connectors.stripe.createTransfer(
+            amount: Money(minorUnits: 12_345, currency: "usd"), destination: account, transferGroup: "payout-2025-01-31",
+            metadata: ["vendor_id": "v1"], idempotencyKey: "payout:v1:2025-01-31")
+        XCTAssertEqual(transfer.destination, account)
+        XCTAssertEqual(transfer.money, Money(minorUnits: 12_345, currency: "usd"))
+        XCTAssertEqual(transfer.transferGroup, "payout-2025-01-31")
+        XCTAssertEqual(transfer.metadata["vendor_id"], "v1")
+        do {
+            _ = try await connectors.stripe.createTransfer(amount: Money(minorUnits: 1, currency: "usd"),
+                                                           destination: "acct_missing", idempotencyKey: "payout:missing")
+            XCTFail("an unknown destination must be refused")
+        } catch {
+            guard case .rejected(_, 400, "resource_missing", _) = error else { return XCTFail("got \(error)") }
+            XCTAssertFalse(error.isRetryable)
+        }
+    }
+
+    func testWrongKeyIsUnauthorizedAndNotRetried() async throws {
+        await sandbox.stop()
+        sandbox = try await SandboxHarness.start(credentials: ["stripe.secret_key": "sk_test_right"])
+        let connectors = try sandbox.connectors(["CITYOS_STRIPE_SECRET_KEY": "sk_test_wrong"])
+        defer { Task { await connectors.shutdown() } }
+        do {
+            _ = try await connectors.stripe.account(id: "acct_x")
+            XCTFail("a wrong key must be refused")
+        } catch {
+            guard case .unauthorized(.stripe, 401, _) = error else { return XCTFail("got \(error)") }
+            XCTAssertFalse(error.isRetryable)
+            XCTAssertFalse("\(error)".contains("sk_test_wrong"), "a secret must never show in an error")
+        }
+        let calls = try await sandbox.calls("GET /stripe/v1/accounts/{id}")
+        XCTAssertEqual(calls.count, 1)
+    }
+
+    func testMissingKeyIsNotConfiguredAndNothingIsSent() async throws {
+        let connectors = try sandbox.connectors(["CITYOS_STRIPE_SECRET_KEY": ""])
+        defer { Task { await connectors.shutdown() } }
+        do {
+            _ = try await connectors.stripe.account(id: "acct_x")
+            XCTFail("no key, no call")
+        } catch {
+            XCTAssertEqual(error, .notConfigured(service: .stripe, setting: "stripe.secret_key (CITYOS_STRIPE_SECRET_KEY)"))
+        }
+        let calls = try await sandbox.calls("GET /stripe/v1/accounts/{id}")
+        XCTAssertEqual(calls.count, 0)
+    }
+}

@@ -1,0 +1,124 @@
+import CityOSTesting
+import Connectors
+import XCTest
+
+/// The transport's rules, shown on real HTTP against the sandbox: 429 waits, timeouts, which
+/// failures are retried and which are not.
+final class TransportTests: XCTestCase {
+    var sandbox: SandboxHarness!
+
+    override func setUp() async throws {
+        sandbox = try await SandboxHarness.start()
+    }
+
+    override func tearDown() async throws {
+        await sandbox?.stop()
+    }
+
+    func testRateLimited429WithRetryAfterIsWaitedOut() async throws {
+        let connectors = try sandbox.connectors()
+        defer { Task { await connectors.shutdown() } }
+        let account = try await sandbox.createAccount()
+        try await sandbox.script(["kind": "rate_limit", "endpoint": "GET /stripe/v1/accounts/{id}", "retry_after": 1])
+        let started = ContinuousClock.now
+        let read = try await connectors.stripe.account(id: account)
+        let elapsed = ContinuousClock.now - started
+        XCTAssertEqual(read.id, account)
+        XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(950), "Retry-After: 1 was not waited out")
+        XCTAssertLessThan(elapsed, .seconds(5))
+        let calls = try await sandbox.calls("GET /stripe/v1/accounts/{id}")
+        XCTAssertEqual(calls.count, 2)
+        XCTAssertGreaterThanOrEqual(calls.times[1] - calls.times[0], 950)
+    }
+
+    func testRetryAfterLongerThanTheCallMayWaitFailsAsRateLimited() async throws {
+        let connectors = try sandbox.connectors(["CITYOS_CONNECTORS_MAX_RETRY_WAIT_SECONDS": "2"])
+        defer { Task { await connectors.shutdown() } }
+        try await sandbox.script(["kind": "rate_limit", "endpoint": "GET /medusa/admin/products", "retry_after": 120])
+        let started = ContinuousClock.now
+        do {
+            _ = try await connectors.medusa.products()
+            XCTFail("a 2-minute Retry-After must not be waited out inside the call")
+        } catch {
+            XCTAssertEqual(error, .rateLimited(service: .medusa, retryAfter: .seconds(120)))
+            XCTAssertTrue(error.isRetryable)
+        }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(1))
+    }
+
+    func testHangingEndpointTimesOutWithinTheConfiguredTime() async throws {
+        let connectors = try sandbox.connectors(["CITYOS_CONNECTORS_TIMEOUT_SECONDS": "0.5",
+                                                 "CITYOS_CONNECTORS_MAX_RETRIES": "0"])
+        defer { Task { await connectors.shutdown() } }
+        try await sandbox.script(["kind": "hang", "endpoint": "GET /medusa/admin/products/{id}", "seconds": 15])
+        let started = ContinuousClock.now
+        do {
+            _ = try await connectors.medusa.product(id: "prod_1")
+            XCTFail("a hanging call must time out")
+        } catch {
+            XCTAssertEqual(error, .timedOut(service: .medusa, seconds: 0.5))
+            XCTAssertTrue(error.isRetryable)
+            XCTAssertTrue(error.mayHaveTakenEffect)
+        }
+        let elapsed = ContinuousClock.now - started
+        XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(450))
+        XCTAssertLessThan(elapsed, .milliseconds(1500), "the timeout is 0.5 s")
+    }
+
+    func testIdempotentReadIsRetriedAfterATimeout() async throws {
+        let connectors = try sandbox.connectors(["CITYOS_CONNECTORS_TIMEOUT_SECONDS": "0.5"])
+        defer { Task { await connectors.shutdown() } }
+        let account = try await sandbox.createAccount()
+        try await sandbox.script(["kind": "hang", "endpoint": "GET /stripe/v1/accounts/{id}", "seconds": 15])
+        let started = ContinuousClock.now
+        let read = try await connectors.stripe.account(id: account)
+        XCTAssertEqual(read.id, account)
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(3))
+        let calls = try await sandbox.calls("GET /stripe/v1/accounts/{id}")
+        XCTAssertEqual(calls.count, 2)
+    }
+
+    func testPostWithoutIdempotencyIsNotResentAfterATimeout() async throws {
+        let connectors = try sandbox.connectors(["CITYOS_CONNECTORS_TIMEOUT_SECONDS": "0.5"])
+        defer { Task { await connectors.shutdown() } }
+        try await sandbox.script(["kind": "hang", "endpoint": "POST /payload/api/{collection}", "seconds": 15])
+        do {
+            let _: JSON = try await connectors.payload.create(["medusaProductId": "prod_1"] as [String: String])
+            XCTFail("the create must time out")
+        } catch {
+            XCTAssertEqual(error, .timedOut(service: .payload, seconds: 0.5))
+            XCTAssertTrue(error.mayHaveTakenEffect, "the caller must check before creating again")
+        }
+        let calls = try await sandbox.calls("POST /payload/api/{collection}")
+        XCTAssertEqual(calls.count, 1, "a create without an idempotency key is never resent blindly")
+    }
+
+    func testServerErrorsAreRetriedABoundedNumberOfTimes() async throws {
+        let connectors = try sandbox.connectors(["CITYOS_CONNECTORS_MAX_RETRIES": "2"])
+        defer { Task { await connectors.shutdown() } }
+        try await sandbox.script(["kind": "fail", "endpoint": "GET /medusa/admin/orders", "status": 503, "times": 5])
+        do {
+            _ = try await connectors.medusa.orders()
+            XCTFail("five failures outlast two retries")
+        } catch {
+            guard case .unavailable(.medusa, 503, _) = error else { return XCTFail("got \(error)") }
+            XCTAssertTrue(error.isRetryable)
+        }
+        let calls = try await sandbox.calls("GET /medusa/admin/orders")
+        XCTAssertEqual(calls.count, 3, "one call and two retries")
+    }
+
+    func testUnreachableServiceIsRetriedThenReported() async throws {
+        let connectors = try sandbox.connectors(["CITYOS_MEDUSA_URL": "http://127.0.0.1:9/medusa",
+                                                 "CITYOS_CONNECTORS_MAX_RETRIES": "1"])
+        defer { Task { await connectors.shutdown() } }
+        do {
+            _ = try await connectors.medusa.products()
+            XCTFail("nothing listens on port 9")
+        } catch {
+            guard case .unreachable(.medusa, _) = error else { return XCTFail("got \(error)") }
+            XCTAssertTrue(error.isRetryable)
+            XCTAssertFalse(error.mayHaveTakenEffect)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import CityOSTesting
+import Jobs
+import Queue
+import Redis
+import XCTest
+
+/// Guarantee 4: retries with backoff, then dead letters that operators can replay.
+final class RetryAndDeadLetterTests: XCTestCase {
+    func testFlakyJobSucceedsOnAttemptThreeWithBackoffBetweenAttempts() async throws {
+        let harness = try QueueHarness()
+        let id = try await harness.client.enqueue(FlakyJob.self, .init(failTimes: 2)).id
+        try await harness.withPool { _ in
+            try await eventually("diag.flaky never succeeded") { harness.events.succeeded(id) }
+        }
+        let starts = harness.events.starts(of: id)
+        XCTAssertEqual(starts.count, 3, "expected exactly three attempts")
+        guard starts.count == 3 else { return }
+        // Base 200 ms, ±25 % jitter: ≥150 ms before attempt 2, ≥300 ms before attempt 3.
+        XCTAssertGreaterThanOrEqual(starts[1].at - starts[0].at, .milliseconds(150))
+        XCTAssertGreaterThanOrEqual(starts[2].at - starts[1].at, .milliseconds(300))
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.processed, 1)
+        XCTAssertEqual(queue?.retried, 2)
+        XCTAssertEqual(queue?.dead, 0)
+        try await harness.clean()
+    }
+
+    func testJobOverItsAttemptsIsDeadWithItsErrorsAndRetryBringsItBack() async throws {
+        let failing = Switch()
+        var registry = JobCatalog.registry()
+        registry.register(SwitchJob(failing: failing))
+        let harness = try QueueHarness(registry: registry)
+        let id = try await harness.client.enqueue(SwitchJob.self, .init()).id
+        try await harness.withPool { _ in
+            try await eventually("the job never died") { harness.events.deadReason(id) != nil }
+        }
+        let (total, entries) = try await harness.deadLetters.list(queue: "default")
+        XCTAssertEqual(total, 1)
+        let dead = try XCTUnwrap(entries.first?.envelope)
+        XCTAssertEqual(dead.id, id)
+        XCTAssertEqual(dead.attempt, 2)
+        XCTAssertEqual(dead.errors.map(\.attempt), [1, 2])
+        XCTAssertEqual(dead.errors.map(\.message), ["switch is on", "switch is on"])
+
+        failing.turnOff()
+        try await harness.deadLetters.retry(queue: "default", id: id)
+        try await harness.withPool { _ in
+            try await eventually("the replayed job never succeeded") { harness.events.succeeded(id) }
+        }
+        let awaited4 = try await harness.deadLetters.list(queue: "default").total
+        XCTAssertEqual(awaited4, 0)
+        do {
+            try await harness.deadLetters.retry(queue: "default", id: id)
+            XCTFail("replaying a job that is no longer dead must fail")
+        } catch let failure as DeadLetters.Failure {
+            XCTAssertEqual(failure, .notFound(queue: "default", id: id))
+        }
+        try await harness.clean()
+    }
+
+    func testTheCLIListsAndReplaysDeadLetters() async throws {
+        let harness = try QueueHarness()
+        let id = try await harness.client.enqueue(FlakyJob.self, .init(failTimes: 1), options: .init(maxAttempts: 1)).id
+        try await harness.withPool { _ in
+            try await eventually("the job never died") { harness.events.deadReason(id) != nil }
+        }
+        let env = try harness.childEnvironment()
+        let list = try ChildProcess(arguments: ["dead", "list", "default"], environment: env)
+        let awaited5 = try await list.waitForExit()
+        XCTAssertEqual(awaited5, 0, list.log)
+        XCTAssertTrue(list.log.contains(id) && list.log.contains("failing on purpose"), list.log)
+
+        let retry = try ChildProcess(arguments: ["dead", "retry", "default", id], environment: env)
+        let awaited6 = try await retry.waitForExit()
+        XCTAssertEqual(awaited6, 0, retry.log)
+        let awaited7 = try await harness.queue("default")?.ready
+        XCTAssertEqual(awaited7, 1)
+        let awaited8 = try await harness.queue("default")?.dead
+        XCTAssertEqual(awaited8, 0)
+
+        let missing = try ChildProcess(arguments: ["dead", "retry", "default", "no-such-id"], environment: env)
+        let awaited9 = try await missing.waitForExit()
+        XCTAssertEqual(awaited9, 2)
+        XCTAssertTrue(missing.log.contains("no dead letter no-such-id"), missing.log)
+        try await harness.clean()
+    }
+
+    func testPoisonEnvelopesAreDeadLetteredAndTheWorkerKeepsWorking() async throws {
+        let harness = try QueueHarness()
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        // Not JSON at all, written straight into the queue.
+        try await harness.redis.pipeline([
+            RedisCommand("HSET", .string(keys.jobs), "poison-1", "{not json"),
+            RedisCommand("RPUSH", .string(keys.tenantList("_")), "poison-1"),
+            RedisCommand("RPUSH", .string(keys.ring), "_"),
+        ])
+        // Valid envelopes that no handler can take: unknown kind, arguments of the wrong type.
+        let unknown = JobEnvelope(kind: "no.such.kind", queue: "default", maxAttempts: 3)
+        let badArgs = JobEnvelope(kind: "diag.sleep", queue: "default", args: .object(["ms": .string("soon")]), maxAttempts: 3)
+        _ = try await harness.client.enqueueBatch([unknown, badArgs])
+        let good = try await harness.client.enqueue(NoopJob.self, .init()).id
+
+        try await harness.withPool { _ in
+            try await eventually("the good job never ran") { harness.events.succeeded(good) }
+            try await eventually("not all poison was buried") { try await harness.queue("default")?.dead == 3 }
+        }
+        XCTAssertTrue(try XCTUnwrap(harness.events.deadReason("poison-1")).contains("not a valid job"))
+        XCTAssertTrue(try XCTUnwrap(harness.events.deadReason(unknown.id)).contains("unknown job kind 'no.such.kind'"))
+        XCTAssertTrue(try XCTUnwrap(harness.events.deadReason(badArgs.id)).contains("args.ms"))
+        let poison = try await harness.deadLetters.show(queue: "default", id: "poison-1")
+        XCTAssertEqual(poison.envelope?.args, .string("{not json"), "the raw bytes are kept for inspection")
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.ready, 0)
+        XCTAssertEqual(queue?.inFlight, 0)
+        try await harness.clean()
+    }
+
+    func testJobOverItsTimeoutIsCancelledAndCountsAsAFailedAttempt() async throws {
+        var registry = JobCatalog.registry()
+        registry.register(SlowJob())
+        let harness = try QueueHarness(registry: registry)
+        let id = try await harness.client.enqueue(SlowJob.self, .init()).id
+        let start = ContinuousClock.now
+        try await harness.withPool { _ in
+            try await eventually("the slow job was not timed out") { harness.events.deadReason(id) != nil }
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5), "the timeout must cut the 30 s job short")
+        XCTAssertEqual(harness.events.deadReason(id), "timed out after 0.3s")
+        let dead = try await harness.deadLetters.show(queue: "default", id: id)
+        XCTAssertEqual(dead.envelope?.attempt, 1)
+        try await harness.clean()
+    }
+
+    func testDeadLettersAreCappedAndWhatTheCapDropsIsCounted() async throws {
+        let harness = try QueueHarness()
+        let poison = (0..<5).map { _ in JobEnvelope(kind: "no.such.kind", queue: "default", maxAttempts: 1) }
+        _ = try await harness.client.enqueueBatch(poison)
+        let pool = harness.makePool(deadLetterCap: 3)
+        let task = Task { try await pool.run() }
+        try await eventually("not every poison job was buried") { try await harness.queue("default")?.failed == 5 }
+        pool.stop()
+        try await task.value
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.dead, 3)
+        XCTAssertEqual(queue?.deadDropped, 2, "the cap drops the oldest and says so")
+        let kept = try await harness.deadLetters.list(queue: "default").entries.map(\.id)
+        XCTAssertEqual(kept.count, 3)
+        XCTAssertTrue(Set(kept).isSubset(of: Set(poison.map(\.id))))
+        try await harness.clean()
+    }
+}

@@ -1,0 +1,31 @@
+import Queue
+import Synchronization
+
+/// `test.switch`: fails while its switch is on; lets a test decide when a job may succeed.
+struct SwitchJob: JobHandler {
+    struct Arguments: Codable, Sendable {}
+    struct Refused: Error, CustomStringConvertible { var description: String { "switch is on" } }
+    static let kind = "test.switch"
+    static let options = JobOptions(queue: "default", retry: .exponentialJitter(maxAttempts: 2, base: .milliseconds(50)),
+                                    timeout: .seconds(5))
+    let failing: Switch
+    func run(_ arguments: Arguments, context: JobContext) async throws {
+        if failing.isOn { throw Refused() }
+    }
+}
+
+final class Switch: Sendable {
+    private let on = Mutex(true)
+    var isOn: Bool { on.withLock { $0 } }
+    func turnOff() { on.withLock { $0 = false } }
+}
+
+/// `test.slow`: sleeps far longer than its 300 ms timeout.
+struct SlowJob: JobHandler {
+    struct Arguments: Codable, Sendable {}
+    static let kind = "test.slow"
+    static let options = JobOptions(queue: "default", retry: .dontRetry, timeout: .milliseconds(300))
+    func run(_ arguments: Arguments, context: JobContext) async throws {
+        try await Task.sleep(for: .seconds(30))
+    }
+}

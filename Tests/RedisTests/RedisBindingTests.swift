@@ -1,0 +1,145 @@
+import CityOSTesting
+import Foundation
+import Redis
+import XCTest
+
+/// The Redis binding against the real test Redis.
+final class RedisBindingTests: XCTestCase {
+    func testNulBytesAndOneMebibyteValueRoundTrip() async throws {
+        let redis = try TestEnvironment.redis()
+        defer { redis.shutdown() }
+        let key = "test:binary:\(UUID().uuidString)"
+        let binary: [UInt8] = [0, 1, 0, 255, 0x0d, 0x0a, 0, 42]
+        try await redis.send("SET", .string(key), .raw(binary))
+        let awaited13 = try await redis.send("GET", .string(key)).bytes
+        XCTAssertEqual(awaited13, binary)
+
+        var big = [UInt8](repeating: 0, count: 1 << 20)
+        for i in big.indices { big[i] = UInt8(truncatingIfNeeded: i &* 31) }
+        try await redis.send("SET", .string(key), .raw(big))
+        let back = try await redis.send("GET", .string(key)).bytes
+        XCTAssertEqual(back?.count, 1 << 20)
+        XCTAssertEqual(back, big)
+        try await redis.send("DEL", .string(key))
+    }
+
+    func testTenThousandPipelinedCommandsComeBackInOrder() async throws {
+        let redis = try TestEnvironment.redis()
+        defer { redis.shutdown() }
+        let key = "test:pipeline:\(UUID().uuidString)"
+        let commands = (0..<10_000).map { _ in RedisCommand("INCR", .string(key)) }
+        let replies = try await redis.pipeline(commands)
+        XCTAssertEqual(replies.count, 10_000)
+        XCTAssertEqual(replies.map { $0.int ?? -1 }, Array(1...10_000))
+        try await redis.send("DEL", .string(key))
+    }
+
+    func testConcurrentCallersShareConnectionsAndEachGetsItsOwnReply() async throws {
+        let redis = try TestEnvironment.redis(connections: 2)
+        defer { redis.shutdown() }
+        let prefix = "test:concurrent:\(UUID().uuidString):"
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<2000 {
+                group.addTask {
+                    try await redis.send("SET", .string(prefix + "\(i)"), .int(i))
+                    let value = try await redis.send("GET", .string(prefix + "\(i)")).int
+                    XCTAssertEqual(value, i)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let keys = (0..<2000).map { RedisArgument.string(prefix + "\($0)") }
+        try await redis.send(RedisCommand("DEL", keys))
+    }
+
+    func testErrorReplyIsATypedErrorAndOnlyFailsItsOwnCommand() async throws {
+        let redis = try TestEnvironment.redis()
+        defer { redis.shutdown() }
+        let key = "test:wrongtype:\(UUID().uuidString)"
+        try await redis.send("SET", .string(key), "text")
+        do {
+            try await redis.send("INCR", .string(key))
+            XCTFail("INCR on a non-integer must throw")
+        } catch RedisError.server(let message) {
+            XCTAssertTrue(message.hasPrefix("ERR"), message)
+        }
+        let replies = try await redis.pipeline([RedisCommand("LPUSH", .string(key), "x"), RedisCommand("GET", .string(key))])
+        guard case .error(let message) = replies[0] else { return XCTFail("expected an error reply, got \(replies[0])") }
+        XCTAssertTrue(message.hasPrefix("WRONGTYPE"), message)
+        XCTAssertEqual(replies[1].string, "text")
+        try await redis.send("DEL", .string(key))
+    }
+
+    func testConnectingToAClosedPortFailsFastWithAClearError() async throws {
+        let redis = RedisClient(.init(endpoint: RedisEndpoint(host: "127.0.0.1", port: 1)))
+        let start = ContinuousClock.now
+        do {
+            try await redis.send("PING")
+            XCTFail("PING to a closed port must fail")
+        } catch {
+            guard case .connectionRefused(let address, _) = error else { return XCTFail("expected connectionRefused, got \(error)") }
+            XCTAssertEqual(address, "127.0.0.1:1")
+            XCTAssertTrue(error.description.contains("refused"), error.description)
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(1))
+    }
+
+    func testACommandPastItsDeadlineFailsWithTimeoutAndTheClientRecovers() async throws {
+        let endpoint = try RedisEndpoint(url: try TestEnvironment.redisURL())
+        let redis = RedisClient(.init(endpoint: endpoint, connections: 1, commandTimeout: .milliseconds(200)))
+        defer { redis.shutdown() }
+        do {
+            try await redis.send("BLPOP", .string("test:never:\(UUID().uuidString)"), 2)
+            XCTFail("a 2 s BLPOP must miss a 200 ms deadline")
+        } catch {
+            guard case .timeout = error else { return XCTFail("expected timeout, got \(error)") }
+        }
+        let awaited14 = try await redis.send("PING").string
+        XCTAssertEqual(awaited14, "PONG")
+    }
+
+    func testScriptsRunBySHAAndReloadAfterScriptFlush() async throws {
+        let redis = try TestEnvironment.redis()
+        defer { redis.shutdown() }
+        let script = RedisScript(name: "double", source: "return tonumber(ARGV[1]) * 2")
+        let awaited15 = try await redis.run(script, keys: [], arguments: [21]).int
+        XCTAssertEqual(awaited15, 42)
+        try await redis.send("SCRIPT", "FLUSH")
+        let awaited16 = try await redis.run(script, keys: [], arguments: [4]).int
+        XCTAssertEqual(awaited16, 8)
+        let failing = RedisScript(name: "fails", source: "return redis.error_reply('nope')")
+        do {
+            try await redis.run(failing, keys: [], arguments: [])
+            XCTFail("a script's error reply must throw")
+        } catch RedisError.server(let message) {
+            XCTAssertTrue(message.contains("nope"), message)
+        }
+    }
+
+    func testTheClientReconnectsAfterRedisRestarts() async throws {
+        let script = try TestEnvironment.value("CITYOS_SERVICES_SCRIPT")
+        let redis = try TestEnvironment.redis(connections: 1)
+        defer { redis.shutdown() }
+        let key = "test:restart:\(UUID().uuidString)"
+        try await redis.send("SET", .string(key), "before")
+
+        let restart = try ChildProcess(executable: "/bin/bash", arguments: [script, "restart-redis", "test"])
+        let status = try await restart.waitForExit()
+        XCTAssertEqual(status, 0, "restart-redis failed: \(restart.log)")
+
+        // AOF is on, so the value written before the restart is still there.
+        let awaited17 = try await redis.send("GET", .string(key)).string
+        XCTAssertEqual(awaited17, "before")
+        try await redis.send("DEL", .string(key))
+    }
+
+    func testRedisURLsAreParsedAndPasswordsMasked() throws {
+        let endpoint = try RedisEndpoint(url: "redis://:s3cret@10.0.0.5:6380/3")
+        XCTAssertEqual(endpoint, RedisEndpoint(host: "10.0.0.5", port: 6380, password: "s3cret", database: 3))
+        XCTAssertFalse(endpoint.redacted.contains("s3cret"))
+        XCTAssertThrowsError(try RedisEndpoint(url: "http://localhost")) { error in
+            XCTAssertTrue("\(error)".contains("redis://"))
+        }
+        XCTAssertThrowsError(try RedisEndpoint(url: "redis://host:notaport"))
+    }
+}

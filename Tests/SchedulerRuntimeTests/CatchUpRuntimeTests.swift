@@ -1,0 +1,122 @@
+import Foundation
+import Queue
+import Scheduler
+import XCTest
+
+/// After downtime, missed ticks follow each schedule's catch-up policy, counted from the last
+/// tick recorded in Redis; a schedule seen for the first time starts from now.
+final class CatchUpRuntimeTests: XCTestCase {
+    /// Real runners on the wall clock: one runs a tick and stops; three ticks pass; a new one
+    /// (another "process", its own Redis client) starts and catches up.
+    func testSchedulerStoppedAcrossThreeTicksCatchesUpByPolicy() async throws {
+        let test = try TestRedis.make("restart")
+        addTeardownBlock { await test.deleteNamespace() }
+        // Ticks at chosen seconds: the first, then three while stopped, then none for a minute.
+        let start = TestTime.nextWholeSecond()
+        let first = start.addingTimeInterval(2)
+        let missed = [5.0, 7, 9].map { start.addingTimeInterval($0) }
+        let seconds = ([first] + missed).map { String(Int($0.timeIntervalSince1970) % 60) }
+        let cron = "\(seconds.joined(separator: ",")) * * * * *"
+        let schedules = try [CatchUpPolicy.latest, .all, .none].map { policy in
+            try ScheduleDefinition.noop("restart-\(policy.rawValue)", cron: cron, catchUp: policy)
+        }
+
+        let before = SchedulerEvents()
+        let stopped = try test.runner(schedules, events: before)
+        await withDiscardingTaskGroup { group in
+            group.addTask { await stopped.run() }
+            do {
+                try await before.wait("the first tick of all three schedules", within: 10) { events in
+                    schedules.allSatisfy { events.createdTicks(of: $0.name) == [first] }
+                }
+            } catch {
+                XCTFail("\(error)")
+            }
+            stopped.stop()
+        }
+        XCTAssertLessThan(Date(), missed[0], "the first scheduler stopped before the next tick (machine too slow?)")
+
+        try await TestTime.sleep(until: missed[2].addingTimeInterval(1.5))   // past the grace of `none`
+        let after = SchedulerEvents()
+        let restarted = try test.runner(schedules, events: after)
+        await withDiscardingTaskGroup { group in
+            group.addTask { await restarted.run() }
+            do {
+                try await after.wait("the restarted scheduler's first poll", within: 10) { $0.pollCount >= 1 }
+            } catch {
+                XCTFail("\(error)")
+            }
+            restarted.stop()
+        }
+
+        XCTAssertEqual(after.all.createdTicks(of: "restart-latest"), [missed[2]], "latest: one job, for the newest missed tick")
+        XCTAssertEqual(after.all.createdTicks(of: "restart-all"), missed, "all: one job per missed tick, oldest first")
+        XCTAssertEqual(after.all.createdTicks(of: "restart-none"), [], "none: no job")
+        let jobIDs = Set(try await test.contents(of: "default").jobIDs)
+        func jobs(_ name: String, _ ticks: [Date]) -> Set<String> {
+            Set(ticks.map { TickEnqueuer.jobID(schedule: name, tick: $0) })
+        }
+        XCTAssertEqual(jobIDs, jobs("restart-latest", [first, missed[2]])
+                        .union(jobs("restart-all", [first] + missed))
+                        .union(jobs("restart-none", [first])), "the queue holds exactly those jobs")
+        let records = try await test.lastTicks.all()
+        XCTAssertEqual(records["restart-latest"]?.tick, missed[2])
+        XCTAssertEqual(records["restart-all"]?.tick, missed[2])
+        XCTAssertEqual(records["restart-none"]?.tick, first, "none: the last tick enqueued is still the first")
+    }
+
+    /// The same, on a simulated clock: exact and instant.
+    func testCatchUpPoliciesOnASimulatedClock() async throws {
+        let test = try TestRedis.make("catch-up-clock")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedules = try [CatchUpPolicy.latest, .all, .none].map { policy in
+            try ScheduleDefinition.noop("quarter-\(policy.rawValue)", cron: "*/15 * * * *", catchUp: policy)
+        }
+        let t0 = try TestTime.date("2030-06-05T10:07:00Z")
+        let before = try test.runner(schedules)
+        let firstPoll = await before.poll(now: t0)
+        XCTAssertEqual(firstPoll.count, 0, "first seen: nothing from the past")
+        let onTime = await before.poll(now: try TestTime.date("2030-06-05T10:15:00.2Z"))
+        XCTAssertEqual(onTime.map(\.outcome), [.enqueued, .enqueued, .enqueued])
+        // Stopped across 10:30, 10:45, 11:00; back at 11:07.
+        let fired = await (try test.runner(schedules)).poll(now: try TestTime.date("2030-06-05T11:07:00Z"))
+        func ticks(_ name: String) -> [String] {
+            fired.filter { $0.schedule == name }.map { ZonedTime.format($0.tick, in: ScheduleDefinition.utc) }
+        }
+        XCTAssertEqual(ticks("quarter-latest"), ["2030-06-05T11:00:00+00:00"])
+        XCTAssertEqual(ticks("quarter-all"), ["2030-06-05T10:30:00+00:00", "2030-06-05T10:45:00+00:00",
+                                              "2030-06-05T11:00:00+00:00"])
+        XCTAssertEqual(ticks("quarter-none"), [])
+        let contents = try await test.contents(of: "default")
+        XCTAssertEqual(contents.jobIDs.count, 3 + 1 + 3 + 0)
+    }
+
+    func testNewScheduleStartsFromNowWithoutHistory() async throws {
+        let test = try TestRedis.make("first-seen")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedule = try ScheduleDefinition.noop("fresh", cron: "* * * * * *", catchUp: .all)
+        let now = try TestTime.date("2030-01-01T12:00:00.5Z")
+        let firstPoll = await (try test.runner([schedule])).poll(now: now)
+        XCTAssertEqual(firstPoll, [], "years of per-second ticks are not caught up")
+        let records = try await test.lastTicks.all()
+        let record = try XCTUnwrap(records["fresh"])
+        XCTAssertEqual(record.tickMillis, Int64(now.timeIntervalSince1970 * 1000))
+        XCTAssertNil(record.jobID, "nothing enqueued yet")
+        let later = await (try test.runner([schedule])).poll(now: now.addingTimeInterval(3))
+        XCTAssertEqual(later.map(\.tick), [1.5, 2.5, 3.5].map { now.addingTimeInterval($0 - 1) },
+                       "the ticks after the first poll")
+    }
+
+    func testDisabledScheduleEnqueuesNothing() async throws {
+        let test = try TestRedis.make("disabled")
+        addTeardownBlock { await test.deleteNamespace() }
+        var schedule = try ScheduleDefinition.noop("off", cron: "* * * * * *")
+        schedule.enabled = false
+        let runner = try test.runner([schedule])
+        let first = await runner.poll(now: try TestTime.date("2030-01-01T12:00:00Z"))
+        let second = await runner.poll(now: try TestTime.date("2030-01-01T12:00:05Z"))
+        XCTAssertEqual(first + second, [])
+        let records = try await test.lastTicks.all()
+        XCTAssertNil(records["off"])
+    }
+}

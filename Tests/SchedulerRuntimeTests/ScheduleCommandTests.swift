@@ -1,0 +1,125 @@
+import Foundation
+import Jobs
+import Queue
+import Scheduler
+import XCTest
+
+/// `cityos schedule`, `cityos schedules list|next` and `ScheduleStatus`, as operators use them.
+final class ScheduleCommandTests: XCTestCase {
+    func testSchedulesNextPrintsFireTimesWithOffset() async throws {
+        let folder = try TemporaryDirectory("next")
+        addTeardownBlock { folder.remove() }
+        let result = try await CityOSProcess.run(
+            ["schedules", "next", "30 2 * * *", "--tz", "Europe/Berlin", "--after", "2026-03-27T12:00:00Z", "--count", "3"],
+            directory: folder.url, label: "next")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, """
+            2026-03-28T02:30:00+01:00
+            2026-03-29T03:00:00+02:00
+            2026-03-30T02:30:00+02:00
+
+            """, "spring forward: 02:30 does not exist on the 29th, so it runs at 03:00 CEST")
+    }
+
+    func testSchedulesNextRejectsABadExpressionOrZoneWithExitCode2() async throws {
+        let folder = try TemporaryDirectory("next-bad")
+        addTeardownBlock { folder.remove() }
+        let badCron = try await CityOSProcess.run(["schedules", "next", "0 25 * * *"], directory: folder.url, label: "cron")
+        XCTAssertEqual(badCron.status, 2)
+        XCTAssertEqual(badCron.stdout, "")
+        XCTAssertTrue(badCron.stderr.contains("field 2 (hour) value 25 is out of range 0-23"), badCron.stderr)
+        let badZone = try await CityOSProcess.run(["schedules", "next", "0 2 * * *", "--tz", "Mars/Olympus"],
+                                                  directory: folder.url, label: "zone")
+        XCTAssertEqual(badZone.status, 2)
+        XCTAssertTrue(badZone.stderr.contains("unknown time zone 'Mars/Olympus'"), badZone.stderr)
+    }
+
+    func testScheduleNamingAnUnknownJobKindStopsStartUp() async throws {
+        let test = try TestRedis.make("unknown-kind")
+        let folder = try TemporaryDirectory("unknown-kind")
+        addTeardownBlock { folder.remove() }
+        try folder.write("schedules/typo.yaml", """
+            name: typo
+            cron: "0 * * * *"
+            job: payouts.runn
+            """)
+        // In process: the runner refuses it.
+        let schedules = try ScheduleFiles.load(directory: folder.url.appendingPathComponent("schedules").path)
+        XCTAssertThrowsError(try test.runner(schedules)) { error in
+            XCTAssertEqual(error as? ScheduleError, .unregisteredJobKind(file: schedules[0].file, kind: "payouts.runn"))
+        }
+        // As a process: exit 2 and one line naming the file and the kind.
+        for command in [["schedule"], ["run"]] {
+            let result = try await CityOSProcess.run(command, environment: [
+                "CITYOS_REDIS_URL": test.url, "CITYOS_REDIS_NAMESPACE": test.namespace,
+                "CITYOS_SCHEDULER_DIRECTORY": folder.url.appendingPathComponent("schedules").path,
+                "CITYOS_DATABASE_URL": "postgres://cityos_app@127.0.0.1:5491/cityos",
+            ], directory: folder.url, label: command[0])
+            XCTAssertEqual(result.status, 2, "cityos \(command[0]): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("typo.yaml: job kind 'payouts.runn' is not registered"),
+                          "cityos \(command[0]): \(result.stderr)")
+        }
+    }
+
+    func testArgumentsTheJobKindRejectsStopStartUp() throws {
+        let test = try TestRedis.make("bad-args")
+        let schedule = ScheduleDefinition(name: "sleepy", cron: try CronExpression("* * * * *"), jobKind: "diag.sleep",
+                                          argumentsJSON: #"{"ms":"long"}"#, file: "Schedules/sleepy.yaml")
+        XCTAssertThrowsError(try test.runner([schedule])) { error in
+            XCTAssertTrue("\(error)".hasPrefix("Schedules/sleepy.yaml: 'args' are not valid for job kind 'diag.sleep'"), "\(error)")
+        }
+    }
+
+    func testStatusShowsNextThreeRunsAndTheLastRunWithItsJobID() async throws {
+        let test = try TestRedis.make("status")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedule = ScheduleDefinition(name: "nightly", cron: try CronExpression("30 2 * * *"),
+                                          timeZone: try XCTUnwrap(TimeZone(identifier: "Europe/Berlin")),
+                                          jobKind: "diag.noop", file: "Schedules/nightly.yaml")
+        let runner = try test.runner([schedule])
+        await runner.poll(now: try TestTime.date("2026-03-27T12:00:00Z"))
+        let fired = await runner.poll(now: try TestTime.date("2026-03-28T01:30:00Z"))
+        XCTAssertEqual(fired.map(\.outcome), [.enqueued])
+
+        let status = try await ScheduleStatus.read(schedules: [schedule], registry: JobCatalog.registry(),
+                                                   redis: test.redis, namespace: test.namespace,
+                                                   now: try TestTime.date("2026-03-28T02:00:00Z"))
+        let row = try XCTUnwrap(status.schedules.first)
+        XCTAssertEqual(row.name, "nightly")
+        XCTAssertEqual(row.cron, "30 2 * * *")
+        XCTAssertEqual(row.timezone, "Europe/Berlin")
+        XCTAssertEqual(row.queue, "default")
+        XCTAssertEqual(row.nextRuns, ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00", "2026-03-31T02:30:00+02:00"])
+        XCTAssertEqual(row.lastRun?.tick, "2026-03-28T02:30:00+01:00")
+        XCTAssertEqual(row.lastRun?.jobID, fired.first?.jobID)
+        let json = String(decoding: try JSONEncoder().encode(status), as: UTF8.self)
+        XCTAssertTrue(json.contains(#""next_runs":["#) && json.contains(#""job_id":""#), json)
+    }
+
+    func testSchedulesListPrintsEachScheduleFromTheCLI() async throws {
+        let test = try TestRedis.make("list")
+        let folder = try TemporaryDirectory("list")
+        addTeardownBlock {
+            folder.remove()
+            await test.deleteNamespace()
+        }
+        try folder.write("schedules/hourly.yaml", """
+            name: hourly
+            cron: "0 * * * *"
+            timezone: Asia/Tokyo
+            job: diag.noop
+            """)
+        let result = try await CityOSProcess.run(["schedules", "list", "--json"], environment: [
+            "CITYOS_REDIS_URL": test.url, "CITYOS_REDIS_NAMESPACE": test.namespace,
+            "CITYOS_SCHEDULER_DIRECTORY": folder.url.appendingPathComponent("schedules").path,
+            "CITYOS_DATABASE_URL": "postgres://cityos_app@127.0.0.1:5491/cityos",
+        ], directory: folder.url, label: "list")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let status = try JSONDecoder().decode(ScheduleStatus.self, from: Data(result.stdout.utf8))
+        XCTAssertEqual(status.schedules.map(\.name), ["hourly"])
+        XCTAssertEqual(status.schedules.first?.nextRuns.count, 3)
+        XCTAssertTrue(status.schedules.first?.nextRuns.allSatisfy { $0.hasSuffix(":00:00+09:00") } ?? false,
+                      "\(status.schedules.first?.nextRuns ?? [])")
+        XCTAssertNil(status.schedules.first?.lastRun)
+    }
+}

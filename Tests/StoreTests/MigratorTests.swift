@@ -1,0 +1,116 @@
+import Foundation
+import PostgresNIO
+import XCTest
+@testable import Store
+
+/// Migrations: applied once, safely at once from two processes, never silently edited.
+/// These tests drop and recreate the public schema (as its owner) and leave it migrated.
+final class MigratorTests: XCTestCase {
+    private let logger = TestDatabases.logger
+
+    func testMigratingTwiceLeavesTheSameSchema() async throws {
+        try await withTestDatabases(migrate: false) { databases in
+            try await SchemaDump.reset(databases.admin)
+            let migrator = try Migrator(database: databases.admin)
+            let first = try await migrator.migrate()
+            let afterFirst = try await SchemaDump.of(databases.admin)
+            let second = try await migrator.migrate()
+            let afterSecond = try await SchemaDump.of(databases.admin)
+
+            XCTAssertEqual(first.map(\.name), try Migration.bundled().map(\.name))
+            XCTAssertEqual(second, [], "a second run must apply nothing")
+            XCTAssertEqual(afterFirst, afterSecond)
+            XCTAssertTrue(afterFirst.contains("table vendors owner=cityos rls=t force=t"))
+            XCTAssertFalse(afterFirst.contains { $0.contains("owner=cityos_app") }, "no table may belong to cityos_app")
+        }
+    }
+
+    func testTwoMigratorsAtOnceBothSucceedWithOneSchema() async throws {
+        let other = try TestDatabases.adminDatabase()
+        try await withTestDatabases(migrate: false) { databases in
+            try await SchemaDump.reset(databases.admin)
+            try await Migrator(database: databases.admin).migrate()
+            let sequential = try await SchemaDump.of(databases.admin)
+            try await SchemaDump.reset(databases.admin)
+
+            try await withRunning([other]) {
+                async let one = Migrator(database: databases.admin).migrate()
+                async let two = Migrator(database: other).migrate()
+                let (applied1, applied2) = try await (one, two)
+                let names = (applied1 + applied2).map(\.name).sorted()
+                XCTAssertEqual(names, try Migration.bundled().map(\.name).sorted(),
+                               "each migration must be applied by exactly one of the two")
+            }
+            let concurrent = try await SchemaDump.of(databases.admin)
+            XCTAssertEqual(concurrent, sequential)
+        }
+    }
+
+    func testEditedAppliedMigrationStopsStartUpWithItsChecksums() async throws {
+        try await withTestDatabases { databases in
+            var edited = try Migration.bundled()
+            let original = edited[0]
+            edited[0] = try Migration(name: original.name, sql: original.sql + "\n-- an innocent edit\n")
+            let error = await thrownError {
+                _ = try await Migrator(database: databases.admin, migrations: edited).migrate()
+            }
+            XCTAssertEqual(error as? StoreError, .checksumMismatch(
+                name: original.name, applied: original.checksum, current: edited[0].checksum
+            ))
+            XCTAssertTrue("\(error.map { "\($0)" } ?? "")".hasPrefix(
+                "migration \(original.name) was applied with checksum \(original.checksum) but the file now has \(edited[0].checksum)"
+            ))
+        }
+    }
+
+    func testFailedMigrationIsRolledBackAndNotRecorded() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cityos-migrations-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for migration in try Migration.bundled() {
+            try Data(migration.sql.utf8).write(to: directory.appendingPathComponent(migration.name))
+        }
+        try Data("CREATE TABLE half_done (id int);\nSELECT no_such_column FROM half_done;\n".utf8)
+            .write(to: directory.appendingPathComponent("9999_broken.sql"))
+
+        try await withTestDatabases { databases in
+            let migrations = try Migration.load(from: directory)
+            XCTAssertEqual(migrations.last?.version, 9999)
+            let error = await thrownError {
+                _ = try await Migrator(database: databases.admin, migrations: migrations).migrate()
+            }
+            guard case .migrationFailed(let name, let statement, let sqlState, _)? = error as? StoreError else {
+                return XCTFail("expected migrationFailed, got \(String(describing: error))")
+            }
+            XCTAssertEqual([name, "\(statement)", sqlState ?? "-"], ["9999_broken.sql", "2", "42703"])
+            let leftovers = try await databases.admin.withoutTenant { connection in
+                try await connection.values(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'half_done'",
+                    as: Int64.self
+                )
+            }
+            XCTAssertEqual(leftovers, [0])
+            let applied = try await Migrator(database: databases.admin).appliedMigrations()
+            XCTAssertFalse(applied.contains { $0.version == 9999 })
+        }
+    }
+
+    func testMigrationFilesAreNamedByVersion() throws {
+        XCTAssertEqual(try Migration(name: "0002_outbox.sql", sql: "").version, 2)
+        for bad in ["core.sql", "0001core.sql", "_core.sql", "0001_core.txt", "x001_core.sql"] {
+            XCTAssertThrowsError(try Migration(name: bad, sql: ""), bad) { error in
+                XCTAssertEqual(error as? StoreError, .invalidMigrationName(bad))
+            }
+        }
+        let one = try Migration(name: "0001_a.sql", sql: "")
+        let again = try Migration(name: "0001_b.sql", sql: "")
+        XCTAssertThrowsError(try Migration.ordered([one, again])) { error in
+            XCTAssertEqual(error as? StoreError, .duplicateMigrationVersion(1, names: ["0001_a.sql", "0001_b.sql"]))
+        }
+    }
+
+    func testChecksumIsSHA256OfTheFile() throws {
+        let migration = try Migration(name: "0001_x.sql", sql: "abc")
+        XCTAssertEqual(migration.checksum, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}

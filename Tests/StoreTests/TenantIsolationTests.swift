@@ -1,0 +1,169 @@
+import Foundation
+import PostgresNIO
+import XCTest
+@testable import Store
+
+/// Row-level security: a tenant's transaction sees and writes only that tenant's rows.
+final class TenantIsolationTests: XCTestCase {
+    private let logger = TestDatabases.logger
+
+    func testTenantCannotReadAnotherTenantsRows() async throws {
+        try await withTestDatabases { databases in
+            let a = try await TenantFixture.create(in: databases.app)
+            let b = try await TenantFixture.create(in: databases.app)
+            try await databases.app.withTenant(a.id) { connection in
+                let tenants = try await connection.values("SELECT id FROM tenants", as: UUID.self)
+                let stores = try await connection.values("SELECT tenant_id FROM stores", as: UUID.self)
+                let vendors = try await connection.values(
+                    "SELECT tenant_id FROM vendors WHERE id = \(b.vendorID) OR id = \(a.vendorID)", as: UUID.self
+                )
+                XCTAssertEqual(tenants, [a.id])
+                XCTAssertEqual(Set(stores), [a.id])
+                XCTAssertEqual(vendors, [a.id], "tenant B's vendor must be invisible to tenant A")
+            }
+        }
+    }
+
+    func testTenantCannotUpdateOrDeleteAnotherTenantsRows() async throws {
+        try await withTestDatabases { databases in
+            let a = try await TenantFixture.create(in: databases.app)
+            let b = try await TenantFixture.create(in: databases.app)
+            try await databases.app.withTenant(a.id) { connection in
+                let updated = try await connection.affectedRows(
+                    "UPDATE vendors SET minimum_payout_amount = 1 WHERE tenant_id = \(b.id)"
+                )
+                let updatedTenant = try await connection.affectedRows("UPDATE tenants SET name = 'x' WHERE id = \(b.id)")
+                let deleted = try await connection.affectedRows("DELETE FROM vendors WHERE id = \(b.vendorID)")
+                XCTAssertEqual([updated, updatedTenant, deleted], [0, 0, 0])
+            }
+            let amount = try await databases.app.withTenant(b.id) { connection in
+                try await connection.values(
+                    "SELECT minimum_payout_amount FROM vendors WHERE id = \(b.vendorID)", as: Int64.self
+                )
+            }
+            XCTAssertEqual(amount, [5000], "tenant B's vendor must be untouched")
+        }
+    }
+
+    func testInsertWithAnotherTenantsIDIsRejected() async throws {
+        try await withTestDatabases { databases in
+            let a = try await TenantFixture.create(in: databases.app)
+            let b = try await TenantFixture.create(in: databases.app)
+            let error = await thrownError {
+                try await databases.app.withTenant(a.id) { connection in
+                    _ = try await connection.query(
+                        """
+                        INSERT INTO stores (tenant_id, id, slug, name, default_currency)
+                        VALUES (\(b.id), \(UUID()), 'intruder', 'Intruder', 'EUR')
+                        """,
+                        logger: self.logger
+                    )
+                }
+            }
+            XCTAssertEqual(error.map { PostgresServerMessage($0).sqlState }, "42501",
+                           "expected a row-level security violation, got \(String(describing: error))")
+        }
+    }
+
+    func testMovingARowToAnotherTenantIsRejected() async throws {
+        try await withTestDatabases { databases in
+            let a = try await TenantFixture.create(in: databases.app)
+            let b = try await TenantFixture.create(in: databases.app)
+            let error = await thrownError {
+                try await databases.app.withTenant(a.id) { connection in
+                    _ = try await connection.query("UPDATE stores SET tenant_id = \(b.id) WHERE id = \(a.storeID)",
+                                               logger: self.logger)
+                }
+            }
+            XCTAssertEqual(error.map { PostgresServerMessage($0).sqlState }, "42501")
+        }
+    }
+
+    func testTransactionWithoutTenantSeesNoTenantRows() async throws {
+        try await withTestDatabases { databases in
+            _ = try await TenantFixture.create(in: databases.app)
+            try await databases.app.withoutTenant { connection in
+                for table in ["tenants", "stores", "vendors"] {
+                    let count = try await connection.values("SELECT count(*) FROM \(unescaped: table)", as: Int64.self)
+                    XCTAssertEqual(count, [0], "\(table) must show no rows without a tenant")
+                }
+            }
+            let inserted = await thrownError {
+                try await databases.app.withoutTenant { connection in
+                    _ = try await connection.query(
+                        "INSERT INTO tenants (id, slug, name) VALUES (\(UUID()), 'nobody', 'x')", logger: self.logger
+                    )
+                }
+            }
+            XCTAssertEqual(inserted.map { PostgresServerMessage($0).sqlState }, "42501")
+        }
+    }
+
+    func testTenantSettingDoesNotOutliveItsTransaction() async throws {
+        // One connection in the pool: the next transaction gets the same session.
+        try await withTestDatabases(appConnections: 1) { databases in
+            let a = try await TenantFixture.create(in: databases.app)
+            let seenAsA = try await databases.app.withTenant(a.id) { connection in
+                try await connection.values("SELECT count(*) FROM stores", as: Int64.self)
+            }
+            let seenAfter = try await databases.app.withoutTenant { connection in
+                try await connection.values("SELECT count(*) FROM stores", as: Int64.self)
+            }
+            XCTAssertEqual(seenAsA, [1])
+            XCTAssertEqual(seenAfter, [0])
+        }
+    }
+
+    func testPlatformSweepReadsEveryTenantAndWritesNone() async throws {
+        try await withTestDatabases { databases in
+            let a = try await TenantFixture.create(in: databases.app)
+            let b = try await TenantFixture.create(in: databases.app)
+            let seen = try await databases.app.withPlatformSweep { connection in
+                try await connection.values(
+                    "SELECT tenant_id FROM vendors WHERE tenant_id IN (\(a.id), \(b.id))", as: UUID.self
+                )
+            }
+            XCTAssertEqual(Set(seen), [a.id, b.id])
+            let error = await thrownError {
+                try await databases.app.withPlatformSweep { connection in
+                    _ = try await connection.query("UPDATE vendors SET payouts_enabled = false WHERE tenant_id = \(a.id)",
+                                               logger: self.logger)
+                }
+            }
+            XCTAssertEqual(error.map { PostgresServerMessage($0).sqlState }, "42501",
+                           "a sweep must not write tenant rows; got \(String(describing: error))")
+        }
+    }
+
+    func testAppRoleDoesNotHoldPlatformPrivilegesWithoutSwitchingRole() async throws {
+        try await withTestDatabases { databases in
+            _ = try await TenantFixture.create(in: databases.app)
+            let (user, visible) = try await databases.app.withoutTenant { connection in
+                let user = try await connection.values("SELECT current_user::text", as: String.self)
+                let visible = try await connection.values("SELECT count(*) FROM vendors", as: Int64.self)
+                return (user, visible)
+            }
+            XCTAssertEqual(user, ["cityos_app"])
+            XCTAssertEqual(visible, [0])
+        }
+    }
+
+    func testCaughtStatementErrorTurnsCommitIntoTypedError() async throws {
+        try await withTestDatabases { databases in
+            let a = try await TenantFixture.create(in: databases.app)
+            let error = await thrownError {
+                try await databases.app.withTenant(a.id) { connection in
+                    try await connection.query("UPDATE stores SET name = 'renamed' WHERE id = \(a.storeID)",
+                                               logger: self.logger)
+                    // A failing statement whose error is swallowed aborts the transaction.
+                    _ = try? await connection.query("SELECT 1/0", logger: self.logger)
+                }
+            }
+            XCTAssertEqual(error as? StoreError, .transactionRolledBack)
+            let name = try await databases.app.withTenant(a.id) { connection in
+                try await connection.values("SELECT name FROM stores WHERE id = \(a.storeID)", as: String.self)
+            }
+            XCTAssertEqual(name, ["Main"])
+        }
+    }
+}
