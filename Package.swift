@@ -85,7 +85,7 @@ let package = Package(
         // The typed job handlers, one folder per family: the business of the platform.
         .target(
             name: "Jobs",
-            dependencies: ["Queue", "Store"],
+            dependencies: ["Queue", "Store", "Connectors"],
             path: "Jobs",
             swiftSettings: swiftSettings
         ),
