@@ -166,6 +166,17 @@ let package = Package(
             dependencies: ["Store", "Jobs", "CityOSTesting"],
             swiftSettings: swiftSettings
         ),
+        // Commissions and vendor payouts against real PostgreSQL, Redis and the sandbox, with
+        // `cityos work` processes killed between a Stripe transfer and its commit.
+        .testTarget(
+            name: "MoneyTests",
+            dependencies: [
+                "Jobs", "Store", "Queue", "Connectors", "Sandbox", "Config", "CityOSTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Connectors against the sandbox over real HTTP, and the rate limit across processes.
         .testTarget(
             name: "ConnectorsTests",
