@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import CityOSTesting
 import Foundation
 import Jobs
@@ -67,6 +68,45 @@ final class PayoutCrashTests: XCTestCase {
         }
     }
 
+    func testOnePayoutKilledAfterTheTransferTwiceInARowThenBeforeItIsOneTransfer() async throws {
+        try await MoneyWorld.run { world in
+            let harness = try QueueHarness(registry: world.registry, label: "money")
+            let tenant = try await world.makeTenant()
+            try await world.setRule(tenant, basisPoints: 1_000, flat: 30)
+            let (vendor, account) = try await world.makeVendor(tenant)
+            let order = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: MoneyWorld.placedAt(),
+                                                           lines: [.init(vendorID: vendor, quantity: 3, unitAmount: 3_333)])
+            try await world.run(world.calculate, .init(order: order), tenant: tenant)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(owed, 9_999 - 1_000 - 30)
+
+            let environment = try MoneyWorld.environment(sandboxURL: world.sandboxURL, namespace: harness.namespace)
+                .merging(["CITYOS_WORKERS_HEARTBEAT_TTL_SECONDS": "1"]) { $1 }
+            try await harness.client.enqueue(PayoutsVendorJob.self, .init(vendorID: vendor),
+                                             options: .init(tenant: tenant.uuidString.lowercased()))
+            for failpoint in ["payouts.vendor.after_transfer", "payouts.vendor.after_transfer", "payouts.vendor.before_transfer"] {
+                try await self.runUntilKilled(environment, failpoint: failpoint)
+                let pending = try await world.payouts(tenant, vendor: vendor)
+                XCTAssertEqual(pending.map(\.status), ["pending"], "after a crash at \(failpoint) the payout waits, pending")
+            }
+            let replays = try await world.stripeTransferCalls()
+            XCTAssertEqual(replays, 2, "two calls reached Stripe, the second replayed by its key")
+
+            let worker = try ChildProcess(arguments: ["work", "--queues", "payouts"], environment: environment)
+            defer { worker.signal(SIGKILL) }
+            try await eventually(timeout: .seconds(30), "the payout was paid; log: \(worker.logPath)") {
+                try await world.payouts(tenant, vendor: vendor).map(\.status) == ["paid"]
+            }
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "one transfer, of the ledger balance")
+            let balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, 0)
+            worker.signal(SIGTERM)
+            _ = try await worker.waitForExit()
+            try await harness.clean()
+        }
+    }
+
     /// Starts a worker that dies at `failpoint`, and waits for it to die.
     private func runUntilKilled(_ environment: [String: String], failpoint: String) async throws {
         let worker = try ChildProcess(arguments: ["work", "--queues", "payouts", "--concurrency", "1"],
@@ -78,6 +118,16 @@ final class PayoutCrashTests: XCTestCase {
 }
 
 extension MoneyWorld {
+    /// How many `POST /v1/transfers` calls reached the sandbox's Stripe (replays included).
+    func stripeTransferCalls() async throws -> Int {
+        var request = HTTPClientRequest(url: sandboxURL + "/_sandbox/calls")
+        request.method = .GET
+        let response = try await http.execute(request, timeout: .seconds(10))
+        let data = Data((try await response.body.collect(upTo: 16 << 20)).readableBytesView)
+        let calls = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["calls"] as? [String: Any]
+        return (calls?["POST /stripe/v1/transfers"] as? [String: Any])?["count"] as? Int ?? 0
+    }
+
     /// How many transfers the sandbox made to any of `destinations`.
     func transfers(to destinations: [String]) async throws -> Int {
         var count = 0

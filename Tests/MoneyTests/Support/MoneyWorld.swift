@@ -39,7 +39,9 @@ final class MoneyWorld: @unchecked Sendable {
     static func run(_ body: (MoneyWorld) async throws -> Void) async throws {
         let app = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_URL"), maximumConnections: 8, logger: logger)
         let admin = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_ADMIN_URL"), maximumConnections: 2, logger: logger)
-        let sandbox = SandboxServer(configuration: SandboxConfiguration(port: 0, sendWebhooks: false), logger: logger)
+        var sandboxLogger = logger
+        sandboxLogger.logLevel = .critical   // its shutdown logs a CancellationError as an error
+        let sandbox = SandboxServer(configuration: SandboxConfiguration(port: 0, sendWebhooks: false), logger: sandboxLogger)
         let sandboxTask = Task { try await sandbox.run() }
         let url = try await sandbox.baseURL()
         let config = try CityOSConfig.load(environment: Self.environment(sandboxURL: url, namespace: "unused"))
