@@ -55,7 +55,8 @@ public struct CommissionCalculateJob: JobHandler {
     }
 
     public static let kind = "commission.calculate"
-    public static let options = JobOptions(queue: "commissions", retry: .exponentialJitter(maxAttempts: 10),
+    /// On the `payments` queue, which the default `workers.queues` serve (there is no `commissions` queue).
+    public static let options = JobOptions(queue: "payments", retry: .exponentialJitter(maxAttempts: 10),
                                            timeout: .seconds(60))
     let database: Database?
 

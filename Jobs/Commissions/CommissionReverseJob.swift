@@ -30,7 +30,8 @@ public struct CommissionReverseJob: JobHandler {
     }
 
     public static let kind = "commission.reverse"
-    public static let options = JobOptions(queue: "commissions", retry: .exponentialJitter(maxAttempts: 10),
+    /// On the `payments` queue, which the default `workers.queues` serve (there is no `commissions` queue).
+    public static let options = JobOptions(queue: "payments", retry: .exponentialJitter(maxAttempts: 10),
                                            timeout: .seconds(60))
     let database: Database?
 
