@@ -24,6 +24,11 @@ import Store
 /// one (the account cannot receive, invalid request) marks the payout `failed` with the reason —
 /// its entries are payable again — and the job fails permanently, so it shows in the dead letters.
 /// An idempotency-key mismatch is a bug, not a refusal: the payout is left pending for an operator.
+///
+/// Known limit: Stripe keeps idempotency keys for 24 hours. A payout still pending after that (its
+/// retries exhausted, resumed by a later `payouts.run`) whose first call did reach Stripe would be
+/// transferred again; before resending an old pending payout, look its transfer up by
+/// `transfer_group` (`payout_<id>`) — the connector has no list call yet (TODO, money.reconcile).
 public struct PayoutsVendorJob: JobHandler {
     public struct Arguments: Codable, Sendable {
         public var vendorID: UUID
