@@ -87,7 +87,7 @@ let package = Package(
         // The typed job handlers, one folder per family: the business of the platform.
         .target(
             name: "Jobs",
-            dependencies: ["Queue", "Store"],
+            dependencies: ["Queue", "Store", "Connectors"],
             path: "Jobs",
             swiftSettings: swiftSettings
         ),
@@ -192,6 +192,17 @@ let package = Package(
         .testTarget(
             name: "StoreTests",
             dependencies: ["Store", "Jobs", "CityOSTesting"],
+            swiftSettings: swiftSettings
+        ),
+        // Commissions and vendor payouts against real PostgreSQL, Redis and the sandbox, with
+        // `cityos work` processes killed between a Stripe transfer and its commit.
+        .testTarget(
+            name: "MoneyTests",
+            dependencies: [
+                "Jobs", "Store", "Queue", "Connectors", "Sandbox", "Config", "CityOSTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Connectors against the sandbox over real HTTP, and the rate limit across processes.

@@ -1,3 +1,4 @@
+import Connectors
 import Queue
 import Store
 
@@ -6,12 +7,18 @@ import Store
 public enum JobCatalog {
     /// - Parameter database: the store, for jobs that write to PostgreSQL; a process without
     ///   one (the CLI enqueueing) still knows every kind and its arguments.
-    public static func registry(database: Database? = nil) -> JobRegistry {
+    /// - Parameter connectors: the outside services, for jobs that call them (payouts); a job that
+    ///   needs them in a process without them fails permanently, saying so.
+    public static func registry(database: Database? = nil, connectors: Connectors? = nil) -> JobRegistry {
         var registry = JobRegistry()
         registry.register(NoopJob())
         registry.register(RecordJob(database: database))
         registry.register(SleepJob())
         registry.register(FlakyJob())
+        registry.register(CommissionCalculateJob(database: database))
+        registry.register(CommissionReverseJob(database: database))
+        registry.register(PayoutsRunJob(database: database))
+        registry.register(PayoutsVendorJob(database: database, stripe: connectors?.stripe))
         registry.registerScheduledPlaceholders()   // Jobs/Scheduled: until the real handlers land
         registry.register(StripeWebhookJob())
         registry.register(MedusaWebhookJob())

@@ -31,14 +31,6 @@ public struct SyncReconcilePlaceholder: NotImplementedScheduledJob {
     public init() {}
 }
 
-/// `payouts.run` (daily): each vendor's payable balance becomes one Stripe Connect transfer. Placeholder.
-public struct PayoutsRunPlaceholder: NotImplementedScheduledJob {
-    public typealias Arguments = JSONValue
-    public static let kind = "payouts.run"
-    public static let options = placeholderOptions(queue: "payouts")
-    public init() {}
-}
-
 /// `billing.cycle` (daily): invoice and charge the subscriptions due. Placeholder.
 public struct BillingCyclePlaceholder: NotImplementedScheduledJob {
     public typealias Arguments = JSONValue
@@ -67,7 +59,6 @@ extension JobRegistry {
     /// Registers the placeholders for the scheduled job kinds (see the top of this file).
     public mutating func registerScheduledPlaceholders() {
         register(SyncReconcilePlaceholder())
-        register(PayoutsRunPlaceholder())
         register(BillingCyclePlaceholder())
         register(PaymentsRetryPlaceholder())
         register(MoneyReconcilePlaceholder())

@@ -1,11 +1,13 @@
 import ArgumentParser
 import Config
+import Connectors
 import Foundation
 import Jobs
 import Logging
 import Queue
 import Redis
 import Store
+import Synchronization
 
 /// What every command starts from: the configuration, a logger, and the Redis client.
 struct Platform {
@@ -38,11 +40,17 @@ struct Platform {
         } catch {
             throw userError("configuration: database.url (CITYOS_DATABASE_URL): \(error)")
         }
+        // Payouts call Stripe. The connectors live as long as the process: kept in `processConnectors`
+        // so their HTTP client is never deinitialised unshut (AsyncHTTPClient traps on that in debug).
+        let connectors = Connectors(config: config, redis: redis, namespace: config.redisNamespace, logger: logger)
+        Self.processConnectors.withLock { $0.append(connectors) }
         return Platform(config: config, logger: logger, redis: redis, database: database,
-                        registry: JobCatalog.registry(database: database))
+                        registry: JobCatalog.registry(database: database, connectors: connectors))
     }
 
     var namespace: String { config.redisNamespace }
+
+    private static let processConnectors = Mutex<[Connectors]>([])
 
     func workerConfiguration(queues: String? = nil, concurrency: Int? = nil) throws -> WorkerConfiguration {
         let parsed: [(name: String, weight: Int)]

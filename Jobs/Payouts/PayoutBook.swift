@@ -1,0 +1,174 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Store
+
+/// A payout created and committed, waiting for (or resuming) its Stripe transfer.
+public struct PendingPayout: Sendable, Equatable {
+    public var id: UUID
+    public var vendorID: UUID
+    /// Minor units of `currency`; always > 0.
+    public var amount: Int64
+    /// ISO 4217, upper case as stored.
+    public var currency: String
+    /// The connected account, fixed when the payout was created so every retry sends the same request.
+    public var destination: String
+
+    /// The Stripe idempotency key: the payout's id, so every attempt, in any process, is one transfer.
+    public var idempotencyKey: String { id.uuidString.lowercased() }
+}
+
+/// The payout rows and their ledger entries, in three separate transactions (see ``PayoutsVendorJob``):
+/// ``open(tenant:vendor:)`` creates or resumes, ``markPaid(_:transferID:tenant:jobID:)`` books
+/// the transfer, ``markFailed(_:reason:tenant:)`` releases the entries.
+struct PayoutBook {
+    let database: Database
+    let logger: Logger
+
+    /// The vendor's pending payouts: the ones left by an earlier attempt (resumed as they are), or
+    /// else new ones, one per currency whose payable balance reaches the vendor's minimum.
+    ///
+    /// Payable: ledger entries other than `payout`, older than the tenant's hold period
+    /// (`tenants.settings.payouts.hold_days`, default 7), not claimed by a pending or paid payout;
+    /// only for an active vendor with a connected account and `payouts_enabled`.
+    /// The vendor's row is locked, so two concurrent runs for one vendor cannot both claim entries.
+    func open(tenant: UUID, vendor: UUID) async throws -> [PendingPayout] {
+        let logger = self.logger
+        return try await database.withTenant(tenant) { connection in
+            let rows = try await connection.query("""
+                SELECT status, stripe_account_id, payouts_enabled, minimum_payout_amount, minimum_payout_currency
+                FROM vendors WHERE id = \(vendor) FOR UPDATE
+                """, logger: logger)
+            var vendorRow: (String, String?, Bool, Int64, String)?
+            for try await row in rows.decode((String, String?, Bool, Int64, String).self) { vendorRow = row }
+            guard let (status, account, enabled, minimum, minimumCurrency) = vendorRow else {
+                throw JobFailure.permanent("vendor \(vendor) does not exist in tenant \(tenant)")
+            }
+            let pending = try await Self.pending(vendor: vendor, on: connection, logger: logger)
+            if !pending.isEmpty { return pending }
+            guard status == "active", enabled, let account, !account.isEmpty else { return [] }
+            var opened: [PendingPayout] = []
+            for (currency, total) in try await Self.payable(vendor: vendor, on: connection, logger: logger) {
+                let floor = currency == minimumCurrency ? max(minimum, 1) : 1
+                guard total >= floor else { continue }
+                let payout = PendingPayout(id: UUID(), vendorID: vendor, amount: total, currency: currency, destination: account)
+                try await Self.insert(payout, tenant: tenant, on: connection, logger: logger)
+                opened.append(payout)
+            }
+            return opened
+        }
+    }
+
+    private static func pending(vendor: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [PendingPayout] {
+        let rows = try await connection.query("""
+            SELECT id, amount, currency, destination FROM payouts
+            WHERE vendor_id = \(vendor) AND status = 'pending' ORDER BY created_at
+            """, logger: logger)
+        var found: [PendingPayout] = []
+        for try await (id, amount, currency, destination) in rows.decode((UUID, Int64, String, String).self) {
+            found.append(PendingPayout(id: id, vendorID: vendor, amount: amount, currency: currency, destination: destination))
+        }
+        return found
+    }
+
+    /// The predicate of a payable entry of `vendor` (entries aliased `e`); one text for the sum and the claim.
+    private static let payablePredicate = """
+        e.vendor_id = $1 AND e.kind <> 'payout'
+        AND e.occurred_at <= now() - make_interval(days => (
+            SELECT coalesce((settings -> 'payouts' ->> 'hold_days')::int, 7) FROM tenants WHERE id = e.tenant_id))
+        AND NOT EXISTS (
+            SELECT 1 FROM payout_items i JOIN payouts p ON p.tenant_id = i.tenant_id AND p.id = i.payout_id
+            WHERE i.tenant_id = e.tenant_id AND i.entry_id = e.id AND p.status IN ('pending', 'paid'))
+        """
+
+    private static func payable(vendor: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [(String, Int64)] {
+        var binds = PostgresBindings()
+        binds.append(vendor)
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+            SELECT e.currency, sum(e.amount)::bigint FROM vendor_ledger_entries e
+            WHERE \(payablePredicate) GROUP BY e.currency ORDER BY e.currency
+            """, binds: binds), logger: logger)
+        var totals: [(String, Int64)] = []
+        for try await row in rows.decode((String, Int64).self) { totals.append(row) }
+        return totals
+    }
+
+    /// Inserts the payout and claims its entries, then checks the claimed entries sum to its amount.
+    private static func insert(_ payout: PendingPayout, tenant: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO payouts (tenant_id, id, vendor_id, amount, currency, destination)
+            VALUES (\(tenant), \(payout.id), \(payout.vendorID), \(payout.amount), \(payout.currency), \(payout.destination))
+            """, logger: logger)
+        var binds = PostgresBindings()
+        binds.append(payout.vendorID)
+        binds.append(payout.id)
+        binds.append(payout.currency)
+        try await connection.query(PostgresQuery(unsafeSQL: """
+            INSERT INTO payout_items (tenant_id, payout_id, entry_id)
+            SELECT e.tenant_id, $2, e.id FROM vendor_ledger_entries e
+            WHERE \(payablePredicate) AND e.currency = $3
+            """, binds: binds), logger: logger)
+        let check = try await connection.query("""
+            SELECT coalesce(sum(e.amount), 0)::bigint FROM payout_items i
+            JOIN vendor_ledger_entries e ON e.tenant_id = i.tenant_id AND e.id = i.entry_id
+            WHERE i.payout_id = \(payout.id)
+            """, logger: logger)
+        for try await claimed in check.decode(Int64.self) where claimed != payout.amount {
+            throw PayoutError.claimMismatch(payout: payout.id, amount: payout.amount, claimed: claimed)
+        }
+    }
+
+    /// Books a transfer: the payout becomes `paid` with its transfer id and the ledger gets its
+    /// `payout` entry, in one transaction through the execution ledger keyed by the payout, so a
+    /// redelivery after this commit books nothing twice.
+    func markPaid(_ payout: PendingPayout, transferID: String, tenant: UUID, jobID: String) async throws {
+        let logger = self.logger
+        try await ExecutionLedger(database: database).runOnce(
+            jobID: "payout-paid:\(payout.idempotencyKey)", kind: PayoutsVendorJob.kind, tenant: tenant
+        ) { connection in
+            let updated = try await connection.query("""
+                UPDATE payouts SET status = 'paid', stripe_transfer_id = \(transferID), settled_at = now()
+                WHERE id = \(payout.id) AND status = 'pending' RETURNING id
+                """, logger: logger)
+            var found = false
+            for try await _ in updated { found = true }
+            guard found else { throw PayoutError.notPending(payout.id) }
+            try await connection.query("""
+                INSERT INTO vendor_ledger_entries (tenant_id, vendor_id, kind, amount, currency, payout_id, occurred_at, job_id, memo)
+                VALUES (\(tenant), \(payout.vendorID), 'payout', \(-payout.amount), \(payout.currency), \(payout.id), now(), \(jobID),
+                        \("Stripe transfer " + transferID))
+                """, logger: logger)
+        }
+    }
+
+    /// A transfer Stripe refused for good: the payout becomes `failed` with the reason, and since
+    /// only pending and paid payouts hold their entries, the entries are payable again.
+    func markFailed(_ payout: PendingPayout, reason: String, tenant: UUID) async throws {
+        let logger = self.logger
+        try await database.withTenant(tenant) { connection in
+            try await connection.query("""
+                UPDATE payouts SET status = 'failed', failure_reason = \(reason), settled_at = now()
+                WHERE id = \(payout.id) AND status = 'pending'
+                """, logger: logger)
+        }
+    }
+}
+
+/// Payout states that must not happen; each stops the job for an operator to look at.
+enum PayoutError: Error, CustomStringConvertible {
+    case claimMismatch(payout: UUID, amount: Int64, claimed: Int64)
+    case notPending(UUID)
+    case amountMismatch(payout: UUID, expected: Int64, transferred: Int)
+
+    var description: String {
+        switch self {
+        case .claimMismatch(let payout, let amount, let claimed):
+            return "payout \(payout): claimed entries sum to \(claimed), not \(amount); nothing committed"
+        case .notPending(let payout):
+            return "payout \(payout) is no longer pending (failed or paid by another path); not booked again"
+        case .amountMismatch(let payout, let expected, let transferred):
+            return "payout \(payout): Stripe transferred \(transferred), the payout is \(expected); left pending for an operator"
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Connectors
+import Foundation
+import Queue
+import Store
+
+/// `payouts.vendor {"vendor_id": …}` (tenant in the envelope): pays one vendor's payable balance
+/// as one Stripe Connect transfer per currency.
+///
+/// Crash safety, step by step — each step is safe to repeat, so a redelivery after a crash anywhere
+/// ends with exactly one transfer and a `paid` payout:
+/// 1. One transaction creates the payout row (`pending`, amount = the sum of the payable entries)
+///    and claims those entries (`payout_items`), then commits. A crash before the commit leaves
+///    nothing; after it, the redelivery finds the pending payout and resumes it instead of
+///    creating another (one pending payout per vendor and currency, by a unique index).
+/// 2. `createTransfer` with idempotency key = the payout's id, and the destination and amount
+///    stored in the row. A crash before the call, or after Stripe answered but before step 3
+///    commits, makes the redelivery send the same request with the same key: Stripe answers
+///    with the same transfer (`Idempotent-Replayed`) instead of making a second one.
+/// 3. One transaction, through the execution ledger keyed by the payout, marks the payout `paid`
+///    with the transfer id and appends the ledger's `payout` entry (−amount).
+///
+/// Failures: a retryable Stripe error (5xx, timeout, 429) fails the attempt and the job is retried;
+/// the payout stays pending and is resumed (also by the next day's `payouts.run`). A non-retryable
+/// one (the account cannot receive, invalid request) marks the payout `failed` with the reason —
+/// its entries are payable again — and the job fails permanently, so it shows in the dead letters.
+/// An idempotency-key mismatch is a bug, not a refusal: the payout is left pending for an operator.
+///
+/// Known limit: Stripe keeps idempotency keys for 24 hours. A payout still pending after that (its
+/// retries exhausted, resumed by a later `payouts.run`) whose first call did reach Stripe would be
+/// transferred again; before resending an old pending payout, look its transfer up by
+/// `transfer_group` (`payout_<id>`) — the connector has no list call yet (TODO, money.reconcile).
+public struct PayoutsVendorJob: JobHandler {
+    public struct Arguments: Codable, Sendable {
+        public var vendorID: UUID
+        enum CodingKeys: String, CodingKey { case vendorID = "vendor_id" }
+        public init(vendorID: UUID) { self.vendorID = vendorID }
+    }
+
+    public static let kind = "payouts.vendor"
+    public static let options = JobOptions(queue: "payouts", retry: .exponentialJitter(maxAttempts: 12),
+                                           timeout: .seconds(120))
+    let database: Database?
+    let stripe: StripeConnector?
+
+    public init(database: Database?, stripe: StripeConnector?) {
+        self.database = database
+        self.stripe = stripe
+    }
+
+    public func run(_ arguments: Arguments, context: JobContext) async throws {
+        guard let database else { throw JobFailure.permanent("\(Self.kind) needs a database: this process has none") }
+        guard let stripe else {
+            throw JobFailure.permanent("\(Self.kind) needs the Stripe connector: this process was started without connectors")
+        }
+        let tenant = try JobTenant.required(context)
+        let book = PayoutBook(database: database, logger: context.logger)
+        var refused: [String] = []
+        for payout in try await book.open(tenant: tenant, vendor: arguments.vendorID) {
+            if let reason = try await pay(payout, stripe: stripe, book: book, tenant: tenant, context: context) {
+                refused.append(reason)
+            }
+        }
+        if !refused.isEmpty { throw JobFailure.permanent(refused.joined(separator: "; ")) }
+    }
+
+    /// Steps 2 and 3 for one payout; returns the reason if Stripe refused it for good.
+    private func pay(_ payout: PendingPayout, stripe: StripeConnector, book: PayoutBook, tenant: UUID,
+                     context: JobContext) async throws -> String? {
+        FailPoints.crashIfEnabled("payouts.vendor.before_transfer")
+        let transfer: StripeTransfer
+        do {
+            transfer = try await stripe.createTransfer(
+                amount: Money(minorUnits: Int(payout.amount), currency: payout.currency), destination: payout.destination,
+                transferGroup: "payout_\(payout.idempotencyKey)", description: "CityOS vendor payout",
+                metadata: ["payout_id": payout.idempotencyKey, "vendor_id": payout.vendorID.uuidString.lowercased(),
+                           "tenant_id": tenant.uuidString.lowercased()],
+                idempotencyKey: payout.idempotencyKey)
+        } catch {
+            if error.isRetryable { throw error }
+            if case .idempotencyMismatch = error { throw JobFailure.permanent("payout \(payout.id): \(error); left pending") }
+            let reason = "payout \(payout.idempotencyKey) failed: \(error)"
+            try await book.markFailed(payout, reason: error.description, tenant: tenant)
+            context.logger.error("payout refused", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
+            return reason
+        }
+        FailPoints.crashIfEnabled("payouts.vendor.after_transfer")
+        guard Int64(transfer.amount) == payout.amount else {
+            throw JobFailure.permanent(PayoutError.amountMismatch(payout: payout.id, expected: payout.amount,
+                                                                  transferred: transfer.amount).description)
+        }
+        try await book.markPaid(payout, transferID: transfer.id, tenant: tenant, jobID: context.jobID)
+        return nil
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Jobs
+import PostgresNIO
+import Queue
+import XCTest
+
+/// `commission.calculate` and `commission.reverse` against the real PostgreSQL.
+final class CommissionLedgerTests: XCTestCase {
+    func testAThreeVendorOrderWithOddAmountsBalancesToTheCent() async throws {
+        try await MoneyWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (a, _) = try await world.makeVendor(tenant)
+            let (b, _) = try await world.makeVendor(tenant)
+            let (c, _) = try await world.makeVendor(tenant)
+            try await world.setRule(tenant, basisPoints: 1_250)                       // default 12.5 %
+            try await world.setRule(tenant, vendor: b, basisPoints: 333, flat: 7)     // 3.33 % + 0.07 per line
+            try await world.setRule(tenant, vendor: c, basisPoints: 1_999)
+            let order = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: MoneyWorld.placedAt(), lines: [
+                .init(vendorID: a, quantity: 3, unitAmount: 3_333),   // 3 × 33.33
+                .init(vendorID: a, quantity: 1, unitAmount: 1),
+                .init(vendorID: b, quantity: 7, unitAmount: 1_429),
+                .init(vendorID: c, quantity: 3, unitAmount: 3_333),
+                .init(vendorID: c, quantity: 1, unitAmount: 5),
+            ])
+            try await world.run(world.calculate, .init(order: order), tenant: tenant)
+
+            let lineTotals: Int64 = 9_999 + 1 + 10_003 + 9_999 + 5
+            let orderID = order.id.uuidString.lowercased()
+            let earnings = try await world.sum(tenant, "order_id = '\(orderID)' AND kind = 'earning'")
+            let commissions = -(try await world.sum(tenant, "order_id = '\(orderID)' AND kind = 'commission'"))
+            let vendorNet = try await world.sum(tenant, "order_id = '\(orderID)'")
+            XCTAssertEqual(earnings, lineTotals, "gross earnings are the line totals")
+            XCTAssertEqual(commissions + vendorNet, lineTotals, "commissions + vendor earnings = line totals, to the cent")
+            // Per line, by the rules: a 12.5 % of 99.99 = 12.49875 → 12.50; of 0.01 → 0.00;
+            // b 3.33 % of 100.03 = 3.330999 → 3.33 + 0.07; c 19.99 % of 99.99 = 19.988001 → 19.99; of 0.05 → 0.01.
+            let balanceA = try await world.balance(tenant, vendor: a)
+            let balanceB = try await world.balance(tenant, vendor: b)
+            let balanceC = try await world.balance(tenant, vendor: c)
+            XCTAssertEqual(balanceA, 9_999 - 1_250 + 1 - 0)
+            XCTAssertEqual(balanceB, 10_003 - 333 - 7)
+            XCTAssertEqual(balanceC, 9_999 - 1_999 + 5 - 1)
+        }
+    }
+
+    func testARedeliveredOrAnotherJobForTheSameOrderBooksNothingTwice() async throws {
+        try await MoneyWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (vendor, _) = try await world.makeVendor(tenant)
+            try await world.setRule(tenant, basisPoints: 1_000)
+            let order = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: MoneyWorld.placedAt(),
+                                                           lines: [.init(vendorID: vendor, quantity: 2, unitAmount: 1_050)])
+            let jobID = JobID.make()
+            try await world.run(world.calculate, .init(order: order), tenant: tenant, id: jobID)
+            try await world.run(world.calculate, .init(order: order), tenant: tenant, id: jobID)   // redelivery
+            try await world.run(world.calculate, .init(order: order), tenant: tenant)              // a second event
+            let balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, 2_100 - 210)
+        }
+    }
+
+    func testTiersFollowTheVendorsSalesThisMonth() async throws {
+        try await MoneyWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (vendor, _) = try await world.makeVendor(tenant)
+            try await world.setRule(tenant, basisPoints: 2_000, tiers: [(10_000, 1_000)])
+            let first = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: "2026-11-02T10:00:00Z",
+                                                           lines: [.init(vendorID: vendor, quantity: 1, unitAmount: 10_000)])
+            let second = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: "2026-11-03T10:00:00Z",
+                                                            lines: [.init(vendorID: vendor, quantity: 1, unitAmount: 10_000)])
+            try await world.run(world.calculate, .init(order: first), tenant: tenant)
+            try await world.run(world.calculate, .init(order: second), tenant: tenant)
+            let firstCommission = try await world.sum(tenant, "order_id = '\(first.id.uuidString.lowercased())' AND kind = 'commission'")
+            let secondCommission = try await world.sum(tenant, "order_id = '\(second.id.uuidString.lowercased())' AND kind = 'commission'")
+            XCTAssertEqual(firstCommission, -2_000, "no sales yet this month: 20 %")
+            XCTAssertEqual(secondCommission, -1_000, "100.00 sold this month: the 10 % tier")
+        }
+    }
+
+    func testARefundAppendsReversalsThatCancelTheLineAndEditNothing() async throws {
+        try await MoneyWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (vendor, _) = try await world.makeVendor(tenant)
+            try await world.setRule(tenant, basisPoints: 1_500)
+            let kept = CommissionCalculateJob.PlacedOrder.Line(vendorID: vendor, quantity: 1, unitAmount: 2_000)
+            let refunded = CommissionCalculateJob.PlacedOrder.Line(vendorID: vendor, quantity: 3, unitAmount: 3_333)
+            let order = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: MoneyWorld.placedAt(), lines: [kept, refunded])
+            try await world.run(world.calculate, .init(order: order), tenant: tenant)
+            let reverseID = JobID.make()
+            let args = CommissionReverseJob.Arguments(orderID: order.id, lineIDs: [refunded.id], reason: .refund)
+            try await world.run(world.reverse, args, tenant: tenant, id: reverseID)
+            try await world.run(world.reverse, args, tenant: tenant, id: reverseID)
+            try await world.run(world.reverse, args, tenant: tenant)
+            let balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, 2_000 - 300, "only the kept line remains")
+            let reversals = try await world.sum(tenant, "kind = 'reversal'")
+            XCTAssertEqual(reversals, -(9_999 - 1_500), "one reversal per entry, however often the refund arrives")
+            let entries = try await world.sum(tenant, "kind IN ('earning', 'commission')")
+            XCTAssertEqual(entries, 2_000 - 300 + 9_999 - 1_500, "the original entries are untouched")
+
+            try await world.run(world.reverse, .init(orderID: order.id, reason: .cancellation), tenant: tenant)
+            let afterCancel = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(afterCancel, 0)
+        }
+    }
+
+    func testTheApplicationCannotEditOrDeleteLedgerEntries() async throws {
+        try await MoneyWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (vendor, _) = try await world.makeVendor(tenant)
+            try await world.setRule(tenant, basisPoints: 1_000)
+            let order = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: MoneyWorld.placedAt(),
+                                                           lines: [.init(vendorID: vendor, quantity: 1, unitAmount: 100)])
+            try await world.run(world.calculate, .init(order: order), tenant: tenant)
+            for statement in ["UPDATE vendor_ledger_entries SET amount = 0", "DELETE FROM vendor_ledger_entries"] {
+                do {
+                    try await world.app.withTenant(tenant) { connection in
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: MoneyWorld.logger)
+                    }
+                    XCTFail("\(statement) must be refused")
+                } catch {
+                    XCTAssertEqual((error as? PSQLError)?.serverInfo?[.sqlState], "42501", "permission denied: \(String(reflecting: error))")
+                }
+            }
+            let otherTenant = try await world.makeTenant()
+            let seen = try await world.sum(otherTenant, "true")
+            XCTAssertEqual(seen, 0, "another tenant sees none of these entries")
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Connectors
+import Foundation
+@testable import Jobs
+import Queue
+import XCTest
+
+/// `payouts.vendor` in this process against the real PostgreSQL and the sandbox's Stripe.
+final class VendorPayoutTests: XCTestCase {
+    /// A tenant with no hold, a 10 % default rule, and a vendor who sold `lines` (quantity, unit amount).
+    private func vendorWithSales(_ world: MoneyWorld, account: MoneyWorld.Account = .connected, minimum: Int64 = 0,
+                                 holdDays: Int = 0, placedDaysAgo: Int = 10, lines: [(Int, Int64)] = [(3, 3_333)])
+        async throws -> (tenant: UUID, vendor: UUID, account: String?) {
+        let tenant = try await world.makeTenant(holdDays: holdDays)
+        let (vendor, accountID) = try await world.makeVendor(tenant, account: account, minimum: minimum)
+        try await world.setRule(tenant, basisPoints: 1_000)
+        let order = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: MoneyWorld.placedAt(daysAgo: placedDaysAgo),
+                                                       lines: lines.map { .init(vendorID: vendor, quantity: $0.0, unitAmount: $0.1) })
+        try await world.run(world.calculate, .init(order: order), tenant: tenant)
+        return (tenant, vendor, accountID)
+    }
+
+    func testThePayableBalanceBecomesOneTransferAndOnePaidPayoutHoweverOftenItRuns() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(owed, 9_999 - 1_000)
+            let jobID = JobID.make()
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant, id: jobID)
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant, id: jobID)
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "one transfer of the whole balance")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["paid"])
+            XCTAssertEqual(payouts.first?.transfer, transfers.first?.id)
+            let after = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(after, 0, "the payout entry settles the ledger")
+        }
+    }
+
+    func testTheHoldPeriodTheMinimumAndDisabledPayoutsKeepTheMoney() async throws {
+        try await MoneyWorld.run { world in
+            let held = try await vendorWithSales(world, holdDays: 7, placedDaysAgo: 2)
+            try await world.run(world.payVendor, .init(vendorID: held.vendor), tenant: held.tenant)
+            let heldPayouts = try await world.payouts(held.tenant, vendor: held.vendor)
+            XCTAssertTrue(heldPayouts.isEmpty, "inside the hold period")
+
+            let small = try await vendorWithSales(world, minimum: 10_000)
+            try await world.run(world.payVendor, .init(vendorID: small.vendor), tenant: small.tenant)
+            let smallPayouts = try await world.payouts(small.tenant, vendor: small.vendor)
+            XCTAssertTrue(smallPayouts.isEmpty, "89.99 is below the 100.00 minimum")
+
+            let disabled = try await vendorWithSales(world, account: .none)
+            try await world.run(world.payVendor, .init(vendorID: disabled.vendor), tenant: disabled.tenant)
+            let disabledPayouts = try await world.payouts(disabled.tenant, vendor: disabled.vendor)
+            XCTAssertTrue(disabledPayouts.isEmpty, "no connected account")
+        }
+    }
+
+    func testACrashAfterStripeAnsweredTwiceInARowStillEndsWithOneTransfer() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            // What a worker killed after the transfer and before the commit leaves behind, twice.
+            let book = PayoutBook(database: world.app, logger: MoneyWorld.logger)
+            let pending = try await book.open(tenant: tenant, vendor: vendor)
+            XCTAssertEqual(pending.map(\.amount), [owed])
+            let again = try await book.open(tenant: tenant, vendor: vendor)
+            XCTAssertEqual(again, pending, "a redelivery resumes the pending payout, it does not make another")
+            for _ in 0..<2 {
+                let payout = try XCTUnwrap(pending.first)
+                _ = try await world.connectors.stripe.createTransfer(
+                    amount: Money(minorUnits: Int(payout.amount), currency: payout.currency), destination: payout.destination,
+                    transferGroup: "payout_\(payout.idempotencyKey)", description: "CityOS vendor payout",
+                    metadata: ["payout_id": payout.idempotencyKey, "vendor_id": payout.vendorID.uuidString.lowercased(),
+                               "tenant_id": tenant.uuidString.lowercased()],
+                    idempotencyKey: payout.idempotencyKey)
+            }
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "Stripe replayed the same transfer for the same key")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["paid"])
+            let after = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(after, 0)
+        }
+    }
+
+    func testARefusedTransferFailsThePayoutVisiblyAndReturnsTheEntriesToTheBalance() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, _) = try await vendorWithSales(world, account: .missing)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            do {
+                try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+                XCTFail("a refused transfer fails the job")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent, "\(failure)")
+            }
+            let failed = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(failed.map(\.status), ["failed"])
+            XCTAssertTrue(failed.first?.reason?.contains("No such destination") ?? false, "\(failed)")
+            let balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, owed, "nothing was paid")
+
+            // The vendor connects a real account: the released entries are paid in full.
+            let account = try await world.createAccount()
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("UPDATE vendors SET stripe_account_id = \(account) WHERE id = \(vendor)",
+                                           logger: MoneyWorld.logger)
+            }
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["failed", "paid"])
+            XCTAssertEqual(payouts.last?.amount, owed)
+            let transfers = try await world.transfers(to: account)
+            XCTAssertEqual(transfers.map(\.amount), [Int(owed)])
+        }
+    }
+
+    func testAProcessWithoutConnectorsRefusesPayoutsSayingWhy() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, _) = try await vendorWithSales(world)
+            do {
+                try await world.run(PayoutsVendorJob(database: world.app, stripe: nil), .init(vendorID: vendor), tenant: tenant)
+                XCTFail("must fail")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent)
+                XCTAssertTrue(failure.description.contains("Stripe connector"), failure.description)
+            }
+        }
+    }
+}
