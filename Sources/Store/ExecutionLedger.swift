@@ -25,6 +25,7 @@ public struct ExecutionLedger: Sendable {
     }
 
     /// Runs `body` once per `jobID`, in a transaction as `tenant` (or with no tenant).
+    @discardableResult
     public func runOnce(
         jobID: String,
         kind: String,
@@ -37,6 +38,7 @@ public struct ExecutionLedger: Sendable {
     /// Runs `body` once per `jobID`, in a transaction in `scope` (a platform sweep job
     /// passes `.platformSweep`). The body's errors roll everything back, the ledger row
     /// too, and are rethrown unchanged so the job can be retried.
+    @discardableResult
     public func runOnce(
         jobID: String,
         kind: String,
