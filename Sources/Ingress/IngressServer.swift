@@ -16,6 +16,7 @@ public final class IngressServer: Sendable {
     private let redis: RedisClient
     private let registry: JobRegistry
     private let readinessChecks: [ReadinessCheck]
+    private let schedules: ScheduleReport?
     private let logger: Logger
     private let lifecycle = Mutex(Lifecycle())
 
@@ -30,10 +31,13 @@ public final class IngressServer: Sendable {
 
     /// - Parameters:
     ///   - readinessChecks: what `/readyz` checks; by default, Redis answers PING.
+    ///   - schedules: what `GET /v1/schedules` answers (the scheduler's status as JSON); without
+    ///     it that route answers 503 `not_configured`.
     public init(configuration: IngressConfiguration, redis: RedisClient, registry: JobRegistry,
                 metrics: IngressMetrics = IngressMetrics(), readinessChecks: [ReadinessCheck]? = nil,
-                logger: Logger) {
+                schedules: ScheduleReport? = nil, logger: Logger) {
         self.configuration = configuration
+        self.schedules = schedules
         self.redis = redis
         self.registry = registry
         self.metrics = metrics
@@ -72,6 +76,11 @@ public final class IngressServer: Sendable {
             .add(middleware: OpsAuthMiddleware(token: configuration.opsToken, warnings: warnings, logger: logger))
         JobRoutes(client: client, metrics: metrics).register(on: ops)
         QueueRoutes(redis: redis, namespace: configuration.namespace).register(on: ops)
+        let schedules = self.schedules
+        ops.get("/schedules") { _, _ in
+            guard let schedules else { throw APIError.notConfigured("the schedules report") }
+            return JSONText.response(json: try await schedules())
+        }
         return router
     }
 
@@ -142,3 +151,7 @@ public final class IngressServer: Sendable {
         for waiter in waiters { waiter.resume(throwing: error) }
     }
 }
+
+/// The scheduler's status as JSON bytes (the ingress knows no scheduler: the process that has
+/// one hands this in).
+public typealias ScheduleReport = @Sendable () async throws -> [UInt8]

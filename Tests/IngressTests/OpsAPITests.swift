@@ -91,6 +91,17 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual(queue.enqueued, 1)
     }
 
+    func testSchedulesAnswerWhatTheSchedulerReportsAndNeedTheToken() async throws {
+        let withSchedules = try await IngressHarness.start(schedules: { Array(#"{"schedules":[]}"#.utf8) })
+        let answer = try await withSchedules.ops(.GET, "/v1/schedules")
+        XCTAssertEqual(answer.status, 200)
+        XCTAssertEqual(answer.text, #"{"schedules":[]}"#)
+        await withSchedules.stop()
+        let without = try await harness.ops(.GET, "/v1/schedules")
+        XCTAssertEqual(without.status, 503)
+        XCTAssertEqual(without.errorCode, "not_configured")
+    }
+
     func testDeadLettersCanBeListedReplayedAndDeleted() async throws {
         let client = harness.jobClient
         let envelopes = (0..<3).map { _ in client.makeEnvelope(kind: "no.longer.registered", args: .object([:]),

@@ -1,6 +1,8 @@
+import Foundation
 import Ingress
 import Logging
 import Queue
+import Scheduler
 import Store
 
 extension Platform {
@@ -14,7 +16,21 @@ extension Platform {
         ]
         return IngressServer(configuration: IngressConfiguration(config: config, benchRoute: benchRoute),
                              redis: redis, registry: registry, metrics: metrics, readinessChecks: checks,
-                             logger: Logger(label: "cityos.ingress"))
+                             schedules: scheduleReport(), logger: Logger(label: "cityos.ingress"))
+    }
+
+    /// `GET /v1/schedules`: the schedule files read afresh on each request, so the answer
+    /// matches `cityos schedules list --json` in this process's directory.
+    func scheduleReport() -> ScheduleReport {
+        let (directory, registry, redis, namespace) = (config.schedulesDirectory, self.registry, self.redis, self.namespace)
+        return {
+            let schedules = try ScheduleFiles.load(directory: directory)
+            let status = try await ScheduleStatus.read(schedules: schedules, registry: registry, redis: redis,
+                                                       namespace: namespace)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return Array(try encoder.encode(status))
+        }
     }
 }
 

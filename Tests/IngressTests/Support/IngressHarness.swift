@@ -37,7 +37,7 @@ final class IngressHarness: Sendable {
 
     static func start(secrets: [WebhookSource: String] = secrets, opsToken: String? = opsToken,
                       readinessChecks: [ReadinessCheck]? = nil, benchRoute: Bool = false,
-                      logger: Logger? = nil) async throws -> IngressHarness {
+                      schedules: ScheduleReport? = nil, logger: Logger? = nil) async throws -> IngressHarness {
         let queue = try QueueHarness(label: "ingress")
         let logger = logger ?? {
             var logger = Logger(label: "ingress-test")
@@ -47,7 +47,8 @@ final class IngressHarness: Sendable {
         let configuration = IngressConfiguration(host: "127.0.0.1", port: 0, namespace: queue.namespace,
                                                  opsToken: opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
         let server = IngressServer(configuration: configuration, redis: queue.redis, registry: JobCatalog.registry(),
-                                   readinessChecks: readinessChecks ?? [.redis(queue.redis)], logger: logger)
+                                   readinessChecks: readinessChecks ?? [.redis(queue.redis)], schedules: schedules,
+                                   logger: logger)
         let task = Task { try await server.run() }
         let port = try await Bounded.wait("the ingress to listen") { try await server.listeningPort() }
         return IngressHarness(queue: queue, server: server, port: port, task: task)
