@@ -14,6 +14,14 @@ public struct PendingPayout: Sendable, Equatable {
     public var currency: String
     /// The connected account, fixed when the payout was created so every retry sends the same request.
     public var destination: String
+    /// How long the payout has been pending, in seconds (0 for one opened just now). Not part of
+    /// its identity: the same payout found again later is equal to itself.
+    public var ageSeconds: Double = 0
+
+    public static func == (a: PendingPayout, b: PendingPayout) -> Bool {
+        a.id == b.id && a.vendorID == b.vendorID && a.amount == b.amount && a.currency == b.currency
+            && a.destination == b.destination
+    }
 
     /// The Stripe idempotency key: the payout's id, so every attempt, in any process, is one transfer.
     public var idempotencyKey: String { id.uuidString.lowercased() }
@@ -62,12 +70,13 @@ struct PayoutBook {
 
     private static func pending(vendor: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [PendingPayout] {
         let rows = try await connection.query("""
-            SELECT id, amount, currency, destination FROM payouts
+            SELECT id, amount, currency, destination, extract(epoch FROM now() - created_at)::float8 FROM payouts
             WHERE vendor_id = \(vendor) AND status = 'pending' ORDER BY created_at
             """, logger: logger)
         var found: [PendingPayout] = []
-        for try await (id, amount, currency, destination) in rows.decode((UUID, Int64, String, String).self) {
-            found.append(PendingPayout(id: id, vendorID: vendor, amount: amount, currency: currency, destination: destination))
+        for try await (id, amount, currency, destination, age) in rows.decode((UUID, Int64, String, String, Double).self) {
+            found.append(PendingPayout(id: id, vendorID: vendor, amount: amount, currency: currency, destination: destination,
+                                       ageSeconds: age))
         }
         return found
     }

@@ -25,10 +25,12 @@ import Store
 /// its entries are payable again — and the job fails permanently, so it shows in the dead letters.
 /// An idempotency-key mismatch is a bug, not a refusal: the payout is left pending for an operator.
 ///
-/// Known limit: Stripe keeps idempotency keys for 24 hours. A payout still pending after that (its
-/// retries exhausted, resumed by a later `payouts.run`) whose first call did reach Stripe would be
-/// transferred again; before resending an old pending payout, look its transfer up by
-/// `transfer_group` (`payout_<id>`) — the connector has no list call yet (TODO, money.reconcile).
+/// Stripe keeps idempotency keys for 24 hours, so a payout pending for longer than
+/// `resendLimitSeconds` (23 h; its retries exhausted, found again by a later `payouts.run`) is never
+/// sent again automatically: if its first call did reach Stripe, a resend would pay twice. It stays
+/// pending and the job fails permanently naming it, for an operator to look its transfer up by
+/// `transfer_group` (`payout_<id>`) in Stripe. (Doing that lookup automatically needs a list call
+/// the connector does not have yet.)
 public struct PayoutsVendorJob: JobHandler {
     public struct Arguments: Codable, Sendable {
         public var vendorID: UUID
@@ -36,15 +38,22 @@ public struct PayoutsVendorJob: JobHandler {
         public init(vendorID: UUID) { self.vendorID = vendorID }
     }
 
+    /// Below Stripe's 24-hour idempotency window, with an hour of margin.
+    public static let defaultResendLimitSeconds: Double = 23 * 3600
+
     public static let kind = "payouts.vendor"
     public static let options = JobOptions(queue: "payouts", retry: .exponentialJitter(maxAttempts: 12),
                                            timeout: .seconds(120))
     let database: Database?
     let stripe: StripeConnector?
+    /// A pending payout older than this is not sent again (see above).
+    let resendLimitSeconds: Double
 
-    public init(database: Database?, stripe: StripeConnector?) {
+    public init(database: Database?, stripe: StripeConnector?,
+                resendLimitSeconds: Double = PayoutsVendorJob.defaultResendLimitSeconds) {
         self.database = database
         self.stripe = stripe
+        self.resendLimitSeconds = resendLimitSeconds
     }
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
@@ -66,6 +75,11 @@ public struct PayoutsVendorJob: JobHandler {
     /// Steps 2 and 3 for one payout; returns the reason if Stripe refused it for good.
     private func pay(_ payout: PendingPayout, stripe: StripeConnector, book: PayoutBook, tenant: UUID,
                      context: JobContext) async throws -> String? {
+        guard payout.ageSeconds <= resendLimitSeconds else {
+            throw JobFailure.permanent("payout \(payout.idempotencyKey) has been pending for \(Int(payout.ageSeconds / 3600)) h, "
+                + "past Stripe's 24-hour idempotency window: a resend could pay twice, so it is left pending; "
+                + "find transfer group payout_\(payout.idempotencyKey) in Stripe and settle it by hand")
+        }
         FailPoints.crashIfEnabled("payouts.vendor.before_transfer")
         let transfer: StripeTransfer
         do {

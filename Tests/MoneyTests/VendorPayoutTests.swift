@@ -86,6 +86,29 @@ final class VendorPayoutTests: XCTestCase {
         }
     }
 
+    func testAPayoutPendingPastStripesIdempotencyWindowIsNeverSentAgain() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            // A payout opened by an earlier attempt that never finished (its call may have reached Stripe).
+            let book = PayoutBook(database: world.app, logger: MoneyWorld.logger)
+            let opened = try await book.open(tenant: tenant, vendor: vendor)
+            let pending = try XCTUnwrap(opened.first)
+            // Any age counts as too old here: the job must leave it alone and say so.
+            let cautious = PayoutsVendorJob(database: world.app, stripe: world.connectors.stripe, resendLimitSeconds: 0)
+            do {
+                try await world.run(cautious, .init(vendorID: vendor), tenant: tenant)
+                XCTFail("an old pending payout must not be resent")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent)
+                XCTAssertTrue(failure.description.contains("payout_\(pending.idempotencyKey)"), "\(failure)")
+            }
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertTrue(transfers.isEmpty, "nothing was sent")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["pending"], "left for an operator")
+        }
+    }
+
     func testARefusedTransferFailsThePayoutVisiblyAndReturnsTheEntriesToTheBalance() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, _) = try await vendorWithSales(world, account: .missing)
