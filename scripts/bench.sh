@@ -5,7 +5,7 @@
 #   2. redis-benchmark for the same list commands (the Redis ceiling on this machine),
 #   3. Sidekiq 6.4 (Debian's ruby-sidekiq) on the same Redis (another database: it flushes it),
 #   4. `cityos bench queue --kind diag.record` (one ledger transaction per job) beside
-#      `pgbench -N` on the same PostgreSQL with as many clients.
+#      `pgbench -N` on the same PostgreSQL, with as many clients as the workers have connections.
 # Each is run RUNS times (default 3); the medians are printed last.
 # Environment: BENCH_JOBS (200000), BENCH_CONCURRENCY (64), SIDEKIQ_JOBS (50000), SIDEKIQ_CONCURRENCY (25).
 set -euo pipefail
@@ -19,7 +19,9 @@ concurrency=${BENCH_CONCURRENCY:-64}
 sidekiq_jobs=${SIDEKIQ_JOBS:-50000}
 sidekiq_concurrency=${SIDEKIQ_CONCURRENCY:-25}
 record_jobs=${BENCH_RECORD_JOBS:-20000}
-record_concurrency=${BENCH_RECORD_CONCURRENCY:-16}
+record_concurrency=${BENCH_RECORD_CONCURRENCY:-32}
+# PostgreSQL connections: the workers' pool and pgbench's clients, the same number for both.
+record_connections=${BENCH_RECORD_CONNECTIONS:-16}
 peer_dir=$REPO_ROOT/../shared/peers/sidekiq
 
 bash "$SCRIPTS_DIR/install-deps.sh"
@@ -46,9 +48,9 @@ for i in $(seq "$runs"); do
     | sed 's/^/single /' | tee -a "$out/redis.txt"
   redis-benchmark -h 127.0.0.1 -p 6392 -q -n 1000000 -c 50 -P 100 -t lpush,lpop | tr '\r' '\n' | grep -E '^(LPUSH|LPOP)' \
     | sed 's/^/pipelined /' | tee -a "$out/redis.txt"
-  CITYOS_DATABASE_POOL_SIZE=$record_concurrency "$cityos" bench queue --kind diag.record \
+  CITYOS_DATABASE_POOL_SIZE=$record_connections "$cityos" bench queue --kind diag.record \
     --jobs "$record_jobs" --concurrency "$record_concurrency" --json | tee -a "$out/record.jsonl"
-  pgbench -h 127.0.0.1 -p 5492 -U postgres -N -c "$record_concurrency" -j 2 -T 10 pgbench 2>/dev/null \
+  pgbench -h 127.0.0.1 -p 5492 -U postgres -N -c "$record_connections" -j 2 -T 10 pgbench 2>/dev/null \
     | grep -E '^tps' | tee -a "$out/pgbench.txt"
   if [ -f "$peer_dir/bench.rb" ]; then
     REDIS_URL=redis://127.0.0.1:6392/1 ruby "$peer_dir/bench.rb" "$sidekiq_jobs" "$sidekiq_concurrency" | tee -a "$out/sidekiq.txt"
