@@ -1,29 +1,13 @@
 import Foundation
 import Hummingbird
+import Queue
 
 /// Small JSON helpers for the hot path and for answers: escaping strings by hand, and encoding
 /// `Encodable` answers with the keys sorted.
 enum JSONText {
-    private static let hex = Array("0123456789abcdef".utf8)
-
-    /// Appends `value` as a JSON string literal (quotes included).
+    /// Appends `value` as a JSON string literal (quotes included): the platform's one rule.
     static func appendString(_ value: some StringProtocol, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x0a: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0d: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: Array(#"\u00"#.utf8))
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0f)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        JSONString.append(value, to: &out)
     }
 
     static let encoder: JSONEncoder = {
