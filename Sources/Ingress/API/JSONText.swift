@@ -6,7 +6,11 @@ import Queue
 /// `Encodable` answers with the keys sorted.
 enum JSONText {
     /// Appends `value` as a JSON string literal (quotes included): the platform's one rule.
-    static func appendString(_ value: some StringProtocol, to out: inout [UInt8]) {
+    static func appendString(_ value: String, to out: inout [UInt8]) {
+        JSONString.append(value, to: &out)
+    }
+
+    static func appendString(_ value: Substring, to out: inout [UInt8]) {
         JSONString.append(value, to: &out)
     }
 
