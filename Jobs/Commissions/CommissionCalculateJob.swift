@@ -63,7 +63,7 @@ public struct CommissionCalculateJob: JobHandler {
     public init(database: Database?) { self.database = database }
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
-        guard let database else { throw JobFailure.permanent("\(Self.kind) needs a database: this process has none") }
+        let database = try JobDependency.required(database, "a database", for: Self.kind)
         let tenant = try JobTenant.required(context)
         let order = arguments.order
         try Self.validate(order)

@@ -38,7 +38,7 @@ public struct CommissionReverseJob: JobHandler {
     public init(database: Database?) { self.database = database }
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
-        guard let database else { throw JobFailure.permanent("\(Self.kind) needs a database: this process has none") }
+        let database = try JobDependency.required(database, "a database", for: Self.kind)
         let tenant = try JobTenant.required(context)
         let logger = context.logger
         _ = try await ExecutionLedger(database: database).runOnce(jobID: context.jobID, kind: Self.kind, tenant: tenant) { connection in

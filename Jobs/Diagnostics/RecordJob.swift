@@ -19,7 +19,7 @@ public struct RecordJob: JobHandler {
     public init(database: Database?) { self.database = database }
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
-        guard let database else { throw JobFailure.permanent("diag.record needs a database: this process has none") }
+        let database = try JobDependency.required(database, "a database", for: Self.kind)
         let outcome = try await ExecutionLedger(database: database).insertOnce(
             jobID: context.jobID, kind: Self.kind, tenant: nil,
             .init(into: "diag_records", columns: ["key", "job_id"], values: [arguments.key, context.jobID]))

@@ -26,7 +26,7 @@ public struct PayoutsRunJob: JobHandler {
     public init(database: Database?) { self.database = database }
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
-        guard let database else { throw JobFailure.permanent("\(Self.kind) needs a database: this process has none") }
+        let database = try JobDependency.required(database, "a database", for: Self.kind)
         let logger = context.logger
         let runID = context.jobID
         try await ExecutionLedger(database: database).runOnce(jobID: runID, kind: Self.kind, scope: .platformSweep) { connection in

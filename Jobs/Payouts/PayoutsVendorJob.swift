@@ -57,10 +57,8 @@ public struct PayoutsVendorJob: JobHandler {
     }
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
-        guard let database else { throw JobFailure.permanent("\(Self.kind) needs a database: this process has none") }
-        guard let stripe else {
-            throw JobFailure.permanent("\(Self.kind) needs the Stripe connector: this process was started without connectors")
-        }
+        let database = try JobDependency.required(database, "a database", for: Self.kind)
+        let stripe = try JobDependency.required(stripe, "the Stripe connector", for: Self.kind)
         let tenant = try JobTenant.required(context)
         let book = PayoutBook(database: database, logger: context.logger)
         var refused: [String] = []

@@ -71,14 +71,7 @@ public final class QueueHarness: Sendable {
 
     /// Deletes every key of this namespace.
     public func clean() async throws {
-        var cursor = "0"
-        repeat {
-            let reply = try await redis.send("SCAN", .string(cursor), "MATCH", .string("\(namespace):*"), "COUNT", 1000)
-            let parts = reply.array ?? []
-            cursor = parts.first?.string ?? "0"
-            let keys = (parts.count > 1 ? parts[1].array ?? [] : []).compactMap(\.string)
-            if !keys.isEmpty { try await redis.send(RedisCommand("DEL", keys.map { .string($0) })) }
-        } while cursor != "0"
+        try await NamespaceCleanup.deleteAll(redis: redis, namespace: namespace)
     }
 }
 
