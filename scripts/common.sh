@@ -29,7 +29,8 @@ as_root() {
 select_env() {
   case "${1:-}" in
     dev)  REDIS_PORT=6390; PG_PORT=5490 ;;
-    test) REDIS_PORT=6391; PG_PORT=5491 ;;
+    # A second checkout (a git worktree) can run its tests beside this one on other ports.
+    test) REDIS_PORT=${CITYOS_TEST_REDIS_PORT:-6391}; PG_PORT=${CITYOS_TEST_PG_PORT:-5491} ;;
     bench) REDIS_PORT=6392; PG_PORT=5492 ;;
     *)    die "ENV must be 'dev', 'test' or 'bench' (got '${1:-}')" ;;
   esac

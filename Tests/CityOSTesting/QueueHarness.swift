@@ -62,9 +62,6 @@ public final class QueueHarness: Sendable {
     public func childEnvironment(_ extra: [String: String] = [:]) throws -> [String: String] {
         var env = ["CITYOS_REDIS_URL": try TestEnvironment.redisURL(), "CITYOS_REDIS_NAMESPACE": namespace,
                    "CITYOS_LOG_LEVEL": "info"]
-        if ProcessInfo.processInfo.environment["CITYOS_DATABASE_URL"] == nil {
-            env["CITYOS_DATABASE_URL"] = "postgres://cityos_app@127.0.0.1:5491/cityos"
-        }
         for (k, v) in extra { env[k] = v }
         return env
     }

@@ -1,3 +1,4 @@
+import CityOSTesting
 import Foundation
 import Jobs
 import Queue
@@ -53,7 +54,7 @@ final class ScheduleCommandTests: XCTestCase {
             let result = try await CityOSProcess.run(command, environment: [
                 "CITYOS_REDIS_URL": test.url, "CITYOS_REDIS_NAMESPACE": test.namespace,
                 "CITYOS_SCHEDULER_DIRECTORY": folder.url.appendingPathComponent("schedules").path,
-                "CITYOS_DATABASE_URL": "postgres://cityos_app@127.0.0.1:5491/cityos",
+                "CITYOS_DATABASE_URL": try TestEnvironment.value("CITYOS_DATABASE_URL"),
             ], directory: folder.url, label: command[0])
             XCTAssertEqual(result.status, 2, "cityos \(command[0]): \(result.stderr)")
             XCTAssertTrue(result.stderr.contains("typo.yaml: job kind 'payouts.runn' is not registered"),
@@ -112,7 +113,7 @@ final class ScheduleCommandTests: XCTestCase {
         let result = try await CityOSProcess.run(["schedules", "list", "--json"], environment: [
             "CITYOS_REDIS_URL": test.url, "CITYOS_REDIS_NAMESPACE": test.namespace,
             "CITYOS_SCHEDULER_DIRECTORY": folder.url.appendingPathComponent("schedules").path,
-            "CITYOS_DATABASE_URL": "postgres://cityos_app@127.0.0.1:5491/cityos",
+            "CITYOS_DATABASE_URL": try TestEnvironment.value("CITYOS_DATABASE_URL"),
         ], directory: folder.url, label: "list")
         XCTAssertEqual(result.status, 0, result.stderr)
         let status = try JSONDecoder().decode(ScheduleStatus.self, from: Data(result.stdout.utf8))
