@@ -31,7 +31,7 @@ select_env() {
     dev)  REDIS_PORT=6390; PG_PORT=5490 ;;
     # A second checkout (a git worktree) can run its tests beside this one on other ports.
     test) REDIS_PORT=${CITYOS_TEST_REDIS_PORT:-6391}; PG_PORT=${CITYOS_TEST_PG_PORT:-5491} ;;
-    bench) REDIS_PORT=6392; PG_PORT=5492 ;;
+    bench) REDIS_PORT=${CITYOS_BENCH_REDIS_PORT:-6392}; PG_PORT=${CITYOS_BENCH_PG_PORT:-5492} ;;
     *)    die "ENV must be 'dev', 'test' or 'bench' (got '${1:-}')" ;;
   esac
   CITYOS_ENV=$1
