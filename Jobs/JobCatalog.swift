@@ -20,11 +20,12 @@ public enum JobCatalog {
         registry.register(PayoutsRunJob(database: database))
         registry.register(PayoutsVendorJob(database: database, stripe: connectors?.stripe))
         registry.registerScheduledPlaceholders()   // Jobs/Scheduled: until the real handlers land
-        registry.register(StripeWebhookJob())
-        registry.register(MedusaWebhookJob())
-        registry.register(PayloadWebhookJob())
-        registry.register(FleetbaseWebhookJob())
-        registry.register(ERPNextWebhookJob())
+        let dispatch = WebhookDispatch.platform(database: database, connectors: connectors)
+        registry.register(StripeWebhookJob(dispatch: dispatch))
+        registry.register(MedusaWebhookJob(dispatch: dispatch))
+        registry.register(PayloadWebhookJob(dispatch: dispatch))
+        registry.register(FleetbaseWebhookJob(dispatch: dispatch))
+        registry.register(ERPNextWebhookJob(dispatch: dispatch))
         return registry
     }
 }

@@ -28,10 +28,11 @@ public struct WebhookEventArguments: Codable, Sendable {
     }
 }
 
-/// The handlers of one source's events. For now every event is recorded as received (logged)
-/// and succeeds; dispatching by type to the sync, payment and payout families comes later.
+/// The job of one source's events: it looks the event up in the dispatch table and runs the
+/// handler registered for its type; a type without one is ignored (logged, counted).
 public protocol WebhookEventJob: JobHandler where Arguments == WebhookEventArguments {
     static var source: String { get }
+    var dispatch: WebhookDispatch { get }
 }
 
 extension WebhookEventJob {
@@ -41,7 +42,13 @@ extension WebhookEventJob {
     }
 
     public func run(_ event: WebhookEventArguments, context: JobContext) async throws {
-        context.logger.info("webhook event received", metadata: [
+        let outcome: WebhookOutcome
+        if let handler = dispatch.handler(source: Self.source, type: event.type) {
+            outcome = try await handler.handle(event, context: context)
+        } else {
+            outcome = .ignored
+        }
+        context.logger.info("webhook event \(outcome.rawValue)", metadata: [
             "job_id": "\(context.jobID)", "source": "\(event.source)", "event_id": "\(event.eventID)",
             "type": "\(event.type)", "tenant": "\(context.tenant ?? "-")", "trace": "\(context.trace ?? "-")",
         ])
@@ -50,25 +57,30 @@ extension WebhookEventJob {
 
 public struct StripeWebhookJob: WebhookEventJob {
     public static let source = "stripe"
-    public init() {}
+    public let dispatch: WebhookDispatch
+    public init(dispatch: WebhookDispatch = WebhookDispatch()) { self.dispatch = dispatch }
 }
 
 public struct MedusaWebhookJob: WebhookEventJob {
     public static let source = "medusa"
-    public init() {}
+    public let dispatch: WebhookDispatch
+    public init(dispatch: WebhookDispatch = WebhookDispatch()) { self.dispatch = dispatch }
 }
 
 public struct PayloadWebhookJob: WebhookEventJob {
     public static let source = "payload"
-    public init() {}
+    public let dispatch: WebhookDispatch
+    public init(dispatch: WebhookDispatch = WebhookDispatch()) { self.dispatch = dispatch }
 }
 
 public struct FleetbaseWebhookJob: WebhookEventJob {
     public static let source = "fleetbase"
-    public init() {}
+    public let dispatch: WebhookDispatch
+    public init(dispatch: WebhookDispatch = WebhookDispatch()) { self.dispatch = dispatch }
 }
 
 public struct ERPNextWebhookJob: WebhookEventJob {
     public static let source = "erpnext"
-    public init() {}
+    public let dispatch: WebhookDispatch
+    public init(dispatch: WebhookDispatch = WebhookDispatch()) { self.dispatch = dispatch }
 }
