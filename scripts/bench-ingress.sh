@@ -88,8 +88,12 @@ wrk_run() {
   s0=$(proc_ticks "$SERVER_PID"); r0=$(proc_ticks "$REDIS_PID"); m0=$(machine_ticks)
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$1" "http://127.0.0.1:$HTTP_PORT" >"$2"
   s1=$(proc_ticks "$SERVER_PID"); r1=$(proc_ticks "$REDIS_PID"); m1=$(machine_ticks)
-  awk -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v m=$((m1 - m0)) \
-    'BEGIN { if (m < 1) m = 1; printf "CPU: server %d%%, redis %d%%, wrk+kernel+others %d%%\n", 100*s/m, 100*r/m, 100*(m-s-r)/m }' >"$2.cpu"
+  local requests hz
+  requests=$(awk '/ requests in / { print $1 }' "$2"); hz=$(getconf CLK_TCK)
+  awk -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v m=$((m1 - m0)) -v n="${requests:-0}" -v hz="$hz" \
+    'BEGIN { if (m < 1) m = 1; if (n < 1) n = 1
+             printf "CPU: server %d%%, redis %d%%, wrk+kernel+others %d%%; per request: server %.1f us, redis %.1f us\n",
+                    100*s/m, 100*r/m, 100*(m-s-r)/m, 1e6*s/hz/n, 1e6*r/hz/n }' >"$2.cpu"
   awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /Requests\/sec:/ { rps = $2 }
@@ -110,6 +114,7 @@ for run in $(seq "$RUNS"); do
   python3 scripts/bench/make-signed-events.py "$COUNT" "$SECRET" "$EVENTS" 1024
   read -r w_rps w_p99 w_total w_bad < <(BENCH_EVENTS=$EVENTS BENCH_THREADS=$THREADS wrk_run scripts/bench/webhook.lua "$DIR/wrk-webhook-$run.txt")
   stored=$(redis hget "bench:{q:webhooks}:stats" enqueued)
+  redis info commandstats >"$DIR/redis-commandstats-$run.txt"; redis config resetstat >/dev/null
   accepted=$((w_total - w_bad))
   # wrk counts responses that arrived within the duration; requests still in flight at the end are stored too.
   [ "${stored:-0}" -ge "$accepted" ] || note "run $run: $accepted accepted but Redis counts only ${stored:-0} stored"

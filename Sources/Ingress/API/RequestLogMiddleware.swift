@@ -29,16 +29,25 @@ struct RequestLogMiddleware: RouterMiddleware {
         metrics.countRequest(route: route, method: request.method.rawValue, status: Int(response.status.code), duration: elapsed)
         if enabled, logger.logLevel <= .info {
             var metadata: Logger.Metadata = [
-                "method": "\(request.method.rawValue)",
-                "path": "\(request.uri.path.prefix(200))",
-                "route": "\(route)",
-                "status": "\(response.status.code)",
-                "duration_ms": "\(Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000 + Double(elapsed.components.seconds) * 1000)",
-                "trace_id": "\(trace.traceID)",
+                "method": .string(request.method.rawValue),
+                "path": .string(String(request.uri.path.prefix(200))),
+                "route": .string(route),
+                "status": .string(String(response.status.code)),
+                "duration_ms": .string(Self.milliseconds(elapsed)),
+                "trace_id": .string(String(trace.traceID)),
             ]
-            if let jobID = response.headers[.cityOSJobID] { metadata["job_id"] = "\(jobID)" }
+            if let jobID = response.headers[.cityOSJobID] { metadata["job_id"] = .string(jobID) }
             logger.info("request", metadata: metadata)
         }
         return response
+    }
+
+    /// `1.234` — milliseconds with three decimals, without going through `Double`'s description.
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let micros = max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
+        let fraction = micros % 1000
+        let padded = fraction < 10 ? "00\(fraction)" : fraction < 100 ? "0\(fraction)" : "\(fraction)"
+        return "\(micros / 1000).\(padded)"
     }
 }

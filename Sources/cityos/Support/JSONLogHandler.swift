@@ -5,8 +5,8 @@ import Synchronization
 
 /// One JSON object per line on standard error: time, level, label, message and metadata, keys
 /// sorted. Metadata keys that look like secrets are masked, so a careless call cannot leak one.
-/// Built by hand and written with one `write(2)` per line: the ingress logs every request, so a
-/// line must cost microseconds (formatters and JSONSerialization cost tens).
+/// Built by hand and handed to `LogOutput`, which writes lines in batches: the ingress logs every
+/// request, so a line must cost microseconds (formatters and JSONSerialization cost tens).
 struct JSONLogHandler: LogHandler {
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .info
@@ -39,49 +39,83 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var fields: [(String, String)] = [
-            ("ts", Self.timestamp()),
-            ("level", event.level.rawValue),
-            ("logger", label),
-            ("msg", event.message.description),
-        ]
-        let merged = (event.metadata?.isEmpty ?? true) ? metadata : metadata.merging(event.metadata ?? [:]) { _, new in new }
-        for (key, value) in merged where key != "ts" && key != "level" && key != "logger" && key != "msg" {
-            fields.append((key, Self.isSecret(key) ? "****" : value.description))
+        // Keys sorted, the four fixed ones first among them by name; the handler's own metadata
+        // is usually empty, so the event's is used as it is.
+        let merged: Logger.Metadata
+        if let extra = event.metadata, !extra.isEmpty {
+            merged = metadata.isEmpty ? extra : metadata.merging(extra) { _, new in new }
+        } else {
+            merged = metadata
         }
-        fields.sort { $0.0 < $1.0 }
+        var keys = merged.keys.filter { $0 != "ts" && $0 != "level" && $0 != "logger" && $0 != "msg" }
+        keys.append(contentsOf: ["ts", "level", "logger", "msg"])
+        keys.sort()
         var line: [UInt8] = []
-        line.reserveCapacity(256)
+        line.reserveCapacity(320)
         line.append(UInt8(ascii: "{"))
-        for (index, (key, value)) in fields.enumerated() {
+        for (index, key) in keys.enumerated() {
             if index > 0 { line.append(UInt8(ascii: ",")) }
             Self.appendString(key, to: &line)
             line.append(UInt8(ascii: ":"))
-            Self.appendString(value, to: &line)
-        }
-        line.append(contentsOf: [UInt8(ascii: "}"), 0x0a])
-        line.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
-                if written > 0 { offset += written } else if written < 0 && errno == EINTR { continue } else { return }
+            switch key {
+            case "ts": Self.appendTimestamp(to: &line)
+            case "level": Self.appendString(event.level.rawValue, to: &line)
+            case "logger": Self.appendString(label, to: &line)
+            case "msg": Self.appendString(event.message.description, to: &line)
+            default:
+                if Self.isSecret(key) {
+                    Self.appendString("****", to: &line)
+                } else if case .string(let text)? = merged[key] {
+                    Self.appendString(text, to: &line)
+                } else {
+                    Self.appendString(merged[key]?.description ?? "", to: &line)
+                }
             }
         }
+        line.append(contentsOf: [UInt8(ascii: "}"), 0x0a])
+        LogOutput.standardError.append(line, urgent: event.level >= .warning)
     }
 
-    /// `2026-11-25T11:25:26.570Z` (UTC, milliseconds).
-    static func timestamp() -> String {
+    /// The text of the current second, `"2026-11-25T11:25:26.`, made once per second.
+    private static let secondPrefix = Mutex<(second: Int, text: [UInt8])>((-1, []))
+
+    /// Appends `"2026-11-25T11:25:26.570Z"` (UTC, milliseconds, quoted).
+    static func appendTimestamp(to out: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        var parts = tm()
-        var seconds = now.tv_sec
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        let second = Int(now.tv_sec)
+        let prefix = secondPrefix.withLock { cached -> [UInt8] in
+            if cached.second != second {
+                var parts = tm()
+                var seconds = now.tv_sec
+                gmtime_r(&seconds, &parts)
+                var text: [UInt8] = [UInt8(ascii: "\"")]
+                func digits(_ value: Int32, _ width: Int) {
+                    var divisor: Int32 = 1
+                    for _ in 1..<width { divisor *= 10 }
+                    var rest = value
+                    while divisor > 0 {
+                        text.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                        rest %= divisor
+                        divisor /= 10
+                    }
+                }
+                digits(parts.tm_year + 1900, 4); text.append(UInt8(ascii: "-"))
+                digits(parts.tm_mon + 1, 2); text.append(UInt8(ascii: "-"))
+                digits(parts.tm_mday, 2); text.append(UInt8(ascii: "T"))
+                digits(parts.tm_hour, 2); text.append(UInt8(ascii: ":"))
+                digits(parts.tm_min, 2); text.append(UInt8(ascii: ":"))
+                digits(parts.tm_sec, 2); text.append(UInt8(ascii: "."))
+                cached = (second, text)
+            }
+            return cached.text
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+        out.append(contentsOf: prefix)
+        let millis = Int(now.tv_nsec / 1_000_000)
+        out.append(UInt8(ascii: "0") + UInt8(millis / 100))
+        out.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
+        out.append(UInt8(ascii: "0") + UInt8(millis % 10))
+        out.append(contentsOf: [UInt8(ascii: "Z"), UInt8(ascii: "\"")])
     }
 
     /// Appends `value` as a JSON string (the platform's one escaping rule; `/` is left as is).
