@@ -36,7 +36,7 @@ final class ProductEventTests: XCTestCase {
             XCTAssertLessThanOrEqual(latencies.last ?? .infinity, 1000, "every stub within 1 s of its product.created")
             let writes = try await world.writes()
             XCTAssertEqual(writes["POST /payload/api/{collection}"], 100, "one stub per product, no duplicates")
-            XCTAssertNil(writes["PATCH /payload/api/{collection}"])
+            XCTAssertNil(writes["PATCH /payload/api/{collection}/{id}"])
             XCTAssertNil(writes["POST /medusa/admin/products/{id}"])
             let conflicts = try await world.conflicts(tenant)
             XCTAssertEqual(conflicts, [])
@@ -66,7 +66,7 @@ final class ProductEventTests: XCTestCase {
             }
             try await world.settle()
             let afterPublish = try await world.writes()
-            XCTAssertEqual(delta(afterPublish, start), ["PATCH /payload/api/{collection}": 1, "POST /medusa/admin/products/{id}": 1],
+            XCTAssertEqual(delta(afterPublish, start), ["PATCH /payload/api/{collection}/{id}": 1, "POST /medusa/admin/products/{id}": 1],
                            "the editor's publish and one write to Medusa; its product.updated echo wrote nothing")
 
             // Commerce changes the handle: commerce → content, and the published document's echo stops.
@@ -74,7 +74,7 @@ final class ProductEventTests: XCTestCase {
             try await eventually("Payload has the new handle") { try await world.document(docID)["handle"] as? String == "chair-deluxe" }
             try await world.settle()
             let afterHandle = try await world.writes()
-            XCTAssertEqual(delta(afterHandle, afterPublish), ["POST /medusa/admin/products/{id}": 1, "PATCH /payload/api/{collection}": 1],
+            XCTAssertEqual(delta(afterHandle, afterPublish), ["POST /medusa/admin/products/{id}": 1, "PATCH /payload/api/{collection}/{id}": 1],
                            "the admin's update and one write to Payload; its content.published echo wrote nothing")
             let doc = try await world.document(docID)
             XCTAssertEqual(doc["description"] as? String, "New copy")

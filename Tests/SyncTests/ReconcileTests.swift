@@ -34,7 +34,7 @@ final class ReconcileTests: XCTestCase {
             let second = try await world.reconcile(tenant, batchSize: 500)
             print("sync: reconcile 5000 products with 50 drifted: \(ContinuousClock.now - clock)")
             let repairs = delta(try await world.writes(), drifted)
-            XCTAssertEqual(repairs, ["PATCH /payload/api/{collection}": 30, "POST /medusa/admin/products/{id}": 20],
+            XCTAssertEqual(repairs, ["PATCH /payload/api/{collection}/{id}": 30, "POST /medusa/admin/products/{id}": 20],
                            "exactly the 50 drifted products, one write each")
             XCTAssertEqual(second.repaired, 50)
             for i in 0..<20 {
@@ -91,7 +91,7 @@ final class ReconcileTests: XCTestCase {
             XCTAssertEqual(halfway?.position, 250, "the first batch committed, cursor and all")
             XCTAssertEqual(halfway?.finished, false)
             let afterCrash = delta(try await world.callCounts(), start)
-            XCTAssertEqual(afterCrash["PATCH /payload/api/{collection}"], 1, "batch 1's drift repaired before the crash")
+            XCTAssertEqual(afterCrash["PATCH /payload/api/{collection}/{id}"], 1, "batch 1's drift repaired before the crash")
             XCTAssertEqual(afterCrash["POST /medusa/admin/products/{id}"], 1)
 
             // 2. A healthy worker takes the recovered job over and resumes from the cursor.
@@ -106,7 +106,7 @@ final class ReconcileTests: XCTestCase {
             XCTAssertEqual(cursor?.checked, 1_000)
             XCTAssertEqual(cursor?.repaired, 4)
             let total = delta(try await world.callCounts(), start)
-            XCTAssertEqual(total["PATCH /payload/api/{collection}"], 2, "each drifted product repaired once")
+            XCTAssertEqual(total["PATCH /payload/api/{collection}/{id}"], 2, "each drifted product repaired once")
             XCTAssertEqual(total["POST /medusa/admin/products/{id}"], 2)
             XCTAssertNil(total["POST /payload/api/{collection}"])
             // Medusa pages: 4 batches of 250, each read once (a restart would read the first again),

@@ -8,6 +8,14 @@ import XCTest
 /// own links, conflicts and cursors.
 final class SyncIsolationTests: XCTestCase {
     func testSyncTablesAreIsolatedByTenant() async throws {
+        do {
+            try await isolation()
+        } catch {
+            XCTFail(String(reflecting: error))
+        }
+    }
+
+    private func isolation() async throws {
         try await SyncWorld.run(workers: false) { world in
             let a = try await world.makeTenant()
             let b = try await world.makeTenant()
@@ -32,12 +40,16 @@ final class SyncIsolationTests: XCTestCase {
                 XCTAssertEqual(seenByA, [a], "\(table): A sees only its own rows")
                 let seenByNobody = try await Self.tenants(in: table, world: world, scope: .noTenant)
                 XCTAssertEqual(seenByNobody, [], "\(table): no tenant, no rows")
+                let seenByB = try await Self.tenants(in: table, world: world, scope: .tenant(b))
+                XCTAssertEqual(seenByB, [b], "\(table): B sees only its own rows")
+            }
+            for table in ["sync_links", "sync_cursors"] {
                 let updated = try await world.app.withTenant(b) { connection in
                     try await connection.query(PostgresQuery(unsafeSQL:
-                        "UPDATE \(table) SET tenant_id = tenant_id WHERE tenant_id = '\(a.uuidString.lowercased())'"), logger: logger)
-                        .collect().count
+                        "UPDATE \(table) SET updated_at = now() WHERE tenant_id = '\(a.uuidString.lowercased())' RETURNING 1"),
+                        logger: logger).collect().count
                 }
-                XCTAssertEqual(updated, 0)
+                XCTAssertEqual(updated, 0, "\(table): B cannot touch A's rows")
             }
             do {
                 try await world.app.withTenant(b) { connection in

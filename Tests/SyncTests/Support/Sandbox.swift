@@ -26,10 +26,12 @@ extension SyncWorld {
         return json
     }
 
+    @discardableResult
     func medusa(_ method: String, _ path: String, _ body: Any? = nil) async throws -> [String: Any] {
         try await call(method, "/medusa" + path, body, auth: Self.medusaAuth)
     }
 
+    @discardableResult
     func payload(_ method: String, _ path: String, _ body: Any? = nil) async throws -> [String: Any] {
         try await call(method, "/payload" + path, body, auth: Self.payloadAuth)
     }
