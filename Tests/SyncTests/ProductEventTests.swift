@@ -1,5 +1,7 @@
 import CityOSTesting
 import Foundation
+import Jobs
+import Queue
 import XCTest
 
 /// Events over real HTTP: the sandbox's Medusa and Payload send signed webhooks to a running
@@ -200,5 +202,48 @@ final class ProductEventTests: XCTestCase {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let date = try XCTUnwrap((value as? String).flatMap(formatter.date(from:)), "an ISO 8601 time: \(value ?? "nil")")
         return date.timeIntervalSince1970 * 1000
+    }
+}
+
+/// Bad events get a dead letter that says why; the hourly sweep fans out per tenant.
+final class SyncEdgeTests: XCTestCase {
+    func testAProductEventWithoutATenantIsDeadLetteredWithTheReason() async throws {
+        try await SyncWorld.run { world in
+            try await world.postEvent(source: "medusa", ["id": "evt_no_tenant", "type": "product.updated", "data": ["id": "prod_x"]])
+            let tenant = try await world.makeTenant()
+            try await world.postEvent(source: "medusa", ["id": "evt_no_id", "type": "product.created", "data": [String: Any](),
+                                                         "tenant_id": tenant.uuidString.lowercased()])
+            try await eventually("both are dead letters") { (try await world.queue.queue("webhooks")?.dead ?? 0) == 2 }
+            let dead = try await world.queue.deadLetters.list(queue: "webhooks")
+            let reasons = dead.entries.compactMap { $0.envelope?.errors.last?.message }.joined(separator: " | ")
+            XCTAssertTrue(reasons.contains("needs a tenant"), reasons)
+            XCTAssertTrue(reasons.contains("has no data.id"), reasons)
+        }
+    }
+
+    func testTheHourlyRunWithoutATenantEnqueuesOneReconciliationPerActiveTenant() async throws {
+        try await SyncWorld.run(workers: false) { world in
+            let a = try await world.makeTenant()
+            let b = try await world.makeTenant()
+            let job = SyncReconcileJob(database: world.app, connectors: world.connectors)
+            let envelope = JobEnvelope(kind: SyncReconcileJob.kind, queue: "sync", args: .object([:]), maxAttempts: 8)
+            let context = JobContext(envelope: envelope, logger: SyncWorld.logger)
+            try await job.run(.init(batchSize: 100), context: context)
+            try await job.run(.init(batchSize: 100), context: context)   // a redelivery fans out nothing twice
+            for tenant in [a, b] {
+                let queued = try await world.app.withTenant(tenant) { connection in
+                    let rows = try await connection.query("SELECT kind, args::text FROM outbox WHERE tenant_id = \(tenant)",
+                                                          logger: SyncWorld.logger)
+                    var found: [String] = []
+                    for try await (kind, args) in rows.decode((String, String).self) { found.append("\(kind) \(args)") }
+                    return found
+                }
+                XCTAssertEqual(queued, ["sync.reconcile {\"batch_size\": 100}"])
+            }
+            // Leave nothing for another test's relay (cityos work processes drain the whole outbox).
+            try await world.app.withPlatformSweep { connection in
+                try await connection.query("DELETE FROM outbox WHERE kind = 'sync.reconcile'", logger: SyncWorld.logger)
+            }
+        }
     }
 }
