@@ -46,7 +46,11 @@ public struct SyncReconcileJob: JobHandler {
             database: database, medusa: try JobDependency.required(connectors?.medusa, "the Medusa connector", for: Self.kind),
             payload: try JobDependency.required(connectors?.payload, "the Payload connector", for: Self.kind),
             logger: context.logger)
-        let summary = try await reconciliation.run(tenant: tenant, batchSize: batchSize, jobID: context.jobID)
+        guard let summary = try await reconciliation.run(tenant: tenant, batchSize: batchSize, jobID: context.jobID) else {
+            context.logger.info("sync.reconcile skipped: another job is reconciling this tenant", metadata: [
+                "tenant": "\(tenant.uuidString.lowercased())"])
+            return
+        }
         context.logger.info("sync reconciled", metadata: [
             "tenant": "\(tenant.uuidString.lowercased())", "checked": "\(summary.checked)", "repaired": "\(summary.repaired)",
             "conflicts": "\(summary.conflicts)", "resumed": "\(summary.resumed)"])

@@ -25,15 +25,18 @@ struct SyncReconciliation: Sendable {
         var resumed: Bool
     }
 
-    func run(tenant: UUID, batchSize: Int, jobID: String) async throws -> Summary {
-        var cursor = try await SyncCursor.resumeOrStart(tenant: tenant, jobID: jobID, database: database, logger: logger)
+    /// `nil` when another job is working on this tenant's run.
+    func run(tenant: UUID, batchSize: Int, jobID: String) async throws -> Summary? {
+        guard var cursor = try await SyncCursor.resumeOrStart(tenant: tenant, jobID: jobID, database: database, logger: logger) else {
+            return nil
+        }
         let resumed = cursor.resumed
         if resumed { logger.info("sync.reconcile resumes", metadata: ["phase": "\(cursor.phase.rawValue)", "position": "\(cursor.position)"]) }
         while true {
             let finished: Bool
             switch cursor.phase {
-            case .medusa: finished = try await medusaBatch(&cursor, tenant: tenant, batchSize: batchSize)
-            case .payload: finished = try await payloadBatch(&cursor, tenant: tenant, batchSize: batchSize)
+            case .medusa: finished = try await medusaBatch(&cursor, tenant: tenant, batchSize: batchSize, jobID: jobID)
+            case .payload: finished = try await payloadBatch(&cursor, tenant: tenant, batchSize: batchSize, jobID: jobID)
             }
             FailPoints.crashIfEnabled("sync.reconcile.after_batch")
             if finished { break }
@@ -42,7 +45,7 @@ struct SyncReconciliation: Sendable {
     }
 
     /// One page of products and their documents; true when the whole run is done (never here).
-    private func medusaBatch(_ cursor: inout SyncCursor, tenant: UUID, batchSize: Int) async throws -> Bool {
+    private func medusaBatch(_ cursor: inout SyncCursor, tenant: UUID, batchSize: Int, jobID: String) async throws -> Bool {
         let tenantText = tenant.uuidString.lowercased()
         let page = try await medusa.products(limit: batchSize, offset: cursor.position, tenantID: tenantText)
         let products = page.products
@@ -75,7 +78,7 @@ struct SyncReconciliation: Sendable {
             try await SyncLinks.save(changed, tenant: tenant, on: connection, logger: logger)
             try await SyncLinks.record(conflicts, tenant: tenant, detectedBy: "sync.reconcile", jobID: state.runJobID,
                                        on: connection, logger: logger)
-            try await state.save(tenant: tenant, on: connection, logger: logger)
+            try await state.save(tenant: tenant, jobID: jobID, on: connection, logger: logger)
             return state
         }
         cursor = saved
@@ -83,7 +86,7 @@ struct SyncReconciliation: Sendable {
     }
 
     /// One page of content documents: those whose product no longer exists are archived.
-    private func payloadBatch(_ cursor: inout SyncCursor, tenant: UUID, batchSize: Int) async throws -> Bool {
+    private func payloadBatch(_ cursor: inout SyncCursor, tenant: UUID, batchSize: Int, jobID: String) async throws -> Bool {
         let tenantText = tenant.uuidString.lowercased()
         let page = try await payload.find(JSON.self, in: collection, matching: [.equals("tenant_id", tenantText)],
                                           limit: batchSize, page: cursor.position)
@@ -116,7 +119,7 @@ struct SyncReconciliation: Sendable {
                 archived.append(link)
             }
             try await SyncLinks.save(archived, tenant: tenant, on: connection, logger: logger)
-            try await state.save(tenant: tenant, finished: finished, on: connection, logger: logger)
+            try await state.save(tenant: tenant, jobID: jobID, finished: finished, on: connection, logger: logger)
             return state
         }
         cursor = saved

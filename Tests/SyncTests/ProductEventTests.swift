@@ -246,4 +246,35 @@ final class SyncEdgeTests: XCTestCase {
             }
         }
     }
+
+    func testAReconciliationHeldByAnotherLiveJobIsLeftAloneAndAQuietOneIsTakenOver() async throws {
+        try await SyncWorld.run(workers: false) { world in
+            let tenant = try await world.makeTenant()
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("""
+                    INSERT INTO sync_cursors (tenant_id, name, phase, position, run_job_id, held_by)
+                    VALUES (\(tenant), 'products', 'medusa', 0, 'run-1', 'job-1')
+                    """, logger: SyncWorld.logger)
+            }
+            let job = SyncReconcileJob(database: world.app, connectors: world.connectors)
+            func run() async throws {
+                let envelope = JobEnvelope(kind: SyncReconcileJob.kind, queue: "sync", tenant: tenant.uuidString.lowercased(),
+                                           args: .object([:]), maxAttempts: 8)
+                try await job.run(.init(batchSize: 100), context: JobContext(envelope: envelope, logger: SyncWorld.logger))
+            }
+            try await run()
+            let untouched = try await world.cursor(tenant)
+            XCTAssertEqual(untouched?.finished, false, "job-1 is alive (its cursor is fresh): left alone")
+            let calls = try await world.callCounts()
+            XCTAssertEqual(calls, [:], "nothing was read")
+
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("UPDATE sync_cursors SET updated_at = now() - interval '10 minutes'", logger: SyncWorld.logger)
+            }
+            try await run()
+            let taken = try await world.cursor(tenant)
+            XCTAssertEqual(taken?.finished, true, "a quiet run is taken over and finished")
+            XCTAssertEqual(taken?.runJobID, "run-1")
+        }
+    }
 }

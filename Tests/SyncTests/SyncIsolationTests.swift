@@ -31,7 +31,7 @@ final class SyncIsolationTests: XCTestCase {
                         VALUES (\(tenant), \(UUID()), \(product), 'handle', 'commerce', 'test', 'test', 'job')
                         """, logger: logger)
                     try await connection.query("""
-                        INSERT INTO sync_cursors (tenant_id, name, phase, run_job_id) VALUES (\(tenant), 'products', 'medusa', 'job')
+                        INSERT INTO sync_cursors (tenant_id, name, phase, run_job_id, held_by) VALUES (\(tenant), 'products', 'medusa', 'job', 'job')
                         """, logger: logger)
                 }
             }

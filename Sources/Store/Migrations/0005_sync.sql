@@ -43,13 +43,16 @@ CREATE INDEX sync_conflicts_product ON sync_conflicts (tenant_id, medusa_product
 
 -- The reconciliation's place, per tenant: the phase (`medusa`: products by offset, then
 -- `payload`: documents by page), the next position, and the counts so far. A run that dies
--- resumes here; a finished run sets finished_at and the next one starts over.
+-- resumes here; a finished run sets finished_at and the next one starts over. `held_by` is the
+-- job working on it: another job leaves a run alone while it is fresh (updated_at) and takes it
+-- over once it has been quiet for a while.
 CREATE TABLE sync_cursors (
     tenant_id    uuid NOT NULL REFERENCES tenants (id),
     name         text NOT NULL,
     phase        text NOT NULL CHECK (phase IN ('medusa', 'payload')),
     position     bigint NOT NULL DEFAULT 0,
     run_job_id   text NOT NULL,
+    held_by      text NOT NULL,
     checked      bigint NOT NULL DEFAULT 0,
     repaired     bigint NOT NULL DEFAULT 0,
     conflicts    bigint NOT NULL DEFAULT 0,
