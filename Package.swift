@@ -205,6 +205,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Medusa ⇄ Payload product sync: sandbox → signed webhooks → ingress → workers → sandbox,
+        // reconciliation over thousands of products, a reconciliation killed halfway.
+        .testTarget(
+            name: "SyncTests",
+            dependencies: [
+                "Jobs", "Store", "Queue", "Connectors", "Sandbox", "Config", "Ingress", "CityOSTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Connectors against the sandbox over real HTTP, and the rate limit across processes.
         .testTarget(
             name: "ConnectorsTests",

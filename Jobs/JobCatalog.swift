@@ -19,6 +19,7 @@ public enum JobCatalog {
         registry.register(CommissionReverseJob(database: database))
         registry.register(PayoutsRunJob(database: database))
         registry.register(PayoutsVendorJob(database: database, stripe: connectors?.stripe))
+        registry.register(SyncReconcileJob(database: database, connectors: connectors))
         registry.registerScheduledPlaceholders()   // Jobs/Scheduled: until the real handlers land
         let dispatch = WebhookDispatch.platform(database: database, connectors: connectors)
         registry.register(StripeWebhookJob(dispatch: dispatch))

@@ -23,14 +23,6 @@ extension NotImplementedScheduledJob {
     }
 }
 
-/// `sync.reconcile` (hourly): walk Medusa and Payload in batches and repair drift. Placeholder.
-public struct SyncReconcilePlaceholder: NotImplementedScheduledJob {
-    public typealias Arguments = JSONValue
-    public static let kind = "sync.reconcile"
-    public static let options = placeholderOptions(queue: "sync")
-    public init() {}
-}
-
 /// `billing.cycle` (daily): invoice and charge the subscriptions due. Placeholder.
 public struct BillingCyclePlaceholder: NotImplementedScheduledJob {
     public typealias Arguments = JSONValue
@@ -58,7 +50,6 @@ public struct MoneyReconcilePlaceholder: NotImplementedScheduledJob {
 extension JobRegistry {
     /// Registers the placeholders for the scheduled job kinds (see the top of this file).
     public mutating func registerScheduledPlaceholders() {
-        register(SyncReconcilePlaceholder())
         register(BillingCyclePlaceholder())
         register(PaymentsRetryPlaceholder())
         register(MoneyReconcilePlaceholder())

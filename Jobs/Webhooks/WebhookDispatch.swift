@@ -32,7 +32,10 @@ public struct WebhookDispatch: Sendable {
     /// The platform's table: each event family registers its types here, next to the others, so
     /// this one function shows what every source's events do.
     public static func platform(database: Database?, connectors: Connectors?) -> WebhookDispatch {
-        let dispatch = WebhookDispatch()
+        var dispatch = WebhookDispatch()
+        let productSync = ProductSyncHandler(database: database, connectors: connectors)   // Jobs/Sync
+        dispatch.on("medusa", ProductSyncHandler.medusaTypes, productSync)
+        dispatch.on("payload", ProductSyncHandler.payloadTypes, productSync)
         return dispatch
     }
 }

@@ -13,11 +13,14 @@ public struct MedusaConnector: Sendable {
         return (body?["message"]?.stringValue, body?["type"]?.stringValue)
     })
 
-    /// `GET /admin/products?limit=&offset=` (newest first as Medusa orders them).
-    public func products(limit: Int = 50, offset: Int = 0) async throws(ConnectorError) -> MedusaProductPage {
-        try await client.send(
-            ServiceRequest(.get, "/admin/products", query: [("limit", "\(limit)"), ("offset", "\(offset)")]),
-            decoding: MedusaProductPage.self)
+    /// `GET /admin/products?limit=&offset=` in creation order (`order=created_at`), optionally only
+    /// one tenant's products (`tenant_id`, the platform's per-tenant scope) or only the given ids.
+    public func products(limit: Int = 50, offset: Int = 0, tenantID: String? = nil,
+                         ids: [String]? = nil) async throws(ConnectorError) -> MedusaProductPage {
+        var query = [("limit", "\(limit)"), ("offset", "\(offset)"), ("order", "created_at")]
+        if let tenantID { query.append(("tenant_id", tenantID)) }
+        if let ids { query.append(("id", ids.joined(separator: ","))) }
+        return try await client.send(ServiceRequest(.get, "/admin/products", query: query), decoding: MedusaProductPage.self)
     }
 
     /// `GET /admin/products/{id}`.

@@ -12,9 +12,11 @@ public struct MedusaProduct: Sendable, Decodable, Equatable {
     public let metadata: [String: JSON]?
     public let variants: [MedusaVariant]
     public let updatedAt: String?
+    /// The platform's change counter (1 when created, +1 on every update), when the store has one.
+    public let version: Int?
 
     enum CodingKeys: String, CodingKey {
-        case id, title, subtitle, description, handle, status, metadata, variants, updatedAt = "updated_at"
+        case id, title, subtitle, description, handle, status, metadata, variants, version, updatedAt = "updated_at"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -28,6 +30,7 @@ public struct MedusaProduct: Sendable, Decodable, Equatable {
         metadata = try c.decodeIfPresent([String: JSON].self, forKey: .metadata)
         variants = try c.decodeIfPresent([MedusaVariant].self, forKey: .variants) ?? []
         updatedAt = try c.decodeIfPresent(String.self, forKey: .updatedAt)
+        version = try c.decodeIfPresent(Int.self, forKey: .version)
     }
 }
 
@@ -35,15 +38,17 @@ public struct MedusaVariant: Sendable, Decodable, Equatable {
     public let id: String
     public let title: String?
     public let sku: String?
+    public let inventoryQuantity: Int?
     public let prices: [MedusaPrice]
 
-    enum CodingKeys: String, CodingKey { case id, title, sku, prices }
+    enum CodingKeys: String, CodingKey { case id, title, sku, prices, inventoryQuantity = "inventory_quantity" }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)
         title = try c.decodeIfPresent(String.self, forKey: .title)
         sku = try c.decodeIfPresent(String.self, forKey: .sku)
+        inventoryQuantity = try c.decodeIfPresent(Int.self, forKey: .inventoryQuantity)
         prices = try c.decodeIfPresent([MedusaPrice].self, forKey: .prices) ?? []
     }
 }

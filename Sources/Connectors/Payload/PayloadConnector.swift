@@ -25,6 +25,20 @@ public struct PayloadConnector: Sendable {
             decoding: PayloadPage<Document>.self)
     }
 
+    /// `GET /api/{collection}?where[a][equals]=…&where[b][in]=x,y&limit=&page=`: documents matching
+    /// every condition.
+    public func find<Document: Decodable & Sendable>(
+        _ type: Document.Type = JSON.self, in collection: String = PayloadCollection.productsContent,
+        matching conditions: [PayloadCondition], limit: Int = 10, page: Int = 1
+    ) async throws(ConnectorError) -> PayloadPage<Document> {
+        var query = conditions.map(\.queryItem)
+        query.append(contentsOf: [("limit", "\(limit)"), ("page", "\(page)")])
+        return try await client.send(
+            ServiceRequest(.get, "/api/\(ServiceRequest.segment(collection))", endpoint: "GET /api/{collection}",
+                           query: query),
+            decoding: PayloadPage<Document>.self)
+    }
+
     /// `GET /api/{collection}/{id}`.
     public func document<Document: Decodable & Sendable>(
         _ type: Document.Type = JSON.self, in collection: String = PayloadCollection.productsContent, id: String

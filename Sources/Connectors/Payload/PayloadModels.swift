@@ -24,3 +24,17 @@ public enum PayloadCollection {
     /// The content side of products: copy, SEO, media, owned by content editors.
     public static let productsContent = "products-content"
 }
+
+/// One condition of a Payload query (`where[field][operator]=value`).
+public enum PayloadCondition: Sendable, Equatable {
+    case equals(String, String)
+    /// Any of the values (Payload's `in`, comma-separated).
+    case isIn(String, [String])
+
+    var queryItem: (String, String) {
+        switch self {
+        case .equals(let field, let value): return ("where[\(field)][equals]", value)
+        case .isIn(let field, let values): return ("where[\(field)][in]", values.joined(separator: ","))
+        }
+    }
+}

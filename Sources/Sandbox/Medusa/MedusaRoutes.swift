@@ -1,9 +1,11 @@
 import Hummingbird
 
 /// Medusa v2's Admin API under `/medusa`: products with variants and prices (amounts in major
-/// units, as Medusa stores them), orders, product updates by `POST /admin/products/{id}`.
-/// `product.created` / `product.updated` go out as webhooks; orders are placed through the
-/// control API (`POST /_sandbox/medusa/orders`), which sends `order.placed`.
+/// units, as Medusa stores them), orders, product updates by `POST /admin/products/{id}`,
+/// deletes by `DELETE /admin/products/{id}`. `product.created` / `product.updated` /
+/// `product.deleted` go out as webhooks; orders are placed through the control API
+/// (`POST /_sandbox/medusa/orders`), which sends `order.placed`. Every product carries a
+/// `version` (1 when created, +1 on every update) beside `updated_at`.
 struct MedusaRoutes {
     let routes: ServiceRoutes
 
@@ -12,7 +14,8 @@ struct MedusaRoutes {
     func register() {
         let world = routes.world
         routes.on(.get, "/admin/products") { request, _ throws(ServiceFailure) in
-            Answer.json(Self.page(world.medusa.products.all, key: "products", request: request))
+            Answer.json(Self.page(Self.filtered(world.medusa.products.all, Answer.query(request)), key: "products",
+                                  request: request))
         }
         routes.on(.get, "/admin/products/{id}") { _, context throws(ServiceFailure) in
             let id = Answer.parameter(context, "id")
@@ -38,6 +41,16 @@ struct MedusaRoutes {
             MedusaState.send("product.updated", product, world: world)
             return Answer.json(["product": product])
         }
+        routes.on(.delete, "/admin/products/{id}") { _, context throws(ServiceFailure) in
+            let id = Answer.parameter(context, "id")
+            guard let product = world.medusa.products.remove(id) else { throw Self.missing("Product", id) }
+            var deleted = product
+            deleted["version"] = .int((product["version"]?.int ?? 0) + 1)
+            deleted["updated_at"] = .string(SandboxIDs.iso8601())
+            MedusaState.send("product.deleted", deleted, world: world)
+            return Answer.json(["id": .string(id), "object": "product", "deleted": true])
+        }
+        MedusaSeed(router: routes.router, world: world).register()
         routes.on(.get, "/admin/orders") { request, _ throws(ServiceFailure) in
             Answer.json(Self.page(world.medusa.orders.all, key: "orders", request: request))
         }
@@ -46,6 +59,18 @@ struct MedusaRoutes {
             guard let order = world.medusa.orders[id] else { throw Self.missing("Order", id) }
             return Answer.json(["order": order])
         }
+    }
+
+    /// The platform's filters: `tenant_id` (the product's `metadata.tenant_id`: a multi-tenant
+    /// Medusa scopes products per tenant) and `id` (comma-separated ids, Medusa's `id[]`).
+    static func filtered(_ all: [SandboxJSON], _ query: [String: String]) -> [SandboxJSON] {
+        var products = all
+        if let tenant = query["tenant_id"] { products = products.filter { $0["metadata"]?["tenant_id"]?.string == tenant } }
+        if let ids = query["id"] {
+            let wanted = Set(ids.split(separator: ",").map(String.init))
+            products = products.filter { wanted.contains($0["id"]?.string ?? "") }
+        }
+        return products
     }
 
     static func page(_ all: [SandboxJSON], key: String, request: Request) -> SandboxJSON {
@@ -73,6 +98,7 @@ struct MedusaRoutes {
             }
             variants.append(["id": .string(SandboxIDs.medusa("variant")), "product_id": .string(productID),
                              "title": variant["title"] ?? .string(title), "sku": variant["sku"] ?? .null,
+                             "inventory_quantity": .int(variant["inventory_quantity"]?.int ?? 0),
                              "prices": .array(prices), "metadata": variant["metadata"] ?? .null])
         }
         let now = SandboxJSON.string(SandboxIDs.iso8601())
@@ -80,7 +106,7 @@ struct MedusaRoutes {
                 "description": body["description"] ?? .null,
                 "handle": body["handle"] ?? .string(title.lowercased().replacingOccurrences(of: " ", with: "-")),
                 "status": body["status"] ?? "draft", "metadata": body["metadata"] ?? .null,
-                "variants": .array(variants), "created_at": now, "updated_at": now]
+                "variants": .array(variants), "version": 1, "created_at": now, "updated_at": now]
     }
 
     /// Sets the given fields; metadata keys merge, and a key set to "" is removed (Medusa's rule).
@@ -94,6 +120,7 @@ struct MedusaRoutes {
             product["metadata"] = .object(merged)
         }
         product["updated_at"] = .string(SandboxIDs.iso8601())
+        product["version"] = .int((product["version"]?.int ?? 0) + 1)
     }
 
     static func missing(_ kind: String, _ id: String) -> ServiceFailure {

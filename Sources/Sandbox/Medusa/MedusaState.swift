@@ -8,10 +8,14 @@ final class MedusaState: Sendable {
         orders.reset()
     }
 
-    /// The platform envelope a Medusa subscriber posts: `{id, type, data: {id}, tenant_id?}`.
+    /// The platform envelope a Medusa subscriber posts: `{id, type, data: {id, version?,
+    /// updated_at?}, tenant_id?}` (the platform's subscriber adds the entity's version, so a
+    /// receiver can tell an old event from a new one).
     static func event(type: String, entity: SandboxJSON) -> SandboxJSON {
-        var event: SandboxJSON = ["id": .string("evt_" + SandboxIDs.uuid()), "type": .string(type),
-                                  "data": ["id": entity["id"] ?? .null]]
+        var data: SandboxJSON = ["id": entity["id"] ?? .null]
+        if let version = entity["version"] { data["version"] = version }
+        if let updated = entity["updated_at"] { data["updated_at"] = updated }
+        var event: SandboxJSON = ["id": .string("evt_" + SandboxIDs.uuid()), "type": .string(type), "data": data]
         if let tenant = entity["metadata"]?["tenant_id"]?.string { event["tenant_id"] = .string(tenant) }
         return event
     }

@@ -1,13 +1,17 @@
 import Foundation
 import Hummingbird
 
-/// Payload CMS 3's REST API under `/payload`: find (`where[field][equals]`, paginated), read,
+/// Payload CMS 3's REST API under `/payload`: find (`where[field][equals|in]`, paginated), read,
 /// create (201 `{doc, message}`) and update (`PATCH`, `{doc, message}`) in any collection.
+/// Documents carry a `version` (1 when created, +1 on every update) beside `updatedAt`. Like the
+/// platform's collection hooks, a write sends `content.published` when a `products-content`
+/// document is published after it, and a new `media` document sends `media.uploaded`.
 struct PayloadRoutes {
     let routes: ServiceRoutes
 
     func register() {
-        let state = routes.world.payload
+        let world = routes.world
+        let state = world.payload
         routes.on(.get, "/api/{collection}") { request, context throws(ServiceFailure) in
             let store = state.collection(Answer.parameter(context, "collection"))
             return Answer.json(try Self.find(store.all, query: Answer.query(request)))
@@ -25,31 +29,46 @@ struct PayloadRoutes {
             fields["id"] = .int(id)
             fields["createdAt"] = now
             fields["updatedAt"] = now
+            fields["version"] = 1
             store.put(String(id), .object(fields))
+            let collection = Answer.parameter(context, "collection")
+            PayloadState.changed(collection, .object(fields), created: true, world: world)
             return Answer.json(["doc": .object(fields), "message": "Document successfully created."], status: 201)
         }
         routes.on(.patch, "/api/{collection}/{id}") { request, context throws(ServiceFailure) in
             let store = state.collection(Answer.parameter(context, "collection"))
             var fields = try await Answer.jsonObject(request, .payload)
             fields.removeValue(forKey: "id")
+            fields.removeValue(forKey: "version")
             fields["updatedAt"] = .string(SandboxIDs.iso8601())
-            guard let doc = store.update(Answer.parameter(context, "id"), { $0 = $0.merging(fields) }) else {
+            guard let doc = store.update(Answer.parameter(context, "id"), { doc in
+                let version = (doc["version"]?.int ?? 0) + 1
+                doc = doc.merging(fields)
+                doc["version"] = .int(version)
+            }) else {
                 throw .notFound(.payload, "")
             }
+            PayloadState.changed(Answer.parameter(context, "collection"), doc, created: false, world: world)
             return Answer.json(["doc": doc, "message": "Updated successfully."])
         }
     }
 
-    /// `where[<field>][equals]=<value>` (a dotted field reads nested values), `limit` (10), `page` (1).
+    /// `where[<field>][equals]=<value>`, `where[<field>][in]=<a>,<b>` (a dotted field reads nested
+    /// values), `limit` (10), `page` (1).
     static func find(_ all: [SandboxJSON], query: [String: String]) throws(ServiceFailure) -> SandboxJSON {
         var matching = all
         for (key, value) in query where key.hasPrefix("where[") {
             let parts = key.dropFirst("where[".count).split(separator: "]", omittingEmptySubsequences: true)
                 .map { $0.hasPrefix("[") ? String($0.dropFirst()) : String($0) }
-            guard parts.count == 2, parts[1] == "equals" else {
-                throw .badRequest(.payload, "The sandbox supports only where[field][equals] (got \(key)).")
+            guard parts.count == 2, parts[1] == "equals" || parts[1] == "in" else {
+                throw .badRequest(.payload, "The sandbox supports only where[field][equals] and [in] (got \(key)).")
             }
-            matching = matching.filter { Self.text(at: parts[0], in: $0) == value }
+            if parts[1] == "in" {
+                let wanted = Set(value.split(separator: ",").map(String.init))
+                matching = matching.filter { Self.text(at: parts[0], in: $0).map(wanted.contains) ?? false }
+            } else {
+                matching = matching.filter { Self.text(at: parts[0], in: $0) == value }
+            }
         }
         let limit = max(1, Int(query["limit"] ?? "") ?? 10)
         let page = max(1, Int(query["page"] ?? "") ?? 1)

@@ -26,4 +26,24 @@ final class PayloadState: Sendable {
     }
 
     func reset() { state.withLock { $0 = State() } }
+
+    /// What the platform's collection hooks post after a change (the platform envelope,
+    /// `{id, type, data: {id, collection, version}, tenant_id?}`, tenant from the document's
+    /// `tenant_id`): `content.published` when a `products-content` document is published
+    /// (`_status: "published"`) after the change, `media.uploaded` for a new `media` document.
+    static func changed(_ collection: String, _ doc: SandboxJSON, created: Bool, world: SandboxWorld) {
+        let type: String
+        if collection == "products-content", doc["_status"]?.string == "published" {
+            type = "content.published"
+        } else if collection == "media", created {
+            type = "media.uploaded"
+        } else {
+            return
+        }
+        var event: SandboxJSON = ["id": .string("evt_" + SandboxIDs.uuid()), "type": .string(type),
+                                  "data": ["id": doc["id"] ?? .null, "collection": .string(collection),
+                                           "version": doc["version"] ?? .null]]
+        if let tenant = doc["tenant_id"]?.string { event["tenant_id"] = .string(tenant) }
+        world.webhooks.send(.payload, eventID: event["id"]?.string ?? "", type: type, body: event)
+    }
 }

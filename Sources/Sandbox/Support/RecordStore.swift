@@ -28,6 +28,16 @@ final class RecordStore: Sendable {
         }
     }
 
+    /// Removes a record; `nil` when there is none with that id.
+    @discardableResult
+    func remove(_ id: String) -> SandboxJSON? {
+        state.withLock { state in
+            guard let record = state.items.removeValue(forKey: id) else { return nil }
+            state.order.removeAll { $0 == id }
+            return record
+        }
+    }
+
     /// Every record, oldest first.
     var all: [SandboxJSON] { state.withLock { state in state.order.compactMap { state.items[$0] } } }
 

@@ -1,0 +1,162 @@
+import Connectors
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Store
+
+/// Syncs one product at a time on events: a Medusa product and its Payload content document.
+/// Each method runs in one tenant transaction that first takes the product's lock, so handlers
+/// of the same product (an editor's publish racing a price change, our own echoes) run one after
+/// the other; the calls to Medusa and Payload happen inside it and the link row commits last.
+/// Every method is safe to run twice with the same event: it compares what both sides hold.
+struct ProductSync: Sendable {
+    let database: Database
+    let medusa: MedusaConnector
+    let payload: PayloadConnector
+    let logger: Logger
+    var collection = PayloadCollection.productsContent
+
+    /// `product.created` / `product.updated`: pushes commerce-owned fields to the content document
+    /// (created as a draft stub the first time), and resolves conflicts.
+    func commerceChanged(tenant: UUID, productID: String, eventVersion: Int64?, jobID: String) async throws -> WebhookOutcome {
+        try await database.withTenant(tenant) { connection in
+            try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
+            let link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger)
+            if let link, link.archived { return .ignored }
+            if let link, let eventVersion, eventVersion <= link.medusaVersion { return .ignored }   // an old event
+            guard let product = try await orNil({ () async throws(ConnectorError) -> MedusaProduct in
+                try await medusa.product(id: productID)
+            }) else { return .ignored }
+            if let link, Int64(product.version ?? 0) < link.medusaVersion { return .ignored }       // a stale read
+            if var link, ProductFields.commerceView(product) == link.synced {
+                // Nothing Medusa holds differs from the last agreement: our own write coming back.
+                link.medusaVersion = max(link.medusaVersion, Int64(product.version ?? 0))
+                try await SyncLinks.save([link], tenant: tenant, on: connection, logger: logger)
+                return .ignored
+            }
+            let doc = try await contentDocument(link: link, productID: productID, tenant: tenant)
+            let result = try await ProductPair(medusa: medusa, payload: payload, collection: collection)
+                .sync(product: product, doc: doc, link: link, tenant: tenant)
+            try await commit(result, tenant: tenant, detectedBy: "product.event", jobID: jobID, connection)
+            return .processed
+        }
+    }
+
+    /// `product.deleted`: the content document is archived (unpublished, `archived: true`), not
+    /// deleted — editors' copy and media survive, and the link remembers it.
+    func commerceDeleted(tenant: UUID, productID: String, jobID: String) async throws -> WebhookOutcome {
+        try await database.withTenant(tenant) { connection in
+            try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
+            guard var link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger), !link.archived else {
+                return .ignored
+            }
+            try await ProductPair(medusa: medusa, payload: payload, collection: collection).archive(docID: link.payloadDocID)
+            link.archived = true
+            try await SyncLinks.save([link], tenant: tenant, on: connection, logger: logger)
+            return .processed
+        }
+    }
+
+    /// `content.published`: pushes content-owned fields to the Medusa product, and resolves conflicts.
+    func contentChanged(tenant: UUID, docID: String, eventVersion: Int64?, jobID: String) async throws -> WebhookOutcome {
+        var firstRead: JSON? = nil
+        var productID = try await database.withTenant(tenant) { connection in
+            try await SyncLinks.medusaID(payloadDocID: docID, on: connection, logger: logger)
+        }
+        if productID == nil {
+            let fetched = try await document(docID)
+            firstRead = fetched
+            productID = fetched?["medusa_id"]?.stringValue
+            guard fetched?["tenant_id"]?.stringValue == tenant.uuidString.lowercased() else { return .ignored }
+        }
+        guard let productID else { return .ignored }   // not a product's content
+        let known = firstRead
+        return try await database.withTenant(tenant) { connection in
+            try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
+            let link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger)
+            if let link, link.archived { return .ignored }
+            if let link, let eventVersion, eventVersion <= link.payloadVersion { return .ignored }   // an old event
+            var fetched = known
+            if link != nil || known == nil { fetched = try await document(docID) }
+            guard let doc = fetched else { return .ignored }
+            if let link, ProductFields.version(doc) < link.payloadVersion { return .ignored }         // a stale read
+            if var link, ProductFields.contentView(doc) == link.synced {
+                link.payloadVersion = max(link.payloadVersion, ProductFields.version(doc))
+                try await SyncLinks.save([link], tenant: tenant, on: connection, logger: logger)
+                return .ignored
+            }
+            guard let product = try await orNil({ () async throws(ConnectorError) -> MedusaProduct in
+                try await medusa.product(id: productID)
+            }) else { return .ignored }
+            let result = try await ProductPair(medusa: medusa, payload: payload, collection: collection)
+                .sync(product: product, doc: doc, link: link, tenant: tenant)
+            try await commit(result, tenant: tenant, detectedBy: "content.event", jobID: jobID, connection)
+            return .processed
+        }
+    }
+
+    /// `media.uploaded`: a `media` document naming a content document (`product`) is attached to
+    /// that document's `media`, once.
+    func mediaUploaded(tenant: UUID, mediaID: String, jobID: String) async throws -> WebhookOutcome {
+        guard let media = try await document(mediaID, in: "media"), let docID = media["product"]?.idValue else {
+            return .ignored
+        }
+        guard let productID = try await database.withTenant(tenant, { connection in
+            try await SyncLinks.medusaID(payloadDocID: docID, on: connection, logger: logger)
+        }) else { return .ignored }
+        return try await database.withTenant(tenant) { connection in
+            try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
+            guard var link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger),
+                  let doc = try await document(docID) else { return .ignored }
+            var attached: [JSON] = []
+            if case .array(let existing)? = doc["media"] { attached = existing }
+            if attached.contains(where: { $0.idValue == mediaID }) { return .ignored }
+            attached.append(media["id"] ?? .string(mediaID))
+            let updated: JSON = try await payload.update(id: docID, ["media": JSON.array(attached)], in: collection)
+            if ProductFields.contentView(updated) == link.synced {   // only media changed: its echo is ours
+                link.payloadVersion = max(link.payloadVersion, ProductFields.version(updated))
+                try await SyncLinks.save([link], tenant: tenant, on: connection, logger: logger)
+            }
+            return .processed
+        }
+    }
+
+    private func commit(_ result: ProductPair.Result, tenant: UUID, detectedBy: String, jobID: String,
+                        _ connection: PostgresConnection) async throws {
+        try await SyncLinks.save([result.link], tenant: tenant, on: connection, logger: logger)
+        let conflicts = result.conflicts.map { conflict -> (medusaID: String, docID: String?, conflict: SyncConflict) in
+            (medusaID: result.link.medusaID, docID: result.link.payloadDocID, conflict: conflict)
+        }
+        try await SyncLinks.record(conflicts, tenant: tenant,
+                                   detectedBy: detectedBy, jobID: jobID, on: connection, logger: logger)
+        if !result.conflicts.isEmpty {
+            logger.info("sync conflicts resolved", metadata: [
+                "medusa_id": "\(result.link.medusaID)", "fields": "\(result.conflicts.map(\.field).joined(separator: ","))"])
+        }
+    }
+
+    /// The product's content document: by its link, else found by `medusa_id` (a stub created
+    /// by an attempt that died before its commit), else none.
+    private func contentDocument(link: SyncLink?, productID: String, tenant: UUID) async throws -> JSON? {
+        if let link { return try await document(link.payloadDocID) }
+        let page = try await payload.find(JSON.self, in: collection, matching: [
+            .equals("medusa_id", productID), .equals("tenant_id", tenant.uuidString.lowercased())], limit: 1)
+        return page.docs.first
+    }
+
+    private func document(_ id: String, in collection: String? = nil) async throws -> JSON? {
+        let collection = collection ?? self.collection
+        return try await orNil { () async throws(ConnectorError) -> JSON in
+            try await payload.document(JSON.self, in: collection, id: id)
+        }
+    }
+}
+
+/// The value, or `nil` when the service answers that it does not exist.
+func orNil<T: Sendable>(_ call: () async throws(ConnectorError) -> T) async throws(ConnectorError) -> T? {
+    do throws(ConnectorError) { return try await call() } catch {
+        if case .notFound = error { return nil }
+        throw error
+    }
+}

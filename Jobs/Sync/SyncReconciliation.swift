@@ -1,0 +1,149 @@
+import Connectors
+import Foundation
+import Logging
+import Queue
+import Store
+
+/// One tenant's reconciliation: walks Medusa's products in batches, each with its content
+/// documents, and repairs what differs (the same decisions as the events: `ProductPair`); then
+/// walks Payload's documents and archives those whose product is gone. Each batch is one
+/// transaction: the products' locks, the links and conflicts, and the cursor. When both sides
+/// agree it writes nothing to Medusa or Payload.
+struct SyncReconciliation: Sendable {
+    let database: Database
+    let medusa: MedusaConnector
+    let payload: PayloadConnector
+    let logger: Logger
+    var collection = PayloadCollection.productsContent
+    /// Ids per `in` query (a long URL is refused by Node's 16 KiB header limit).
+    static let lookupChunk = 100
+
+    struct Summary: Sendable, Equatable {
+        var checked: Int64
+        var repaired: Int64
+        var conflicts: Int64
+        var resumed: Bool
+    }
+
+    /// `nil` when another job is working on this tenant's run.
+    func run(tenant: UUID, batchSize: Int, jobID: String) async throws -> Summary? {
+        guard var cursor = try await SyncCursor.resumeOrStart(tenant: tenant, jobID: jobID, database: database, logger: logger) else {
+            return nil
+        }
+        let resumed = cursor.resumed
+        if resumed { logger.info("sync.reconcile resumes", metadata: ["phase": "\(cursor.phase.rawValue)", "position": "\(cursor.position)"]) }
+        while true {
+            let finished: Bool
+            switch cursor.phase {
+            case .medusa: finished = try await medusaBatch(&cursor, tenant: tenant, batchSize: batchSize, jobID: jobID)
+            case .payload: finished = try await payloadBatch(&cursor, tenant: tenant, batchSize: batchSize, jobID: jobID)
+            }
+            FailPoints.crashIfEnabled("sync.reconcile.after_batch")
+            if finished { break }
+        }
+        return Summary(checked: cursor.checked, repaired: cursor.repaired, conflicts: cursor.conflicts, resumed: resumed)
+    }
+
+    /// One page of products and their documents; true when the whole run is done (never here).
+    private func medusaBatch(_ cursor: inout SyncCursor, tenant: UUID, batchSize: Int, jobID: String) async throws -> Bool {
+        let tenantText = tenant.uuidString.lowercased()
+        let page = try await medusa.products(limit: batchSize, offset: cursor.position, tenantID: tenantText)
+        let products = page.products
+        var next = cursor
+        next.position += products.count
+        next.checked += Int64(products.count)
+        if products.isEmpty || next.position >= page.count {
+            next.phase = .payload
+            next.position = 1
+        }
+        let pair = ProductPair(medusa: medusa, payload: payload, collection: collection)
+        let saved = try await database.withTenant(tenant) { connection in
+            try await SyncLinks.lock(products.map(\.id), tenant: tenant, on: connection, logger: logger)
+            let links = try await SyncLinks.links(medusaIDs: products.map(\.id), on: connection, logger: logger)
+            let docs = try await documents(for: products.map(\.id), tenant: tenantText)
+            var changed: [SyncLink] = []
+            var conflicts: [(medusaID: String, docID: String?, conflict: SyncConflict)] = []
+            var state = next
+            for product in products {
+                let link = links[product.id]
+                if let link, link.archived || Int64(product.version ?? 0) < link.medusaVersion { continue }
+                let result = try await pair.sync(product: product, doc: docs[product.id], link: link, tenant: tenant)
+                if result.link != link { changed.append(result.link) }
+                if result.writes > 0 { state.repaired += 1 }
+                state.conflicts += Int64(result.conflicts.count)
+                for conflict in result.conflicts {
+                    conflicts.append((medusaID: product.id, docID: result.link.payloadDocID, conflict: conflict))
+                }
+            }
+            try await SyncLinks.save(changed, tenant: tenant, on: connection, logger: logger)
+            try await SyncLinks.record(conflicts, tenant: tenant, detectedBy: "sync.reconcile", jobID: state.runJobID,
+                                       on: connection, logger: logger)
+            try await state.save(tenant: tenant, jobID: jobID, on: connection, logger: logger)
+            return state
+        }
+        cursor = saved
+        return false
+    }
+
+    /// One page of content documents: those whose product no longer exists are archived.
+    private func payloadBatch(_ cursor: inout SyncCursor, tenant: UUID, batchSize: Int, jobID: String) async throws -> Bool {
+        let tenantText = tenant.uuidString.lowercased()
+        let page = try await payload.find(JSON.self, in: collection, matching: [.equals("tenant_id", tenantText)],
+                                          limit: batchSize, page: cursor.position)
+        var live: [String: String] = [:]   // medusa id → document id, for documents not archived
+        for doc in page.docs where doc["archived"] != .bool(true) {
+            if let medusaID = doc["medusa_id"]?.stringValue, let docID = doc["id"]?.idValue { live[medusaID] = docID }
+        }
+        var existing = Set<String>()
+        for chunk in Array(live.keys).sorted().chunked(Self.lookupChunk) {
+            let found = try await medusa.products(limit: chunk.count, tenantID: tenantText, ids: chunk)
+            existing.formUnion(found.products.map(\.id))
+        }
+        let gone = live.keys.filter { !existing.contains($0) }.sorted()
+        var next = cursor
+        next.position += 1
+        let finished = !page.hasNextPage
+        let pair = ProductPair(medusa: medusa, payload: payload, collection: collection)
+        let saved = try await database.withTenant(tenant) { connection in
+            try await SyncLinks.lock(gone, tenant: tenant, on: connection, logger: logger)
+            let links = try await SyncLinks.links(medusaIDs: gone, on: connection, logger: logger)
+            var archived: [SyncLink] = []
+            var state = next
+            for medusaID in gone {
+                guard let docID = live[medusaID] else { continue }
+                try await pair.archive(docID: docID)
+                state.repaired += 1
+                var link = links[medusaID] ?? SyncLink(medusaID: medusaID, payloadDocID: docID, medusaVersion: 0,
+                                                       payloadVersion: 0, synced: [:])
+                link.archived = true
+                archived.append(link)
+            }
+            try await SyncLinks.save(archived, tenant: tenant, on: connection, logger: logger)
+            try await state.save(tenant: tenant, jobID: jobID, finished: finished, on: connection, logger: logger)
+            return state
+        }
+        cursor = saved
+        return finished
+    }
+
+    /// The content documents of these products, by medusa id (the oldest if there are several).
+    private func documents(for medusaIDs: [String], tenant: String) async throws -> [String: JSON] {
+        var found: [String: JSON] = [:]
+        for chunk in medusaIDs.chunked(Self.lookupChunk) {
+            let page = try await payload.find(JSON.self, in: collection,
+                                              matching: [.equals("tenant_id", tenant), .isIn("medusa_id", chunk)],
+                                              limit: chunk.count * 2)
+            for doc in page.docs {
+                if let id = doc["medusa_id"]?.stringValue, found[id] == nil { found[id] = doc }
+            }
+        }
+        return found
+    }
+}
+
+extension Array {
+    /// Consecutive slices of at most `size` elements.
+    func chunked(_ size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: Swift.max(1, size)).map { Array(self[$0..<Swift.min(count, $0 + size)]) }
+    }
+}

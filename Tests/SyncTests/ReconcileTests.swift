@@ -1,0 +1,125 @@
+import CityOSTesting
+import Foundation
+import Jobs
+import Queue
+import XCTest
+
+/// `sync.reconcile` over thousands of products, against the sandbox over real HTTP.
+final class ReconcileTests: XCTestCase {
+    func testReconcilingFiveThousandProductsWithFiftyDriftedRepairsExactlyThoseFifty() async throws {
+        try await SyncWorld.run { world in
+            let tenant = try await world.makeTenant()
+            try await world.setWebhooks(false)   // drift that no event reports
+            let (products, docs) = try await world.seed(tenant, count: 5_000)
+
+            // Both sides agree but nothing is linked yet: the first run links, and writes nothing.
+            let start = try await world.writes()
+            var clock = ContinuousClock.now
+            let first = try await world.reconcile(tenant, batchSize: 500)
+            print("sync: reconcile 5000 in-step products (first run, links them): \(ContinuousClock.now - clock)")
+            XCTAssertEqual(first.checked, 5_000)
+            XCTAssertEqual(first.repaired, 0)
+            let afterFirst = try await world.writes()
+            XCTAssertEqual(delta(afterFirst, start), [:], "both sides agreed: nothing written")
+            let linked = try await world.links(tenant).count
+            XCTAssertEqual(linked, 5_000)
+
+            // 50 drift: 20 handles changed in Medusa, 20 descriptions and 10 handles changed in Payload.
+            for i in 0..<20 { try await world.medusa("POST", "/admin/products/\(products[i * 100])", ["handle": "drifted-\(i)"]) }
+            for i in 20..<40 { try await world.payload("PATCH", "/api/products-content/\(docs[i * 100])", ["description": "edited \(i)"]) }
+            for i in 40..<50 { try await world.payload("PATCH", "/api/products-content/\(docs[i * 100])", ["handle": "editor-\(i)"]) }
+            let drifted = try await world.writes()
+
+            clock = ContinuousClock.now
+            let second = try await world.reconcile(tenant, batchSize: 500)
+            print("sync: reconcile 5000 products with 50 drifted: \(ContinuousClock.now - clock)")
+            let repairs = delta(try await world.writes(), drifted)
+            XCTAssertEqual(repairs, ["PATCH /payload/api/{collection}/{id}": 30, "POST /medusa/admin/products/{id}": 20],
+                           "exactly the 50 drifted products, one write each")
+            XCTAssertEqual(second.repaired, 50)
+            for i in 0..<20 {
+                let doc = try await world.document(docs[i * 100])
+                XCTAssertEqual(doc["handle"] as? String, "drifted-\(i)", "commerce's handle reached content")
+            }
+            for i in 20..<40 {
+                let product = try await world.product(products[i * 100])
+                XCTAssertEqual(product["description"] as? String, "edited \(i)", "content's description reached commerce")
+            }
+            for i in 40..<50 {
+                let doc = try await world.document(docs[i * 100])
+                XCTAssertEqual(doc["handle"] as? String, "seed-product-\(i * 100)", "content may not change commerce's handle")
+            }
+            let conflicts = try await world.conflicts(tenant)
+            XCTAssertEqual(conflicts.count, 10)
+            XCTAssertEqual(Set(conflicts.map(\.medusaID)), Set((40..<50).map { products[$0 * 100] }))
+            XCTAssertTrue(conflicts.allSatisfy { $0.field == "handle" && $0.winner == "commerce" && $0.reason.contains("restored") })
+
+            // In step again: a third run writes nothing.
+            let beforeThird = try await world.writes()
+            let third = try await world.reconcile(tenant, batchSize: 500)
+            XCTAssertEqual(third.repaired, 0)
+            let afterThird = try await world.writes()
+            XCTAssertEqual(delta(afterThird, beforeThird), [:])
+        }
+    }
+
+    func testAReconciliationKilledHalfwayResumesFromItsCursor() async throws {
+        try await SyncWorld.run(workers: false) { world in
+            let tenant = try await world.makeTenant()
+            try await world.setWebhooks(false)
+            let (products, docs) = try await world.seed(tenant, count: 1_000)
+            // Drift in the first batch (0..<250) and in the third (500..<750).
+            try await world.medusa("POST", "/admin/products/\(products[10])", ["handle": "drift-10"])
+            try await world.payload("PATCH", "/api/products-content/\(docs[20])", ["description": "edited 20"])
+            try await world.medusa("POST", "/admin/products/\(products[600])", ["handle": "drift-600"])
+            try await world.payload("PATCH", "/api/products-content/\(docs[700])", ["description": "edited 700"])
+            let start = try await world.callCounts()
+
+            let environment = try SyncWorld.environment(sandboxURL: world.sandboxURL, namespace: world.queue.namespace)
+                .merging(["CITYOS_WORKERS_HEARTBEAT_TTL_SECONDS": "1", "CITYOS_LOG_LEVEL": "info"]) { $1 }
+            let job = try await world.enqueueReconcile(tenant, batchSize: 250)
+
+            // 1. A worker dies right after committing its first batch.
+            let crashing = try ChildProcess(arguments: ["work", "--queues", "sync", "--concurrency", "1"],
+                                            environment: environment.merging(["CITYOS_FAILPOINTS": "sync.reconcile.after_batch"]) { $1 })
+            let status = try await crashing.waitForExit(timeout: .seconds(60))
+            XCTAssertNotEqual(status, 0)
+            XCTAssertTrue(crashing.log.contains("failpoint sync.reconcile.after_batch"), "log: \(crashing.logPath)")
+            let halfway = try await world.cursor(tenant)
+            XCTAssertEqual(halfway?.runJobID, job)
+            XCTAssertEqual(halfway?.phase, "medusa")
+            XCTAssertEqual(halfway?.position, 250, "the first batch committed, cursor and all")
+            XCTAssertEqual(halfway?.finished, false)
+            let afterCrash = delta(try await world.callCounts(), start)
+            XCTAssertEqual(afterCrash["PATCH /payload/api/{collection}/{id}"], 1, "batch 1's drift repaired before the crash")
+            XCTAssertEqual(afterCrash["POST /medusa/admin/products/{id}"], 1)
+
+            // 2. A healthy worker takes the recovered job over and resumes from the cursor.
+            let worker = try ChildProcess(arguments: ["work", "--queues", "sync", "--concurrency", "1"], environment: environment)
+            defer { worker.signal(SIGKILL) }
+            try await eventually(timeout: .seconds(90), "the reconciliation finished; log: \(worker.logPath)") {
+                try await world.cursor(tenant)?.finished == true
+            }
+            XCTAssertTrue(worker.log.contains("sync.reconcile resumes"), "log: \(worker.logPath)")
+            let cursor = try await world.cursor(tenant)
+            XCTAssertEqual(cursor?.runJobID, job)
+            XCTAssertEqual(cursor?.checked, 1_000)
+            XCTAssertEqual(cursor?.repaired, 4)
+            let total = delta(try await world.callCounts(), start)
+            XCTAssertEqual(total["PATCH /payload/api/{collection}/{id}"], 2, "each drifted product repaired once")
+            XCTAssertEqual(total["POST /medusa/admin/products/{id}"], 2)
+            XCTAssertNil(total["POST /payload/api/{collection}"])
+            // Medusa pages: 4 batches of 250, each read once (a restart would read the first again),
+            // plus the document walk's existence checks: 4 pages of 250 documents, 3 lookups each.
+            XCTAssertEqual(total["GET /medusa/admin/products"], 4 + 4 * 3)
+            let links = try await world.links(tenant).count
+            XCTAssertEqual(links, 1_000)
+            let doc600 = try await world.document(docs[600])
+            XCTAssertEqual(doc600["handle"] as? String, "drift-600")
+            let product700 = try await world.product(products[700])
+            XCTAssertEqual(product700["description"] as? String, "edited 700")
+            worker.signal(SIGTERM)
+            _ = try await worker.waitForExit()
+        }
+    }
+}
