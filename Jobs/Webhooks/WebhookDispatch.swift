@@ -32,7 +32,14 @@ public struct WebhookDispatch: Sendable {
     /// The platform's table: each event family registers its types here, next to the others, so
     /// this one function shows what every source's events do.
     public static func platform(database: Database?, connectors: Connectors?) -> WebhookDispatch {
-        let dispatch = WebhookDispatch()
+        var dispatch = WebhookDispatch()
+        // Orders (Jobs/Orders): commissions, delivery and invoice on placement; reversals on
+        // cancellation and refund; delivery and accounting status from Fleetbase and ERPNext.
+        dispatch.on("medusa", ["order.placed"], OrderPlacedHandler(database: database, connectors: connectors))
+        dispatch.on("medusa", ["order.canceled"], OrderCanceledHandler(database: database, fleetbase: connectors?.fleetbase))
+        dispatch.on("stripe", ["charge.refunded"], ChargeRefundedHandler(database: database))
+        dispatch.on("fleetbase", ["order.*"], DeliveryStatusHandler(database: database))
+        dispatch.on("erpnext", InvoiceStatusHandler.types, InvoiceStatusHandler(database: database, erpnext: connectors?.erpnext))
         return dispatch
     }
 }

@@ -29,6 +29,14 @@ public struct FleetbaseConnector: Sendable {
         return try await client.send(ServiceRequest(.post, "/v1/orders", body: .json(body)), decoding: FleetbaseOrder.self)
     }
 
+    /// `DELETE /v1/orders/{id}/cancel`: cancels a delivery order (Fleetbase answers the order,
+    /// `canceled`). Cancelling twice is harmless.
+    public func cancelOrder(id: String) async throws(ConnectorError) -> FleetbaseOrder {
+        try await client.send(
+            ServiceRequest(.delete, "/v1/orders/\(ServiceRequest.segment(id))/cancel", endpoint: "DELETE /v1/orders/{id}/cancel"),
+            decoding: FleetbaseOrder.self)
+    }
+
     /// `GET /v1/orders/{id}`.
     public func order(id: String) async throws(ConnectorError) -> FleetbaseOrder {
         try await client.send(
