@@ -40,6 +40,10 @@ public struct WebhookDispatch: Sendable {
         dispatch.on("stripe", ["charge.refunded"], ChargeRefundedHandler(database: database))
         dispatch.on("fleetbase", ["order.*"], DeliveryStatusHandler(database: database))
         dispatch.on("erpnext", InvoiceStatusHandler.types, InvoiceStatusHandler(database: database, erpnext: connectors?.erpnext))
+        // Payouts and vendors (Jobs/Payouts, Jobs/Vendors): transfers reconcile payouts; whether a
+        // connected account can receive payouts.
+        dispatch.on("stripe", ["transfer.*"], TransferEventHandler(database: database))
+        dispatch.on("stripe", ["account.updated"], AccountUpdatedHandler(database: database))
         return dispatch
     }
 }
