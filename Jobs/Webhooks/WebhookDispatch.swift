@@ -44,6 +44,8 @@ public struct WebhookDispatch: Sendable {
         // connected account can receive payouts.
         dispatch.on("stripe", ["transfer.*"], TransferEventHandler(database: database))
         dispatch.on("stripe", ["account.updated"], AccountUpdatedHandler(database: database))
+        // Tenants (Jobs/Tenants): settings and branding to the content side.
+        dispatch.on("medusa", ["tenant.updated"], TenantUpdatedHandler(database: database, payload: connectors?.payload))
         return dispatch
     }
 }
