@@ -29,7 +29,7 @@ struct DeliveryStatusHandler: WebhookEventHandler {
         let tenant: UUID
         if let named = context.tenant.flatMap({ UUID(uuidString: $0) }) {
             tenant = named
-        } else if let owner = try await fulfilments.owner(of: .delivery, id: deliveryID) {
+        } else if let owner = try await fulfilments.owner(of: .delivery, id: deliveryID, externalID: event.string("data", "internal_id")) {
             tenant = owner.tenant
         } else {
             return try Self.unknown(deliveryID, status: status)

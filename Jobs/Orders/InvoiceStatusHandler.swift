@@ -40,8 +40,8 @@ struct InvoiceStatusHandler: WebhookEventHandler {
                 do { invoice = try await erpnext.document(doctype: "Sales Invoice", name: name) } catch {
                     throw OutsideCall.failure(error, "reading ERPNext Sales Invoice \(name)")
                 }
-                if try await apply(invoice: name, status: invoice.status, modified: invoice.modified, database: database,
-                                   event: event, context: context) == .processed {
+                if try await apply(invoice: name, status: invoice.status, modified: invoice.modified, remarks: invoice.remarks,
+                                   database: database, event: event, context: context) == .processed {
                     outcome = .processed
                 }
             }
@@ -49,11 +49,11 @@ struct InvoiceStatusHandler: WebhookEventHandler {
         }
         let name = try event.string("name") ?? event.requiredString("data", "name")
         return try await apply(invoice: name, status: event.string("data", "status"),
-                               modified: event.string("modified") ?? event.string("data", "modified"), database: database,
-                               event: event, context: context)
+                               modified: event.string("modified") ?? event.string("data", "modified"),
+                               remarks: event.string("data", "remarks"), database: database, event: event, context: context)
     }
 
-    private func apply(invoice name: String, status: String?, modified: String?, database: Database,
+    private func apply(invoice name: String, status: String?, modified: String?, remarks: String?, database: Database,
                        event: WebhookEventArguments, context: JobContext) async throws -> WebhookOutcome {
         guard let status, let mapped = Self.statuses[status] else { return .ignored }   // drafts and the like
         guard let stamp = EventClock.millis(modified) else {
@@ -63,7 +63,7 @@ struct InvoiceStatusHandler: WebhookEventHandler {
         let tenant: UUID
         if let named = context.tenant.flatMap({ UUID(uuidString: $0) }) {
             tenant = named
-        } else if let owner = try await fulfilments.owner(of: .invoice, id: name) {
+        } else if let owner = try await fulfilments.owner(of: .invoice, id: name, externalID: Self.order(fromRemarks: remarks)) {
             tenant = owner.tenant
         } else {
             return try Self.unknown(name, status: mapped.status)
@@ -83,6 +83,12 @@ struct InvoiceStatusHandler: WebhookEventHandler {
                 """, logger: logger)
             return .processed
         }
+    }
+
+    /// The Medusa order an invoice's remarks name (`CityOS order <id>`, as order.placed writes them).
+    static func order(fromRemarks remarks: String?) -> String? {
+        guard let remarks, remarks.hasPrefix(OrderPlacedHandler.remarksPrefix) else { return nil }
+        return String(remarks.dropFirst(OrderPlacedHandler.remarksPrefix.count))
     }
 
     /// An invoice we hold no order for: its submission may outrun the commit that stores its name

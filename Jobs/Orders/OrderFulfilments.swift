@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Queue
 import Store
 
 /// The delivery and accounting side of orders (`order_fulfilments`): which Fleetbase order and
@@ -71,16 +72,23 @@ struct OrderFulfilments {
     }
 
     /// (tenant, order id) of the order whose `document` is `id`, looked up across tenants (for
-    /// outside events that name no tenant).
-    func owner(of document: Document, id: String) async throws -> (tenant: UUID, order: UUID)? {
+    /// outside events that name no tenant). An id more than one order holds (each tenant's ERPNext
+    /// numbers its invoices alike) is told apart by `externalID` (the Medusa order the document
+    /// names); without it, or with no match, it is ambiguous and the event fails for good.
+    func owner(of document: Document, id: String, externalID: String?) async throws -> (tenant: UUID, order: UUID)? {
         let logger = self.logger
-        return try await database.withPlatformSweep { connection in
+        let candidates = try await database.withPlatformSweep { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT tenant_id, order_id FROM order_fulfilments WHERE \(document.rawValue) = $1
+                SELECT tenant_id, order_id, external_id FROM order_fulfilments WHERE \(document.rawValue) = $1
                 """, binds: { var binds = PostgresBindings(); binds.append(id); return binds }()), logger: logger)
-            for try await row in rows.decode((UUID, UUID).self) { return row }
-            return nil
+            var found: [(UUID, UUID, String)] = []
+            for try await row in rows.decode((UUID, UUID, String).self) { found.append(row) }
+            return found
         }
+        if candidates.count <= 1 { return candidates.first.map { ($0.0, $0.1) } }
+        if let externalID, let match = candidates.first(where: { $0.2 == externalID }) { return (match.0, match.1) }
+        throw JobFailure.permanent("\(document.rawValue) \(id) is held by \(candidates.count) orders in different tenants; "
+            + "the event must name its tenant (tenant_id) or its order")
     }
 }
 

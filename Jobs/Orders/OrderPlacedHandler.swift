@@ -11,10 +11,15 @@ import Store
 /// 2. one Fleetbase delivery order, if the order has a pickup and a drop-off address;
 /// 3. one ERPNext sales invoice, submitted.
 /// Steps 2 and 3 lock the order's fulfilment row while they call out and store the outside id in
-/// the same transaction, so concurrent events for one order create one document.
+/// the same transaction, so concurrent events for one order create one document; and they look the
+/// document up by our reference first (Fleetbase `internal_id`, the invoice's `remarks`), so a
+/// retry after a crash between the outside create and our commit finds it instead of making another.
 struct OrderPlacedHandler: WebhookEventHandler {
     let database: Database?
     let connectors: Connectors?
+
+    /// The invoice's `remarks`: our reference, to find it again (and its order from its events).
+    static let remarksPrefix = "CityOS order "
 
     /// Days until an order's invoice is due.
     static let invoiceDueDays = 14
@@ -44,7 +49,11 @@ struct OrderPlacedHandler: WebhookEventHandler {
         try await fulfilments.ensure(tenant: tenant, order: placed.id, externalID: medusaID)
 
         if let delivery {
-            try await fulfilments.once(.delivery, tenant: tenant, order: placed.id) {
+            try await fulfilments.once(.delivery, tenant: tenant, order: placed.id, lookUp: {
+                do { return try await connectors.fleetbase.orders(internalID: medusaID).first?.id } catch {
+                    throw OutsideCall.failure(error, "looking up the Fleetbase delivery of order \(medusaID)")
+                }
+            }) {
                 do {
                     return try await connectors.fleetbase.createOrder(
                         pickup: delivery.pickup, dropoff: delivery.dropoff, internalID: medusaID,
@@ -54,7 +63,12 @@ struct OrderPlacedHandler: WebhookEventHandler {
                 }
             }
         }
-        try await fulfilments.once(.invoice, tenant: tenant, order: placed.id) {
+        let remarks = Self.remarksPrefix + medusaID
+        try await fulfilments.once(.invoice, tenant: tenant, order: placed.id, lookUp: {
+            do { return try await connectors.erpnext.names(doctype: "Sales Invoice", whereEqual: [("remarks", remarks)]).first } catch {
+                throw OutsideCall.failure(error, "looking up the ERPNext invoice of order \(medusaID)")
+            }
+        }) {
             let due = Calendar(identifier: .gregorian).date(byAdding: .day, value: Self.invoiceDueDays, to: Date()) ?? Date()
             let formatter = DateFormatter()
             formatter.locale = Locale(identifier: "en_US_POSIX")
@@ -64,7 +78,7 @@ struct OrderPlacedHandler: WebhookEventHandler {
                 return try await connectors.erpnext.createSalesInvoice(
                     customer: order.customerID ?? order.email ?? "Guest", currency: order.currency.uppercased(),
                     lines: MedusaOrderMapping.invoiceLines(order), dueDate: formatter.string(from: due),
-                    remarks: "CityOS order \(medusaID)").name
+                    remarks: remarks).name
             } catch {
                 throw OutsideCall.failure(error, "creating the ERPNext invoice of order \(medusaID)")
             }

@@ -57,6 +57,31 @@ final class OrderEventTests: XCTestCase {
         }
     }
 
+    func testADeliveryAndInvoiceLeftByACrashedAttemptAreFoundNotMadeAgain() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            // What an attempt that crashed after its outside calls, before its commit, left behind.
+            let place = FleetbasePlace(street1: "1 Warehouse Way")
+            let delivery = try await world.connectors.fleetbase.createOrder(pickup: place, dropoff: place, internalID: order)
+            let invoice = try await world.connectors.erpnext.createSalesInvoice(
+                customer: "cus_webhook_test", currency: "USD",
+                lines: [ERPNextInvoiceLine(itemCode: "variant_lamp", quantity: 2, unitPrice: Money(minorUnits: 1250, currency: "usd"))],
+                dueDate: "2030-01-31", remarks: "CityOS order \(order)")
+
+            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+            try await world.post(.medusa, placed)
+            try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "processed")
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertEqual(fulfilment?.deliveryID, delivery.id)
+            XCTAssertEqual(fulfilment?.invoiceName, invoice.name)
+            let (deliveries, documents) = try await world.sandboxDocuments()
+            XCTAssertEqual(deliveries, [delivery.id])
+            XCTAssertEqual(documents, [invoice.name])
+        }
+    }
+
     func testOrderPlacedWithoutAnOrderIDFailsWithTheReasonAndIsDeadLettered() async throws {
         try await DispatchWorld.run { world in
             let tenant = try await world.makeTenant()
@@ -108,11 +133,14 @@ final class OrderEventTests: XCTestCase {
             let paymentID = "Payment Entry:\(payment.name):on_submit:\(payment.modified ?? "")"
             let paid = try await world.settled("erpnext", paymentID, as: "processed")
             XCTAssertEqual(paid.tenant, nil, "ERPNext names no tenant: the handler finds the order by its invoice")
+            // ERPNext names invoices alike in every sandbox (and every tenant's ERPNext): the
+            // remarks tell this order's invoice from earlier tests' of the same name.
+            let modified = String(format: "2000-01-01 00:00:00.%06d", Int.random(in: 0..<1_000_000))
             let lateInvoice: [String: Any] = [
-                "doctype": "Sales Invoice", "name": invoice, "event": "on_submit", "modified": "2000-01-01 00:00:00.000000",
-                "data": ["name": invoice, "status": "Unpaid"]]
+                "doctype": "Sales Invoice", "name": invoice, "event": "on_submit", "modified": modified,
+                "data": ["name": invoice, "status": "Unpaid", "remarks": "CityOS order \(order)"]]
             try await world.post(.erpnext, lateInvoice)
-            try await world.settled("erpnext", "Sales Invoice:\(invoice):on_submit:2000-01-01 00:00:00.000000", as: "ignored")
+            try await world.settled("erpnext", "Sales Invoice:\(invoice):on_submit:\(modified)", as: "ignored")
             let afterInvoice = try await world.fulfilment(tenant, medusaOrder: order)
             XCTAssertEqual(afterInvoice?.accountingStatus, "paid")
         }
