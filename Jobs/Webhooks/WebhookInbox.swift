@@ -48,6 +48,9 @@ public struct WebhookInbox: Sendable {
                 if let settled = WebhookOutcome(rawValue: status) { return .settled(settled) }
                 return .run(attempts: attempts)
             }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
+            // The event's row exists under another tenant: row-level security refuses to touch it.
+            throw JobFailure.permanent("webhook \(event.source) \(event.eventID) is in the inbox under another tenant")
         } catch {
             throw DatabaseFailure("storing webhook \(event.source) \(event.eventID) in the inbox", error)
         }

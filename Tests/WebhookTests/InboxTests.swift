@@ -55,6 +55,13 @@ final class InboxTests: XCTestCase {
             XCTAssertEqual(world.outcomeCount("medusa", "failed") - before.2, 1)
             XCTAssertEqual(probe.runs.withLock { $0 }, 2, "the handlers ran for their two types only")
 
+            let exposition = try await world.request("GET", "http://127.0.0.1:\(world.ingressPort)/metrics").text
+            for outcome in ["processed", "ignored", "failed"] {
+                XCTAssertTrue(exposition.contains(#"cityos_webhook_events_total{source="medusa",outcome="\#(outcome)"} 1"#)
+                              || exposition.contains(#"cityos_webhook_events_total{outcome="\#(outcome)",source="medusa"} 1"#),
+                              "\(outcome) counted once on /metrics:\n\(exposition.split(separator: "\n").filter { $0.contains("webhook_events") })")
+            }
+
             let report = try await world.ops("/v1/webhooks/inbox?status=failed&limit=500")
             XCTAssertEqual(report.status, 200, report.text)
             let counts = try XCTUnwrap(report.json?["counts"] as? [String: Int])

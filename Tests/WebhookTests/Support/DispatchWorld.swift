@@ -69,10 +69,13 @@ final class DispatchWorld: @unchecked Sendable {
             registry.register(ERPNextWebhookJob(dispatch: table, inbox: inbox))
         }
         let queue = try QueueHarness(registry: registry, label: "dispatch")
+        // As `cityos run` does: this process's webhook outcomes on the ingress's /metrics.
+        let metrics = IngressMetrics()
+        WebhookOutcomeCounter.process.forward(to: metrics.countWebhookOutcome)
         let server = IngressServer(
             configuration: IngressConfiguration(host: "127.0.0.1", port: 0, namespace: queue.namespace, opsToken: opsToken,
                                                 webhookSecrets: secrets, logRequests: false),
-            redis: queue.redis, registry: registry,
+            redis: queue.redis, registry: registry, metrics: metrics,
             webhookInbox: { status, limit, hours in
                 try await WebhookInboxSummary.read(database: app, status: status, limit: limit, hours: hours).json()
             },
