@@ -36,7 +36,8 @@ public struct WebhookDispatch: Sendable {
         // Orders (Jobs/Orders): commissions, delivery and invoice on placement; reversals on
         // cancellation and refund; delivery and accounting status from Fleetbase and ERPNext.
         dispatch.on("medusa", ["order.placed"], OrderPlacedHandler(database: database, connectors: connectors))
-        dispatch.on("medusa", ["order.canceled"], OrderCanceledHandler(database: database, fleetbase: connectors?.fleetbase))
+        dispatch.on("medusa", ["order.canceled"], OrderCanceledHandler(database: database, fleetbase: connectors?.fleetbase,
+                                                                      erpnext: connectors?.erpnext))
         dispatch.on("stripe", ["charge.refunded"], ChargeRefundedHandler(database: database))
         dispatch.on("fleetbase", ["order.*"], DeliveryStatusHandler(database: database))
         dispatch.on("erpnext", InvoiceStatusHandler.types, InvoiceStatusHandler(database: database, erpnext: connectors?.erpnext))

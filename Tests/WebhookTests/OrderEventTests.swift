@@ -166,6 +166,9 @@ final class OrderEventTests: XCTestCase {
             XCTAssertEqual(fulfilment?.canceled, true)
             let delivery = try await world.connectors.fleetbase.order(id: try XCTUnwrap(fulfilment?.deliveryID))
             XCTAssertEqual(delivery.status, "canceled")
+            let invoice = try await world.connectors.erpnext.document(doctype: "Sales Invoice", name: try XCTUnwrap(fulfilment?.invoiceName))
+            XCTAssertEqual(invoice.docstatus, 2, "the unpaid invoice is cancelled in ERPNext")
+            XCTAssertEqual(fulfilment?.accountingStatus, "cancelled")
         }
     }
 }

@@ -83,6 +83,18 @@ public struct ERPNextConnector: Sendable {
         let data: [Entry]
     }
 
+    /// `POST /api/method/frappe.client.cancel {doctype, name}`: cancels a submitted document
+    /// (docstatus 2); answers the document (`{"message": …}`). ERPNext refuses (417) an invoice
+    /// a payment is allocated to.
+    public func cancel(doctype: String, name: String) async throws(ConnectorError) -> ERPNextDocument {
+        let body = try JSONBody.encode(["doctype": doctype, "name": name], service: .erpnext)
+        return try await client.send(
+            ServiceRequest(.post, "/api/method/frappe.client.cancel", body: .json(body), idempotent: true),
+            decoding: ERPNextMethodAnswer.self).message
+    }
+
+    struct ERPNextMethodAnswer: Decodable { let message: ERPNextDocument }
+
     /// `GET /api/resource/{doctype}/{name}`.
     public func document(doctype: String, name: String) async throws(ConnectorError) -> ERPNextDocument {
         try await client.send(
