@@ -52,7 +52,10 @@ struct OrderFulfilments {
             if canceled { return nil }
             let found = try await lookUp()
             let id: String
-            if let found { id = found } else { id = try await create() }
+            if let found { id = found } else {
+                id = try await create()
+                FailPoints.crashIfEnabled("order.placed.\(document == .delivery ? "delivery" : "invoice")_created")
+            }
             var binds = PostgresBindings()
             binds.append(id)
             binds.append(order)

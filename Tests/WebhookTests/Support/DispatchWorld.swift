@@ -49,7 +49,7 @@ final class DispatchWorld: @unchecked Sendable {
 
     /// Runs `body` with everything started; stops it all after. `dispatch` replaces the platform's
     /// dispatch table (tests of the inbox itself); `queues` are what the workers serve.
-    static func run(dispatch: ((Database, Connectors) -> WebhookDispatch)? = nil,
+    static func run(dispatch: ((Database, Connectors) -> WebhookDispatch)? = nil, workers: Bool = true,
                     _ body: (DispatchWorld) async throws -> Void) async throws {
         let app = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_URL"), maximumConnections: 8, logger: logger)
         let admin = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_ADMIN_URL"), maximumConnections: 2, logger: logger)
@@ -82,8 +82,9 @@ final class DispatchWorld: @unchecked Sendable {
             logger: logger)
         let serverTask = Task { try await server.run() }
         defer { serverTask.cancel() }
+        // Without in-process workers, the test runs `cityos work` processes of its own.
         let pool = queue.makePool(queues: [("webhooks", 1), ("payments", 1)], concurrency: 4)
-        let poolTask = Task { try await pool.run() }
+        let poolTask = Task { if workers { try await pool.run() } }
         let world = DispatchWorld(app: app, sandboxURL: sandboxURL, connectors: connectors, queue: queue,
                                   ingressPort: try await server.listeningPort())
         var failure: (any Error)?
@@ -108,6 +109,16 @@ final class DispatchWorld: @unchecked Sendable {
         try? await world.http.shutdown()
         try? await queue.clean()
         if let failure { throw failure }
+    }
+
+    /// What a `cityos work` process needs to work this world's queues.
+    var childEnvironment: [String: String] {
+        get throws {
+            try Self.environment(sandboxURL: sandboxURL).merging([
+                "CITYOS_REDIS_NAMESPACE": queue.namespace, "CITYOS_WORKERS_HEARTBEAT_TTL_SECONDS": "1",
+                "CITYOS_LOG_LEVEL": "info",
+            ]) { $1 }
+        }
     }
 
     static func environment(sandboxURL: String) throws -> [String: String] {
