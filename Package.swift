@@ -217,6 +217,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Webhook events end to end: signed posts to a running ingress, real workers, the inbox,
+        // each event family's handlers against PostgreSQL and the sandbox.
+        .testTarget(
+            name: "WebhookTests",
+            dependencies: [
+                "Jobs", "Store", "Queue", "Connectors", "Sandbox", "Config", "Ingress", "CityOSTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Connectors against the sandbox over real HTTP, and the rate limit across processes.
         .testTarget(
             name: "ConnectorsTests",

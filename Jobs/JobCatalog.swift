@@ -22,11 +22,12 @@ public enum JobCatalog {
         registry.register(SyncReconcileJob(database: database, connectors: connectors))
         registry.registerScheduledPlaceholders()   // Jobs/Scheduled: until the real handlers land
         let dispatch = WebhookDispatch.platform(database: database, connectors: connectors)
-        registry.register(StripeWebhookJob(dispatch: dispatch))
-        registry.register(MedusaWebhookJob(dispatch: dispatch))
-        registry.register(PayloadWebhookJob(dispatch: dispatch))
-        registry.register(FleetbaseWebhookJob(dispatch: dispatch))
-        registry.register(ERPNextWebhookJob(dispatch: dispatch))
+        let inbox = database.map { WebhookInbox(database: $0) }
+        registry.register(StripeWebhookJob(dispatch: dispatch, inbox: inbox))
+        registry.register(MedusaWebhookJob(dispatch: dispatch, inbox: inbox))
+        registry.register(PayloadWebhookJob(dispatch: dispatch, inbox: inbox))
+        registry.register(FleetbaseWebhookJob(dispatch: dispatch, inbox: inbox))
+        registry.register(ERPNextWebhookJob(dispatch: dispatch, inbox: inbox))
         return registry
     }
 }

@@ -33,9 +33,24 @@ public struct WebhookDispatch: Sendable {
     /// this one function shows what every source's events do.
     public static func platform(database: Database?, connectors: Connectors?) -> WebhookDispatch {
         var dispatch = WebhookDispatch()
-        let productSync = ProductSyncHandler(database: database, connectors: connectors)   // Jobs/Sync
+        // Product sync (Jobs/Sync): commerce ⇄ content, per event.
+        let productSync = ProductSyncHandler(database: database, connectors: connectors)
         dispatch.on("medusa", ProductSyncHandler.medusaTypes, productSync)
         dispatch.on("payload", ProductSyncHandler.payloadTypes, productSync)
+        // Orders (Jobs/Orders): commissions, delivery and invoice on placement; reversals on
+        // cancellation and refund; delivery and accounting status from Fleetbase and ERPNext.
+        dispatch.on("medusa", ["order.placed"], OrderPlacedHandler(database: database, connectors: connectors))
+        dispatch.on("medusa", ["order.canceled"], OrderCanceledHandler(database: database, fleetbase: connectors?.fleetbase,
+                                                                      erpnext: connectors?.erpnext))
+        dispatch.on("stripe", ["charge.refunded"], ChargeRefundedHandler(database: database))
+        dispatch.on("fleetbase", ["order.*"], DeliveryStatusHandler(database: database))
+        dispatch.on("erpnext", InvoiceStatusHandler.types, InvoiceStatusHandler(database: database, erpnext: connectors?.erpnext))
+        // Payouts and vendors (Jobs/Payouts, Jobs/Vendors): transfers reconcile payouts; whether a
+        // connected account can receive payouts.
+        dispatch.on("stripe", ["transfer.*"], TransferEventHandler(database: database))
+        dispatch.on("stripe", ["account.updated"], AccountUpdatedHandler(database: database))
+        // Tenants (Jobs/Tenants): settings and branding to the content side.
+        dispatch.on("medusa", ["tenant.updated"], TenantUpdatedHandler(database: database, payload: connectors?.payload))
         return dispatch
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+import Logging
 import Queue
 
 /// What the ingress enqueues for every verified webhook: the event as it arrived, once per
@@ -28,11 +30,17 @@ public struct WebhookEventArguments: Codable, Sendable {
     }
 }
 
-/// The job of one source's events: it looks the event up in the dispatch table and runs the
-/// handler registered for its type; a type without one is ignored (logged, counted).
+/// The job of one source's events: it stores the event in the inbox (once per source and event
+/// id), looks it up in the dispatch table, runs the handler registered for its type — a type
+/// without one is ignored (counted, not an error) — and records the outcome on the inbox row:
+/// `processed`, `ignored`, or `failed` with the error (then the job is retried by its policy and
+/// dead-lettered with the reason). An event the inbox already holds as processed or ignored is
+/// not handled again, whatever job delivers it.
 public protocol WebhookEventJob: JobHandler where Arguments == WebhookEventArguments {
     static var source: String { get }
     var dispatch: WebhookDispatch { get }
+    /// Where events are recorded; a process without a database handles them unrecorded.
+    var inbox: WebhookInbox? { get }
 }
 
 extension WebhookEventJob {
@@ -42,45 +50,89 @@ extension WebhookEventJob {
     }
 
     public func run(_ event: WebhookEventArguments, context: JobContext) async throws {
-        let outcome: WebhookOutcome
-        if let handler = dispatch.handler(source: Self.source, type: event.type) {
-            outcome = try await handler.handle(event, context: context)
-        } else {
-            outcome = .ignored
-        }
-        context.logger.info("webhook event \(outcome.rawValue)", metadata: [
+        let tenant = context.tenant.flatMap { UUID(uuidString: $0) }
+        var metadata: Logger.Metadata = [
             "job_id": "\(context.jobID)", "source": "\(event.source)", "event_id": "\(event.eventID)",
             "type": "\(event.type)", "tenant": "\(context.tenant ?? "-")", "trace": "\(context.trace ?? "-")",
-        ])
+        ]
+        if let inbox, case .settled(let earlier) = try await inbox.open(event, tenant: tenant, logger: context.logger) {
+            metadata["outcome"] = "\(earlier.rawValue)"
+            context.logger.info("webhook event already settled; not handled again", metadata: metadata)
+            return
+        }
+        let outcome: WebhookOutcome
+        do {
+            if let handler = dispatch.handler(source: Self.source, type: event.type) {
+                outcome = try await handler.handle(event, context: context)
+            } else {
+                outcome = .ignored
+            }
+        } catch {
+            let reason = (error as? JobFailure)?.description ?? "\(error)"
+            if let inbox {
+                do { try await inbox.close(event, tenant: tenant, outcome: .failed, error: reason, logger: context.logger) } catch {
+                    context.logger.error("webhook inbox not updated", metadata: ["error": "\(error)"])
+                }
+            } else {
+                WebhookOutcomeCounter.process.count(source: event.source, outcome: WebhookInbox.InboxStatus.failed.rawValue)
+            }
+            throw error
+        }
+        if let inbox {
+            try await inbox.close(event, tenant: tenant, outcome: .init(outcome), logger: context.logger)
+        } else {
+            WebhookOutcomeCounter.process.count(source: event.source, outcome: outcome.rawValue)
+        }
+        context.logger.info("webhook event \(outcome.rawValue)", metadata: metadata)
     }
 }
 
 public struct StripeWebhookJob: WebhookEventJob {
     public static let source = "stripe"
     public let dispatch: WebhookDispatch
-    public init(dispatch: WebhookDispatch = WebhookDispatch()) { self.dispatch = dispatch }
+    public let inbox: WebhookInbox?
+    public init(dispatch: WebhookDispatch = WebhookDispatch(), inbox: WebhookInbox? = nil) {
+        self.dispatch = dispatch
+        self.inbox = inbox
+    }
 }
 
 public struct MedusaWebhookJob: WebhookEventJob {
     public static let source = "medusa"
     public let dispatch: WebhookDispatch
-    public init(dispatch: WebhookDispatch = WebhookDispatch()) { self.dispatch = dispatch }
+    public let inbox: WebhookInbox?
+    public init(dispatch: WebhookDispatch = WebhookDispatch(), inbox: WebhookInbox? = nil) {
+        self.dispatch = dispatch
+        self.inbox = inbox
+    }
 }
 
 public struct PayloadWebhookJob: WebhookEventJob {
     public static let source = "payload"
     public let dispatch: WebhookDispatch
-    public init(dispatch: WebhookDispatch = WebhookDispatch()) { self.dispatch = dispatch }
+    public let inbox: WebhookInbox?
+    public init(dispatch: WebhookDispatch = WebhookDispatch(), inbox: WebhookInbox? = nil) {
+        self.dispatch = dispatch
+        self.inbox = inbox
+    }
 }
 
 public struct FleetbaseWebhookJob: WebhookEventJob {
     public static let source = "fleetbase"
     public let dispatch: WebhookDispatch
-    public init(dispatch: WebhookDispatch = WebhookDispatch()) { self.dispatch = dispatch }
+    public let inbox: WebhookInbox?
+    public init(dispatch: WebhookDispatch = WebhookDispatch(), inbox: WebhookInbox? = nil) {
+        self.dispatch = dispatch
+        self.inbox = inbox
+    }
 }
 
 public struct ERPNextWebhookJob: WebhookEventJob {
     public static let source = "erpnext"
     public let dispatch: WebhookDispatch
-    public init(dispatch: WebhookDispatch = WebhookDispatch()) { self.dispatch = dispatch }
+    public let inbox: WebhookInbox?
+    public init(dispatch: WebhookDispatch = WebhookDispatch(), inbox: WebhookInbox? = nil) {
+        self.dispatch = dispatch
+        self.inbox = inbox
+    }
 }

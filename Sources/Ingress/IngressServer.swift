@@ -17,6 +17,7 @@ public final class IngressServer: Sendable {
     private let registry: JobRegistry
     private let readinessChecks: [ReadinessCheck]
     private let schedules: ScheduleReport?
+    private let webhookInbox: WebhookInboxReport?
     private let logger: Logger
     private let lifecycle = Mutex(Lifecycle())
 
@@ -33,11 +34,14 @@ public final class IngressServer: Sendable {
     ///   - readinessChecks: what `/readyz` checks; by default, Redis answers PING.
     ///   - schedules: what `GET /v1/schedules` answers (the scheduler's status as JSON); without
     ///     it that route answers 503 `not_configured`.
+    ///   - webhookInbox: what `GET /v1/webhooks/inbox` answers (recent webhook outcomes, from the
+    ///     store); without it that route answers 503 `not_configured`.
     public init(configuration: IngressConfiguration, redis: RedisClient, registry: JobRegistry,
                 metrics: IngressMetrics = IngressMetrics(), readinessChecks: [ReadinessCheck]? = nil,
-                schedules: ScheduleReport? = nil, logger: Logger) {
+                schedules: ScheduleReport? = nil, webhookInbox: WebhookInboxReport? = nil, logger: Logger) {
         self.configuration = configuration
         self.schedules = schedules
+        self.webhookInbox = webhookInbox
         self.redis = redis
         self.registry = registry
         self.metrics = metrics
@@ -81,6 +85,7 @@ public final class IngressServer: Sendable {
             guard let schedules else { throw APIError.notConfigured("the schedules report") }
             return JSONText.response(json: try await schedules())
         }
+        WebhookInboxRoute(report: webhookInbox).register(on: ops)
         return router
     }
 

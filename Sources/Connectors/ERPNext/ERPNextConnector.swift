@@ -1,3 +1,4 @@
+import Foundation
 /// ERPNext / Frappe REST (`Authorization: token key:secret`): Sales Invoices and Payment Entries.
 /// Money goes in as integer minor units and is written as exact decimals in major units.
 public struct ERPNextConnector: Sendable {
@@ -58,6 +59,41 @@ public struct ERPNextConnector: Sendable {
             docstatus: submit ? 1 : 0)
         return try await create(doctype: "Payment Entry", body: body)
     }
+
+    /// `GET /api/resource/{doctype}?filters=[[field,"=",value],…]&fields=["name"]`: the names of the
+    /// documents whose fields equal the values (Frappe's list API), e.g. an invoice by the
+    /// platform's reference in `remarks`, to find one a timed-out or crashed create may have made.
+    public func names(doctype: String, whereEqual filters: [(field: String, value: String)]) async throws(ConnectorError) -> [String] {
+        let filterJSON = "[" + filters.map { "[\(Self.quoted($0.field)),\"=\",\(Self.quoted($0.value))]" }.joined(separator: ",") + "]"
+        let list = try await client.send(
+            ServiceRequest(.get, "/api/resource/\(ServiceRequest.segment(doctype))", endpoint: "GET /api/resource/\(doctype)",
+                           query: [("filters", filterJSON), ("fields", "[\"name\"]"), ("limit_page_length", "100")]),
+            decoding: ERPNextList.self)
+        return list.data.map(\.name)
+    }
+
+    /// A JSON string literal of `text`.
+    private static func quoted(_ text: String) -> String {
+        let data = (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    struct ERPNextList: Decodable {
+        struct Entry: Decodable { let name: String }
+        let data: [Entry]
+    }
+
+    /// `POST /api/method/frappe.client.cancel {doctype, name}`: cancels a submitted document
+    /// (docstatus 2); answers the document (`{"message": …}`). ERPNext refuses (417) an invoice
+    /// a payment is allocated to.
+    public func cancel(doctype: String, name: String) async throws(ConnectorError) -> ERPNextDocument {
+        let body = try JSONBody.encode(["doctype": doctype, "name": name], service: .erpnext)
+        return try await client.send(
+            ServiceRequest(.post, "/api/method/frappe.client.cancel", body: .json(body), idempotent: true),
+            decoding: ERPNextMethodAnswer.self).message
+    }
+
+    struct ERPNextMethodAnswer: Decodable { let message: ERPNextDocument }
 
     /// `GET /api/resource/{doctype}/{name}`.
     public func document(doctype: String, name: String) async throws(ConnectorError) -> ERPNextDocument {

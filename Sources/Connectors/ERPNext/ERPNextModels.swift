@@ -27,9 +27,13 @@ public struct ERPNextDocument: Sendable, Decodable, Equatable {
     public let paidAmount: Decimal?
     public let currency: String?
     public let modified: String?
+    /// A Sales Invoice's state: `Draft`, `Unpaid`, `Partly Paid`, `Paid`, `Overdue`, `Cancelled`, …
+    public let status: String?
+    /// Free text; the platform writes its reference there (`CityOS order <id>`).
+    public let remarks: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, doctype, docstatus, currency, modified, grandTotal = "grand_total", paidAmount = "paid_amount"
+        case name, doctype, docstatus, currency, modified, status, remarks, grandTotal = "grand_total", paidAmount = "paid_amount"
     }
 }
 

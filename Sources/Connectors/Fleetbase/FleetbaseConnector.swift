@@ -29,6 +29,23 @@ public struct FleetbaseConnector: Sendable {
         return try await client.send(ServiceRequest(.post, "/v1/orders", body: .json(body)), decoding: FleetbaseOrder.self)
     }
 
+    /// `GET /v1/orders?internal_id=…`: the orders carrying the platform's reference (to find an
+    /// order a timed-out or crashed create may have made before creating it again). Fleetbase's
+    /// list filters by query parameter; this one is played by the sandbox and not confirmed against
+    /// Fleetbase's source.
+    public func orders(internalID: String) async throws(ConnectorError) -> [FleetbaseOrder] {
+        try await client.send(ServiceRequest(.get, "/v1/orders", query: [("internal_id", internalID)]),
+                              decoding: [FleetbaseOrder].self)
+    }
+
+    /// `DELETE /v1/orders/{id}/cancel`: cancels a delivery order (Fleetbase answers the order,
+    /// `canceled`). Cancelling twice is harmless.
+    public func cancelOrder(id: String) async throws(ConnectorError) -> FleetbaseOrder {
+        try await client.send(
+            ServiceRequest(.delete, "/v1/orders/\(ServiceRequest.segment(id))/cancel", endpoint: "DELETE /v1/orders/{id}/cancel"),
+            decoding: FleetbaseOrder.self)
+    }
+
     /// `GET /v1/orders/{id}`.
     public func order(id: String) async throws(ConnectorError) -> FleetbaseOrder {
         try await client.send(

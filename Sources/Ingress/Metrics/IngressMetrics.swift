@@ -64,6 +64,13 @@ public final class IngressMetrics: Sendable {
                     ("source", source), ("result", result)).increment()
     }
 
+    /// What became of a webhook event in a worker of this process (its inbox status: processed,
+    /// ignored or failed), by source.
+    public func countWebhookOutcome(source: String, outcome: String) {
+        pairCounter(2, "cityos_webhook_events_total", "Webhook events handled, by source and outcome (processed, ignored, failed).",
+                    ("source", source), ("outcome", outcome)).increment()
+    }
+
     func countEnqueued(queue: String, kind: String) {
         pairCounter(1, "cityos_jobs_enqueued_total", "Jobs enqueued by this process, by queue and kind.",
                     ("queue", queue), ("kind", kind)).increment()

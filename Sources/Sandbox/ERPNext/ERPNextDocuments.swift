@@ -56,6 +56,7 @@ enum ERPNextDocuments {
                     let left = outstanding - allocated
                     invoice["outstanding_amount"] = .decimal(left)
                     invoice["status"] = left == 0 ? "Paid" : "Partly Paid"
+                    invoice["modified"] = .string(SandboxIDs.frappeTimestamp())
                 }
             }
         }

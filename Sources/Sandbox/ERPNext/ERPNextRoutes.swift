@@ -33,6 +33,36 @@ struct ERPNextRoutes {
             if doc["docstatus"] == 1 { Self.send(.object(doc), world: world) }
             return Answer.json(["data": .object(doc)])
         }
+        // Frappe's `frappe.client.cancel`: a submitted document becomes cancelled (docstatus 2). An
+        // invoice a payment is allocated to cannot be (ERPNext's LinkExistsError).
+        routes.on(.post, "/api/method/frappe.client.cancel") { request, _ throws(ServiceFailure) in
+            let body = try await Answer.jsonObject(request, .erpnext)
+            let key = "\(body["doctype"]?.string ?? "")/\(body["name"]?.string ?? "")"
+            guard let doc = world.erpnext.documents[key] else {
+                throw .notFound(.erpnext, "\(key.replacingOccurrences(of: "/", with: " ")) not found")
+            }
+            guard doc["docstatus"]?.int == 1 else {
+                throw .shaped(.erpnext, status: 417, message: "Cannot cancel: the document is not submitted", type: "ValidationError")
+            }
+            if ["Paid", "Partly Paid"].contains(doc["status"]?.string ?? "") {
+                throw .shaped(.erpnext, status: 417, message: "Cannot cancel: \(key) is linked with a Payment Entry",
+                              type: "LinkExistsError")
+            }
+            let cancelled = world.erpnext.documents.update(key) { doc in
+                doc["docstatus"] = .int(2)
+                doc["status"] = "Cancelled"
+                doc["modified"] = .string(SandboxIDs.frappeTimestamp())
+            }
+            return Answer.json(["message": cancelled ?? doc])
+        }
+        routes.on(.get, "/api/resource/{doctype}") { request, context throws(ServiceFailure) in
+            let doctype = Answer.parameter(context, "doctype")
+            let filters = try Self.filters(Answer.query(request)["filters"])
+            let names: [SandboxJSON] = world.erpnext.documents.all.filter { doc in
+                doc["doctype"]?.string == doctype && filters.allSatisfy { doc[$0.field]?.string == $0.value }
+            }.map { ["name": $0["name"] ?? .null] }
+            return Answer.json(["data": .array(names)])
+        }
         routes.on(.get, "/api/resource/{doctype}/{name}") { _, context throws(ServiceFailure) in
             let key = "\(Answer.parameter(context, "doctype"))/\(Answer.parameter(context, "name"))"
             guard let doc = world.erpnext.documents[key] else {
@@ -40,6 +70,16 @@ struct ERPNextRoutes {
             }
             return Answer.json(["data": doc])
         }
+    }
+
+    /// Frappe's `filters=[["field", "=", "value"], …]` (only `=` is played).
+    static func filters(_ text: String?) throws(ServiceFailure) -> [(field: String, value: String)] {
+        guard let text else { return [] }
+        guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String]],
+              parsed.allSatisfy({ $0.count == 3 && $0[1] == "=" }) else {
+            throw .shaped(.erpnext, status: 417, message: "The sandbox plays filters [[field, \"=\", value], …] only", type: "ValidationError")
+        }
+        return parsed.map { ($0[0], $0[2]) }
     }
 
     /// `{doctype, name, event: "on_submit", modified, data, tenant_id?}`.

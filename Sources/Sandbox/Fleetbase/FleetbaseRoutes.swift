@@ -28,6 +28,12 @@ struct FleetbaseRoutes {
             FleetbaseRoutes.send("order.created", order, world: world)
             return Answer.json(order)
         }
+        routes.on(.get, "/v1/orders") { request, _ throws(ServiceFailure) in
+            let internalID = Answer.query(request)["internal_id"]
+            return Answer.json(.array(world.fleetbase.orders.all.filter {
+                internalID == nil || $0["internal_id"]?.string == internalID
+            }))
+        }
         routes.on(.get, "/v1/orders/{id}") { _, context throws(ServiceFailure) in
             let id = Answer.parameter(context, "id")
             guard let order = world.fleetbase.orders[id] else { throw Self.missing(id) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Ingress
+import Jobs
 import Queue
 import Scheduler
 
@@ -39,6 +40,7 @@ struct RunCommand: AsyncParsableCommand {
         let platform = try Platform.load(global, label: "cityos")
         let scheduler = try platform.makeScheduler()
         let metrics = IngressMetrics()
+        WebhookOutcomeCounter.process.forward(to: metrics.countWebhookOutcome)
         let pool = WorkerPool(redis: platform.redis, registry: platform.registry,
                               configuration: try platform.workerConfiguration(), logger: platform.logger,
                               observer: JobOutcomeLog.observer(platform.logger, also: metrics.observe))

@@ -1,5 +1,6 @@
 import Foundation
 import Ingress
+import Jobs
 import Logging
 import Queue
 import Scheduler
@@ -16,7 +17,16 @@ extension Platform {
         ]
         return IngressServer(configuration: IngressConfiguration(config: config, benchRoute: benchRoute),
                              redis: redis, registry: registry, metrics: metrics, readinessChecks: checks,
-                             schedules: scheduleReport(), logger: Logger(label: "cityos.ingress"))
+                             schedules: scheduleReport(), webhookInbox: webhookInboxReport(),
+                             logger: Logger(label: "cityos.ingress"))
+    }
+
+    /// `GET /v1/webhooks/inbox`: read from PostgreSQL on each request.
+    func webhookInboxReport() -> WebhookInboxReport {
+        let database = self.database
+        return { status, limit, hours in
+            try await WebhookInboxSummary.read(database: database, status: status, limit: limit, hours: hours).json()
+        }
     }
 
     /// `GET /v1/schedules`: the schedule files read afresh on each request, so the answer

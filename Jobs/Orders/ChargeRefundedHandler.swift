@@ -1,0 +1,31 @@
+import Foundation
+import Queue
+import Store
+
+/// Stripe `charge.refunded` (`data.object` is the charge; `metadata.order_id` the Medusa order it
+/// paid for): reverses the order's commissions through `commission.reverse` (reason `refund`), once
+/// per charge and refunded amount. A full refund reverses the whole order; a partial one the lines
+/// in `metadata.line_ids` (Medusa line ids, comma-separated) — without them a partial refund leaves
+/// the commissions as they are (ignored: the refund cannot be attributed to vendors).
+struct ChargeRefundedHandler: WebhookEventHandler {
+    let database: Database?
+
+    func handle(_ event: WebhookEventArguments, context: JobContext) async throws -> WebhookOutcome {
+        let database = try JobDependency.required(database, "a database", for: "webhook \(event.type)")
+        let chargeID = try event.requiredString("data", "object", "id")
+        let medusaOrder = try event.requiredString("data", "object", "metadata", "order_id")
+        let tenant = try EventTenant.required(event, context)
+        let amount = event.int("data", "object", "amount") ?? 0
+        let refunded = event.int("data", "object", "amount_refunded") ?? 0
+        let full = event.bool("data", "object", "refunded") == true || (amount > 0 && refunded >= amount)
+        let lines = (event.string("data", "object", "metadata", "line_ids") ?? "")
+            .split(separator: ",").map { MedusaOrderMapping.lineID($0.trimmingCharacters(in: .whitespaces)) }
+        if !full && lines.isEmpty { return .ignored }
+        try await CommissionReverseJob(database: database).run(
+            .init(orderID: MedusaOrderMapping.orderID(medusaOrder), lineIDs: full ? nil : lines, reason: .refund),
+            context: DerivedJob.context(id: "charge.refunded:\(tenant.uuidString.lowercased()):\(chargeID):\(refunded)",
+                                        kind: CommissionReverseJob.kind, queue: CommissionReverseJob.options.queue,
+                                        tenant: tenant, from: context))
+        return .processed
+    }
+}

@@ -1,0 +1,83 @@
+import Connectors
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Store
+
+/// Medusa `order.canceled` (`data.id` names the order): reverses the order's commissions once
+/// (`commission.reverse`, reason `cancellation`, under a job id derived from the order), marks its
+/// fulfilment canceled (no delivery or invoice is created for it afterwards), cancels its Fleetbase
+/// delivery unless it was already completed or canceled, and cancels its ERPNext invoice unless
+/// something was paid on it (a paid invoice is left to accounting: a credit note). A cancellation
+/// that arrives before its order.placed was handled fails the attempt and is retried.
+struct OrderCanceledHandler: WebhookEventHandler {
+    let database: Database?
+    let fleetbase: FleetbaseConnector?
+    let erpnext: ERPNextConnector?
+
+    /// Invoices nothing was paid on yet: cancelled in ERPNext with the order.
+    static let cancellableInvoiceStates: Set<String> = ["invoiced", "overdue"]
+
+    /// Delivery states that cannot be cancelled any more.
+    static let finalDeliveryStates: Set<String> = ["completed", "delivered", "canceled", "cancelled", "failed"]
+
+    func handle(_ event: WebhookEventArguments, context: JobContext) async throws -> WebhookOutcome {
+        let kind = "webhook \(event.type)"
+        let database = try JobDependency.required(database, "a database", for: kind)
+        let fleetbase = try JobDependency.required(fleetbase, "the Fleetbase connector", for: kind)
+        let erpnext = try JobDependency.required(self.erpnext, "the ERPNext connector", for: kind)
+        let tenant = try EventTenant.required(event, context)
+        let medusaID = try event.requiredString("data", "id")
+        let order = MedusaOrderMapping.orderID(medusaID)
+        try await CommissionReverseJob(database: database).run(
+            .init(orderID: order, reason: .cancellation),
+            context: DerivedJob.context(id: "order.canceled:reversal:\(tenant.uuidString.lowercased()):\(medusaID)",
+                                        kind: CommissionReverseJob.kind, queue: CommissionReverseJob.options.queue,
+                                        tenant: tenant, from: context))
+        let logger = context.logger
+        let state = try await database.withTenant(tenant) { connection -> (String?, String?, String?, String)? in
+            let rows = try await connection.query("""
+                UPDATE order_fulfilments SET canceled_at = coalesce(canceled_at, now()), updated_at = now()
+                WHERE order_id = \(order) RETURNING delivery_id, delivery_status, invoice_name, accounting_status
+                """, logger: logger)
+            for try await row in rows.decode((String?, String?, String?, String).self) { return row }
+            return nil
+        }
+        guard let (deliveryID, deliveryStatus, invoiceName, accountingStatus) = state else { return .processed }
+        if let deliveryID, !Self.finalDeliveryStates.contains(deliveryStatus ?? "") {
+            do { _ = try await fleetbase.cancelOrder(id: deliveryID) } catch {
+                throw OutsideCall.failure(error, "cancelling Fleetbase delivery \(deliveryID) of order \(medusaID)")
+            }
+        }
+        if let invoiceName, Self.cancellableInvoiceStates.contains(accountingStatus) {
+            try await Self.cancelInvoice(invoiceName, erpnext: erpnext, tenant: tenant, database: database, logger: logger)
+        }
+        return .processed
+    }
+
+    /// Cancels the unpaid invoice in ERPNext and records it (as a version of the invoice, so a late
+    /// `Unpaid` event cannot undo it). ERPNext refusing — a payment was allocated meanwhile — leaves
+    /// the invoice to accounting (a credit note), logged; other failures are retried.
+    private static func cancelInvoice(_ name: String, erpnext: ERPNextConnector, tenant: UUID, database: Database,
+                                      logger: Logger) async throws {
+        let cancelled: ERPNextDocument
+        do { cancelled = try await erpnext.cancel(doctype: "Sales Invoice", name: name) } catch {
+            if !error.isRetryable, case .rejected = error {
+                logger.notice("ERPNext kept the invoice of a canceled order; left to accounting",
+                              metadata: ["invoice": "\(name)", "error": "\(error)"])
+                return
+            }
+            throw OutsideCall.failure(error, "cancelling ERPNext invoice \(name)")
+        }
+        let stamp = EventClock.millis(cancelled.modified) ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let version = ObjectVersions.version(millis: stamp, rank: InvoiceStatusHandler.statuses["Cancelled"]?.rank ?? 4)
+        try await database.withTenant(tenant) { connection in
+            guard try await ObjectVersions.advance("erpnext.sales_invoice", name, to: version, tenant: tenant,
+                                                   on: connection, logger: logger) else { return }
+            try await connection.query("""
+                UPDATE order_fulfilments SET accounting_status = 'cancelled', updated_at = now() WHERE invoice_name = \(name)
+                """, logger: logger)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Connectors
+import Foundation
+import Logging
+import Queue
+import Store
+
+/// Medusa `order.placed` (`data.id` names the order): reads the order from Medusa, then, each once
+/// per order however many events name it (the same event redelivered, or several events):
+/// 1. the order, its lines and their commissions (`commission.calculate`, run under a job id
+///    derived from the order, so the execution ledger lets it commit once);
+/// 2. one Fleetbase delivery order, if the order has a pickup and a drop-off address;
+/// 3. one ERPNext sales invoice, submitted.
+/// Steps 2 and 3 lock the order's fulfilment row while they call out and store the outside id in
+/// the same transaction, so concurrent events for one order create one document; and they look the
+/// document up by our reference first (Fleetbase `internal_id`, the invoice's `remarks`), so a
+/// retry after a crash between the outside create and our commit finds it instead of making another.
+struct OrderPlacedHandler: WebhookEventHandler {
+    let database: Database?
+    let connectors: Connectors?
+
+    /// The invoice's `remarks`: our reference, to find it again (and its order from its events).
+    static let remarksPrefix = "CityOS order "
+
+    /// Days until an order's invoice is due.
+    static let invoiceDueDays = 14
+
+    func handle(_ event: WebhookEventArguments, context: JobContext) async throws -> WebhookOutcome {
+        let kind = "webhook \(event.type)"
+        let database = try JobDependency.required(database, "a database", for: kind)
+        let connectors = try JobDependency.required(connectors, "the connectors", for: kind)
+        let tenant = try EventTenant.required(event, context)
+        let medusaID = try event.requiredString("data", "id")
+        let order: MedusaOrder
+        do { order = try await connectors.medusa.order(id: medusaID) } catch {
+            throw OutsideCall.failure(error, "reading Medusa order \(medusaID)")
+        }
+        let placedAt = event.string("data", "placed_at") ?? event.string("data", "created_at")
+            ?? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(event.receivedAt) / 1000))
+        let placed = try MedusaOrderMapping.placedOrder(order, placedAt: placedAt)
+        let delivery = try MedusaOrderMapping.delivery(order)
+
+        try await Self.requireVendors(of: placed, tenant: tenant, database: database, logger: context.logger)
+        try await CommissionCalculateJob(database: database).run(
+            .init(order: placed),
+            context: DerivedJob.context(id: "order.placed:commissions:\(tenant.uuidString.lowercased()):\(medusaID)",
+                                        kind: CommissionCalculateJob.kind, queue: CommissionCalculateJob.options.queue,
+                                        tenant: tenant, from: context))
+        let fulfilments = OrderFulfilments(database: database, logger: context.logger)
+        try await fulfilments.ensure(tenant: tenant, order: placed.id, externalID: medusaID)
+
+        if let delivery {
+            try await fulfilments.once(.delivery, tenant: tenant, order: placed.id, lookUp: {
+                do { return try await connectors.fleetbase.orders(internalID: medusaID).first?.id } catch {
+                    throw OutsideCall.failure(error, "looking up the Fleetbase delivery of order \(medusaID)")
+                }
+            }) {
+                do {
+                    return try await connectors.fleetbase.createOrder(
+                        pickup: delivery.pickup, dropoff: delivery.dropoff, internalID: medusaID,
+                        meta: ["tenant_id": .string(tenant.uuidString.lowercased()), "order_id": .string(medusaID)]).id
+                } catch {
+                    throw OutsideCall.failure(error, "creating the Fleetbase delivery of order \(medusaID)")
+                }
+            }
+        }
+        let remarks = Self.remarksPrefix + medusaID
+        try await fulfilments.once(.invoice, tenant: tenant, order: placed.id, lookUp: {
+            do { return try await connectors.erpnext.names(doctype: "Sales Invoice", whereEqual: [("remarks", remarks)]).first } catch {
+                throw OutsideCall.failure(error, "looking up the ERPNext invoice of order \(medusaID)")
+            }
+        }) {
+            let due = Calendar(identifier: .gregorian).date(byAdding: .day, value: Self.invoiceDueDays, to: Date()) ?? Date()
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.dateFormat = "yyyy-MM-dd"
+            do {
+                return try await connectors.erpnext.createSalesInvoice(
+                    customer: order.customerID ?? order.email ?? "Guest", currency: order.currency.uppercased(),
+                    lines: MedusaOrderMapping.invoiceLines(order), dueDate: formatter.string(from: due),
+                    remarks: remarks).name
+            } catch {
+                throw OutsideCall.failure(error, "creating the ERPNext invoice of order \(medusaID)")
+            }
+        }
+        return .processed
+    }
+
+    /// Fails for good if a line names a vendor the tenant does not have (a retry cannot add it).
+    static func requireVendors(of order: CommissionCalculateJob.PlacedOrder, tenant: UUID, database: Database,
+                               logger: Logger) async throws {
+        let wanted = Set(order.lines.map(\.vendorID))
+        let found = try await database.withTenant(tenant) { connection -> Set<UUID> in
+            let rows = try await connection.query("SELECT id FROM vendors WHERE id = ANY(\(Array(wanted)))", logger: logger)
+            var found = Set<UUID>()
+            for try await id in rows.decode(UUID.self) { found.insert(id) }
+            return found
+        }
+        let missing = wanted.subtracting(found).map { $0.uuidString.lowercased() }.sorted()
+        guard missing.isEmpty else {
+            throw JobFailure.permanent("order \(order.externalID ?? "?"): tenant \(tenant) has no vendor \(missing.joined(separator: ", "))")
+        }
+    }
+}

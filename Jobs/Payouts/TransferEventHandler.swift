@@ -1,0 +1,64 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Store
+
+/// Stripe `transfer.*` (`data.object` is the transfer; `metadata.payout_id` names the payout that
+/// `payouts.vendor` sent it for): reconciles the payout with the transfer.
+/// - payout `pending`, transfer of its amount → `paid` with the transfer id and its ledger entry,
+///   booked exactly as `payouts.vendor` books it (one execution-ledger key per payout, so whichever
+///   of the two gets there first books it and the other books nothing);
+/// - payout `paid` with this transfer → already reconciled: ignored;
+/// - a transfer with no `payout_id` was not made by payouts: ignored.
+/// Everything else needs an operator and fails the event with the reason (dead letter, inbox
+/// `failed`): a reversed transfer (the vendor's money came back), a different transfer or amount
+/// than the payout's, or a transfer for a payout marked `failed` (its entries are payable again, so
+/// paying them again would pay twice).
+struct TransferEventHandler: WebhookEventHandler {
+    let database: Database?
+
+    func handle(_ event: WebhookEventArguments, context: JobContext) async throws -> WebhookOutcome {
+        let database = try JobDependency.required(database, "a database", for: "webhook \(event.type)")
+        let transferID = try event.requiredString("data", "object", "id")
+        guard let payoutText = event.string("data", "object", "metadata", "payout_id") else { return .ignored }
+        guard let payoutID = UUID(uuidString: payoutText) else {
+            throw JobFailure.permanent("stripe \(event.type) \(transferID): metadata.payout_id \(payoutText) is not a UUID")
+        }
+        guard let amount = event.int("data", "object", "amount") else {
+            throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no data.object.amount")
+        }
+        let tenant = try EventTenant.required(event, context)
+        let reversed = event.bool("data", "object", "reversed") == true || (event.int("data", "object", "amount_reversed") ?? 0) > 0
+        let logger = context.logger
+        let row = try await database.withTenant(tenant) { connection -> (String, UUID, Int64, String, String, String?)? in
+            let rows = try await connection.query("""
+                SELECT status, vendor_id, amount, currency, destination, stripe_transfer_id FROM payouts WHERE id = \(payoutID)
+                """, logger: logger)
+            for try await row in rows.decode((String, UUID, Int64, String, String, String?).self) { return row }
+            return nil
+        }
+        guard let (status, vendor, payoutAmount, currency, destination, storedTransfer) = row else {
+            throw JobFailure.permanent("transfer \(transferID) names payout \(payoutID), which tenant \(tenant) does not have")
+        }
+        let payout = "payout \(payoutID) (\(status))"
+        if reversed {
+            throw JobFailure.permanent("transfer \(transferID) was reversed: \(payout) needs an operator to settle the returned money")
+        }
+        switch status {
+        case "pending":
+            guard amount == payoutAmount else {
+                throw JobFailure.permanent("transfer \(transferID) is \(amount), \(payout) is \(payoutAmount); left pending for an operator")
+            }
+            let pending = PendingPayout(id: payoutID, vendorID: vendor, amount: payoutAmount, currency: currency, destination: destination)
+            try await PayoutBook(database: database, logger: logger).markPaid(pending, transferID: transferID, tenant: tenant,
+                                                                              jobID: context.jobID)
+            return .processed
+        case "paid" where storedTransfer == transferID:
+            return .ignored
+        default:
+            throw JobFailure.permanent("transfer \(transferID) does not match \(payout), transfer \(storedTransfer ?? "none"); "
+                + "an operator must reconcile it")
+        }
+    }
+}

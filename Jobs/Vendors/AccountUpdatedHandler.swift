@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Store
+
+/// Stripe `account.updated` (`data.object` is the connected account): whether the vendor on that
+/// account can receive payouts (`payouts_enabled`), which `payouts.run` and `payouts.vendor`
+/// check before paying. Never backwards: an event applies only if it is newer (Stripe's `created`)
+/// than the last applied for the account; an account no vendor has is ignored.
+struct AccountUpdatedHandler: WebhookEventHandler {
+    let database: Database?
+
+    func handle(_ event: WebhookEventArguments, context: JobContext) async throws -> WebhookOutcome {
+        let database = try JobDependency.required(database, "a database", for: "webhook \(event.type)")
+        let account = try event.requiredString("data", "object", "id")
+        guard let enabled = event.bool("data", "object", "payouts_enabled") else {
+            throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no data.object.payouts_enabled")
+        }
+        guard let created = event.int("created") else {
+            throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no created timestamp")
+        }
+        let logger = context.logger
+        let tenants: [UUID]
+        if let named = context.tenant.flatMap({ UUID(uuidString: $0) }) {
+            tenants = [named]
+        } else {
+            tenants = try await database.withPlatformSweep { connection in
+                let rows = try await connection.query(
+                    "SELECT DISTINCT tenant_id FROM vendors WHERE stripe_account_id = \(account)", logger: logger)
+                var found: [UUID] = []
+                for try await tenant in rows.decode(UUID.self) { found.append(tenant) }
+                return found
+            }
+        }
+        var outcome = WebhookOutcome.ignored
+        for tenant in tenants {
+            let applied = try await database.withTenant(tenant) { connection -> Bool in
+                guard try await ObjectVersions.advance("stripe.account", account, to: created * 1000, tenant: tenant,
+                                                       on: connection, logger: logger) else { return false }
+                let rows = try await connection.query("""
+                    UPDATE vendors SET payouts_enabled = \(enabled), updated_at = now()
+                    WHERE stripe_account_id = \(account) RETURNING id
+                    """, logger: logger)
+                var changed = false
+                for try await _ in rows.decode(UUID.self) { changed = true }
+                return changed
+            }
+            if applied { outcome = .processed }
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The newest version applied per outside object (`object_versions`): an event applies only if
+/// its version is greater than the one held, so events arriving out of order never move a record
+/// backwards. The row stays locked until the caller's transaction ends, so two events about one
+/// object apply one after the other.
+enum ObjectVersions {
+    /// Records `version` for (kind, id) if it is newer than the one held; true if it was (apply the
+    /// event), false if the event is older or the same (ignore it).
+    static func advance(_ kind: String, _ id: String, to version: Int64, tenant: UUID,
+                        on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("""
+            INSERT INTO object_versions (tenant_id, kind, object_id, version) VALUES (\(tenant), \(kind), \(id), \(version))
+            ON CONFLICT (tenant_id, kind, object_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
+                WHERE object_versions.version < EXCLUDED.version
+            RETURNING 1
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    /// A version from a timestamp (ms) and a rank that breaks ties between two states stamped in
+    /// the same millisecond (e.g. a delivery dispatched and completed at once): later rank wins.
+    static func version(millis: Int64, rank: Int) -> Int64 { millis * 16 + Int64(max(0, min(15, rank))) }
+}

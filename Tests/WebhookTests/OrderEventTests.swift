@@ -1,0 +1,174 @@
+import CityOSTesting
+import Connectors
+import Foundation
+import Jobs
+import XCTest
+
+/// Medusa order events, Fleetbase delivery events and ERPNext invoice events through the real
+/// ingress and workers, against the sandbox and PostgreSQL.
+final class OrderEventTests: XCTestCase {
+    /// 2 × 12.50 USD at the vendor's 10 %: earning +2500, commission −250.
+    static let booked = ["commission -250", "earning 2500"]
+
+    func testOrderPlacedDeliveredThreeTimesWithOneEventIDDoesItsWorkOnce() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            let event = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+            let eventID = try XCTUnwrap(event["id"] as? String)
+            for _ in 0..<3 { try await world.post(.medusa, event) }
+
+            let row = try await world.settled("medusa", eventID, as: "processed")
+            XCTAssertEqual(row.tenant, tenant)
+            let ledger = try await world.ledger(tenant, medusaOrder: order)
+            XCTAssertEqual(ledger, Self.booked)
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertNotNil(fulfilment?.deliveryID)
+            XCTAssertNotNil(fulfilment?.invoiceName)
+            XCTAssertEqual(fulfilment?.accountingStatus, "invoiced")
+            let (deliveries, documents) = try await world.sandboxDocuments()
+            XCTAssertEqual(deliveries, [try XCTUnwrap(fulfilment?.deliveryID)])
+            XCTAssertEqual(documents, [try XCTUnwrap(fulfilment?.invoiceName)])
+            let delivery = try await world.connectors.fleetbase.order(id: try XCTUnwrap(fulfilment?.deliveryID))
+            XCTAssertEqual(delivery.internalID, order)
+        }
+    }
+
+    func testOrderPlacedAsThreeEventsWithDifferentIDsDoesItsWorkOnce() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            let events = (0..<3).map { _ in DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant) }
+            // Posted back to back: the workers (4 at a time) run them concurrently.
+            for event in events { try await world.post(.medusa, event) }
+            for event in events {
+                try await world.settled("medusa", try XCTUnwrap(event["id"] as? String), as: "processed")
+            }
+            let ledger = try await world.ledger(tenant, medusaOrder: order)
+            XCTAssertEqual(ledger, Self.booked, "commissions booked once")
+            let (deliveries, documents) = try await world.sandboxDocuments()
+            XCTAssertEqual(deliveries.count, 1, "one delivery order: \(deliveries)")
+            XCTAssertEqual(documents.count, 1, "one sales invoice: \(documents)")
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertEqual(fulfilment?.deliveryID, deliveries.first)
+            XCTAssertEqual(fulfilment?.invoiceName, documents.first)
+        }
+    }
+
+    func testADeliveryAndInvoiceLeftByACrashedAttemptAreFoundNotMadeAgain() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            // What an attempt that crashed after its outside calls, before its commit, left behind.
+            let place = FleetbasePlace(street1: "1 Warehouse Way")
+            let delivery = try await world.connectors.fleetbase.createOrder(pickup: place, dropoff: place, internalID: order)
+            let invoice = try await world.connectors.erpnext.createSalesInvoice(
+                customer: "cus_webhook_test", currency: "USD",
+                lines: [ERPNextInvoiceLine(itemCode: "variant_lamp", quantity: 2, unitPrice: Money(minorUnits: 1250, currency: "usd"))],
+                dueDate: "2030-01-31", remarks: "CityOS order \(order)")
+
+            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+            try await world.post(.medusa, placed)
+            try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "processed")
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertEqual(fulfilment?.deliveryID, delivery.id)
+            XCTAssertEqual(fulfilment?.invoiceName, invoice.name)
+            let (deliveries, documents) = try await world.sandboxDocuments()
+            XCTAssertEqual(deliveries, [delivery.id])
+            XCTAssertEqual(documents, [invoice.name])
+        }
+    }
+
+    func testOrderPlacedWithoutAnOrderIDFailsWithTheReasonAndIsDeadLettered() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let eventID = "evt_no_id_" + UUID().uuidString
+            try await world.post(.medusa, ["id": eventID, "type": "order.placed", "data": [:],
+                                           "tenant_id": tenant.uuidString.lowercased()])
+            let row = try await world.settled("medusa", eventID, as: "failed")
+            XCTAssertTrue(row.error?.contains("has no data.id") == true, String(describing: row.error))
+            XCTAssertEqual(row.attempts, 1, "a missing field is not retried")
+            try await eventually("the event to be dead-lettered") { try await world.queue.queue("webhooks")?.dead == 1 }
+        }
+    }
+
+    func testLateDeliveryAndInvoiceEventsNeverMoveTheOrderBackwards() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+            try await world.post(.medusa, placed)
+            try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "processed")
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            let delivery = try XCTUnwrap(fulfilment?.deliveryID)
+            let invoice = try XCTUnwrap(fulfilment?.invoiceName)
+
+            // Fleetbase: completed at 10:05, then a late `started` stamped 10:01.
+            func fleetbase(_ type: String, _ status: String, at time: String) -> [String: Any] {
+                ["id": "event_" + UUID().uuidString.replacingOccurrences(of: "-", with: ""), "api_version": "v1", "event": type,
+                 "created_at": time, "tenant_id": tenant.uuidString.lowercased(),
+                 "data": ["id": delivery, "status": status, "internal_id": order, "updated_at": time]]
+            }
+            let completed = fleetbase("order.completed", "completed", at: "2030-01-01T10:05:00.000Z")
+            let late = fleetbase("order.updated", "started", at: "2030-01-01T10:01:00.000Z")
+            try await world.post(.fleetbase, completed)
+            try await world.settled("fleetbase", try XCTUnwrap(completed["id"] as? String), as: "processed")
+            try await world.post(.fleetbase, late)
+            try await world.settled("fleetbase", try XCTUnwrap(late["id"] as? String), as: "ignored")
+            let afterDelivery = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertEqual(afterDelivery?.deliveryStatus, "completed")
+
+            // ERPNext: the invoice is paid (a Payment Entry), then its old `Unpaid` submission arrives late.
+            let payment = try await world.connectors.erpnext.createPaymentEntry(
+                customer: "cus_webhook_test", amount: Money(minorUnits: 2500, currency: "usd"), paidTo: "Bank - C",
+                referenceNumber: "pi_test", referenceDate: "2030-01-01", invoice: invoice)
+            let paymentEvent: [String: Any] = [
+                "doctype": "Payment Entry", "name": payment.name, "event": "on_submit", "modified": payment.modified ?? "",
+                "data": ["references": [["reference_doctype": "Sales Invoice", "reference_name": invoice]]]]
+            try await world.post(.erpnext, paymentEvent)
+            let paymentID = "Payment Entry:\(payment.name):on_submit:\(payment.modified ?? "")"
+            let paid = try await world.settled("erpnext", paymentID, as: "processed")
+            XCTAssertEqual(paid.tenant, nil, "ERPNext names no tenant: the handler finds the order by its invoice")
+            // ERPNext names invoices alike in every sandbox (and every tenant's ERPNext): the
+            // remarks tell this order's invoice from earlier tests' of the same name.
+            let modified = String(format: "2000-01-01 00:00:00.%06d", Int.random(in: 0..<1_000_000))
+            let lateInvoice: [String: Any] = [
+                "doctype": "Sales Invoice", "name": invoice, "event": "on_submit", "modified": modified,
+                "data": ["name": invoice, "status": "Unpaid", "remarks": "CityOS order \(order)"]]
+            try await world.post(.erpnext, lateInvoice)
+            try await world.settled("erpnext", "Sales Invoice:\(invoice):on_submit:\(modified)", as: "ignored")
+            let afterInvoice = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertEqual(afterInvoice?.accountingStatus, "paid")
+        }
+    }
+
+    func testOrderCanceledReversesCommissionsOnceAndCancelsTheDelivery() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+            try await world.post(.medusa, placed)
+            try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "processed")
+
+            let cancellations = (0..<2).map { _ in DispatchWorld.medusaEvent("order.canceled", id: order, tenant: tenant) }
+            for event in cancellations {
+                try await world.post(.medusa, event)
+                try await world.settled("medusa", try XCTUnwrap(event["id"] as? String), as: "processed")
+            }
+            let ledger = try await world.ledger(tenant, medusaOrder: order)
+            XCTAssertEqual(ledger, ["commission -250", "earning 2500", "reversal -2500", "reversal 250"])
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertEqual(fulfilment?.canceled, true)
+            let delivery = try await world.connectors.fleetbase.order(id: try XCTUnwrap(fulfilment?.deliveryID))
+            XCTAssertEqual(delivery.status, "canceled")
+            let invoice = try await world.connectors.erpnext.document(doctype: "Sales Invoice", name: try XCTUnwrap(fulfilment?.invoiceName))
+            XCTAssertEqual(invoice.docstatus, 2, "the unpaid invoice is cancelled in ERPNext")
+            XCTAssertEqual(fulfilment?.accountingStatus, "cancelled")
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import CityOSTesting
+import Foundation
+import Jobs
+import PostgresNIO
+import XCTest
+
+/// Stripe's `account.updated`, `charge.refunded` and `transfer.*` through the real ingress and workers.
+final class StripeEventTests: XCTestCase {
+    static func event(_ type: String, object: [String: Any], created: Int = Int(Date().timeIntervalSince1970),
+                      tenant: UUID? = nil) -> [String: Any] {
+        var body: [String: Any] = ["id": "evt_" + UUID().uuidString, "object": "event", "type": type, "created": created,
+                                   "data": ["object": object]]
+        if let tenant { body["tenant_id"] = tenant.uuidString.lowercased() }
+        return body
+    }
+
+    func testAccountUpdatedSetsWhetherTheVendorCanBePaidAndALateEventChangesNothing() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let account = "acct_" + UUID().uuidString.prefix(12).lowercased()
+            let vendor = try await world.makeVendor(tenant, account: account, payoutsEnabled: false)
+            let enabled = Self.event("account.updated", object: ["id": account, "object": "account", "payouts_enabled": true],
+                                     created: 1_900_000_100)
+            let stale = Self.event("account.updated", object: ["id": account, "object": "account", "payouts_enabled": false],
+                                   created: 1_900_000_000)
+            // No tenant in either event: the vendor is found by its account.
+            try await world.post(.stripe, enabled)
+            try await world.settled("stripe", try XCTUnwrap(enabled["id"] as? String), as: "processed")
+            try await world.post(.stripe, stale)
+            try await world.settled("stripe", try XCTUnwrap(stale["id"] as? String), as: "ignored")
+            let flags = try await world.values(tenant, "SELECT payouts_enabled FROM vendors WHERE id = '\(vendor.uuidString.lowercased())'",
+                                               as: Bool.self)
+            XCTAssertEqual(flags, [true])
+        }
+    }
+
+    func testChargeRefundedReversesTheOrdersCommissionsOnce() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
+            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+            try await world.post(.medusa, placed)
+            try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "processed")
+            let charge: [String: Any] = ["id": "ch_" + UUID().uuidString.prefix(8), "object": "charge", "amount": 2500,
+                                         "amount_refunded": 2500, "refunded": true,
+                                         "metadata": ["order_id": order, "tenant_id": tenant.uuidString.lowercased()]]
+            let first = Self.event("charge.refunded", object: charge)
+            let second = Self.event("charge.refunded", object: charge)
+            for event in [first, second] {
+                try await world.post(.stripe, event)
+                try await world.settled("stripe", try XCTUnwrap(event["id"] as? String), as: "processed")
+            }
+            let ledger = try await world.ledger(tenant, medusaOrder: order)
+            XCTAssertEqual(ledger, ["commission -250", "earning 2500", "reversal -2500", "reversal 250"])
+            let statuses = try await world.values(tenant, "SELECT status FROM orders WHERE external_id = '\(order)'", as: String.self)
+            XCTAssertEqual(statuses, ["refunded"])
+        }
+    }
+
+    func testTransferEventsReconcileThePayoutOnceAndAReversalNeedsAnOperator() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let account = "acct_" + UUID().uuidString.prefix(12).lowercased()
+            let vendor = try await world.makeVendor(tenant, account: account, payoutsEnabled: true)
+            let payout = UUID()
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("""
+                    INSERT INTO payouts (tenant_id, id, vendor_id, amount, currency, destination)
+                    VALUES (\(tenant), \(payout), \(vendor), 4200, 'USD', \(account))
+                    """, logger: DispatchWorld.logger)
+            }
+            let transfer: [String: Any] = [
+                "id": "tr_" + UUID().uuidString.prefix(10), "object": "transfer", "amount": 4200, "currency": "usd",
+                "destination": account, "reversed": false, "amount_reversed": 0,
+                "metadata": ["payout_id": payout.uuidString.lowercased(), "tenant_id": tenant.uuidString.lowercased()]]
+            let created = Self.event("transfer.created", object: transfer)
+            try await world.post(.stripe, created)
+            try await world.settled("stripe", try XCTUnwrap(created["id"] as? String), as: "processed")
+            let updated = Self.event("transfer.updated", object: transfer)
+            try await world.post(.stripe, updated)
+            try await world.settled("stripe", try XCTUnwrap(updated["id"] as? String), as: "ignored")
+
+            let rows = try await world.values(tenant, """
+                SELECT status || ' ' || stripe_transfer_id FROM payouts WHERE id = '\(payout.uuidString.lowercased())'
+                """, as: String.self)
+            XCTAssertEqual(rows, ["paid \(transfer["id"] as? String ?? "")"])
+            let booked = try await world.values(tenant, """
+                SELECT amount FROM vendor_ledger_entries WHERE payout_id = '\(payout.uuidString.lowercased())'
+                """, as: Int64.self)
+            XCTAssertEqual(booked, [-4200], "the payout's ledger entry, once")
+
+            var reversedTransfer = transfer
+            reversedTransfer["reversed"] = true
+            reversedTransfer["amount_reversed"] = 4200
+            let reversed = Self.event("transfer.reversed", object: reversedTransfer)
+            try await world.post(.stripe, reversed)
+            let failed = try await world.settled("stripe", try XCTUnwrap(reversed["id"] as? String), as: "failed")
+            XCTAssertTrue(failed.error?.contains("reversed") == true, String(describing: failed.error))
+        }
+    }
+}
