@@ -31,36 +31,9 @@ public struct SyncReconcilePlaceholder: NotImplementedScheduledJob {
     public init() {}
 }
 
-/// `billing.cycle` (daily): invoice and charge the subscriptions due. Placeholder.
-public struct BillingCyclePlaceholder: NotImplementedScheduledJob {
-    public typealias Arguments = JSONValue
-    public static let kind = "billing.cycle"
-    public static let options = placeholderOptions(queue: "billing")
-    public init() {}
-}
-
-/// `payments.retry` (every 15 minutes): retry failed charges due under the dunning schedule. Placeholder.
-public struct PaymentsRetryPlaceholder: NotImplementedScheduledJob {
-    public typealias Arguments = JSONValue
-    public static let kind = "payments.retry"
-    public static let options = placeholderOptions(queue: "payments")
-    public init() {}
-}
-
-/// `money.reconcile` (daily): match the ledger (commissions, payouts, invoices) with Stripe. Placeholder.
-public struct MoneyReconcilePlaceholder: NotImplementedScheduledJob {
-    public typealias Arguments = JSONValue
-    public static let kind = "money.reconcile"
-    public static let options = placeholderOptions(queue: "payments")
-    public init() {}
-}
-
 extension JobRegistry {
     /// Registers the placeholders for the scheduled job kinds (see the top of this file).
     public mutating func registerScheduledPlaceholders() {
         register(SyncReconcilePlaceholder())
-        register(BillingCyclePlaceholder())
-        register(PaymentsRetryPlaceholder())
-        register(MoneyReconcilePlaceholder())
     }
 }

@@ -31,8 +31,9 @@ public struct WebhookDispatch: Sendable {
 
     /// The platform's table: each event family registers its types here, next to the others, so
     /// this one function shows what every source's events do.
-    public static func platform(database: Database?, connectors: Connectors?) -> WebhookDispatch {
-        let dispatch = WebhookDispatch()
+    public static func platform(database: Database?, connectors: Connectors?, clock: JobClock = .system) -> WebhookDispatch {
+        var dispatch = WebhookDispatch()
+        dispatch.on("stripe", PaymentIntentEvents.types, PaymentIntentEvents(database: database, clock: clock))
         return dispatch
     }
 }
