@@ -55,12 +55,7 @@ public struct BillingInvoiceJob: JobHandler {
                        context: JobContext) async throws {
         let intent: StripePaymentIntent
         do {
-            intent = try await stripe.chargeOffSession(
-                amount: Money(minorUnits: Int(attempt.amount), currency: attempt.currency), customer: attempt.customer,
-                paymentMethod: attempt.paymentMethod, description: "CityOS subscription invoice",
-                metadata: ["tenant_id": tenant.uuidString.lowercased(), "invoice_id": attempt.invoiceID.uuidString.lowercased(),
-                           "subscription_id": attempt.subscriptionID.uuidString.lowercased(), "attempt": "\(attempt.attempt)"],
-                idempotencyKey: attempt.idempotencyKey)
+            intent = try await createIntent(attempt, tenant: tenant, stripe: stripe)
         } catch {
             switch error {
             case .declined(_, let code, let declineCode, let message, let intentID):
@@ -81,6 +76,18 @@ public struct BillingInvoiceJob: JobHandler {
             }
         }
         try await apply(intent, to: attempt, tenant: tenant, book: book, clock: clock, context: context)
+    }
+
+    /// The attempt's off-session PaymentIntent: the same request (parameters and key) however
+    /// often it is sent, so Stripe answers every repeat with the first answer.
+    static func createIntent(_ attempt: ChargeAttempt, tenant: UUID,
+                             stripe: StripeConnector) async throws(ConnectorError) -> StripePaymentIntent {
+        try await stripe.chargeOffSession(
+            amount: Money(minorUnits: Int(attempt.amount), currency: attempt.currency), customer: attempt.customer,
+            paymentMethod: attempt.paymentMethod, description: "CityOS subscription invoice",
+            metadata: ["tenant_id": tenant.uuidString.lowercased(), "invoice_id": attempt.invoiceID.uuidString.lowercased(),
+                       "subscription_id": attempt.subscriptionID.uuidString.lowercased(), "attempt": "\(attempt.attempt)"],
+            idempotencyKey: attempt.idempotencyKey)
     }
 
     private static func apply(_ intent: StripePaymentIntent, to attempt: ChargeAttempt, tenant: UUID, book: InvoiceBook,
