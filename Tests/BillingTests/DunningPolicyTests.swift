@@ -1,5 +1,7 @@
 import Foundation
 import Jobs
+import Logging
+import Queue
 import XCTest
 
 /// The dunning schedule and the billing clock, without servers.
@@ -44,11 +46,24 @@ final class DunningPolicyTests: XCTestCase {
         XCTAssertEqual(JobClock.system.now().timeIntervalSinceNow, 0, accuracy: 5, "the system clock cannot be moved")
     }
 
-    func testBillingJobsWithoutADatabaseFailPermanentlySayingSo() async throws {
+    func testBillingJobsInAProcessWithoutADatabaseFailPermanentlySayingSo() async throws {
         let registry = JobCatalog.registry()
-        for kind in ["billing.cycle", "billing.invoice", "payments.retry", "money.reconcile", "subscription.update"] {
+        let subscription = JSONValue.object(["subscription_id": .string(UUID().uuidString)])
+        let cases: [(String, JSONValue)] = [("billing.cycle", .object([:])), ("billing.invoice", subscription),
+                                            ("payments.retry", .object(["batch_size": .number(10)])),
+                                            ("money.reconcile", .object([:])), ("subscription.update", subscription)]
+        for (kind, args) in cases {
             let handler = try XCTUnwrap(registry.handler(for: kind), kind)
-            XCTAssertNotNil(handler)
+            let envelope = JobEnvelope(kind: kind, queue: handler.options.queue, tenant: UUID().uuidString.lowercased(), args: args,
+                                       maxAttempts: handler.options.retry.maxAttempts)
+            do {
+                try await handler.run(arguments: envelope.args,
+                                      context: JobContext(envelope: envelope, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }))
+                XCTFail("\(kind) cannot run without a database")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent, "\(kind): \(failure)")
+                XCTAssertTrue(failure.description.contains("needs a database"), "\(kind): \(failure)")
+            }
         }
     }
 }
