@@ -29,7 +29,9 @@ enum BillingFanOut {
                 """, logger: logger)
             try await connection.query("SELECT pg_notify(\(Outbox.channel), '')", logger: logger)
         } catch {
-            throw StoreError.query("adding \(jobs.count) \(kind) jobs to the outbox", error)
+            let server = PostgresServerMessage(error)
+            throw StoreError.queryFailed(operation: "adding \(jobs.count) \(kind) jobs to the outbox",
+                                         sqlState: server.sqlState, message: server.message)
         }
     }
 

@@ -51,7 +51,7 @@ final class BillingCycleTests: XCTestCase {
             let tenant = try await world.makeTenant()
             let basic = try await world.makePlan(tenant, code: "basic", amount: 1_000)
             let pro = try await world.makePlan(tenant, code: "pro", amount: 5_000)
-            let id = try XCTUnwrap(try await world.makeSubscriptions(tenant, plan: basic, count: 1).first)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: basic, count: 1).first)
             try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
             try await world.run(SubscriptionUpdateJob(database: world.app, clock: world.clock),
                                 .init(subscriptionID: id, planCode: "pro"), tenant: tenant)

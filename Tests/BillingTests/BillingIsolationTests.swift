@@ -14,7 +14,7 @@ final class BillingIsolationTests: XCTestCase {
             let b = try await world.makeTenant()
             for tenant in [a, b] {
                 let plan = try await world.makePlan(tenant)
-                let id = try XCTUnwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1).first)
+                let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1).first)
                 try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
             }
             let tables = ["plans", "subscriptions", "invoices", "payment_attempts"]

@@ -13,7 +13,7 @@ final class DunningTests: XCTestCase {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
             let plan = try await world.makePlan(tenant, amount: 4_200)
-            let id = try XCTUnwrap(try await world.makeSubscriptions(
+            let id = try unwrap(try await world.makeSubscriptions(
                 tenant, plan: plan, count: 1, paymentMethod: "pm_card_chargeDeclinedInsufficientFunds").first)
             let start = BillingWorld.start
             try await world.withWorkers {
@@ -27,7 +27,7 @@ final class DunningTests: XCTestCase {
                 // Stripe's default: 8 tries within 2 weeks — retries 1, 2, 3, 5, 7, 10, 14 days after the first failure.
                 for (attempt, days) in [(2, 1), (3, 2), (4, 3), (5, 5), (6, 7), (7, 10), (8, 14)] {
                     let due = start.addingTimeInterval(Double(days) * day)
-                    let invoice = try XCTUnwrap(try await world.invoices(tenant, subscription: id).first)
+                    let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
                     XCTAssertEqual(invoice.nextAttemptAt, due, "attempt \(attempt) is due \(days) days after the first failure")
                     // A minute early: the retry run finds nothing due.
                     world.clock.set(due.addingTimeInterval(-60))
@@ -43,7 +43,7 @@ final class DunningTests: XCTestCase {
                 }
                 state = try await world.subscription(tenant, id)
                 XCTAssertEqual(state.status, "canceled", "after the last attempt: the default final action")
-                let invoice = try XCTUnwrap(try await world.invoices(tenant, subscription: id).first)
+                let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
                 XCTAssertEqual(invoice.status, "uncollectible")
                 XCTAssertNil(invoice.nextAttemptAt)
                 let declines = try await world.attempts(tenant, invoice: invoice.id).map(\.decline)
@@ -65,9 +65,9 @@ final class DunningTests: XCTestCase {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant(dunning: "{\"retry_hours\": [12, 36], \"final_action\": \"unpaid\"}")
             let plan = try await world.makePlan(tenant, amount: 990)
-            let lost = try XCTUnwrap(try await world.makeSubscriptions(
+            let lost = try unwrap(try await world.makeSubscriptions(
                 tenant, plan: plan, count: 1, prefix: "lost", paymentMethod: "pm_card_chargeDeclinedLostCard").first)
-            let soft = try XCTUnwrap(try await world.makeSubscriptions(
+            let soft = try unwrap(try await world.makeSubscriptions(
                 tenant, plan: plan, count: 1, prefix: "soft", paymentMethod: "pm_card_chargeDeclined").first)
             try await world.run(world.invoiceJob, .init(subscriptionID: lost), tenant: tenant)
             try await world.run(world.invoiceJob, .init(subscriptionID: soft), tenant: tenant)
@@ -78,7 +78,7 @@ final class DunningTests: XCTestCase {
             XCTAssertEqual(lostInvoice.map(\.status), ["uncollectible"])
             XCTAssertEqual(lostInvoice.map(\.attempts), [1])
 
-            let softInvoice = try XCTUnwrap(try await world.invoices(tenant, subscription: soft).first)
+            let softInvoice = try unwrap(try await world.invoices(tenant, subscription: soft).first)
             XCTAssertEqual(softInvoice.nextAttemptAt, BillingWorld.start.addingTimeInterval(12 * 3_600), "the tenant's own schedule")
             world.clock.advance(by: 12 * 3_600)
             try await world.run(world.invoiceJob, .init(subscriptionID: soft), tenant: tenant)
@@ -95,7 +95,7 @@ final class DunningTests: XCTestCase {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
             let plan = try await world.makePlan(tenant, amount: 1_200)
-            let id = try XCTUnwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "flaky").first)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "flaky").first)
             try await world.scriptDecline(customer: "flaky-1", code: "insufficient_funds", times: 1)
             try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
             var state = try await world.subscription(tenant, id)
@@ -106,7 +106,7 @@ final class DunningTests: XCTestCase {
             XCTAssertEqual(state.status, "active")
             XCTAssertEqual(state.end, ISO8601DateFormatter().date(from: "2027-02-01T00:00:00Z"),
                            "the period is the invoice's, however late it was paid")
-            let invoice = try XCTUnwrap(try await world.invoices(tenant, subscription: id).first)
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
             XCTAssertEqual(invoice.status, "paid")
             let attempts = try await world.attempts(tenant, invoice: invoice.id).map(\.status)
             XCTAssertEqual(attempts, ["failed", "succeeded"])

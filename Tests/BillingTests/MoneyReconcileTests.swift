@@ -9,7 +9,7 @@ import XCTest
 final class MoneyReconcileTests: XCTestCase {
     private func reconcile(_ world: BillingWorld) async throws -> StatusCheck {
         try await world.run(MoneyReconcileJob(database: world.app, checks: world.checks), .object([:]), tenant: nil)
-        return try XCTUnwrap(try await world.checks.read().first { $0.name == "money.reconcile" })
+        return try unwrap(try await world.checks.read().first { $0.name == "money.reconcile" })
     }
 
     func testAPaidInvoiceWithoutItsSucceededAttemptIsReportedInTheStatusAndMetrics() async throws {

@@ -17,11 +17,11 @@ final class PaymentIntentEventTests: XCTestCase {
         async throws -> (tenant: UUID, subscription: UUID, invoice: UUID, first: String, second: String) {
         let tenant = try await world.makeTenant()
         let plan = try await world.makePlan(tenant, amount: 3_100)
-        let id = try XCTUnwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "order").first)
+        let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "order").first)
         try await world.scriptDecline(customer: "order-1", times: 1)
         try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
         world.clock.advance(by: 86_400)
-        let attempt = try XCTUnwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
+        let attempt = try unwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
         XCTAssertEqual(attempt.attempt, 2)
         let second = try await BillingInvoiceJob.createIntent(attempt, tenant: tenant, stripe: world.connectors.stripe)
         XCTAssertEqual(second.status, .succeeded)
@@ -85,24 +85,24 @@ final class PaymentIntentEventTests: XCTestCase {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
             let plan = try await world.makePlan(tenant, amount: 700)
-            let id = try XCTUnwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "crash").first)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "crash").first)
             try await world.scriptDecline(customer: "crash-1", code: "generic_decline", times: 1)
             // The worker dies after Stripe declined, before recording it.
-            let attempt = try XCTUnwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
+            let attempt = try unwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
             var declinedIntent: String?
             do {
                 _ = try await BillingInvoiceJob.createIntent(attempt, tenant: tenant, stripe: world.connectors.stripe)
                 XCTFail("the scripted decline")
             } catch {
-                if case .declined(_, _, _, _, let intent) = error { declinedIntent = intent }
+                if case .declined(_, _, _, _, let intent)? = error as? ConnectorError { declinedIntent = intent }
             }
             let outcome = try await deliver(world, "payment_intent.payment_failed", try XCTUnwrap(declinedIntent), tenant: tenant)
             XCTAssertEqual(outcome, .processed)
-            var invoice = try XCTUnwrap(try await world.invoices(tenant, subscription: id).first)
+            var invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
             XCTAssertEqual(invoice.nextAttemptAt, BillingWorld.start.addingTimeInterval(86_400), "dunning scheduled by the event")
             // The redelivered job finds the attempt settled and nothing due: no second charge.
             try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
-            invoice = try XCTUnwrap(try await world.invoices(tenant, subscription: id).first)
+            invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
             XCTAssertEqual(invoice.attempts, 1)
             let held = try await world.paymentIntentsHeld()
             XCTAssertEqual(held, 1)
@@ -149,13 +149,13 @@ final class PaymentIntentEventTests: XCTestCase {
             do {
                 let tenant = try await world.makeTenant()
                 let plan = try await world.makePlan(tenant, amount: 2_000)
-                let paid = try XCTUnwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "hook-ok").first)
-                let declined = try XCTUnwrap(try await world.makeSubscriptions(
+                let paid = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "hook-ok").first)
+                let declined = try unwrap(try await world.makeSubscriptions(
                     tenant, plan: plan, count: 1, prefix: "hook-no", paymentMethod: "pm_card_chargeDeclined").first)
                 try await world.withWorkers {
                     // Attempts whose worker died after Stripe answered: only the webhooks can settle them.
                     for id in [paid, declined] {
-                        let attempt = try XCTUnwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
+                        let attempt = try unwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
                         _ = try? await BillingInvoiceJob.createIntent(attempt, tenant: tenant, stripe: connectors.stripe)
                     }
                     try await eventually(timeout: .seconds(30), "the succeeded webhook pays the invoice") {

@@ -284,3 +284,16 @@ final class BillingWorld: @unchecked Sendable {
                                   body: "{\"kind\":\"decline\",\"customer\":\"\(customer)\",\"decline_code\":\"\(code)\",\"times\":\(times)}")
     }
 }
+
+struct MissingValue: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// `XCTUnwrap` for values that need `await` (XCTUnwrap's autoclosure cannot await).
+func unwrap<T>(_ value: T?, _ what: String = "a value", file: StaticString = #filePath, line: UInt = #line) throws -> T {
+    guard let value else {
+        XCTFail("expected \(what)", file: file, line: line)
+        throw MissingValue(description: "expected \(what)")
+    }
+    return value
+}
