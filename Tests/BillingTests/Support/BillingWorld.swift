@@ -27,7 +27,7 @@ final class BillingWorld: @unchecked Sendable {
     static let start = ISO8601DateFormatter().date(from: "2027-01-01T00:00:00Z")!
     static let logger: Logger = {
         var logger = Logger(label: "cityos.billing.tests")
-        logger.logLevel = ProcessInfo.processInfo.environment["CITYOS_TEST_LOG"] == nil ? .error : .debug
+        logger.logLevel = ProcessInfo.processInfo.environment["CITYOS_TEST_LOG"] == nil ? .critical : .debug
         return logger
     }()
 
