@@ -126,7 +126,7 @@ public struct SubscriptionCreateJob: JobHandler {
 /// A plan change takes effect at the next period: the next invoice is for the new plan, and the
 /// subscription's plan becomes it when that invoice is paid (changing back before then clears it).
 /// A new payment method is used from the next attempt on (e.g. after a decline). `cancel` ends the
-/// subscription now: no further invoices; an open invoice keeps its state.
+/// subscription now: no further invoices, and an open invoice is not retried (`uncollectible`).
 public struct SubscriptionUpdateJob: JobHandler {
     public struct Arguments: Codable, Sendable {
         public var subscriptionID: UUID
@@ -190,6 +190,12 @@ public struct SubscriptionUpdateJob: JobHandler {
                 try await connection.query("""
                     UPDATE subscriptions SET status = 'canceled', canceled_at = \(now), updated_at = now()
                     WHERE id = \(arguments.subscriptionID)
+                    """, logger: logger)
+                // Dunning stops: an open invoice is not retried (a charge already in flight may still pay it).
+                try await connection.query("""
+                    UPDATE invoices SET status = 'uncollectible', next_attempt_at = NULL, last_failure = 'subscription canceled',
+                        updated_at = now()
+                    WHERE subscription_id = \(arguments.subscriptionID) AND status = 'open'
                     """, logger: logger)
             }
         }
