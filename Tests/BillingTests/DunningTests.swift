@@ -112,4 +112,26 @@ final class DunningTests: XCTestCase {
             XCTAssertEqual(attempts, ["failed", "succeeded"])
         }
     }
+
+    func testCancelingDuringDunningStopsTheRetries() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 800)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1,
+                                                                  paymentMethod: "pm_card_chargeDeclined").first)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            try await world.run(SubscriptionUpdateJob(database: world.app, clock: world.clock),
+                                .init(subscriptionID: id, cancel: true), tenant: tenant)
+            world.clock.advance(by: 2 * day)
+            try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(tenantID: tenant), tenant: nil)
+            let fannedOut = try await world.scalar(tenant, "SELECT count(*) FROM outbox WHERE tenant_id IS NOT NULL")
+            XCTAssertEqual(fannedOut, 0, "nothing to retry")
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let invoices = try await world.invoices(tenant, subscription: id)
+            XCTAssertEqual(invoices.map(\.status), ["uncollectible"])
+            XCTAssertEqual(invoices.map(\.attempts), [1])
+            let state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "canceled")
+        }
+    }
 }
