@@ -34,6 +34,9 @@ public enum AttemptRecord: Sendable, Equatable {
 struct InvoiceBook {
     let database: Database
     let logger: Logger
+    /// A pending attempt older than this (real time) is not sent again: Stripe keeps idempotency
+    /// keys 24 hours, so a later resend of a request that did reach Stripe would charge twice.
+    var resendLimitSeconds: Double = 23 * 3600
 
     /// The attempt to make now for `subscription`, or nil when none is due. In one transaction:
     /// creates the invoice of the next period if the subscription is due (`active`, period ended by
@@ -42,6 +45,7 @@ struct InvoiceBook {
     /// Stripe replays it by its idempotency key) or adds the next attempt if it is due.
     func prepare(tenant: UUID, subscription: UUID, now: Date) async throws -> ChargeAttempt? {
         let logger = self.logger
+        let resendLimit = resendLimitSeconds
         return try await database.withTenant(tenant) { connection in
             let subscriptions = try await connection.query("""
                 SELECT customer_id, payment_method FROM subscriptions WHERE id = \(subscription) FOR UPDATE
@@ -72,7 +76,13 @@ struct InvoiceBook {
             guard let (invoice, amount, currency, count, nextAt) = open else { return nil }
             var attempt = ChargeAttempt(invoiceID: invoice, subscriptionID: subscription, attempt: count, amount: amount,
                                         currency: currency, customer: customer, paymentMethod: method)
-            if count > 0, try await Self.status(of: invoice, attempt: count, on: connection, logger: logger) == "pending" {
+            if count > 0, let (status, age) = try await Self.status(of: invoice, attempt: count, on: connection, logger: logger),
+               status == "pending" {
+                guard age <= resendLimit else {
+                    throw JobFailure.permanent("invoice \(invoice) attempt \(count) has been pending for \(Int(age / 3600)) h, past "
+                        + "Stripe's 24-hour idempotency window: a resend could charge twice, so it is left pending; look its "
+                        + "PaymentIntent up in Stripe by metadata invoice_id and attempt")
+                }
                 return attempt   // resumed with the same idempotency key
             }
             guard count == 0 || (nextAt.map { $0 <= now } ?? false) else { return nil }
@@ -89,12 +99,14 @@ struct InvoiceBook {
         }
     }
 
+    /// The attempt's status and age in seconds (real time).
     private static func status(of invoice: UUID, attempt: Int, on connection: PostgresConnection,
-                               logger: Logger) async throws -> String? {
+                               logger: Logger) async throws -> (String, Double)? {
         let rows = try await connection.query("""
-            SELECT status FROM payment_attempts WHERE invoice_id = \(invoice) AND attempt = \(attempt)
+            SELECT status, extract(epoch FROM now() - created_at)::float8 FROM payment_attempts
+            WHERE invoice_id = \(invoice) AND attempt = \(attempt)
             """, logger: logger)
-        for try await status in rows.decode(String.self) { return status }
+        for try await row in rows.decode((String, Double).self) { return row }
         return nil
     }
 

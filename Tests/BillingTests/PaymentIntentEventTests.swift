@@ -96,6 +96,15 @@ final class PaymentIntentEventTests: XCTestCase {
             } catch {
                 if case .declined(_, _, _, _, let intent)? = error as? ConnectorError { declinedIntent = intent }
             }
+            // Past Stripe's 24-hour idempotency window (here: a limit of 0 s) a pending attempt is never resent.
+            var late = world.book
+            late.resendLimitSeconds = 0
+            do {
+                _ = try await late.prepare(tenant: tenant, subscription: id, now: world.clock.now())
+                XCTFail("an attempt pending past the resend limit must not be resent")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent && failure.description.contains("idempotency window"), "\(failure)")
+            }
             let outcome = try await deliver(world, "payment_intent.payment_failed", try XCTUnwrap(declinedIntent), tenant: tenant)
             XCTAssertEqual(outcome, .processed)
             var invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
