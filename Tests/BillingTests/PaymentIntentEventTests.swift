@@ -193,4 +193,26 @@ final class PaymentIntentEventTests: XCTestCase {
             await ingress.stop()
         }
     }
+
+    func testPaymentsRetryResumesAnAttemptLeftPendingOnceWithTheSameIdempotencyKey() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 1_100)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "stuck").first)
+            // Charged at Stripe, then the worker died and its job ended in the dead letters.
+            let attempt = try unwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
+            _ = try await BillingInvoiceJob.createIntent(attempt, tenant: tenant, stripe: world.connectors.stripe)
+            try await world.withWorkers {
+                try await world.runQueued(PaymentsRetryJob.self, .init(tenantID: tenant))
+                let untouched = try await world.invoices(tenant, subscription: id).map(\.status)
+                XCTAssertEqual(untouched, ["open"], "a pending attempt younger than an hour is left alone")
+                try await world.runQueued(PaymentsRetryJob.self, .init(tenantID: tenant, stuckAfterSeconds: 0))
+                try await eventually("the resumed attempt books Stripe's replayed answer") {
+                    try await world.invoices(tenant, subscription: id).map(\.status) == ["paid"]
+                }
+            }
+            let held = try await world.paymentIntentsHeld()
+            XCTAssertEqual(held, 1, "resumed with the same idempotency key: no second PaymentIntent")
+        }
+    }
 }
