@@ -229,6 +229,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Plans, subscriptions, invoices, dunning, payment-intent webhooks and money reconciliation
+        // against real PostgreSQL, Redis, the sandbox and a running ingress, on a controlled clock.
+        .testTarget(
+            name: "BillingTests",
+            dependencies: [
+                "Jobs", "Store", "Queue", "Connectors", "Sandbox", "Config", "Ingress", "CityOSTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Connectors against the sandbox over real HTTP, and the rate limit across processes.
         .testTarget(
             name: "ConnectorsTests",

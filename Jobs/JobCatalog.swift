@@ -9,7 +9,11 @@ public enum JobCatalog {
     ///   one (the CLI enqueueing) still knows every kind and its arguments.
     /// - Parameter connectors: the outside services, for jobs that call them (payouts); a job that
     ///   needs them in a process without them fails permanently, saying so.
-    public static func registry(database: Database? = nil, connectors: Connectors? = nil) -> JobRegistry {
+    /// - Parameter clock: where the money jobs take "now" from (billing periods, dunning); the system
+    ///   clock unless a test or a sandbox run controls it (docs/billing.md).
+    /// - Parameter checks: where `money.reconcile` publishes its result for the status and metrics.
+    public static func registry(database: Database? = nil, connectors: Connectors? = nil,
+                                clock: JobClock = .system, checks: StatusChecks? = nil) -> JobRegistry {
         var registry = JobRegistry()
         registry.register(NoopJob())
         registry.register(RecordJob(database: database))
@@ -20,8 +24,8 @@ public enum JobCatalog {
         registry.register(PayoutsRunJob(database: database))
         registry.register(PayoutsVendorJob(database: database, stripe: connectors?.stripe))
         registry.register(SyncReconcileJob(database: database, connectors: connectors))
-        registry.registerScheduledPlaceholders()   // Jobs/Scheduled: until the real handlers land
-        let dispatch = WebhookDispatch.platform(database: database, connectors: connectors)
+        registry.registerBilling(database: database, stripe: connectors?.stripe, clock: clock, checks: checks)
+        let dispatch = WebhookDispatch.platform(database: database, connectors: connectors, clock: clock)
         let inbox = database.map { WebhookInbox(database: $0) }
         registry.register(StripeWebhookJob(dispatch: dispatch, inbox: inbox))
         registry.register(MedusaWebhookJob(dispatch: dispatch, inbox: inbox))

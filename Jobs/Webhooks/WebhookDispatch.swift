@@ -31,7 +31,7 @@ public struct WebhookDispatch: Sendable {
 
     /// The platform's table: each event family registers its types here, next to the others, so
     /// this one function shows what every source's events do.
-    public static func platform(database: Database?, connectors: Connectors?) -> WebhookDispatch {
+    public static func platform(database: Database?, connectors: Connectors?, clock: JobClock = .system) -> WebhookDispatch {
         var dispatch = WebhookDispatch()
         // Product sync (Jobs/Sync): commerce ⇄ content, per event.
         let productSync = ProductSyncHandler(database: database, connectors: connectors)
@@ -49,6 +49,8 @@ public struct WebhookDispatch: Sendable {
         // connected account can receive payouts.
         dispatch.on("stripe", ["transfer.*"], TransferEventHandler(database: database))
         dispatch.on("stripe", ["account.updated"], AccountUpdatedHandler(database: database))
+        // Invoices (Jobs/Billing): Stripe's asynchronous payment outcomes, in any order.
+        dispatch.on("stripe", PaymentIntentEvents.types, PaymentIntentEvents(database: database, clock: clock))
         // Tenants (Jobs/Tenants): settings and branding to the content side.
         dispatch.on("medusa", ["tenant.updated"], TenantUpdatedHandler(database: database, payload: connectors?.payload))
         return dispatch

@@ -5,7 +5,7 @@ import Queue
 import Scheduler
 import XCTest
 
-/// The schedules the platform ships, and the placeholder jobs they run until the real ones land.
+/// The schedules the platform ships: each loads and names a registered, real job kind.
 final class ShippedSchedulesTests: XCTestCase {
     static let schedulesDirectory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -24,25 +24,6 @@ final class ShippedSchedulesTests: XCTestCase {
             let runs = schedule.cron.nextDates(after: Date(), in: schedule.timeZone, count: 2)
             XCTAssertEqual(runs.count, 2)
             XCTAssertEqual(runs[1].timeIntervalSince(runs[0]), 86_400, "\(kind) runs daily")
-        }
-    }
-
-    func testPlaceholderJobsFailPermanentlyAndSayWhy() async throws {
-        let registry = JobCatalog.registry()
-        // payouts.run and sync.reconcile have their real handlers (Jobs/Payouts, Jobs/Sync); the others are still placeholders.
-        for kind in ["billing.cycle", "payments.retry", "money.reconcile"] {
-            let handler = try XCTUnwrap(registry.handler(for: kind), "\(kind) is registered")
-            let envelope = JobEnvelope(kind: kind, queue: handler.options.queue, args: .object(["batch_size": .number(10)]),
-                                       maxAttempts: handler.options.retry.maxAttempts)
-            do {
-                try await handler.run(arguments: envelope.args,
-                                      context: JobContext(envelope: envelope, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }))
-                XCTFail("\(kind): a placeholder must never succeed")
-            } catch let failure as JobFailure {
-                XCTAssertTrue(failure.isPermanent, "\(kind): \(failure)")
-                XCTAssertTrue(failure.description.contains("not implemented yet"), "\(kind): \(failure)")
-            }
-            XCTAssertEqual(handler.options.retry.maxAttempts, 1, "\(kind): no retries of a placeholder")
         }
     }
 }

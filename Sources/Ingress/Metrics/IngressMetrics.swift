@@ -127,6 +127,19 @@ public final class IngressMetrics: Sendable {
         }
     }
 
+    /// Sets the check gauges (`money.reconcile`, …) from a status read: 1/0 whether it held, and
+    /// its mismatches per invariant.
+    func record(checks: [StatusCheck]) {
+        for check in checks {
+            registry.makeGauge(descriptor: Self.descriptor("cityos_check_ok", "1 if the platform check's latest run found no mismatch."),
+                               labels: [("check", check.name)]).set(to: check.ok ? 1.0 : 0.0)
+            for (invariant, count) in check.invariants {
+                registry.makeGauge(descriptor: Self.descriptor("cityos_check_mismatches", "Mismatches the platform check's latest run found, per invariant."),
+                                   labels: [("check", check.name), ("invariant", invariant)]).set(to: Double(count))
+            }
+        }
+    }
+
     func recordRedisUp(_ up: Bool) {
         registry.makeGauge(descriptor: Self.descriptor("cityos_redis_up", "1 if the last scrape could read Redis."))
             .set(to: up ? 1.0 : 0.0)

@@ -12,7 +12,9 @@ struct MetricsRoute: Sendable {
     func register(on router: Router<IngressContext>) {
         router.get("/metrics") { _, _ in
             do {
-                metrics.record(try await QueueStatus.read(redis: redis, namespace: namespace))
+                let status = try await QueueStatus.read(redis: redis, namespace: namespace)
+                metrics.record(status)
+                metrics.record(checks: status.checks ?? [])
                 metrics.recordRedisUp(true)
             } catch {
                 metrics.recordRedisUp(false)

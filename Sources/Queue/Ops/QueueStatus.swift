@@ -51,9 +51,11 @@ public struct QueueStatus: Codable, Sendable {
     public var queues: [Queue]
     public var processes: [Process]
     public var generatedAt: Int64
+    /// The latest result of each platform check (`money.reconcile`, …); see `StatusChecks`.
+    public var checks: [StatusCheck]?
 
     enum CodingKeys: String, CodingKey {
-        case queues, processes
+        case queues, processes, checks
         case generatedAt = "generated_at"
     }
 
@@ -79,7 +81,8 @@ public struct QueueStatus: Codable, Sendable {
                                      busy: Int(info["busy"] ?? "") ?? 0, startedAt: Int64(info["started_at"] ?? "") ?? 0,
                                      lastBeatAgeSeconds: Double(now - beat) / 1000))
         }
-        return QueueStatus(queues: queues, processes: processes, generatedAt: now)
+        let checks = try await StatusChecks(redis: redis, namespace: namespace).read()
+        return QueueStatus(queues: queues, processes: processes, generatedAt: now, checks: checks)
     }
 
     private static func readQueue(_ name: String, processes: [String], redis: RedisClient,

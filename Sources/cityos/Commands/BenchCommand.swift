@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
 
-/// `cityos bench queue …`: measures the queue engine against the configured Redis.
+/// `cityos bench queue …`: measures the queue engine against the configured Redis;
+/// `cityos bench billing …`: a billing cycle against an in-process sandbox Stripe.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [QueueBench.self])
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [QueueBench.self, BillingBench.self])
 
     struct QueueBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -44,6 +45,45 @@ struct BenchCommand: AsyncParsableCommand {
                 print(String(format: "processed: %.0f jobs/s (concurrency %d, reliable fetch)", result.processedPerS, result.concurrency))
                 print(String(format: "latency:   p50 %.2f ms, p99 %.2f ms (enqueue→start, %d jobs at %.0f/s)",
                              result.latencyP50Ms, result.latencyP99Ms, result.latencyJobs, result.latencyRatePerS))
+            }
+            platform.redis.shutdown()
+        }
+    }
+
+    struct BillingBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "billing",
+            abstract: "One billing cycle over N due subscriptions: invoices, PaymentIntents at a sandbox Stripe, payments booked.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Due subscriptions to invoice and charge.") var subscriptions: Int = 10_000
+        @Option(help: "billing.invoice jobs running at once.") var concurrency: Int = 32
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func validate() throws {
+            guard subscriptions > 0, concurrency > 0 else { throw ValidationError("--subscriptions and --concurrency must be positive") }
+        }
+
+        func run() async throws {
+            let platform = try Platform.load(global, label: "cityos.bench")
+            var logger = platform.logger
+            logger.logLevel = .warning
+            let stopDatabase = platform.startDatabasePool()
+            let bench = BillingBenchmark(config: platform.config, redis: platform.redis, database: platform.database,
+                                         subscriptions: subscriptions, concurrency: concurrency, logger: logger)
+            let result: BillingBenchmark.Result
+            do { result = try await bench.run() } catch {
+                await stopDatabase()
+                throw error
+            }
+            await stopDatabase()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } else {
+                print(String(format: "billing cycle: %d subscriptions in %.2f s = %.0f invoices/s (concurrency %d)",
+                             result.subscriptions, result.seconds, result.invoicesPerS, result.concurrency))
+                print("invoices: \(result.invoices), PaymentIntents: \(result.paymentIntents)")
             }
             platform.redis.shutdown()
         }

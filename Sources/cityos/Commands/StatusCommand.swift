@@ -26,6 +26,10 @@ struct StatusCommand: AsyncParsableCommand {
                   + pad("\(q.dead)", 7) + pad("\(q.deadDropped)", 8) + pad(age, 9) + pad("\(q.processed)", 11)
                   + pad("\(q.failed)", 8) + "\(q.processedLastMinute)/min")
         }
+        for check in status.checks ?? [] {
+            let found = check.invariants.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            print("\nCHECK \(check.name): " + (check.ok ? "ok" : "\(check.mismatches) mismatches (\(found.joined(separator: ", ")))"))
+        }
         print("\nPROCESSES (\(status.processes.count) live)")
         for p in status.processes {
             print("  \(p.id)  queues=\(p.queues)  busy=\(p.busy)/\(p.concurrency)  beat \(String(format: "%.1f", p.lastBeatAgeSeconds))s ago")

@@ -44,8 +44,12 @@ struct Platform {
         // so their HTTP client is never deinitialised unshut (AsyncHTTPClient traps on that in debug).
         let connectors = Connectors(config: config, redis: redis, namespace: config.redisNamespace, logger: logger)
         Self.processConnectors.withLock { $0.append(connectors) }
+        let clock: JobClock
+        do { clock = try JobClock.fromEnvironment() } catch { throw userError("configuration: \(error)") }
+        if !clock.isSystem { logger.warning("billing clock is not the system clock (CITYOS_BILLING_CLOCK)") }
         return Platform(config: config, logger: logger, redis: redis, database: database,
-                        registry: JobCatalog.registry(database: database, connectors: connectors))
+                        registry: JobCatalog.registry(database: database, connectors: connectors, clock: clock,
+                                                      checks: StatusChecks(redis: redis, namespace: config.redisNamespace)))
     }
 
     var namespace: String { config.redisNamespace }

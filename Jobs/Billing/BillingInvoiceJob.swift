@@ -1,0 +1,110 @@
+import Connectors
+import Foundation
+import Queue
+import Store
+
+/// `billing.invoice {"subscription_id"}` (tenant in the envelope): invoices one subscription's
+/// next period if it is due and charges the invoice's next payment attempt if one is due — the
+/// first attempt when fanned out by `billing.cycle`, a retry when fanned out by `payments.retry`.
+///
+/// Steps, each safe to repeat (see ``InvoiceBook``):
+/// 1. One transaction creates the invoice (unique per subscription and period) and its next
+///    attempt, `pending`, and commits — or finds an attempt left pending by an earlier delivery.
+/// 2. One off-session PaymentIntent (`confirm=true`, `off_session=true`) with idempotency key
+///    `invoice_<invoice id>_attempt_<n>` and metadata `tenant_id`, `invoice_id`, `attempt`: a
+///    redelivery after a crash repeats the request and Stripe answers the same PaymentIntent.
+/// 3. Stripe's answer is applied like its webhook would be: succeeded → the invoice is paid and
+///    the subscription's period advances; declined → the attempt failed, and the tenant's dunning
+///    policy schedules the next attempt or ends the subscription. A PaymentIntent still processing
+///    stays pending until its `payment_intent.*` webhook settles it (``PaymentIntentEvents``).
+///
+/// Stripe errors that may pass (5xx, timeouts, 429) fail the job, which is retried: it resumes the
+/// pending attempt with the same key. Stripe keeps keys 24 hours; a job's retries end well before.
+public struct BillingInvoiceJob: JobHandler {
+    public struct Arguments: Codable, Sendable {
+        public var subscriptionID: UUID
+        enum CodingKeys: String, CodingKey { case subscriptionID = "subscription_id" }
+        public init(subscriptionID: UUID) { self.subscriptionID = subscriptionID }
+    }
+
+    public static let kind = "billing.invoice"
+    public static let options = JobOptions(queue: "billing", retry: .exponentialJitter(maxAttempts: 10), timeout: .seconds(60))
+    let database: Database?
+    let stripe: StripeConnector?
+    let clock: JobClock
+
+    public init(database: Database?, stripe: StripeConnector?, clock: JobClock = .system) {
+        self.database = database
+        self.stripe = stripe
+        self.clock = clock
+    }
+
+    public func run(_ arguments: Arguments, context: JobContext) async throws {
+        let database = try JobDependency.required(database, "a database", for: Self.kind)
+        let stripe = try JobDependency.required(stripe, "the Stripe connector", for: Self.kind)
+        let tenant = try JobTenant.required(context)
+        let book = InvoiceBook(database: database, logger: context.logger)
+        guard let attempt = try await book.prepare(tenant: tenant, subscription: arguments.subscriptionID, now: clock.now()) else {
+            return
+        }
+        try await Self.charge(attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
+    }
+
+    /// Step 2 and 3 for one attempt.
+    static func charge(_ attempt: ChargeAttempt, tenant: UUID, stripe: StripeConnector, book: InvoiceBook, clock: JobClock,
+                       context: JobContext) async throws {
+        let intent: StripePaymentIntent
+        do {
+            intent = try await createIntent(attempt, tenant: tenant, stripe: stripe)
+        } catch {
+            switch error {
+            case .declined(_, let code, let declineCode, let message, let intentID):
+                try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
+                                                  paymentIntentID: intentID, declineCode: declineCode ?? code,
+                                                  message: message, at: clock.now()))
+                context.logger.info("invoice attempt declined", metadata: [
+                    "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "decline_code": "\(declineCode ?? code)"])
+                return
+            case .rejected(_, _, let code, let message):
+                // Stripe refused the charge itself (e.g. the payment method is gone): a failed attempt.
+                try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
+                                                  paymentIntentID: nil, declineCode: code, message: message, at: clock.now()))
+                return
+            default:
+                if error.isRetryable { throw error }
+                throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): \(error); left pending")
+            }
+        }
+        try await apply(intent, to: attempt, tenant: tenant, book: book, clock: clock, context: context)
+    }
+
+    /// The attempt's off-session PaymentIntent: the same request (parameters and key) however
+    /// often it is sent, so Stripe answers every repeat with the first answer.
+    static func createIntent(_ attempt: ChargeAttempt, tenant: UUID,
+                             stripe: StripeConnector) async throws(ConnectorError) -> StripePaymentIntent {
+        try await stripe.chargeOffSession(
+            amount: Money(minorUnits: Int(attempt.amount), currency: attempt.currency), customer: attempt.customer,
+            paymentMethod: attempt.paymentMethod, description: "CityOS subscription invoice",
+            metadata: ["tenant_id": tenant.uuidString.lowercased(), "invoice_id": attempt.invoiceID.uuidString.lowercased(),
+                       "subscription_id": attempt.subscriptionID.uuidString.lowercased(), "attempt": "\(attempt.attempt)"],
+            idempotencyKey: attempt.idempotencyKey)
+    }
+
+    private static func apply(_ intent: StripePaymentIntent, to attempt: ChargeAttempt, tenant: UUID, book: InvoiceBook,
+                              clock: JobClock, context: JobContext) async throws {
+        switch intent.status {
+        case .succeeded:
+            try await book.recordSucceeded(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
+                                                 paymentIntentID: intent.id, amount: intent.amount, currency: intent.currency,
+                                                 at: clock.now()))
+        case .requiresPaymentMethod, .canceled:
+            let error = intent.lastPaymentError
+            try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
+                                              paymentIntentID: intent.id, declineCode: error?.declineCode ?? error?.code,
+                                              message: error?.message ?? "PaymentIntent \(intent.status.rawValue)", at: clock.now()))
+        default:
+            context.logger.info("invoice attempt pending at Stripe; its webhook settles it", metadata: [
+                "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "status": "\(intent.status.rawValue)"])
+        }
+    }
+}

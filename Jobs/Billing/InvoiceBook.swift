@@ -1,0 +1,262 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Store
+
+/// One payment attempt of an invoice, committed as `pending` before Stripe is called.
+public struct ChargeAttempt: Sendable, Equatable {
+    public var invoiceID: UUID
+    public var subscriptionID: UUID
+    public var attempt: Int
+    public var amount: Int64
+    public var currency: String
+    public var customer: String
+    public var paymentMethod: String
+
+    /// Stripe's idempotency key: the invoice and the attempt, so a redelivered job (any process)
+    /// repeats this attempt's PaymentIntent instead of making a second one.
+    public var idempotencyKey: String { "invoice_\(invoiceID.uuidString.lowercased())_attempt_\(attempt)" }
+}
+
+/// What applying an outcome did.
+public enum AttemptRecord: Sendable, Equatable {
+    /// The outcome moved the attempt (and maybe its invoice and subscription) forward.
+    case applied
+    /// Nothing to move: the attempt was already settled that way or later, or is unknown.
+    case unchanged
+}
+
+/// The invoices and payment attempts of subscriptions, in short transactions of one tenant (see
+/// ``BillingInvoiceJob``): ``prepare(tenant:subscription:now:)`` opens the period's invoice and its
+/// next attempt; ``recordSucceeded(_:)`` and ``recordFailed(_:)`` apply an attempt's outcome,
+/// whether it comes from Stripe's answer or from a webhook, in any order, never moving a state back.
+struct InvoiceBook {
+    let database: Database
+    let logger: Logger
+    /// A pending attempt older than this (real time) is not sent again: Stripe keeps idempotency
+    /// keys 24 hours, so a later resend of a request that did reach Stripe would charge twice.
+    var resendLimitSeconds: Double = 23 * 3600
+
+    /// The attempt to make now for `subscription`, or nil when none is due. In one transaction:
+    /// creates the invoice of the next period if the subscription is due (`active`, period ended by
+    /// `now`; unique per subscription and period, so a second run creates none), then on the
+    /// subscription's open invoice either resumes an attempt left `pending` (a crash or a timeout:
+    /// Stripe replays it by its idempotency key) or adds the next attempt if it is due.
+    func prepare(tenant: UUID, subscription: UUID, now: Date) async throws -> ChargeAttempt? {
+        let logger = self.logger
+        let resendLimit = resendLimitSeconds
+        return try await database.withTenant(tenant) { connection in
+            let subscriptions = try await connection.query("""
+                SELECT customer_id, payment_method FROM subscriptions WHERE id = \(subscription) FOR UPDATE
+                """, logger: logger)
+            var payer: (String, String)?
+            for try await row in subscriptions.decode((String, String).self) { payer = row }
+            guard let (customer, method) = payer else { throw JobFailure.permanent(BillingError.unknownSubscription(subscription).description) }
+            try await connection.query("""
+                INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency)
+                SELECT s.tenant_id, \(UUID()), s.id, p.id, s.current_period_end,
+                       s.current_period_end + CASE p.interval_unit
+                           WHEN 'day' THEN make_interval(days => p.interval_count)
+                           WHEN 'week' THEN make_interval(weeks => p.interval_count)
+                           WHEN 'month' THEN make_interval(months => p.interval_count)
+                           ELSE make_interval(years => p.interval_count) END,
+                       p.amount, p.currency
+                FROM subscriptions s JOIN plans p ON p.tenant_id = s.tenant_id AND p.id = coalesce(s.next_plan_id, s.plan_id)
+                WHERE s.id = \(subscription) AND s.status = 'active' AND s.current_period_end <= \(now)
+                  AND NOT EXISTS (SELECT 1 FROM invoices o WHERE o.subscription_id = s.id AND o.status = 'open')
+                ON CONFLICT (tenant_id, subscription_id, period_start) DO NOTHING
+                """, logger: logger)
+            let invoices = try await connection.query("""
+                SELECT id, amount, currency, attempt_count, next_attempt_at FROM invoices
+                WHERE subscription_id = \(subscription) AND status = 'open' ORDER BY period_start LIMIT 1 FOR UPDATE
+                """, logger: logger)
+            var open: (UUID, Int64, String, Int, Date?)?
+            for try await row in invoices.decode((UUID, Int64, String, Int, Date?).self) { open = row }
+            guard let (invoice, amount, currency, count, nextAt) = open else { return nil }
+            var attempt = ChargeAttempt(invoiceID: invoice, subscriptionID: subscription, attempt: count, amount: amount,
+                                        currency: currency, customer: customer, paymentMethod: method)
+            if count > 0, let (status, age) = try await Self.status(of: invoice, attempt: count, on: connection, logger: logger),
+               status == "pending" {
+                guard age <= resendLimit else {
+                    throw JobFailure.permanent("invoice \(invoice) attempt \(count) has been pending for \(Int(age / 3600)) h, past "
+                        + "Stripe's 24-hour idempotency window: a resend could charge twice, so it is left pending; look its "
+                        + "PaymentIntent up in Stripe by metadata invoice_id and attempt")
+                }
+                return attempt   // resumed with the same idempotency key
+            }
+            guard count == 0 || (nextAt.map { $0 <= now } ?? false) else { return nil }
+            attempt.attempt = count + 1
+            try await connection.query("""
+                INSERT INTO payment_attempts (tenant_id, id, invoice_id, attempt, idempotency_key, amount, currency)
+                VALUES (\(tenant), \(UUID()), \(invoice), \(attempt.attempt), \(attempt.idempotencyKey), \(amount), \(currency))
+                """, logger: logger)
+            try await connection.query("""
+                UPDATE invoices SET attempt_count = \(attempt.attempt), next_attempt_at = NULL, updated_at = now()
+                WHERE id = \(invoice)
+                """, logger: logger)
+            return attempt
+        }
+    }
+
+    /// The attempt's status and age in seconds (real time).
+    private static func status(of invoice: UUID, attempt: Int, on connection: PostgresConnection,
+                               logger: Logger) async throws -> (String, Double)? {
+        let rows = try await connection.query("""
+            SELECT status, extract(epoch FROM now() - created_at)::float8 FROM payment_attempts
+            WHERE invoice_id = \(invoice) AND attempt = \(attempt)
+            """, logger: logger)
+        for try await row in rows.decode((String, Double).self) { return row }
+        return nil
+    }
+
+    /// A succeeded PaymentIntent of an attempt.
+    struct Success: Sendable {
+        var tenant: UUID
+        var invoiceID: UUID
+        var attempt: Int
+        var paymentIntentID: String
+        var amount: Int
+        var currency: String
+        var at: Date
+    }
+
+    /// The attempt becomes `succeeded` (from `pending`, or from `failed` if Stripe says otherwise
+    /// later); its invoice becomes `paid` (from `open` or `uncollectible`: the money was taken) and
+    /// the subscription moves to the invoice's period, on the invoice's plan, `active` again unless
+    /// canceled. A success of another amount than the attempt's is not booked: it throws for an operator.
+    @discardableResult
+    func recordSucceeded(_ success: Success) async throws -> AttemptRecord {
+        let logger = self.logger
+        return try await database.withTenant(success.tenant) { connection in
+            let attempts = try await connection.query("""
+                SELECT amount, currency, status FROM payment_attempts
+                WHERE invoice_id = \(success.invoiceID) AND attempt = \(success.attempt) FOR UPDATE
+                """, logger: logger)
+            var found: (Int64, String, String)?
+            for try await row in attempts.decode((Int64, String, String).self) { found = row }
+            guard let (amount, currency, status) = found else { return .unchanged }
+            guard amount == Int64(success.amount), currency.lowercased() == success.currency.lowercased() else {
+                throw JobFailure.permanent(BillingError.amountMismatch(invoice: success.invoiceID, expected: amount,
+                                                                       charged: success.amount).description)
+            }
+            var changed = false
+            if status != "succeeded" {
+                try await connection.query("""
+                    UPDATE payment_attempts SET status = 'succeeded', payment_intent_id = \(success.paymentIntentID),
+                        settled_at = \(success.at)
+                    WHERE invoice_id = \(success.invoiceID) AND attempt = \(success.attempt)
+                    """, logger: logger)
+                changed = true
+            }
+            let paid = try await connection.query("""
+                UPDATE invoices SET status = 'paid', paid_at = \(success.at), payment_intent_id = \(success.paymentIntentID),
+                    next_attempt_at = NULL, updated_at = now()
+                WHERE id = \(success.invoiceID) AND status <> 'paid'
+                RETURNING subscription_id, plan_id, period_start, period_end
+                """, logger: logger)
+            var period: (UUID, UUID, Date, Date)?
+            for try await row in paid.decode((UUID, UUID, Date, Date).self) { period = row }
+            if let (subscription, plan, start, end) = period {
+                changed = true
+                try await connection.query("""
+                    UPDATE subscriptions SET current_period_start = \(start), current_period_end = \(end), plan_id = \(plan),
+                        next_plan_id = CASE WHEN next_plan_id = \(plan) THEN NULL ELSE next_plan_id END,
+                        status = CASE WHEN status = 'canceled' THEN status ELSE 'active' END, updated_at = now()
+                    WHERE id = \(subscription) AND current_period_end < \(end)
+                    """, logger: logger)
+            }
+            return changed ? .applied : .unchanged
+        }
+    }
+
+    /// A declined (or otherwise failed) PaymentIntent of an attempt.
+    struct Failure: Sendable {
+        var tenant: UUID
+        var invoiceID: UUID
+        var attempt: Int
+        var paymentIntentID: String?
+        var declineCode: String?
+        var message: String
+        var at: Date
+    }
+
+    /// The attempt becomes `failed` (only from `pending`: a failure never overrides a success, and
+    /// is applied once). If it was the invoice's latest attempt and the invoice is still open, the
+    /// tenant's dunning policy decides: the next attempt's time (the subscription is `past_due`
+    /// meanwhile), or — after the last attempt, or at once for a hard decline — the final action.
+    @discardableResult
+    func recordFailed(_ failure: Failure) async throws -> AttemptRecord {
+        let logger = self.logger
+        return try await database.withTenant(failure.tenant) { connection in
+            let settled = try await connection.query("""
+                UPDATE payment_attempts SET status = 'failed', payment_intent_id = coalesce(payment_intent_id, \(failure.paymentIntentID)),
+                    decline_code = \(failure.declineCode), failure_message = \(failure.message), settled_at = \(failure.at)
+                WHERE invoice_id = \(failure.invoiceID) AND attempt = \(failure.attempt) AND status = 'pending'
+                RETURNING attempt
+                """, logger: logger)
+            var applied = false
+            for try await _ in settled { applied = true }
+            guard applied else { return .unchanged }
+            let invoices = try await connection.query("""
+                SELECT i.subscription_id, i.status, i.attempt_count, i.first_failed_at, t.settings::text
+                FROM invoices i JOIN tenants t ON t.id = i.tenant_id
+                WHERE i.id = \(failure.invoiceID) FOR UPDATE OF i
+                """, logger: logger)
+            var row: (UUID, String, Int, Date?, String)?
+            for try await found in invoices.decode((UUID, String, Int, Date?, String).self) { row = found }
+            guard let (subscription, status, count, firstFailed, settings) = row,
+                  status == "open", count == failure.attempt else { return .applied }
+            let policy = try DunningPolicy.from(settingsJSON: settings)
+            let first = firstFailed ?? failure.at
+            let next = policy.nextAttempt(after: failure.attempt, firstFailedAt: first, declineCode: failure.declineCode)
+            let reason = "attempt \(failure.attempt): \(failure.declineCode ?? "failed") — \(failure.message)"
+            if let next {
+                try await Self.scheduleRetry(invoice: failure.invoiceID, subscription: subscription, at: next, firstFailed: first,
+                                             reason: reason, on: connection, logger: logger)
+            } else {
+                try await Self.giveUp(invoice: failure.invoiceID, subscription: subscription, policy: policy, firstFailed: first,
+                                      reason: reason, at: failure.at, on: connection, logger: logger)
+            }
+            return .applied
+        }
+    }
+
+    private static func scheduleRetry(invoice: UUID, subscription: UUID, at next: Date, firstFailed: Date, reason: String,
+                                      on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE invoices SET next_attempt_at = \(next), first_failed_at = \(firstFailed), last_failure = \(reason),
+                updated_at = now()
+            WHERE id = \(invoice)
+            """, logger: logger)
+        try await connection.query("""
+            UPDATE subscriptions SET status = 'past_due', updated_at = now() WHERE id = \(subscription) AND status = 'active'
+            """, logger: logger)
+    }
+
+    private static func giveUp(invoice: UUID, subscription: UUID, policy: DunningPolicy, firstFailed: Date, reason: String,
+                               at: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        let invoiceStatus = policy.finalAction == .pastDue ? "open" : "uncollectible"
+        try await connection.query("""
+            UPDATE invoices SET status = \(invoiceStatus), next_attempt_at = NULL, first_failed_at = \(firstFailed),
+                last_failure = \(reason), updated_at = now()
+            WHERE id = \(invoice)
+            """, logger: logger)
+        switch policy.finalAction {
+        case .cancel:
+            try await connection.query("""
+                UPDATE subscriptions SET status = 'canceled', canceled_at = \(at), updated_at = now()
+                WHERE id = \(subscription) AND status <> 'canceled'
+                """, logger: logger)
+        case .unpaid:
+            try await connection.query("""
+                UPDATE subscriptions SET status = 'unpaid', updated_at = now()
+                WHERE id = \(subscription) AND status IN ('active', 'past_due')
+                """, logger: logger)
+        case .pastDue:
+            try await connection.query("""
+                UPDATE subscriptions SET status = 'past_due', updated_at = now() WHERE id = \(subscription) AND status = 'active'
+                """, logger: logger)
+        }
+    }
+}

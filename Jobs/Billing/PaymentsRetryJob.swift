@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Store
+
+/// `payments.retry {"batch_size": 2000}` (every 15 minutes, Schedules/payment-retries.yaml): finds,
+/// across tenants, the open invoices whose next dunning attempt is due by the billing clock, and
+/// fans out one `billing.invoice` per invoice through the outbox (job id from the invoice and the
+/// attempt, so overlapping runs enqueue each attempt once). At most `batch_size` per run, oldest
+/// due first; the rest are found by the next run. It also resumes, once each, attempts left pending
+/// for over an hour (see ``stuck(after:tenant:limit:on:logger:)``).
+public struct PaymentsRetryJob: JobHandler {
+    public struct Arguments: Codable, Sendable {
+        public var batchSize: Int?
+        public var tenantID: UUID?
+        /// A pending attempt older than this (real time, seconds; default 3600) is resumed once.
+        public var stuckAfterSeconds: Int?
+        enum CodingKeys: String, CodingKey {
+            case batchSize = "batch_size", tenantID = "tenant_id", stuckAfterSeconds = "stuck_after_seconds"
+        }
+        public init(batchSize: Int? = nil, tenantID: UUID? = nil, stuckAfterSeconds: Int? = nil) {
+            self.batchSize = batchSize
+            self.tenantID = tenantID
+            self.stuckAfterSeconds = stuckAfterSeconds
+        }
+    }
+
+    public static let kind = "payments.retry"
+    public static let options = JobOptions(queue: "payments", retry: .exponentialJitter(maxAttempts: 8), timeout: .seconds(120))
+    public static let defaultBatchSize = 2_000
+    let database: Database?
+    let clock: JobClock
+
+    public init(database: Database?, clock: JobClock = .system) {
+        self.database = database
+        self.clock = clock
+    }
+
+    public func run(_ arguments: Arguments, context: JobContext) async throws {
+        let database = try JobDependency.required(database, "a database", for: Self.kind)
+        let batch = arguments.batchSize ?? Self.defaultBatchSize
+        guard (1...10_000).contains(batch) else { throw JobFailure.permanent("batch_size must be 1...10000 (got \(batch))") }
+        let logger = context.logger
+        let runID = context.jobID
+        let now = clock.now()
+        try await ExecutionLedger(database: database).runOnce(jobID: runID, kind: Self.kind, scope: .platformSweep) { connection in
+            let rows = try await connection.query("""
+                SELECT tenant_id, subscription_id, id, attempt_count FROM invoices
+                WHERE status = 'open' AND next_attempt_at <= \(now)
+                  AND (\(arguments.tenantID)::uuid IS NULL OR tenant_id = \(arguments.tenantID))
+                ORDER BY next_attempt_at, tenant_id, id LIMIT \(batch)
+                """, logger: logger)
+            var jobs: [BillingFanOut.Job] = []
+            for try await (tenant, subscription, invoice, count) in rows.decode((UUID, UUID, UUID, Int).self) {
+                jobs.append(.init(id: JobID.derived(from: "billing.invoice:\(invoice.uuidString.lowercased()):attempt:\(count + 1)"),
+                                  tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
+            }
+            jobs += try await Self.stuck(after: arguments.stuckAfterSeconds ?? 3_600, tenant: arguments.tenantID, limit: batch,
+                                         on: connection, logger: logger)
+            try await BillingFanOut.enqueue(jobs, kind: BillingInvoiceJob.kind, queue: BillingInvoiceJob.options.queue,
+                                            on: connection, logger: logger)
+            logger.info("payment retries fanned out", metadata: ["invoices": "\(jobs.count)", "now": "\(now)"])
+        }
+    }
+
+    /// Attempts left `pending` (their job died in the dead letters, or Stripe is still processing) for
+    /// longer than `after` seconds and less than 23 hours: each is resumed once (job id from the
+    /// attempt), with its own idempotency key, so Stripe answers what it answered the first time.
+    private static func stuck(after seconds: Int, tenant: UUID?, limit: Int, on connection: PostgresConnection,
+                              logger: Logger) async throws -> [BillingFanOut.Job] {
+        let rows = try await connection.query("""
+            SELECT i.tenant_id, i.subscription_id, i.id, i.attempt_count FROM invoices i
+            JOIN payment_attempts a ON a.tenant_id = i.tenant_id AND a.invoice_id = i.id AND a.attempt = i.attempt_count
+            WHERE i.status = 'open' AND i.next_attempt_at IS NULL AND a.status = 'pending'
+              AND a.created_at <= now() - make_interval(secs => \(Double(seconds)))
+              AND a.created_at > now() - interval '23 hours'
+              AND (\(tenant)::uuid IS NULL OR i.tenant_id = \(tenant))
+            ORDER BY a.created_at LIMIT \(limit)
+            """, logger: logger)
+        var jobs: [BillingFanOut.Job] = []
+        for try await (tenant, subscription, invoice, attempt) in rows.decode((UUID, UUID, UUID, Int).self) {
+            jobs.append(.init(id: JobID.derived(from: "billing.invoice:\(invoice.uuidString.lowercased()):attempt:\(attempt):resume"),
+                              tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
+        }
+        return jobs
+    }
+}

@@ -1,0 +1,115 @@
+import CityOSTesting
+import Foundation
+@testable import Jobs
+import Queue
+import XCTest
+
+/// `billing.cycle` → `billing.invoice` through the outbox, Redis and a worker pool, against the
+/// sandbox's Stripe, on the world's manual clock.
+final class BillingCycleTests: XCTestCase {
+    func testAThousandDueSubscriptionsBecomeAThousandInvoicesAndPaymentIntentsAndASecondCycleCreatesNone() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 2_900)
+            try await world.makeSubscriptions(tenant, plan: plan, count: 1_000)
+            try await world.withWorkers {
+                try await world.runQueued(BillingCycleJob.self, .init(tenantID: tenant))
+                try await eventually(timeout: .seconds(180), interval: .milliseconds(200), "1,000 invoices paid") {
+                    try await world.scalar(tenant, "SELECT count(*) FROM invoices WHERE status = 'paid'") == 1_000
+                }
+                let invoices = try await world.scalar(tenant, "SELECT count(*) FROM invoices")
+                XCTAssertEqual(invoices, 1_000)
+                let calls = try await world.paymentIntentCalls()
+                let held = try await world.paymentIntentsHeld()
+                XCTAssertEqual(calls, 1_000, "one PaymentIntent request per invoice")
+                XCTAssertEqual(held, 1_000, "one PaymentIntent per invoice in Stripe's state")
+                let attempts = try await world.scalar(tenant, "SELECT count(*) FROM payment_attempts WHERE status = 'succeeded' AND amount = 2900")
+                XCTAssertEqual(attempts, 1_000)
+                let advanced = try await world.scalar(tenant, """
+                    SELECT count(*) FROM subscriptions
+                    WHERE status = 'active' AND current_period_start = '2027-01-01T00:00:00Z' AND current_period_end = '2027-02-01T00:00:00Z'
+                    """)
+                XCTAssertEqual(advanced, 1_000, "each paid invoice moved its subscription to the month it paid for")
+
+            }
+            // Again, on the same day, with no relay running (what it fans out stays in the outbox):
+            // nothing is due, nothing is fanned out, created or charged.
+            let cycle = BillingCycleJob(database: world.app, clock: world.clock)
+            try await world.run(cycle, .init(tenantID: tenant), tenant: nil)
+            try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(tenantID: tenant), tenant: nil)
+            let fannedOut = try await world.scalar(tenant, "SELECT count(*) FROM outbox WHERE tenant_id IS NOT NULL")
+            XCTAssertEqual(fannedOut, 0, "the second cycle fanned out nothing")
+            let invoicesAfter = try await world.scalar(tenant, "SELECT count(*) FROM invoices")
+            let callsAfter = try await world.paymentIntentCalls()
+            XCTAssertEqual(invoicesAfter, 1_000)
+            XCTAssertEqual(callsAfter, 1_000)
+        }
+    }
+
+    func testAMonthLaterTheNextPeriodIsInvoicedOnTheNewPlanAndTheSamePeriodNeverTwice() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let basic = try await world.makePlan(tenant, code: "basic", amount: 1_000)
+            let pro = try await world.makePlan(tenant, code: "pro", amount: 5_000)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: basic, count: 1).first)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            try await world.run(SubscriptionUpdateJob(database: world.app, clock: world.clock),
+                                .init(subscriptionID: id, planCode: "pro"), tenant: tenant)
+            var state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.plan, basic, "a plan change waits for the next period")
+
+            // Mid-period: not due; the same job again changes nothing.
+            world.clock.advance(by: 15 * 86_400)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            var invoices = try await world.invoices(tenant, subscription: id)
+            XCTAssertEqual(invoices.map(\.amount), [1_000])
+
+            world.clock.set(ISO8601DateFormatter().date(from: "2027-02-01T00:00:00Z")!)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            invoices = try await world.invoices(tenant, subscription: id)
+            XCTAssertEqual(invoices.map(\.amount), [1_000, 5_000], "February is invoiced once, on the new plan")
+            XCTAssertEqual(invoices.map(\.status), ["paid", "paid"])
+            state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.plan, pro)
+            XCTAssertEqual(state.end, ISO8601DateFormatter().date(from: "2027-03-01T00:00:00Z"))
+            let calls = try await world.paymentIntentCalls()
+            XCTAssertEqual(calls, 2)
+        }
+    }
+
+    func testSubscriptionCreateThroughTheOpsAPIChargesTheFirstPeriod() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            _ = try await world.makePlan(tenant, code: "starter", amount: 1_500)
+            let ingress = try await RunningIngress.start(queue: world.queue)
+            do {
+                try await world.withWorkers {
+                    let id = UUID()
+                    let body = """
+                        {"kind": "subscription.create", "tenant": "\(tenant.uuidString.lowercased())",
+                         "args": {"subscription_id": "\(id.uuidString.lowercased())", "customer_id": "cus_api",
+                                  "payment_method": "pm_card_visa", "plan_code": "starter"}}
+                        """
+                    let answer = try await ingress.call("POST", "/v1/jobs", json: body, http: world.http)
+                    XCTAssertEqual(answer.status, 202, answer.text)
+                    try await eventually(timeout: .seconds(30), "the first period is charged") {
+                        try await world.invoices(tenant, subscription: id).map(\.status) == ["paid"]
+                    }
+                    let state = try await world.subscription(tenant, id)
+                    XCTAssertEqual(state.start, BillingWorld.start)
+                    XCTAssertEqual(state.end, ISO8601DateFormatter().date(from: "2027-02-01T00:00:00Z"))
+
+                    let bad = try await ingress.call("POST", "/v1/jobs", json: """
+                        {"kind": "subscription.update", "tenant": "\(tenant.uuidString.lowercased())", "args": {"plan_code": "x"}}
+                        """, http: world.http)
+                    XCTAssertEqual(bad.status, 422, "arguments without subscription_id do not decode: \(bad.text)")
+                }
+            } catch {
+                await ingress.stop()
+                throw error
+            }
+            await ingress.stop()
+        }
+    }
+}

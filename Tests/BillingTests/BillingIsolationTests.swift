@@ -1,0 +1,72 @@
+import CityOSTesting
+import Foundation
+@testable import Jobs
+import PostgresNIO
+import Store
+import XCTest
+
+/// Row-level security on the billing tables: a tenant sees and writes only its own plans,
+/// subscriptions, invoices and payment attempts; a platform sweep reads all and writes none.
+final class BillingIsolationTests: XCTestCase {
+    func testATenantSeesNoneOfAnotherTenantsBillingRowsAndCannotWriteThem() async throws {
+        try await BillingWorld.run { world in
+            let a = try await world.makeTenant()
+            let b = try await world.makeTenant()
+            for tenant in [a, b] {
+                let plan = try await world.makePlan(tenant)
+                let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1).first)
+                try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            }
+            let tables = ["plans", "subscriptions", "invoices", "payment_attempts"]
+            for table in tables {
+                let own = try await world.scalar(a, "SELECT count(*) FROM \(table)")
+                let others = try await world.scalar(a, "SELECT count(*) FROM \(table) WHERE tenant_id <> '\(a.uuidString.lowercased())'")
+                XCTAssertEqual(own, 1, "\(table): tenant A sees its one row")
+                XCTAssertEqual(others, 0, "\(table): tenant A sees none of tenant B's")
+            }
+            let updated = try await world.app.withTenant(a) { connection in
+                let result = try await connection.query(
+                    "UPDATE subscriptions SET status = 'canceled', canceled_at = now() WHERE tenant_id = \(b)", logger: BillingWorld.logger)
+                var count = 0
+                for try await _ in result { count += 1 }
+                return count
+            }
+            XCTAssertEqual(updated, 0)
+            let bState = try await world.scalar(b, "SELECT count(*) FROM subscriptions WHERE status = 'active'")
+            XCTAssertEqual(bState, 1, "tenant B's subscription is untouched")
+
+            let planOfB = try await world.app.withTenant(b) { connection in
+                let rows = try await connection.query("SELECT id FROM plans", logger: BillingWorld.logger)
+                for try await id in rows.decode(UUID.self) { return id }
+                throw BillingError.unknownPlan("of B")
+            }
+            do {
+                try await world.app.withTenant(a) { connection in
+                    try await connection.query("""
+                        INSERT INTO subscriptions (tenant_id, id, customer_id, payment_method, plan_id, current_period_start, current_period_end)
+                        VALUES (\(b), \(UUID()), 'cus_intruder', 'pm_card_visa', \(planOfB), now(), now())
+                        """, logger: BillingWorld.logger)
+                }
+                XCTFail("writing a row of tenant B as tenant A must be rejected")
+            } catch {
+                XCTAssertEqual(PostgresServerMessage(error).sqlState, "42501", "a row-level security violation: \(error)")
+            }
+            // A sweep reads both tenants' invoices, and cannot write one.
+            let seen = try await world.app.withPlatformSweep { connection in
+                let rows = try await connection.query(
+                    "SELECT count(*)::int8 FROM invoices WHERE tenant_id IN (\(a), \(b))", logger: BillingWorld.logger)
+                for try await count in rows.decode(Int64.self) { return count }
+                return 0
+            }
+            XCTAssertEqual(seen, 2)
+            do {
+                try await world.app.withPlatformSweep { connection in
+                    try await connection.query("UPDATE invoices SET last_failure = 'x' WHERE tenant_id = \(a)", logger: BillingWorld.logger)
+                }
+                XCTFail("a platform sweep must not write tenant rows")
+            } catch {
+                XCTAssertEqual(PostgresServerMessage(error).sqlState, "42501", "\(error)")
+            }
+        }
+    }
+}

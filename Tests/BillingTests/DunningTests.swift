@@ -1,0 +1,137 @@
+import CityOSTesting
+import Foundation
+@testable import Jobs
+import Queue
+import XCTest
+
+/// Failed invoices retried by `payments.retry` on the tenant's dunning schedule, walked through two
+/// weeks on the manual clock, through the queue.
+final class DunningTests: XCTestCase {
+    private let day: TimeInterval = 86_400
+
+    func testADeclinedCardIsRetriedOnTheDefaultScheduleThenTheSubscriptionIsCanceled() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 4_200)
+            let id = try unwrap(try await world.makeSubscriptions(
+                tenant, plan: plan, count: 1, paymentMethod: "pm_card_chargeDeclinedInsufficientFunds").first)
+            let start = BillingWorld.start
+            try await world.withWorkers {
+                try await world.runQueued(BillingCycleJob.self, .init(tenantID: tenant))
+                try await eventually("attempt 1 declined") {
+                    let invoice = try await world.invoices(tenant, subscription: id).first
+                    return invoice?.attempts == 1 && invoice?.nextAttemptAt != nil
+                }
+                var state = try await world.subscription(tenant, id)
+                XCTAssertEqual(state.status, "past_due", "past due while dunning")
+                // Stripe's default: 8 tries within 2 weeks — retries 1, 2, 3, 5, 7, 10, 14 days after the first failure.
+                for (attempt, days) in [(2, 1), (3, 2), (4, 3), (5, 5), (6, 7), (7, 10), (8, 14)] {
+                    let due = start.addingTimeInterval(Double(days) * day)
+                    let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+                    XCTAssertEqual(invoice.nextAttemptAt, due, "attempt \(attempt) is due \(days) days after the first failure")
+                    // A minute early: the retry run finds nothing due.
+                    world.clock.set(due.addingTimeInterval(-60))
+                    try await world.runQueued(PaymentsRetryJob.self, .init(tenantID: tenant))
+                    let early = try await world.invoices(tenant, subscription: id).first?.attempts
+                    XCTAssertEqual(early, attempt - 1, "nothing is retried before its time")
+                    world.clock.set(due)
+                    try await world.runQueued(PaymentsRetryJob.self, .init(tenantID: tenant))
+                    try await eventually("attempt \(attempt) made and declined") {
+                        let attempts = try await world.attempts(tenant, invoice: invoice.id)
+                        return attempts.count == attempt && attempts.allSatisfy { $0.status == "failed" }
+                    }
+                }
+                state = try await world.subscription(tenant, id)
+                XCTAssertEqual(state.status, "canceled", "after the last attempt: the default final action")
+                let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+                XCTAssertEqual(invoice.status, "uncollectible")
+                XCTAssertNil(invoice.nextAttemptAt)
+                let declines = try await world.attempts(tenant, invoice: invoice.id).map(\.decline)
+                XCTAssertEqual(declines, Array(repeating: "insufficient_funds", count: 8))
+                let calls = try await world.paymentIntentCalls()
+                XCTAssertEqual(calls, 8, "one PaymentIntent per attempt")
+
+                // Later runs do nothing more for it.
+                world.clock.advance(by: 30 * day)
+                try await world.runQueued(PaymentsRetryJob.self, .init(tenantID: tenant))
+                try await world.runQueued(BillingCycleJob.self, .init(tenantID: tenant))
+                let callsLater = try await world.paymentIntentCalls()
+                XCTAssertEqual(callsLater, 8)
+            }
+        }
+    }
+
+    func testALostCardSkipsAheadToTheTenantsFinalActionAndAnotherTenantsScheduleIsItsOwn() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant(dunning: "{\"retry_hours\": [12, 36], \"final_action\": \"unpaid\"}")
+            let plan = try await world.makePlan(tenant, amount: 990)
+            let lost = try unwrap(try await world.makeSubscriptions(
+                tenant, plan: plan, count: 1, prefix: "lost", paymentMethod: "pm_card_chargeDeclinedLostCard").first)
+            let soft = try unwrap(try await world.makeSubscriptions(
+                tenant, plan: plan, count: 1, prefix: "soft", paymentMethod: "pm_card_chargeDeclined").first)
+            try await world.run(world.invoiceJob, .init(subscriptionID: lost), tenant: tenant)
+            try await world.run(world.invoiceJob, .init(subscriptionID: soft), tenant: tenant)
+
+            let lostState = try await world.subscription(tenant, lost)
+            XCTAssertEqual(lostState.status, "unpaid", "a lost card cannot succeed: no retries, the tenant's final action")
+            let lostInvoice = try await world.invoices(tenant, subscription: lost)
+            XCTAssertEqual(lostInvoice.map(\.status), ["uncollectible"])
+            XCTAssertEqual(lostInvoice.map(\.attempts), [1])
+
+            let softInvoice = try unwrap(try await world.invoices(tenant, subscription: soft).first)
+            XCTAssertEqual(softInvoice.nextAttemptAt, BillingWorld.start.addingTimeInterval(12 * 3_600), "the tenant's own schedule")
+            world.clock.advance(by: 12 * 3_600)
+            try await world.run(world.invoiceJob, .init(subscriptionID: soft), tenant: tenant)
+            world.clock.advance(by: 24 * 3_600)
+            try await world.run(world.invoiceJob, .init(subscriptionID: soft), tenant: tenant)
+            let softState = try await world.subscription(tenant, soft)
+            XCTAssertEqual(softState.status, "unpaid", "3 attempts, then unpaid")
+            let softAttempts = try await world.attempts(tenant, invoice: softInvoice.id)
+            XCTAssertEqual(softAttempts.map(\.status), ["failed", "failed", "failed"])
+        }
+    }
+
+    func testAFailedInvoicePaidOnARetryReactivatesTheSubscriptionForTheNextPeriod() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 1_200)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "flaky").first)
+            try await world.scriptDecline(customer: "flaky-1", code: "insufficient_funds", times: 1)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            var state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "past_due")
+            world.clock.advance(by: day)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "active")
+            XCTAssertEqual(state.end, ISO8601DateFormatter().date(from: "2027-02-01T00:00:00Z"),
+                           "the period is the invoice's, however late it was paid")
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(invoice.status, "paid")
+            let attempts = try await world.attempts(tenant, invoice: invoice.id).map(\.status)
+            XCTAssertEqual(attempts, ["failed", "succeeded"])
+        }
+    }
+
+    func testCancelingDuringDunningStopsTheRetries() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 800)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1,
+                                                                  paymentMethod: "pm_card_chargeDeclined").first)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            try await world.run(SubscriptionUpdateJob(database: world.app, clock: world.clock),
+                                .init(subscriptionID: id, cancel: true), tenant: tenant)
+            world.clock.advance(by: 2 * day)
+            try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(tenantID: tenant), tenant: nil)
+            let fannedOut = try await world.scalar(tenant, "SELECT count(*) FROM outbox WHERE tenant_id IS NOT NULL")
+            XCTAssertEqual(fannedOut, 0, "nothing to retry")
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let invoices = try await world.invoices(tenant, subscription: id)
+            XCTAssertEqual(invoices.map(\.status), ["uncollectible"])
+            XCTAssertEqual(invoices.map(\.attempts), [1])
+            let state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "canceled")
+        }
+    }
+}
