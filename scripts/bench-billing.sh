@@ -38,4 +38,7 @@ print(f"\nmedians of {len(runs)} runs: billing cycle over {runs[0]['subscription
       f"(concurrency {runs[0]['concurrency']}): {med('invoices_per_s'):.0f} invoices/s, {med('seconds'):.2f} s "
       f"(fan-out {med('fan_out_seconds'):.2f} s); invoices {[r['invoices'] for r in runs]}, "
       f"PaymentIntents {[r['payment_intents'] for r in runs]}")
+print(f"baseline in the same runs: the same number of charges straight through the Stripe connector "
+      f"(no job, queue or database): {med('charges_only_per_s'):.0f} charges/s; "
+      f"ratio {med('invoices_per_s') / med('charges_only_per_s'):.2f}")
 PY

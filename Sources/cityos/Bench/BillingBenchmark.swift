@@ -24,12 +24,17 @@ struct BillingBenchmark {
         var invoices: Int
         var paymentIntents: Int
         var fanOutSeconds: Double
+        /// The baseline, in the same run: as many off-session charges made straight through the
+        /// Stripe connector at the same sandbox and concurrency, with no job, queue or database —
+        /// the ceiling the outside call sets.
+        var chargesOnlyPerS: Double
 
         enum CodingKeys: String, CodingKey {
             case subscriptions, concurrency, seconds, invoices
             case invoicesPerS = "invoices_per_s"
             case paymentIntents = "payment_intents"
             case fanOutSeconds = "fan_out_seconds"
+            case chargesOnlyPerS = "charges_only_per_s"
         }
     }
 
@@ -81,13 +86,37 @@ struct BillingBenchmark {
         await relayTask.value
         let invoices = try await count(tenant, "SELECT count(*) FROM invoices")
         let intents = try await count(tenant, "SELECT count(DISTINCT payment_intent_id) FROM payment_attempts")
+        let baseline = try await chargesOnly(connectors.stripe)
         await connectors.shutdown()
         sandbox.stop()
         _ = await sandboxTask.result
         try await NamespaceCleanup.deleteAll(redis: redis, namespace: Self.namespace)
         return Result(subscriptions: subscriptions, concurrency: concurrency, seconds: elapsed.seconds,
                       invoicesPerS: Double(subscriptions) / elapsed.seconds, invoices: invoices, paymentIntents: intents,
-                      fanOutSeconds: (fanOut ?? elapsed).seconds)
+                      fanOutSeconds: (fanOut ?? elapsed).seconds,
+                      chargesOnlyPerS: Double(subscriptions) / baseline.seconds)
+    }
+
+    /// `subscriptions` off-session charges through the connector, `concurrency` at a time.
+    private func chargesOnly(_ stripe: StripeConnector) async throws -> Duration {
+        let total = subscriptions
+        let width = concurrency
+        let run = UUID().uuidString.lowercased()
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func charge(_ index: Int) {
+                group.addTask {
+                    _ = try await stripe.chargeOffSession(
+                        amount: Money(minorUnits: 1999, currency: "USD"), customer: "cus_bench_\(index)",
+                        paymentMethod: "pm_card_visa", idempotencyKey: "bench_\(run)_\(index)")
+                }
+            }
+            while next < min(width, total) { charge(next); next += 1 }
+            while try await group.next() != nil, next < total { charge(next); next += 1 }
+            try await group.waitForAll()
+        }
+        return ContinuousClock.now - started
     }
 
     /// A fresh tenant with one monthly plan and `subscriptions` subscriptions due at `now`.
