@@ -68,7 +68,8 @@ extension WebhookEventJob {
                 outcome = .ignored
             }
         } catch {
-            let reason = (error as? JobFailure)?.description ?? "\(error)"
+            let reason = (error as? JobFailure)?.description
+                ?? (error as? any OperatorDescribedError)?.operatorDescription ?? "\(error)"
             if let inbox {
                 do { try await inbox.close(event, tenant: tenant, outcome: .failed, error: reason, logger: context.logger) } catch {
                     context.logger.error("webhook inbox not updated", metadata: ["error": "\(error)"])

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Queue
 
 /// What went wrong in the store, and what to do about it.
 ///
@@ -109,5 +110,22 @@ public struct PostgresServerMessage: Sendable, Equatable {
         } else {
             self.init(sqlState: nil, message: "\(error)")
         }
+    }
+}
+
+// A failed query's dead letter names what PostgreSQL said (message and SQLSTATE, never the
+// statement's values) instead of PostgresNIO's deliberately generic description.
+extension PSQLError: OperatorDescribedError {
+    public var operatorDescription: String {
+        guard let message = serverInfo?[.message] else { return "PostgreSQL: \(code)" }
+        return "PostgreSQL: \(message) (SQLSTATE \(serverInfo?[.sqlState] ?? "?"))"
+    }
+}
+
+extension PostgresTransactionError: OperatorDescribedError {
+    public var operatorDescription: String {
+        guard let inner = closureError ?? commitError ?? beginError else { return "\(self)" }
+        if let described = inner as? any OperatorDescribedError { return described.operatorDescription }
+        return "\(inner)"
     }
 }

@@ -33,6 +33,13 @@ public enum JobFailure: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// An error that knows a better sentence for the dead letter and the logs than its own
+/// description (e.g. a PostgreSQL error, whose description is generic on purpose: the Store
+/// gives it the server's message and SQLSTATE).
+public protocol OperatorDescribedError: Error {
+    var operatorDescription: String { get }
+}
+
 extension Duration {
     /// The duration in (fractional) seconds.
     public var seconds: Double {
