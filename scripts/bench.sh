@@ -5,7 +5,9 @@
 #   2. redis-benchmark for the same list commands (the Redis ceiling on this machine),
 #   3. Sidekiq 6.4 (Debian's ruby-sidekiq) on the same Redis (another database: it flushes it),
 #   4. `cityos bench queue --kind diag.record` (one ledger transaction per job) beside
-#      `pgbench -N` on the same PostgreSQL, with as many clients as the workers have connections.
+#      `pgbench -N` on the same PostgreSQL, with as many clients as the workers have connections,
+#   5. `cityos bench queue --kind webhook.stripe`: webhook events through the inbox (stored once,
+#      marked ignored), on the same connections, beside the same pgbench.
 # Each is run RUNS times (default 3); the medians are printed last.
 # Environment: BENCH_JOBS (200000), BENCH_CONCURRENCY (64), SIDEKIQ_JOBS (50000), SIDEKIQ_CONCURRENCY (25).
 set -euo pipefail
@@ -37,7 +39,7 @@ cityos=$(swift build -c release --show-bin-path)/cityos
 
 out=$REPO_ROOT/.local/bench/results
 mkdir -p "$out"
-: >"$out/cityos.jsonl"; : >"$out/redis.txt"; : >"$out/sidekiq.txt"; : >"$out/record.jsonl"; : >"$out/pgbench.txt"
+: >"$out/cityos.jsonl"; : >"$out/redis.txt"; : >"$out/sidekiq.txt"; : >"$out/record.jsonl"; : >"$out/pgbench.txt"; : >"$out/inbox.jsonl"
 pg() { psql -h 127.0.0.1 -p 5492 -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 pg -tc "SELECT 1 FROM pg_database WHERE datname = 'pgbench'" | grep -q 1 || pg -c "CREATE DATABASE pgbench"
 pgbench -h 127.0.0.1 -p 5492 -U postgres -i -q -s 10 pgbench >/dev/null 2>&1
@@ -50,6 +52,8 @@ for i in $(seq "$runs"); do
     | sed 's/^/pipelined /' | tee -a "$out/redis.txt"
   CITYOS_DATABASE_POOL_SIZE=$record_connections "$cityos" bench queue --kind diag.record \
     --jobs "$record_jobs" --concurrency "$record_concurrency" --json | tee -a "$out/record.jsonl"
+  CITYOS_DATABASE_POOL_SIZE=$record_connections "$cityos" bench queue --kind webhook.stripe \
+    --jobs "$record_jobs" --concurrency "$record_concurrency" --json | tee -a "$out/inbox.jsonl"
   pgbench -h 127.0.0.1 -p 5492 -U postgres -N -c "$record_connections" -j 2 -T 10 pgbench 2>/dev/null \
     | grep -E '^tps' | tee -a "$out/pgbench.txt"
   if [ -f "$peer_dir/bench.rb" ]; then
@@ -80,6 +84,9 @@ rec = [json.loads(l)["processed_per_s"] for l in open(f"{out}/record.jsonl") if 
 pgb = [float(m[1]) for m in (re.search(r"tps = ([\d.]+)", l) for l in open(f"{out}/pgbench.txt")) if m]
 if rec and pgb:
     print(f"diag.record {med(rec):>8.0f} jobs/s   pgbench -N {med(pgb):>8.0f} tps   ratio {med(rec)/med(pgb):.0%}")
+inbox = [json.loads(l)["processed_per_s"] for l in open(f"{out}/inbox.jsonl") if l.strip()]
+if inbox and pgb:
+    print(f"webhooks through the inbox {med(inbox):>8.0f} events/s   pgbench -N {med(pgb):>8.0f} tps   ratio {med(inbox)/med(pgb):.0%}")
 for k, v in sorted(redis.items()):
     print(f"redis    {k:<16} {med(v):>10.0f} requests/s")
 PY

@@ -15,6 +15,9 @@ struct QueueBenchmark {
     let concurrency: Int
     /// `diag.noop`, or `diag.record` against this database (one ledger transaction per job).
     let recordInto: Database?
+    /// `webhook.stripe` events of a type nobody handles, through the webhook inbox in this database
+    /// (stored, then marked ignored: two statements per event) — what the inbox costs a webhook.
+    var webhooksInto: Database? = nil
     let logger: Logger
     static let namespace = "cityos-bench"
     static let queue = "bench"
@@ -47,6 +50,7 @@ struct QueueBenchmark {
         var registry = JobRegistry()
         registry.register(ProbedNoop(probe: probe))
         registry.register(RecordJob(database: recordInto))
+        registry.register(StripeWebhookJob(dispatch: WebhookDispatch(), inbox: webhooksInto.map { WebhookInbox(database: $0) }))
         let client = JobClient(redis: redis, registry: registry, namespace: Self.namespace)
 
         // 1. Bulk enqueue: batches of 1,000, eight batches in flight.
@@ -65,7 +69,7 @@ struct QueueBenchmark {
         let processedPerS = Double(jobs) / processSeconds
 
         // 3. Latency at a steady half of the measured rate (diag.noop only: it carries the stamp).
-        let latencyJobs = recordInto == nil ? min(jobs, 20_000) : 0
+        let latencyJobs = kind == NoopJob.kind ? min(jobs, 20_000) : 0
         let rate = max(1000, processedPerS / 2)
         let latencyDone = Countdown(target: latencyJobs)
         pool.metrics.observeProcessed { latencyDone.add($0) }
@@ -88,10 +92,20 @@ struct QueueBenchmark {
                             namespace: Self.namespace)
     }
 
-    var kind: String { recordInto == nil ? NoopJob.kind : RecordJob.kind }
+    var kind: String { webhooksInto != nil ? StripeWebhookJob.kind : recordInto == nil ? NoopJob.kind : RecordJob.kind }
 
     private func envelopes(_ count: Int, client: JobClient, stamp: Bool) -> [JobEnvelope] {
-        (0..<count).map { _ in
+        let received = Clock.nowMillis()
+        return (0..<count).map { _ in
+            if webhooksInto != nil {
+                // WebhookEventArguments as the ingress enqueues them, of a type nobody handles.
+                let event: JSONValue = .object([
+                    "source": .string("stripe"), "event_id": .string("evt_bench_\(UUID().uuidString)"),
+                    "type": .string("bench.ignored"), "payload": .object(["object": .string("event")]),
+                    "received_at": .number(Double(received)),
+                ])
+                return client.makeEnvelope(kind: StripeWebhookJob.kind, args: event, options: .init(queue: Self.queue))
+            }
             if recordInto != nil {
                 return client.makeEnvelope(kind: RecordJob.kind, args: .object(["key": .string("bench")]),
                                            options: .init(queue: Self.queue))

@@ -14,13 +14,16 @@ struct BenchCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(help: "Jobs to enqueue and process.") var jobs: Int = 200_000
         @Option(help: "Jobs running at once.") var concurrency: Int = 64
-        @Option(help: "Job kind: diag.noop, or diag.record (a PostgreSQL transaction through the ledger per job).")
+        @Option(help: """
+            Job kind: diag.noop; diag.record (a PostgreSQL transaction through the ledger per job); or \
+            webhook.stripe (events of an unhandled type through the webhook inbox: stored, then marked ignored).
+            """)
         var kind: String = "diag.noop"
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
-            guard ["diag.noop", "diag.record"].contains(kind) else {
-                throw ValidationError("bench queue supports --kind diag.noop or diag.record")
+            guard ["diag.noop", "diag.record", "webhook.stripe"].contains(kind) else {
+                throw ValidationError("bench queue supports --kind diag.noop, diag.record or webhook.stripe")
             }
             guard jobs > 0, concurrency > 0 else { throw ValidationError("--jobs and --concurrency must be positive") }
         }
@@ -29,10 +32,11 @@ struct BenchCommand: AsyncParsableCommand {
             let platform = try Platform.load(global, label: "cityos.bench")
             var logger = platform.logger
             logger.logLevel = .warning
-            let record = kind == "diag.record"
-            let stopStore: (@Sendable () async -> Void)? = record ? platform.startStoreServices() : nil
-            let bench = QueueBenchmark(redis: platform.redis, jobs: jobs, concurrency: concurrency,
+            let record = kind == "diag.record", webhooks = kind == "webhook.stripe"
+            let stopStore: (@Sendable () async -> Void)? = record || webhooks ? platform.startStoreServices() : nil
+            var bench = QueueBenchmark(redis: platform.redis, jobs: jobs, concurrency: concurrency,
                                        recordInto: record ? platform.database : nil, logger: logger)
+            bench.webhooksInto = webhooks ? platform.database : nil
             let result = try await bench.run()
             await stopStore?()
             if json {
