@@ -207,40 +207,13 @@ let package = Package(
         ),
         // Medusa ⇄ Payload product sync: sandbox → signed webhooks → ingress → workers → sandbox,
         // reconciliation over thousands of products, a reconciliation killed halfway.
-        .testTarget(
-            name: "SyncTests",
-            dependencies: [
-                "Jobs", "Store", "Queue", "Connectors", "Sandbox", "Config", "Ingress", "CityOSTesting",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        endToEndTests("SyncTests"),
         // Webhook events end to end: signed posts to a running ingress, real workers, the inbox,
         // each event family's handlers against PostgreSQL and the sandbox.
-        .testTarget(
-            name: "WebhookTests",
-            dependencies: [
-                "Jobs", "Store", "Queue", "Connectors", "Sandbox", "Config", "Ingress", "CityOSTesting",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        endToEndTests("WebhookTests"),
         // Plans, subscriptions, invoices, dunning, payment-intent webhooks and money reconciliation
         // against real PostgreSQL, Redis, the sandbox and a running ingress, on a controlled clock.
-        .testTarget(
-            name: "BillingTests",
-            dependencies: [
-                "Jobs", "Store", "Queue", "Connectors", "Sandbox", "Config", "Ingress", "CityOSTesting",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        endToEndTests("BillingTests"),
         // Connectors against the sandbox over real HTTP, and the rate limit across processes.
         .testTarget(
             name: "ConnectorsTests",
@@ -254,3 +227,18 @@ let package = Package(
         ),
     ]
 )
+
+/// A test target that runs the platform end to end: signed webhooks through a running ingress,
+/// real workers, PostgreSQL, Redis and the sandbox playing the outside services.
+func endToEndTests(_ name: String) -> Target {
+    .testTarget(
+        name: name,
+        dependencies: [
+            "Jobs", "Store", "Queue", "Connectors", "Sandbox", "Config", "Ingress", "CityOSTesting",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ],
+        swiftSettings: swiftSettings
+    )
+}
