@@ -101,6 +101,8 @@ final class ServiceEndpointTests: XCTestCase {
         XCTAssertEqual(page.status, 200)
         XCTAssertEqual(page.headers.first(name: "Content-Type"), "text/html; charset=utf-8")
         XCTAssertTrue(page.text.contains("/v1/status"))
+        XCTAssertTrue(page.text.contains("/v1/webhooks/inbox"), "the dashboard shows the webhook inbox")
+        XCTAssertTrue(page.text.contains("body.checks"), "the dashboard shows the status checks (money.reconcile)")
         let root = try await harness.request(.GET, "/")
         XCTAssertEqual(root.status, 303)
         XCTAssertEqual(root.headers.first(name: "Location"), "/dashboard")
