@@ -19,6 +19,9 @@ public struct IngressConfiguration: Sendable {
     public var benchRoute: Bool
     /// Requests each log one line at this level (`info`; `debug` silences them at the default level).
     public var logRequests: Bool
+    /// Serves only `/metrics`, `/healthz` and `/readyz`: the endpoint of a `cityos work` process,
+    /// so each worker's job counters and durations can be scraped.
+    public var metricsOnly = false
 
     public init(host: String = "127.0.0.1", port: Int = 8080, namespace: String = "cityos",
                 opsToken: String? = nil, webhookSecrets: [WebhookSource: String] = [:],

@@ -60,6 +60,11 @@ public final class IngressServer: Sendable {
         router.add(middleware: RequestLogMiddleware(metrics: metrics, logger: logger, enabled: configuration.logRequests))
         router.add(middleware: ErrorMiddleware())
 
+        if configuration.metricsOnly {
+            HealthRoutes(checks: readinessChecks, timeout: .seconds(2)).register(on: router)
+            MetricsRoute(metrics: metrics, redis: redis, namespace: configuration.namespace).register(on: router)
+            return router
+        }
         let client = JobClient(redis: redis, registry: registry, namespace: configuration.namespace)
         var maxAttempts: [WebhookSource: Int] = [:]
         for source in WebhookSource.allCases {
@@ -137,8 +142,8 @@ public final class IngressServer: Sendable {
 
     private func listening(on channel: any Channel) {
         let port = channel.localAddress?.port ?? configuration.port
-        logger.info("ingress listening", metadata: ["host": "\(configuration.host)", "port": "\(port)",
-                                                    "bench_route": "\(configuration.benchRoute)"])
+        logger.info(configuration.metricsOnly ? "metrics listening" : "ingress listening",
+                    metadata: ["host": "\(configuration.host)", "port": "\(port)", "bench_route": "\(configuration.benchRoute)"])
         let waiters = lifecycle.withLock { state -> [CheckedContinuation<Int, any Error>] in
             state.port = port
             defer { state.portWaiters = [] }

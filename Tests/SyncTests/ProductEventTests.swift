@@ -146,11 +146,13 @@ final class ProductEventTests: XCTestCase {
 
             // Deliveries of version 1 and 2 arrive late (a sender's retry, a slow subscriber).
             let tenantText = tenant.uuidString.lowercased()
+            // Event ids are unique per delivery, across runs too: the inbox keeps every event it saw.
+            let run = UUID().uuidString.lowercased()
             for version in [1, 2] {
-                try await world.postEvent(source: "medusa", ["id": "evt_late_\(version)_\(id)", "type": "product.updated",
+                try await world.postEvent(source: "medusa", ["id": "evt_late_\(version)_\(id)_\(run)", "type": "product.updated",
                                                              "data": ["id": id, "version": version], "tenant_id": tenantText])
             }
-            try await world.postEvent(source: "payload", ["id": "evt_late_doc_\(docID)", "type": "content.published",
+            try await world.postEvent(source: "payload", ["id": "evt_late_doc_\(docID)_\(run)", "type": "content.published",
                                                           "data": ["id": Int(docID) ?? 0, "collection": "products-content", "version": 1],
                                                           "tenant_id": tenantText])
             try await eventually("the late events were handled") {
@@ -209,9 +211,11 @@ final class ProductEventTests: XCTestCase {
 final class SyncEdgeTests: XCTestCase {
     func testAProductEventWithoutATenantIsDeadLetteredWithTheReason() async throws {
         try await SyncWorld.run { world in
-            try await world.postEvent(source: "medusa", ["id": "evt_no_tenant", "type": "product.updated", "data": ["id": "prod_x"]])
+            // Event ids are unique per delivery, across runs too: the inbox keeps every event it saw.
+            let run = UUID().uuidString.lowercased()
+            try await world.postEvent(source: "medusa", ["id": "evt_no_tenant_\(run)", "type": "product.updated", "data": ["id": "prod_x"]])
             let tenant = try await world.makeTenant()
-            try await world.postEvent(source: "medusa", ["id": "evt_no_id", "type": "product.created", "data": [String: Any](),
+            try await world.postEvent(source: "medusa", ["id": "evt_no_id_\(run)", "type": "product.created", "data": [String: Any](),
                                                          "tenant_id": tenant.uuidString.lowercased()])
             try await eventually("both are dead letters") { (try await world.queue.queue("webhooks")?.dead ?? 0) == 2 }
             let dead = try await world.queue.deadLetters.list(queue: "webhooks")

@@ -13,16 +13,44 @@ struct WorkCommand: AsyncParsableCommand {
     var queues: String?
     @Option(help: "Jobs running at once (default: workers.concurrency).")
     var concurrency: Int?
+    @Option(help: "Serve this process's /metrics (jobs processed, failed, durations), /healthz and /readyz on this port (0: any free port; the log line 'metrics listening' names it).")
+    var metricsPort: Int?
+
+    func validate() throws {
+        if let metricsPort, !(0...65_535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
+    }
 
     func run() async throws {
         let platform = try Platform.load(global, label: "cityos.worker")
+        let metrics = IngressMetrics()
+        WebhookOutcomeCounter.process.forward(to: metrics.countWebhookOutcome)
+        var forward: (@Sendable (JobEvent) -> Void)?
+        if metricsPort != nil { forward = { @Sendable event in metrics.observe(event) } }
         let pool = WorkerPool(redis: platform.redis, registry: platform.registry,
                               configuration: try platform.workerConfiguration(queues: queues, concurrency: concurrency),
-                              logger: platform.logger, observer: JobOutcomeLog.observer(platform.logger))
-        let signals = TerminationSignals { pool.stop() }
+                              logger: platform.logger, observer: JobOutcomeLog.observer(platform.logger, also: forward))
+        let server = metricsPort.map { platform.ingressServer(metrics: metrics, metricsOnly: $0) }
+        let signals = TerminationSignals {
+            pool.stop()
+            if let server { Task { await server.stop() } }
+        }
         defer { signals.cancel() }
         let stopStore = platform.startStoreServices()
-        try await pool.run()
+        var serving: Task<Void, any Error>?
+        do {
+            if let server {
+                serving = Task { try await server.run() }
+                _ = try await server.listeningPort()   // a port that cannot be opened stops start-up
+            }
+            try await pool.run()
+        } catch {
+            await server?.stop()
+            _ = await serving?.result
+            await stopStore()
+            throw error
+        }
+        await server?.stop()
+        _ = await serving?.result
         await stopStore()
         platform.redis.shutdown()
     }

@@ -9,13 +9,20 @@ import Store
 extension Platform {
     /// The HTTP ingress on this platform's configuration and Redis. `/readyz` checks what is
     /// listed here.
-    func ingressServer(metrics: IngressMetrics = IngressMetrics(), benchRoute: Bool = false) -> IngressServer {
+    /// - Parameter metricsOnly: a port to serve only `/metrics` and the health routes on (a worker's).
+    func ingressServer(metrics: IngressMetrics = IngressMetrics(), benchRoute: Bool = false,
+                       metricsOnly port: Int? = nil) -> IngressServer {
         let database = self.database
         let checks: [ReadinessCheck] = [
             .redis(redis),
             ReadinessCheck(name: "postgres") { try await database.withoutTenant { _ in } },
         ]
-        return IngressServer(configuration: IngressConfiguration(config: config, benchRoute: benchRoute),
+        var configuration = IngressConfiguration(config: config, benchRoute: benchRoute)
+        if let port {
+            configuration.port = port
+            configuration.metricsOnly = true
+        }
+        return IngressServer(configuration: configuration,
                              redis: redis, registry: registry, metrics: metrics, readinessChecks: checks,
                              schedules: scheduleReport(), webhookInbox: webhookInboxReport(),
                              logger: Logger(label: "cityos.ingress"))
