@@ -39,8 +39,8 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        // Keys sorted, the four fixed ones first among them by name; the handler's own metadata
-        // is usually empty, so the event's is used as it is.
+        // Every key sorted, the four fixed ones (ts, level, logger, msg) among them; the handler's
+        // own metadata is usually empty, so the event's is used as it is.
         let merged: Logger.Metadata
         if let extra = event.metadata, !extra.isEmpty {
             merged = metadata.isEmpty ? extra : metadata.merging(extra) { _, new in new }
