@@ -1,8 +1,9 @@
 import Foundation
 
 /// Where log lines go: standard error, written by a background thread in as few `write(2)`s as
-/// the load allows. The ingress logs every request; one system call per line cost about a third
-/// of its noop-route throughput (scripts/bench-ingress.sh). A caller only appends to a buffer.
+/// the load allows. The ingress logs every request; a caller only appends its line to a buffer,
+/// so a request pays no system call for its log line (scripts/bench-ingress.sh measures the
+/// logging's cost: run it with BENCH_LOG_LEVEL=warning to compare).
 ///
 /// Nothing is dropped: a caller that finds more than `limit` bytes waiting writes them itself
 /// (back-pressure instead of loss), `warning` and worse are written before the call returns,
