@@ -27,11 +27,7 @@ public enum JobCatalog {
         registry.registerBilling(database: database, stripe: connectors?.stripe, clock: clock, checks: checks)
         let dispatch = WebhookDispatch.platform(database: database, connectors: connectors, clock: clock)
         let inbox = database.map { WebhookInbox(database: $0) }
-        registry.register(StripeWebhookJob(dispatch: dispatch, inbox: inbox))
-        registry.register(MedusaWebhookJob(dispatch: dispatch, inbox: inbox))
-        registry.register(PayloadWebhookJob(dispatch: dispatch, inbox: inbox))
-        registry.register(FleetbaseWebhookJob(dispatch: dispatch, inbox: inbox))
-        registry.register(ERPNextWebhookJob(dispatch: dispatch, inbox: inbox))
+        registry.registerWebhookJobs(dispatch: dispatch, inbox: inbox)
         return registry
     }
 }

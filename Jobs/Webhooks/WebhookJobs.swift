@@ -68,8 +68,7 @@ extension WebhookEventJob {
                 outcome = .ignored
             }
         } catch {
-            let reason = (error as? JobFailure)?.description
-                ?? (error as? any OperatorDescribedError)?.operatorDescription ?? "\(error)"
+            let reason = JobFailure.reason(for: error)
             if let inbox {
                 do { try await inbox.close(event, tenant: tenant, outcome: .failed, error: reason, logger: context.logger) } catch {
                     context.logger.error("webhook inbox not updated", metadata: ["error": "\(error)"])
@@ -135,5 +134,17 @@ public struct ERPNextWebhookJob: WebhookEventJob {
     public init(dispatch: WebhookDispatch = WebhookDispatch(), inbox: WebhookInbox? = nil) {
         self.dispatch = dispatch
         self.inbox = inbox
+    }
+}
+
+extension JobRegistry {
+    /// Registers `webhook.<source>` for every source, each dispatching through `dispatch` and
+    /// recording in `inbox` (none: outcomes are only counted).
+    public mutating func registerWebhookJobs(dispatch: WebhookDispatch, inbox: WebhookInbox?) {
+        register(StripeWebhookJob(dispatch: dispatch, inbox: inbox))
+        register(MedusaWebhookJob(dispatch: dispatch, inbox: inbox))
+        register(PayloadWebhookJob(dispatch: dispatch, inbox: inbox))
+        register(FleetbaseWebhookJob(dispatch: dispatch, inbox: inbox))
+        register(ERPNextWebhookJob(dispatch: dispatch, inbox: inbox))
     }
 }

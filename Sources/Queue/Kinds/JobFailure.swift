@@ -24,6 +24,14 @@ public enum JobFailure: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The sentence a dead letter, a retry and the logs give for `error`.
+    public static func reason(for error: any Error) -> String {
+        if let failure = error as? JobFailure { return failure.description }
+        if error is CancellationError { return "cancelled" }
+        if let described = error as? any OperatorDescribedError { return described.operatorDescription }
+        return String(describing: error)
+    }
+
     /// Failures no retry can fix.
     public var isPermanent: Bool {
         switch self {

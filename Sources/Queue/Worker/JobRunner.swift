@@ -119,10 +119,5 @@ struct JobRunner: Sendable {
         }
     }
 
-    static func message(for error: Error) -> String {
-        if let failure = error as? JobFailure { return failure.description }
-        if error is CancellationError { return "cancelled" }
-        if let described = error as? any OperatorDescribedError { return described.operatorDescription }
-        return String(describing: error)
-    }
+    static func message(for error: Error) -> String { JobFailure.reason(for: error) }
 }

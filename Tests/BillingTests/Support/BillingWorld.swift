@@ -49,8 +49,8 @@ final class BillingWorld: @unchecked Sendable {
     /// webhooks as `sandbox` says; by default none); stops them after.
     static func run(sandbox configuration: SandboxConfiguration = SandboxConfiguration(port: 0, sendWebhooks: false),
                     _ body: (BillingWorld) async throws -> Void) async throws {
-        let app = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_URL"), maximumConnections: 16, logger: logger)
-        let admin = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_ADMIN_URL"), maximumConnections: 2, logger: logger)
+        let databases = try TestPostgres(appConnections: 16, logger: logger)
+        let app = databases.app
         var sandboxLogger = logger
         sandboxLogger.logLevel = .critical   // its shutdown logs a CancellationError as an error
         let sandbox = SandboxServer(configuration: configuration, logger: sandboxLogger)
@@ -69,13 +69,7 @@ final class BillingWorld: @unchecked Sendable {
         let world = BillingWorld(app: app, sandbox: sandbox, sandboxURL: url, connectors: connectors, clock: clock, queue: queue,
                                  checks: checks)
         do {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await app.run() }
-                group.addTask { await admin.run() }
-                defer { app.shutdown(); admin.shutdown() }
-                try await Migrator(database: admin).migrate()
-                try await body(world)
-            }
+            try await databases.whileRunning { try await body(world) }
         } catch {
             await world.stop(sandboxTask)
             throw error

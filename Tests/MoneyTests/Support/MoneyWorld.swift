@@ -37,8 +37,8 @@ final class MoneyWorld: @unchecked Sendable {
 
     /// Runs `body` with the databases running and migrated and a sandbox started; stops them after.
     static func run(_ body: (MoneyWorld) async throws -> Void) async throws {
-        let app = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_URL"), maximumConnections: 8, logger: logger)
-        let admin = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_ADMIN_URL"), maximumConnections: 2, logger: logger)
+        let databases = try TestPostgres(appConnections: 8, logger: logger)
+        let app = databases.app
         var sandboxLogger = logger
         sandboxLogger.logLevel = .critical   // its shutdown logs a CancellationError as an error
         let sandbox = SandboxServer(configuration: SandboxConfiguration(port: 0, sendWebhooks: false), logger: sandboxLogger)
@@ -48,13 +48,7 @@ final class MoneyWorld: @unchecked Sendable {
         let connectors = Connectors(config: config, redis: nil, namespace: "unused", logger: logger)
         let world = MoneyWorld(app: app, sandbox: sandbox, sandboxURL: url, connectors: connectors)
         do {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await app.run() }
-                group.addTask { await admin.run() }
-                defer { app.shutdown(); admin.shutdown() }
-                try await Migrator(database: admin).migrate()
-                try await body(world)
-            }
+            try await databases.whileRunning { try await body(world) }
         } catch {
             await world.stop(sandboxTask)
             throw error

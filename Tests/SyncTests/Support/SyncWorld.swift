@@ -46,8 +46,8 @@ final class SyncWorld: @unchecked Sendable {
 
     /// Runs `body` with everything up; `workers: false` leaves the queues to `cityos work` processes.
     static func run(workers: Bool = true, _ body: (SyncWorld) async throws -> Void) async throws {
-        let app = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_URL"), maximumConnections: 24, logger: logger)
-        let admin = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_ADMIN_URL"), maximumConnections: 2, logger: logger)
+        let databases = try TestPostgres(appConnections: 24, logger: logger)
+        let app = databases.app
         let queue = try QueueHarness(label: "sync")
         let ingress = IngressServer(
             configuration: IngressConfiguration(host: "127.0.0.1", port: 0, namespace: queue.namespace,
@@ -73,11 +73,7 @@ final class SyncWorld: @unchecked Sendable {
                               logger: logger)
         var failure: (any Error)?
         do {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await app.run() }
-                group.addTask { await admin.run() }
-                defer { app.shutdown(); admin.shutdown() }
-                try await Migrator(database: admin).migrate()
+            try await databases.whileRunning {
                 let poolTask: Task<Void, any Error>? = workers ? Task { try await pool.run() } : nil
                 do { try await body(world) } catch { failure = error }
                 pool.stop()

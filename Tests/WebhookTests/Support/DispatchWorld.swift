@@ -51,8 +51,8 @@ final class DispatchWorld: @unchecked Sendable {
     /// dispatch table (tests of the inbox itself); `queues` are what the workers serve.
     static func run(dispatch: ((Database, Connectors) -> WebhookDispatch)? = nil, workers: Bool = true,
                     _ body: (DispatchWorld) async throws -> Void) async throws {
-        let app = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_URL"), maximumConnections: 8, logger: logger)
-        let admin = try Database(url: try TestEnvironment.value("CITYOS_DATABASE_ADMIN_URL"), maximumConnections: 2, logger: logger)
+        let databases = try TestPostgres(appConnections: 8, logger: logger)
+        let app = databases.app
         let sandbox = SandboxServer(configuration: SandboxConfiguration(port: 0, sendWebhooks: false), logger: logger)
         let sandboxTask = Task { try await sandbox.run() }
         let sandboxURL = try await sandbox.baseURL()
@@ -60,13 +60,7 @@ final class DispatchWorld: @unchecked Sendable {
         let connectors = Connectors(config: config, redis: nil, namespace: "unused", logger: logger)
         var registry = JobCatalog.registry(database: app, connectors: connectors)
         if let dispatch {
-            let table = dispatch(app, connectors)
-            let inbox = WebhookInbox(database: app)
-            registry.register(StripeWebhookJob(dispatch: table, inbox: inbox))
-            registry.register(MedusaWebhookJob(dispatch: table, inbox: inbox))
-            registry.register(PayloadWebhookJob(dispatch: table, inbox: inbox))
-            registry.register(FleetbaseWebhookJob(dispatch: table, inbox: inbox))
-            registry.register(ERPNextWebhookJob(dispatch: table, inbox: inbox))
+            registry.registerWebhookJobs(dispatch: dispatch(app, connectors), inbox: WebhookInbox(database: app))
         }
         let queue = try QueueHarness(registry: registry, label: "dispatch")
         // As `cityos run` does: this process's webhook outcomes on the ingress's /metrics.
@@ -89,11 +83,8 @@ final class DispatchWorld: @unchecked Sendable {
                                   ingressPort: try await server.listeningPort())
         var failure: (any Error)?
         do {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await app.run() }
-                group.addTask { await admin.run() }
-                defer { app.shutdown(); admin.shutdown(); pool.stop() }
-                try await Migrator(database: admin).migrate()
+            try await databases.whileRunning {
+                defer { pool.stop() }
                 try await body(world)
             }
         } catch {
