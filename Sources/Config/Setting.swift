@@ -59,6 +59,8 @@ public struct Setting: Sendable {
         Setting("database.pool_size", .integer(1...200), default: "8"),
         Setting("http.host", .host, default: "127.0.0.1"),
         Setting("http.port", .integer(1...65535), default: "8080"),
+        // 1: well-formed webhooks are answered on the event loop; 0: everything goes through the router.
+        Setting("http.webhook_fast_path", .integer(0...1), default: "1"),
         Setting("ops.token", .text, secret: true),
         Setting("workers.queues", .text, default: "default:1"),
         Setting("workers.concurrency", .integer(1...10_000), default: "32"),

@@ -22,6 +22,9 @@ public struct IngressConfiguration: Sendable {
     /// Serves only `/metrics`, `/healthz` and `/readyz`: the endpoint of a `cityos work` process,
     /// so each worker's job counters and durations can be scraped.
     public var metricsOnly = false
+    /// Answers well-formed webhooks on the event loop (`WebhookFastPath`) instead of through the
+    /// router; anything it would refuse still goes to the router. `http.webhook_fast_path`.
+    public var webhookFastPath = true
 
     public init(host: String = "127.0.0.1", port: Int = 8080, namespace: String = "cityos",
                 opsToken: String? = nil, webhookSecrets: [WebhookSource: String] = [:],
@@ -44,5 +47,6 @@ public struct IngressConfiguration: Sendable {
         }
         self.init(host: config.httpHost, port: config.httpPort, namespace: config.redisNamespace,
                   opsToken: config.opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
+        self.webhookFastPath = config.webhookFastPath
     }
 }

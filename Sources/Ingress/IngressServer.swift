@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import Queue
 import Redis
 import ServiceLifecycle
@@ -54,7 +55,10 @@ public final class IngressServer: Sendable {
         makeRouter().routes.map { "\($0.method.rawValue) \($0.path)" }
     }
 
-    func makeRouter() -> Router<IngressContext> {
+    func makeRouter() -> Router<IngressContext> { makeRoutes().router }
+
+    /// The router, and the webhook rules it uses (which the event-loop fast path shares).
+    private func makeRoutes() -> (router: Router<IngressContext>, webhooks: WebhookRoutes?) {
         let router = Router(context: IngressContext.self)
         let warnings = OnceWarnings()
         router.add(middleware: RequestLogMiddleware(metrics: metrics, logger: logger, enabled: configuration.logRequests))
@@ -63,17 +67,17 @@ public final class IngressServer: Sendable {
         if configuration.metricsOnly {
             HealthRoutes(checks: readinessChecks, timeout: .seconds(2)).register(on: router)
             MetricsRoute(metrics: metrics, redis: redis, namespace: configuration.namespace).register(on: router)
-            return router
+            return (router, nil)
         }
         let client = JobClient(redis: redis, registry: registry, namespace: configuration.namespace)
         var maxAttempts: [WebhookSource: Int] = [:]
         for source in WebhookSource.allCases {
             if let options = registry.options(for: source.jobKind) { maxAttempts[source] = options.retry.maxAttempts }
         }
-        WebhookRoutes(secrets: configuration.webhookSecrets.mapValues { Array($0.utf8) },
-                      maxAttempts: maxAttempts, enqueuer: BatchingEnqueuer(client: client), metrics: metrics,
-                      warnings: warnings, logger: logger)
-            .register(on: router)
+        let webhooks = WebhookRoutes(secrets: configuration.webhookSecrets.mapValues { Array($0.utf8) },
+                                     maxAttempts: maxAttempts, enqueuer: BatchingEnqueuer(client: client), metrics: metrics,
+                                     warnings: warnings, logger: logger)
+        webhooks.register(on: router)
         HealthRoutes(checks: readinessChecks, timeout: .seconds(2)).register(on: router)
         MetricsRoute(metrics: metrics, redis: redis, namespace: configuration.namespace).register(on: router)
         DocumentRoutes().register(on: router)
@@ -91,13 +95,19 @@ public final class IngressServer: Sendable {
             return JSONText.response(json: try await schedules())
         }
         WebhookInboxRoute(report: webhookInbox).register(on: ops)
-        return router
+        return (router, webhooks)
     }
 
     /// Serves until `stop()` (or until the listening socket cannot be opened, which throws).
     public func run() async throws {
+        let routes = makeRoutes()
+        let client = JobClient(redis: redis, registry: registry, namespace: configuration.namespace)
+        let lane = configuration.webhookFastPath ? routes.webhooks.map { makeFastLane($0, client: client) } : nil
+        await lane?.warmUp(client)
+        defer { lane?.close() }
         let app = Application(
-            router: makeRouter(),
+            router: routes.router,
+            server: .http1(configuration: .init(additionalChannelHandlers: lane.map { [$0.handler()] } ?? [])),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: nil),
             onServerRunning: { [weak self] channel in self?.listening(on: channel) },
@@ -116,6 +126,13 @@ public final class IngressServer: Sendable {
         }
         failWaiters(CancellationError())
         logger.info("ingress stopped")
+    }
+
+    /// The webhook fast path: one enqueuer (with its own Redis connection) per event loop.
+    private func makeFastLane(_ webhooks: WebhookRoutes, client: JobClient) -> WebhookFastLane {
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        return WebhookFastLane(routes: webhooks, enqueuers: loops.map { LoopEnqueuer(loop: $0, client: client) },
+                               metrics: metrics, requestLog: configuration.logRequests ? logger : nil)
     }
 
     /// Stops accepting connections and lets requests in progress finish; `run()` then returns.

@@ -26,20 +26,28 @@ struct RequestLogMiddleware: RouterMiddleware {
         }
         let elapsed = ContinuousClock.now - start
         let route = context.endpointPath ?? "NotFound"
-        metrics.countRequest(route: route, method: request.method.rawValue, status: Int(response.status.code), duration: elapsed)
-        if enabled, logger.logLevel <= .info {
-            var metadata: Logger.Metadata = [
-                "method": .string(request.method.rawValue),
-                "path": .string(String(request.uri.path.prefix(200))),
-                "route": .string(route),
-                "status": .string(String(response.status.code)),
-                "duration_ms": .string(Self.milliseconds(elapsed)),
-                "trace_id": .string(String(trace.traceID)),
-            ]
-            if let jobID = response.headers[.cityOSJobID] { metadata["job_id"] = .string(jobID) }
-            logger.info("request", metadata: metadata)
-        }
+        Self.record(method: request.method.rawValue, path: request.uri.path, route: route,
+                    status: Int(response.status.code), elapsed: elapsed, traceID: trace.traceID,
+                    jobID: response.headers[.cityOSJobID], metrics: metrics, logger: enabled ? logger : nil)
         return response
+    }
+
+    /// Counts a request in the metrics and writes its log line (without a logger, only counts).
+    /// Shared with `WebhookFastPath`, which answers webhooks without passing through here.
+    static func record(method: String, path: String, route: String, status: Int, elapsed: Duration,
+                       traceID: Substring, jobID: String?, metrics: IngressMetrics, logger: Logger?) {
+        metrics.countRequest(route: route, method: method, status: status, duration: elapsed)
+        guard let logger, logger.logLevel <= .info else { return }
+        var metadata: Logger.Metadata = [
+            "method": .string(method),
+            "path": .string(String(path.prefix(200))),
+            "route": .string(route),
+            "status": .string(String(status)),
+            "duration_ms": .string(milliseconds(elapsed)),
+            "trace_id": .string(String(traceID)),
+        ]
+        if let jobID { metadata["job_id"] = .string(jobID) }
+        logger.info("request", metadata: metadata)
     }
 
     /// `1.234` — milliseconds with three decimals, without going through `Double`'s description.

@@ -71,6 +71,14 @@ public final class IngressMetrics: Sendable {
                     ("source", source), ("outcome", outcome)).increment()
     }
 
+    /// Where a delivery was answered: `event_loop` (`WebhookFastPath`, accepted on the I/O thread)
+    /// or `router` (everything else: refusals, Redis trouble, the fast path switched off).
+    func countWebhookPath(source: String, path: String) {
+        pairCounter(3, "cityos_webhooks_answered_total",
+                    "Webhook deliveries by source and where they were answered (event_loop: the fast path; router).",
+                    ("source", source), ("path", path)).increment()
+    }
+
     func countEnqueued(queue: String, kind: String) {
         pairCounter(1, "cityos_jobs_enqueued_total", "Jobs enqueued by this process, by queue and kind.",
                     ("queue", queue), ("kind", kind)).increment()

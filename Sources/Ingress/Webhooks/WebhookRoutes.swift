@@ -27,6 +27,7 @@ struct WebhookRoutes: Sendable {
     func receive(_ request: Request, context: IngressContext) async throws -> Response {
         let name = context.parameters.get("source") ?? ""
         guard let source = WebhookSource(rawValue: name) else { throw APIError.unknownSource(name) }
+        metrics.countWebhookPath(source: source.rawValue, path: "router")
         do {
             let response = try await accept(request, source: source, context: context)
             return response
@@ -37,6 +38,24 @@ struct WebhookRoutes: Sendable {
     }
 
     private func accept(_ request: Request, source: WebhookSource, context: IngressContext) async throws -> Response {
+        let attempts = try configured(source)
+        let limit = IngressConfiguration.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIError.bodyTooLarge(limit: limit)
+        }
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: limit) } catch is NIOTooManyBytesError {
+            throw APIError.bodyTooLarge(limit: limit)
+        }
+        let job = try verifiedJob(source, secret: attempts.secret, maxAttempts: attempts.maxAttempts,
+                                  headers: request.headers, body: body, trace: context.trace?.traceparent)
+        let receipt = try await enqueuer.enqueue(job)
+        count(receipt, source: source)
+        return Accepted(jobID: receipt.id, duplicate: !receipt.created).response()
+    }
+
+    /// The source's secret and attempts, or the 503 that says which is missing.
+    func configured(_ source: WebhookSource) throws(APIError) -> (secret: [UInt8], maxAttempts: Int) {
         guard let secret = secrets[source] else {
             warnings.once("secret:\(source.rawValue)") {
                 logger.error("webhook secret not configured; deliveries are refused with 503",
@@ -51,23 +70,23 @@ struct WebhookRoutes: Sendable {
             }
             throw APIError.notConfigured("no job kind \(source.jobKind) is registered")
         }
-        let limit = IngressConfiguration.maxBodyBytes
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            throw APIError.bodyTooLarge(limit: limit)
-        }
-        let body: ByteBuffer
-        do { body = try await request.body.collect(upTo: limit) } catch is NIOTooManyBytesError {
-            throw APIError.bodyTooLarge(limit: limit)
-        }
+        return (secret, attempts)
+    }
+
+    /// The job for a delivery whose signature checks out: the one step both the router and the
+    /// event-loop fast path (`WebhookFastPath`) take, so they accept and refuse the same bodies.
+    func verifiedJob(_ source: WebhookSource, secret: [UInt8], maxAttempts: Int, headers: HTTPFields,
+                     body: ByteBuffer, trace: String?) throws(APIError) -> EncodedJob {
         let receivedAt = Clock.nowMillis()
-        try source.scheme.verify(headers: request.headers, body: body, secret: secret, now: receivedAt / 1000)
+        try source.scheme.verify(headers: headers, body: body, secret: secret, now: receivedAt / 1000)
         let event = try WebhookEvent.read(source, body: body)
-        let job = WebhookJob.make(source: source, event: event, body: body, maxAttempts: attempts,
-                                  receivedAt: receivedAt, trace: context.trace?.traceparent)
-        let receipt = try await enqueuer.enqueue(job)
+        return WebhookJob.make(source: source, event: event, body: body, maxAttempts: maxAttempts,
+                               receivedAt: receivedAt, trace: trace)
+    }
+
+    func count(_ receipt: JobClient.Receipt, source: WebhookSource) {
         metrics.countWebhook(source: source.rawValue, result: receipt.created ? "accepted" : "duplicate")
         if receipt.created { metrics.countEnqueued(queue: WebhookSource.queue, kind: source.jobKind) }
-        return Accepted(jobID: receipt.id, duplicate: !receipt.created).response()
     }
 }
 
@@ -77,12 +96,18 @@ struct Accepted {
     let duplicate: Bool
 
     func response() -> Response {
+        Response(status: .accepted, headers: headers(), body: .init(byteBuffer: ByteBuffer(bytes: body())))
+    }
+
+    func headers() -> HTTPFields {
+        [.contentType: "application/json", .cityOSJobID: jobID]
+    }
+
+    func body() -> [UInt8] {
         var out: [UInt8] = []
         out.append(contentsOf: #"{"duplicate":\#(duplicate),"job_id":"#.utf8)
         JSONText.appendString(jobID, to: &out)
         out.append(UInt8(ascii: "}"))
-        return Response(status: .accepted,
-                        headers: [.contentType: "application/json", .cityOSJobID: jobID],
-                        body: .init(byteBuffer: ByteBuffer(bytes: out)))
+        return out
     }
 }

@@ -98,21 +98,37 @@ public struct JobClient: Sendable {
     }
 
     func store(_ jobs: [EncodedJob]) async throws -> [Receipt] {
+        let plan = plan(jobs)
+        return try plan.receipts(from: try await redis.runPipelined(plan.invocations))
+    }
+
+    /// Loads the enqueue script into Redis, so that callers who send `plan`s themselves (which
+    /// do not reload a forgotten script) find it there from their first call.
+    public func loadScripts() async throws(RedisError) {
+        try await redis.send("SCRIPT", "LOAD", .string(QueueScripts.enqueue.source))
+    }
+
+    /// The script calls that store `jobs` (one per queue, in one round trip) and how their
+    /// replies map back to the jobs. For callers that send on a connection themselves (the
+    /// ingress's batching enqueuer); everyone else calls `enqueue`.
+    public func plan(_ jobs: [EncodedJob]) -> EnqueuePlan {
         var order: [String] = []
-        var byQueue: [String: [(index: Int, job: EncodedJob)]] = [:]
+        var byQueue: [String: [Int]] = [:]
         for (index, job) in jobs.enumerated() {
             if byQueue[job.queue] == nil { order.append(job.queue) }
-            byQueue[job.queue, default: []].append((index, job))
+            byQueue[job.queue, default: []].append(index)
         }
         let now = Clock.nowMillis()
         let global = GlobalKeys(namespace: namespace)
         var invocations: [RedisScript.Invocation] = []
+        var members: [[Int]] = []
         for queue in order {
             let keys = QueueKeys(queue: queue, namespace: namespace)
-            let jobsOfQueue = byQueue[queue] ?? []
+            let indices = byQueue[queue] ?? []
             var argv: [RedisArgument] = [.string(keys.prefix), .string(queue), .int64(now)]
-            argv.reserveCapacity(3 + 6 * jobsOfQueue.count)
-            for (_, job) in jobsOfQueue {
+            argv.reserveCapacity(3 + 6 * indices.count)
+            for index in indices {
+                let job = jobs[index]
                 argv.append(.string(job.id))
                 argv.append(.string(job.tenantKey))
                 argv.append(.int64(job.dueAt ?? 0))
@@ -124,18 +140,37 @@ public struct JobClient: Sendable {
                 keys: [.string(keys.jobs), .string(keys.ring), .string(keys.schedule), .string(keys.stats),
                        .string(keys.wake), .string(global.queues)],
                 arguments: argv))
+            members.append(indices)
         }
-        let replies = try await redis.runPipelined(invocations)
-        var receipts = [Receipt?](repeating: nil, count: jobs.count)
-        for (q, queue) in order.enumerated() {
-            let reply = try replies[q].unwrapped()
-            let items = reply.array ?? []
-            for (j, entry) in (byQueue[queue] ?? []).enumerated() where 2 * j + 1 < items.count {
-                receipts[entry.index] = Receipt(id: items[2 * j].string ?? entry.job.id,
-                                                created: items[2 * j + 1].int == 1)
+        return EnqueuePlan(invocations: invocations, members: members, ids: jobs.map(\.id))
+    }
+}
+
+/// Jobs ready to store: one script call per queue, and which jobs each call carries.
+public struct EnqueuePlan: Sendable {
+    public let invocations: [RedisScript.Invocation]
+    /// Per invocation, the indices of its jobs in the planned order.
+    let members: [[Int]]
+    let ids: [String]
+
+    /// The receipts, in the planned jobs' order, from the replies to `invocations`.
+    /// - Throws: `RedisError` for an error reply or a reply that does not answer every job.
+    public func receipts(from replies: [RedisReply]) throws(RedisError) -> [JobClient.Receipt] {
+        guard replies.count == invocations.count else {
+            throw .unexpectedReply("enqueue answered \(replies.count) replies for \(invocations.count) script calls")
+        }
+        var receipts = [JobClient.Receipt?](repeating: nil, count: ids.count)
+        for (call, indices) in members.enumerated() {
+            let items = try replies[call].unwrapped().array ?? []
+            for (j, index) in indices.enumerated() where 2 * j + 1 < items.count {
+                receipts[index] = JobClient.Receipt(id: items[2 * j].string ?? ids[index], created: items[2 * j + 1].int == 1)
             }
         }
-        return receipts.compactMap { $0 }
+        let stored = receipts.compactMap { $0 }
+        guard stored.count == ids.count else {
+            throw .unexpectedReply("enqueue answered \(stored.count) receipts for \(ids.count) jobs")
+        }
+        return stored
     }
 }
 

@@ -44,7 +44,7 @@ public final class RedisClient: Sendable {
     /// Runs one command; an error reply throws `RedisError.server`.
     @discardableResult
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisReply {
-        try await connection().send(command, timeout: configuration.commandTimeout).unwrapped()
+        try await sharedConnection().send(command, timeout: configuration.commandTimeout).unwrapped()
     }
 
     /// Runs one command given as words: `try await redis.send("SET", "k", "v")`.
@@ -57,7 +57,7 @@ public final class RedisClient: Sendable {
     /// values (`.error`) in the result, so one failed command does not hide the others.
     @discardableResult
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisReply] {
-        try await connection().send(commands, timeout: configuration.commandTimeout)
+        try await sharedConnection().send(commands, timeout: configuration.commandTimeout)
     }
 
     // MARK: Scripts
@@ -100,7 +100,9 @@ public final class RedisClient: Sendable {
         for slot in slots { slot.close() }
     }
 
-    private func connection() async throws(RedisError) -> RedisConnection {
+    /// One of the shared connections (the next in turn), opened again if it has closed. For
+    /// callers that write on a connection themselves; share it, never close it.
+    public func sharedConnection() async throws(RedisError) -> RedisConnection {
         let index = next.add(1, ordering: .relaxed).oldValue % slots.count
         return try await slots[index].connection(configuration)
     }
@@ -118,6 +120,12 @@ final class ConnectionSlot: Sendable {
     private let state = NIOLockedValueBox<State>(.idle)
 
     func connection(_ configuration: RedisClient.Configuration) async throws(RedisError) -> RedisConnection {
+        // The common case, without a future: awaiting even a completed one hops to its event loop.
+        let open = state.withLockedValue { state -> RedisConnection? in
+            if case .connected(let connection) = state, connection.isActive { return connection }
+            return nil
+        }
+        if let open { return open }
         let future: EventLoopFuture<RedisConnection> = state.withLockedValue { state in
             switch state {
             case .connected(let connection) where connection.isActive:
@@ -157,7 +165,7 @@ final class ConnectionSlot: Sendable {
 }
 
 extension RedisReply {
-    var isNoScript: Bool {
+    public var isNoScript: Bool {
         if case .error(let message) = self { return message.hasPrefix("NOSCRIPT") }
         return false
     }

@@ -72,6 +72,24 @@ public final class RedisConnection: Sendable {
     /// Error replies are values in the result; only connection failures throw.
     public func send(_ commands: [RedisCommand], timeout: TimeAmount = .seconds(5)) async throws(RedisError) -> [RedisReply] {
         guard !commands.isEmpty else { return [] }
+        do {
+            return try await write(commands, timeout: timeout).get()
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .connectionClosed(address: address)
+        }
+    }
+
+    /// The event loop this connection's replies are delivered on.
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// Sends many commands in one write without suspending the caller: the future completes on
+    /// `eventLoop` with their replies in order, or fails with a `RedisError` when the
+    /// connection does. For callers that already run on the event loop (batching on a hot path);
+    /// everyone else uses `send`.
+    public func write(_ commands: [RedisCommand], timeout: TimeAmount = .seconds(5)) -> EventLoopFuture<[RedisReply]> {
+        guard !commands.isEmpty else { return channel.eventLoop.makeSucceededFuture([]) }
         var buffer = channel.allocator.buffer(capacity: 64 * commands.count)
         for command in commands { command.encode(into: &buffer) }
         let promise = channel.eventLoop.makePromise(of: [RedisReply].self)
@@ -82,13 +100,7 @@ public final class RedisConnection: Sendable {
         let address = self.address
         written.futureResult.whenFailure { _ in promise.fail(RedisError.connectionClosed(address: address)) }
         channel.writeAndFlush(request, promise: written)
-        do {
-            return try await promise.futureResult.get()
-        } catch let error as RedisError {
-            throw error
-        } catch {
-            throw .connectionClosed(address: address)
-        }
+        return promise.futureResult
     }
 
     /// Closes the socket; anything still pending fails with `connectionClosed`.

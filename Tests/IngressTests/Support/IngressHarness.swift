@@ -37,15 +37,17 @@ final class IngressHarness: Sendable {
 
     static func start(secrets: [WebhookSource: String] = secrets, opsToken: String? = opsToken,
                       readinessChecks: [ReadinessCheck]? = nil, benchRoute: Bool = false,
-                      schedules: ScheduleReport? = nil, logger: Logger? = nil) async throws -> IngressHarness {
+                      schedules: ScheduleReport? = nil, webhookFastPath: Bool = true,
+                      logger: Logger? = nil) async throws -> IngressHarness {
         let queue = try QueueHarness(label: "ingress")
         let logger = logger ?? {
             var logger = Logger(label: "ingress-test")
             logger.logLevel = .warning
             return logger
         }()
-        let configuration = IngressConfiguration(host: "127.0.0.1", port: 0, namespace: queue.namespace,
+        var configuration = IngressConfiguration(host: "127.0.0.1", port: 0, namespace: queue.namespace,
                                                  opsToken: opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
+        configuration.webhookFastPath = webhookFastPath
         let server = IngressServer(configuration: configuration, redis: queue.redis, registry: JobCatalog.registry(),
                                    readinessChecks: readinessChecks ?? [.redis(queue.redis)], schedules: schedules,
                                    logger: logger)

@@ -1,0 +1,99 @@
+import CityOSTesting
+import Foundation
+import Ingress
+import XCTest
+
+/// The webhook fast path (`WebhookFastPath`): well-formed deliveries are answered on the event
+/// loop, everything else by the router, with the same answers and in request order.
+final class WebhookFastPathTests: XCTestCase {
+    var harness: IngressHarness!
+
+    override func tearDown() async throws {
+        await harness?.stop()
+    }
+
+    private func signed(_ id: String) -> [UInt8] {
+        let body = Signer.stripeEvent(id: id)
+        return RawHTTP.request("POST", "/webhooks/stripe", body: body,
+                               headers: [("Content-Type", "application/json"),
+                                         ("Stripe-Signature", Signer.timestamped(body, secret: "whsec_stripe_test"))])
+    }
+
+    private func forged(_ id: String) -> [UInt8] {
+        let body = Signer.stripeEvent(id: id)
+        return RawHTTP.request("POST", "/webhooks/stripe", body: body,
+                               headers: [("Stripe-Signature", Signer.timestamped(body, secret: "not-the-secret"))])
+    }
+
+    private func answeredCount(path: String) async throws -> Int {
+        let metrics = try await harness.request(.GET, "/metrics").text
+        let prefix = #"cityos_webhooks_answered_total{source="stripe",path="\#(path)"} "#
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }
+        return line.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
+    }
+
+    func testWellFormedDeliveriesAreAnsweredOnTheEventLoopAndRefusalsByTheRouter() async throws {
+        harness = try await IngressHarness.start()
+        let port = harness.port
+        let accepted = try RawHTTP.exchange(port: port, signed("evt_fast_1"), responses: 1)
+        let refused = try RawHTTP.exchange(port: port, forged("evt_fast_2"), responses: 1)
+
+        XCTAssertEqual(accepted.first?.status, 202, accepted.first?.body ?? "")
+        XCTAssertEqual(accepted.first?.headers["content-type"], "application/json")
+        XCTAssertNotNil(accepted.first?.headers["date"])
+        XCTAssertEqual(refused.first?.status, 400)
+        XCTAssertEqual((refused.first?.json?["error"] as? [String: Any])?["code"] as? String, "bad_signature")
+        let answeredOnLoop = try await answeredCount(path: "event_loop")
+        let answeredByRouter = try await answeredCount(path: "router")
+        XCTAssertEqual(answeredOnLoop, 1)
+        XCTAssertEqual(answeredByRouter, 1)
+        let jobs = try await harness.storedWebhookJobs()
+        XCTAssertEqual(jobs.map(\.id), [accepted.first?.json?["job_id"] as? String])
+    }
+
+    func testPipelinedRequestsAreAnsweredInOrderWhicheverPathTakesThem() async throws {
+        harness = try await IngressHarness.start()
+        let requests = signed("evt_pipe_a") + RawHTTP.request("GET", "/healthz") + forged("evt_pipe_b")
+            + signed("evt_pipe_c") + signed("evt_pipe_a") + RawHTTP.request("POST", "/webhooks/nowhere", body: [1])
+        let answers = try RawHTTP.exchange(port: harness.port, requests, responses: 6)
+
+        XCTAssertEqual(answers.map(\.status), [202, 200, 400, 202, 202, 404], answers.map(\.body).joined(separator: "\n"))
+        let a = answers[0].json?["job_id"] as? String
+        XCTAssertNotNil(a)
+        XCTAssertEqual(answers[0].json?["duplicate"] as? Bool, false)
+        XCTAssertEqual(answers[4].json?["job_id"] as? String, a, "the re-delivery names the first job")
+        XCTAssertEqual(answers[4].json?["duplicate"] as? Bool, true)
+        XCTAssertNotEqual(answers[3].json?["job_id"] as? String, a)
+        let stored = try await harness.storedWebhookJobs()
+        XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }), ["evt_pipe_a", "evt_pipe_c"])
+    }
+
+    func testAForgottenScriptIsHandedToTheRouterWhichLoadsItAndStoresTheJob() async throws {
+        harness = try await IngressHarness.start()
+        let warm = try RawHTTP.exchange(port: harness.port, signed("evt_script_1"), responses: 1)
+        XCTAssertEqual(warm.first?.status, 202)
+        let onLoopBefore = try await answeredCount(path: "event_loop")
+        XCTAssertEqual(onLoopBefore, 1)
+        try await harness.queue.redis.send("SCRIPT", "FLUSH")
+
+        let answer = try RawHTTP.exchange(port: harness.port, signed("evt_script_2"), responses: 1)
+
+        XCTAssertEqual(answer.first?.status, 202, answer.first?.body ?? "")
+        XCTAssertEqual(answer.first?.json?["duplicate"] as? Bool, false)
+        let answeredByRouter = try await answeredCount(path: "router")
+        XCTAssertEqual(answeredByRouter, 1, "NOSCRIPT on the fast path hands the request over")
+        let stored = try await harness.storedWebhookJobs()
+        XCTAssertEqual(stored.count, 2)
+    }
+
+    func testWithTheFastPathOffTheRouterAnswersEveryDelivery() async throws {
+        harness = try await IngressHarness.start(webhookFastPath: false)
+        let answer = try RawHTTP.exchange(port: harness.port, signed("evt_router_only"), responses: 1)
+
+        XCTAssertEqual(answer.first?.status, 202, answer.first?.body ?? "")
+        let answeredOnLoop = try await answeredCount(path: "event_loop")
+        let answeredByRouter = try await answeredCount(path: "router")
+        XCTAssertEqual(answeredOnLoop, 0)
+        XCTAssertEqual(answeredByRouter, 1)
+    }
+}
