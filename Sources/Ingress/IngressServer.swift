@@ -74,7 +74,7 @@ public final class IngressServer: Sendable {
         for source in WebhookSource.allCases {
             if let options = registry.options(for: source.jobKind) { maxAttempts[source] = options.retry.maxAttempts }
         }
-        let webhooks = WebhookRoutes(secrets: configuration.webhookSecrets.mapValues { Array($0.utf8) },
+        let webhooks = WebhookRoutes(secrets: configuration.webhookSecrets.mapValues { SigningKey(secret: Array($0.utf8)) },
                                      maxAttempts: maxAttempts, enqueuer: BatchingEnqueuer(client: client), metrics: metrics,
                                      warnings: warnings, logger: logger)
         webhooks.register(on: router)

@@ -53,10 +53,10 @@ final class WebhookUnitTests: XCTestCase {
         let header = TimestampedSignature.header(body: Array("{}".utf8), secret: Array("s".utf8), timestamp: now + 301)
         let scheme = SignatureScheme.timestamped(header: .stripeSignature, tolerance: 300)
         XCTAssertThrowsError(try scheme.verify(headers: [.stripeSignature: header], body: body,
-                                               secret: Array("s".utf8), now: now))
+                                               secret: SigningKey(secret: Array("s".utf8)), now: now))
         let fresh = TimestampedSignature.header(body: Array("{}".utf8), secret: Array("s".utf8), timestamp: now - 299)
         XCTAssertNoThrow(try scheme.verify(headers: [.stripeSignature: fresh], body: body,
-                                           secret: Array("s".utf8), now: now))
+                                           secret: SigningKey(secret: Array("s".utf8)), now: now))
     }
 
     func testERPNextEventIDFallsBackToABodyDigestWithoutModified() throws {

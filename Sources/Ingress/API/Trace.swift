@@ -8,10 +8,10 @@ struct Trace: Sendable {
     /// `00-<trace id>-<parent id>-<flags>`, stored in the job's envelope.
     let traceparent: String
 
-    /// The 32 hex digits that name the trace.
+    /// The 32 hex digits that name the trace (`traceparent` is always `00-<32>-<16>-<2>`: a
+    /// given one was checked by `isValid`, a made one is built so).
     var traceID: Substring {
-        let parts = traceparent.split(separator: "-")
-        return parts.count >= 2 ? parts[1] : Substring(traceparent)
+        traceparent.utf8.count == 55 ? traceparent.dropFirst(3).prefix(32) : Substring(traceparent)
     }
 
     init(headers: HTTPFields) {

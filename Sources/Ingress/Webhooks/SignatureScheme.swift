@@ -22,7 +22,7 @@ enum SignatureScheme: Sendable {
     }
 
     /// Throws `APIError` (400) unless `body` carries a valid signature made with `secret`.
-    func verify(headers: HTTPFields, body: ByteBuffer, secret: [UInt8], now: Int64) throws(APIError) {
+    func verify(headers: HTTPFields, body: ByteBuffer, secret: SigningKey, now: Int64) throws(APIError) {
         guard let value = headers[headerName], !value.isEmpty else {
             throw .badSignature("missing \(headerName.canonicalName) header")
         }
@@ -32,8 +32,10 @@ enum SignatureScheme: Sendable {
             if parsed.timestamp < now - tolerance || parsed.timestamp > now + tolerance {
                 throw .staleTimestamp("the signature's timestamp is more than \(tolerance) s from now")
             }
-            var mac = HMAC<SHA256>(key: SymmetricKey(data: secret))
-            mac.update(data: Array("\(parsed.timestamp).".utf8))
+            var mac = secret.keyed
+            var signed = Array(String(parsed.timestamp).utf8)
+            signed.append(UInt8(ascii: "."))
+            signed.withUnsafeBytes { mac.update(data: $0) }
             body.withUnsafeReadableBytes { mac.update(data: $0) }
             let expected = Array(mac.finalize())
             guard parsed.signatures.contains(where: { ConstantTime.equal($0, expected) }) else {
@@ -50,12 +52,22 @@ enum SignatureScheme: Sendable {
         }
     }
 
-    private static func check(_ given: [UInt8], body: ByteBuffer, secret: [UInt8]) throws(APIError) {
-        var mac = HMAC<SHA256>(key: SymmetricKey(data: secret))
+    private static func check(_ given: [UInt8], body: ByteBuffer, secret: SigningKey) throws(APIError) {
+        var mac = secret.keyed
         body.withUnsafeReadableBytes { mac.update(data: $0) }
         guard ConstantTime.equal(given, Array(mac.finalize())) else {
             throw .badSignature("the signature does not match")
         }
+    }
+}
+
+/// A source's signing secret, keyed once: HMAC's key schedule (padding and two hash blocks) is
+/// done here rather than for every delivery, and each check starts from a copy.
+struct SigningKey: @unchecked Sendable {   // HMAC<SHA256> is a value of plain hash state; swift-crypto does not mark it Sendable
+    let keyed: HMAC<SHA256>
+
+    init(secret: [UInt8]) {
+        keyed = HMAC<SHA256>(key: SymmetricKey(data: secret))
     }
 }
 

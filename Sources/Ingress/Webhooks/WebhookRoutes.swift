@@ -10,7 +10,7 @@ import Queue
 /// of the same event finds the first job's id and creates nothing. Nothing is enqueued unless
 /// the signature is valid; 202 is sent only after Redis has stored the job.
 struct WebhookRoutes: Sendable {
-    let secrets: [WebhookSource: [UInt8]]
+    let secrets: [WebhookSource: SigningKey]
     /// Attempts per source's job kind; a kind missing from the registry is `not_configured`.
     let maxAttempts: [WebhookSource: Int]
     let enqueuer: BatchingEnqueuer
@@ -55,7 +55,7 @@ struct WebhookRoutes: Sendable {
     }
 
     /// The source's secret and attempts, or the 503 that says which is missing.
-    func configured(_ source: WebhookSource) throws(APIError) -> (secret: [UInt8], maxAttempts: Int) {
+    func configured(_ source: WebhookSource) throws(APIError) -> (secret: SigningKey, maxAttempts: Int) {
         guard let secret = secrets[source] else {
             warnings.once("secret:\(source.rawValue)") {
                 logger.error("webhook secret not configured; deliveries are refused with 503",
@@ -75,7 +75,7 @@ struct WebhookRoutes: Sendable {
 
     /// The job for a delivery whose signature checks out: the one step both the router and the
     /// event-loop fast path (`WebhookFastPath`) take, so they accept and refuse the same bodies.
-    func verifiedJob(_ source: WebhookSource, secret: [UInt8], maxAttempts: Int, headers: HTTPFields,
+    func verifiedJob(_ source: WebhookSource, secret: SigningKey, maxAttempts: Int, headers: HTTPFields,
                      body: ByteBuffer, trace: String?) throws(APIError) -> EncodedJob {
         let receivedAt = Clock.nowMillis()
         try source.scheme.verify(headers: headers, body: body, secret: secret, now: receivedAt / 1000)
