@@ -86,6 +86,19 @@ final class WebhookFastPathTests: XCTestCase {
         XCTAssertEqual(stored.count, 2)
     }
 
+    func testConnectionCloseIsLeftToTheRouterWhichClosesAfterAnswering() async throws {
+        harness = try await IngressHarness.start()
+        let body = Signer.stripeEvent(id: "evt_close")
+        let request = RawHTTP.request("POST", "/webhooks/stripe", body: body,
+                                      headers: [("Connection", "close"),
+                                                ("Stripe-Signature", Signer.timestamped(body, secret: "whsec_stripe_test"))])
+        let answer = try RawHTTP.exchange(port: harness.port, request, responses: 1)
+
+        XCTAssertEqual(answer.first?.status, 202, answer.first?.body ?? "")
+        let answeredByRouter = try await answeredCount(path: "router")
+        XCTAssertEqual(answeredByRouter, 1)
+    }
+
     func testWithTheFastPathOffTheRouterAnswersEveryDelivery() async throws {
         harness = try await IngressHarness.start(webhookFastPath: false)
         let answer = try RawHTTP.exchange(port: harness.port, signed("evt_router_only"), responses: 1)

@@ -165,6 +165,8 @@ final class ConnectionSlot: Sendable {
 }
 
 extension RedisReply {
+    /// Redis's `NOSCRIPT` error: it has forgotten the script (a restart, `SCRIPT FLUSH`); the
+    /// call did not run, so sending it again after `SCRIPT LOAD` is safe.
     public var isNoScript: Bool {
         if case .error(let message) = self { return message.hasPrefix("NOSCRIPT") }
         return false

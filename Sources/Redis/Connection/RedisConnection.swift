@@ -81,11 +81,8 @@ public final class RedisConnection: Sendable {
         }
     }
 
-    /// The event loop this connection's replies are delivered on.
-    public var eventLoop: any EventLoop { channel.eventLoop }
-
-    /// Sends many commands in one write without suspending the caller: the future completes on
-    /// `eventLoop` with their replies in order, or fails with a `RedisError` when the
+    /// Sends many commands in one write without suspending the caller: the future completes on the
+    /// connection's event loop with their replies in order, or fails with a `RedisError` when the
     /// connection does. For callers that already run on the event loop (batching on a hot path);
     /// everyone else uses `send`.
     public func write(_ commands: [RedisCommand], timeout: TimeAmount = .seconds(5)) -> EventLoopFuture<[RedisReply]> {
