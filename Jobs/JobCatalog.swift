@@ -12,8 +12,11 @@ public enum JobCatalog {
     /// - Parameter clock: where the money jobs take "now" from (billing periods, dunning); the system
     ///   clock unless a test or a sandbox run controls it (docs/billing.md).
     /// - Parameter checks: where `money.reconcile` publishes its result for the status and metrics.
+    /// - Parameter webhookInboxRetentionDays: how long `webhooks.prune` keeps settled inbox rows
+    ///   (the `webhooks.inbox_retention_days` setting).
     public static func registry(database: Database? = nil, connectors: Connectors? = nil,
-                                clock: JobClock = .system, checks: StatusChecks? = nil) -> JobRegistry {
+                                clock: JobClock = .system, checks: StatusChecks? = nil,
+                                webhookInboxRetentionDays: Int = WebhookPruneJob.defaultRetentionDays) -> JobRegistry {
         var registry = JobRegistry()
         registry.register(NoopJob())
         registry.register(RecordJob(database: database))
@@ -28,6 +31,7 @@ public enum JobCatalog {
         let dispatch = WebhookDispatch.platform(database: database, connectors: connectors, clock: clock)
         let inbox = database.map { WebhookInbox(database: $0) }
         registry.registerWebhookJobs(dispatch: dispatch, inbox: inbox)
+        registry.register(WebhookPruneJob(database: database, retentionDays: webhookInboxRetentionDays))
         return registry
     }
 }

@@ -109,6 +109,8 @@ public struct CityOSConfig: Sendable {
     public var shutdownGrace: Double { double("workers.shutdown_grace_seconds") ?? 25 }
     public var deadLetterCap: Int { int("queues.dead_letter_cap") ?? 10_000 }
     public var schedulesDirectory: String { string("scheduler.directory") ?? "Schedules" }
+    /// How many days a settled webhook inbox row is kept after its last update (`webhooks.prune`).
+    public var webhookInboxRetentionDays: Int { int("webhooks.inbox_retention_days") ?? 30 }
     public var sandboxURL: String { string("sandbox.url") ?? "http://127.0.0.1:8090" }
 
     /// The signing secret for webhooks from `source` (`stripe`, `medusa`, …).

@@ -68,6 +68,9 @@ public struct Setting: Sendable {
         Setting("workers.shutdown_grace_seconds", .number, default: "25"),
         Setting("queues.dead_letter_cap", .integer(1...10_000_000), default: "10000"),
         Setting("scheduler.directory", .text, default: "Schedules"),
+        // Settled webhook inbox rows (`processed`, `ignored`) untouched this many days are deleted by
+        // `webhooks.prune`; `failed` ones are kept (docs/webhooks.md, "Retention").
+        Setting("webhooks.inbox_retention_days", .integer(1...3650), default: "30"),
         Setting("sandbox.url", .httpURL, default: "http://127.0.0.1:8090"),
         // Where the sandbox posts its webhooks: `<url>/<source>` (the ingress's /webhooks/{source}).
         Setting("sandbox.webhooks_url", .httpURL, default: "http://127.0.0.1:8080/webhooks"),

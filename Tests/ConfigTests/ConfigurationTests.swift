@@ -49,6 +49,17 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(config.webhookSecret("stripe"), "whsec_456")
     }
 
+    func testTheInboxRetentionDefaultsTo30DaysAndIsAtLeastOneDay() throws {
+        XCTAssertEqual(try CityOSConfig.load(file: nil, environment: base).webhookInboxRetentionDays, 30)
+        let file = try write("webhooks:\n  inbox_retention_days: 90\n")
+        XCTAssertEqual(try CityOSConfig.load(file: file, environment: base).webhookInboxRetentionDays, 90)
+        let env = base.merging(["CITYOS_WEBHOOKS_INBOX_RETENTION_DAYS": "0"]) { $1 }
+        XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: env)) { error in
+            XCTAssertEqual("\(error)", "configuration: webhooks.inbox_retention_days (CITYOS_WEBHOOKS_INBOX_RETENTION_DAYS) "
+                           + "is '0', expected an integer in 1...3650")
+        }
+    }
+
     func testUnknownKeysInTheFileAreErrors() throws {
         let file = try write("redis:\n  urll: redis://x:1/0\n")
         XCTAssertThrowsError(try CityOSConfig.load(file: file, environment: base)) { error in

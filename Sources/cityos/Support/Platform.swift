@@ -49,7 +49,8 @@ struct Platform {
         if !clock.isSystem { logger.warning("billing clock is not the system clock (CITYOS_BILLING_CLOCK)") }
         return Platform(config: config, logger: logger, redis: redis, database: database,
                         registry: JobCatalog.registry(database: database, connectors: connectors, clock: clock,
-                                                      checks: StatusChecks(redis: redis, namespace: config.redisNamespace)))
+                                                      checks: StatusChecks(redis: redis, namespace: config.redisNamespace),
+                                                      webhookInboxRetentionDays: config.webhookInboxRetentionDays))
     }
 
     var namespace: String { config.redisNamespace }
