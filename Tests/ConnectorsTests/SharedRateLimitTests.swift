@@ -50,13 +50,15 @@ final class SharedRateLimitTests: XCTestCase {
             }
             return try await group.reduce(into: []) { $0.append($1) }.sorted()
         }
-        XCTAssertLessThan(admitted[4], .milliseconds(500))
+        // Upper bounds only say "did not wait for the window" (1 s): generous, since a loaded
+        // machine delays calls that do not wait; the lower bounds carry the limit itself.
+        XCTAssertLessThan(admitted[4], .milliseconds(900), "the first 5 calls fit in the budget and do not wait")
         XCTAssertGreaterThanOrEqual(admitted[5], .milliseconds(900), "the 6th call had to wait for the window")
         XCTAssertGreaterThanOrEqual(admitted[10], .milliseconds(1900))
         // Another service has its own budget.
         let other = ContinuousClock.now
         try await limiters[0].acquire(.erpnext, limit: 5, maxWait: .seconds(1))
-        XCTAssertLessThan(ContinuousClock.now - other, .milliseconds(200))
+        XCTAssertLessThan(ContinuousClock.now - other, .milliseconds(900), "a fresh budget does not wait for the window")
     }
 
     func testWaitingLongerThanAllowedIsRateLimited() async throws {

@@ -86,6 +86,81 @@ final class WebhookFastPathTests: XCTestCase {
         XCTAssertEqual(stored.count, 2)
     }
 
+    /// What concurrent senders got back while Redis went away and came back.
+    private actor Tally {
+        var accepted: [String] = []
+        var unavailable = 0
+        var unexpected: [String] = []
+        var restarted = false
+        var acceptedSinceRestart = 0
+        var finished = false
+
+        var answered: Int { accepted.count + unavailable + unexpected.count }
+
+        func record(_ id: String, status: Int, body: String) {
+            switch status {
+            case 202:
+                accepted.append(id)
+                if restarted { acceptedSinceRestart += 1 }
+            case 503: unavailable += 1
+            default: unexpected.append("\(id): \(status) \(body)")
+            }
+        }
+
+        func markRestarted() { restarted = true }
+        func finish() { finished = true }
+    }
+
+    func testEveryAcceptedDeliveryIsStoredWhenRedisStopsAndReturnsMidStream() async throws {
+        harness = try await IngressHarness.start()
+        let harness = try XCTUnwrap(harness)
+        let tally = Tally()
+        let run = UUID().uuidString.prefix(8).lowercased()
+        let senders = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for sender in 0..<8 {
+                    group.addTask {
+                        var n = 0
+                        while !(await tally.finished) {
+                            let id = "evt_midstream_\(run)_\(sender)_\(n)"
+                            n += 1
+                            let body = Signer.stripeEvent(id: id)
+                            let answer = try await harness.request(
+                                .POST, "/webhooks/stripe", body: body,
+                                headers: [("Stripe-Signature", Signer.timestamped(body, secret: "whsec_stripe_test"))])
+                            await tally.record(id, status: answer.status, body: answer.text)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        do {
+            try await eventually(timeout: .seconds(30), "100 deliveries answered") { await tally.answered >= 100 }
+            try await RedisServerControl.stop()
+            try await eventually(timeout: .seconds(30), "deliveries refused while Redis is down") { await tally.unavailable >= 20 }
+            try await RedisServerControl.start()
+            await tally.markRestarted()
+            try await eventually(timeout: .seconds(30), "deliveries accepted again") { await tally.acceptedSinceRestart >= 100 }
+        } catch {
+            await tally.finish()
+            _ = try? await senders.value
+            try? await RedisServerControl.start()
+            throw error
+        }
+        await tally.finish()
+        try await senders.value
+
+        let unexpected = await tally.unexpected
+        XCTAssertEqual(unexpected, [], "every answer is 202 or 503")
+        let accepted = await tally.accepted
+        let stored = Set(try await harness.storedWebhookJobs().compactMap { $0.args["event_id"]?.stringValue })
+        let lost = accepted.filter { !stored.contains($0) }
+        XCTAssertEqual(lost, [], "\(lost.count) of \(accepted.count) accepted deliveries are not in Redis")
+        let answeredOnLoop = try await answeredCount(path: "event_loop")
+        XCTAssertGreaterThan(answeredOnLoop, 0, "the fast path answered before and after the outage")
+    }
+
     func testConnectionCloseIsLeftToTheRouterWhichClosesAfterAnswering() async throws {
         harness = try await IngressHarness.start()
         let body = Signer.stripeEvent(id: "evt_close")
