@@ -38,7 +38,7 @@ struct WebhookRoutes: Sendable {
     }
 
     private func accept(_ request: Request, source: WebhookSource, context: IngressContext) async throws -> Response {
-        let attempts = try configured(source)
+        let (secret, attempts) = try configured(source)
         let limit = IngressConfiguration.maxBodyBytes
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw APIError.bodyTooLarge(limit: limit)
@@ -47,7 +47,7 @@ struct WebhookRoutes: Sendable {
         do { body = try await request.body.collect(upTo: limit) } catch is NIOTooManyBytesError {
             throw APIError.bodyTooLarge(limit: limit)
         }
-        let job = try verifiedJob(source, secret: attempts.secret, maxAttempts: attempts.maxAttempts,
+        let job = try verifiedJob(source, secret: secret, maxAttempts: attempts,
                                   headers: request.headers, body: body, trace: context.trace?.traceparent)
         let receipt = try await enqueuer.enqueue(job)
         count(receipt, source: source)
