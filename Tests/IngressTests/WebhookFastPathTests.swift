@@ -161,6 +161,30 @@ final class WebhookFastPathTests: XCTestCase {
         XCTAssertGreaterThan(answeredOnLoop, 0, "the fast path answered before and after the outage")
     }
 
+    func testAGracefulStopWaitsForADeliveryWhoseJobIsOnItsWayToRedis() async throws {
+        harness = try await IngressHarness.start()
+        let port = harness.port
+        let warm = try RawHTTP.exchange(port: port, signed("evt_stop_warm_\(UUID().uuidString)"), responses: 1)
+        XCTAssertEqual(warm.first?.status, 202)
+        // Redis holds write commands for 1.5 s: the delivery's script call waits there.
+        try await harness.queue.redis.send("CLIENT", "PAUSE", "1500", "WRITE")
+        let id = "evt_stop_\(UUID().uuidString)"
+        let delivery = signed(id)
+        let answer = Task { try await RawHTTP.exchangeOffPool(port: port, delivery, responses: 1) }
+        try await eventually("the delivery's script call to wait in Redis") {
+            let info = try await harness.queue.redis.send("INFO", "clients").string ?? ""
+            return info.contains("blocked_clients:1")
+        }
+
+        await harness.server.stop()
+        try await eventually("the ingress to stop taking connections") { !RawHTTP.accepts(port: port) }
+        let answered = try await answer.value
+
+        XCTAssertEqual(answered.first?.status, 202, answered.first?.body ?? "")
+        let stored = try await harness.storedWebhookJobs().compactMap { $0.args["event_id"]?.stringValue }
+        XCTAssertTrue(stored.contains(id), "the job the 202 names is in Redis")
+    }
+
     func testConnectionCloseIsLeftToTheRouterWhichClosesAfterAnswering() async throws {
         harness = try await IngressHarness.start()
         let body = Signer.stripeEvent(id: "evt_close")

@@ -238,20 +238,14 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // A graceful shutdown waits for the request in hand: the router's side closes idle
-        // connections at once, and it does not know about this one.
-        if event is ChannelShouldQuiesceEvent, busy {
+        // A graceful shutdown waits for a request whose job is on its way to Redis: the router's
+        // side closes idle connections at once, and it does not know about this one. A request
+        // still arriving is not waited for (nothing was accepted; the sender delivers it again).
+        if event is ChannelShouldQuiesceEvent, case .storing = state {
             heldQuiesce = true
             return
         }
         context.fireUserInboundEventTriggered(event)
-    }
-
-    private var busy: Bool {
-        switch state {
-        case .collecting, .storing: return true
-        case .idle, .forwarding: return false
-        }
     }
 
     // MARK: Outbound

@@ -62,6 +62,29 @@ enum RawHTTP {
         return responses
     }
 
+    /// Whether something accepts TCP connections on `port`.
+    static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+
+    /// `exchange` on a thread of its own, so that waiting on the socket blocks no task.
+    static func exchangeOffPool(port: Int, _ bytes: [UInt8], responses count: Int) async throws -> [Response] {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try exchange(port: port, bytes, responses: count) })
+            }
+        }
+    }
+
     private static func parse(_ bytes: [UInt8]) -> (Response, Int)? {
         let separator: [UInt8] = [13, 10, 13, 10]
         guard bytes.count >= 4, let end = (0...(bytes.count - 4)).first(where: { Array(bytes[$0..<$0 + 4]) == separator })
