@@ -14,12 +14,7 @@ concurrency=${BENCH_BILLING_CONCURRENCY:-32}
 pool=${BENCH_BILLING_POOL:-16}
 
 bash "$SCRIPTS_DIR/install-deps.sh"
-bash "$SCRIPTS_DIR/services.sh" start bench
-trap 'bash "$SCRIPTS_DIR/services.sh" stop bench || true' EXIT
-eval "$(bash "$SCRIPTS_DIR/env.sh" bench)"
-swift build -c release --product cityos
-cityos=$(swift build -c release --show-bin-path)/cityos
-"$cityos" migrate >/dev/null
+start_bench_platform
 
 out=$REPO_ROOT/.local/bench/results
 mkdir -p "$out"

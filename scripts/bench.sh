@@ -30,12 +30,7 @@ bash "$SCRIPTS_DIR/install-deps.sh"
 if ! dpkg -s ruby-sidekiq >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q ruby-sidekiq
 fi
-bash "$SCRIPTS_DIR/services.sh" start bench
-trap 'bash "$SCRIPTS_DIR/services.sh" stop bench || true' EXIT
-eval "$(bash "$SCRIPTS_DIR/env.sh" bench)"
-swift build -c release --product cityos
-cityos=$(swift build -c release --show-bin-path)/cityos
-"$cityos" migrate >/dev/null
+start_bench_platform
 
 out=$REPO_ROOT/.local/bench/results
 mkdir -p "$out"

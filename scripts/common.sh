@@ -66,3 +66,14 @@ stop_pidfile() {
   fi
   rm -f "$file"
 }
+
+# start_bench_platform — the bench PostgreSQL and Redis (stopped when the script exits) and their
+# environment, a release build in $cityos, migrations applied. For the benchmark scripts.
+start_bench_platform() {
+  bash "$SCRIPTS_DIR/services.sh" start bench
+  trap 'bash "$SCRIPTS_DIR/services.sh" stop bench || true' EXIT
+  eval "$(bash "$SCRIPTS_DIR/env.sh" bench)"
+  swift build -c release --product cityos
+  cityos=$(swift build -c release --show-bin-path)/cityos
+  "$cityos" migrate >/dev/null
+}

@@ -75,7 +75,9 @@ public final class IngressServer: Sendable {
             if let options = registry.options(for: source.jobKind) { maxAttempts[source] = options.retry.maxAttempts }
         }
         let webhooks = WebhookRoutes(secrets: configuration.webhookSecrets.mapValues { SigningKey(secret: Array($0.utf8)) },
-                                     maxAttempts: maxAttempts, enqueuer: BatchingEnqueuer(client: client), metrics: metrics,
+                                     maxAttempts: maxAttempts,
+                                     enqueuers: LoopEnqueuers(group: MultiThreadedEventLoopGroup.singleton, client: client),
+                                     metrics: metrics,
                                      warnings: warnings, logger: logger)
         webhooks.register(on: router)
         HealthRoutes(checks: readinessChecks, timeout: .seconds(2)).register(on: router)
@@ -101,10 +103,11 @@ public final class IngressServer: Sendable {
     /// Serves until `stop()` (or until the listening socket cannot be opened, which throws).
     public func run() async throws {
         let routes = makeRoutes()
-        let client = JobClient(redis: redis, registry: registry, namespace: configuration.namespace)
-        let lane = configuration.webhookFastPath ? routes.webhooks.map { makeFastLane($0, client: client) } : nil
-        await lane?.warmUp(client)
-        defer { lane?.close() }
+        await routes.webhooks?.enqueuers.warmUp()
+        defer { routes.webhooks?.enqueuers.close() }
+        let lane = configuration.webhookFastPath ? routes.webhooks.map {
+            WebhookFastLane(routes: $0, metrics: metrics, requestLog: configuration.logRequests ? logger : nil)
+        } : nil
         let app = Application(
             router: routes.router,
             server: .http1(configuration: .init(additionalChannelHandlers: lane.map { [$0.handler()] } ?? [])),
@@ -126,13 +129,6 @@ public final class IngressServer: Sendable {
         }
         failWaiters(CancellationError())
         logger.info("ingress stopped")
-    }
-
-    /// The webhook fast path: one enqueuer (with its own Redis connection) per event loop.
-    private func makeFastLane(_ webhooks: WebhookRoutes, client: JobClient) -> WebhookFastLane {
-        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
-        return WebhookFastLane(routes: webhooks, enqueuers: loops.map { LoopEnqueuer(loop: $0, client: client) },
-                               metrics: metrics, requestLog: configuration.logRequests ? logger : nil)
     }
 
     /// Stops accepting connections and lets requests in progress finish; `run()` then returns.

@@ -70,9 +70,7 @@ final class OrderEventTests: XCTestCase {
                 lines: [ERPNextInvoiceLine(itemCode: "variant_lamp", quantity: 2, unitPrice: Money(minorUnits: 1250, currency: "usd"))],
                 dueDate: "2030-01-31", remarks: "CityOS order \(order)")
 
-            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
-            try await world.post(.medusa, placed)
-            try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "processed")
+            try await world.handleOrderPlaced(order, tenant: tenant)
             let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
             XCTAssertEqual(fulfilment?.deliveryID, delivery.id)
             XCTAssertEqual(fulfilment?.invoiceName, invoice.name)
@@ -100,9 +98,7 @@ final class OrderEventTests: XCTestCase {
             let tenant = try await world.makeTenant()
             let vendor = try await world.makeVendor(tenant)
             let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
-            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
-            try await world.post(.medusa, placed)
-            try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "processed")
+            try await world.handleOrderPlaced(order, tenant: tenant)
             let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
             let delivery = try XCTUnwrap(fulfilment?.deliveryID)
             let invoice = try XCTUnwrap(fulfilment?.invoiceName)
@@ -151,9 +147,7 @@ final class OrderEventTests: XCTestCase {
             let tenant = try await world.makeTenant()
             let vendor = try await world.makeVendor(tenant)
             let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
-            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
-            try await world.post(.medusa, placed)
-            try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "processed")
+            try await world.handleOrderPlaced(order, tenant: tenant)
 
             let cancellations = (0..<2).map { _ in DispatchWorld.medusaEvent("order.canceled", id: order, tenant: tenant) }
             for event in cancellations {

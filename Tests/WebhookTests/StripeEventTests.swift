@@ -39,9 +39,7 @@ final class StripeEventTests: XCTestCase {
             let tenant = try await world.makeTenant()
             let vendor = try await world.makeVendor(tenant)
             let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
-            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
-            try await world.post(.medusa, placed)
-            try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "processed")
+            try await world.handleOrderPlaced(order, tenant: tenant)
             let charge: [String: Any] = ["id": "ch_" + UUID().uuidString.prefix(8), "object": "charge", "amount": 2500,
                                          "amount_refunded": 2500, "refunded": true,
                                          "metadata": ["order_id": order, "tenant_id": tenant.uuidString.lowercased()]]

@@ -2,10 +2,11 @@ import NIOCore
 import Queue
 import Redis
 
-/// The webhook fast path's enqueuer, one per event loop. It batches the jobs of the requests
-/// that loop is serving and writes them on a Redis connection of its own that lives on the same
-/// loop, so a webhook is read, stored and answered without leaving its thread (no task is
-/// created, nothing waits for a scheduler). Everything but `init` runs on `loop`.
+/// The ingress's webhook enqueuer, one per event loop (see `LoopEnqueuers`). It batches jobs and
+/// writes them on a Redis connection of its own that lives on the same loop, so the fast path
+/// reads, stores and answers a webhook without leaving its thread (no task is created, nothing
+/// waits for a scheduler); the router's requests join the same batches. Its state is touched on
+/// `loop` only.
 ///
 /// Batching: jobs that arrive during one turn of the loop go out together after it, as one
 /// script call (`JobClient.plan`); while a call is out, new jobs gather for the next.
@@ -135,4 +136,57 @@ final class LoopEnqueuer: Sendable {
             self.state.value.connection = nil
         }
     }
+}
+
+/// The server's enqueuers, one per event loop: the fast path uses its own loop's, the router
+/// awaits `store`. Both paths batch the same way.
+struct LoopEnqueuers: Sendable {
+    let each: [LoopEnqueuer]
+    private let client: JobClient
+
+    /// One enqueuer for every loop of `group`.
+    init(group: any EventLoopGroup, client: JobClient) {
+        self.each = Array(group.makeIterator()).map { LoopEnqueuer(loop: $0, client: client) }
+        self.client = client
+    }
+
+    /// The enqueuer of the loop the caller runs on (the fast path's), if any.
+    func onCurrentLoop() -> LoopEnqueuer? {
+        each.first { $0.loop.inEventLoop }
+    }
+
+    /// Stores `job` for a caller off the event loops (the router): batched on a loop like the
+    /// fast path's jobs when that loop's connection is open. Otherwise, and after any failure,
+    /// the client's own path stores it: it opens a connection, reloads a forgotten script, or
+    /// throws the `RedisError` that the router answers with 503. A job that was stored after all
+    /// is found by its id.
+    /// - Throws: `RedisError` when Redis did not store it.
+    func store(_ job: EncodedJob) async throws -> JobClient.Receipt {
+        if !each.isEmpty {
+            let enqueuer = each[Int(UInt(bitPattern: job.id.hashValue) % UInt(each.count))]
+            let batched: Result<JobClient.Receipt, any Error>? = await withCheckedContinuation { waiter in
+                enqueuer.loop.execute {
+                    guard enqueuer.ready() else { return waiter.resume(returning: nil) }
+                    enqueuer.enqueue(job) { waiter.resume(returning: $0) }
+                }
+            }
+            if case .success(let receipt) = batched { return receipt }
+        }
+        guard let receipt = try await client.enqueue(encoded: [job]).first else {
+            throw RedisError.unexpectedReply("enqueue answered no receipt")
+        }
+        return receipt
+    }
+
+    /// Loads the enqueue script and opens every loop's connection; without Redis, `store` and
+    /// the fast path fall back until it is back.
+    func warmUp() async {
+        try? await client.loadScripts()
+        await withTaskGroup(of: Void.self) { group in
+            for enqueuer in each { group.addTask { await enqueuer.warmUp() } }
+        }
+    }
+
+    /// Closes every loop's connection (at shutdown).
+    func close() { for enqueuer in each { enqueuer.close() } }
 }

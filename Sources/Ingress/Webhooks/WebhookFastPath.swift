@@ -9,34 +9,21 @@ import Synchronization
 import Glibc
 #endif
 
-/// What every connection's fast path shares: the webhook rules, one enqueuer per event loop,
-/// the metrics and the request log.
+/// What every connection's fast path shares: the webhook rules (with one enqueuer per event
+/// loop), the metrics and the request log.
 final class WebhookFastLane: Sendable {
     let routes: WebhookRoutes
-    let enqueuers: [LoopEnqueuer]
     let metrics: IngressMetrics
     /// The request log; nil when request lines are off.
     let requestLog: Logger?
 
-    init(routes: WebhookRoutes, enqueuers: [LoopEnqueuer], metrics: IngressMetrics, requestLog: Logger?) {
+    init(routes: WebhookRoutes, metrics: IngressMetrics, requestLog: Logger?) {
         self.routes = routes
-        self.enqueuers = enqueuers
         self.metrics = metrics
         self.requestLog = requestLog
     }
 
     func handler() -> WebhookFastPath { WebhookFastPath(lane: self) }
-
-    /// Loads the enqueue script and opens every loop's Redis connection; without Redis, the
-    /// router's path answers until it is back.
-    func warmUp(_ client: JobClient) async {
-        try? await client.loadScripts()
-        await withTaskGroup(of: Void.self) { group in
-            for enqueuer in enqueuers { group.addTask { await enqueuer.warmUp() } }
-        }
-    }
-
-    func close() { for enqueuer in enqueuers { enqueuer.close() } }
 }
 
 /// Answers a well-formed `POST /webhooks/{source}` on the connection's event loop: collects the
@@ -89,7 +76,7 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        enqueuer = lane.enqueuers.first { $0.loop.inEventLoop }
+        enqueuer = lane.routes.enqueuers.onCurrentLoop()
     }
 
     // MARK: Inbound

@@ -13,7 +13,7 @@ struct WebhookRoutes: Sendable {
     let secrets: [WebhookSource: SigningKey]
     /// Attempts per source's job kind; a kind missing from the registry is `not_configured`.
     let maxAttempts: [WebhookSource: Int]
-    let enqueuer: BatchingEnqueuer
+    let enqueuers: LoopEnqueuers
     let metrics: IngressMetrics
     let warnings: OnceWarnings
     let logger: Logger
@@ -49,7 +49,7 @@ struct WebhookRoutes: Sendable {
         }
         let job = try verifiedJob(source, secret: secret, maxAttempts: attempts,
                                   headers: request.headers, body: body, trace: context.trace?.traceparent)
-        let receipt = try await enqueuer.enqueue(job)
+        let receipt = try await enqueuers.store(job)
         count(receipt, source: source)
         return Accepted(jobID: receipt.id, duplicate: !receipt.created).response()
     }

@@ -110,7 +110,7 @@ public struct JobClient: Sendable {
 
     /// The script calls that store `jobs` (one per queue, in one round trip) and how their
     /// replies map back to the jobs. For callers that send on a connection themselves (the
-    /// ingress's batching enqueuer); everyone else calls `enqueue`.
+    /// ingress's per-loop enqueuers); everyone else calls `enqueue`.
     public func plan(_ jobs: [EncodedJob]) -> EnqueuePlan {
         var order: [String] = []
         var byQueue: [String: [Int]] = [:]

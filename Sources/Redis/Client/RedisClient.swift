@@ -100,9 +100,8 @@ public final class RedisClient: Sendable {
         for slot in slots { slot.close() }
     }
 
-    /// One of the shared connections (the next in turn), opened again if it has closed. For
-    /// callers that write on a connection themselves; share it, never close it.
-    public func sharedConnection() async throws(RedisError) -> RedisConnection {
+    /// One of the shared connections (the next in turn), opened again if it has closed.
+    private func sharedConnection() async throws(RedisError) -> RedisConnection {
         let index = next.add(1, ordering: .relaxed).oldValue % slots.count
         return try await slots[index].connection(configuration)
     }

@@ -3,6 +3,13 @@ import Jobs
 import XCTest
 
 extension DispatchWorld {
+    /// Posts `order.placed` for `order` and waits until the inbox holds it as processed.
+    func handleOrderPlaced(_ order: String, tenant: UUID) async throws {
+        let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+        try await post(.medusa, placed)
+        try await settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "processed")
+    }
+
     /// Places an order in the sandbox's Medusa (no webhook is sent: the test posts the events):
     /// two lamps at 12.50 USD from `vendor`, with pickup and drop-off addresses. Returns its id.
     func placeMedusaOrder(tenant: UUID, vendor: UUID, delivery: Bool = true) async throws -> String {
