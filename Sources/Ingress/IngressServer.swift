@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -108,9 +109,12 @@ public final class IngressServer: Sendable {
         let lane = configuration.webhookFastPath ? routes.webhooks.map {
             WebhookFastLane(routes: $0, metrics: metrics, requestLog: configuration.logRequests ? logger : nil)
         } : nil
+        let server = lane.map { lane in
+            HTTPServerBuilder { responder in WebhookHTTP1Channel(http1: HTTP1Channel(responder: responder), lane: lane) }
+        } ?? .http1()
         let app = Application(
             router: routes.router,
-            server: .http1(configuration: .init(additionalChannelHandlers: lane.map { [$0.handler()] } ?? [])),
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: nil),
             onServerRunning: { [weak self] channel in self?.listening(on: channel) },

@@ -3,8 +3,9 @@ import Foundation
 import Ingress
 import XCTest
 
-/// The webhook fast path (`WebhookFastPath`): well-formed deliveries are answered on the event
-/// loop, everything else by the router, with the same answers and in request order.
+/// The webhook fast path (`WebhookFastPath`): well-formed deliveries are answered from the
+/// socket's bytes on the event loop, everything else by the router, with the same answers and
+/// in request order.
 final class WebhookFastPathTests: XCTestCase {
     var harness: IngressHarness!
 
@@ -84,6 +85,57 @@ final class WebhookFastPathTests: XCTestCase {
         XCTAssertEqual(answeredByRouter, 1, "NOSCRIPT on the fast path hands the request over")
         let stored = try await harness.storedWebhookJobs()
         XCTAssertEqual(stored.count, 2)
+    }
+
+    func testOnceTheRouterHasAnsweredTheNextDeliveryOnTheConnectionIsTheFastPathsAgain() async throws {
+        harness = try await IngressHarness.start()
+        let connection = try RawHTTP.Connection(port: harness.port)
+        try connection.write(forged("evt_resume_1"))
+        let refused = try connection.read(responses: 1)
+        try connection.write(signed("evt_resume_2"))
+        let accepted = try connection.read(responses: 1)
+
+        XCTAssertEqual(refused.first?.status, 400)
+        XCTAssertEqual(accepted.first?.status, 202, accepted.first?.body ?? "")
+        let answeredOnLoop = try await answeredCount(path: "event_loop")
+        let answeredByRouter = try await answeredCount(path: "router")
+        XCTAssertEqual(answeredOnLoop, 1, "the fast path takes the connection back")
+        XCTAssertEqual(answeredByRouter, 1)
+    }
+
+    func testADeliveryArrivingInPiecesIsCollectedAndAnsweredOnTheEventLoop() async throws {
+        harness = try await IngressHarness.start()
+        let request = signed("evt_pieces")
+        let connection = try RawHTTP.Connection(port: harness.port)
+        // The head in two parts, then the body in two; the pauses only make each part arrive on
+        // its own (the answer is awaited below, whatever the server's reads were).
+        let cuts = [0, 20, 120, request.count - 400, request.count]
+        for (from, upTo) in zip(cuts, cuts.dropFirst()) {
+            try connection.write(Array(request[from..<upTo]))
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let answer = try connection.read(responses: 1)
+
+        XCTAssertEqual(answer.first?.status, 202, answer.first?.body ?? "")
+        let answeredOnLoop = try await answeredCount(path: "event_loop")
+        XCTAssertEqual(answeredOnLoop, 1)
+    }
+
+    func testAChunkedDeliveryHandsTheRestOfTheConnectionToTheRouter() async throws {
+        harness = try await IngressHarness.start()
+        let body = Signer.stripeEvent(id: "evt_chunked")
+        var chunked = Array("POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n".utf8)
+        chunked += Array("Stripe-Signature: \(Signer.timestamped(body, secret: "whsec_stripe_test"))\r\n\r\n".utf8)
+        chunked += Array("\(String(body.count, radix: 16))\r\n".utf8) + body + Array("\r\n0\r\n\r\n".utf8)
+        let answers = try RawHTTP.exchange(port: harness.port, chunked + signed("evt_after_chunked"), responses: 2)
+
+        XCTAssertEqual(answers.map(\.status), [202, 202], answers.map(\.body).joined(separator: "\n"))
+        let answeredOnLoop = try await answeredCount(path: "event_loop")
+        let answeredByRouter = try await answeredCount(path: "router")
+        XCTAssertEqual(answeredOnLoop, 0, "after a head the fast path does not read, the connection is the router's")
+        XCTAssertEqual(answeredByRouter, 2)
+        let stored = try await harness.storedWebhookJobs()
+        XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }), ["evt_chunked", "evt_after_chunked"])
     }
 
     /// What concurrent senders got back while Redis went away and came back.

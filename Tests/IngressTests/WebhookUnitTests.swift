@@ -52,10 +52,10 @@ final class WebhookUnitTests: XCTestCase {
         let now: Int64 = 1_700_000_000
         let header = TimestampedSignature.header(body: Array("{}".utf8), secret: Array("s".utf8), timestamp: now + 301)
         let scheme = SignatureScheme.timestamped(header: .stripeSignature, tolerance: 300)
-        XCTAssertThrowsError(try scheme.verify(headers: [.stripeSignature: header], body: body,
+        XCTAssertThrowsError(try scheme.verify(signature: header, body: body,
                                                secret: SigningKey(secret: Array("s".utf8)), now: now))
         let fresh = TimestampedSignature.header(body: Array("{}".utf8), secret: Array("s".utf8), timestamp: now - 299)
-        XCTAssertNoThrow(try scheme.verify(headers: [.stripeSignature: fresh], body: body,
+        XCTAssertNoThrow(try scheme.verify(signature: fresh, body: body,
                                            secret: SigningKey(secret: Array("s".utf8)), now: now))
     }
 

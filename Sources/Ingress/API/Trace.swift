@@ -15,7 +15,12 @@ struct Trace: Sendable {
     }
 
     init(headers: HTTPFields) {
-        if let given = headers[.traceparent], Self.isValid(given) {
+        self.init(traceparent: headers[.traceparent])
+    }
+
+    /// The given `traceparent` header's value if it is valid, else a new one.
+    init(traceparent given: String?) {
+        if let given, Self.isValid(given) {
             traceparent = given
         } else {
             traceparent = Self.make()

@@ -21,9 +21,10 @@ enum SignatureScheme: Sendable {
         }
     }
 
-    /// Throws `APIError` (400) unless `body` carries a valid signature made with `secret`.
-    func verify(headers: HTTPFields, body: ByteBuffer, secret: SigningKey, now: Int64) throws(APIError) {
-        guard let value = headers[headerName], !value.isEmpty else {
+    /// Throws `APIError` (400) unless `signature` (the `headerName` header's value) signs `body`
+    /// with `secret`.
+    func verify(signature: String?, body: ByteBuffer, secret: SigningKey, now: Int64) throws(APIError) {
+        guard let value = signature, !value.isEmpty else {
             throw .badSignature("missing \(headerName.canonicalName) header")
         }
         switch self {

@@ -1,13 +1,6 @@
-import HTTPTypes
 import Logging
 import NIOCore
-import NIOHTTPTypes
 import Queue
-import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What every connection's fast path shares: the webhook rules (with one enqueuer per event
 /// loop), the metrics and the request log.
@@ -22,53 +15,62 @@ final class WebhookFastLane: Sendable {
         self.metrics = metrics
         self.requestLog = requestLog
     }
-
-    func handler() -> WebhookFastPath { WebhookFastPath(lane: self) }
 }
 
-/// Answers a well-formed `POST /webhooks/{source}` on the connection's event loop: collects the
-/// body, verifies it with the same rules as the router (`WebhookRoutes.verifiedJob`), stores the
-/// job through the loop's `LoopEnqueuer` and writes `202` once Redis has it. The request never
-/// enters Swift concurrency, which is where most of a routed request's cost goes.
+/// Answers well-formed `POST /webhooks/{source}` requests straight from the connection's bytes,
+/// on its event loop, ahead of NIO's HTTP decoder: reads the head (`RequestHead`), verifies the
+/// body with the router's own rules (`WebhookRoutes.verifiedJob`), stores the job through the
+/// loop's `LoopEnqueuer` and writes `202` once Redis has it. No HTTP parts, header dictionaries
+/// or tasks are made for it, which is most of what a request otherwise costs.
 ///
-/// Anything else goes to the router unchanged: other routes, `Connection: close`, a body
-/// without `Content-Length`, and every request this path would refuse (a bad signature, a
-/// malformed event, a missing secret) or could not store (Redis down or slow, a script Redis
-/// forgot). The router then answers it with its usual status and JSON error, so the two paths
-/// never disagree about an answer; at worst a request is verified twice.
+/// Everything else goes to the decoder and the router, which answer it as usual: other routes,
+/// `Connection: close`, deliveries this path would refuse (bad signature, malformed event, no
+/// secret) or could not store (Redis down or slow, a forgotten script) — those are passed on
+/// whole, so the router's answer is the one the sender gets. A head `RequestHead` does not
+/// take (chunked bodies, HTTP/1.0, anything unusual) hands the rest of the connection to the
+/// decoder for good.
 ///
-/// Order: responses leave in request order. While a request waits for Redis, later pipelined
-/// parts wait here; while the router owes responses, new requests go to the router too.
+/// Order: one request at a time. While a delivery waits for Redis, later pipelined bytes wait
+/// here; while the router owes answers (`RouterAnswers` tells when it gives one), requests go
+/// to the router too, so answers leave in request order.
 final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private enum State {
-        case idle
-        /// A fast request's head and body so far.
-        case collecting(HTTPRequest, WebhookSource, ByteBuffer, ContinuousClock.Instant)
-        /// A fast request waits for Redis; parts that arrive meanwhile are queued.
+        /// At a request's first byte, or collecting its head and body.
+        case reading
+        /// A delivery waits for Redis; bytes that arrive meanwhile are kept.
         case storing
-        /// The current request belongs to the router.
-        case forwarding
+        /// A routed request's body is still arriving: this many bytes go to the decoder as they
+        /// come; with `last`, the connection is the decoder's after them (`Connection: close`).
+        case passing(remaining: Int, last: Bool)
+        /// The rest of the connection belongs to the decoder.
+        case handedOver
     }
 
     private let lane: WebhookFastLane
     private var enqueuer: LoopEnqueuer?
-    private var state = State.idle
-    /// Requests handed to the router whose response has not yet passed on its way out.
+    private var context: ChannelHandlerContext?
+    private var state = State.reading
+    /// Bytes received and neither answered nor passed on; the current request starts at its reader index.
+    private var pending: ByteBuffer?
+    private var scanner = RequestHead.Scanner()
+    /// The current request's head, once the scanner has read all of it.
+    private var head: RequestHead?
+    /// Requests passed to the router whose answer has not been written yet.
     private var routerOwes = 0
-    private var queued = CircularBuffer<HTTPRequestPart>()
+    private var quiescing = false
     private var heldQuiesce = false
     private var heldRead = false
-    /// Parts handed to the router since the last `channelReadComplete`: the router's side reads
-    /// them only when one follows, so parts handed over outside a read need one of their own.
+    /// Bytes passed on since the last `channelReadComplete`: the decoder acts on them only when
+    /// one follows, so bytes passed on outside a read need one of their own.
     private var unannounced = false
 
-    /// Pipelined parts queued beyond this stop reading from the socket until they are served.
-    private static let maxQueued = 64
+    /// While a delivery waits for Redis, reading from the socket stops once this much is kept.
+    private static let maxKept = 64 * 1024
     static let route = "/webhooks/{source}"
 
     init(lane: WebhookFastLane) {
@@ -76,66 +78,30 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         enqueuer = lane.routes.enqueuers.onCurrentLoop()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if case .storing = state {
-            queued.append(part)
+        var bytes = unwrapInboundIn(data)
+        switch state {
+        case .handedOver:
+            context.fireChannelRead(data)
             return
-        }
-        handle(part, context: context)
-    }
-
-    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
-        switch (state, part) {
-        case (.idle, .head(let head)):
-            if routerOwes == 0, let source = eligible(head) {
-                state = .collecting(head, source, context.channel.allocator.buffer(capacity: 0), .now)
+        case .reading, .storing, .passing:
+            if pending == nil || pending?.readableBytes == 0 {
+                pending = bytes
             } else {
-                forward(part, context: context)
+                pending?.writeBuffer(&bytes)
             }
-        case (.collecting(let head, let source, var body, let start), .body(var chunk)):
-            state = .storing   // drop the state's reference so `body` grows in place
-            if body.readableBytes + chunk.readableBytes > IngressConfiguration.maxBodyBytes {
-                // Longer than Content-Length said: the router answers it.
-                state = .idle
-                forward(.head(head), context: context)
-                forward(.body(body), context: context)
-                forward(.body(chunk), context: context)
-                return
-            }
-            if body.readableBytes == 0 { body = chunk } else { body.writeBuffer(&chunk) }
-            state = .collecting(head, source, body, start)
-        case (.collecting(let head, let source, let body, let start), .end(let trailers)):
-            store(head: head, source: source, body: body, trailers: trailers, start: start, context: context)
-        case (.forwarding, _), (.idle, _), (.collecting, _), (.storing, _):
-            // The rest of a routed request, or parts out of order (the router reports those).
-            if case .collecting(let head, _, let body, _) = state {
-                state = .idle
-                forward(.head(head), context: context)
-                if body.readableBytes > 0 { forward(.body(body), context: context) }
-            }
-            forward(part, context: context)
         }
-    }
-
-    /// Hands a part to the router, counting each request it will answer.
-    private func forward(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
-        switch part {
-        case .head:
-            routerOwes += 1
-            state = .forwarding
-        case .end:
-            state = .idle
-        case .body:
-            break
-        }
-        unannounced = true
-        context.fireChannelRead(wrapInboundOut(part))
+        process(context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -143,94 +109,167 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
     }
 
-    private func eligible(_ head: HTTPRequest) -> WebhookSource? {
-        guard head.method == .post, let enqueuer, let path = head.path, path.hasPrefix("/webhooks/") else { return nil }
-        let name = path.dropFirst("/webhooks/".count).prefix { $0 != "?" }
-        guard let source = WebhookSource(rawValue: String(name)),
-              let length = head.headerFields[.contentLength].flatMap(Int.init),
-              length <= IngressConfiguration.maxBodyBytes,
-              head.headerFields[.transferEncoding] == nil,
-              head.headerFields[.expect] == nil,
-              head.headerFields[.connection]?.lowercased().contains("close") != true,
-              lane.routes.secrets[source] != nil, lane.routes.maxAttempts[source] != nil,
-              enqueuer.ready()
-        else { return nil }
-        return source
+    func channelInactive(context: ChannelHandlerContext) {
+        pending = nil
+        context.fireChannelInactive()
     }
 
-    private func store(head: HTTPRequest, source: WebhookSource, body: ByteBuffer, trailers: HTTPFields?,
-                       start: ContinuousClock.Instant, context: ChannelHandlerContext) {
-        let trace = Trace(headers: head.headerFields)
-        guard let enqueuer, let (secret, attempts) = try? lane.routes.configured(source),
-              let job = try? lane.routes.verifiedJob(source, secret: secret, maxAttempts: attempts,
-                                                     headers: head.headerFields, body: body, trace: trace.traceparent)
+    /// Takes, routes or waits, request by request, until it must wait for bytes, Redis or the router.
+    private func process(context: ChannelHandlerContext) {
+        while var bytes = pending, bytes.readableBytes > 0 {
+            switch state {
+            case .storing, .handedOver:
+                return
+            case .passing(let remaining, let last):
+                let count = min(remaining, bytes.readableBytes)
+                pass(bytes.readSlice(length: count)!, context: context)
+                pending = bytes
+                if count < remaining {
+                    state = .passing(remaining: remaining - count, last: last)
+                } else if last {
+                    handOver(context: context)
+                } else {
+                    state = .reading
+                }
+            case .reading:
+                if head == nil {
+                    switch bytes.withUnsafeReadableBytes({ scanner.scan($0) }) {
+                    case .incomplete:
+                        return
+                    case .unsupported:
+                        handOver(context: context)
+                        return
+                    case .complete(let complete):
+                        head = complete
+                    }
+                }
+                if let head, !take(head, context: context) { return }
+            }
+        }
+    }
+
+    /// A complete head: stores the delivery, routes the request, or waits for the body.
+    /// Returns false when it must wait.
+    private func take(_ head: RequestHead, context: ChannelHandlerContext) -> Bool {
+        guard var bytes = pending else { return false }
+        let total = head.length + head.bodyLength
+        if let source = head.webhook, !head.closes, !head.unusualField, !quiescing, routerOwes == 0,
+           head.bodyLength <= IngressConfiguration.maxBodyBytes, let enqueuer, enqueuer.ready() {
+            guard bytes.readableBytes >= total else { return false }   // the body is still arriving
+            let request = bytes.readSlice(length: total)!
+            pending = bytes
+            nextRequest()
+            store(request, head: head, source: source, enqueuer: enqueuer, context: context)
+            return true
+        }
+        // The router's: passed on as it arrives, counted until it answers. After a request that
+        // closes the connection nothing is ours (the decoder refuses anything that follows it).
+        routerOwes += 1
+        nextRequest()
+        state = .passing(remaining: total, last: head.closes)
+        return true
+    }
+
+    private func nextRequest() {
+        scanner = RequestHead.Scanner()
+        head = nil
+    }
+
+    private func store(_ request: ByteBuffer, head: RequestHead, source: WebhookSource, enqueuer: LoopEnqueuer,
+                       context: ChannelHandlerContext) {
+        let start = ContinuousClock.now
+        let fields = request.getSlice(at: request.readerIndex, length: head.length)!
+        let signature = head.signature.flatMap { fields.getString(at: fields.readerIndex + $0.lowerBound, length: $0.count) }
+        let trace = Trace(traceparent: head.traceparent.flatMap { fields.getString(at: fields.readerIndex + $0.lowerBound, length: $0.count) })
+        let body = request.getSlice(at: request.readerIndex + head.length, length: head.bodyLength)!
+        guard let (secret, attempts) = try? lane.routes.configured(source),
+              let job = try? lane.routes.verifiedJob(source, secret: secret, maxAttempts: attempts, signature: signature,
+                                                     body: body, trace: trace.traceparent)
         else {
-            handOver(head: head, body: body, trailers: trailers, context: context)
+            route(request, context: context)
             return
         }
         state = .storing
         enqueuer.enqueue(job) { result in
-            self.state = .idle
+            self.state = .reading
+            guard context.channel.isActive else { return }   // closed meanwhile: nothing to answer
             switch result {
             case .success(let receipt):
-                self.answer(receipt, source: source, head: head, trace: trace, start: start, context: context)
+                self.answer(receipt, source: source, trace: trace, start: start, context: context)
             case .failure:
                 // Not stored, or not known to be: the router tries again and answers (503 if
                 // Redis stays away). A job that was stored after all is found by its id.
-                self.handOver(head: head, body: body, trailers: trailers, context: context)
+                self.route(request, context: context)
             }
-            self.drain(context: context)
-            if self.unannounced { self.channelReadComplete(context: context) }
+            self.resume(context: context)
         }
     }
 
-    private func handOver(head: HTTPRequest, body: ByteBuffer, trailers: HTTPFields?, context: ChannelHandlerContext) {
-        state = .idle
-        forward(.head(head), context: context)
-        if body.readableBytes > 0 { forward(.body(body), context: context) }
-        forward(.end(trailers), context: context)
-    }
-
-    private func answer(_ receipt: JobClient.Receipt, source: WebhookSource, head: HTTPRequest, trace: Trace,
-                        start: ContinuousClock.Instant, context: ChannelHandlerContext) {
-        lane.routes.count(receipt, source: source)
-        lane.metrics.countWebhookPath(source: source.rawValue, path: "event_loop")
-        let accepted = Accepted(jobID: receipt.id, duplicate: !receipt.created)
-        let bytes = accepted.body()
-        var fields = accepted.headers()
-        fields[.contentLength] = String(bytes.count)
-        fields[.date] = HTTPDate.now()
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: .accepted, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: bytes))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        RequestLogMiddleware.record(method: "POST", path: head.path ?? "", route: Self.route, status: 202,
-                                    elapsed: .now - start, traceID: trace.traceID, jobID: receipt.id,
-                                    metrics: lane.metrics, logger: lane.requestLog)
-    }
-
-    /// After a fast request: serves the parts that queued behind it, then lets held events through.
-    private func drain(context: ChannelHandlerContext) {
-        while let part = queued.popFirst() {
-            handle(part, context: context)
-            if case .storing = state { return }
-        }
+    /// After a delivery was answered or routed: lets a held shutdown through (taking nothing
+    /// more), or goes on with the bytes that waited; then lets held reads go.
+    private func resume(context: ChannelHandlerContext) {
         if heldQuiesce {
             heldQuiesce = false
             context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        } else {
+            process(context: context)
         }
+        if unannounced { channelReadComplete(context: context) }
         if heldRead {
             heldRead = false
             context.read()
         }
     }
 
+    /// Passes a whole request the fast path will not answer to the router.
+    private func route(_ request: ByteBuffer, context: ChannelHandlerContext) {
+        routerOwes += 1
+        pass(request, context: context)
+    }
+
+    private func pass(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        unannounced = true
+        context.fireChannelRead(wrapInboundOut(bytes))
+    }
+
+    /// From here on the decoder reads the connection, starting with the bytes kept.
+    private func handOver(context: ChannelHandlerContext) {
+        state = .handedOver
+        if let bytes = pending, bytes.readableBytes > 0 { pass(bytes, context: context) }
+        pending = nil
+    }
+
+    /// The router wrote an answer (`RouterAnswers`); once it owes none, the fast path may take
+    /// requests again.
+    func routerAnswered() {
+        if case .handedOver = state { return }   // the router answers everything now
+        routerOwes -= 1
+        guard routerOwes == 0, let context, case .reading = state else { return }
+        process(context: context)
+        if unannounced { channelReadComplete(context: context) }
+    }
+
+    private func answer(_ receipt: JobClient.Receipt, source: WebhookSource, trace: Trace,
+                        start: ContinuousClock.Instant, context: ChannelHandlerContext) {
+        lane.routes.count(receipt, source: source)
+        lane.metrics.countWebhookPath(source: source.rawValue, path: "event_loop")
+        let accepted = Accepted(jobID: receipt.id, duplicate: !receipt.created)
+        context.writeAndFlush(wrapOutboundOut(accepted.http1Response(allocator: context.channel.allocator)), promise: nil)
+        RequestLogMiddleware.record(method: "POST", path: source.path, route: Self.route, status: 202,
+                                    elapsed: .now - start, traceID: trace.traceID, jobID: receipt.id,
+                                    metrics: lane.metrics, logger: lane.requestLog)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // A graceful shutdown waits for a request whose job is on its way to Redis: the router's
+        // A graceful shutdown waits for a delivery whose job is on its way to Redis: the router's
         // side closes idle connections at once, and it does not know about this one. A request
         // still arriving is not waited for (nothing was accepted; the sender delivers it again).
-        if event is ChannelShouldQuiesceEvent, case .storing = state {
-            heldQuiesce = true
-            return
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            if case .storing = state {
+                heldQuiesce = true
+                return
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -238,34 +277,40 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Outbound
 
     func read(context: ChannelHandlerContext) {
-        if queued.count >= Self.maxQueued {
+        if case .storing = state, let pending, pending.readableBytes >= Self.maxKept {
             heldRead = true
             return
         }
         context.read()
     }
+}
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), routerOwes > 0 { routerOwes -= 1 }
-        context.write(data, promise: promise)
+extension WebhookSource {
+    /// The request path that reaches this source (for the request log).
+    var path: String {
+        switch self {
+        case .stripe: return "/webhooks/stripe"
+        case .medusa: return "/webhooks/medusa"
+        case .payload: return "/webhooks/payload"
+        case .fleetbase: return "/webhooks/fleetbase"
+        case .erpnext: return "/webhooks/erpnext"
+        }
     }
 }
 
-/// The `Date` header's value (RFC 9110 IMF-fixdate), formatted once per second.
-enum HTTPDate {
-    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
-    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-    static func now() -> String {
-        var seconds = time(nil)
-        if let cached = cache.withLock({ $0.second == seconds ? $0.text : nil }) { return cached }
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let text = "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
-        cache.withLock { $0 = (seconds, text) }
-        return text
+extension Accepted {
+    /// The whole HTTP/1.1 response, as the router would write it.
+    func http1Response(allocator: ByteBufferAllocator) -> ByteBuffer {
+        let body = body()
+        var out = allocator.buffer(capacity: 160 + 2 * jobID.utf8.count)
+        out.writeStaticString("HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nCityOS-Job-Id: ")
+        out.writeString(jobID)
+        out.writeStaticString("\r\nContent-Length: ")
+        out.writeString(String(body.count))
+        out.writeStaticString("\r\nDate: ")
+        out.writeString(HTTPDate.now())
+        out.writeStaticString("\r\n\r\n")
+        out.writeBytes(body)
+        return out
     }
 }

@@ -48,7 +48,8 @@ struct WebhookRoutes: Sendable {
             throw APIError.bodyTooLarge(limit: limit)
         }
         let job = try verifiedJob(source, secret: secret, maxAttempts: attempts,
-                                  headers: request.headers, body: body, trace: context.trace?.traceparent)
+                                  signature: request.headers[source.scheme.headerName], body: body,
+                                  trace: context.trace?.traceparent)
         let receipt = try await enqueuers.store(job)
         count(receipt, source: source)
         return Accepted(jobID: receipt.id, duplicate: !receipt.created).response()
@@ -75,10 +76,11 @@ struct WebhookRoutes: Sendable {
 
     /// The job for a delivery whose signature checks out: the one step both the router and the
     /// event-loop fast path (`WebhookFastPath`) take, so they accept and refuse the same bodies.
-    func verifiedJob(_ source: WebhookSource, secret: SigningKey, maxAttempts: Int, headers: HTTPFields,
+    /// `signature` is the value of the source's signature header (`SignatureScheme.headerName`).
+    func verifiedJob(_ source: WebhookSource, secret: SigningKey, maxAttempts: Int, signature: String?,
                      body: ByteBuffer, trace: String?) throws(APIError) -> EncodedJob {
         let receivedAt = Clock.nowMillis()
-        try source.scheme.verify(headers: headers, body: body, secret: secret, now: receivedAt / 1000)
+        try source.scheme.verify(signature: signature, body: body, secret: secret, now: receivedAt / 1000)
         let event = try WebhookEvent.read(source, body: body)
         return WebhookJob.make(source: source, event: event, body: body, maxAttempts: maxAttempts,
                                receivedAt: receivedAt, trace: trace)

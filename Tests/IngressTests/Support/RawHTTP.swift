@@ -27,39 +27,61 @@ enum RawHTTP {
     /// Writes `bytes` in one `write` on a new connection to `port`, then reads until `count`
     /// responses (each framed by its Content-Length) have arrived, or 10 s have passed.
     static func exchange(port: Int, _ bytes: [UInt8], responses count: Int) throws -> [Response] {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw Failure(description: "connect: \(errno)") }
-        let written = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        guard written == bytes.count else { throw Failure(description: "wrote \(written) of \(bytes.count) bytes") }
+        let connection = try Connection(port: port)
+        try connection.write(bytes)
+        return try connection.read(responses: count)
+    }
 
-        var received: [UInt8] = []
-        var responses: [Response] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while responses.count < count {
-            if let (response, used) = parse(received) {
-                responses.append(response)
-                received.removeFirst(used)
-                continue
+    /// One client connection kept open across exchanges (closed when released).
+    final class Connection {
+        private let fd: Int32
+        private var received: [UInt8] = []
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else {
-                throw Failure(description: "connection ended after \(responses.count) of \(count) responses; "
-                              + "unparsed: \(String(decoding: received, as: UTF8.self))")
+            guard connected == 0 else {
+                close(fd)
+                throw Failure(description: "connect: \(errno)")
             }
-            received += chunk[0..<n]
         }
-        return responses
+
+        deinit { close(fd) }
+
+        /// Writes `bytes` in one `write`.
+        func write(_ bytes: [UInt8]) throws {
+            let written = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            guard written == bytes.count else { throw Failure(description: "wrote \(written) of \(bytes.count) bytes") }
+        }
+
+        /// Reads until `count` more responses have arrived (10 s at most without a byte).
+        func read(responses count: Int) throws -> [Response] {
+            var responses: [Response] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while responses.count < count {
+                if let (response, used) = parse(received) {
+                    responses.append(response)
+                    received.removeFirst(used)
+                    continue
+                }
+                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard n > 0 else {
+                    throw Failure(description: "connection ended after \(responses.count) of \(count) responses; "
+                                  + "unparsed: \(String(decoding: received, as: UTF8.self))")
+                }
+                received += chunk[0..<n]
+            }
+            return responses
+        }
     }
 
     /// Whether something accepts TCP connections on `port`.

@@ -1,0 +1,62 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// Hummingbird's HTTP/1.1 connection with the webhook fast path in front of its decoder:
+///
+///     socket ⇄ WebhookFastPath ⇄ HTTP/1 decoder and encoder ⇄ HTTP types ⇄ RouterAnswers ⇄ … router
+///
+/// The fast path reads the raw bytes first and answers the deliveries it takes; whatever it
+/// passes on is parsed and answered by Hummingbird exactly as without it.
+struct WebhookHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+
+    let http1: HTTP1Channel
+    let lane: WebhookFastLane
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let fastPath = WebhookFastPath(lane: lane)
+        do {
+            try channel.pipeline.syncOperations.addHandler(fastPath)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        // setup runs on the channel's event loop, and so does what follows it.
+        return http1.setup(channel: channel, logger: logger).assumeIsolated().flatMapThrowing { value in
+            let operations = channel.pipeline.syncOperations
+            let codec = try operations.handler(type: HTTP1ToHTTPServerCodec.self)
+            try operations.addHandler(RouterAnswers(fastPath: fastPath), position: .after(codec))
+            return value
+        }.nonisolated()
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await http1.handle(value: value, logger: logger)
+    }
+}
+
+/// Tells the fast path each time the router finishes writing an answer, so that it knows when
+/// the router owes none and it may answer requests itself again without breaking their order.
+final class RouterAnswers: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let fastPath: WebhookFastPath
+
+    init(fastPath: WebhookFastPath) {
+        self.fastPath = fastPath
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let isEnd = if case .end = unwrapOutboundIn(data) { true } else { false }
+        context.write(data, promise: promise)
+        if isEnd {
+            // After this write has returned: the fast path may write answers of its own next.
+            let fastPath = self.fastPath
+            context.eventLoop.assumeIsolated().execute { fastPath.routerAnswered() }
+        }
+    }
+}
