@@ -2,10 +2,11 @@ import ArgumentParser
 import Foundation
 
 /// `cityos bench queue …`: measures the queue engine against the configured Redis;
-/// `cityos bench billing …`: a billing cycle against an in-process sandbox Stripe.
+/// `cityos bench billing …`: a billing cycle against an in-process sandbox Stripe;
+/// `cityos bench http …`: load on a running ingress (`HTTPLoad`).
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [QueueBench.self, BillingBench.self])
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [QueueBench.self, BillingBench.self, HTTPBench.self])
 
     struct QueueBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
