@@ -25,7 +25,8 @@ enum QueueScripts {
     redis.call('SADD', KEYS[6], ARGV[2])
     local out, added, ready, tenants = {}, 0, {}, {}
     for i = 4, #ARGV, 6 do
-      local id, t, due, uk, ttl, payload = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+3], tonumber(ARGV[i+4]), ARGV[i+5]
+      -- Numbers stay strings unless compared: Lua would format them back for Redis.
+      local id, t, due, uk, ttl, payload = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
       local existing = nil
       if uk ~= '' then
         local ukey = prefix .. 'uniq:' .. uk
@@ -36,7 +37,7 @@ enum QueueScripts {
       elseif redis.call('HSETNX', KEYS[1], id, payload) == 0 then
         out[#out+1] = id; out[#out+1] = 0
       else
-        if due > now then
+        if due ~= '0' and tonumber(due) > now then
           redis.call('ZADD', KEYS[3], due, id)
         else
           -- Ready ids are pushed per tenant after the loop: one RPUSH per tenant and batch.
@@ -58,7 +59,8 @@ enum QueueScripts {
     end
     if added > 0 then
       redis.call('HINCRBY', KEYS[4], 'enqueued', added)
-      redis.call('LPUSH', KEYS[5], '1'); redis.call('LTRIM', KEYS[5], 0, 0)
+      -- One wake-up token at most; reading first spares a write (and its AOF entry) per call.
+      if redis.call('LLEN', KEYS[5]) == 0 then redis.call('LPUSH', KEYS[5], '1') end
     end
     return out
     """)
