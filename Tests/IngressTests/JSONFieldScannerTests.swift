@@ -40,6 +40,26 @@ final class JSONFieldScannerTests: XCTestCase {
         XCTAssertNil(scan(deep), "nesting is bounded")
     }
 
+    /// Long strings are stepped over eight bytes at a time: a byte that needs a look (a quote, a
+    /// backslash, a control character, a non-ASCII byte) is found at every offset of the word.
+    func testEveryByteOfALongStringIsLookedAt() {
+        let cases: [(insert: [UInt8], valid: Bool)] = [
+            ([0x5C, 0x22], true), ([0x5C, 0x6E], true), ([0xC3, 0xA9], true),
+            ([0x0A], false), ([0x1F], false), ([0x00], false), ([0xC3, 0x28], false), (Array(#"\q"#.utf8), false),
+        ]
+        for (insert, valid) in cases {
+            for offset in 0..<24 {
+                let text = Array(String(repeating: "x", count: offset).utf8) + insert + Array(String(repeating: "y", count: 40).utf8)
+                let body = Array(#"{"pad":""#.utf8) + text + Array(#"","id":"evt_long"}"#.utf8)
+                let found = scan(bytes: body)
+                XCTAssertEqual(found != nil, valid, "\(insert) at offset \(offset)")
+                if valid { XCTAssertEqual(found?[0], "evt_long") }
+            }
+        }
+        // A quote inside the plain run ends the string there: what follows must then be JSON.
+        XCTAssertNil(scan(#"{"pad":"xxxxxxxxxxxx"xxxxxxxxxxxxxxxx"}"#))
+    }
+
     /// Random mutations of a real event: the scanner accepts exactly what JSONDecoder accepts
     /// as a JSON object.
     func testAgreesWithJSONDecoderOnMutatedEvents() {

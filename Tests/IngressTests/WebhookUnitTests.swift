@@ -79,4 +79,8 @@ final class WebhookUnitTests: XCTestCase {
         XCTAssertNotEqual(made, "garbage")
         XCTAssertTrue(Trace.isValid(made), made)
     }
+
+    func testEachSourcesOrdinalIsItsPlaceAmongAllCases() {
+        for (place, source) in WebhookSource.allCases.enumerated() { XCTAssertEqual(source.ordinal, place, "\(source)") }
+    }
 }

@@ -33,10 +33,17 @@ struct RequestLogMiddleware: RouterMiddleware {
     }
 
     /// Counts a request in the metrics and writes its log line (without a logger, only counts).
-    /// Shared with `WebhookFastPath`, which answers webhooks without passing through here.
     static func record(method: String, path: String, route: String, status: Int, elapsed: Duration,
                        traceID: Substring, jobID: String?, metrics: IngressMetrics, logger: Logger?) {
         metrics.countRequest(route: route, method: method, status: status, duration: elapsed)
+        log(method: method, path: path, route: route, status: status, elapsed: elapsed, traceID: traceID,
+            jobID: jobID, logger: logger)
+    }
+
+    /// Writes a request's log line. Shared with `WebhookFastPath`, which answers webhooks
+    /// without passing through here (and counts them itself).
+    static func log(method: String, path: String, route: String, status: Int, elapsed: Duration,
+                    traceID: Substring, jobID: String?, logger: Logger?) {
         guard let logger, logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
             "method": .string(method),

@@ -3,17 +3,25 @@ import NIOCore
 import Queue
 
 /// What every connection's fast path shares: the webhook rules (with one enqueuer per event
-/// loop), the metrics and the request log.
+/// loop), each source's counters and the request log.
 final class WebhookFastLane: Sendable {
     let routes: WebhookRoutes
-    let metrics: IngressMetrics
     /// The request log; nil when request lines are off.
     let requestLog: Logger?
+    /// Per source, in `WebhookSource.allCases` order.
+    private let counters: [IngressMetrics.WebhookAnswerCounters]
 
     init(routes: WebhookRoutes, metrics: IngressMetrics, requestLog: Logger?) {
         self.routes = routes
-        self.metrics = metrics
         self.requestLog = requestLog
+        self.counters = WebhookSource.allCases.map {
+            metrics.webhookAnswerCounters(source: $0.rawValue, queue: WebhookSource.queue, kind: $0.jobKind,
+                                          route: WebhookFastPath.route)
+        }
+    }
+
+    func counters(_ source: WebhookSource) -> IngressMetrics.WebhookAnswerCounters {
+        counters[source.ordinal]
     }
 }
 
@@ -251,13 +259,12 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func answer(_ receipt: JobClient.Receipt, source: WebhookSource, trace: Trace,
                         start: ContinuousClock.Instant, context: ChannelHandlerContext) {
-        lane.routes.count(receipt, source: source)
-        lane.metrics.countWebhookPath(source: source.rawValue, path: "event_loop")
         let accepted = Accepted(jobID: receipt.id, duplicate: !receipt.created)
         context.writeAndFlush(wrapOutboundOut(accepted.http1Response(allocator: context.channel.allocator)), promise: nil)
-        RequestLogMiddleware.record(method: "POST", path: source.path, route: Self.route, status: 202,
-                                    elapsed: .now - start, traceID: trace.traceID, jobID: receipt.id,
-                                    metrics: lane.metrics, logger: lane.requestLog)
+        let elapsed = ContinuousClock.now - start
+        lane.counters(source).count(created: receipt.created, elapsed: elapsed)
+        RequestLogMiddleware.log(method: "POST", path: source.path, route: Self.route, status: 202, elapsed: elapsed,
+                                 traceID: trace.traceID, jobID: receipt.id, logger: lane.requestLog)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -286,6 +293,17 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 }
 
 extension WebhookSource {
+    /// The source's position in `allCases`.
+    var ordinal: Int {
+        switch self {
+        case .stripe: return 0
+        case .medusa: return 1
+        case .payload: return 2
+        case .fleetbase: return 3
+        case .erpnext: return 4
+        }
+    }
+
     /// The request path that reaches this source (for the request log).
     var path: String {
         switch self {

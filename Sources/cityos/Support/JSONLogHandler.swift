@@ -28,50 +28,85 @@ struct JSONLogHandler: LogHandler {
     private static let secretWordBytes = secretWords.map { Array($0.utf8) }
 
     /// Whether a metadata key names a secret: it contains one of `secretWords`, ignoring case.
+    /// Runs for every key of every line, so it compares bytes in place rather than lower-casing a copy.
     static func isSecret(_ key: String) -> Bool {
-        let lower = key.utf8.map { (0x41...0x5a).contains($0) ? $0 | 0x20 : $0 }
-        return secretWordBytes.contains { word in
-            guard lower.count >= word.count else { return false }
-            return (0...(lower.count - word.count)).contains { start in
-                lower[start..<(start + word.count)].elementsEqual(word)
+        var key = key
+        return key.withUTF8 { bytes in
+            secretWordBytes.contains { word in
+                guard bytes.count >= word.count else { return false }
+                return (0...(bytes.count - word.count)).contains { start in
+                    for j in 0..<word.count {
+                        let byte = bytes[start + j]
+                        if (byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte) != word[j] { return false }
+                    }
+                    return true
+                }
+            }
+        }
+    }
+
+    /// The keys every line has, in the order they sort among the metadata keys.
+    private enum Fixed: CaseIterable {
+        case level, logger, msg, ts
+        var key: String {
+            switch self {
+            case .level: return "level"
+            case .logger: return "logger"
+            case .msg: return "msg"
+            case .ts: return "ts"
             }
         }
     }
 
     func log(event: LogEvent) {
-        // Every key sorted, the four fixed ones (ts, level, logger, msg) among them; the handler's
-        // own metadata is usually empty, so the event's is used as it is.
+        // Every key sorted, the four fixed ones (level, logger, msg, ts) among them; the handler's
+        // own metadata is usually empty, so the event's is used as it is. The metadata is sorted
+        // once as (key, value) pairs and merged with the fixed keys, so no key is looked up again.
         let merged: Logger.Metadata
         if let extra = event.metadata, !extra.isEmpty {
             merged = metadata.isEmpty ? extra : metadata.merging(extra) { _, new in new }
         } else {
             merged = metadata
         }
-        var keys = merged.keys.filter { $0 != "ts" && $0 != "level" && $0 != "logger" && $0 != "msg" }
-        keys.append(contentsOf: ["ts", "level", "logger", "msg"])
-        keys.sort()
+        let entries = merged.sorted { $0.key < $1.key }
         var line: [UInt8] = []
         line.reserveCapacity(320)
         line.append(UInt8(ascii: "{"))
-        for (index, key) in keys.enumerated() {
-            if index > 0 { line.append(UInt8(ascii: ",")) }
-            Self.appendString(key, to: &line)
+        var fixed = Fixed.allCases[...]
+        var first = true
+        func separate() {
+            if !first { line.append(UInt8(ascii: ",")) }
+            first = false
+        }
+        func appendFixed(_ field: Fixed) {
+            separate()
+            Self.appendString(field.key, to: &line)
             line.append(UInt8(ascii: ":"))
-            switch key {
-            case "ts": Self.appendTimestamp(to: &line)
-            case "level": Self.appendString(event.level.rawValue, to: &line)
-            case "logger": Self.appendString(label, to: &line)
-            case "msg": Self.appendString(event.message.description, to: &line)
-            default:
-                if Self.isSecret(key) {
-                    Self.appendString("****", to: &line)
-                } else if case .string(let text)? = merged[key] {
-                    Self.appendString(text, to: &line)
-                } else {
-                    Self.appendString(merged[key]?.description ?? "", to: &line)
-                }
+            switch field {
+            case .ts: Self.appendTimestamp(to: &line)
+            case .level: Self.appendString(event.level.rawValue, to: &line)
+            case .logger: Self.appendString(label, to: &line)
+            case .msg: Self.appendString(event.message.description, to: &line)
             }
         }
+        for (key, value) in entries {
+            while let next = fixed.first, next.key <= key {
+                appendFixed(next)
+                fixed = fixed.dropFirst()
+            }
+            if Fixed.allCases.contains(where: { $0.key == key }) { continue }   // the fixed fields win
+            separate()
+            Self.appendString(key, to: &line)
+            line.append(UInt8(ascii: ":"))
+            if Self.isSecret(key) {
+                Self.appendString("****", to: &line)
+            } else if case .string(let text) = value {
+                Self.appendString(text, to: &line)
+            } else {
+                Self.appendString(value.description, to: &line)
+            }
+        }
+        for field in fixed { appendFixed(field) }
         line.append(contentsOf: [UInt8(ascii: "}"), 0x0a])
         LogOutput.standardError.append(line, urgent: event.level >= .warning)
     }
