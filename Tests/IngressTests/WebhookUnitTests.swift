@@ -78,6 +78,10 @@ final class WebhookUnitTests: XCTestCase {
         let made = Trace(headers: [HTTPField.Name("traceparent")!: "garbage"]).traceparent
         XCTAssertNotEqual(made, "garbage")
         XCTAssertTrue(Trace.isValid(made), made)
+        let fresh = Trace(traceparent: nil)
+        XCTAssertEqual(fresh.traceID.count, 32)
+        XCTAssertEqual(fresh.traceparent, "00-\(fresh.traceID)-\(fresh.traceparent.suffix(19))")
+        XCTAssertNotEqual(Trace(traceparent: nil).traceID, fresh.traceID)
     }
 
     func testEachSourcesOrdinalIsItsPlaceAmongAllCases() {

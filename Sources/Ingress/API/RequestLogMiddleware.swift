@@ -45,16 +45,29 @@ struct RequestLogMiddleware: RouterMiddleware {
     static func log(method: String, path: String, route: String, status: Int, elapsed: Duration,
                     traceID: Substring, jobID: String?, logger: Logger?) {
         guard let logger, logger.logLevel <= .info else { return }
-        var metadata: Logger.Metadata = [
-            "method": .string(method),
-            "path": .string(String(path.prefix(200))),
-            "route": .string(route),
-            "status": .string(String(status)),
-            "duration_ms": .string(milliseconds(elapsed)),
-            "trace_id": .string(String(traceID)),
-        ]
+        // Sized for all seven fields up front: a line per request should not regrow a dictionary.
+        var metadata = Logger.Metadata(minimumCapacity: 7)
+        metadata["method"] = .string(method)
+        metadata["path"] = .string(path.utf8.count <= 200 ? path : String(path.prefix(200)))
+        metadata["route"] = .string(route)
+        metadata["status"] = .string(statusText(status))
+        metadata["duration_ms"] = .string(milliseconds(elapsed))
+        metadata["trace_id"] = .string(String(traceID))
         if let jobID { metadata["job_id"] = .string(jobID) }
         logger.info("request", metadata: metadata)
+    }
+
+    /// The status as text, without formatting the common ones anew for every line.
+    static func statusText(_ status: Int) -> String {
+        switch status {
+        case 200: return "200"
+        case 202: return "202"
+        case 400: return "400"
+        case 401: return "401"
+        case 404: return "404"
+        case 503: return "503"
+        default: return String(status)
+        }
     }
 
     /// `1.234` — milliseconds with three decimals, without going through `Double`'s description.

@@ -11,7 +11,10 @@ struct Trace: Sendable {
     /// The 32 hex digits that name the trace (`traceparent` is always `00-<32>-<16>-<2>`: a
     /// given one was checked by `isValid`, a made one is built so).
     var traceID: Substring {
-        traceparent.utf8.count == 55 ? traceparent.dropFirst(3).prefix(32) : Substring(traceparent)
+        let utf8 = traceparent.utf8
+        guard utf8.count == 55 else { return Substring(traceparent) }
+        let start = utf8.index(utf8.startIndex, offsetBy: 3)
+        return Substring(utf8[start..<utf8.index(start, offsetBy: 32)])
     }
 
     init(headers: HTTPFields) {
@@ -53,15 +56,22 @@ struct Trace: Sendable {
         return z ^ (z >> 31)
     }
 
-    /// A new traceparent: a 16-byte trace id and an 8-byte span id.
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// A new traceparent, `00-<32 hex: trace id>-<16 hex: span id>-01`, written in one go.
     private static func make() -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24)
-        for _ in 0..<3 {
-            let word = nextWord()
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        String(unsafeUninitializedCapacity: 55) { out in
+            var at = 0
+            func put(_ byte: UInt8) { out[at] = byte; at += 1 }
+            func putHex(_ word: UInt64) {
+                for shift in stride(from: 60, through: 0, by: -4) { put(hexDigits[Int((word >> UInt64(shift)) & 0xF)]) }
+            }
+            put(UInt8(ascii: "0")); put(UInt8(ascii: "0")); put(UInt8(ascii: "-"))
+            putHex(nextWord()); putHex(nextWord())
+            put(UInt8(ascii: "-"))
+            putHex(nextWord())
+            put(UInt8(ascii: "-")); put(UInt8(ascii: "0")); put(UInt8(ascii: "1"))
+            return at
         }
-        let hex = Hex.encode(bytes)
-        return "00-\(hex.prefix(32))-\(hex.suffix(16))-01"
     }
 }
