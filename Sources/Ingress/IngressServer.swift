@@ -21,6 +21,7 @@ public final class IngressServer: Sendable {
     private let schedules: ScheduleReport?
     private let webhookInbox: WebhookInboxReport?
     private let logger: Logger
+    private let requestLogWriter: RequestLog.Writer?
     private let lifecycle = Mutex(Lifecycle())
 
     private struct Lifecycle {
@@ -38,9 +39,12 @@ public final class IngressServer: Sendable {
     ///     it that route answers 503 `not_configured`.
     ///   - webhookInbox: what `GET /v1/webhooks/inbox` answers (recent webhook outcomes, from the
     ///     store); without it that route answers 503 `not_configured`.
+    ///   - requestLogWriter: writes request lines in the log's own format without going through
+    ///     `Logger` metadata (see `RequestLog`); without it they are `logger.info` lines.
     public init(configuration: IngressConfiguration, redis: RedisClient, registry: JobRegistry,
                 metrics: IngressMetrics = IngressMetrics(), readinessChecks: [ReadinessCheck]? = nil,
-                schedules: ScheduleReport? = nil, webhookInbox: WebhookInboxReport? = nil, logger: Logger) {
+                schedules: ScheduleReport? = nil, webhookInbox: WebhookInboxReport? = nil, logger: Logger,
+                requestLogWriter: RequestLog.Writer? = nil) {
         self.configuration = configuration
         self.schedules = schedules
         self.webhookInbox = webhookInbox
@@ -49,6 +53,12 @@ public final class IngressServer: Sendable {
         self.metrics = metrics
         self.readinessChecks = readinessChecks ?? [.redis(redis)]
         self.logger = logger
+        self.requestLogWriter = requestLogWriter
+    }
+
+    /// Where request lines go; nil when they are off.
+    private var requestLog: RequestLog? {
+        configuration.logRequests ? RequestLog(logger: logger, writer: requestLogWriter) : nil
     }
 
     /// Every route the server answers, as `METHOD /path/{param}` (for the OpenAPI test).
@@ -62,7 +72,7 @@ public final class IngressServer: Sendable {
     private func makeRoutes() -> (router: Router<IngressContext>, webhooks: WebhookRoutes?) {
         let router = Router(context: IngressContext.self)
         let warnings = OnceWarnings()
-        router.add(middleware: RequestLogMiddleware(metrics: metrics, logger: logger, enabled: configuration.logRequests))
+        router.add(middleware: RequestLogMiddleware(metrics: metrics, logger: logger, requestLog: requestLog))
         router.add(middleware: ErrorMiddleware())
 
         if configuration.metricsOnly {
@@ -107,7 +117,7 @@ public final class IngressServer: Sendable {
         await routes.webhooks?.enqueuers.warmUp()
         defer { routes.webhooks?.enqueuers.close() }
         let lane = configuration.webhookFastPath ? routes.webhooks.map {
-            WebhookFastLane(routes: $0, metrics: metrics, requestLog: configuration.logRequests ? logger : nil)
+            WebhookFastLane(routes: $0, metrics: metrics, requestLog: requestLog)
         } : nil
         let server = lane.map { lane in
             HTTPServerBuilder { responder in WebhookHTTP1Channel(http1: HTTP1Channel(responder: responder), lane: lane) }

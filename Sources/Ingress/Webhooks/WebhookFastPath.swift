@@ -7,11 +7,11 @@ import Queue
 final class WebhookFastLane: Sendable {
     let routes: WebhookRoutes
     /// The request log; nil when request lines are off.
-    let requestLog: Logger?
+    let requestLog: RequestLog?
     /// Per source, in `WebhookSource.allCases` order.
     private let counters: [IngressMetrics.WebhookAnswerCounters]
 
-    init(routes: WebhookRoutes, metrics: IngressMetrics, requestLog: Logger?) {
+    init(routes: WebhookRoutes, metrics: IngressMetrics, requestLog: RequestLog?) {
         self.routes = routes
         self.requestLog = requestLog
         self.counters = WebhookSource.allCases.map {
@@ -263,8 +263,8 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(accepted.http1Response(allocator: context.channel.allocator)), promise: nil)
         let elapsed = ContinuousClock.now - start
         lane.counters(source).count(created: receipt.created, elapsed: elapsed)
-        RequestLogMiddleware.log(method: "POST", path: source.path, route: Self.route, status: 202, elapsed: elapsed,
-                                 traceID: trace.traceID, jobID: receipt.id, logger: lane.requestLog)
+        lane.requestLog?.record(RequestLogLine(method: "POST", path: source.path, route: Self.route, status: 202,
+                                               elapsed: elapsed, traceID: trace.traceID, jobID: receipt.id))
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -25,7 +25,7 @@ extension Platform {
         return IngressServer(configuration: configuration,
                              redis: redis, registry: registry, metrics: metrics, readinessChecks: checks,
                              schedules: scheduleReport(), webhookInbox: webhookInboxReport(),
-                             logger: Logger(label: "cityos.ingress"))
+                             logger: Logger(label: "cityos.ingress"), requestLogWriter: JSONLogHandler.writeRequestLine)
     }
 
     /// `GET /v1/webhooks/inbox`: read from PostgreSQL on each request.
