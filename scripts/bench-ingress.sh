@@ -21,7 +21,8 @@
 # Prints each run (req/s, p99, and CPU per request of the server, Redis and the load generator)
 # and the medians; checks that Redis stored one job per accepted request. Everything it starts,
 # it stops. Needs redis-server, python3, curl.
-# BENCH_CITYOS_BIN=path skips the build and runs that binary instead.
+# BENCH_CITYOS_BIN=path skips the build and runs that binary instead; BENCH_SERVER_BIN=path runs
+# that binary as the two servers (an earlier build, say) while the load still comes from this one.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -89,7 +90,7 @@ serve() {
   CITYOS_HTTP_HOST=127.0.0.1 CITYOS_HTTP_PORT=$1 CITYOS_HTTP_WEBHOOK_FAST_PATH=$2 \
   CITYOS_DATABASE_URL=postgres://unused@127.0.0.1:1/unused \
   CITYOS_WEBHOOK_SECRET_STRIPE=$SECRET CITYOS_CONFIG=$DIR/empty.yaml \
-    CITYOS_LOG_LEVEL=${BENCH_LOG_LEVEL:-info} "$BIN" serve --bench-route 2>"$3" 9>&- &
+    CITYOS_LOG_LEVEL=${BENCH_LOG_LEVEL:-info} "${BENCH_SERVER_BIN:-$BIN}" serve --bench-route 2>"$3" 9>&- &
 }
 serve "$HTTP_PORT" 1 "$DIR/ingress.log"; SERVER_PID=$!
 serve "$ROUTER_PORT" 0 "$DIR/ingress-router.log"; ROUTER_PID=$!
