@@ -69,6 +69,21 @@ final class WebhookFastPathTests: XCTestCase {
         XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }), ["evt_pipe_a", "evt_pipe_c"])
     }
 
+    func testAHundredPipelinedDeliveriesAreAllStoredAndAnsweredInOrder() async throws {
+        harness = try await IngressHarness.start()
+        let run = UUID().uuidString.prefix(8)
+        let ids = (0..<100).map { "evt_burst_\(run)_\($0)" }
+        // ~140 KB in one write: more than the fast path keeps while a delivery waits for Redis,
+        // so it stops reading and takes the rest as it drains.
+        let answers = try RawHTTP.exchange(port: harness.port, ids.flatMap(signed), responses: ids.count)
+
+        XCTAssertEqual(answers.map(\.status), Array(repeating: 202, count: ids.count))
+        let stored = try await harness.storedWebhookJobs()
+        let storedIDs = Dictionary(uniqueKeysWithValues: stored.map { ($0.id, $0.args["event_id"]?.stringValue) })
+        XCTAssertEqual(answers.map { storedIDs[$0.json?["job_id"] as? String ?? ""] ?? nil }, ids,
+                       "each answer names the job of the delivery in its place")
+    }
+
     func testAForgottenScriptIsHandedToTheRouterWhichLoadsItAndStoresTheJob() async throws {
         harness = try await IngressHarness.start()
         let warm = try RawHTTP.exchange(port: harness.port, signed("evt_script_1"), responses: 1)
