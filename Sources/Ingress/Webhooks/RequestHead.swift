@@ -4,10 +4,10 @@
 /// The reading is deliberately strict, so that the fast path and the decoder can never disagree
 /// about where a request ends (which is how requests are smuggled past a proxy): a head is only
 /// accepted if every HTTP/1.1 parser reads it the same way — `HTTP/1.1` only, CRLF line ends,
-/// a common method, token field names, visible ASCII only, no obs-fold, at most one
-/// `Content-Length` of plain digits, and no `Transfer-Encoding`, `Upgrade` or `Expect`. Anything
-/// else is `unsupported`, and the fast path hands the rest of the connection to the decoder
-/// as it is. `RequestHeadTests` checks the agreement against NIO's decoder.
+/// a common method, an origin-form target, token field names, visible ASCII only, no obs-fold,
+/// at most one `Content-Length` of plain digits, and no `Transfer-Encoding`, `Upgrade` or
+/// `Expect`. Anything else is `unsupported`, and the fast path hands the rest of the connection
+/// to the decoder as it is. `RequestHeadTests` checks the agreement against NIO's decoder.
 struct RequestHead: Equatable {
     /// Bytes from the request line through the empty line that ends the header fields.
     var length = 0
