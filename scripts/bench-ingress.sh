@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # scripts/bench-ingress.sh [DURATION_S] [RUNS] — load benchmark of the HTTP ingress.
 #
-# Starts a private Redis (AOF, appendfsync everysec; 127.0.0.1:${BENCH_REDIS_PORT:-6394}) and two
+# Starts a private Redis (configured as scripts/services.sh does: AOF, appendfsync everysec,
+# auto-aof-rewrite-percentage 400; BENCH_REDIS_CONFIG adds lines; 127.0.0.1:${BENCH_REDIS_PORT:-6394}) and two
 # release `cityos serve --bench-route` processes (JSON request logs to .local/bench/): one as
 # shipped on 127.0.0.1:${BENCH_HTTP_PORT:-8089}, one with the webhook fast path switched off
 # (CITYOS_HTTP_WEBHOOK_FAST_PATH=0) on the next port. Then, RUNS times, each phase on its own:
 #   1. signed 1 KiB Stripe webhooks, each with a different event id, to the server as shipped
 #      (well-formed webhooks are answered by WebhookFastPath, from the socket's bytes);
-#   2. the same load (fresh event ids) to the server with the fast path off: the router's path;
-#   3. POST /bench/noop with the same body size: 202 and no work, through the router — the
-#      HTTP framework's ceiling on this machine.
+#   2. POST /bench/noop with the same body size: 202 and no work, through the router — the
+#      HTTP framework's ceiling on this machine;
+#   3. the same webhook load (fresh event ids) to the server with the fast path off: the router's path.
+# The ratio webhooks/noop is taken within each run, from phases 1 and 2 run back to back, and
+# its median reported: a shared VM's speed drifts by tens of percent over minutes, and a ratio
+# of medians taken minutes apart would carry that drift.
 # The load comes from `cityos bench http` (HTTPLoad: every request built and signed before the
 # clock starts, CONNECTIONS connections each with one request in flight, THREADS threads, a 1 s
 # warm-up, only answers completed inside the window counted). It replaced wrk with a Lua script
@@ -79,6 +83,8 @@ dir "$DIR/redis"
 appendonly yes
 appendfsync everysec
 save ""
+auto-aof-rewrite-percentage ${CITYOS_REDIS_AOF_REWRITE_PERCENTAGE:-400}
+${BENCH_REDIS_CONFIG:-}
 CONF
 redis-server "$DIR/redis/redis.conf" 9>&-
 for _ in $(seq 100); do redis ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -100,6 +106,15 @@ for port in "$HTTP_PORT" "$ROUTER_PORT"; do
 done
 
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# Redis's own ticks and those of its finished children: the AOF rewrites it forks.
+redis_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$REDIS_PID/stat" 2>/dev/null || echo 0; }
+# Waits (up to a minute) until no AOF rewrite runs: one started by a phase is counted in it.
+await_rewrite() {
+  for _ in $(seq 600); do
+    redis info persistence | grep -q '^aof_rewrite_in_progress:0' && return
+    sleep 0.1
+  done
+}
 REDIS_PID=$(cat "$DIR/redis/redis.pid" 2>/dev/null || echo 0)
 HZ=$(getconf CLK_TCK)
 
@@ -107,14 +122,17 @@ HZ=$(getconf CLK_TCK)
 # "req_per_s p99_ms non2xx stored server_us redis_us client_us" (stored: -1 for the noop route)
 # and warns if Redis stored fewer jobs than were accepted. Server and Redis CPU are their
 # ticks over the phase divided by the answers (the generator builds its events first, while
-# they idle); the generator measures its own CPU.
+# they idle); Redis's include the AOF rewrites the phase started (each phase waits for them
+# before it starts and before it reads Redis's ticks); the generator measures its own CPU.
 phase() {
   local name=$1 pid=$2 port=$3 route=$4 run=$5 out="$DIR/load-$1-$5.json" s0 r0 s1 r1 stored
   redis flushall >/dev/null
-  s0=$(proc_ticks "$pid"); r0=$(proc_ticks "$REDIS_PID")
+  await_rewrite
+  s0=$(proc_ticks "$pid"); r0=$(redis_ticks)
   CITYOS_WEBHOOK_SECRET_STRIPE=$SECRET "$BIN" bench http --port "$port" --route "$route" --duration "$DURATION" \
     --warmup 1 --connections "$CONNECTIONS" --threads "$THREADS" --json >"$out"
-  s1=$(proc_ticks "$pid"); r1=$(proc_ticks "$REDIS_PID")
+  s1=$(proc_ticks "$pid")
+  await_rewrite; r1=$(redis_ticks)
   stored=-1
   if [ "$route" = webhooks ]; then stored=$(redis hget "bench:{q:webhooks}:stats" enqueued); fi
   redis info commandstats >"$DIR/redis-commandstats-$name-$run.txt"; redis config resetstat >/dev/null
@@ -135,16 +153,18 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 : >"$DIR/results.txt"
 for run in $(seq "$RUNS"); do
   read -r w_rps w_p99 w_bad w_stored w_srv w_red w_cli < <(phase webhook "$SERVER_PID" "$HTTP_PORT" webhooks "$run")
-  read -r r_rps r_p99 r_bad r_stored r_srv r_red r_cli < <(phase router "$ROUTER_PID" "$ROUTER_PORT" webhooks "$run")
   read -r n_rps n_p99 n_bad _ n_srv _ n_cli < <(phase noop "$SERVER_PID" "$HTTP_PORT" noop "$run")
-  echo "$run $w_rps $w_p99 $n_rps $n_p99 $r_rps $r_p99 $w_srv $w_red $w_cli $r_srv $r_red $n_srv $n_cli" >>"$DIR/results.txt"
+  read -r r_rps r_p99 r_bad r_stored r_srv r_red r_cli < <(phase router "$ROUTER_PID" "$ROUTER_PORT" webhooks "$run")
+  ratio=$(awk -v w="$w_rps" -v n="$n_rps" 'BEGIN { printf "%.3f", w / n }')
+  echo "$run $w_rps $w_p99 $n_rps $n_p99 $r_rps $r_p99 $w_srv $w_red $w_cli $r_srv $r_red $n_srv $n_cli $ratio" >>"$DIR/results.txt"
   printf 'run %d:\n' "$run"
   printf '  webhooks              %6s req/s, p99 %5s ms, %s non-2xx/errors, %s jobs stored; CPU per request: server %s us, redis %s us, load generator %s us\n' \
     "$w_rps" "$w_p99" "$w_bad" "$w_stored" "$w_srv" "$w_red" "$w_cli"
-  printf '  webhooks, router path %6s req/s, p99 %5s ms, %s non-2xx/errors, %s jobs stored; CPU per request: server %s us, redis %s us, load generator %s us\n' \
-    "$r_rps" "$r_p99" "$r_bad" "$r_stored" "$r_srv" "$r_red" "$r_cli"
   printf '  noop (router)         %6s req/s, p99 %5s ms, %s non-2xx/errors; CPU per request: server %s us, load generator %s us\n' \
     "$n_rps" "$n_p99" "$n_bad" "$n_srv" "$n_cli"
+  printf '  webhooks, router path %6s req/s, p99 %5s ms, %s non-2xx/errors, %s jobs stored; CPU per request: server %s us, redis %s us, load generator %s us\n' \
+    "$r_rps" "$r_p99" "$r_bad" "$r_stored" "$r_srv" "$r_red" "$r_cli"
+  printf '  ratio webhooks/noop in this run: %s\n' "$ratio"
 done
 
 column_median() { awk -v c="$1" '{ print $c }' "$DIR/results.txt" | median; }
@@ -155,5 +175,6 @@ echo "  webhooks accepted, router path: $(column_median 6) req/s, p99 $(column_m
      "(server $(column_median 11) us, redis $(column_median 12) us)"
 echo "  noop ceiling (router):          $(column_median 4) req/s, p99 $(column_median 5) ms" \
      "(server $(column_median 13) us, load generator $(column_median 14) us)"
-awk -v w="$(column_median 2)" -v r="$(column_median 6)" -v n="$(column_median 4)" \
-  'BEGIN { printf "  ratio webhooks/noop: %.2f (router path: %.2f)\n", w / n, r / n }'
+awk -v q="$(column_median 15)" -v lo="$(awk '{ print $15 }' "$DIR/results.txt" | sort -g | head -1)" \
+  -v hi="$(awk '{ print $15 }' "$DIR/results.txt" | sort -g | tail -1)" -v r="$(column_median 6)" -v n="$(column_median 4)" \
+  'BEGIN { printf "  ratio webhooks/noop: median of the runs %.2f (runs %.2f-%.2f; router path, from medians: %.2f)\n", q, lo, hi, r / n }'
