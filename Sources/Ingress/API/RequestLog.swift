@@ -5,7 +5,7 @@ import Logging
 /// tokens and customer data.
 public struct RequestLogLine: Sendable {
     public var method: String
-    /// The path without its query, at most 200 bytes of it.
+    /// The path without its query, at most 200 characters of it.
     public var path: String
     /// The route that answered (`/webhooks/{source}`), or `NotFound`.
     public var route: String

@@ -56,15 +56,13 @@ struct Trace: Sendable {
         return z ^ (z >> 31)
     }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
     /// A new traceparent, `00-<32 hex: trace id>-<16 hex: span id>-01`, written in one go.
     private static func make() -> String {
         String(unsafeUninitializedCapacity: 55) { out in
             var at = 0
             func put(_ byte: UInt8) { out[at] = byte; at += 1 }
             func putHex(_ word: UInt64) {
-                for shift in stride(from: 60, through: 0, by: -4) { put(hexDigits[Int((word >> UInt64(shift)) & 0xF)]) }
+                for shift in stride(from: 60, through: 0, by: -4) { put(Hex.digits[Int((word >> UInt64(shift)) & 0xF)]) }
             }
             put(UInt8(ascii: "0")); put(UInt8(ascii: "0")); put(UInt8(ascii: "-"))
             putHex(nextWord()); putHex(nextWord())

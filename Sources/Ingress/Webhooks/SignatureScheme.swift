@@ -74,7 +74,7 @@ struct SigningKey: @unchecked Sendable {   // HMAC<SHA256> is a value of plain h
 
 /// `t=<unix>,v1=<hex>,v1=<hex>,v0=…`: other schemes are ignored; no `t` or no `v1` fails.
 /// Parsed on bytes: it runs for every delivery.
-struct TimestampedSignature {
+public struct TimestampedSignature {
     var timestamp: Int64
     var signatures: [[UInt8]]
 
@@ -121,7 +121,7 @@ struct TimestampedSignature {
     }
 
     /// The header value for `body` signed with `secret` at `timestamp` (for docs, tools and tests).
-    static func header(body: [UInt8], secret: [UInt8], timestamp: Int64) -> String {
+    public static func header(body: [UInt8], secret: [UInt8], timestamp: Int64) -> String {
         var mac = HMAC<SHA256>(key: SymmetricKey(data: secret))
         mac.update(data: Array("\(timestamp).".utf8))
         mac.update(data: body)
@@ -130,7 +130,7 @@ struct TimestampedSignature {
 }
 
 enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
+    static let digits = Array("0123456789abcdef".utf8)
 
     static func encode(_ bytes: [UInt8]) -> String {
         var out = [UInt8]()

@@ -113,15 +113,14 @@ enum HTTPLoad {
         return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000))
     }
 
-    static func monotonicNanos() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
+    static func monotonicNanos() -> UInt64 { nanos(of: CLOCK_MONOTONIC) }
 
-    static func processCPUNanos() -> UInt64 {
+    /// CPU time of the whole process (all its threads).
+    static func processCPUNanos() -> UInt64 { nanos(of: CLOCK_PROCESS_CPUTIME_ID) }
+
+    private static func nanos(of clock: clockid_t) -> UInt64 {
         var now = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+        clock_gettime(clock, &now)
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }

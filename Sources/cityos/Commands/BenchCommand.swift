@@ -41,9 +41,7 @@ struct BenchCommand: AsyncParsableCommand {
             let result = try await bench.run()
             await stopStore?()
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                try printJSONLine(result)
             } else {
                 print("kind:      \(result.kind)")
                 print(String(format: "enqueue:   %.0f jobs/s (%d jobs, batches of 1000)", result.enqueuePerS, result.jobs))
@@ -82,9 +80,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
             await stopDatabase()
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                try printJSONLine(result)
             } else {
                 print(String(format: "billing cycle: %d subscriptions in %.2f s = %.0f invoices/s (concurrency %d)",
                              result.subscriptions, result.seconds, result.invoicesPerS, result.concurrency))

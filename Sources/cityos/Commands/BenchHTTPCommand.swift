@@ -1,6 +1,6 @@
 import ArgumentParser
-import Crypto
 import Foundation
+import Ingress
 
 extension BenchCommand {
     /// `cityos bench http`: signed webhooks (or the no-work route) against a running ingress,
@@ -62,9 +62,7 @@ extension BenchCommand {
             configuration.duration = .seconds(duration)
             let result = try HTTPLoad.run(configuration, requests: requests)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                try printJSONLine(result)
             } else {
                 print(String(format: "%@: %.0f req/s 2xx (%d in %.1f s), %d non-2xx, %d errors%@",
                              route.rawValue, result.okPerS, result.ok, result.seconds, result.non2xx, result.errors,
@@ -82,16 +80,13 @@ extension BenchCommand {
 enum SignedEvents {
     static func requests(count: Int, secret: [UInt8], bodyBytes: Int, authority: String) -> RequestSet {
         let run = String(UInt32(truncatingIfNeeded: UInt64(Date().timeIntervalSince1970 * 1000)), radix: 16)
-        let timestamp = Int(Date().timeIntervalSince1970)
-        let key = HMAC<SHA256>(key: SymmetricKey(data: secret))
+        let timestamp = Int64(Date().timeIntervalSince1970)
         let head = Array(#"{"id":"evt_"#.utf8)
         let middle = Array(("\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\",\"api_version\":\"2024-06-20\","
             + "\"created\":1700000000,\"livemode\":false,\"data\":{\"object\":{\"id\":\"pi_3Nx\",\"object\":\"payment_intent\","
             + "\"amount\":2000,\"currency\":\"usd\",\"metadata\":{\"tenant_id\":\"bench\"},\"description\":\"").utf8)
         let tail = Array("\"}}}".utf8)
-        let hex = Array("0123456789abcdef".utf8)
-        let requestHead = Array("POST /webhooks/stripe HTTP/1.1\r\nHost: \(authority)\r\nContent-Type: application/json\r\nStripe-Signature: t=\(timestamp),v1=".utf8)
-        let signedPrefix = Array("\(timestamp).".utf8)
+        let requestHead = Array("POST /webhooks/stripe HTTP/1.1\r\nHost: \(authority)\r\nContent-Type: application/json\r\nStripe-Signature: ".utf8)
         var body: [UInt8] = []
         return RequestSet(count: count) { i, out in
             body.removeAll(keepingCapacity: true)
@@ -100,14 +95,8 @@ enum SignedEvents {
             body.append(contentsOf: middle)
             body.append(contentsOf: repeatElement(UInt8(ascii: "x"), count: max(0, bodyBytes - body.count - tail.count)))
             body.append(contentsOf: tail)
-            var mac = key
-            mac.update(data: signedPrefix)
-            mac.update(data: body)
             out.append(contentsOf: requestHead)
-            for byte in mac.finalize() {
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0f)])
-            }
+            out.append(contentsOf: TimestampedSignature.header(body: body, secret: secret, timestamp: timestamp).utf8)
             out.append(contentsOf: "\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
             out.append(contentsOf: body)
         }
