@@ -108,7 +108,7 @@ done
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # Redis's own ticks and those of its finished children: the AOF rewrites it forks.
 redis_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$REDIS_PID/stat" 2>/dev/null || echo 0; }
-# Waits (up to a minute) until no AOF rewrite runs: one started by a phase is counted in it.
+# Waits (up to a minute) until no AOF rewrite runs, so that one a phase started is counted in it.
 await_rewrite() {
   for _ in $(seq 600); do
     redis info persistence | grep -q '^aof_rewrite_in_progress:0' && return
@@ -122,12 +122,12 @@ HZ=$(getconf CLK_TCK)
 # "req_per_s p99_ms non2xx stored server_us redis_us client_us" (stored: -1 for the noop route)
 # and warns if Redis stored fewer jobs than were accepted. Server and Redis CPU are their
 # ticks over the phase divided by the answers (the generator builds its events first, while
-# they idle); Redis's include the AOF rewrites the phase started (each phase waits for them
-# before it starts and before it reads Redis's ticks); the generator measures its own CPU.
+# they idle); Redis's include the AOF rewrites the phase started (it waits for them to finish
+# before it reads Redis's ticks, so none runs into the next phase); the generator measures its
+# own CPU.
 phase() {
   local name=$1 pid=$2 port=$3 route=$4 run=$5 out="$DIR/load-$1-$5.json" s0 r0 s1 r1 stored
   redis flushall >/dev/null
-  await_rewrite
   s0=$(proc_ticks "$pid"); r0=$(redis_ticks)
   CITYOS_WEBHOOK_SECRET_STRIPE=$SECRET "$BIN" bench http --port "$port" --route "$route" --duration "$DURATION" \
     --warmup 1 --connections "$CONNECTIONS" --threads "$THREADS" --json >"$out"
