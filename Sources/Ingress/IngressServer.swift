@@ -72,8 +72,10 @@ public final class IngressServer: Sendable {
     private func makeRoutes() -> (router: Router<IngressContext>, webhooks: WebhookRoutes?) {
         let router = Router(context: IngressContext.self)
         let warnings = OnceWarnings()
+        let table = RouteTable()
+        defer { table.fill(from: router.routes) }   // once every route below is registered
         router.add(middleware: RequestLogMiddleware(metrics: metrics, logger: logger, requestLog: requestLog))
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(routes: table))
 
         if configuration.metricsOnly {
             HealthRoutes(checks: readinessChecks, timeout: .seconds(2)).register(on: router)

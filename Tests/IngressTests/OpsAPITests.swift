@@ -126,8 +126,10 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual(retriedAgain.status, 404)
         XCTAssertEqual(retriedAgain.errorCode, "not_found")
 
-        let deleted = try await harness.ops(.DELETE, "/v1/queues/mail/dead/\(ids[1])")
-        XCTAssertEqual(deleted.status, 200)
+        // Path parameters are read percent-decoded: "m%61il" is "mail", "%2D" is "-".
+        let deleted = try await harness.ops(.DELETE, "/v1/queues/m%61il/dead/\(ids[1].replacingOccurrences(of: "-", with: "%2D"))")
+        XCTAssertEqual(deleted.status, 200, deleted.text)
+        XCTAssertEqual(deleted.json?["deleted"] as? String, ids[1])
         let deletedAgain = try await harness.ops(.DELETE, "/v1/queues/mail/dead/\(ids[1])")
         XCTAssertEqual(deletedAgain.status, 404)
 

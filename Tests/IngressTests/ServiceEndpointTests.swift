@@ -108,14 +108,17 @@ final class ServiceEndpointTests: XCTestCase {
         XCTAssertEqual(root.headers.first(name: "Location"), "/dashboard")
     }
 
-    func testUnknownRoutesAndMethodsAreJSON404() async throws {
+    func testUnknownRoutesAreJSON404AndWrongMethodsJSON405() async throws {
         harness = try await IngressHarness.start()
         let answer = try await harness.request(.GET, "/nope")
         XCTAssertEqual(answer.status, 404)
         XCTAssertEqual(answer.errorCode, "not_found")
         let wrongMethod = try await harness.request(.GET, "/webhooks/stripe")
-        XCTAssertEqual(wrongMethod.status, 404)
-        XCTAssertNotNil(wrongMethod.errorCode)
+        XCTAssertEqual(wrongMethod.status, 405)
+        XCTAssertEqual(wrongMethod.errorCode, "method_not_allowed")
+        XCTAssertEqual(wrongMethod.headers.first(name: "Allow"), "POST")
+        XCTAssertEqual(wrongMethod.json.flatMap { ($0["error"] as? [String: Any])?["message"] as? String },
+                       "/webhooks/stripe takes POST, not GET; see /openapi.yaml")
     }
 
     func testBenchRouteExistsOnlyWhenEnabled() async throws {

@@ -12,6 +12,8 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
     public let message: String
     /// Seconds after which a retry may succeed (sent as `Retry-After`).
     public var retryAfter: Int?
+    /// The methods the path takes (sent as `Allow` with a 405).
+    var allowed: [String]?
 
     public init(_ status: HTTPResponse.Status, code: String, message: String, retryAfter: Int? = nil) {
         self.status = status
@@ -25,6 +27,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = "\(retryAfter)" }
+        if let allowed { headers[.allow] = allowed.joined(separator: ", ") }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: jsonBody)))
     }
 
@@ -66,6 +69,12 @@ extension APIError {
     static func unknownSource(_ source: String) -> APIError {
         APIError(.notFound, code: "unknown_source",
                  message: "no webhook source '\(source.prefix(64))'; known: \(WebhookSource.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    // 405
+    static func methodNotAllowed(_ why: String, allowed: [String]) -> APIError {
+        var error = APIError(.methodNotAllowed, code: "method_not_allowed", message: why)
+        error.allowed = allowed
+        return error
     }
     // 413
     static func bodyTooLarge(limit: Int) -> APIError {

@@ -6,8 +6,11 @@ import Redis
 
 /// Turns every error a handler throws into a JSON error answer (`APIError`), so a client sees
 /// `{"error": {"code", "message"}}` with a fitting status, never an empty 500 for its own mistake.
+/// A path the server knows, asked with a method it does not take there, is answered 405 with
+/// `Allow`; a path it does not know, 404.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = IngressContext
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context,
                 next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -16,7 +19,14 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             var apiError = Self.apiError(for: error, logger: context.logger)
             if apiError.status == .notFound, context.endpointPath == "NotFound" {
-                apiError = .notFound("no endpoint \(request.method) \(request.uri.path.prefix(200)); see /openapi.yaml")
+                let allowed = routes.methods(for: Substring(request.uri.path))
+                let path = request.uri.path.prefix(200)
+                if allowed.isEmpty {
+                    apiError = .notFound("no endpoint \(request.method) \(path); see /openapi.yaml")
+                } else {
+                    apiError = .methodNotAllowed("\(path) takes \(allowed.joined(separator: ", ")), not \(request.method); see /openapi.yaml",
+                                                 allowed: allowed)
+                }
             }
             return try apiError.response(from: request, context: context)
         }

@@ -56,6 +56,10 @@ struct JobRoutes: Sendable {
             throw .malformedJSON("the body is not valid JSON")
         }
         if input.kind.isEmpty { throw .missingField("'kind' is empty") }
+        switch input.args {
+        case nil, .null?, .object?: break
+        default: throw .badRequest("'args' must be a JSON object")
+        }
         if let tenant = input.tenant, !TenantName.isValid(tenant) {
             throw .badRequest("tenant must be 1-64 letters, digits, '_', '-' or '.'")
         }

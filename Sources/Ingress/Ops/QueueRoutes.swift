@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Queue
 import Redis
@@ -46,16 +47,21 @@ struct QueueRoutes: Sendable {
         }
     }
 
+    /// A path parameter as the client meant it: the router hands it over still percent-encoded.
+    private static func parameter(_ name: String, _ context: IngressContext) -> String? {
+        context.parameters.get(name)?.removingPercentEncoding
+    }
+
     private static func queue(_ context: IngressContext) throws(APIError) -> String {
-        guard let queue = context.parameters.get("queue"), TenantName.isValid(queue) else {
+        guard let queue = parameter("queue", context), TenantName.isValid(queue) else {
             throw .badRequest("the queue name must be 1-64 letters, digits, '_', '-' or '.'")
         }
         return queue
     }
 
     private static func id(_ context: IngressContext) throws(APIError) -> String {
-        guard let id = context.parameters.get("id"), !id.isEmpty, id.utf8.count <= 255 else {
-            throw .badRequest("the job id must be 1-255 bytes")
+        guard let id = parameter("id", context), !id.isEmpty, id.utf8.count <= 255 else {
+            throw .badRequest("the job id must be 1-255 bytes of UTF-8, percent-encoded in the path")
         }
         return id
     }
