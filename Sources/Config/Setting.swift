@@ -61,6 +61,8 @@ public struct Setting: Sendable {
         Setting("http.port", .integer(1...65535), default: "8080"),
         // 1: well-formed webhooks are answered on the event loop; 0: everything goes through the router.
         Setting("http.webhook_fast_path", .integer(0...1), default: "1"),
+        // A connection idle this long (nothing read or written) is closed; 0: never.
+        Setting("http.idle_timeout_seconds", .integer(0...86_400), default: "60"),
         Setting("ops.token", .text, secret: true),
         Setting("workers.queues", .text, default: "default:1"),
         Setting("workers.concurrency", .integer(1...10_000), default: "32"),

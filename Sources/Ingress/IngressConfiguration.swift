@@ -25,6 +25,9 @@ public struct IngressConfiguration: Sendable {
     /// Answers well-formed webhooks on the event loop (`WebhookFastPath`) instead of through the
     /// router; anything it would refuse still goes to the router. `http.webhook_fast_path`.
     public var webhookFastPath = true
+    /// A connection on which nothing is read or written this long is closed; 0 keeps idle
+    /// connections open. `http.idle_timeout_seconds`.
+    public var idleTimeoutSeconds: Double = 60
 
     public init(host: String = "127.0.0.1", port: Int = 8080, namespace: String = "cityos",
                 opsToken: String? = nil, webhookSecrets: [WebhookSource: String] = [:],
@@ -48,5 +51,6 @@ public struct IngressConfiguration: Sendable {
         self.init(host: config.httpHost, port: config.httpPort, namespace: config.redisNamespace,
                   opsToken: config.opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
         self.webhookFastPath = config.webhookFastPath
+        self.idleTimeoutSeconds = config.httpIdleTimeout
     }
 }

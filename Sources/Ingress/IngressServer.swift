@@ -121,9 +121,11 @@ public final class IngressServer: Sendable {
         let lane = configuration.webhookFastPath ? routes.webhooks.map {
             WebhookFastLane(routes: $0, metrics: metrics, requestLog: requestLog)
         } : nil
-        let server = lane.map { lane in
-            HTTPServerBuilder { responder in WebhookHTTP1Channel(http1: HTTP1Channel(responder: responder), lane: lane) }
-        } ?? .http1()
+        let idleTimeout = configuration.idleTimeoutSeconds > 0
+            ? TimeAmount.milliseconds(Int64(configuration.idleTimeoutSeconds * 1000)) : nil
+        let server = HTTPServerBuilder { responder in
+            IngressHTTP1Channel(http1: HTTP1Channel(responder: responder), lane: lane, idleTimeout: idleTimeout)
+        }
         let app = Application(
             router: routes.router,
             server: server,

@@ -38,7 +38,7 @@ final class IngressHarness: Sendable {
     static func start(secrets: [WebhookSource: String] = secrets, opsToken: String? = opsToken,
                       readinessChecks: [ReadinessCheck]? = nil, benchRoute: Bool = false,
                       schedules: ScheduleReport? = nil, webhookFastPath: Bool = true,
-                      logger: Logger? = nil) async throws -> IngressHarness {
+                      idleTimeoutSeconds: Double = 60, logger: Logger? = nil) async throws -> IngressHarness {
         let queue = try QueueHarness(label: "ingress")
         let logger = logger ?? {
             var logger = Logger(label: "ingress-test")
@@ -48,6 +48,7 @@ final class IngressHarness: Sendable {
         var configuration = IngressConfiguration(host: "127.0.0.1", port: 0, namespace: queue.namespace,
                                                  opsToken: opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
         configuration.webhookFastPath = webhookFastPath
+        configuration.idleTimeoutSeconds = idleTimeoutSeconds
         let server = IngressServer(configuration: configuration, redis: queue.redis, registry: JobCatalog.registry(),
                                    readinessChecks: readinessChecks ?? [.redis(queue.redis)], schedules: schedules,
                                    logger: logger)

@@ -82,6 +82,22 @@ enum RawHTTP {
             }
             return responses
         }
+
+        /// Waits (at most `seconds`) for the server to close the connection; how long that took.
+        /// - Throws: if bytes arrive instead, or the connection is still open after `seconds`.
+        func awaitClose(seconds: Double) throws -> Double {
+            let start = Date()
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let left = seconds - Date().timeIntervalSince(start)
+                guard left > 0 else { throw Failure(description: "still open after \(seconds) s") }
+                var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&descriptor, 1, Int32(left * 1000) + 1) > 0 else { continue }
+                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n > 0 { throw Failure(description: "expected the connection to close; got \(n) bytes") }
+                return Date().timeIntervalSince(start)
+            }
+        }
     }
 
     /// Whether something accepts TCP connections on `port`.

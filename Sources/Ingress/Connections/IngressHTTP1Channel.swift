@@ -5,25 +5,31 @@ import NIOCore
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// Hummingbird's HTTP/1.1 connection with the webhook fast path in front of its decoder:
+/// Hummingbird's HTTP/1.1 connection, with the ingress's own handlers in front of its decoder:
 ///
-///     socket ⇄ WebhookFastPath ⇄ HTTP/1 decoder and encoder ⇄ HTTP types ⇄ RouterAnswers ⇄ … router
+///     socket ⇄ IdleConnectionTimer ⇄ WebhookFastPath ⇄ HTTP/1 decoder and encoder ⇄ HTTP types ⇄ RouterAnswers ⇄ … router
 ///
-/// The fast path reads the raw bytes first and answers the deliveries it takes; whatever it
-/// passes on is parsed and answered by Hummingbird exactly as without it.
-struct WebhookHTTP1Channel: ServerChildChannel {
+/// The timer closes connections idle for `http.idle_timeout_seconds` (none when nil). The fast
+/// path (none when `lane` is nil: `http.webhook_fast_path: 0`) reads the raw bytes first and
+/// answers the deliveries it takes; whatever it passes on is parsed and answered by Hummingbird
+/// exactly as without it.
+struct IngressHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
     let http1: HTTP1Channel
-    let lane: WebhookFastLane
+    let lane: WebhookFastLane?
+    let idleTimeout: TimeAmount?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let fastPath = WebhookFastPath(lane: lane)
+        let fastPath = lane.map { WebhookFastPath(lane: $0) }
         do {
-            try channel.pipeline.syncOperations.addHandler(fastPath)
+            let operations = channel.pipeline.syncOperations
+            if let idleTimeout { try operations.addHandler(IdleConnectionTimer(timeout: idleTimeout)) }
+            if let fastPath { try operations.addHandler(fastPath) }
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
+        guard let fastPath else { return http1.setup(channel: channel, logger: logger) }
         // setup runs on the channel's event loop, and so does what follows it.
         return http1.setup(channel: channel, logger: logger).assumeIsolated().flatMapThrowing { value in
             let operations = channel.pipeline.syncOperations
