@@ -70,7 +70,8 @@ public final class IngressServer: Sendable {
 
     /// The router, and the webhook rules it uses (which the event-loop fast path shares).
     private func makeRoutes() -> (router: Router<IngressContext>, webhooks: WebhookRoutes?) {
-        let router = Router(context: IngressContext.self)
+        // Every GET also answers HEAD (its status and headers, no body), as HTTP asks of a server.
+        let router = Router(context: IngressContext.self, options: .autoGenerateHeadEndpoints)
         let warnings = OnceWarnings()
         let table = RouteTable()
         defer { table.fill(from: router.routes) }   // once every route below is registered

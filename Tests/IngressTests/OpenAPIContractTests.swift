@@ -121,7 +121,8 @@ final class OpenAPIContractTests: XCTestCase {
                                                    headers: [("Authorization", "Bearer \(IngressHarness.opsToken)")])
             XCTAssertEqual(answer.status, 405, "TRACE \(path): \(answer.text.prefix(300))")
             XCTAssertEqual(answer.errorCode, "method_not_allowed", "TRACE \(path)")
-            let expected = Set(methods.keys)
+            var expected = Set(methods.keys)
+            if expected.contains("GET") { expected.insert("HEAD") }
             let allowed = Set((answer.headers.first(name: "Allow") ?? "").split(separator: ",").map {
                 $0.trimmingCharacters(in: .whitespaces)
             })
@@ -137,6 +138,12 @@ final class OpenAPIContractTests: XCTestCase {
                                                headers: [("Authorization", "Bearer \(IngressHarness.opsToken)")])
         XCTAssertEqual(deeper.status, 404, deeper.text)
         XCTAssertEqual(deeper.errorCode, "not_found")
+        // HEAD, which `Allow` offers wherever GET is, answers as GET does, without the body.
+        let head = try await harness.request(.HEAD, "/healthz")
+        XCTAssertEqual(head.status, 200)
+        XCTAssertEqual(head.body, [])
+        let headWithoutToken = try await harness.request(.HEAD, "/v1/status")
+        XCTAssertEqual(headWithoutToken.status, 401, "HEAD goes through the same authentication as GET")
         let unknown = try await harness.request(.GET, "/v1/queues/default")
         XCTAssertEqual(unknown.status, 404)
         XCTAssertEqual(unknown.errorCode, "not_found")

@@ -37,7 +37,9 @@ final class RouteTable: Sendable {
             let literal = deeper.filter { $0.segments[depth] == segment }
             candidates = literal.isEmpty ? deeper.filter { $0.segments[depth] == nil } : literal
         }
-        return Array(Set(candidates.filter { $0.segments.count == wanted.count }.map(\.method))).sorted()
+        var methods = Set(candidates.filter { $0.segments.count == wanted.count }.map(\.method))
+        if methods.contains("GET") { methods.insert("HEAD") }   // the router answers HEAD for every GET
+        return methods.sorted()
     }
 
     private static func segments(of path: Substring) -> [Substring] {
