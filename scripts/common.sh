@@ -48,7 +48,8 @@ live_pid() {
   local pid
   pid=$(cat "$1" 2>/dev/null || true)
   [ -n "$pid" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'cityos (run|sandbox)( |$)' || return 1
+  # (2>/dev/null first: a pid gone meanwhile makes the < redirection itself fail, quietly)
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qE 'cityos (run|sandbox)( |$)' || return 1
   echo "$pid"
 }
 
