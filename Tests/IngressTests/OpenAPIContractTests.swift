@@ -8,8 +8,9 @@ import XCTest
 
 /// The OpenAPI document against the running server, beyond its list of routes: every status the
 /// server answers to a request of each kind, refusals included, is one the document lists for
-/// that operation; and a documented path asked with a method it does not list is answered 405
-/// with exactly the document's methods in `Allow`.
+/// that operation; the job kinds it lists are the registry's; the input constraints it states
+/// are enforced; and a documented path asked with a method it does not list is answered 405
+/// with the document's methods (and HEAD with GET) in `Allow`.
 final class OpenAPIContractTests: XCTestCase {
     var harness: IngressHarness!
 
