@@ -112,6 +112,7 @@ public struct CityOSConfig: Sendable {
     public var schedulesDirectory: String { string("scheduler.directory") ?? "Schedules" }
     /// How many days a settled webhook inbox row is kept after its last update (`webhooks.prune`).
     public var webhookInboxRetentionDays: Int { int("webhooks.inbox_retention_days") ?? 30 }
+    public var webhookDedupeHours: Int { int("webhooks.dedupe_hours") ?? 168 }
     public var sandboxURL: String { string("sandbox.url") ?? "http://127.0.0.1:8090" }
 
     /// The signing secret for webhooks from `source` (`stripe`, `medusa`, …).

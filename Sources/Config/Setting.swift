@@ -73,6 +73,9 @@ public struct Setting: Sendable {
         // Settled webhook inbox rows (`processed`, `ignored`) untouched this many days are deleted by
         // `webhooks.prune`; `failed` ones are kept (docs/webhooks.md, "Retention").
         Setting("webhooks.inbox_retention_days", .integer(1...3650), default: "30"),
+        // A redelivery of (source, event id) within this many hours creates no second job: at least
+        // the longest time a sender retries (Stripe: 3 days). Costs Redis ~230 bytes per event.
+        Setting("webhooks.dedupe_hours", .integer(1...2160), default: "168"),
         Setting("sandbox.url", .httpURL, default: "http://127.0.0.1:8090"),
         // Where the sandbox posts its webhooks: `<url>/<source>` (the ingress's /webhooks/{source}).
         Setting("sandbox.webhooks_url", .httpURL, default: "http://127.0.0.1:8080/webhooks"),

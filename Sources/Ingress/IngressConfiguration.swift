@@ -28,6 +28,9 @@ public struct IngressConfiguration: Sendable {
     /// A connection on which nothing is read or written this long is closed; 0 keeps idle
     /// connections open. `http.idle_timeout_seconds`.
     public var idleTimeoutSeconds: Double = 60
+    /// A redelivery of the same (source, event id) within this many seconds creates no second
+    /// job (Redis keeps a key per event that long). `webhooks.dedupe_hours`.
+    public var webhookDedupeSeconds = 7 * 86_400
 
     public init(host: String = "127.0.0.1", port: Int = 8080, namespace: String = "cityos",
                 opsToken: String? = nil, webhookSecrets: [WebhookSource: String] = [:],
@@ -52,5 +55,6 @@ public struct IngressConfiguration: Sendable {
                   opsToken: config.opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
         self.webhookFastPath = config.webhookFastPath
         self.idleTimeoutSeconds = config.httpIdleTimeout
+        self.webhookDedupeSeconds = config.webhookDedupeHours * 3600
     }
 }

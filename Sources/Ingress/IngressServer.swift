@@ -89,7 +89,7 @@ public final class IngressServer: Sendable {
             if let options = registry.options(for: source.jobKind) { maxAttempts[source] = options.retry.maxAttempts }
         }
         let webhooks = WebhookRoutes(secrets: configuration.webhookSecrets.mapValues { SigningKey(secret: Array($0.utf8)) },
-                                     maxAttempts: maxAttempts,
+                                     maxAttempts: maxAttempts, dedupeSeconds: configuration.webhookDedupeSeconds,
                                      enqueuers: LoopEnqueuers(group: MultiThreadedEventLoopGroup.singleton, client: client),
                                      metrics: metrics,
                                      warnings: warnings, logger: logger)

@@ -80,6 +80,22 @@ final class WebhookTests: XCTestCase {
         XCTAssertEqual(afterRedelivery, 0)
     }
 
+    func testTheDedupeWindowIsWebhooksDedupeHours() async throws {
+        // (harness, window) — the default, then one set as `webhooks.dedupe_hours` would.
+        let shortened = try await IngressHarness.start(webhookDedupeSeconds: 3600)
+        for (server, window) in [(harness!, 7 * 86_400), (shortened, 3600)] {
+            let body = Signer.stripeEvent(id: "evt_window_\(window)")
+            var headers = [("Content-Type", "application/json")]
+            headers.append(("Stripe-Signature", Signer.timestamped(body, secret: "whsec_stripe_test")))
+            let answer = try await server.request(.POST, "/webhooks/stripe", body: body, headers: headers)
+            XCTAssertEqual(answer.status, 202, answer.text)
+            let key = "\(server.webhookKeys.prefix)uniq:webhook:stripe:evt_window_\(window)"
+            let ttl = try await server.queue.redis.send("TTL", .string(key)).int ?? -2
+            XCTAssertTrue((window - 60)...window ~= ttl, "\(key): TTL \(ttl) s, expected about \(window) s")
+        }
+        await shortened.stop()
+    }
+
     func testForgedSignatureIsRefusedAndNothingIsEnqueued() async throws {
         let body = Signer.stripeEvent(id: "evt_forged")
         let answer = try await postStripe(body, signature: Signer.timestamped(body, secret: "not-the-secret"))

@@ -15,7 +15,7 @@ final class WebhookUnitTests: XCTestCase {
         let event = try WebhookEvent.read(.medusa, body: ByteBuffer(bytes: body))
         XCTAssertEqual(event, WebhookEvent(id: "evt_\"quoted\"\n", type: "a\\b", tenant: "t-1"))
         let job = WebhookJob.make(source: .medusa, event: event, body: ByteBuffer(bytes: body), maxAttempts: 10,
-                                  receivedAt: 1_700_000_000_000, trace: "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01")
+                                  dedupeSeconds: 3600, receivedAt: 1_700_000_000_000, trace: "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01")
         let envelope = try JobEnvelope.decode(job.payload)
         XCTAssertEqual(envelope.id, job.id)
         XCTAssertEqual(envelope.id, JobID.derived(from: "webhook:medusa:evt_\"quoted\"\n"))
@@ -33,7 +33,7 @@ final class WebhookUnitTests: XCTestCase {
         XCTAssertEqual(arguments.receivedAt, 1_700_000_000_000)
         XCTAssertEqual(arguments.payload, try JSONDecoder().decode(JSONValue.self, from: Data(body)))
         XCTAssertEqual(job.idempotencyKey, "webhook:medusa:evt_\"quoted\"\n")
-        XCTAssertEqual(job.uniqueFor, 7 * 86_400)
+        XCTAssertEqual(job.uniqueFor, 3600)
     }
 
     private struct Wrapper: Decodable { var args: WebhookEventArguments }

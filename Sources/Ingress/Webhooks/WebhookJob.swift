@@ -6,9 +6,6 @@ import Queue
 /// already checked is a JSON object. The result decodes as a `JobEnvelope` whose `args` are
 /// `{source, event_id, type, payload, received_at}` (`WebhookEventArguments` in Jobs/Webhooks).
 enum WebhookJob {
-    /// Re-deliveries of one event within this window create no second job.
-    static let dedupeSeconds = 7 * 86_400
-
     /// The job id every delivery of (source, event id) maps to.
     static func jobID(source: WebhookSource, eventID: String) -> String {
         JobID.derived(from: dedupeKey(source: source, eventID: eventID))
@@ -18,8 +15,9 @@ enum WebhookJob {
         "webhook:\(source.rawValue):\(eventID)"
     }
 
+    /// The job of a verified event; re-deliveries within `dedupeSeconds` create no second one.
     static func make(source: WebhookSource, event: WebhookEvent, body: ByteBuffer, maxAttempts: Int,
-                     receivedAt: Int64, trace: String?) -> EncodedJob {
+                     dedupeSeconds: Int, receivedAt: Int64, trace: String?) -> EncodedJob {
         let id = jobID(source: source, eventID: event.id)
         var out: [UInt8] = []
         out.reserveCapacity(body.readableBytes + 400)

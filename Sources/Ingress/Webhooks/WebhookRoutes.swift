@@ -13,6 +13,8 @@ struct WebhookRoutes: Sendable {
     let secrets: [WebhookSource: SigningKey]
     /// Attempts per source's job kind; a kind missing from the registry is `not_configured`.
     let maxAttempts: [WebhookSource: Int]
+    /// A redelivery within this many seconds creates no second job (`webhooks.dedupe_hours`).
+    let dedupeSeconds: Int
     let enqueuers: LoopEnqueuers
     let metrics: IngressMetrics
     let warnings: OnceWarnings
@@ -83,7 +85,7 @@ struct WebhookRoutes: Sendable {
         try source.scheme.verify(signature: signature, body: body, secret: secret, now: receivedAt / 1000)
         let event = try WebhookEvent.read(source, body: body)
         return WebhookJob.make(source: source, event: event, body: body, maxAttempts: maxAttempts,
-                               receivedAt: receivedAt, trace: trace)
+                               dedupeSeconds: dedupeSeconds, receivedAt: receivedAt, trace: trace)
     }
 
     func count(_ receipt: JobClient.Receipt, source: WebhookSource) {

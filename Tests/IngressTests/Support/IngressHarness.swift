@@ -38,7 +38,8 @@ final class IngressHarness: Sendable {
     static func start(secrets: [WebhookSource: String] = secrets, opsToken: String? = opsToken,
                       readinessChecks: [ReadinessCheck]? = nil, benchRoute: Bool = false,
                       schedules: ScheduleReport? = nil, webhookFastPath: Bool = true,
-                      idleTimeoutSeconds: Double = 60, logger: Logger? = nil) async throws -> IngressHarness {
+                      idleTimeoutSeconds: Double = 60, webhookDedupeSeconds: Int = 7 * 86_400,
+                      logger: Logger? = nil) async throws -> IngressHarness {
         let queue = try QueueHarness(label: "ingress")
         let logger = logger ?? {
             var logger = Logger(label: "ingress-test")
@@ -49,6 +50,7 @@ final class IngressHarness: Sendable {
                                                  opsToken: opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
         configuration.webhookFastPath = webhookFastPath
         configuration.idleTimeoutSeconds = idleTimeoutSeconds
+        configuration.webhookDedupeSeconds = webhookDedupeSeconds
         let server = IngressServer(configuration: configuration, redis: queue.redis, registry: JobCatalog.registry(),
                                    readinessChecks: readinessChecks ?? [.redis(queue.redis)], schedules: schedules,
                                    logger: logger)
