@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// The server that plays Stripe, Medusa, Payload, Fleetbase and ERPNext for local runs and tests
@@ -17,6 +18,7 @@ public final class SandboxServer: Sendable {
 
     private struct Lifecycle {
         var task: Task<Void, any Error>?
+        var group: ServiceGroup?
         var stopRequested = false
         var port: Int?
         var ended: (any Error)?
@@ -40,18 +42,27 @@ public final class SandboxServer: Sendable {
                                                     serverName: nil),
             onServerRunning: { [weak self] channel in self?.listening(on: channel) },
             logger: logger)
+        // Stopped by a graceful shutdown (`stop`): open connections finish what they are
+        // answering and close, and Hummingbird logs no error, as it does when cancelled.
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let webhooks = world.webhooks
         let task = Task {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await webhooks.run() }
-                group.addTask { try await app.run() }
-                // The server ends only by cancellation (stop) or by failing to listen.
-                try await group.next()
-                group.cancelAll()
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { await webhooks.run() }
+                // The server ends by a graceful shutdown (stop), by cancellation, or by failing to listen.
+                do {
+                    try await group.run()
+                } catch {
+                    webhooks.stop()
+                    throw error
+                }
+                webhooks.stop()
+                try await tasks.waitForAll()
             }
         }
         let stopNow = lifecycle.withLock { state -> Bool in
             state.task = task
+            state.group = group
             return state.stopRequested
         }
         if stopNow { task.cancel() }
@@ -74,13 +85,13 @@ public final class SandboxServer: Sendable {
 
     /// Stops serving: hanging calls are released, webhook delivery stops, `run()` returns.
     public func stop() {
-        let task = lifecycle.withLock { state -> Task<Void, any Error>? in
+        let group = lifecycle.withLock { state -> ServiceGroup? in
             state.stopRequested = true
-            return state.task
+            return state.group
         }
         world.scripting.releaseAll()
         world.webhooks.stop()
-        task?.cancel()
+        if let group { Task { await group.triggerGracefulShutdown() } }
     }
 
     /// The port the sandbox listens on, once it does (useful with port 0).
