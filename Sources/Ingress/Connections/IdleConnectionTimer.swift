@@ -9,7 +9,8 @@ import NIOCore
 /// decoder parses: it would close connections busy with fast-path deliveries.) Every answer the
 /// ingress gives is bounded by far shorter timeouts (Redis's command timeout, readiness checks
 /// of 2 s), so a request in progress is not cut short by it. A peer that trickles bytes keeps
-/// its connection; the fast path's and the decoder's size limits bound what it can make us hold.
+/// its connection; the fast path's and the decoder's size limits bound what it can make us hold,
+/// and a per-request read deadline is left to the TLS-terminating proxy in front (README, HTTP).
 final class IdleConnectionTimer: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
