@@ -52,6 +52,7 @@ final class ServiceEndpointTests: XCTestCase {
             #"cityos_webhooks_total{source="stripe",result="accepted"} 1"#,
             #"cityos_webhooks_total{source="stripe",result="rejected"} 1"#,
             #"cityos_queue_depth{queue="webhooks",state="ready"} 1"#,
+            #"cityos_queue_workers{queue="webhooks"} 0"#,   // no worker process in this test
             "cityos_http_request_duration_seconds_bucket",
             "cityos_redis_up 1",
         ] {

@@ -20,9 +20,16 @@ public struct QueueStatus: Codable, Sendable {
         public var recovered: Int
         /// Jobs processed in the last full minute (all worker processes together).
         public var processedLastMinute: Int
+        /// Live worker processes that take this queue. 0 while jobs are ready means nothing will
+        /// run them: no process was started for the queue (or a job was enqueued to a name no
+        /// process serves).
+        public var workers = 0
+
+        /// Ready jobs that no live worker process takes.
+        public var isStranded: Bool { ready > 0 && workers == 0 }
 
         enum CodingKeys: String, CodingKey {
-            case name, ready, delayed, dead, enqueued, processed, failed, retried, recovered
+            case name, ready, delayed, dead, enqueued, processed, failed, retried, recovered, workers
             case processedLastMinute = "processed_last_minute"
             case inFlight = "in_flight"
             case deadDropped = "dead_dropped"
@@ -81,8 +88,20 @@ public struct QueueStatus: Codable, Sendable {
                                      busy: Int(info["busy"] ?? "") ?? 0, startedAt: Int64(info["started_at"] ?? "") ?? 0,
                                      lastBeatAgeSeconds: Double(now - beat) / 1000))
         }
+        let served = Self.processCounts(processes)
+        for index in queues.indices { queues[index].workers = served[queues[index].name] ?? 0 }
         let checks = try await StatusChecks(redis: redis, namespace: namespace).read()
         return QueueStatus(queues: queues, processes: processes, generatedAt: now, checks: checks)
+    }
+
+    /// Per queue name, how many of `processes` take it (their `queues` read `name:weight,…`).
+    static func processCounts(_ processes: [Process]) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for process in processes {
+            let names = Set(process.queues.split(separator: ",").compactMap { $0.split(separator: ":").first.map(String.init) })
+            for name in names { counts[name, default: 0] += 1 }
+        }
+        return counts
     }
 
     private static func readQueue(_ name: String, processes: [String], redis: RedisClient,

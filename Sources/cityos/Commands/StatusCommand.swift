@@ -18,13 +18,19 @@ struct StatusCommand: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(status), as: UTF8.self))
             return
         }
-        print(pad("QUEUE", 14) + pad("READY", 9) + pad("IN-FLIGHT", 10) + pad("DELAYED", 9) + pad("DEAD", 7)
-              + pad("DROPPED", 8) + pad("OLDEST", 9) + pad("PROCESSED", 11) + pad("FAILED", 8) + "LAST MIN")
+        let widths = [14, 9, 10, 9, 7, 8, 9, 11, 8, 10, 0]
+        let header = ["QUEUE", "READY", "IN-FLIGHT", "DELAYED", "DEAD", "DROPPED", "OLDEST", "PROCESSED", "FAILED",
+                      "LAST MIN", "WORKERS"]
+        print(row(header, widths))
         for q in status.queues {
             let age = q.oldestReadyAgeSeconds.map { String(format: "%.1fs", $0) } ?? "-"
-            print(pad(q.name, 14) + pad("\(q.ready)", 9) + pad("\(q.inFlight)", 10) + pad("\(q.delayed)", 9)
-                  + pad("\(q.dead)", 7) + pad("\(q.deadDropped)", 8) + pad(age, 9) + pad("\(q.processed)", 11)
-                  + pad("\(q.failed)", 8) + "\(q.processedLastMinute)/min")
+            let cells = [q.name, "\(q.ready)", "\(q.inFlight)", "\(q.delayed)", "\(q.dead)", "\(q.deadDropped)", age,
+                         "\(q.processed)", "\(q.failed)", "\(q.processedLastMinute)/min", "\(q.workers)"]
+            print(row(cells, widths))
+        }
+        for q in status.queues where q.isStranded {
+            print("\n! \(q.name): \(q.ready) ready and no live worker process takes this queue "
+                  + "(start one with `cityos work --queues \(q.name):1`)")
         }
         for check in status.checks ?? [] {
             let found = check.invariants.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
@@ -34,6 +40,10 @@ struct StatusCommand: AsyncParsableCommand {
         for p in status.processes {
             print("  \(p.id)  queues=\(p.queues)  busy=\(p.busy)/\(p.concurrency)  beat \(String(format: "%.1f", p.lastBeatAgeSeconds))s ago")
         }
+    }
+
+    private func row(_ cells: [String], _ widths: [Int]) -> String {
+        zip(cells, widths).map { pad($0, $1) }.joined()
     }
 
     private func pad(_ s: String, _ width: Int) -> String {
