@@ -28,8 +28,10 @@ struct StatusCommand: AsyncParsableCommand {
                          "\(q.processed)", "\(q.failed)", "\(q.processedLastMinute)/min", "\(q.workers)"]
             print(row(cells, widths))
         }
-        for q in status.queues where q.isStranded {
-            print("\n! \(q.name): \(q.ready) ready and no live worker process takes this queue "
+        let stranded = status.queues.filter(\.isStranded)
+        if !stranded.isEmpty { print("") }
+        for q in stranded {
+            print("! \(q.name): \(q.ready) ready and no live worker process takes this queue "
                   + "(start one with `cityos work --queues \(q.name):1`)")
         }
         for check in status.checks ?? [] {
@@ -43,7 +45,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     private func row(_ cells: [String], _ widths: [Int]) -> String {
-        zip(cells, widths).map { pad($0, $1) }.joined()
+        zip(cells, widths).map { $1 > 0 ? pad($0, $1) : $0 }.joined()   // 0: the last column, unpadded
     }
 
     private func pad(_ s: String, _ width: Int) -> String {
