@@ -6,11 +6,12 @@ import XCTest
 
 /// What `cityos status`, `GET /v1/status` and the dashboard show about who takes each queue.
 final class StatusTests: XCTestCase {
-    func testAQueueWithReadyJobsAndNoLiveWorkerIsShownAsStranded() async throws {
+    func testAQueueWithJobsWaitingAndNoLiveWorkerIsShownAsStranded() async throws {
         let harness = try QueueHarness()
         // A job on a queue no process takes (a typo in `queue`, or a worker never started for it),
-        // and one waiting on the queue the pool below takes but has not fetched yet.
+        // and a delayed one on another: only a worker of its queue would make it ready.
         _ = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(queue: "nobody-serves"))
+        _ = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(queue: "nobody-later", delaySeconds: 3600))
         let pool = harness.makePool(queues: [("mail", 2), ("default", 1)], concurrency: 1)
         let running = Task { try await pool.run() }
         try await eventually("the pool's heartbeat registers it") {
@@ -22,6 +23,9 @@ final class StatusTests: XCTestCase {
         XCTAssertEqual(unserved.workers, 0)
         XCTAssertEqual(unserved.ready, 1)
         XCTAssertTrue(unserved.isStranded)
+        let later = try XCTUnwrap(status.queues.first { $0.name == "nobody-later" })
+        XCTAssertEqual(later.delayed, 1)
+        XCTAssertTrue(later.isStranded, "a delayed job on a queue nobody takes will never run either")
         let served = try XCTUnwrap(status.queues.first { $0.name == "mail" })
         XCTAssertEqual(served.workers, 1)
         XCTAssertFalse(served.isStranded)

@@ -181,7 +181,7 @@ public final class IngressMetrics: Sendable {
                                labels: [("queue", queue.name)]).set(to: Double(queue.deadDropped))
             registry.makeGauge(descriptor: Self.descriptor("cityos_queue_oldest_ready_age_seconds", "Age of the oldest ready job, per queue."),
                                labels: [("queue", queue.name)]).set(to: queue.oldestReadyAgeSeconds ?? 0)
-            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_workers", "Live worker processes that take the queue (0 with ready jobs: nothing runs them)."),
+            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_workers", "Live worker processes that take the queue (0 with jobs waiting: nothing runs them)."),
                                labels: [("queue", queue.name)]).set(to: Double(queue.workers))
         }
     }

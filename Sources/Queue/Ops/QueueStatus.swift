@@ -20,13 +20,13 @@ public struct QueueStatus: Codable, Sendable {
         public var recovered: Int
         /// Jobs processed in the last full minute (all worker processes together).
         public var processedLastMinute: Int
-        /// Live worker processes that take this queue. 0 while jobs are ready means nothing will
-        /// run them: no process was started for the queue (or a job was enqueued to a name no
-        /// process serves).
+        /// Live worker processes that take this queue. 0 while jobs wait means nothing will run
+        /// them: no process was started for the queue (or a job was enqueued to a name no process
+        /// serves). Delayed jobs count too: only a worker of the queue makes them ready when due.
         public var workers = 0
 
-        /// Ready jobs that no live worker process takes.
-        public var isStranded: Bool { ready > 0 && workers == 0 }
+        /// Jobs wait (ready, or delayed until due) and no live worker process takes the queue.
+        public var isStranded: Bool { ready + delayed > 0 && workers == 0 }
 
         enum CodingKeys: String, CodingKey {
             case name, ready, delayed, dead, enqueued, processed, failed, retried, recovered, workers

@@ -31,7 +31,7 @@ struct StatusCommand: AsyncParsableCommand {
         let stranded = status.queues.filter(\.isStranded)
         if !stranded.isEmpty { print("") }
         for q in stranded {
-            print("! \(q.name): \(q.ready) ready and no live worker process takes this queue "
+            print("! \(q.name): \(q.ready) ready, \(q.delayed) delayed, and no live worker process takes this queue "
                   + "(start one with `cityos work --queues \(q.name):1`)")
         }
         for check in status.checks ?? [] {
