@@ -208,7 +208,7 @@ let package = Package(
         .testTarget(
             name: "MoneyTests",
             dependencies: [
-                "Jobs", "Store", "Queue", "Connectors", "Sandbox", "Config", "CityOSTesting",
+                "Jobs", "Store", "Queue", "Scheduler", "Connectors", "Sandbox", "Config", "CityOSTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

@@ -32,7 +32,7 @@ public struct PayoutsRunJob: JobHandler {
         try await ExecutionLedger(database: database).runOnce(jobID: runID, kind: Self.kind, scope: .platformSweep) { connection in
             let rows = try await connection.query("""
                 SELECT v.tenant_id, v.id FROM vendors v
-                WHERE (\(arguments.tenantID) IS NULL OR v.tenant_id = \(arguments.tenantID))
+                WHERE (\(arguments.tenantID)::uuid IS NULL OR v.tenant_id = \(arguments.tenantID))
                   AND ((v.payouts_enabled AND v.stripe_account_id IS NOT NULL AND v.status = 'active'
                         AND EXISTS (SELECT 1 FROM vendor_ledger_entries e
                                     WHERE e.tenant_id = v.tenant_id AND e.vendor_id = v.id AND e.kind <> 'payout'
