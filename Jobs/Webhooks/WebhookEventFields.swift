@@ -63,7 +63,7 @@ enum EventTenant {
 enum DerivedJob {
     static func context(id: String, kind: String, queue: String, tenant: UUID, from context: JobContext) -> JobContext {
         let envelope = JobEnvelope(id: id, kind: kind, queue: queue, tenant: tenant.uuidString.lowercased(),
-                                   maxAttempts: context.maxAttempts)
+                                   maxAttempts: context.maxAttempts, trace: context.trace)
         return JobContext(envelope: envelope, logger: context.logger)
     }
 }

@@ -16,10 +16,13 @@ public struct OutboxJob: Sendable, Equatable {
     public var argsJSON: String
     /// When the job is due, or nil for now.
     public var runAt: Date?
+    /// Its W3C traceparent: by default a child of the running job's (the job that adds it), so
+    /// the two log the same trace id; nil outside a job (the relay then starts a new trace).
+    public var trace: String?
 
     public init(
         jobID: String = JobID.make(), kind: String, queue: String, tenant: UUID?,
-        argsJSON: String, runAt: Date? = nil
+        argsJSON: String, runAt: Date? = nil, trace: String? = TraceParent.current.map(TraceParent.child(of:))
     ) {
         self.jobID = jobID
         self.kind = kind
@@ -27,6 +30,7 @@ public struct OutboxJob: Sendable, Equatable {
         self.tenant = tenant
         self.argsJSON = argsJSON
         self.runAt = runAt
+        self.trace = trace
     }
 }
 
@@ -49,8 +53,8 @@ public enum Outbox {
         do {
             let future: EventLoopFuture<PostgresQueryResult> = connection.query(
                 """
-                INSERT INTO outbox (job_id, kind, queue, tenant_id, args, run_at)
-                VALUES (\(job.jobID), \(job.kind), \(job.queue), \(job.tenant), \(job.argsJSON)::jsonb, \(job.runAt))
+                INSERT INTO outbox (job_id, kind, queue, tenant_id, args, run_at, trace)
+                VALUES (\(job.jobID), \(job.kind), \(job.queue), \(job.tenant), \(job.argsJSON)::jsonb, \(job.runAt), \(job.trace))
                 ON CONFLICT (job_id) DO NOTHING
                 """,
                 logger: logger

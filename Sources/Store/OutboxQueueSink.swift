@@ -9,7 +9,7 @@ extension OutboxRelay {
         { jobs in
             let envelopes = try jobs.map { job in
                 var options = JobClient.Options(queue: job.queue, tenant: job.tenant?.uuidString.lowercased(),
-                                                jobID: job.jobID)
+                                                jobID: job.jobID, trace: job.trace)
                 if let runAt = job.runAt { options.runAtMillis = Int64(runAt.timeIntervalSince1970 * 1000) }
                 return client.makeEnvelope(kind: job.kind, args: try JSONValue.parse(job.argsJSON), options: options)
             }

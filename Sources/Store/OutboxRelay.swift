@@ -109,7 +109,7 @@ public struct OutboxRelay: Sendable {
     ) async throws -> ([Int64], [OutboxJob]) {
         let rows = try await connection.query(
             """
-            SELECT id, job_id, kind, queue, tenant_id, args::text, run_at
+            SELECT id, job_id, kind, queue, tenant_id, args::text, run_at, trace
             FROM outbox ORDER BY id LIMIT \(limit)
             FOR UPDATE SKIP LOCKED
             """,
@@ -117,10 +117,11 @@ public struct OutboxRelay: Sendable {
         )
         var ids: [Int64] = []
         var jobs: [OutboxJob] = []
-        let columns = (Int64, String, String, String, UUID?, String, Date?).self
-        for try await (id, jobID, kind, queue, tenant, args, runAt) in rows.decode(columns) {
+        let columns = (Int64, String, String, String, UUID?, String, Date?, String?).self
+        for try await (id, jobID, kind, queue, tenant, args, runAt, trace) in rows.decode(columns) {
             ids.append(id)
-            jobs.append(OutboxJob(jobID: jobID, kind: kind, queue: queue, tenant: tenant, argsJSON: args, runAt: runAt))
+            jobs.append(OutboxJob(jobID: jobID, kind: kind, queue: queue, tenant: tenant, argsJSON: args, runAt: runAt,
+                                  trace: trace))
         }
         return (ids, jobs)
     }

@@ -28,6 +28,22 @@ public enum TestEnvironment {
         "cityos-test-\(label)-\(UInt32.random(in: 0...UInt32.max))"
     }
 
+    /// A port nothing listens on now (the kernel's pick for a socket bound to port 0), for a
+    /// child process that must be told its port before it starts.
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TestSetupError.missing("a free port (errno \(errno))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     public static var logger: Logger {
         var logger = Logger(label: "test")
         logger.logLevel = ProcessInfo.processInfo.environment["CITYOS_TEST_LOG"] == nil ? .critical : .debug

@@ -9,7 +9,7 @@ import XCTest
 final class RequestLogLineTests: XCTestCase {
     func testServeWritesEachRequestAsOneSortedJSONLineWithItsJobAndTraceIDs() async throws {
         let harness = try QueueHarness(label: "requestlog")
-        let port = try Self.freePort()
+        let port = try TestEnvironment.freePort()
         let server = try ChildProcess(arguments: ["serve"], environment: try harness.childEnvironment([
             "CITYOS_HTTP_PORT": String(port), "CITYOS_WEBHOOK_SECRET_STRIPE": "whsec_stripe_test",
             "CITYOS_OPS_TOKEN": "ops-token-log",
@@ -78,20 +78,5 @@ final class RequestLogLineTests: XCTestCase {
             }
         }
         return keys
-    }
-
-    /// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw RawHTTP.Failure(description: "no free port: \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

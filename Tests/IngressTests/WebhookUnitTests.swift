@@ -77,7 +77,7 @@ final class WebhookUnitTests: XCTestCase {
         XCTAssertEqual(Trace(headers: [HTTPField.Name("traceparent")!: given]).traceID, "4bf92f3577b34da6a3ce929d0e0e4736")
         let made = Trace(headers: [HTTPField.Name("traceparent")!: "garbage"]).traceparent
         XCTAssertNotEqual(made, "garbage")
-        XCTAssertTrue(Trace.isValid(made), made)
+        XCTAssertTrue(TraceParent.isValid(made), made)
         let fresh = Trace(traceparent: nil)
         XCTAssertEqual(fresh.traceID.count, 32)
         XCTAssertEqual(fresh.traceparent, "00-\(fresh.traceID)-\(fresh.traceparent.suffix(19))")

@@ -30,6 +30,7 @@ public struct JobClient: Sendable {
         /// A fixed id (scheduler ticks, outbox rows): an id already stored is not stored again.
         public var jobID: String?
         public var maxAttempts: Int?
+        /// The job's W3C traceparent; by default a child of the running job's, else a new trace.
         public var trace: String?
 
         public init(queue: String? = nil, tenant: String? = nil, delaySeconds: Double? = nil,
@@ -94,7 +95,7 @@ public struct JobClient: Sendable {
         return JobEnvelope(id: options.jobID ?? JobID.make(), kind: kind,
                            queue: options.queue ?? kindOptions.queue, tenant: options.tenant,
                            args: args, maxAttempts: options.maxAttempts ?? kindOptions.retry.maxAttempts,
-                           enqueuedAt: now, dueAt: due, trace: options.trace)
+                           enqueuedAt: now, dueAt: due, trace: options.trace ?? TraceParent.forNewJob())
     }
 
     func store(_ jobs: [EncodedJob]) async throws -> [Receipt] {

@@ -38,7 +38,10 @@ struct JobRunner: Sendable {
             let start = ContinuousClock.now
             let failure: Error?
             do {
-                try await handler.run(payload: payload, arguments: arguments, context: context)
+                // What the job enqueues (directly or through the outbox) continues its trace.
+                try await TraceParent.$current.withValue(header.trace) {
+                    try await handler.run(payload: payload, arguments: arguments, context: context)
+                }
                 failure = nil
             } catch {
                 failure = error
@@ -99,7 +102,7 @@ struct JobRunner: Sendable {
         log[metadataKey: "job_id"] = "\(envelope.id)"
         log[metadataKey: "kind"] = "\(envelope.kind)"
         log[metadataKey: "attempt"] = "\(next.attempt)"
-        if let trace = envelope.trace { log[metadataKey: "trace_id"] = "\(trace)" }
+        if let trace = envelope.trace { log[metadataKey: "trace_id"] = "\(TraceParent.traceID(of: trace))" }
         do {
             if permanent || next.attempt >= next.maxAttempts {
                 try await recorder.bury(next)

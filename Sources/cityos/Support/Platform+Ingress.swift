@@ -84,10 +84,7 @@ enum JobOutcomeLog {
     private static func metadata(_ job: JobEnvelope.Header, _ extra: Logger.Metadata) -> Logger.Metadata {
         var metadata: Logger.Metadata = ["job_id": "\(job.id)", "kind": "\(job.kind)", "queue": "\(job.queue)",
                                          "attempt": "\(job.attempt + 1)"]
-        if let trace = job.trace {   // W3C traceparent: 00-<trace id>-<span id>-<flags>
-            let parts = trace.split(separator: "-")
-            metadata["trace_id"] = "\(parts.count == 4 ? parts[1] : Substring(trace))"
-        }
+        if let trace = job.trace { metadata["trace_id"] = "\(TraceParent.traceID(of: trace))" }
         return metadata.merging(extra) { _, new in new }
     }
 }
