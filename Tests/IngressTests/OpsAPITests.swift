@@ -1,3 +1,4 @@
+import CityOSTesting
 import Foundation
 import Ingress
 import Queue
@@ -45,6 +46,28 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual(envelope.kind, "diag.sleep")
         XCTAssertEqual(envelope.tenant, "t1")
         XCTAssertNotNil(envelope.dueAt)
+    }
+
+    func testAJobForAQueueNoLiveWorkerTakesIsStoredWithAWarningSayingSo() async throws {
+        let body = #"{"kind":"diag.noop","queue":"nobody-takes-this"}"#
+        let unserved = try await harness.ops(.POST, "/v1/jobs", json: body)
+        XCTAssertEqual(unserved.status, 202, unserved.text)
+        XCTAssertNotNil(unserved.json?["job_id"] as? String)
+        let warning = try XCTUnwrap(unserved.json?["warning"] as? String, unserved.text)
+        XCTAssertTrue(warning.contains("no live worker process takes queue 'nobody-takes-this'"), warning)
+        let waiting = try await harness.queue.queue("nobody-takes-this")
+        XCTAssertEqual(waiting?.ready, 1, "stored all the same")
+
+        let pool = harness.queue.makePool(queues: [("nobody-takes-this", 1)], concurrency: 1)
+        let running = Task { try await pool.run() }
+        try await eventually("the worker's heartbeat to register it") {
+            (try? await self.harness.queue.status())?.processes.count == 1
+        }
+        let served = try await harness.ops(.POST, "/v1/jobs", json: body)
+        XCTAssertEqual(served.status, 202, served.text)
+        XCTAssertNil(served.json?["warning"], served.text)
+        pool.stop()
+        _ = try await running.value
     }
 
     func testUnknownKindAndUndecodableArgumentsAre422() async throws {

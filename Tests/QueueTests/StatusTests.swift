@@ -33,17 +33,30 @@ final class StatusTests: XCTestCase {
         let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(status)) as? [String: Any]
         let queues = json?["queues"] as? [[String: Any]] ?? []
         XCTAssertEqual(queues.first { $0["name"] as? String == "nobody-serves" }?["workers"] as? Int, 0)
+        // What an enqueue warns about (`POST /v1/jobs`, `cityos enqueue`).
+        let mailWorkers = try await QueueStatus.liveWorkers(taking: "mail", redis: harness.redis, namespace: harness.namespace)
+        XCTAssertEqual(mailWorkers, 1)
+        let none = try await QueueStatus.liveWorkers(taking: "nobody-serves", redis: harness.redis, namespace: harness.namespace)
+        XCTAssertEqual(none, 0)
         pool.stop()
         _ = try await running.value
         try await harness.clean()
     }
 
+    func testCityOSEnqueueWarnsWhenNoLiveWorkerTakesTheQueueAndStoresTheJobAllTheSame() async throws {
+        let harness = try QueueHarness()
+        let enqueue = try ChildProcess(arguments: ["enqueue", "diag.noop", "--queue", "nobody-takes-this"],
+                                       environment: try harness.childEnvironment())
+        let exit = try await enqueue.waitForExit()
+        XCTAssertEqual(exit, 0, enqueue.log)
+        XCTAssertTrue(enqueue.log.contains("cityos: warning: no live worker process takes queue 'nobody-takes-this'"), enqueue.log)
+        let queue = try await harness.queue("nobody-takes-this")
+        XCTAssertEqual(queue?.ready, 1)
+        try await harness.clean()
+    }
+
     func testProcessesAreCountedOncePerQueueTheyTake() {
-        func process(_ queues: String) -> QueueStatus.Process {
-            QueueStatus.Process(id: queues, host: "h", pid: 1, queues: queues, concurrency: 1, busy: 0, startedAt: 0,
-                                lastBeatAgeSeconds: 0)
-        }
-        let counts = QueueStatus.processCounts([process("webhooks:3,default:1"), process("default:1"), process("")])
-        XCTAssertEqual(counts, ["webhooks": 1, "default": 2])
+        let counts = QueueStatus.processCounts(["webhooks:3,default:1", "default:1", "default:2,default:1", ""])
+        XCTAssertEqual(counts, ["webhooks": 1, "default": 3])
     }
 }

@@ -5,7 +5,7 @@ import Queue
 /// `POST /v1/jobs`: enqueue a job by kind for schedulers and operators.
 /// Body `{kind, args, tenant?, queue?, delay_seconds?, idempotency_key?}` → 202 `{"job_id"}`.
 /// An unknown kind or arguments that do not decode → 422; the same idempotency key again →
-/// the first job's id and no second job.
+/// the first job's id and no second job. A queue no live worker takes adds a `warning`.
 struct JobRoutes: Sendable {
     let client: JobClient
     let metrics: IngressMetrics
@@ -36,11 +36,10 @@ struct JobRoutes: Sendable {
                                         idempotencyKey: input.idempotencyKey, trace: context.trace?.traceparent)
         options.uniqueFor = 86_400
         let receipt = try await client.enqueue(kind: input.kind, args: input.args ?? .object([:]), options: options)
-        if receipt.created {
-            metrics.countEnqueued(queue: input.queue ?? client.registry.options(for: input.kind)?.queue ?? "default",
-                                  kind: input.kind)
-        }
-        return Accepted(jobID: receipt.id, duplicate: !receipt.created).response()
+        let queue = input.queue ?? client.registry.options(for: input.kind)?.queue ?? "default"
+        if receipt.created { metrics.countEnqueued(queue: queue, kind: input.kind) }
+        let warning = await QueueStatus.unservedWarning(for: queue, redis: client.redis, namespace: client.namespace)
+        return Accepted(jobID: receipt.id, duplicate: !receipt.created, warning: warning).response()
     }
 
     static func decode(_ body: ByteBuffer) throws(APIError) -> EnqueueRequest {

@@ -98,6 +98,8 @@ struct WebhookRoutes: Sendable {
 struct Accepted {
     let jobID: String
     let duplicate: Bool
+    /// Something the caller should know although the job was stored (`POST /v1/jobs`).
+    var warning: String? = nil
 
     func response() -> Response {
         Response(status: .accepted, headers: headers(), body: .init(byteBuffer: ByteBuffer(bytes: body())))
@@ -111,6 +113,10 @@ struct Accepted {
         var out: [UInt8] = []
         out.append(contentsOf: #"{"duplicate":\#(duplicate),"job_id":"#.utf8)
         JSONText.appendString(jobID, to: &out)
+        if let warning {
+            out.append(contentsOf: #","warning":"#.utf8)
+            JSONText.appendString(warning, to: &out)
+        }
         out.append(UInt8(ascii: "}"))
         return out
     }

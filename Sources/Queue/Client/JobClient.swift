@@ -7,7 +7,7 @@ import Redis
 public struct JobClient: Sendable {
     public let redis: RedisClient
     public let registry: JobRegistry
-    let namespace: String
+    public let namespace: String
 
     public init(redis: RedisClient, registry: JobRegistry, namespace: String = "cityos") {
         self.redis = redis

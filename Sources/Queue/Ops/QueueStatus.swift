@@ -88,17 +88,38 @@ public struct QueueStatus: Codable, Sendable {
                                      busy: Int(info["busy"] ?? "") ?? 0, startedAt: Int64(info["started_at"] ?? "") ?? 0,
                                      lastBeatAgeSeconds: Double(now - beat) / 1000))
         }
-        let served = Self.processCounts(processes)
+        let served = Self.processCounts(processes.map(\.queues))
         for index in queues.indices { queues[index].workers = served[queues[index].name] ?? 0 }
         let checks = try await StatusChecks(redis: redis, namespace: namespace).read()
         return QueueStatus(queues: queues, processes: processes, generatedAt: now, checks: checks)
     }
 
-    /// Per queue name, how many of `processes` take it (their `queues` read `name:weight,…`).
-    static func processCounts(_ processes: [Process]) -> [String: Int] {
+    /// How many live worker processes take `queue` — what an enqueue to it can warn about: with
+    /// none, the job waits until one starts (a queue name no `cityos work --queues` lists, say).
+    public static func liveWorkers(taking queue: String, redis: RedisClient, namespace: String = "cityos") async throws -> Int {
+        let global = GlobalKeys(namespace: namespace)
+        let ids = ((try await redis.send("ZRANGE", .string(global.processes), 0, -1).array) ?? []).compactMap(\.string)
+        guard !ids.isEmpty else { return 0 }
+        let replies = try await redis.pipeline(ids.map { RedisCommand("HGET", .string(global.process($0)), "queues") })
+        // A process whose hash has expired (no `queues`) is dead, about to be recovered.
+        return processCounts(replies.compactMap(\.string))[queue] ?? 0
+    }
+
+    /// What an enqueue to `queue` tells its caller (`POST /v1/jobs`, `cityos enqueue`) when no live
+    /// worker process takes it; nil when one does, or when the lookup fails (the job is stored
+    /// either way).
+    public static func unservedWarning(for queue: String, redis: RedisClient, namespace: String = "cityos") async -> String? {
+        guard let workers = try? await liveWorkers(taking: queue, redis: redis, namespace: namespace), workers == 0 else {
+            return nil
+        }
+        return "no live worker process takes queue '\(queue)': the job waits until one does (`cityos work --queues \(queue):1`)"
+    }
+
+    /// Per queue name, how many processes take it, from each process's `queues` (`name:weight,…`).
+    static func processCounts(_ queueLists: [String]) -> [String: Int] {
         var counts: [String: Int] = [:]
-        for process in processes {
-            let names = Set(process.queues.split(separator: ",").compactMap { $0.split(separator: ":").first.map(String.init) })
+        for queues in queueLists {
+            let names = Set(queues.split(separator: ",").compactMap { $0.split(separator: ":").first.map(String.init) })
             for name in names { counts[name, default: 0] += 1 }
         }
         return counts

@@ -22,6 +22,10 @@ struct EnqueueCommand: AsyncParsableCommand {
                 kind: kind, args: try JSONValue.parse(args),
                 options: .init(queue: queue, tenant: tenant, delaySeconds: delay, idempotencyKey: idempotencyKey))
             print(receipt.id)
+            let queue = queue ?? platform.registry.options(for: kind)?.queue ?? "default"
+            if let warning = await QueueStatus.unservedWarning(for: queue, redis: platform.redis, namespace: platform.namespace) {
+                warn(warning)
+            }
         } catch let failure as JobFailure {
             throw userError(failure.description)
         }

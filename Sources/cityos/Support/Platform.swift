@@ -88,6 +88,11 @@ final class TerminationSignals: @unchecked Sendable {
     func cancel() { sources.forEach { $0.cancel() } }
 }
 
+/// Something the user should know about what was done: one line on standard error.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("cityos: warning: \(message)\n".utf8))
+}
+
 /// A mistake in what the user asked for: printed as one line on standard error, exit code 2.
 func userError(_ message: String) -> ExitCode {
     FileHandle.standardError.write(Data("cityos: \(message)\n".utf8))
