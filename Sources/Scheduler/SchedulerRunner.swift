@@ -132,7 +132,10 @@ public final class SchedulerRunner: Sendable {
             "late_seconds": "\(String(format: "%.3f", late))",
         ]
         switch fired.outcome {
-        case .enqueued: logger.info("enqueued scheduled job", metadata: metadata)
+        case .enqueued:
+            var metadata = metadata
+            if let trace = fired.trace { metadata["trace_id"] = "\(TraceParent.traceID(of: trace))" }
+            logger.info("enqueued scheduled job", metadata: metadata)
         case .alreadyEnqueued: logger.debug("tick already enqueued by another scheduler", metadata: metadata)
         case .superseded(let later):
             logger.notice("tick coalesced into a later one already claimed",

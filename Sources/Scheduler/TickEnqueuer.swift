@@ -32,6 +32,9 @@ public struct TickEnqueuer: Sendable {
         public var tick: Date
         public var jobID: String
         public var outcome: Outcome
+        /// The traceparent this call gave the job (each tick starts a trace of its own); nil when
+        /// another call had stored it.
+        public var trace: String?
 
         /// True when this call stored the job.
         public var created: Bool { outcome == .enqueued }
@@ -66,9 +69,10 @@ public struct TickEnqueuer: Sendable {
     public func fire(_ schedule: ScheduleDefinition, args: JSONValue, tick: Date) async throws -> Fired {
         let tickMillis = LastTicks.millis(tick)
         let id = Self.jobID(schedule: schedule.name, tickMillis: tickMillis)
+        let trace = TraceParent.make()
         let receipt = try await client.enqueue(
             kind: schedule.jobKind, args: args,
-            options: JobClient.Options(queue: schedule.queue, jobID: id),
+            options: JobClient.Options(queue: schedule.queue, jobID: id, trace: trace),
             sequence: EnqueueSequence(name: Self.sequenceName(schedule: schedule.name), number: tickMillis))
         if !receipt.created, let claimed = receipt.previous, claimed > tickMillis {
             // The claim is at a later tick whose enqueuer may have died before recording it:
@@ -76,10 +80,11 @@ public struct TickEnqueuer: Sendable {
             let later = Date(timeIntervalSince1970: TimeInterval(claimed) / 1000)
             try await lastTicks.advance(schedule.name, to: later,
                                         jobID: Self.jobID(schedule: schedule.name, tickMillis: claimed))
-            return Fired(schedule: schedule.name, tick: tick, jobID: id, outcome: .superseded(by: later))
+            return Fired(schedule: schedule.name, tick: tick, jobID: id, outcome: .superseded(by: later), trace: nil)
         }
         try await lastTicks.advance(schedule.name, to: tick, jobID: id)
         return Fired(schedule: schedule.name, tick: tick, jobID: id,
-                     outcome: receipt.created ? .enqueued : .alreadyEnqueued)
+                     outcome: receipt.created ? .enqueued : .alreadyEnqueued,
+                     trace: receipt.created ? trace : nil)
     }
 }

@@ -33,6 +33,16 @@ final class ExactlyOnceTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ticks.count, 5)
         XCTAssertEqual(events.created.count, contents.jobIDs.count,
                        "the three schedulers together report one creation per job")
+        // Each tick's job starts a trace of its own: the one its scheduler logged.
+        let keys = QueueKeys(queue: "default", namespace: test.namespace)
+        var traces: Set<String> = []
+        for fired in events.created {
+            let stored = try await test.redis.send("HGET", .string(keys.jobs), .string(fired.jobID))
+            let envelope = try JobEnvelope.decode(try XCTUnwrap(stored.bytes, "job \(fired.jobID) stored"))
+            XCTAssertEqual(envelope.trace, fired.trace)
+            traces.insert(try XCTUnwrap(envelope.trace))
+        }
+        XCTAssertEqual(traces.count, events.created.count, "one trace per tick")
     }
 
     func testThreeCityOSScheduleProcessesEnqueueEachTickOnce() async throws {
