@@ -42,12 +42,43 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         public var tick: String
         public var tickMillis: Int64
         public var jobID: String
+        /// What became of that job, read from its queue when the status is read.
+        public var jobState: JobState
+        /// Its failed attempts so far (`retrying`, `dead`).
+        public var failedAttempts: Int?
+        /// The error of its last failed attempt (`retrying`, `dead`).
+        public var lastError: String?
 
         enum CodingKeys: String, CodingKey {
             case tick
             case tickMillis = "tick_ms"
             case jobID = "job_id"
+            case jobState = "job_state"
+            case failedAttempts = "failed_attempts"
+            case lastError = "last_error"
         }
+
+        /// One line for `cityos schedules list`.
+        public var summary: String {
+            switch jobState {
+            case .pending, .done: return jobState.rawValue
+            case .retrying, .dead:
+                let error = lastError.map { $0.count > 80 ? $0.prefix(79) + "…" : Substring($0) } ?? "?"
+                return "\(jobState.rawValue) after \(failedAttempts ?? 0) failed: \(error)"
+            }
+        }
+    }
+
+    /// What became of a schedule's last job.
+    public enum JobState: String, Codable, Sendable {
+        /// Stored and no attempt has failed: waiting for a worker, or running.
+        case pending
+        /// Stored after failed attempts: it runs again when its backoff is over.
+        case retrying
+        /// In its queue's dead letters (`cityos dead show QUEUE ID`).
+        case dead
+        /// No longer stored: it succeeded (or an operator deleted its dead letter).
+        case done
     }
 
     public var schedules: [Schedule]
@@ -64,18 +95,32 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
     public static func read(schedules: [ScheduleDefinition], registry: JobRegistry, redis: RedisClient,
                             namespace: String, now: Date = Date(), nextCount: Int = 3) async throws(RedisError) -> ScheduleStatus {
         let records = try await LastTicks(redis: redis, namespace: namespace).all()
-        let rows = schedules.map { schedule in
+        let queues = schedules.map { $0.queue ?? registry.options(for: $0.jobKind)?.queue ?? "default" }
+        // Where each last job is: stored in its queue, in its dead letters, or neither (one round trip).
+        var lookups: [RedisCommand] = []
+        for (schedule, queue) in zip(schedules, queues) {
+            guard let id = records[schedule.name]?.jobID else { continue }
+            let keys = QueueKeys(queue: queue, namespace: namespace)
+            lookups.append(RedisCommand("HGET", .string(keys.jobs), .string(id)))
+            lookups.append(RedisCommand("HGET", .string(keys.deadJobs), .string(id)))
+        }
+        var found = lookups.isEmpty ? [] : try await redis.pipeline(lookups)[...]
+        let rows = zip(schedules, queues).map { schedule, queue in
             let lastRun = records[schedule.name].flatMap { record in
-                record.jobID.map { LastRun(tick: ZonedTime.format(record.tick, in: schedule.timeZone),
-                                           tickMillis: record.tickMillis, jobID: $0) }
+                record.jobID.map { id in
+                    let stored = found.popFirst()?.bytes, dead = found.popFirst()?.bytes
+                    var run = LastRun(tick: ZonedTime.format(record.tick, in: schedule.timeZone), tickMillis: record.tickMillis,
+                                      jobID: id, jobState: .done)
+                    run.describeJob(stored: stored, dead: dead)
+                    return run
+                }
             }
             let next = schedule.enabled
                 ? schedule.cron.nextDates(after: now, in: schedule.timeZone, count: nextCount)
                     .map { ZonedTime.format($0, in: schedule.timeZone) }
                 : []
             return Schedule(name: schedule.name, cron: schedule.cronText, timezone: zoneName(schedule.timeZone),
-                            job: schedule.jobKind,
-                            queue: schedule.queue ?? registry.options(for: schedule.jobKind)?.queue ?? "default",
+                            job: schedule.jobKind, queue: queue,
                             catchUp: schedule.catchUp, enabled: schedule.enabled, nextRuns: next,
                             lastRun: lastRun, file: schedule.file)
         }
@@ -85,5 +130,27 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
     /// The zone's IANA name; UTC as `UTC` (Foundation on Linux calls it `GMT`).
     static func zoneName(_ zone: TimeZone) -> String {
         zone.identifier == "GMT" && zone.secondsFromGMT() == 0 ? "UTC" : zone.identifier
+    }
+}
+
+extension ScheduleStatus.LastRun {
+    /// Sets the job's state from what its queue holds under its id: `stored` (the jobs hash) and
+    /// `dead` (the dead letters), each an envelope or nil.
+    mutating func describeJob(stored: [UInt8]?, dead: [UInt8]?) {
+        if let dead {
+            jobState = .dead
+            note(try? JobEnvelope.decode(dead))
+        } else if let stored {
+            let envelope = try? JobEnvelope.decode(stored)
+            jobState = (envelope?.attempt ?? 0) > 0 ? .retrying : .pending
+            if jobState == .retrying { note(envelope) }
+        } else {
+            jobState = .done
+        }
+    }
+
+    private mutating func note(_ envelope: JobEnvelope?) {
+        failedAttempts = envelope?.attempt
+        lastError = envelope?.errors.last?.message
     }
 }

@@ -2,7 +2,8 @@ import CityOSTesting
 import Foundation
 import Jobs
 import Queue
-import Scheduler
+@testable import Scheduler
+import Synchronization
 import XCTest
 
 /// `cityos schedule`, `cityos schedules list|next` and `ScheduleStatus`, as operators use them.
@@ -95,6 +96,73 @@ final class ScheduleCommandTests: XCTestCase {
         XCTAssertEqual(row.lastRun?.jobID, fired.first?.jobID)
         let json = String(decoding: try JSONEncoder().encode(status), as: UTF8.self)
         XCTAssertTrue(json.contains(#""next_runs":["#) && json.contains(#""job_id":""#), json)
+    }
+
+    func testTheLastRunSaysWhatBecameOfItsJobPendingRetryingThenDone() async throws {
+        let test = try TestRedis.make("last-job")
+        addTeardownBlock { await test.deleteNamespace() }
+        // Fails its first attempt on purpose, then succeeds (diag.flaky).
+        let schedule = ScheduleDefinition(name: "flaky", cron: try CronExpression("0 * * * *"), jobKind: "diag.flaky",
+                                          argumentsJSON: #"{"fail_times":1}"#)
+        let runner = try test.runner([schedule])
+        await runner.poll(now: try TestTime.date("2026-03-28T00:30:00Z"))
+        let fired = await runner.poll(now: try TestTime.date("2026-03-28T01:00:01Z"))
+        XCTAssertEqual(fired.map(\.outcome), [.enqueued])
+        func lastRun() async throws -> ScheduleStatus.LastRun? {
+            try await ScheduleStatus.read(schedules: [schedule], registry: JobCatalog.registry(), redis: test.redis,
+                                          namespace: test.namespace).schedules.first?.lastRun
+        }
+        let pending = try await lastRun()
+        XCTAssertEqual(pending?.jobState, .pending)
+        XCTAssertEqual(pending?.summary, "pending")
+
+        // A worker's first attempt fails; the worker stops right there, so the job waits to retry.
+        let events = EventLog()
+        let pool = Mutex<WorkerPool?>(nil)
+        let worker = WorkerPool(redis: test.redis, registry: JobCatalog.registry(),
+                                configuration: WorkerConfiguration(concurrency: 1, heartbeatTTL: .seconds(2),
+                                                                   promoteInterval: .milliseconds(50), namespace: test.namespace),
+                                logger: TestEnvironment.logger, observer: { event in
+                                    events.append(event)
+                                    if case .retrying = event { pool.withLock { $0?.stop() } }
+                                })
+        pool.withLock { $0 = worker }
+        try await worker.run()
+        let retrying = try await lastRun()
+        XCTAssertEqual(retrying?.jobState, .retrying)
+        XCTAssertEqual(retrying?.failedAttempts, 1)
+        XCTAssertEqual(retrying?.lastError, "diag.flaky failing on purpose (attempt 1)")
+        XCTAssertEqual(retrying?.summary, "retrying after 1 failed: diag.flaky failing on purpose (attempt 1)")
+
+        // Another worker runs it again: it succeeds and leaves the queue.
+        let again = WorkerPool(redis: test.redis, registry: JobCatalog.registry(),
+                               configuration: WorkerConfiguration(concurrency: 1, heartbeatTTL: .seconds(2),
+                                                                  promoteInterval: .milliseconds(50), namespace: test.namespace),
+                               logger: TestEnvironment.logger, observer: { events.append($0) })
+        let running = Task { try await again.run() }
+        let jobID = try XCTUnwrap(fired.first?.jobID)
+        try await eventually(timeout: .seconds(20), "the retry to succeed") { events.succeeded(jobID) }
+        again.stop()
+        try await running.value
+        let done = try await lastRun()
+        XCTAssertEqual(done?.jobState, .done)
+        XCTAssertEqual(done?.jobID, jobID)
+        let json = String(decoding: try JSONEncoder().encode(try XCTUnwrap(done)), as: UTF8.self)
+        XCTAssertTrue(json.contains(#""job_state":"done""#), json)
+    }
+
+    func testADeadLastJobShowsItsAttemptsAndReason() throws {
+        var envelope = JobEnvelope(kind: "payouts.run", queue: "payouts", maxAttempts: 2)
+        envelope.attempt = 2
+        envelope.errors = [JobErrorRecord(attempt: 1, at: 1, message: "first"),
+                           JobErrorRecord(attempt: 2, at: 2, message: String(repeating: "x", count: 100))]
+        var run = ScheduleStatus.LastRun(tick: "t", tickMillis: 0, jobID: envelope.id, jobState: .done)
+        run.describeJob(stored: nil, dead: try envelope.encoded())
+        XCTAssertEqual(run.jobState, .dead)
+        XCTAssertEqual(run.failedAttempts, 2)
+        XCTAssertEqual(run.summary, "dead after 2 failed: " + String(repeating: "x", count: 79) + "…")
+        run.describeJob(stored: nil, dead: nil)
+        XCTAssertEqual(run.jobState, .done)
     }
 
     func testSchedulesListPrintsEachScheduleFromTheCLI() async throws {

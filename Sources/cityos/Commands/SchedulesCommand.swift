@@ -8,10 +8,11 @@ struct SchedulesCommand: AsyncParsableCommand {
         commandName: "schedules", abstract: "Inspect schedules and cron expressions.",
         subcommands: [List.self, Next.self])
 
-    /// `cityos schedules list [--json]`: each schedule's expression, zone, next three runs, last run.
+    /// `cityos schedules list [--json]`: each schedule's expression, zone, next three runs, last run
+    /// and what became of its job.
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the schedules with their next three runs and their last run and its job id.")
+            abstract: "List the schedules with their next three runs, their last run, its job id and what became of it.")
         @OptionGroup var global: GlobalOptions
         @Flag(help: "Print JSON (the body of GET /v1/schedules).") var json = false
 
@@ -27,10 +28,10 @@ struct SchedulesCommand: AsyncParsableCommand {
                 print(String(decoding: try encoder.encode(status), as: UTF8.self))
                 return
             }
-            let rows = [["NAME", "CRON", "ZONE", "JOB", "NEXT RUNS", "LAST RUN", "JOB ID"]] + status.schedules.map { s in
+            let rows = [["NAME", "CRON", "ZONE", "JOB", "NEXT RUNS", "LAST RUN", "JOB ID", "LAST JOB"]] + status.schedules.map { s in
                 [s.name + (s.enabled ? "" : " (disabled)"), s.cron, s.timezone, s.job,
                  s.nextRuns.isEmpty ? "-" : s.nextRuns.joined(separator: ", "),
-                 s.lastRun?.tick ?? "-", s.lastRun?.jobID ?? "-"]
+                 s.lastRun?.tick ?? "-", s.lastRun?.jobID ?? "-", s.lastRun?.summary ?? "-"]
             }
             for line in Table.lines(rows) { print(line) }
         }
