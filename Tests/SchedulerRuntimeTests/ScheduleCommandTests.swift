@@ -100,10 +100,19 @@ final class ScheduleCommandTests: XCTestCase {
 
     func testTheLastRunSaysWhatBecameOfItsJobPendingRetryingThenDone() async throws {
         let test = try TestRedis.make("last-job")
-        addTeardownBlock { await test.deleteNamespace() }
+        let folder = try TemporaryDirectory("last-job")
+        addTeardownBlock {
+            folder.remove()
+            await test.deleteNamespace()
+        }
         // Fails its first attempt on purpose, then succeeds (diag.flaky).
-        let schedule = ScheduleDefinition(name: "flaky", cron: try CronExpression("0 * * * *"), jobKind: "diag.flaky",
-                                          argumentsJSON: #"{"fail_times":1}"#)
+        try folder.write("schedules/flaky.yaml", """
+            name: flaky
+            cron: "0 * * * *"
+            job: diag.flaky
+            args: {fail_times: 1}
+            """)
+        let schedule = try XCTUnwrap(try ScheduleFiles.load(directory: folder.url.appendingPathComponent("schedules").path).first)
         let runner = try test.runner([schedule])
         await runner.poll(now: try TestTime.date("2026-03-28T00:30:00Z"))
         let fired = await runner.poll(now: try TestTime.date("2026-03-28T01:00:01Z"))
@@ -133,6 +142,17 @@ final class ScheduleCommandTests: XCTestCase {
         XCTAssertEqual(retrying?.failedAttempts, 1)
         XCTAssertEqual(retrying?.lastError, "diag.flaky failing on purpose (attempt 1)")
         XCTAssertEqual(retrying?.summary, "retrying after 1 failed: diag.flaky failing on purpose (attempt 1)")
+        // `cityos status` calls it out below the queues.
+        let status = try await CityOSProcess.run(["status"], environment: [
+            "CITYOS_REDIS_URL": test.url, "CITYOS_REDIS_NAMESPACE": test.namespace,
+            "CITYOS_SCHEDULER_DIRECTORY": folder.url.appendingPathComponent("schedules").path,
+            "CITYOS_DATABASE_URL": try TestEnvironment.value("CITYOS_DATABASE_URL"),
+        ], directory: folder.url, label: "status")
+        XCTAssertEqual(status.status, 0, status.stderr)
+        let jobID = try XCTUnwrap(fired.first?.jobID)
+        XCTAssertTrue(status.stdout.contains(
+            "! schedule flaky: last job \(jobID) retrying after 1 failed: diag.flaky failing on purpose (attempt 1)"),
+            status.stdout)
 
         // Another worker runs it again: it succeeds and leaves the queue.
         let again = WorkerPool(redis: test.redis, registry: JobCatalog.registry(),
@@ -140,7 +160,6 @@ final class ScheduleCommandTests: XCTestCase {
                                                                   promoteInterval: .milliseconds(50), namespace: test.namespace),
                                logger: TestEnvironment.logger, observer: { events.append($0) })
         let running = Task { try await again.run() }
-        let jobID = try XCTUnwrap(fired.first?.jobID)
         try await eventually(timeout: .seconds(20), "the retry to succeed") { events.succeeded(jobID) }
         again.stop()
         try await running.value

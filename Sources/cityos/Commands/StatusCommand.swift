@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import Queue
+import Scheduler
 
-/// `cityos status [--json]`: queues, counters and live worker processes.
+/// `cityos status [--json]`: queues, counters and live worker processes; below the table, queues
+/// nobody takes and schedules whose last job is retrying or dead.
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show queues (ready, in flight, delayed, dead) and worker processes.")
@@ -28,12 +30,13 @@ struct StatusCommand: AsyncParsableCommand {
                          "\(q.processed)", "\(q.failed)", "\(q.processedLastMinute)/min", "\(q.workers)"]
             print(row(cells, widths))
         }
-        let stranded = status.queues.filter(\.isStranded)
-        if !stranded.isEmpty { print("") }
-        for q in stranded {
-            print("! \(q.name): \(q.ready) ready, \(q.delayed) delayed, and no live worker process takes this queue "
-                  + "(start one with `cityos work --queues \(q.name):1`)")
+        var alerts = status.queues.filter(\.isStranded).map { q in
+            "! \(q.name): \(q.ready) ready, \(q.delayed) delayed, and no live worker process takes this queue "
+                + "(start one with `cityos work --queues \(q.name):1`)"
         }
+        alerts += await scheduleAlerts(platform)
+        if !alerts.isEmpty { print("") }
+        for alert in alerts { print(alert) }
         for check in status.checks ?? [] {
             let found = check.invariants.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             print("\nCHECK \(check.name): " + (check.ok ? "ok" : "\(check.mismatches) mismatches (\(found.joined(separator: ", ")))"))
@@ -41,6 +44,19 @@ struct StatusCommand: AsyncParsableCommand {
         print("\nPROCESSES (\(status.processes.count) live)")
         for p in status.processes {
             print("  \(p.id)  queues=\(p.queues)  busy=\(p.busy)/\(p.concurrency)  beat \(String(format: "%.1f", p.lastBeatAgeSeconds))s ago")
+        }
+    }
+
+    /// One line per schedule (of `scheduler.directory`) whose last job is retrying or dead; none
+    /// when the schedules cannot be read here (`cityos schedules list` says why).
+    private func scheduleAlerts(_ platform: Platform) async -> [String] {
+        guard let schedules = try? ScheduleFiles.load(directory: platform.config.schedulesDirectory),
+              let status = try? await ScheduleStatus.read(schedules: schedules, registry: platform.registry,
+                                                          redis: platform.redis, namespace: platform.namespace)
+        else { return [] }
+        return status.schedules.compactMap { schedule in
+            guard let last = schedule.lastRun, last.jobState == .retrying || last.jobState == .dead else { return nil }
+            return "! schedule \(schedule.name): last job \(last.jobID) \(last.summary)"
         }
     }
 
