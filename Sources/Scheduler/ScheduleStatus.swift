@@ -95,7 +95,7 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
     public static func read(schedules: [ScheduleDefinition], registry: JobRegistry, redis: RedisClient,
                             namespace: String, now: Date = Date(), nextCount: Int = 3) async throws(RedisError) -> ScheduleStatus {
         let records = try await LastTicks(redis: redis, namespace: namespace).all()
-        let queues = schedules.map { $0.queue ?? registry.options(for: $0.jobKind)?.queue ?? "default" }
+        let queues = schedules.map { registry.queue(for: $0.jobKind, override: $0.queue) }
         // Where each last job is: stored in its queue, in its dead letters, or neither (one round trip).
         var lookups: [RedisCommand] = []
         for (schedule, queue) in zip(schedules, queues) {

@@ -28,6 +28,11 @@ public enum TestEnvironment {
         "cityos-test-\(label)-\(UInt32.random(in: 0...UInt32.max))"
     }
 
+    /// The repository's `Schedules/`: the schedules the platform ships.
+    public static let shippedSchedulesDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Schedules").path
+
     /// A port nothing listens on now (the kernel's pick for a socket bound to port 0), for a
     /// child process that must be told its port before it starts.
     public static func freePort() throws -> Int {

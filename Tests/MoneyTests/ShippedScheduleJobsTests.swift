@@ -1,3 +1,4 @@
+import CityOSTesting
 import Foundation
 import Jobs
 import PostgresNIO
@@ -12,12 +13,8 @@ import XCTest
 /// The database is shared by the whole suite: the jobs here sweep other tests' tenants too, and
 /// what they fan out through the outbox is deleted again, so that no later test's relay sends it on.
 final class ShippedScheduleJobsTests: XCTestCase {
-    static let schedulesDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Schedules").path
-
     func testEveryShippedScheduleRunsItsJobToSuccessAsTheSchedulerEnqueuesIt() async throws {
-        let schedules = try ScheduleFiles.load(directory: Self.schedulesDirectory)
+        let schedules = try ScheduleFiles.load(directory: TestEnvironment.shippedSchedulesDirectory)
         XCTAssertFalse(schedules.isEmpty)
         try await MoneyWorld.run { world in
             try await world.undoingOutbox {
@@ -33,7 +30,8 @@ final class ShippedScheduleJobsTests: XCTestCase {
     }
 
     func testTheScheduledPayoutsRunFansOutOnePayoutPerPayableVendorOfEveryTenant() async throws {
-        let schedule = try XCTUnwrap(try ScheduleFiles.load(directory: Self.schedulesDirectory).first { $0.jobKind == PayoutsRunJob.kind })
+        let shipped = try ScheduleFiles.load(directory: TestEnvironment.shippedSchedulesDirectory)
+        let schedule = try XCTUnwrap(shipped.first { $0.jobKind == PayoutsRunJob.kind })
         try await MoneyWorld.run { world in
             var payable: [(tenant: UUID, vendor: UUID)] = []
             for _ in 0..<2 {

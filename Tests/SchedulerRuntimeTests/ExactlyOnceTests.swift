@@ -46,24 +46,14 @@ final class ExactlyOnceTests: XCTestCase {
     }
 
     func testThreeCityOSScheduleProcessesEnqueueEachTickOnce() async throws {
-        let test = try TestRedis.make("three-processes")
-        let folder = try TemporaryDirectory("three-processes")
-        addTeardownBlock {
-            folder.remove()
-            await test.deleteNamespace()
-        }
+        let (test, folder) = try redisAndFolder("three-processes")
         try folder.write("schedules/every-second.yaml", """
             name: every-second
             cron: "* * * * * *"
             job: diag.noop
             catch_up: all
             """)
-        let environment = [
-            "CITYOS_REDIS_URL": test.url,
-            "CITYOS_REDIS_NAMESPACE": test.namespace,
-            "CITYOS_SCHEDULER_DIRECTORY": folder.url.appendingPathComponent("schedules").path,
-            "CITYOS_DATABASE_URL": "postgres://cityos_app@127.0.0.1:5491/cityos",
-        ]
+        let environment = try test.cliEnvironment(schedules: folder)
         let processes = try (0..<3).map { index in
             try CityOSProcess(["schedule"], environment: environment, directory: folder.url, label: "scheduler-\(index)")
         }

@@ -52,11 +52,8 @@ final class ScheduleCommandTests: XCTestCase {
         }
         // As a process: exit 2 and one line naming the file and the kind.
         for command in [["schedule"], ["run"]] {
-            let result = try await CityOSProcess.run(command, environment: [
-                "CITYOS_REDIS_URL": test.url, "CITYOS_REDIS_NAMESPACE": test.namespace,
-                "CITYOS_SCHEDULER_DIRECTORY": folder.url.appendingPathComponent("schedules").path,
-                "CITYOS_DATABASE_URL": try TestEnvironment.value("CITYOS_DATABASE_URL"),
-            ], directory: folder.url, label: command[0])
+            let result = try await CityOSProcess.run(command, environment: try test.cliEnvironment(schedules: folder),
+                                                     directory: folder.url, label: command[0])
             XCTAssertEqual(result.status, 2, "cityos \(command[0]): \(result.stderr)")
             XCTAssertTrue(result.stderr.contains("typo.yaml: job kind 'payouts.runn' is not registered"),
                           "cityos \(command[0]): \(result.stderr)")
@@ -99,12 +96,7 @@ final class ScheduleCommandTests: XCTestCase {
     }
 
     func testTheLastRunSaysWhatBecameOfItsJobPendingRetryingThenDone() async throws {
-        let test = try TestRedis.make("last-job")
-        let folder = try TemporaryDirectory("last-job")
-        addTeardownBlock {
-            folder.remove()
-            await test.deleteNamespace()
-        }
+        let (test, folder) = try redisAndFolder("last-job")
         // Fails its first attempt on purpose, then succeeds (diag.flaky).
         try folder.write("schedules/flaky.yaml", """
             name: flaky
@@ -127,27 +119,27 @@ final class ScheduleCommandTests: XCTestCase {
 
         // A worker's first attempt fails; the worker stops right there, so the job waits to retry.
         let events = EventLog()
+        func worker(_ observer: @escaping JobObserver) -> WorkerPool {
+            WorkerPool(redis: test.redis, registry: JobCatalog.registry(),
+                       configuration: WorkerConfiguration(concurrency: 1, heartbeatTTL: .seconds(2),
+                                                          promoteInterval: .milliseconds(50), namespace: test.namespace),
+                       logger: TestEnvironment.logger, observer: observer)
+        }
         let pool = Mutex<WorkerPool?>(nil)
-        let worker = WorkerPool(redis: test.redis, registry: JobCatalog.registry(),
-                                configuration: WorkerConfiguration(concurrency: 1, heartbeatTTL: .seconds(2),
-                                                                   promoteInterval: .milliseconds(50), namespace: test.namespace),
-                                logger: TestEnvironment.logger, observer: { event in
-                                    events.append(event)
-                                    if case .retrying = event { pool.withLock { $0?.stop() } }
-                                })
-        pool.withLock { $0 = worker }
-        try await worker.run()
+        let first = worker { event in
+            events.append(event)
+            if case .retrying = event { pool.withLock { $0?.stop() } }
+        }
+        pool.withLock { $0 = first }
+        try await first.run()
         let retrying = try await lastRun()
         XCTAssertEqual(retrying?.jobState, .retrying)
         XCTAssertEqual(retrying?.failedAttempts, 1)
         XCTAssertEqual(retrying?.lastError, "diag.flaky failing on purpose (attempt 1)")
         XCTAssertEqual(retrying?.summary, "retrying after 1 failed: diag.flaky failing on purpose (attempt 1)")
         // `cityos status` calls it out below the queues.
-        let status = try await CityOSProcess.run(["status"], environment: [
-            "CITYOS_REDIS_URL": test.url, "CITYOS_REDIS_NAMESPACE": test.namespace,
-            "CITYOS_SCHEDULER_DIRECTORY": folder.url.appendingPathComponent("schedules").path,
-            "CITYOS_DATABASE_URL": try TestEnvironment.value("CITYOS_DATABASE_URL"),
-        ], directory: folder.url, label: "status")
+        let status = try await CityOSProcess.run(["status"], environment: try test.cliEnvironment(schedules: folder),
+                                                 directory: folder.url, label: "status")
         XCTAssertEqual(status.status, 0, status.stderr)
         let jobID = try XCTUnwrap(fired.first?.jobID)
         XCTAssertTrue(status.stdout.contains(
@@ -155,10 +147,7 @@ final class ScheduleCommandTests: XCTestCase {
             status.stdout)
 
         // Another worker runs it again: it succeeds and leaves the queue.
-        let again = WorkerPool(redis: test.redis, registry: JobCatalog.registry(),
-                               configuration: WorkerConfiguration(concurrency: 1, heartbeatTTL: .seconds(2),
-                                                                  promoteInterval: .milliseconds(50), namespace: test.namespace),
-                               logger: TestEnvironment.logger, observer: { events.append($0) })
+        let again = worker { events.append($0) }
         let running = Task { try await again.run() }
         try await eventually(timeout: .seconds(20), "the retry to succeed") { events.succeeded(jobID) }
         again.stop()
@@ -185,23 +174,16 @@ final class ScheduleCommandTests: XCTestCase {
     }
 
     func testSchedulesListPrintsEachScheduleFromTheCLI() async throws {
-        let test = try TestRedis.make("list")
-        let folder = try TemporaryDirectory("list")
-        addTeardownBlock {
-            folder.remove()
-            await test.deleteNamespace()
-        }
+        let (test, folder) = try redisAndFolder("list")
         try folder.write("schedules/hourly.yaml", """
             name: hourly
             cron: "0 * * * *"
             timezone: Asia/Tokyo
             job: diag.noop
             """)
-        let result = try await CityOSProcess.run(["schedules", "list", "--json"], environment: [
-            "CITYOS_REDIS_URL": test.url, "CITYOS_REDIS_NAMESPACE": test.namespace,
-            "CITYOS_SCHEDULER_DIRECTORY": folder.url.appendingPathComponent("schedules").path,
-            "CITYOS_DATABASE_URL": try TestEnvironment.value("CITYOS_DATABASE_URL"),
-        ], directory: folder.url, label: "list")
+        let result = try await CityOSProcess.run(["schedules", "list", "--json"],
+                                                 environment: try test.cliEnvironment(schedules: folder),
+                                                 directory: folder.url, label: "list")
         XCTAssertEqual(result.status, 0, result.stderr)
         let status = try JSONDecoder().decode(ScheduleStatus.self, from: Data(result.stdout.utf8))
         XCTAssertEqual(status.schedules.map(\.name), ["hourly"])

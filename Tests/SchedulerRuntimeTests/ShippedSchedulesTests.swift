@@ -1,3 +1,4 @@
+import CityOSTesting
 import Foundation
 import Jobs
 import Logging
@@ -7,12 +8,8 @@ import XCTest
 
 /// The schedules the platform ships: each loads and names a registered, real job kind.
 final class ShippedSchedulesTests: XCTestCase {
-    static let schedulesDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Schedules").path
-
     func testShippedSchedulesLoadAndNameRegisteredJobKinds() throws {
-        let schedules = try ScheduleFiles.load(directory: Self.schedulesDirectory)
+        let schedules = try ScheduleFiles.load(directory: TestEnvironment.shippedSchedulesDirectory)
         let registry = JobCatalog.registry()
         try schedules.validate(knownKinds: Set(registry.kinds))
         let byKind = Dictionary(uniqueKeysWithValues: schedules.map { ($0.jobKind, $0) })

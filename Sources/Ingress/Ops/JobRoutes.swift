@@ -36,7 +36,7 @@ struct JobRoutes: Sendable {
                                         idempotencyKey: input.idempotencyKey, trace: context.trace?.traceparent)
         options.uniqueFor = 86_400
         let receipt = try await client.enqueue(kind: input.kind, args: input.args ?? .object([:]), options: options)
-        let queue = input.queue ?? client.registry.options(for: input.kind)?.queue ?? "default"
+        let queue = client.registry.queue(for: input.kind, override: input.queue)
         if receipt.created { metrics.countEnqueued(queue: queue, kind: input.kind) }
         let warning = await QueueStatus.unservedWarning(for: queue, redis: client.redis, namespace: client.namespace)
         return Accepted(jobID: receipt.id, duplicate: !receipt.created, warning: warning).response()

@@ -93,7 +93,7 @@ public struct JobClient: Sendable {
         if let runAt = options.runAtMillis { due = runAt }
         if let delay = options.delaySeconds, delay > 0 { due = now + Int64(delay * 1000) }
         return JobEnvelope(id: options.jobID ?? JobID.make(), kind: kind,
-                           queue: options.queue ?? kindOptions.queue, tenant: options.tenant,
+                           queue: registry.queue(for: kind, override: options.queue), tenant: options.tenant,
                            args: args, maxAttempts: options.maxAttempts ?? kindOptions.retry.maxAttempts,
                            enqueuedAt: now, dueAt: due, trace: options.trace ?? TraceParent.forNewJob())
     }

@@ -19,6 +19,11 @@ public struct JobRegistry: Sendable {
     /// The options of `kind`, or `nil` if it is not registered.
     public func options(for kind: String) -> JobOptions? { handlers[kind]?.options }
 
+    /// The queue a job of `kind` goes to: `override` if given, else the kind's, else `default`.
+    public func queue(for kind: String, override: String? = nil) -> String {
+        override ?? options(for: kind)?.queue ?? JobOptions().queue
+    }
+
     /// Checks that `args` decode into the arguments type of `kind` (for the ingress and CLI).
     public func validate(kind: String, args: JSONValue) throws(JobFailure) {
         guard let handler = handlers[kind] else { throw .unknownKind(kind) }

@@ -22,8 +22,8 @@ struct EnqueueCommand: AsyncParsableCommand {
                 kind: kind, args: try JSONValue.parse(args),
                 options: .init(queue: queue, tenant: tenant, delaySeconds: delay, idempotencyKey: idempotencyKey))
             print(receipt.id)
-            let queue = queue ?? platform.registry.options(for: kind)?.queue ?? "default"
-            if let warning = await QueueStatus.unservedWarning(for: queue, redis: platform.redis, namespace: platform.namespace) {
+            if let warning = await QueueStatus.unservedWarning(for: platform.registry.queue(for: kind, override: queue),
+                                                               redis: platform.redis, namespace: platform.namespace) {
                 warn(warning)
             }
         } catch let failure as JobFailure {

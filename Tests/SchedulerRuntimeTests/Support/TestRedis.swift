@@ -1,3 +1,4 @@
+import CityOSTesting
 import Foundation
 import Jobs
 import Logging
@@ -43,6 +44,13 @@ struct TestRedis: Sendable {
     }
 
     var lastTicks: LastTicks { LastTicks(redis: redis, namespace: namespace) }
+
+    /// What a `cityos` process needs to work on this namespace with the schedules in `folder`/schedules.
+    func cliEnvironment(schedules folder: TemporaryDirectory) throws -> [String: String] {
+        ["CITYOS_REDIS_URL": url, "CITYOS_REDIS_NAMESPACE": namespace,
+         "CITYOS_SCHEDULER_DIRECTORY": folder.url.appendingPathComponent("schedules").path,
+         "CITYOS_DATABASE_URL": try TestEnvironment.value("CITYOS_DATABASE_URL")]
+    }
 
     /// What one queue holds: stored jobs, ready ids (platform tenant `_`), the enqueue counter.
     struct QueueContents: Sendable {
@@ -135,4 +143,17 @@ func assertOneJobPerConsecutiveTick(_ contents: TestRedis.QueueContents, schedul
         XCTAssertEqual(ticks.last, lastTick, "the last job is the last tick recorded", file: file, line: line)
     }
     return ticks
+}
+
+extension XCTestCase {
+    /// A Redis namespace and a temporary folder of the test's own, both removed when it ends.
+    func redisAndFolder(_ label: String) throws -> (TestRedis, TemporaryDirectory) {
+        let test = try TestRedis.make(label)
+        let folder = try TemporaryDirectory(label)
+        addTeardownBlock {
+            folder.remove()
+            await test.deleteNamespace()
+        }
+        return (test, folder)
+    }
 }
