@@ -86,13 +86,18 @@ save ""
 auto-aof-rewrite-percentage ${CITYOS_REDIS_AOF_REWRITE_PERCENTAGE:-400}
 ${BENCH_REDIS_CONFIG:-}
 CONF
+REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+if [ "${BENCH_REDIS_SOCKET:-0}" = 1 ]; then   # the servers reach Redis over its Unix socket
+  printf 'unixsocket %s\nunixsocketperm 700\n' "$DIR/redis/redis.sock" >>"$DIR/redis/redis.conf"
+  REDIS_URL=unix://$DIR/redis/redis.sock
+fi
 redis-server "$DIR/redis/redis.conf" 9>&-
 for _ in $(seq 100); do redis ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis ping >/dev/null || die "bench Redis did not start; see $DIR/redis/redis.log"
 
 # serve PORT FAST_PATH LOG — starts one ingress in the background
 serve() {
-  CITYOS_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 CITYOS_REDIS_NAMESPACE=bench \
+  CITYOS_REDIS_URL=$REDIS_URL CITYOS_REDIS_NAMESPACE=bench \
   CITYOS_HTTP_HOST=127.0.0.1 CITYOS_HTTP_PORT=$1 CITYOS_HTTP_WEBHOOK_FAST_PATH=$2 \
   CITYOS_DATABASE_URL=postgres://unused@127.0.0.1:1/unused \
   CITYOS_WEBHOOK_SECRET_STRIPE=$SECRET CITYOS_CONFIG=$DIR/empty.yaml \

@@ -38,6 +38,7 @@ select_env() {
   STATE_DIR=$REPO_ROOT/.local/$1
   REDIS_DIR=$STATE_DIR/redis
   REDIS_CONF=$REDIS_DIR/redis.conf
+  REDIS_SOCKET=$REDIS_DIR/redis.sock
   PG_DIR=$STATE_DIR/pg
   SECRETS_FILE=$STATE_DIR/secrets.env
 }

@@ -16,7 +16,8 @@ public struct Setting: Sendable {
                 guard let n = Double(value), n > 0 else { return "a positive number" }
                 return nil
             case .redisURL:
-                return value.hasPrefix("redis://") ? nil : "a redis://host:port/db URL"
+                let ok = value.hasPrefix("redis://") || value.hasPrefix("unix://")
+                return ok ? nil : "a redis://host:port/db URL (or unix:///path/to/redis.sock)"
             case .postgresURL:
                 let ok = value.hasPrefix("postgres://") || value.hasPrefix("postgresql://")
                 return ok ? nil : "a postgres://user@host:port/database URL"
@@ -61,6 +62,9 @@ public struct Setting: Sendable {
         Setting("http.port", .integer(1...65535), default: "8080"),
         // 1: well-formed webhooks are answered on the event loop; 0: everything goes through the router.
         Setting("http.webhook_fast_path", .integer(0...1), default: "1"),
+        // Threads answering HTTP; 0: one fewer than the cores (at least one), leaving a core to the
+        // Redis on the same machine, which the ingress waits on for every webhook.
+        Setting("http.event_loops", .integer(0...256), default: "0"),
         // A connection idle this long (nothing read or written) is closed; 0: never.
         Setting("http.idle_timeout_seconds", .integer(0...86_400), default: "60"),
         Setting("ops.token", .text, secret: true),

@@ -25,6 +25,10 @@ public struct IngressConfiguration: Sendable {
     /// Answers well-formed webhooks on the event loop (`WebhookFastPath`) instead of through the
     /// router; anything it would refuse still goes to the router. `http.webhook_fast_path`.
     public var webhookFastPath = true
+    /// Event loops (threads) of the server's own: they accept, read and answer connections, and
+    /// each has its webhook enqueuer's Redis connection. nil shares NIO's process-wide group (one
+    /// loop per core; tests). `http.event_loops`.
+    public var eventLoops: Int?
     /// A connection on which nothing is read or written this long is closed; 0 keeps idle
     /// connections open. `http.idle_timeout_seconds`.
     public var idleTimeoutSeconds: Double = 60
@@ -54,6 +58,7 @@ public struct IngressConfiguration: Sendable {
         self.init(host: config.httpHost, port: config.httpPort, namespace: config.redisNamespace,
                   opsToken: config.opsToken, webhookSecrets: secrets, benchRoute: benchRoute)
         self.webhookFastPath = config.webhookFastPath
+        self.eventLoops = config.httpEventLoops
         self.idleTimeoutSeconds = config.httpIdleTimeout
         self.webhookDedupeSeconds = config.webhookDedupeHours * 3600
     }

@@ -66,10 +66,11 @@ public final class IngressServer: Sendable {
         makeRouter().routes.map { "\($0.method.rawValue) \($0.path)" }
     }
 
-    func makeRouter() -> Router<IngressContext> { makeRoutes().router }
+    func makeRouter() -> Router<IngressContext> { makeRoutes(group: MultiThreadedEventLoopGroup.singleton).router }
 
-    /// The router, and the webhook rules it uses (which the event-loop fast path shares).
-    private func makeRoutes() -> (router: Router<IngressContext>, webhooks: WebhookRoutes?) {
+    /// The router, and the webhook rules it uses (which the event-loop fast path shares, with
+    /// an enqueuer on each loop of `group`).
+    private func makeRoutes(group: any EventLoopGroup) -> (router: Router<IngressContext>, webhooks: WebhookRoutes?) {
         // Every GET also answers HEAD (its status and headers, no body), as HTTP asks of a server.
         let router = Router(context: IngressContext.self, options: .autoGenerateHeadEndpoints)
         let warnings = OnceWarnings()
@@ -90,7 +91,7 @@ public final class IngressServer: Sendable {
         }
         let webhooks = WebhookRoutes(secrets: configuration.webhookSecrets.mapValues { SigningKey(secret: Array($0.utf8)) },
                                      maxAttempts: maxAttempts, dedupeSeconds: configuration.webhookDedupeSeconds,
-                                     enqueuers: LoopEnqueuers(group: MultiThreadedEventLoopGroup.singleton, client: client),
+                                     enqueuers: LoopEnqueuers(group: group, client: client),
                                      metrics: metrics,
                                      warnings: warnings, logger: logger)
         webhooks.register(on: router)
@@ -116,7 +117,21 @@ public final class IngressServer: Sendable {
 
     /// Serves until `stop()` (or until the listening socket cannot be opened, which throws).
     public func run() async throws {
-        let routes = makeRoutes()
+        guard let count = configuration.eventLoops else {
+            return try await serve(on: MultiThreadedEventLoopGroup.singleton)
+        }
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: max(1, count))
+        do {
+            try await serve(on: loops)
+        } catch {
+            try? await loops.shutdownGracefully()
+            throw error
+        }
+        try? await loops.shutdownGracefully()
+    }
+
+    private func serve(on eventLoopGroup: any EventLoopGroup) async throws {
+        let routes = makeRoutes(group: eventLoopGroup)
         await routes.webhooks?.enqueuers.warmUp()
         defer { routes.webhooks?.enqueuers.close() }
         let lane = configuration.webhookFastPath ? routes.webhooks.map {
@@ -133,6 +148,7 @@ public final class IngressServer: Sendable {
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: nil),
             onServerRunning: { [weak self] channel in self?.listening(on: channel) },
+            eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let stopNow = lifecycle.withLock { state -> Bool in

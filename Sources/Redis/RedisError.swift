@@ -32,7 +32,7 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unexpectedReply(let message):
             return "unexpected Redis reply: \(message)"
         case .invalidURL(let url):
-            return "invalid Redis URL '\(url)': expected redis://[:password@]host:port[/db]"
+            return "invalid Redis URL '\(url)': expected redis://[:password@]host:port[/db] or unix://[:password@]/path/to/redis.sock[?db=N]"
         }
     }
 

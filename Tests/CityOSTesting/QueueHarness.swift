@@ -14,9 +14,14 @@ public final class QueueHarness: Sendable {
     public let registry: JobRegistry
     public let events = EventLog()
 
-    public init(registry: JobRegistry = JobCatalog.registry(), label: String = "q") throws {
+    /// - Parameter redisURL: where Redis is; the test Redis over TCP by default.
+    public init(registry: JobRegistry = JobCatalog.registry(), label: String = "q", redisURL: String? = nil) throws {
         self.namespace = TestEnvironment.uniqueNamespace(label)
-        self.redis = try TestEnvironment.redis(connections: 4)
+        if let redisURL {
+            self.redis = RedisClient(.init(endpoint: try RedisEndpoint(url: redisURL), connections: 4))
+        } else {
+            self.redis = try TestEnvironment.redis(connections: 4)
+        }
         self.registry = registry
     }
 

@@ -17,6 +17,9 @@ public enum TestEnvironment {
 
     public static func redisURL() throws -> String { try value("CITYOS_REDIS_URL") }
 
+    /// The test Redis over its Unix socket (`unix://…`).
+    public static func redisSocketURL() throws -> String { try value("CITYOS_TEST_REDIS_SOCKET_URL") }
+
     /// A client on the test Redis.
     public static func redis(connections: Int = 2) throws -> RedisClient {
         let endpoint = try RedisEndpoint(url: try redisURL())

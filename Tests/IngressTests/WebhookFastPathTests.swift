@@ -84,6 +84,24 @@ final class WebhookFastPathTests: XCTestCase {
                        "each answer names the job of the delivery in its place")
     }
 
+    func testOnAnEventLoopOfItsOwnWithRedisOverItsUnixSocketEveryDeliveryIsStored() async throws {
+        // As `cityos serve` runs on 2 cores: one loop of the server's own (http.event_loops), and
+        // here Redis reached over its Unix socket (a unix:// redis.url).
+        harness = try await IngressHarness.start(eventLoops: 1, redisURL: try TestEnvironment.redisSocketURL())
+        let run = UUID().uuidString.prefix(8)
+        let ids = (0..<30).map { "evt_unix_\(run)_\($0)" }
+        let answers = try RawHTTP.exchange(port: harness.port, ids.flatMap(signed) + forged("evt_unix_forged"),
+                                           responses: ids.count + 1)
+
+        XCTAssertEqual(answers.map(\.status), Array(repeating: 202, count: ids.count) + [400])
+        let answeredOnLoop = try await answeredCount(path: "event_loop")
+        XCTAssertEqual(answeredOnLoop, ids.count)
+        let stored = try await harness.storedWebhookJobs()
+        XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }), Set(ids))
+        let ready = try await harness.request(.GET, "/readyz")
+        XCTAssertEqual(ready.status, 200, ready.text)
+    }
+
     func testAForgottenScriptIsHandedToTheRouterWhichLoadsItAndStoresTheJob() async throws {
         harness = try await IngressHarness.start()
         let warm = try RawHTTP.exchange(port: harness.port, signed("evt_script_1"), responses: 1)

@@ -141,5 +141,30 @@ final class RedisBindingTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("redis://"))
         }
         XCTAssertThrowsError(try RedisEndpoint(url: "redis://host:notaport"))
+
+        let socket = try RedisEndpoint(url: "unix://:s3cret@/var/run/redis/redis.sock?db=2")
+        XCTAssertEqual(socket, RedisEndpoint(socketPath: "/var/run/redis/redis.sock", password: "s3cret", database: 2))
+        XCTAssertEqual(socket.address, "/var/run/redis/redis.sock")
+        XCTAssertEqual(socket.redacted, "unix://:****@/var/run/redis/redis.sock?db=2")
+        XCTAssertEqual(try RedisEndpoint(url: "unix:///tmp/r.sock"), RedisEndpoint(socketPath: "/tmp/r.sock"))
+        for bad in ["unix://relative.sock", "unix:///tmp/r.sock?db=x", "unix://", "unix:///tmp/r.sock?database=1"] {
+            XCTAssertThrowsError(try RedisEndpoint(url: bad), bad) { error in
+                XCTAssertTrue("\(error)".contains("unix://"), "\(error)")
+            }
+        }
+    }
+
+    func testAClientReachesRedisOverItsUnixSocket() async throws {
+        let redis = RedisClient(.init(endpoint: try RedisEndpoint(url: try TestEnvironment.redisSocketURL()), connections: 1))
+        defer { redis.shutdown() }
+        let key = "cityos-test-unix-\(UInt32.random(in: 0...UInt32.max))"
+        try await redis.send("SET", .string(key), .string("over the socket"), .string("EX"), .int(60))
+        // The same Redis as over TCP: what one wrote, the other reads.
+        let tcp = try TestEnvironment.redis(connections: 1)
+        defer { tcp.shutdown() }
+        let read = try await tcp.send("GET", .string(key)).string
+        XCTAssertEqual(read, "over the socket")
+        let pong = try await redis.send("PING").string
+        XCTAssertEqual(pong, "PONG")
     }
 }

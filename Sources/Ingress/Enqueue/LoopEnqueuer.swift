@@ -9,7 +9,9 @@ import Redis
 /// `loop` only.
 ///
 /// Batching: jobs that arrive during one turn of the loop go out together after it, as one
-/// script call (`JobClient.plan`); while a call is out, new jobs gather for the next.
+/// script call (`JobClient.plan`); while a call is out, new jobs gather for the next. One call
+/// at a time (`maxInFlight`) makes the batches larger, which costs Redis and the loop less per
+/// job: with 32 connections on 2 cores, 1 took about 8% more webhooks per second than 2.
 final class LoopEnqueuer: Sendable {
     typealias Completion = (Result<JobClient.Receipt, any Error>) -> Void
 
@@ -34,7 +36,7 @@ final class LoopEnqueuer: Sendable {
     private let maxInFlight: Int
     private let state: NIOLoopBoundBox<State>
 
-    init(loop: any EventLoop, client: JobClient, maxBatch: Int = 128, maxInFlight: Int = 2) {
+    init(loop: any EventLoop, client: JobClient, maxBatch: Int = 128, maxInFlight: Int = 1) {
         self.loop = loop
         self.client = client
         self.maxBatch = max(1, maxBatch)

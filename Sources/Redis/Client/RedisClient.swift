@@ -151,7 +151,7 @@ final class ConnectionSlot: Sendable {
             state.withLockedValue { state in
                 if case .connecting = state { state = .idle }
             }
-            throw (error as? RedisError) ?? .connectionClosed(address: "\(configuration.endpoint.host):\(configuration.endpoint.port)")
+            throw (error as? RedisError) ?? .connectionClosed(address: configuration.endpoint.address)
         }
     }
 

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
 
-/// One TCP connection to Redis, owned by a SwiftNIO channel. Any number of tasks may call
+/// One connection to Redis (TCP, or a Unix socket), owned by a SwiftNIO channel. Any number of tasks may call
 /// `send` at once: their commands are written in call order and pipelined on the socket,
 /// and no caller ever blocks a thread while waiting.
 public final class RedisConnection: Sendable {
@@ -24,11 +24,11 @@ public final class RedisConnection: Sendable {
         connectTimeout: TimeAmount = .seconds(2),
         on group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws(RedisError) -> RedisConnection {
-        let address = "\(endpoint.host):\(endpoint.port)"
+        let address = endpoint.address
         let broken = BrokenFlag()
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        var bootstrap = ClientBootstrap(group: group).connectTimeout(connectTimeout)
+        if endpoint.socketPath == nil { bootstrap = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1) }
+        bootstrap = bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard let parser = ReplyParser() else {
@@ -40,7 +40,11 @@ public final class RedisConnection: Sendable {
             }
         let channel: Channel
         do {
-            channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+            if let path = endpoint.socketPath {
+                channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            } else {
+                channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+            }
         } catch let error as ChannelError where error == .connectTimeout(connectTimeout) {
             throw .timeout(address: address, seconds: Double(connectTimeout.nanoseconds) / 1e9)
         } catch {

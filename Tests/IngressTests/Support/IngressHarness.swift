@@ -39,8 +39,9 @@ final class IngressHarness: Sendable {
                       readinessChecks: [ReadinessCheck]? = nil, benchRoute: Bool = false,
                       schedules: ScheduleReport? = nil, webhookFastPath: Bool = true,
                       idleTimeoutSeconds: Double = 60, webhookDedupeSeconds: Int = 7 * 86_400,
+                      eventLoops: Int? = nil, redisURL: String? = nil,
                       logger: Logger? = nil) async throws -> IngressHarness {
-        let queue = try QueueHarness(label: "ingress")
+        let queue = try QueueHarness(label: "ingress", redisURL: redisURL)
         let logger = logger ?? {
             var logger = Logger(label: "ingress-test")
             logger.logLevel = .warning
@@ -51,6 +52,7 @@ final class IngressHarness: Sendable {
         configuration.webhookFastPath = webhookFastPath
         configuration.idleTimeoutSeconds = idleTimeoutSeconds
         configuration.webhookDedupeSeconds = webhookDedupeSeconds
+        configuration.eventLoops = eventLoops
         let server = IngressServer(configuration: configuration, redis: queue.redis, registry: JobCatalog.registry(),
                                    readinessChecks: readinessChecks ?? [.redis(queue.redis)], schedules: schedules,
                                    logger: logger)
