@@ -25,6 +25,7 @@
 # Prints each run (req/s, p99, and CPU per request of the server, Redis and the load generator)
 # and the medians; checks that Redis stored one job per accepted request. Everything it starts,
 # it stops. Needs redis-server, python3, curl.
+# BENCH_REDIS_SOCKET=1 has the servers reach Redis over its Unix socket (a unix:// redis.url).
 # BENCH_CITYOS_BIN=path skips the build and runs that binary instead; BENCH_SERVER_BIN=path runs
 # that binary as the two servers (an earlier build, say) while the load still comes from this one.
 set -euo pipefail
