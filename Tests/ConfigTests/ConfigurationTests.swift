@@ -34,6 +34,19 @@ final class ConfigurationTests: XCTestCase {
             XCTAssertEqual("\(error)", "configuration: http.port (CITYOS_HTTP_PORT) is 'eighty', expected an integer in 1...65535")
         }
         XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_REDIS_URL": "localhost:6379"]) { $1 }))
+        // A URL's password is not repeated in the error.
+        XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_DATABASE_URL": "mysql://app:s3cret@db/app"]) { $1 })) { error in
+            XCTAssertEqual("\(error)", "configuration: database.url (CITYOS_DATABASE_URL) is 'mysql://****@db/app', "
+                           + "expected a postgres://user@host:port/database URL")
+        }
+        // http.event_loops: 0 (the default) leaves a core to Redis, keeping at least one loop.
+        let loops = try? CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_HTTP_EVENT_LOOPS": "3"]) { $1 })
+        XCTAssertEqual(loops?.httpEventLoops, 3)
+        let byDefault = try? CityOSConfig.load(file: nil, environment: base)
+        XCTAssertEqual(byDefault?.httpEventLoops, max(1, ProcessInfo.processInfo.activeProcessorCount - 1))
+        // A Redis on the same machine may be reached over its Unix socket.
+        let socket = try? CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_REDIS_URL": "unix:///run/redis.sock"]) { $1 })
+        XCTAssertEqual(socket?.redisURL, "unix:///run/redis.sock")
     }
 
     func testSecretsAreRefusedInFilesAndMaskedInOutput() throws {

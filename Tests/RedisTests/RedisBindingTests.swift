@@ -141,6 +141,11 @@ final class RedisBindingTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("redis://"))
         }
         XCTAssertThrowsError(try RedisEndpoint(url: "redis://host:notaport"))
+        // A URL that does not parse is named in the error, its password masked.
+        XCTAssertThrowsError(try RedisEndpoint(url: "redis://:s3cret@host:notaport")) { error in
+            XCTAssertFalse("\(error)".contains("s3cret"), "\(error)")
+            XCTAssertTrue("\(error)".contains("redis://****@host:notaport"), "\(error)")
+        }
 
         let socket = try RedisEndpoint(url: "unix://:s3cret@/var/run/redis/redis.sock?db=2")
         XCTAssertEqual(socket, RedisEndpoint(socketPath: "/var/run/redis/redis.sock", password: "s3cret", database: 2))

@@ -29,7 +29,7 @@ public struct RedisEndpoint: Sendable, Equatable {
             try self.init(socketURL: url)
             return
         }
-        guard url.hasPrefix("redis://") else { throw .invalidURL(url) }
+        guard url.hasPrefix("redis://") else { throw .invalidURL(Self.masked(url)) }
         var rest = Substring(url.dropFirst("redis://".count))
         var password: String?
         if let at = rest.lastIndex(of: "@") {
@@ -42,7 +42,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         if let slash = rest.firstIndex(of: "/") {
             let db = rest[rest.index(after: slash)...]
             if !db.isEmpty {
-                guard let n = Int(db), n >= 0 else { throw .invalidURL(url) }
+                guard let n = Int(db), n >= 0 else { throw .invalidURL(Self.masked(url)) }
                 database = n
             }
             rest = rest[..<slash]
@@ -50,12 +50,12 @@ public struct RedisEndpoint: Sendable, Equatable {
         var port = 6379
         if let colon = rest.lastIndex(of: ":") {
             guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else {
-                throw .invalidURL(url)
+                throw .invalidURL(Self.masked(url))
             }
             port = p
             rest = rest[..<colon]
         }
-        guard !rest.isEmpty else { throw .invalidURL(url) }
+        guard !rest.isEmpty else { throw .invalidURL(Self.masked(url)) }
         self.init(host: String(rest), port: port, password: password, database: database)
     }
 
@@ -71,12 +71,19 @@ public struct RedisEndpoint: Sendable, Equatable {
         var database = 0
         if let question = rest.firstIndex(of: "?") {
             let query = rest[rest.index(after: question)...]
-            guard query.hasPrefix("db="), let n = Int(query.dropFirst(3)), n >= 0 else { throw .invalidURL(url) }
+            guard query.hasPrefix("db="), let n = Int(query.dropFirst(3)), n >= 0 else { throw .invalidURL(Self.masked(url)) }
             database = n
             rest = rest[..<question]
         }
-        guard rest.hasPrefix("/"), rest.count > 1 else { throw .invalidURL(url) }
+        guard rest.hasPrefix("/"), rest.count > 1 else { throw .invalidURL(Self.masked(url)) }
         self.init(socketPath: String(rest), password: password, database: database)
+    }
+
+    /// `url` with whatever stands between `://` and the last `@` (a password) masked, for the
+    /// error that says the URL does not parse.
+    static func masked(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url.lastIndex(of: "@"), at >= scheme.upperBound else { return url }
+        return String(url[..<scheme.upperBound]) + "****" + String(url[at...])
     }
 
     /// The URL with any password masked, safe for logs and `cityos config`.

@@ -1,9 +1,9 @@
 import NIOCore
 import NIOPosix
 
-/// One connection to Redis (TCP, or a Unix socket), owned by a SwiftNIO channel. Any number of tasks may call
-/// `send` at once: their commands are written in call order and pipelined on the socket,
-/// and no caller ever blocks a thread while waiting.
+/// One connection to Redis (TCP, or a Unix socket), owned by a SwiftNIO channel. Any number of
+/// tasks may call `send` at once: their commands are written in call order and pipelined on the
+/// socket, and no caller ever blocks a thread while waiting.
 public final class RedisConnection: Sendable {
     public let address: String
     let channel: Channel
