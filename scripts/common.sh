@@ -38,7 +38,9 @@ select_env() {
   STATE_DIR=$REPO_ROOT/.local/$1
   REDIS_DIR=$STATE_DIR/redis
   REDIS_CONF=$REDIS_DIR/redis.conf
+  # Its Unix socket, where the path fits a socket address (107 bytes); empty: none.
   REDIS_SOCKET=$REDIS_DIR/redis.sock
+  [ "${#REDIS_SOCKET}" -lt 100 ] || REDIS_SOCKET=
   PG_DIR=$STATE_DIR/pg
   SECRETS_FILE=$STATE_DIR/secrets.env
 }

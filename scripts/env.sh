@@ -47,8 +47,8 @@ emit CITYOS_REDIS_URL "redis://127.0.0.1:$REDIS_PORT/0"
 emit CITYOS_DATABASE_URL "postgres://cityos_app@127.0.0.1:$PG_PORT/cityos"
 emit CITYOS_DATABASE_ADMIN_URL "postgres://cityos@127.0.0.1:$PG_PORT/cityos"
 emit CITYOS_TEST_REDIS_CONF "$REDIS_CONF"
-# The same Redis over its Unix socket (scripts/services.sh), when the path is short enough for one.
-if [ "${#REDIS_SOCKET}" -lt 100 ]; then emit CITYOS_TEST_REDIS_SOCKET_URL "unix://$REDIS_SOCKET"; fi
+# The same Redis over its Unix socket (scripts/services.sh), when it has one.
+if [ -n "$REDIS_SOCKET" ]; then emit CITYOS_TEST_REDIS_SOCKET_URL "unix://$REDIS_SOCKET"; fi
 emit CITYOS_SERVICES_SCRIPT "$SCRIPTS_DIR/services.sh"
 while IFS='=' read -r key value; do
   [[ $key =~ ^[A-Z_][A-Z0-9_]*$ ]] && emit "$key" "$value"

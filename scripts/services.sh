@@ -41,8 +41,8 @@ save ""
 # replay time at start). README, "Redis".
 auto-aof-rewrite-percentage ${CITYOS_REDIS_AOF_REWRITE_PERCENTAGE:-400}
 CONF
-  # Its Unix socket too (unix:// URLs), where the path fits a socket address (107 bytes).
-  if [ "${#REDIS_SOCKET}" -lt 100 ]; then
+  # Its Unix socket too (unix:// URLs; common.sh leaves REDIS_SOCKET empty when the path is too long).
+  if [ -n "$REDIS_SOCKET" ]; then
     printf 'unixsocket "%s"\nunixsocketperm 700\n' "$REDIS_SOCKET" >>"$REDIS_CONF"
   fi
 }

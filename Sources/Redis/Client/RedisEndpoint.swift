@@ -25,58 +25,62 @@ public struct RedisEndpoint: Sendable, Equatable {
     public var address: String { socketPath ?? "\(host):\(port)" }
 
     public init(url: String) throws(RedisError) {
+        let parsed: RedisEndpoint?
         if url.hasPrefix("unix://") {
-            try self.init(socketURL: url)
-            return
+            parsed = Self.socket(Substring(url.dropFirst("unix://".count)))
+        } else if url.hasPrefix("redis://") {
+            parsed = Self.tcp(Substring(url.dropFirst("redis://".count)))
+        } else {
+            parsed = nil
         }
-        guard url.hasPrefix("redis://") else { throw .invalidURL(Self.masked(url)) }
-        var rest = Substring(url.dropFirst("redis://".count))
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let userinfo = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            let secret = userinfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).last ?? ""
-            password = secret.isEmpty ? nil : String(secret)
-        }
+        guard let parsed else { throw .invalidURL(Self.masked(url)) }
+        self = parsed
+    }
+
+    /// After `redis://`: `[:password@]host[:port][/db]`.
+    private static func tcp(_ text: Substring) -> RedisEndpoint? {
+        var rest = text
+        let password = password(takenFrom: &rest)
         var database = 0
         if let slash = rest.firstIndex(of: "/") {
             let db = rest[rest.index(after: slash)...]
             if !db.isEmpty {
-                guard let n = Int(db), n >= 0 else { throw .invalidURL(Self.masked(url)) }
+                guard let n = Int(db), n >= 0 else { return nil }
                 database = n
             }
             rest = rest[..<slash]
         }
         var port = 6379
         if let colon = rest.lastIndex(of: ":") {
-            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else {
-                throw .invalidURL(Self.masked(url))
-            }
+            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else { return nil }
             port = p
             rest = rest[..<colon]
         }
-        guard !rest.isEmpty else { throw .invalidURL(Self.masked(url)) }
-        self.init(host: String(rest), port: port, password: password, database: database)
+        guard !rest.isEmpty else { return nil }
+        return RedisEndpoint(host: String(rest), port: port, password: password, database: database)
     }
 
-    /// `unix://[:password@]/path[?db=N]`.
-    private init(socketURL url: String) throws(RedisError) {
-        var rest = Substring(url.dropFirst("unix://".count))
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let secret = rest[..<at].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).last ?? ""
-            password = secret.isEmpty ? nil : String(secret)
-            rest = rest[rest.index(after: at)...]
-        }
+    /// After `unix://`: `[:password@]/path[?db=N]`.
+    private static func socket(_ text: Substring) -> RedisEndpoint? {
+        var rest = text
+        let password = password(takenFrom: &rest)
         var database = 0
         if let question = rest.firstIndex(of: "?") {
             let query = rest[rest.index(after: question)...]
-            guard query.hasPrefix("db="), let n = Int(query.dropFirst(3)), n >= 0 else { throw .invalidURL(Self.masked(url)) }
+            guard query.hasPrefix("db="), let n = Int(query.dropFirst(3)), n >= 0 else { return nil }
             database = n
             rest = rest[..<question]
         }
-        guard rest.hasPrefix("/"), rest.count > 1 else { throw .invalidURL(Self.masked(url)) }
-        self.init(socketPath: String(rest), password: password, database: database)
+        guard rest.hasPrefix("/"), rest.count > 1 else { return nil }
+        return RedisEndpoint(socketPath: String(rest), password: password, database: database)
+    }
+
+    /// Takes `[user][:password]@` off the front of `rest`; the password, if one is given.
+    private static func password(takenFrom rest: inout Substring) -> String? {
+        guard let at = rest.lastIndex(of: "@") else { return nil }
+        let secret = rest[..<at].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).last ?? ""
+        rest = rest[rest.index(after: at)...]
+        return secret.isEmpty ? nil : String(secret)
     }
 
     /// `url` with whatever stands between `://` and the last `@` (a password) masked, for the
