@@ -5,15 +5,20 @@
 # auto-aof-rewrite-percentage 400; BENCH_REDIS_CONFIG adds lines; 127.0.0.1:${BENCH_REDIS_PORT:-6394}) and two
 # release `cityos serve --bench-route` processes (JSON request logs to .local/bench/): one as
 # shipped on 127.0.0.1:${BENCH_HTTP_PORT:-8089}, one with the webhook fast path switched off
-# (CITYOS_HTTP_WEBHOOK_FAST_PATH=0) on the next port. Then, RUNS times, each phase on its own:
-#   1. signed 1 KiB Stripe webhooks, each with a different event id, to the server as shipped
+# (CITYOS_HTTP_WEBHOOK_FAST_PATH=0) on the next port; and `cityos bench framework-server` (a bare
+# Hummingbird application, one route, no middleware, as many event loops as the ingress) on the
+# port after. Then, RUNS times, each phase on its own:
+#   1. POST /bench/noop (a 1 KiB body) to the bare Hummingbird: what the HTTP framework itself
+#      spends answering a request on this machine, its ceiling;
+#   2. signed 1 KiB Stripe webhooks, each with a different event id, to the server as shipped
 #      (well-formed webhooks are answered by WebhookFastPath, from the socket's bytes);
-#   2. POST /bench/noop with the same body size: 202 and no work, through the router — the
-#      HTTP framework's ceiling on this machine;
-#   3. the same webhook load (fresh event ids) to the server with the fast path off: the router's path.
-# The ratio webhooks/noop is taken within each run, from phases 1 and 2 run back to back, and
-# its median reported: a shared VM's speed drifts by tens of percent over minutes, and a ratio
-# of medians taken minutes apart would carry that drift.
+#   3. POST /bench/noop with the same body size to the same server: 202 and no work, through its
+#      router with everything the ingress puts around a route (request log, metrics, trace ids,
+#      the fast path's look at each head);
+#   4. the same webhook load (fresh event ids) to the server with the fast path off: the router's path.
+# The ratios webhooks/noop and webhooks/bare Hummingbird are taken within each run, from phases
+# run back to back, and their medians reported: a shared VM's speed drifts by tens of percent
+# over minutes, and a ratio of medians taken minutes apart would carry that drift.
 # The load comes from `cityos bench http` (HTTPLoad: every request built and signed before the
 # clock starts, CONNECTIONS connections each with one request in flight, THREADS threads, a 1 s
 # warm-up, only answers completed inside the window counted). It replaced wrk with a Lua script
@@ -40,10 +45,12 @@ CONNECTIONS=${BENCH_CONNECTIONS:-32}
 REDIS_PORT=${BENCH_REDIS_PORT:-6394}
 HTTP_PORT=${BENCH_HTTP_PORT:-8089}
 ROUTER_PORT=$((HTTP_PORT + 1))
+FRAMEWORK_PORT=$((HTTP_PORT + 2))
 DIR=$REPO_ROOT/.local/bench
 SECRET=whsec_bench_$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
 SERVER_PID=
 ROUTER_PID=
+FRAMEWORK_PID=
 
 for tool in redis-server redis-cli python3 curl; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install redis-server redis-tools python3 curl)"
@@ -54,12 +61,12 @@ redis() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-  for pid in $SERVER_PID $ROUTER_PID; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  for pid in $SERVER_PID $ROUTER_PID $FRAMEWORK_PID; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   redis shutdown nosave >/dev/null 2>&1 || true
 }
 
 if redis ping >/dev/null 2>&1; then die "127.0.0.1:$REDIS_PORT is taken; set BENCH_REDIS_PORT"; fi
-for port in "$HTTP_PORT" "$ROUTER_PORT"; do
+for port in "$HTTP_PORT" "$ROUTER_PORT" "$FRAMEWORK_PORT"; do
   if curl -s "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then die "127.0.0.1:$port is taken; set BENCH_HTTP_PORT"; fi
 done
 trap cleanup EXIT
@@ -106,10 +113,15 @@ serve() {
 }
 serve "$HTTP_PORT" 1 "$DIR/ingress.log"; SERVER_PID=$!
 serve "$ROUTER_PORT" 0 "$DIR/ingress-router.log"; ROUTER_PID=$!
+"$BIN" bench framework-server --port "$FRAMEWORK_PORT" --event-loops "${CITYOS_HTTP_EVENT_LOOPS:-0}" 2>"$DIR/framework.log" 9>&- &
+FRAMEWORK_PID=$!
 for port in "$HTTP_PORT" "$ROUTER_PORT"; do
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || die "the ingress on port $port did not start; see $DIR/ingress*.log"
 done
+framework_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$FRAMEWORK_PORT/bench/noop")" = 202 ]; }
+for _ in $(seq 100); do framework_up && break; sleep 0.1; done
+framework_up || die "the bare Hummingbird on port $FRAMEWORK_PORT did not answer 202; see $DIR/framework.log"
 
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # Redis's own ticks and those of its finished children: the AOF rewrites it forks.
@@ -158,19 +170,24 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 : >"$DIR/results.txt"
 for run in $(seq "$RUNS"); do
+  read -r f_rps f_p99 f_bad _ f_srv _ f_cli < <(phase framework "$FRAMEWORK_PID" "$FRAMEWORK_PORT" noop "$run")
   read -r w_rps w_p99 w_bad w_stored w_srv w_red w_cli < <(phase webhook "$SERVER_PID" "$HTTP_PORT" webhooks "$run")
   read -r n_rps n_p99 n_bad _ n_srv _ n_cli < <(phase noop "$SERVER_PID" "$HTTP_PORT" noop "$run")
   read -r r_rps r_p99 r_bad r_stored r_srv r_red r_cli < <(phase router "$ROUTER_PID" "$ROUTER_PORT" webhooks "$run")
   ratio=$(awk -v w="$w_rps" -v n="$n_rps" 'BEGIN { printf "%.3f", w / n }')
-  echo "$run $w_rps $w_p99 $n_rps $n_p99 $r_rps $r_p99 $w_srv $w_red $w_cli $r_srv $r_red $n_srv $n_cli $ratio" >>"$DIR/results.txt"
+  framework_ratio=$(awk -v w="$w_rps" -v f="$f_rps" 'BEGIN { printf "%.3f", w / f }')
+  echo "$run $w_rps $w_p99 $n_rps $n_p99 $r_rps $r_p99 $w_srv $w_red $w_cli $r_srv $r_red $n_srv $n_cli $ratio" \
+       "$f_rps $f_p99 $f_srv $f_cli $framework_ratio" >>"$DIR/results.txt"
   printf 'run %d:\n' "$run"
+  printf '  bare Hummingbird noop %6s req/s, p99 %5s ms, %s non-2xx/errors; CPU per request: server %s us, load generator %s us\n' \
+    "$f_rps" "$f_p99" "$f_bad" "$f_srv" "$f_cli"
   printf '  webhooks              %6s req/s, p99 %5s ms, %s non-2xx/errors, %s jobs stored; CPU per request: server %s us, redis %s us, load generator %s us\n' \
     "$w_rps" "$w_p99" "$w_bad" "$w_stored" "$w_srv" "$w_red" "$w_cli"
-  printf '  noop (router)         %6s req/s, p99 %5s ms, %s non-2xx/errors; CPU per request: server %s us, load generator %s us\n' \
+  printf '  noop, same server     %6s req/s, p99 %5s ms, %s non-2xx/errors; CPU per request: server %s us, load generator %s us\n' \
     "$n_rps" "$n_p99" "$n_bad" "$n_srv" "$n_cli"
   printf '  webhooks, router path %6s req/s, p99 %5s ms, %s non-2xx/errors, %s jobs stored; CPU per request: server %s us, redis %s us, load generator %s us\n' \
     "$r_rps" "$r_p99" "$r_bad" "$r_stored" "$r_srv" "$r_red" "$r_cli"
-  printf '  ratio webhooks/noop in this run: %s\n' "$ratio"
+  printf '  ratio webhooks/noop in this run: %s; webhooks/bare Hummingbird: %s\n' "$ratio" "$framework_ratio"
 done
 
 column_median() { awk -v c="$1" '{ print $c }' "$DIR/results.txt" | median; }
@@ -179,8 +196,11 @@ echo "  webhooks accepted:              $(column_median 2) req/s, p99 $(column_m
      "(CPU per request: server $(column_median 8) us, redis $(column_median 9) us, load generator $(column_median 10) us)"
 echo "  webhooks accepted, router path: $(column_median 6) req/s, p99 $(column_median 7) ms" \
      "(server $(column_median 11) us, redis $(column_median 12) us)"
-echo "  noop ceiling (router):          $(column_median 4) req/s, p99 $(column_median 5) ms" \
+echo "  noop, same server (router):     $(column_median 4) req/s, p99 $(column_median 5) ms" \
      "(server $(column_median 13) us, load generator $(column_median 14) us)"
 awk -v q="$(column_median 15)" -v lo="$(awk '{ print $15 }' "$DIR/results.txt" | sort -g | head -1)" \
   -v hi="$(awk '{ print $15 }' "$DIR/results.txt" | sort -g | tail -1)" -v r="$(column_median 6)" -v n="$(column_median 4)" \
   'BEGIN { printf "  ratio webhooks/noop: median of the runs %.2f (runs %.2f-%.2f; router path, from medians: %.2f)\n", q, lo, hi, r / n }'
+echo "  bare Hummingbird noop:          $(column_median 16) req/s, p99 $(column_median 17) ms" \
+     "(server $(column_median 18) us, load generator $(column_median 19) us)"
+echo "  ratio webhooks/bare Hummingbird: median of the runs $(column_median 20)"

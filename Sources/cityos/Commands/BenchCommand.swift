@@ -6,7 +6,7 @@ import Foundation
 /// `cityos bench http …`: load on a running ingress (`HTTPLoad`).
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [QueueBench.self, BillingBench.self, HTTPBench.self])
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [QueueBench.self, BillingBench.self, HTTPBench.self, FrameworkServer.self])
 
     struct QueueBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
