@@ -102,11 +102,13 @@ public struct CityOSConfig: Sendable {
     public var httpHost: String { string("http.host") ?? "127.0.0.1" }
     public var httpPort: Int { int("http.port") ?? 8080 }
     public var webhookFastPath: Bool { (int("http.webhook_fast_path") ?? 1) == 1 }
-    /// `http.event_loops`, with 0 resolved: one fewer than the cores, at least one.
+    /// `http.event_loops`, with 0 resolved (`defaultHTTPEventLoops`).
     public var httpEventLoops: Int {
         let configured = int("http.event_loops") ?? 0
-        return configured > 0 ? configured : max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+        return configured > 0 ? configured : Self.defaultHTTPEventLoops
     }
+    /// What `http.event_loops` 0 means: one fewer than the cores, at least one.
+    public static var defaultHTTPEventLoops: Int { max(1, ProcessInfo.processInfo.activeProcessorCount - 1) }
     public var httpIdleTimeout: Double { Double(int("http.idle_timeout_seconds") ?? 60) }
     public var opsToken: String? { string("ops.token") }
     public var workerQueues: String { string("workers.queues") ?? "default:1" }

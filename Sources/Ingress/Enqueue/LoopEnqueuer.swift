@@ -69,7 +69,7 @@ final class LoopEnqueuer: Sendable {
         let batch = Array(state.value.pending.prefix(count))
         state.value.pending.removeFirst(count)
         guard let connection = state.value.connection else {
-            finish(batch, .failure(RedisError.connectionClosed(address: "\(client.redis.configuration.endpoint.host):\(client.redis.configuration.endpoint.port)")))
+            finish(batch, .failure(RedisError.connectionClosed(address: client.redis.configuration.endpoint.address)))
             return
         }
         state.value.inFlight += 1

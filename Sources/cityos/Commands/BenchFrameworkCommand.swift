@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import Config
 import Hummingbird
 import Logging
 import NIOPosix
@@ -33,7 +33,7 @@ extension BenchCommand {
         }
 
         func run() async throws {
-            let loops = eventLoops > 0 ? eventLoops : max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+            let loops = eventLoops > 0 ? eventLoops : CityOSConfig.defaultHTTPEventLoops
             let group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
             let body = ByteBuffer(string: #"{"duplicate":false,"job_id":"noop"}"#)
             let router = Router()
