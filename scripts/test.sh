@@ -32,6 +32,12 @@ CITYOS_BIN="$(swift build --show-bin-path)/cityos"
 export CITYOS_BIN
 "$CITYOS_BIN" migrate
 
+# The tests' temporary files (child processes' logs, config files, schedule folders) go to a
+# folder of the project, emptied at every run, instead of piling up in the machine's /tmp; the
+# last run's stay there for diagnosis.
+export TMPDIR=$REPO_ROOT/.local/test/tmp
+rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
+
 # XCTest only (the project has no Swift Testing tests, whose empty "0 tests" line would
 # otherwise close the output). The log is kept for the summary line below.
 log=$REPO_ROOT/.local/test/swift-test.log
