@@ -36,6 +36,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source-path=SCRIPTDIR source=bench-lib.sh
+source "$SCRIPTS_DIR/bench-lib.sh"
 cd "$REPO_ROOT"
 
 DURATION=${1:-10}
@@ -57,83 +59,36 @@ for tool in redis-server redis-cli python3 curl; do
 done
 mkdir -p "$DIR"
 
-redis() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+redis() { bench_redis "$@"; }
 
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   for pid in $SERVER_PID $ROUTER_PID $FRAMEWORK_PID; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  redis shutdown nosave >/dev/null 2>&1 || true
+  bench_redis_stop
 }
 
-if redis ping >/dev/null 2>&1; then die "127.0.0.1:$REDIS_PORT is taken; set BENCH_REDIS_PORT"; fi
-for port in "$HTTP_PORT" "$ROUTER_PORT" "$FRAMEWORK_PORT"; do
-  if curl -s "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then die "127.0.0.1:$port is taken; set BENCH_HTTP_PORT"; fi
-done
+for port in "$HTTP_PORT" "$ROUTER_PORT" "$FRAMEWORK_PORT"; do bench_port_free "$port"; done
+bench_build "$DIR"
 trap cleanup EXIT
-
-if [ -n "${BENCH_CITYOS_BIN:-}" ]; then
-  BIN=$BENCH_CITYOS_BIN   # a binary built some other way (e.g. to compare build settings)
-else
-  note "building cityos (release)"
-  swift build -c release --product cityos >"$DIR/build.log" 2>&1 || { tail -20 "$DIR/build.log" >&2; die "release build failed"; }
-  BIN="$(swift build -c release --show-bin-path)/cityos"
-fi
-
-rm -rf "$DIR/redis" && mkdir -p "$DIR/redis"
+bench_redis_start "$DIR/redis" "$REDIS_PORT"
+REDIS_URL=$(bench_redis_url "${BENCH_REDIS_SOCKET:-0}")
 : >"$DIR/empty.yaml"   # settings come from the environment below
-cat >"$DIR/redis/redis.conf" <<CONF
-bind 127.0.0.1
-port $REDIS_PORT
-daemonize yes
-pidfile "$DIR/redis/redis.pid"
-logfile "$DIR/redis/redis.log"
-dir "$DIR/redis"
-appendonly yes
-appendfsync everysec
-save ""
-auto-aof-rewrite-percentage ${CITYOS_REDIS_AOF_REWRITE_PERCENTAGE:-400}
-${BENCH_REDIS_CONFIG:-}
-CONF
-REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
-if [ "${BENCH_REDIS_SOCKET:-0}" = 1 ]; then   # the servers reach Redis over its Unix socket
-  printf 'unixsocket %s\nunixsocketperm 700\n' "$DIR/redis/redis.sock" >>"$DIR/redis/redis.conf"
-  REDIS_URL=unix://$DIR/redis/redis.sock
-fi
-redis-server "$DIR/redis/redis.conf" 9>&-
-for _ in $(seq 100); do redis ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis ping >/dev/null || die "bench Redis did not start; see $DIR/redis/redis.log"
 
 # serve PORT FAST_PATH LOG — starts one ingress in the background
-serve() {
-  CITYOS_REDIS_URL=$REDIS_URL CITYOS_REDIS_NAMESPACE=bench \
-  CITYOS_HTTP_HOST=127.0.0.1 CITYOS_HTTP_PORT=$1 CITYOS_HTTP_WEBHOOK_FAST_PATH=$2 \
-  CITYOS_DATABASE_URL=postgres://unused@127.0.0.1:1/unused \
-  CITYOS_WEBHOOK_SECRET_STRIPE=$SECRET CITYOS_CONFIG=$DIR/empty.yaml \
-    CITYOS_LOG_LEVEL=${BENCH_LOG_LEVEL:-info} "${BENCH_SERVER_BIN:-$BIN}" serve --bench-route 2>"$3" 9>&- &
-}
+serve() { bench_serve "${BENCH_SERVER_BIN:-$BIN}" "$1" "$2" "$3" "$REDIS_URL" "$SECRET" "$DIR/empty.yaml"; }
 serve "$HTTP_PORT" 1 "$DIR/ingress.log"; SERVER_PID=$!
 serve "$ROUTER_PORT" 0 "$DIR/ingress-router.log"; ROUTER_PID=$!
 "$BIN" bench framework-server --port "$FRAMEWORK_PORT" --event-loops "${CITYOS_HTTP_EVENT_LOOPS:-0}" 2>"$DIR/framework.log" 9>&- &
 FRAMEWORK_PID=$!
-for port in "$HTTP_PORT" "$ROUTER_PORT"; do
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || die "the ingress on port $port did not start; see $DIR/ingress*.log"
-done
+bench_await_server "$HTTP_PORT" "$DIR/ingress.log"
+bench_await_server "$ROUTER_PORT" "$DIR/ingress-router.log"
 framework_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$FRAMEWORK_PORT/bench/noop")" = 202 ]; }
 for _ in $(seq 100); do framework_up && break; sleep 0.1; done
 framework_up || die "the bare Hummingbird on port $FRAMEWORK_PORT did not answer 202; see $DIR/framework.log"
 
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # Redis's own ticks and those of its finished children: the AOF rewrites it forks.
-redis_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$REDIS_PID/stat" 2>/dev/null || echo 0; }
-# Waits (up to a minute) until no AOF rewrite runs, so that one a phase started is counted in it.
-await_rewrite() {
-  for _ in $(seq 600); do
-    redis info persistence | grep -q '^aof_rewrite_in_progress:0' && return
-    sleep 0.1
-  done
-}
-REDIS_PID=$(cat "$DIR/redis/redis.pid" 2>/dev/null || echo 0)
+redis_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$BENCH_REDIS_PID/stat" 2>/dev/null || echo 0; }
 HZ=$(getconf CLK_TCK)
 
 # phase NAME PID PORT ROUTE RUN — one load phase against the server PID on PORT; prints
@@ -150,7 +105,7 @@ phase() {
   CITYOS_WEBHOOK_SECRET_STRIPE=$SECRET "$BIN" bench http --port "$port" --route "$route" --duration "$DURATION" \
     --warmup 1 --connections "$CONNECTIONS" --threads "$THREADS" --json >"$out"
   s1=$(proc_ticks "$pid")
-  await_rewrite; r1=$(redis_ticks)
+  bench_await_rewrite; r1=$(redis_ticks)
   stored=-1
   if [ "$route" = webhooks ]; then stored=$(redis hget "bench:{q:webhooks}:stats" enqueued); fi
   redis info commandstats >"$DIR/redis-commandstats-$name-$run.txt"; redis config resetstat >/dev/null
