@@ -14,6 +14,8 @@
 # BIN_A and BIN_B are `cityos` binaries (e.g. a release build of main and one of a branch, or
 # the same binary twice). Per side:
 #   BENCH_A_SOCKET=1 / BENCH_B_SOCKET=1   that server reaches Redis over its Unix socket;
+#   BENCH_A_ENV / BENCH_B_ENV             "NAME=value …", settings for that server (e.g.
+#                                         BENCH_B_ENV="CITYOS_HTTP_EVENT_LOOPS=2");
 #   BENCH_A_REDIS / BENCH_B_REDIS         "parameter value", set with CONFIG SET before each of
 #                                         that side's phases (e.g. BENCH_B_REDIS="appendonly no",
 #                                         to see what the AOF costs).
@@ -57,9 +59,11 @@ for port in "$PORT_A" "$PORT_B"; do bench_port_free "$port"; done
 trap cleanup EXIT
 bench_redis_start "$DIR/redis" "$REDIS_PORT"
 : >"$DIR/empty.yaml"   # settings come from the environment
-bench_serve "$BIN_A" "$PORT_A" 1 "$DIR/ingress-a.log" "$(bench_redis_url "${BENCH_A_SOCKET:-0}")" "$SECRET" "$DIR/empty.yaml"
+BENCH_SERVE_ENV=${BENCH_A_ENV:-} \
+  bench_serve "$BIN_A" "$PORT_A" 1 "$DIR/ingress-a.log" "$(bench_redis_url "${BENCH_A_SOCKET:-0}")" "$SECRET" "$DIR/empty.yaml"
 PID_A=$!
-bench_serve "$BIN_B" "$PORT_B" 1 "$DIR/ingress-b.log" "$(bench_redis_url "${BENCH_B_SOCKET:-0}")" "$SECRET" "$DIR/empty.yaml"
+BENCH_SERVE_ENV=${BENCH_B_ENV:-} \
+  bench_serve "$BIN_B" "$PORT_B" 1 "$DIR/ingress-b.log" "$(bench_redis_url "${BENCH_B_SOCKET:-0}")" "$SECRET" "$DIR/empty.yaml"
 PID_B=$!
 bench_await_server "$PORT_A" "$DIR/ingress-a.log"
 bench_await_server "$PORT_B" "$DIR/ingress-b.log"

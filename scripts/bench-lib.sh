@@ -60,13 +60,15 @@ bench_await_rewrite() {
 # bench_serve BIN PORT FAST_PATH LOG REDIS_URL SECRET CONFIG — starts one `cityos serve
 # --bench-route` in the background (its pid in $!), JSON request logs to LOG, the Stripe secret
 # SECRET, no PostgreSQL (the ingress does not need it to take webhooks), settings from the
-# environment and the (empty) CONFIG file.
+# environment and the (empty) CONFIG file; BENCH_SERVE_ENV ("NAME=value …") adds settings.
 bench_serve() {
+  local extra=()
+  read -r -a extra <<<"${BENCH_SERVE_ENV:-}"
   CITYOS_REDIS_URL=$5 CITYOS_REDIS_NAMESPACE=bench \
   CITYOS_HTTP_HOST=127.0.0.1 CITYOS_HTTP_PORT=$2 CITYOS_HTTP_WEBHOOK_FAST_PATH=$3 \
   CITYOS_DATABASE_URL=postgres://unused@127.0.0.1:1/unused \
   CITYOS_WEBHOOK_SECRET_STRIPE=$6 CITYOS_CONFIG=$7 \
-    CITYOS_LOG_LEVEL=${BENCH_LOG_LEVEL:-info} "$1" serve --bench-route 2>"$4" 9>&- &
+    CITYOS_LOG_LEVEL=${BENCH_LOG_LEVEL:-info} env "${extra[@]}" "$1" serve --bench-route 2>"$4" 9>&- &
 }
 
 # bench_await_server PORT LOG — waits (up to 10 s) for /healthz on PORT; dies naming LOG if it
