@@ -59,11 +59,11 @@ for port in "$PORT_A" "$PORT_B"; do bench_port_free "$port"; done
 trap cleanup EXIT
 bench_redis_start "$DIR/redis" "$REDIS_PORT"
 : >"$DIR/empty.yaml"   # settings come from the environment
-BENCH_SERVE_ENV=${BENCH_A_ENV:-} \
-  bench_serve "$BIN_A" "$PORT_A" 1 "$DIR/ingress-a.log" "$(bench_redis_url "${BENCH_A_SOCKET:-0}")" "$SECRET" "$DIR/empty.yaml"
+URL_A=$(bench_redis_url "${BENCH_A_SOCKET:-0}")
+URL_B=$(bench_redis_url "${BENCH_B_SOCKET:-0}")
+BENCH_SERVE_ENV=${BENCH_A_ENV:-} bench_serve "$BIN_A" "$PORT_A" 1 "$DIR/ingress-a.log" "$URL_A" "$SECRET" "$DIR/empty.yaml"
 PID_A=$!
-BENCH_SERVE_ENV=${BENCH_B_ENV:-} \
-  bench_serve "$BIN_B" "$PORT_B" 1 "$DIR/ingress-b.log" "$(bench_redis_url "${BENCH_B_SOCKET:-0}")" "$SECRET" "$DIR/empty.yaml"
+BENCH_SERVE_ENV=${BENCH_B_ENV:-} bench_serve "$BIN_B" "$PORT_B" 1 "$DIR/ingress-b.log" "$URL_B" "$SECRET" "$DIR/empty.yaml"
 PID_B=$!
 bench_await_server "$PORT_A" "$DIR/ingress-a.log"
 bench_await_server "$PORT_B" "$DIR/ingress-b.log"

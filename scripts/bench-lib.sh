@@ -5,19 +5,21 @@
 
 # bench_redis_start DIR PORT — a private Redis configured as scripts/services.sh does (AOF,
 # appendfsync everysec, auto-aof-rewrite-percentage 400; BENCH_REDIS_CONFIG adds lines), on
-# 127.0.0.1:PORT and on the Unix socket DIR/redis.sock, its data in DIR (emptied first).
-# Sets BENCH_REDIS_PORT_IN_USE, BENCH_REDIS_SOCKET_PATH and BENCH_REDIS_PID.
+# 127.0.0.1:PORT and on the Unix socket DIR/redis.sock (unless that path is longer than a socket's
+# may be), its data in DIR (emptied first).
+# Sets BENCH_REDIS_PORT_IN_USE, BENCH_REDIS_SOCKET_PATH (empty without a socket) and BENCH_REDIS_PID.
 bench_redis_start() {
   local dir=$1 port=$2
   if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then die "127.0.0.1:$port is taken; set BENCH_REDIS_PORT"; fi
   BENCH_REDIS_PORT_IN_USE=$port   # from here on, bench_redis_stop stops it
   BENCH_REDIS_SOCKET_PATH=$dir/redis.sock
+  [ ${#BENCH_REDIS_SOCKET_PATH} -le 100 ] || BENCH_REDIS_SOCKET_PATH=
   rm -rf "$dir" && mkdir -p "$dir"
   cat >"$dir/redis.conf" <<CONF
 bind 127.0.0.1
 port $port
-unixsocket $BENCH_REDIS_SOCKET_PATH
-unixsocketperm 700
+${BENCH_REDIS_SOCKET_PATH:+unixsocket $BENCH_REDIS_SOCKET_PATH}
+${BENCH_REDIS_SOCKET_PATH:+unixsocketperm 700}
 daemonize yes
 pidfile "$dir/redis.pid"
 logfile "$dir/redis.log"
@@ -38,7 +40,9 @@ bench_redis() { redis-cli -h 127.0.0.1 -p "$BENCH_REDIS_PORT_IN_USE" "$@"; }
 
 # bench_redis_url SOCKET — the redis.url a server uses: over the Unix socket when SOCKET is 1.
 bench_redis_url() {
-  if [ "${1:-0}" = 1 ]; then echo "unix://$BENCH_REDIS_SOCKET_PATH"; else echo "redis://127.0.0.1:$BENCH_REDIS_PORT_IN_USE/0"; fi
+  if [ "${1:-0}" != 1 ]; then echo "redis://127.0.0.1:$BENCH_REDIS_PORT_IN_USE/0"; return; fi
+  [ -n "$BENCH_REDIS_SOCKET_PATH" ] || die "no Redis socket: the clone's path is too long for one (over 100 characters)"
+  echo "unix://$BENCH_REDIS_SOCKET_PATH"
 }
 
 # bench_redis_stop — stops the private Redis without saving (nothing before bench_redis_start
