@@ -16,9 +16,10 @@
 #   BENCH_A_SOCKET=1 / BENCH_B_SOCKET=1   that server reaches Redis over its Unix socket;
 #   BENCH_A_ENV / BENCH_B_ENV             "NAME=value …", settings for that server (e.g.
 #                                         BENCH_B_ENV="CITYOS_HTTP_EVENT_LOOPS=2");
-#   BENCH_A_REDIS / BENCH_B_REDIS         "parameter value", set with CONFIG SET before each of
-#                                         that side's phases (e.g. BENCH_B_REDIS="appendonly no",
-#                                         to see what the AOF costs).
+#   BENCH_A_REDIS and BENCH_B_REDIS       "parameter value", set with CONFIG SET before each of
+#                                         that side's phases; both or neither, since a setting
+#                                         stays until changed (e.g. BENCH_A_REDIS="appendonly yes"
+#                                         BENCH_B_REDIS="appendonly no", to see what the AOF costs).
 # The load always comes from BIN_A's `cityos bench http`. Everything it starts, it stops.
 # Needs redis-server, python3, curl.
 set -euo pipefail
@@ -33,6 +34,7 @@ BIN_A=$1
 BIN_B=$2
 ROUNDS=${3:-6}
 DURATION=${4:-10}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ && "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS and DURATION_S are whole numbers from 1"
 THREADS=${BENCH_THREADS:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 REDIS_PORT=${BENCH_REDIS_PORT:-6395}
@@ -47,6 +49,9 @@ for tool in redis-server redis-cli python3 curl; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install redis-server redis-tools python3 curl)"
 done
 for bin in "$BIN_A" "$BIN_B"; do [ -x "$bin" ] || die "$bin is not an executable cityos"; done
+if [ "${BENCH_A_REDIS:+set}" != "${BENCH_B_REDIS:+set}" ]; then
+  die "set BENCH_A_REDIS and BENCH_B_REDIS together: a Redis setting stays until changed, so one side's would carry into the other's phases"
+fi
 mkdir -p "$DIR"
 
 # shellcheck disable=SC2317  # called by the EXIT trap
