@@ -41,13 +41,11 @@ REDIS_PORT=${BENCH_REDIS_PORT:-6395}
 PORT_A=${BENCH_HTTP_PORT:-8093}
 PORT_B=$((PORT_A + 1))
 DIR=$REPO_ROOT/.local/bench-ab
-SECRET=whsec_bench_$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
+SECRET=$(bench_new_secret)
 PID_A=
 PID_B=
 
-for tool in redis-server redis-cli python3 curl; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install redis-server redis-tools python3 curl)"
-done
+bench_require_tools
 for bin in "$BIN_A" "$BIN_B"; do [ -x "$bin" ] || die "$bin is not an executable cityos"; done
 if [ "${BENCH_A_REDIS:+set}" != "${BENCH_B_REDIS:+set}" ]; then
   die "set BENCH_A_REDIS and BENCH_B_REDIS together: a Redis setting stays until changed, so one side's would carry into the other's phases"
@@ -82,9 +80,8 @@ phase() {
   # shellcheck disable=SC2086  # "parameter value": two words for CONFIG SET
   if [ -n "$setting" ]; then bench_redis config set $setting >/dev/null || die "CONFIG SET $setting failed"; fi
   bench_await_rewrite
-  CITYOS_WEBHOOK_SECRET_STRIPE=$SECRET "$BIN_A" bench http --port "$port" --route webhooks --duration "$DURATION" \
-    --warmup 1 --connections "$CONNECTIONS" --threads "$THREADS" --json >"$out"
-  stored=$(bench_redis hget "bench:{q:webhooks}:stats" enqueued)
+  bench_load "$BIN_A" "$port" webhooks "$out"
+  stored=$(bench_stored_webhooks)
   python3 - "$out" "${stored:-0}" "$side" "$round" "$DIR/results.txt" <<'PY'
 import json, sys
 result = json.load(open(sys.argv[1]))

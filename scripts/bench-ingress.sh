@@ -49,14 +49,12 @@ HTTP_PORT=${BENCH_HTTP_PORT:-8089}
 ROUTER_PORT=$((HTTP_PORT + 1))
 FRAMEWORK_PORT=$((HTTP_PORT + 2))
 DIR=$REPO_ROOT/.local/bench
-SECRET=whsec_bench_$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
+SECRET=$(bench_new_secret)
 SERVER_PID=
 ROUTER_PID=
 FRAMEWORK_PID=
 
-for tool in redis-server redis-cli python3 curl; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install redis-server redis-tools python3 curl)"
-done
+bench_require_tools
 mkdir -p "$DIR"
 
 redis() { bench_redis "$@"; }
@@ -102,12 +100,11 @@ phase() {
   local name=$1 pid=$2 port=$3 route=$4 run=$5 out="$DIR/load-$1-$5.json" s0 r0 s1 r1 stored
   redis flushall >/dev/null
   s0=$(proc_ticks "$pid"); r0=$(redis_ticks)
-  CITYOS_WEBHOOK_SECRET_STRIPE=$SECRET "$BIN" bench http --port "$port" --route "$route" --duration "$DURATION" \
-    --warmup 1 --connections "$CONNECTIONS" --threads "$THREADS" --json >"$out"
+  bench_load "$BIN" "$port" "$route" "$out"
   s1=$(proc_ticks "$pid")
   bench_await_rewrite; r1=$(redis_ticks)
   stored=-1
-  if [ "$route" = webhooks ]; then stored=$(redis hget "bench:{q:webhooks}:stats" enqueued); fi
+  if [ "$route" = webhooks ]; then stored=$(bench_stored_webhooks); fi
   redis info commandstats >"$DIR/redis-commandstats-$name-$run.txt"; redis config resetstat >/dev/null
   python3 - "$out" "$((s1 - s0))" "$((r1 - r0))" "$HZ" "${stored:-0}" "$DURATION" "$name" "$run" <<'PY'
 import json, sys

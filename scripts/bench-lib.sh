@@ -3,6 +3,16 @@
 # Not executable on its own.
 # shellcheck shell=bash
 
+# bench_require_tools — dies naming the package if a tool the benchmarks need is missing.
+bench_require_tools() {
+  for tool in redis-server redis-cli python3 curl; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install redis-server redis-tools python3 curl)"
+  done
+}
+
+# bench_new_secret — a fresh Stripe webhook secret for one benchmark's servers and load.
+bench_new_secret() { echo "whsec_bench_$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"; }
+
 # bench_redis_start DIR PORT — a private Redis configured as scripts/services.sh does (AOF,
 # appendfsync everysec, auto-aof-rewrite-percentage 400; BENCH_REDIS_CONFIG adds lines), on
 # 127.0.0.1:PORT and on the Unix socket DIR/redis.sock (unless that path is longer than a socket's
@@ -97,3 +107,13 @@ bench_build() {
     BIN="$(swift build -c release --show-bin-path)/cityos"
   fi
 }
+
+# bench_load BIN PORT ROUTE OUT — one load phase from BIN's `cityos bench http` against PORT
+# (ROUTE webhooks or noop), its JSON result to OUT; uses SECRET, DURATION, CONNECTIONS, THREADS.
+bench_load() {
+  CITYOS_WEBHOOK_SECRET_STRIPE=$SECRET "$1" bench http --port "$2" --route "$3" --duration "$DURATION" \
+    --warmup 1 --connections "$CONNECTIONS" --threads "$THREADS" --json >"$4"
+}
+
+# bench_stored_webhooks — the webhook jobs Redis has stored since it was last emptied.
+bench_stored_webhooks() { bench_redis hget "bench:{q:webhooks}:stats" enqueued; }
