@@ -43,7 +43,15 @@ select_env "$1"
 ensure_secrets
 
 emit CITYOS_ENV "$CITYOS_ENV"
-emit CITYOS_REDIS_URL "redis://127.0.0.1:$REDIS_PORT/0"
+# The dev platform (`make run`) reaches its Redis over the Unix socket when there is one: on the
+# same machine it costs the ingress and Redis less per call than loopback TCP (README,
+# "Performance"). Tests and benchmarks keep TCP as their default and reach the socket through
+# CITYOS_TEST_REDIS_SOCKET_URL / BENCH_REDIS_SOCKET=1.
+if [ "$CITYOS_ENV" = dev ] && [ -n "$REDIS_SOCKET" ]; then
+  emit CITYOS_REDIS_URL "unix://$REDIS_SOCKET"
+else
+  emit CITYOS_REDIS_URL "redis://127.0.0.1:$REDIS_PORT/0"
+fi
 emit CITYOS_DATABASE_URL "postgres://cityos_app@127.0.0.1:$PG_PORT/cityos"
 emit CITYOS_DATABASE_ADMIN_URL "postgres://cityos@127.0.0.1:$PG_PORT/cityos"
 emit CITYOS_TEST_REDIS_CONF "$REDIS_CONF"
