@@ -36,11 +36,16 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        // How a URL is shown where people read it: its password masked, one rule for every module.
+        .target(
+            name: "Redaction",
+            swiftSettings: swiftSettings
+        ),
         // Redis binding: hiredis parses replies, a SwiftNIO channel owns the socket.
         .target(
             name: "Redis",
             dependencies: [
-                "CHiredis",
+                "CHiredis", "Redaction",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -52,7 +57,7 @@ let package = Package(
         // Settings from Config/cityos.yaml, overridden by CITYOS_* environment variables.
         .target(
             name: "Config",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["Redaction", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         // The reliable queue engine: envelopes, typed job kinds, fetch, acks, retries,
@@ -69,7 +74,7 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: [
-                "Queue",
+                "Queue", "Redaction",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -169,7 +174,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConfigTests",
-            dependencies: ["Config"],
+            dependencies: ["Config", "Redaction"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import Redaction
 import Yams
 
 /// The effective configuration: `Config/cityos.yaml` (defaults for a local run), each key
@@ -129,19 +130,10 @@ public struct CityOSConfig: Sendable {
     public func describe() -> [String] {
         values.keys.sorted().map { key in
             let secret = Setting.named(key)?.secret ?? key.hasPrefix("webhooks.secret.")
-            let value = secret ? Self.mask(values[key] ?? "") : Self.maskURLPassword(values[key] ?? "")
+            let value = secret ? Self.mask(values[key] ?? "") : URLRedaction.maskingSecret(in: values[key] ?? "")
             return "\(key) = \(value)  (\(sources[key] ?? "default"))"
         }
     }
 
-    static func mask(_ value: String) -> String { value.isEmpty ? "(unset)" : "****" }
-
-    /// Hides the password part of a URL (`postgres://user:secret@host` → `postgres://user:****@host`).
-    public static func maskURLPassword(_ value: String) -> String {
-        guard let scheme = value.range(of: "://"), let at = value.lastIndex(of: "@"),
-              scheme.upperBound < at else { return value }
-        let userinfo = value[scheme.upperBound..<at]
-        guard let colon = userinfo.firstIndex(of: ":") else { return value }
-        return String(value[..<colon]) + ":****" + String(value[at...])
-    }
+    static func mask(_ value: String) -> String { value.isEmpty ? "(unset)" : URLRedaction.mask }
 }

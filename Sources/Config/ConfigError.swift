@@ -1,3 +1,5 @@
+import Redaction
+
 /// A configuration problem that stops start-up, named in one line.
 public enum ConfigError: Error, Sendable, CustomStringConvertible {
     case missing(key: String, environmentName: String)
@@ -11,7 +13,7 @@ public enum ConfigError: Error, Sendable, CustomStringConvertible {
         case .missing(let key, let env):
             return "configuration: \(key) is not set (set it in Config/cityos.yaml or \(env))"
         case .invalid(let key, let env, let value, let expected):
-            return "configuration: \(key) (\(env)) is '\(Self.maskingUserinfo(value))', expected \(expected)"
+            return "configuration: \(key) (\(env)) is '\(URLRedaction.maskingSecret(in: value))', expected \(expected)"
         case .unknownKey(let key, let path):
             return "configuration: unknown key '\(key)' in \(path)"
         case .secretInFile(let key, let env):
@@ -19,11 +21,5 @@ public enum ConfigError: Error, Sendable, CustomStringConvertible {
         case .unreadableFile(let path, let reason):
             return "configuration: cannot read \(path): \(reason)"
         }
-    }
-
-    /// A URL's userinfo (`user:password@`) masked: a URL setting may carry a password.
-    static func maskingUserinfo(_ value: String) -> String {
-        guard let scheme = value.range(of: "://"), let at = value.lastIndex(of: "@"), at >= scheme.upperBound else { return value }
-        return String(value[..<scheme.upperBound]) + "****" + String(value[at...])
     }
 }

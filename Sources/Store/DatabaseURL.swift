@@ -1,4 +1,5 @@
 import Foundation
+import Redaction
 
 /// Where and as whom to connect: `postgres://user[:password]@host[:port]/database[?sslmode=…]`.
 ///
@@ -32,7 +33,7 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses a URL; throws ``StoreError/invalidURL(_:reason:)`` saying what is wrong.
     public init(_ string: String) throws {
-        let shown = Self.redact(string)
+        let shown = URLRedaction.maskingSecret(in: string)
         func invalid(_ reason: String) -> StoreError { .invalidURL(shown, reason: reason) }
 
         guard let components = URLComponents(string: string) else {
@@ -74,21 +75,11 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         )
     }
 
-    /// The URL with the password replaced by `***`.
+    /// The URL with the password masked (`URLRedaction.mask`).
     public var description: String {
-        let secret = password == nil ? "" : ":***"
+        let secret = password == nil ? "" : ":" + URLRedaction.mask
         let shownHost = host.contains(":") ? "[\(host)]" : host
         let query = tls == .disable ? "" : "?sslmode=\(tls.rawValue)"
         return "postgres://\(username)\(secret)@\(shownHost):\(port)/\(database)\(query)"
-    }
-
-    /// Hides a password in a URL that could not be parsed, for error messages.
-    static func redact(_ string: String) -> String {
-        guard let at = string.lastIndex(of: "@"),
-              let schemeEnd = string.range(of: "://")?.upperBound,
-              schemeEnd < at,
-              let colon = string[schemeEnd..<at].firstIndex(of: ":")
-        else { return string }
-        return string.replacingCharacters(in: string.index(after: colon)..<at, with: "***")
     }
 }

@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import Redaction
 import XCTest
 
 final class ConfigurationTests: XCTestCase {
@@ -36,7 +37,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_REDIS_URL": "localhost:6379"]) { $1 }))
         // A URL's password is not repeated in the error.
         XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_DATABASE_URL": "mysql://app:s3cret@db/app"]) { $1 })) { error in
-            XCTAssertEqual("\(error)", "configuration: database.url (CITYOS_DATABASE_URL) is 'mysql://****@db/app', "
+            XCTAssertEqual("\(error)", "configuration: database.url (CITYOS_DATABASE_URL) is 'mysql://app:****@db/app', "
                            + "expected a postgres://user@host:port/database URL")
         }
         // http.event_loops: 0 (the default) leaves a core to Redis, keeping at least one loop.
@@ -55,11 +56,34 @@ final class ConfigurationTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("CITYOS_OPS_TOKEN"))
         }
         let env = base.merging(["CITYOS_OPS_TOKEN": "tok-123", "CITYOS_WEBHOOK_SECRET_STRIPE": "whsec_456",
-                                "CITYOS_DATABASE_URL": "postgres://app:pw789@db:5432/cityos"]) { $1 }
+                                "CITYOS_DATABASE_URL": "postgres://app:pw789@db:5432/cityos",
+                                // The Redis binding reads a userinfo without a colon as the password.
+                                "CITYOS_REDIS_URL": "redis://redispw0@127.0.0.1:6379/0"]) { $1 }
         let config = try CityOSConfig.load(file: nil, environment: env)
         let printed = config.describe().joined(separator: "\n")
-        for secret in ["tok-123", "whsec_456", "pw789"] { XCTAssertFalse(printed.contains(secret), "\(secret) leaked") }
+        for secret in ["tok-123", "whsec_456", "pw789", "redispw0"] {
+            XCTAssertFalse(printed.contains(secret), "\(secret) leaked")
+        }
+        XCTAssertTrue(printed.contains("redis.url = redis://****@127.0.0.1:6379/0"), printed)
+        XCTAssertTrue(printed.contains("database.url = postgres://app:****@db:5432/cityos"), printed)
         XCTAssertEqual(config.webhookSecret("stripe"), "whsec_456")
+    }
+
+    func testURLRedactionMasksThePasswordAndKeepsTheRest() {
+        let cases = [
+            "postgres://app:s3cret@db:5432/cityos": "postgres://app:****@db:5432/cityos",
+            "postgres://cityos@db/cityos": "postgres://cityos@db/cityos",    // a user name, no password
+            "redis://:s3cret@host:6379/0": "redis://:****@host:6379/0",
+            "redis://s3cret@host": "redis://****@host",                       // Redis: the password
+            "REDIS://s3cret@host": "REDIS://****@host",
+            "unix://:s3cret@/run/redis.sock?db=2": "unix://:****@/run/redis.sock?db=2",
+            "redis://user:pa:ss@host:notaport": "redis://user:****@host:notaport",   // does not parse
+            "mysql://a:b@c@d/db": "mysql://a:****@d/db",                      // up to the last @
+            "redis://127.0.0.1:6379/0": "redis://127.0.0.1:6379/0",
+            "user@example.com": "user@example.com",
+            "": "",
+        ]
+        for (value, shown) in cases { XCTAssertEqual(URLRedaction.maskingSecret(in: value), shown, value) }
     }
 
     func testTheInboxRetentionDefaultsTo30DaysAndIsAtLeastOneDay() throws {

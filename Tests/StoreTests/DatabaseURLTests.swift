@@ -7,7 +7,7 @@ final class DatabaseURLTests: XCTestCase {
         let url = try DatabaseURL("postgres://cityos_app:s%40cret@db.internal:6543/cityos?sslmode=require")
         XCTAssertEqual(url, DatabaseURL(username: "cityos_app", password: "s@cret", host: "db.internal",
                                         port: 6543, database: "cityos", tls: .require))
-        XCTAssertEqual(url.description, "postgres://cityos_app:***@db.internal:6543/cityos?sslmode=require")
+        XCTAssertEqual(url.description, "postgres://cityos_app:****@db.internal:6543/cityos?sslmode=require")
     }
 
     func testDefaultsToPort5432WithoutPasswordOrTLS() throws {

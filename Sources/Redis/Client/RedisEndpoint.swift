@@ -1,3 +1,5 @@
+import Redaction
+
 /// Where a Redis server is: read from a `redis://[:password@]host[:port][/db]` URL, or, for a
 /// Redis on the same machine, `unix://[:password@]/path/to/redis.sock[?db=N]` (its Unix socket:
 /// no TCP stack between the two, which spares both sides CPU on every round trip).
@@ -33,7 +35,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         } else {
             parsed = nil
         }
-        guard let parsed else { throw .invalidURL(Self.masked(url)) }
+        guard let parsed else { throw .invalidURL(URLRedaction.maskingSecret(in: url)) }
         self = parsed
     }
 
@@ -83,16 +85,9 @@ public struct RedisEndpoint: Sendable, Equatable {
         return secret.isEmpty ? nil : String(secret)
     }
 
-    /// `url` with whatever stands between `://` and the last `@` (a password) masked, for the
-    /// error that says the URL does not parse.
-    static func masked(_ url: String) -> String {
-        guard let scheme = url.range(of: "://"), let at = url.lastIndex(of: "@"), at >= scheme.upperBound else { return url }
-        return String(url[..<scheme.upperBound]) + "****" + String(url[at...])
-    }
-
     /// The URL with any password masked, safe for logs and `cityos config`.
     public var redacted: String {
-        let auth = password == nil ? "" : ":****@"
+        let auth = password == nil ? "" : ":\(URLRedaction.mask)@"
         if let socketPath { return "unix://\(auth)\(socketPath)" + (database == 0 ? "" : "?db=\(database)") }
         return "redis://\(auth)\(host):\(port)/\(database)"
     }
