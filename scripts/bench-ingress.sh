@@ -57,8 +57,6 @@ FRAMEWORK_PID=
 bench_require_tools
 mkdir -p "$DIR"
 
-redis() { bench_redis "$@"; }
-
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   for pid in $SERVER_PID $ROUTER_PID $FRAMEWORK_PID; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
@@ -98,14 +96,14 @@ HZ=$(getconf CLK_TCK)
 # own CPU.
 phase() {
   local name=$1 pid=$2 port=$3 route=$4 run=$5 out="$DIR/load-$1-$5.json" s0 r0 s1 r1 stored
-  redis flushall >/dev/null
+  bench_redis flushall >/dev/null
   s0=$(proc_ticks "$pid"); r0=$(redis_ticks)
   bench_load "$BIN" "$port" "$route" "$out"
   s1=$(proc_ticks "$pid")
   bench_await_rewrite; r1=$(redis_ticks)
   stored=-1
   if [ "$route" = webhooks ]; then stored=$(bench_stored_webhooks); fi
-  redis info commandstats >"$DIR/redis-commandstats-$name-$run.txt"; redis config resetstat >/dev/null
+  bench_redis info commandstats >"$DIR/redis-commandstats-$name-$run.txt"; bench_redis config resetstat >/dev/null
   python3 - "$out" "$((s1 - s0))" "$((r1 - r0))" "$HZ" "${stored:-0}" "$DURATION" "$name" "$run" <<'PY'
 import json, sys
 result = json.load(open(sys.argv[1]))

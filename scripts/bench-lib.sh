@@ -13,17 +13,16 @@ bench_require_tools() {
 # bench_new_secret — a fresh Stripe webhook secret for one benchmark's servers and load.
 bench_new_secret() { echo "whsec_bench_$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"; }
 
-# bench_redis_start DIR PORT — a private Redis configured as scripts/services.sh does (AOF,
-# appendfsync everysec, auto-aof-rewrite-percentage 400; BENCH_REDIS_CONFIG adds lines), on
-# 127.0.0.1:PORT and on the Unix socket DIR/redis.sock (unless that path is longer than a socket's
-# may be), its data in DIR (emptied first).
+# bench_redis_start DIR PORT — a private Redis with scripts/services.sh's durability settings
+# (common.sh's redis_durability_conf; BENCH_REDIS_CONFIG adds lines), on 127.0.0.1:PORT and on the
+# Unix socket DIR/redis.sock (unless that path is longer than a socket's may be), its data in DIR
+# (emptied first).
 # Sets BENCH_REDIS_PORT_IN_USE, BENCH_REDIS_SOCKET_PATH (empty without a socket) and BENCH_REDIS_PID.
 bench_redis_start() {
   local dir=$1 port=$2
   if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then die "127.0.0.1:$port is taken; set BENCH_REDIS_PORT"; fi
   BENCH_REDIS_PORT_IN_USE=$port   # from here on, bench_redis_stop stops it
-  BENCH_REDIS_SOCKET_PATH=$dir/redis.sock
-  [ ${#BENCH_REDIS_SOCKET_PATH} -le 100 ] || BENCH_REDIS_SOCKET_PATH=
+  BENCH_REDIS_SOCKET_PATH=$(redis_socket_path "$dir")
   rm -rf "$dir" && mkdir -p "$dir"
   cat >"$dir/redis.conf" <<CONF
 bind 127.0.0.1
@@ -34,10 +33,7 @@ daemonize yes
 pidfile "$dir/redis.pid"
 logfile "$dir/redis.log"
 dir "$dir"
-appendonly yes
-appendfsync everysec
-save ""
-auto-aof-rewrite-percentage ${CITYOS_REDIS_AOF_REWRITE_PERCENTAGE:-400}
+$(redis_durability_conf)
 ${BENCH_REDIS_CONFIG:-}
 CONF
   redis-server "$dir/redis.conf" 9>&-

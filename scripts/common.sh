@@ -26,6 +26,31 @@ as_root() {
 }
 
 # select_env dev|test|bench — sets the ports and state paths of one environment.
+# redis_socket_path DIR — DIR/redis.sock if that path fits a Unix socket address (107 bytes; we
+# allow 100 characters), else nothing: that Redis then listens on TCP only.
+redis_socket_path() {
+  local path=$1/redis.sock
+  if [ "${#path}" -le 100 ]; then echo "$path"; fi
+}
+
+# redis_durability_conf — the redis.conf lines that make "accepted" mean durable, shared by the
+# Redis of scripts/services.sh (dev, test) and the benchmarks' private one, so that a benchmark
+# measures the configuration that ships.
+redis_durability_conf() {
+  cat <<CONF
+# Accepted means durable: the AOF is the source of truth, no RDB snapshots.
+appendonly yes
+appendfsync ${CITYOS_REDIS_APPENDFSYNC:-everysec}
+save ""
+# A queue's AOF grows by every job's payload while its data set stays small, so Redis's default
+# (rewrite whenever the AOF doubles) rewrites the whole data set again for about every byte
+# written: under a steady webhook load that child took 12–15 % of a 2-core machine. At 400 % it
+# rewrites a quarter as often; the price is an AOF up to five times the data set (disk, and
+# replay time at start). README, "Redis".
+auto-aof-rewrite-percentage ${CITYOS_REDIS_AOF_REWRITE_PERCENTAGE:-400}
+CONF
+}
+
 select_env() {
   case "${1:-}" in
     dev)  REDIS_PORT=6390; PG_PORT=5490 ;;
@@ -38,9 +63,7 @@ select_env() {
   STATE_DIR=$REPO_ROOT/.local/$1
   REDIS_DIR=$STATE_DIR/redis
   REDIS_CONF=$REDIS_DIR/redis.conf
-  # Its Unix socket, where the path fits a socket address (107 bytes); empty: none.
-  REDIS_SOCKET=$REDIS_DIR/redis.sock
-  [ "${#REDIS_SOCKET}" -lt 100 ] || REDIS_SOCKET=
+  REDIS_SOCKET=$(redis_socket_path "$REDIS_DIR")
   PG_DIR=$STATE_DIR/pg
   SECRETS_FILE=$STATE_DIR/secrets.env
 }

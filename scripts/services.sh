@@ -30,16 +30,7 @@ daemonize yes
 pidfile "$REDIS_DIR/redis.pid"
 logfile "$REDIS_DIR/redis.log"
 dir "$REDIS_DIR"
-# Accepted means durable: the AOF is the source of truth, no RDB snapshots.
-appendonly yes
-appendfsync ${CITYOS_REDIS_APPENDFSYNC:-everysec}
-save ""
-# A queue's AOF grows by every job's payload while its data set stays small, so Redis's default
-# (rewrite whenever the AOF doubles) rewrites the whole data set again for about every byte
-# written: under a steady webhook load that child took 12–15 % of a 2-core machine. At 400 % it
-# rewrites a quarter as often; the price is an AOF up to five times the data set (disk, and
-# replay time at start). README, "Redis".
-auto-aof-rewrite-percentage ${CITYOS_REDIS_AOF_REWRITE_PERCENTAGE:-400}
+$(redis_durability_conf)
 CONF
   # Its Unix socket too (unix:// URLs; common.sh leaves REDIS_SOCKET empty when the path is too long).
   if [ -n "$REDIS_SOCKET" ]; then
