@@ -10,7 +10,8 @@ import Store
 /// dispatch (see ``WebhookEventJob``), so every handler gets it without a line of its own.
 ///
 /// The row is written under the event's tenant (row-level security) when the envelope names one
-/// that is a UUID; otherwise it is a platform row (tenant_id NULL).
+/// that is a UUID; otherwise it is a platform row (tenant_id NULL), which only a transaction with
+/// no tenant set reads (migration 0008).
 public struct WebhookInbox: Sendable {
     /// What a delivery found when it opened the event's row.
     public enum Opening: Sendable, Equatable {
@@ -49,13 +50,14 @@ public struct WebhookInbox: Sendable {
                 return .run(attempts: attempts)
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
-            // The event's row exists under another tenant: row-level security refuses to touch it.
-            throw JobFailure.permanent("webhook \(event.source) \(event.eventID) is in the inbox under another tenant")
+            // The event's row exists in another scope (another tenant's, or the platform's when this
+            // delivery names a tenant): row-level security refuses to touch it.
+            throw JobFailure.permanent("webhook \(event.source) \(event.eventID) is in the inbox under another tenant or none")
         } catch {
             throw DatabaseFailure("storing webhook \(event.source) \(event.eventID) in the inbox", error)
         }
-        // The row exists but row-level security hides it (another tenant's event with this id).
-        throw JobFailure.permanent("webhook \(event.source) \(event.eventID) is in the inbox under another tenant")
+        // The row exists but row-level security hides it (this id in another scope).
+        throw JobFailure.permanent("webhook \(event.source) \(event.eventID) is in the inbox under another tenant or none")
     }
 
     /// Records the handler's outcome (or its failure) on the event's row, and counts it.

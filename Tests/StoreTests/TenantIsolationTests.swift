@@ -99,6 +99,41 @@ final class TenantIsolationTests: XCTestCase {
         }
     }
 
+    /// The platform's rows (tenant_id NULL) of the webhook inbox belong to no tenant, though their
+    /// payload may be one tenant's: a tenant's transaction neither reads nor updates them (0008);
+    /// only a transaction with no tenant set does.
+    func testTenantCannotReadOrUpdateThePlatformsInboxRows() async throws {
+        try await withTestDatabases { databases in
+            let a = try await TenantFixture.create(in: databases.app)
+            let eventID = "evt_platform_\(UUID().uuidString)"
+            try await databases.app.withoutTenant { connection in
+                // An event naming its tenant by slug: stored as a platform row, yet one tenant's data.
+                _ = try await connection.query("""
+                    INSERT INTO webhook_inbox (source, external_id, type, payload, status)
+                    VALUES ('stripe', \(eventID), 'customer.updated', '{"tenant_id": "acme"}', 'processed')
+                    """, logger: self.logger)
+            }
+            let (seen, updated) = try await databases.app.withTenant(a.id) { connection in
+                let seen = try await connection.values(
+                    "SELECT count(*) FROM webhook_inbox WHERE external_id = \(eventID)", as: Int64.self)
+                let updated = try await connection.affectedRows(
+                    "UPDATE webhook_inbox SET attempts = 9, tenant_id = \(a.id) WHERE external_id = \(eventID)")
+                return (seen, updated)
+            }
+            XCTAssertEqual(seen, [0], "a tenant must not read the platform's inbox rows")
+            XCTAssertEqual(updated, 0, "a tenant must not update (or take over) the platform's inbox rows")
+
+            let (attempts, deleted) = try await databases.app.withoutTenant { connection in
+                let attempts = try await connection.values(
+                    "SELECT attempts FROM webhook_inbox WHERE external_id = \(eventID) AND tenant_id IS NULL", as: Int32.self)
+                let deleted = try await connection.affectedRows("DELETE FROM webhook_inbox WHERE external_id = \(eventID)")
+                return (attempts, deleted)
+            }
+            XCTAssertEqual(attempts, [0], "the scope without a tenant sees the row, untouched and still the platform's")
+            XCTAssertEqual(deleted, 1)
+        }
+    }
+
     func testTenantSettingDoesNotOutliveItsTransaction() async throws {
         // One connection in the pool: the next transaction gets the same session.
         try await withTestDatabases(appConnections: 1) { databases in
