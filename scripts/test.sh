@@ -44,13 +44,16 @@ log=$REPO_ROOT/.local/test/swift-test.log
 status=0
 swift test --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
 
-# One closing line any CI can read: "tests: N passed, N failed".
+# One closing line any CI can read: "tests: N passed, N failed". XCTest's own total counts failed
+# assertions ("with 4 failures" for one test that failed four times), so failed tests are counted
+# by their "Test Case '…' failed" lines.
 summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
 executed=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
-failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+failures=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+failed=$(grep -cE "^Test Case '.*' failed \(" "$log" || true)
 if [ -n "$summary" ]; then
   echo "tests: $(( executed - failed )) passed, $failed failed"
-  [ "$failed" = 0 ] || [ "$status" != 0 ] || status=1
+  [ "$failures" = 0 ] || [ "$status" != 0 ] || status=1
 else
   echo "tests: 0 passed, 1 failed"   # the runner never reported: treat as a failure
   [ "$status" != 0 ] || status=1
