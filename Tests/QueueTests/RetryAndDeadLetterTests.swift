@@ -69,6 +69,7 @@ final class RetryAndDeadLetterTests: XCTestCase {
         let awaited5 = try await list.waitForExit()
         XCTAssertEqual(awaited5, 0, list.log)
         XCTAssertTrue(list.log.contains(id) && list.log.contains("failing on purpose"), list.log)
+        XCTAssertNotNil(list.log.firstMatch(of: /died \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z/), "when it died, in UTC: \(list.log)")
 
         let retry = try ChildProcess(arguments: ["dead", "retry", "default", id], environment: env)
         let awaited6 = try await retry.waitForExit()

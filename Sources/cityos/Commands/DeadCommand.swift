@@ -33,9 +33,11 @@ struct DeadCommand: AsyncParsableCommand {
             case .list:
                 let (total, entries) = try await dead.list(queue: queue, offset: offset, limit: limit)
                 print("\(total) dead in \(queue)")
+                let time = ISO8601DateFormatter()   // UTC, to the second
                 for e in entries {
                     let last = e.envelope?.errors.last?.message ?? "unreadable envelope"
-                    print("\(e.id)  \(e.envelope?.kind ?? "?")  attempts=\(e.envelope?.attempt ?? 0)  \(last)")
+                    let died = time.string(from: Date(timeIntervalSince1970: Double(e.diedAt) / 1000))
+                    print("\(e.id)  \(e.envelope?.kind ?? "?")  attempts=\(e.envelope?.attempt ?? 0)  died \(died)  \(last)")
                 }
             case .show:
                 let entry = try await dead.show(queue: queue, id: id ?? "")
