@@ -171,6 +171,32 @@ final class WebhookFastPathTests: XCTestCase {
         XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }), ["evt_chunked", "evt_after_chunked"])
     }
 
+    func testAClientThatWaitsFor100ContinueGetsItAtOnceThenItsAnswer() async throws {
+        harness = try await IngressHarness.start()
+        let body = Signer.stripeEvent(id: "evt_expect")
+        let request = RawHTTP.request("POST", "/webhooks/stripe", body: body,
+                                      headers: [("Expect", "100-continue"),
+                                                ("Stripe-Signature", Signer.timestamped(body, secret: "whsec_stripe_test"))])
+        let connection = try RawHTTP.Connection(port: harness.port)
+        try connection.write(Array(request.dropLast(body.count)))
+        let interim = try connection.read(responses: 1)   // no body sent yet: only the 100 can come
+        XCTAssertEqual(interim.first?.status, 100)
+        try connection.write(body)
+        let final = try connection.read(responses: 1)
+        XCTAssertEqual(final.first?.status, 202, final.first?.body ?? "")
+
+        // HTTP/1.0 knows no 100 Continue: the expectation is ignored, the answer is the final one.
+        let old = Signer.stripeEvent(id: "evt_expect_http10")
+        let old11 = RawHTTP.request("POST", "/webhooks/stripe", body: old,
+                                    headers: [("Expect", "100-continue"),
+                                              ("Stripe-Signature", Signer.timestamped(old, secret: "whsec_stripe_test"))])
+        let old10 = Array(String(decoding: old11, as: UTF8.self).replacingOccurrences(of: " HTTP/1.1\r\n", with: " HTTP/1.0\r\n").utf8)
+        let answers = try RawHTTP.exchange(port: harness.port, old10, responses: 1)
+        XCTAssertEqual(answers.first?.status, 202, answers.first?.body ?? "")
+        let stored = try await harness.storedWebhookJobs()
+        XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }), ["evt_expect", "evt_expect_http10"])
+    }
+
     /// What concurrent senders got back while Redis went away and came back.
     private actor Tally {
         var accepted: [String] = []
