@@ -197,6 +197,26 @@ final class WebhookFastPathTests: XCTestCase {
         XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }), ["evt_expect", "evt_expect_http10"])
     }
 
+    func testARequestThatIsNotHTTPGetsAJSONErrorAfterTheAnswersBeforeIt() async throws {
+        harness = try await IngressHarness.start()
+        let garbage = Array("G@T /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        let answers = try RawHTTP.exchange(port: harness.port, signed("evt_before_garbage") + garbage, responses: 2)
+        XCTAssertEqual(answers.map(\.status), [202, 400], answers.map(\.body).joined(separator: "\n"))
+        XCTAssertEqual(answers.last?.headers["content-type"], "application/json")
+        XCTAssertEqual((answers.last?.json?["error"] as? [String: Any])?["code"] as? String, "bad_request", answers.last?.body ?? "")
+        XCTAssertEqual(answers.last?.headers["connection"], "close")
+        let stored = try await harness.storedWebhookJobs()
+        XCTAssertEqual(stored.compactMap { $0.args["event_id"]?.stringValue }, ["evt_before_garbage"])
+
+        let huge = RawHTTP.request("GET", "/healthz", headers: [("X-Padding", String(repeating: "p", count: 200_000))])
+        let overflow = try RawHTTP.Connection(port: harness.port)
+        try overflow.write(huge)
+        let refused = try overflow.read(responses: 1)
+        XCTAssertEqual(refused.first?.status, 431, refused.first?.body ?? "")
+        XCTAssertEqual((refused.first?.json?["error"] as? [String: Any])?["code"] as? String, "headers_too_large")
+        _ = try overflow.awaitClose(seconds: 10)
+    }
+
     /// What concurrent senders got back while Redis went away and came back.
     private actor Tally {
         var accepted: [String] = []

@@ -7,12 +7,14 @@ import NIOHTTPTypesHTTP1
 
 /// Hummingbird's HTTP/1.1 connection, with the ingress's own handlers in front of its decoder:
 ///
-///     socket ⇄ IdleConnectionTimer ⇄ WebhookFastPath ⇄ HTTP/1 decoder and encoder ⇄ ExpectContinue ⇄ HTTP types ⇄ RouterAnswers ⇄ … router
+///     socket ⇄ IdleConnectionTimer ⇄ WebhookFastPath ⇄ HTTP/1 decoder and encoder ⇄ ProtocolErrorAnswer ⇄ ExpectContinue
+///            ⇄ HTTP types ⇄ RouterAnswers ⇄ … router
 ///
 /// The timer closes connections idle for `http.idle_timeout_seconds` (none when nil). The fast
 /// path (none when `lane` is nil: `http.webhook_fast_path: 0`) reads the raw bytes first and
 /// answers the deliveries it takes; whatever it passes on is parsed and answered by Hummingbird
-/// exactly as without it, except that `ExpectContinue` answers `Expect: 100-continue`.
+/// exactly as without it, except that `ExpectContinue` answers `Expect: 100-continue` and
+/// `ProtocolErrorAnswer` gives a request that is not valid HTTP/1.1 the API's JSON error.
 struct IngressHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
@@ -33,6 +35,7 @@ struct IngressHTTP1Channel: ServerChildChannel {
         return http1.setup(channel: channel, logger: logger).assumeIsolated().flatMapThrowing { value in
             let operations = channel.pipeline.syncOperations
             let codec = try operations.handler(type: HTTP1ToHTTPServerCodec.self)
+            try operations.addHandler(ProtocolErrorAnswer(logger: logger), position: .before(codec))
             try operations.addHandler(ExpectContinue(), position: .before(codec))
             if let fastPath { try operations.addHandler(RouterAnswers(fastPath: fastPath), position: .after(codec)) }
             return value
