@@ -193,8 +193,22 @@ final class WebhookFastPathTests: XCTestCase {
         let old10 = Array(String(decoding: old11, as: UTF8.self).replacingOccurrences(of: " HTTP/1.1\r\n", with: " HTTP/1.0\r\n").utf8)
         let answers = try RawHTTP.exchange(port: harness.port, old10, responses: 1)
         XCTAssertEqual(answers.first?.status, 202, answers.first?.body ?? "")
+
+        // Behind a request still being answered, the 100 waits for that answer: answers keep their order.
+        let late = Signer.stripeEvent(id: "evt_expect_pipelined")
+        let lateRequest = RawHTTP.request("POST", "/webhooks/stripe", body: late,
+                                          headers: [("Expect", "100-continue"),
+                                                    ("Stripe-Signature", Signer.timestamped(late, secret: "whsec_stripe_test"))])
+        let pipelined = try RawHTTP.Connection(port: harness.port)
+        try pipelined.write(RawHTTP.request("GET", "/healthz") + Array(lateRequest.dropLast(late.count)))
+        let first = try pipelined.read(responses: 2)
+        XCTAssertEqual(first.map(\.status), [200, 100])
+        try pipelined.write(late)
+        let last = try pipelined.read(responses: 1)
+        XCTAssertEqual(last.first?.status, 202, last.first?.body ?? "")
         let stored = try await harness.storedWebhookJobs()
-        XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }), ["evt_expect", "evt_expect_http10"])
+        XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }),
+                       ["evt_expect", "evt_expect_http10", "evt_expect_pipelined"])
     }
 
     func testARequestThatIsNotHTTPGetsAJSONErrorAfterTheAnswersBeforeIt() async throws {
@@ -207,6 +221,11 @@ final class WebhookFastPathTests: XCTestCase {
         XCTAssertEqual(answers.last?.headers["connection"], "close")
         let stored = try await harness.storedWebhookJobs()
         XCTAssertEqual(stored.compactMap { $0.args["event_id"]?.stringValue }, ["evt_before_garbage"])
+
+        // Behind a request the router answers: its answer first, then the error.
+        let routed = try RawHTTP.exchange(port: harness.port, RawHTTP.request("GET", "/healthz") + garbage, responses: 2)
+        XCTAssertEqual(routed.map(\.status), [200, 400], routed.map(\.body).joined(separator: "\n"))
+        XCTAssertEqual((routed.last?.json?["error"] as? [String: Any])?["code"] as? String, "bad_request")
 
         let huge = RawHTTP.request("GET", "/healthz", headers: [("X-Padding", String(repeating: "p", count: 200_000))])
         let overflow = try RawHTTP.Connection(port: harness.port)
