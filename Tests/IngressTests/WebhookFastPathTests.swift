@@ -13,11 +13,18 @@ final class WebhookFastPathTests: XCTestCase {
         await harness?.stop()
     }
 
-    private func signed(_ id: String) -> [UInt8] {
+    private func signed(_ id: String, _ extra: [(String, String)] = [("Content-Type", "application/json")]) -> [UInt8] {
         let body = Signer.stripeEvent(id: id)
         return RawHTTP.request("POST", "/webhooks/stripe", body: body,
-                               headers: [("Content-Type", "application/json"),
-                                         ("Stripe-Signature", Signer.timestamped(body, secret: "whsec_stripe_test"))])
+                               headers: extra + [("Stripe-Signature", Signer.timestamped(body, secret: "whsec_stripe_test"))])
+    }
+
+    /// A signed delivery that asks `Expect: 100-continue`, split where a client that waits for
+    /// the 100 splits it.
+    private func expectingContinue(_ id: String) -> (head: [UInt8], body: [UInt8]) {
+        let request = signed(id, [("Expect", "100-continue")])
+        let bodyCount = Signer.stripeEvent(id: id).count
+        return (Array(request.dropLast(bodyCount)), Array(request.suffix(bodyCount)))
     }
 
     private func forged(_ id: String) -> [UInt8] {
@@ -75,7 +82,7 @@ final class WebhookFastPathTests: XCTestCase {
         let ids = (0..<100).map { "evt_burst_\(run)_\($0)" }
         // ~140 KB in one write: more than the fast path keeps while a delivery waits for Redis,
         // so it stops reading and takes the rest as it drains.
-        let answers = try RawHTTP.exchange(port: harness.port, ids.flatMap(signed), responses: ids.count)
+        let answers = try RawHTTP.exchange(port: harness.port, ids.flatMap { signed($0) }, responses: ids.count)
 
         XCTAssertEqual(answers.map(\.status), Array(repeating: 202, count: ids.count))
         let stored = try await harness.storedWebhookJobs()
@@ -90,7 +97,7 @@ final class WebhookFastPathTests: XCTestCase {
         harness = try await IngressHarness.start(eventLoops: 1, redisURL: try TestEnvironment.redisSocketURL())
         let run = UUID().uuidString.prefix(8)
         let ids = (0..<30).map { "evt_unix_\(run)_\($0)" }
-        let answers = try RawHTTP.exchange(port: harness.port, ids.flatMap(signed) + forged("evt_unix_forged"),
+        let answers = try RawHTTP.exchange(port: harness.port, ids.flatMap { signed($0) } + forged("evt_unix_forged"),
                                            responses: ids.count + 1)
 
         XCTAssertEqual(answers.map(\.status), Array(repeating: 202, count: ids.count) + [400])
@@ -173,37 +180,29 @@ final class WebhookFastPathTests: XCTestCase {
 
     func testAClientThatWaitsFor100ContinueGetsItAtOnceThenItsAnswer() async throws {
         harness = try await IngressHarness.start()
-        let body = Signer.stripeEvent(id: "evt_expect")
-        let request = RawHTTP.request("POST", "/webhooks/stripe", body: body,
-                                      headers: [("Expect", "100-continue"),
-                                                ("Stripe-Signature", Signer.timestamped(body, secret: "whsec_stripe_test"))])
+        let alone = expectingContinue("evt_expect")
         let connection = try RawHTTP.Connection(port: harness.port)
-        try connection.write(Array(request.dropLast(body.count)))
+        try connection.write(alone.head)
         let interim = try connection.read(responses: 1)   // no body sent yet: only the 100 can come
         XCTAssertEqual(interim.first?.status, 100)
-        try connection.write(body)
+        try connection.write(alone.body)
         let final = try connection.read(responses: 1)
         XCTAssertEqual(final.first?.status, 202, final.first?.body ?? "")
 
         // HTTP/1.0 knows no 100 Continue: the expectation is ignored, the answer is the final one.
-        let old = Signer.stripeEvent(id: "evt_expect_http10")
-        let old11 = RawHTTP.request("POST", "/webhooks/stripe", body: old,
-                                    headers: [("Expect", "100-continue"),
-                                              ("Stripe-Signature", Signer.timestamped(old, secret: "whsec_stripe_test"))])
-        let old10 = Array(String(decoding: old11, as: UTF8.self).replacingOccurrences(of: " HTTP/1.1\r\n", with: " HTTP/1.0\r\n").utf8)
+        let old = expectingContinue("evt_expect_http10")
+        let old10 = Array(String(decoding: old.head + old.body, as: UTF8.self)
+            .replacingOccurrences(of: " HTTP/1.1\r\n", with: " HTTP/1.0\r\n").utf8)
         let answers = try RawHTTP.exchange(port: harness.port, old10, responses: 1)
         XCTAssertEqual(answers.first?.status, 202, answers.first?.body ?? "")
 
         // Behind a request still being answered, the 100 waits for that answer: answers keep their order.
-        let late = Signer.stripeEvent(id: "evt_expect_pipelined")
-        let lateRequest = RawHTTP.request("POST", "/webhooks/stripe", body: late,
-                                          headers: [("Expect", "100-continue"),
-                                                    ("Stripe-Signature", Signer.timestamped(late, secret: "whsec_stripe_test"))])
+        let late = expectingContinue("evt_expect_pipelined")
         let pipelined = try RawHTTP.Connection(port: harness.port)
-        try pipelined.write(RawHTTP.request("GET", "/healthz") + Array(lateRequest.dropLast(late.count)))
+        try pipelined.write(RawHTTP.request("GET", "/healthz") + late.head)
         let first = try pipelined.read(responses: 2)
         XCTAssertEqual(first.map(\.status), [200, 100])
-        try pipelined.write(late)
+        try pipelined.write(late.body)
         let last = try pipelined.read(responses: 1)
         XCTAssertEqual(last.first?.status, 202, last.first?.body ?? "")
         let stored = try await harness.storedWebhookJobs()
@@ -337,11 +336,7 @@ final class WebhookFastPathTests: XCTestCase {
 
     func testConnectionCloseIsLeftToTheRouterWhichClosesAfterAnswering() async throws {
         harness = try await IngressHarness.start()
-        let body = Signer.stripeEvent(id: "evt_close")
-        let request = RawHTTP.request("POST", "/webhooks/stripe", body: body,
-                                      headers: [("Connection", "close"),
-                                                ("Stripe-Signature", Signer.timestamped(body, secret: "whsec_stripe_test"))])
-        let answer = try RawHTTP.exchange(port: harness.port, request, responses: 1)
+        let answer = try RawHTTP.exchange(port: harness.port, signed("evt_close", [("Connection", "close")]), responses: 1)
 
         XCTAssertEqual(answer.first?.status, 202, answer.first?.body ?? "")
         let answeredByRouter = try await answeredCount(path: "router")
