@@ -104,6 +104,11 @@ final class ServiceEndpointTests: XCTestCase {
         XCTAssertTrue(page.text.contains("/v1/status"))
         XCTAssertTrue(page.text.contains("/v1/webhooks/inbox"), "the dashboard shows the webhook inbox")
         XCTAssertTrue(page.text.contains("body.checks"), "the dashboard shows the status checks (money.reconcile)")
+        for call in [#"deadPath(q.name, "?limit=10")"#, #"send("POST", deadPath(q.name, "/retry-all"))"#,
+                     #"send("POST", deadPath(list.queue, "/" + encodeURIComponent(entry.id) + "/retry"))"#,
+                     #"send("DELETE", deadPath(list.queue, "/" + encodeURIComponent(entry.id)))"#] {
+            XCTAssertTrue(page.text.contains(call), "the dashboard lists dead letters and retries or deletes them: \(call)")
+        }
         let root = try await harness.request(.GET, "/")
         XCTAssertEqual(root.status, 303)
         XCTAssertEqual(root.headers.first(name: "Location"), "/dashboard")
