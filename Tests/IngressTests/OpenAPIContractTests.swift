@@ -53,6 +53,8 @@ final class OpenAPIContractTests: XCTestCase {
             (.GET, "/v1/status", "/v1/status", nil, false, 401),
             (.GET, "/v1/schedules", "/v1/schedules", nil, true, 503),
             (.GET, "/v1/webhooks/inbox", "/v1/webhooks/inbox", nil, true, 503),
+            (.GET, "/v1/queues/{queue}/jobs/{id}", "/v1/queues/default/jobs/x1", nil, true, 404),
+            (.GET, "/v1/queues/{queue}/jobs/{id}", "/v1/queues/%C2%84/jobs/x1", nil, true, 400),
             (.GET, "/v1/queues/{queue}/dead", "/v1/queues/default/dead?limit=10", nil, true, 200),
             (.GET, "/v1/queues/{queue}/dead", "/v1/queues/%C2%84/dead", nil, true, 400),
             (.GET, "/v1/queues/{queue}/dead", "/v1/queues/default/dead?offset=74952184694306668544", nil, true, 400),

@@ -4,7 +4,7 @@ import Ingress
 import Queue
 import XCTest
 
-/// `/v1/*` over real HTTP: the bearer token, enqueue, status and dead-letter operations.
+/// `/v1/*` over real HTTP: the bearer token, enqueue, status, job lookup and dead-letter operations.
 final class OpsAPITests: XCTestCase {
     var harness: IngressHarness!
 
@@ -123,6 +123,56 @@ final class OpsAPITests: XCTestCase {
         let without = try await harness.ops(.GET, "/v1/schedules")
         XCTAssertEqual(without.status, 503)
         XCTAssertEqual(without.errorCode, "not_configured")
+    }
+
+    func testAJobIsFoundReadyScheduledInFlightOrDeadAndNotOnceItSucceeded() async throws {
+        func enqueue(_ json: String) async throws -> String {
+            let answer = try await harness.ops(.POST, "/v1/jobs", json: json)
+            return try XCTUnwrap(answer.json?["job_id"] as? String, answer.text)
+        }
+        func lookup(_ id: String) async throws -> IngressHarness.Answer {
+            try await harness.ops(.GET, "/v1/queues/lookup/jobs/\(id)")
+        }
+        let readyID = try await enqueue(#"{"kind":"diag.noop","args":{},"queue":"lookup"}"#)
+        let laterID = try await enqueue(#"{"kind":"diag.noop","args":{},"queue":"lookup","delay_seconds":3600}"#)
+        let sleepID = try await enqueue(#"{"kind":"diag.sleep","args":{"ms":3000},"queue":"lookup"}"#)
+        let doomed = harness.jobClient.makeEnvelope(kind: "no.longer.registered", args: .object([:]), options: .init(queue: "lookup"))
+        _ = try await harness.jobClient.enqueueBatch([doomed])
+
+        let ready = try await lookup(readyID)
+        XCTAssertEqual(ready.status, 200, ready.text)
+        XCTAssertEqual(ready.json?["state"] as? String, "ready")
+        XCTAssertEqual((ready.json?["envelope"] as? [String: Any])?["kind"] as? String, "diag.noop")
+        let later = try await lookup(laterID)
+        XCTAssertEqual(later.json?["state"] as? String, "scheduled", later.text)
+        let due = try XCTUnwrap(later.json?["due_at"] as? Int, later.text)
+        XCTAssertGreaterThan(due, Int(Date().timeIntervalSince1970 * 1000) + 3_500_000, "due in an hour")
+        let unknown = try await lookup("no-such-job")
+        XCTAssertEqual(unknown.status, 404)
+        XCTAssertEqual(unknown.errorCode, "not_found")
+
+        // A worker: the sleeping job is seen in flight; then the noop succeeds, the sleep too, the unknown kind dies.
+        let running = self.harness!
+        let outcomes = Task {
+            try await WorkerRun.until(3, harness: running, queue: "lookup") {
+                switch $0 { case .succeeded, .dead: return true; default: return false }
+            }
+        }
+        try await eventually("the sleeping job to show in flight") {
+            let answer = try await lookup(sleepID)
+            return answer.json?["state"] as? String == "in_flight" && (answer.json?["process"] as? String)?.isEmpty == false
+        }
+        let finished = try await outcomes.value
+        XCTAssertEqual(finished, 3)
+
+        let gone = try await lookup(readyID)
+        XCTAssertEqual(gone.status, 404, "a job that succeeded is deleted: \(gone.text)")
+        let dead = try await lookup(doomed.id)
+        XCTAssertEqual(dead.json?["state"] as? String, "dead", dead.text)
+        XCTAssertNotNil(dead.json?["died_at"] as? Int)
+        XCTAssertFalse(((dead.json?["envelope"] as? [String: Any])?["errors"] as? [Any] ?? []).isEmpty, "its error history")
+        let stillLater = try await lookup(laterID)
+        XCTAssertEqual(stillLater.json?["state"] as? String, "scheduled")
     }
 
     func testDeadLettersCanBeListedReplayedAndDeleted() async throws {

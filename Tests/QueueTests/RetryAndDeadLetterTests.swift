@@ -71,6 +71,15 @@ final class RetryAndDeadLetterTests: XCTestCase {
         XCTAssertTrue(list.log.contains(id) && list.log.contains("failing on purpose"), list.log)
         XCTAssertNotNil(list.log.firstMatch(of: /died \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z/), "when it died, in UTC: \(list.log)")
 
+        let job = try ChildProcess(arguments: ["job", "default", id], environment: env)
+        let awaitedJob = try await job.waitForExit()
+        XCTAssertEqual(awaitedJob, 0, job.log)
+        XCTAssertTrue(job.log.contains(#""state" : "dead""#) && job.log.contains("failing on purpose"), job.log)
+        let noJob = try ChildProcess(arguments: ["job", "default", "no-such-id"], environment: env)
+        let awaitedNoJob = try await noJob.waitForExit()
+        XCTAssertEqual(awaitedNoJob, 2, noJob.log)
+        XCTAssertTrue(noJob.log.contains("no job no-such-id in queue default"), noJob.log)
+
         let retry = try ChildProcess(arguments: ["dead", "retry", "default", id], environment: env)
         let awaited6 = try await retry.waitForExit()
         XCTAssertEqual(awaited6, 0, retry.log)

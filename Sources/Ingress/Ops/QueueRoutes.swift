@@ -3,8 +3,8 @@ import Hummingbird
 import Queue
 import Redis
 
-/// What operators look at and do: `GET /v1/status` (what `cityos status --json` prints) and the
-/// dead letters of a queue: list (paginated), replay one, delete one, replay all.
+/// What operators look at and do: `GET /v1/status` (what `cityos status --json` prints), where one
+/// job is now, and the dead letters of a queue: list (paginated), replay one, delete one, replay all.
 struct QueueRoutes: Sendable {
     let redis: RedisClient
     let namespace: String
@@ -22,6 +22,14 @@ struct QueueRoutes: Sendable {
     func register(on group: RouterGroup<IngressContext>) {
         group.get("/status") { _, _ in
             try JSONText.response(try await QueueStatus.read(redis: self.redis, namespace: self.namespace))
+        }
+        group.get("/queues/{queue}/jobs/{id}") { _, context in
+            let (queue, id) = (try Self.queue(context), try Self.id(context))
+            guard let job = try await JobLookup(redis: self.redis, namespace: self.namespace).find(queue: queue, id: id) else {
+                throw APIError.notFound("no job \(id) in queue \(queue) now: a job that succeeded is deleted, and so is a "
+                                        + "dead letter once deleted (webhook events keep their outcome in /v1/webhooks/inbox)")
+            }
+            return try JSONText.response(job)
         }
         group.get("/queues/{queue}/dead") { request, context in
             let queue = try Self.queue(context)
