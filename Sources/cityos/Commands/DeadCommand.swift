@@ -40,10 +40,7 @@ struct DeadCommand: AsyncParsableCommand {
                     print("\(e.id)  \(e.envelope?.kind ?? "?")  attempts=\(e.envelope?.attempt ?? 0)  died \(died)  \(last)")
                 }
             case .show:
-                let entry = try await dead.show(queue: queue, id: id ?? "")
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(entry), as: UTF8.self))
+                try printJSON(try await dead.show(queue: queue, id: id ?? ""))
             case .retry:
                 if all { print("replayed \(try await dead.retryAll(queue: queue))") } else {
                     try await dead.retry(queue: queue, id: id ?? "")

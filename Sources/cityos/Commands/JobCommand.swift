@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Queue
 
 /// `cityos job QUEUE ID`: where one job is now (what `GET /v1/queues/{queue}/jobs/{id}` answers).
@@ -15,8 +14,6 @@ struct JobCommand: AsyncParsableCommand {
         guard let job = try await JobLookup(redis: platform.redis, namespace: platform.namespace).find(queue: queue, id: id) else {
             throw userError("no job \(id) in queue \(queue) now: a job that succeeded is deleted, and so is a dead letter once deleted")
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        print(String(decoding: try encoder.encode(job), as: UTF8.self))
+        try printJSON(job)
     }
 }

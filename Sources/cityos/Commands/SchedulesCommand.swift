@@ -23,9 +23,7 @@ struct SchedulesCommand: AsyncParsableCommand {
                                                        redis: platform.redis, namespace: platform.namespace)
             platform.redis.shutdown()
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(status), as: UTF8.self))
+                try printJSON(status)
                 return
             }
             let rows = [["NAME", "CRON", "ZONE", "JOB", "NEXT RUNS", "LAST RUN", "JOB ID", "LAST JOB"]] + status.schedules.map { s in

@@ -15,9 +15,7 @@ struct StatusCommand: AsyncParsableCommand {
         let platform = try Platform.load(global)
         let status = try await QueueStatus.read(redis: platform.redis, namespace: platform.namespace)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(status), as: UTF8.self))
+            try printJSON(status)
             return
         }
         let widths = [14, 9, 10, 9, 7, 8, 9, 11, 8, 10, 0]

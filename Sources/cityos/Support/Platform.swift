@@ -88,6 +88,13 @@ final class TerminationSignals: @unchecked Sendable {
     func cancel() { sources.forEach { $0.cancel() } }
 }
 
+/// `value` as indented JSON with sorted keys on standard output (the `--json` forms, `job`, `dead show`).
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 /// Something the user should know about what was done: one line on standard error.
 func warn(_ message: String) {
     FileHandle.standardError.write(Data("cityos: warning: \(message)\n".utf8))
