@@ -106,8 +106,9 @@ final class ServiceEndpointTests: XCTestCase {
         XCTAssertTrue(page.text.contains("body.checks"), "the dashboard shows the status checks (money.reconcile)")
         for call in [#"deadPath(q.name, "?limit=10")"#, #"send("POST", deadPath(q.name, "/retry-all"))"#,
                      #"send("POST", deadPath(list.queue, "/" + encodeURIComponent(entry.id) + "/retry"))"#,
-                     #"send("DELETE", deadPath(list.queue, "/" + encodeURIComponent(entry.id)))"#] {
-            XCTAssertTrue(page.text.contains(call), "the dashboard lists dead letters and retries or deletes them: \(call)")
+                     #"send("DELETE", deadPath(list.queue, "/" + encodeURIComponent(entry.id)))"#,
+                     #""/jobs/" + encodeURIComponent(id)"#] {
+            XCTAssertTrue(page.text.contains(call), "the dashboard lists dead letters, retries or deletes them, finds a job: \(call)")
         }
         let root = try await harness.request(.GET, "/")
         XCTAssertEqual(root.status, 303)
