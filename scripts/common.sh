@@ -25,7 +25,6 @@ as_root() {
   fi
 }
 
-# select_env dev|test|bench — sets the ports and state paths of one environment.
 # redis_socket_path DIR — DIR/redis.sock if that path fits a Unix socket address (107 bytes; we
 # allow 100 characters), else nothing: that Redis then listens on TCP only.
 redis_socket_path() {
@@ -51,6 +50,7 @@ auto-aof-rewrite-percentage ${CITYOS_REDIS_AOF_REWRITE_PERCENTAGE:-400}
 CONF
 }
 
+# select_env dev|test|bench — sets the ports and state paths of one environment.
 select_env() {
   case "${1:-}" in
     dev)  REDIS_PORT=6390; PG_PORT=5490 ;;

@@ -26,8 +26,7 @@ struct QueueRoutes: Sendable {
         group.get("/queues/{queue}/jobs/{id}") { _, context in
             let (queue, id) = (try Self.queue(context), try Self.id(context))
             guard let job = try await JobLookup(redis: self.redis, namespace: self.namespace).find(queue: queue, id: id) else {
-                throw APIError.notFound("no job \(id) in queue \(queue) now: a job that succeeded is deleted, and so is a "
-                                        + "dead letter once deleted (webhook events keep their outcome in /v1/webhooks/inbox)")
+                throw APIError.notFound(JobLookup.notFound(queue: queue, id: id))
             }
             return try JSONText.response(job)
         }

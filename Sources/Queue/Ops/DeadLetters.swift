@@ -116,9 +116,7 @@ public struct DeadLetters: Sendable {
 
     static func entry(id: String, diedAt: Int64, payload: [UInt8]?) -> Entry {
         guard let payload else { return Entry(id: id, diedAt: diedAt, envelope: nil, raw: nil) }
-        if let envelope = try? JobEnvelope.decode(payload) {
-            return Entry(id: id, diedAt: diedAt, envelope: envelope, raw: nil)
-        }
-        return Entry(id: id, diedAt: diedAt, envelope: nil, raw: String(decoding: payload, as: UTF8.self))
+        let stored = StoredEnvelope.read(payload)
+        return Entry(id: id, diedAt: diedAt, envelope: stored.envelope, raw: stored.raw)
     }
 }

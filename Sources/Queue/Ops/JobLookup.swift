@@ -41,7 +41,13 @@ public struct JobLookup: Sendable {
         }
     }
 
-    /// The job `id` of `queue`, or nil when the queue holds no such job now.
+    /// What to tell someone who looked for a job `find` did not find.
+    public static func notFound(queue: String, id: String) -> String {
+        "no job \(id) in queue \(queue) now: a job that succeeded is deleted, and so is a dead letter once deleted "
+            + "(webhook events keep their outcome in the webhook inbox)"
+    }
+
+    /// The job `id` of `queue`, or nil when the queue holds no such job now (see ``notFound(queue:id:)``).
     public func find(queue: String, id: String) async throws -> Found? {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let replies = try await redis.pipeline([
@@ -52,9 +58,9 @@ public struct JobLookup: Sendable {
             RedisCommand("ZRANGE", .string(GlobalKeys(namespace: namespace).processes), .int(0), .int(-1)),
         ])
         func found(_ state: State, _ payload: [UInt8], dueAt: Int64? = nil, diedAt: Int64? = nil, process: String? = nil) -> Found {
-            let envelope = try? JobEnvelope.decode(payload)
+            let stored = StoredEnvelope.read(payload)
             return Found(id: id, queue: queue, state: state, dueAt: dueAt, diedAt: diedAt, process: process,
-                         envelope: envelope, raw: envelope == nil ? String(decoding: payload, as: UTF8.self) : nil)
+                         envelope: stored.envelope, raw: stored.raw)
         }
         if let payload = try replies[0].unwrapped().bytes {
             if let due = try replies[1].unwrapped().string {

@@ -12,7 +12,7 @@ struct JobCommand: AsyncParsableCommand {
     func run() async throws {
         let platform = try Platform.load(global)
         guard let job = try await JobLookup(redis: platform.redis, namespace: platform.namespace).find(queue: queue, id: id) else {
-            throw userError("no job \(id) in queue \(queue) now: a job that succeeded is deleted, and so is a dead letter once deleted")
+            throw userError(JobLookup.notFound(queue: queue, id: id))
         }
         try printJSON(job)
     }
