@@ -114,6 +114,45 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual(queue.enqueued, 1)
     }
 
+    func testAQueueIsPausedAndResumedWithItsReasonInTheStatusAndTheMetrics() async throws {
+        let paused = try await harness.ops(.POST, "/v1/queues/payouts/pause", json: #"{"reason":"Stripe incident 4711"}"#)
+        XCTAssertEqual(paused.status, 200, paused.text)
+        XCTAssertEqual(paused.json?["paused"] as? Bool, true)
+        XCTAssertEqual(paused.json?["reason"] as? String, "Stripe incident 4711")
+        XCTAssertNotNil(paused.json?["paused_at"] as? Int)
+        let status = try JSONDecoder().decode(QueueStatus.self, from: Data(try await harness.ops(.GET, "/v1/status").body))
+        let queue = try XCTUnwrap(status.queues.first { $0.name == "payouts" }, "a paused queue is listed before its first job")
+        XCTAssertTrue(queue.paused)
+        XCTAssertEqual(queue.pauseReason, "Stripe incident 4711")
+        let metrics = try await harness.request(.GET, "/metrics")
+        XCTAssertTrue(metrics.text.contains(#"cityos_queue_paused{queue="payouts"} 1"#), metrics.text)
+
+        // An empty body pauses too (and keeps the reason); a reason too long or not a string is refused.
+        let again = try await harness.ops(.POST, "/v1/queues/payouts/pause")
+        XCTAssertEqual(again.json?["reason"] as? String, "Stripe incident 4711")
+        let long = try await harness.ops(.POST, "/v1/queues/mail/pause", json: #"{"reason":"\#(String(repeating: "x", count: 201))"}"#)
+        XCTAssertEqual(long.status, 400)
+        XCTAssertEqual(long.errorCode, "bad_request")
+        XCTAssertTrue(long.text.contains("at most 200"), long.text)
+        let notText = try await harness.ops(.POST, "/v1/queues/mail/pause", json: #"{"reason":["x"]}"#)
+        XCTAssertEqual(notText.status, 400)
+        XCTAssertTrue(notText.text.contains("'reason' must be a string"), notText.text)
+        let broken = try await harness.ops(.POST, "/v1/queues/mail/pause", json: #"{"reason":"#)
+        XCTAssertEqual(broken.errorCode, "malformed_json")
+        let unpaused = try await harness.ops(.GET, "/v1/status")
+        XCTAssertFalse(unpaused.text.contains(#""name":"mail""#), "a refused pause stored nothing: \(unpaused.text)")
+
+        let resumed = try await harness.ops(.POST, "/v1/queues/payouts/resume")
+        XCTAssertEqual(resumed.status, 200, resumed.text)
+        XCTAssertEqual(resumed.json?["paused"] as? Bool, false)
+        let after = try JSONDecoder().decode(QueueStatus.self, from: Data(try await harness.ops(.GET, "/v1/status").body))
+        XCTAssertEqual(after.queues.first { $0.name == "payouts" }?.paused, false)
+        let metricsAfter = try await harness.request(.GET, "/metrics")
+        XCTAssertTrue(metricsAfter.text.contains(#"cityos_queue_paused{queue="payouts"} 0"#), metricsAfter.text)
+        let unauthorized = try await harness.request(.POST, "/v1/queues/payouts/pause")
+        XCTAssertEqual(unauthorized.status, 401)
+    }
+
     func testSchedulesAnswerWhatTheSchedulerReportsAndNeedTheToken() async throws {
         let withSchedules = try await IngressHarness.start(schedules: { Array(#"{"schedules":[]}"#.utf8) })
         let answer = try await withSchedules.ops(.GET, "/v1/schedules")

@@ -183,6 +183,8 @@ public final class IngressMetrics: Sendable {
                                labels: [("queue", queue.name)]).set(to: queue.oldestReadyAgeSeconds ?? 0)
             registry.makeGauge(descriptor: Self.descriptor("cityos_queue_workers", "Live worker processes that take the queue (0 with jobs waiting: nothing runs them)."),
                                labels: [("queue", queue.name)]).set(to: Double(queue.workers))
+            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_paused", "1 while an operator has paused the queue: no new job is taken from it."),
+                               labels: [("queue", queue.name)]).set(to: queue.paused ? 1 : 0)
         }
     }
 

@@ -4,12 +4,19 @@ import Queue
 import Redis
 
 /// What operators look at and do: `GET /v1/status` (what `cityos status --json` prints), where one
-/// job is now, and the dead letters of a queue: list (paginated), replay one, delete one, replay all.
+/// job is now, pausing and resuming a queue, and the dead letters of a queue: list (paginated),
+/// replay one, delete one, replay all.
 struct QueueRoutes: Sendable {
     let redis: RedisClient
     let namespace: String
 
     private var deadLetters: DeadLetters { DeadLetters(redis: redis, namespace: namespace) }
+    private var pauses: QueuePause { QueuePause(redis: redis, namespace: namespace) }
+
+    /// `POST /v1/queues/{queue}/pause`'s body, which may also be empty.
+    struct PauseRequest: Decodable {
+        var reason: String?
+    }
 
     struct DeadPage: Encodable {
         var queue: String
@@ -29,6 +36,24 @@ struct QueueRoutes: Sendable {
                 throw APIError.notFound(JobLookup.notFound(queue: queue, id: id))
             }
             return try JSONText.response(job)
+        }
+        group.post("/queues/{queue}/pause") { request, context in
+            let queue = try Self.queue(context)
+            let reason = try Self.pauseReason(try await request.body.collect(upTo: IngressConfiguration.maxBodyBytes))
+            let state: QueuePause.State
+            do {
+                state = try await self.pauses.pause(queue: queue, reason: reason)
+            } catch let failure as QueuePause.Failure {
+                throw APIError.badRequest(failure.description)
+            }
+            context.logger.notice("queue paused", metadata: ["queue": "\(queue)", "reason": "\(state.reason ?? "")"])
+            return try JSONText.response(state)
+        }
+        group.post("/queues/{queue}/resume") { _, context in
+            let queue = try Self.queue(context)
+            let state = try await self.pauses.resume(queue: queue)
+            context.logger.notice("queue resumed", metadata: ["queue": "\(queue)"])
+            return try JSONText.response(state)
         }
         group.get("/queues/{queue}/dead") { request, context in
             let queue = try Self.queue(context)
@@ -71,6 +96,18 @@ struct QueueRoutes: Sendable {
             throw .badRequest("the job id must be 1-255 bytes of UTF-8, percent-encoded in the path")
         }
         return id
+    }
+
+    /// The reason in a pause request's body: none for an empty body.
+    static func pauseReason(_ body: ByteBuffer) throws(APIError) -> String? {
+        guard body.readableBytes > 0 else { return nil }
+        do {
+            return try JSONDecoder().decode(PauseRequest.self, from: Data(body.readableBytesView)).reason
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            throw .badRequest(context.codingPath.isEmpty ? "the body must be a JSON object" : "'reason' must be a string")
+        } catch {
+            throw .malformedJSON("the body is not valid JSON")
+        }
     }
 
     private static func integer(_ request: Request, _ name: String, default value: Int,

@@ -24,12 +24,24 @@ public struct QueueStatus: Codable, Sendable {
         /// them: no process was started for the queue (or a job was enqueued to a name no process
         /// serves). Delayed jobs count too: only a worker of the queue makes them ready when due.
         public var workers = 0
+        /// Paused by an operator (`QueuePause`): no worker process takes a new job from it.
+        public var paused = false
+        /// When it was paused (ms since the epoch), and why, while it is paused.
+        public var pausedAt: Int64?
+        public var pauseReason: String?
+
+        /// Its pause, as `QueuePause` reports it.
+        public var pause: QueuePause.State {
+            QueuePause.State(queue: name, paused: paused, pausedAt: pausedAt, reason: pauseReason)
+        }
 
         /// Jobs wait (ready, or delayed until due) and no live worker process takes the queue.
         public var isStranded: Bool { ready + delayed > 0 && workers == 0 }
 
         enum CodingKeys: String, CodingKey {
-            case name, ready, delayed, dead, enqueued, processed, failed, retried, recovered, workers
+            case name, ready, delayed, dead, enqueued, processed, failed, retried, recovered, workers, paused
+            case pausedAt = "paused_at"
+            case pauseReason = "pause_reason"
             case processedLastMinute = "processed_last_minute"
             case inFlight = "in_flight"
             case deadDropped = "dead_dropped"
@@ -134,6 +146,7 @@ public struct QueueStatus: Codable, Sendable {
             RedisCommand("ZCARD", .string(keys.dead)),
             RedisCommand("HGETALL", .string(keys.stats)),
             RedisCommand("HGET", .string(keys.throughput), .int(Int(now / 60_000) - 1)),
+            RedisCommand("HGETALL", .string(keys.paused)),
         ]
         commands += tenants.map { RedisCommand("LLEN", .string(keys.tenantList($0))) }
         commands += tenants.map { RedisCommand("LINDEX", .string(keys.tenantList($0)), 0) }
@@ -144,9 +157,10 @@ public struct QueueStatus: Codable, Sendable {
         let stats = (r[2].array ?? []).compactMap(\.string)
         var counters: [String: Int] = [:]
         for i in stride(from: 0, to: stats.count - 1, by: 2) { counters[stats[i]] = Int(stats[i + 1]) ?? 0 }
-        let ready = r[4..<(4 + t)].reduce(0) { $0 + ($1.int ?? 0) }
-        let heads = r[(4 + t)..<(4 + 2 * t)].compactMap(\.string)
-        let inFlight = r[(4 + 2 * t)...].reduce(0) { $0 + ($1.int ?? 0) }
+        let pause = QueuePause.state(queue: name, fields: r[4])
+        let ready = r[5..<(5 + t)].reduce(0) { $0 + ($1.int ?? 0) }
+        let heads = r[(5 + t)..<(5 + 2 * t)].compactMap(\.string)
+        let inFlight = r[(5 + 2 * t)...].reduce(0) { $0 + ($1.int ?? 0) }
         var oldest: Double?
         if !heads.isEmpty {
             let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.jobs)] + heads.map { .string($0) })).array ?? []
@@ -157,6 +171,7 @@ public struct QueueStatus: Codable, Sendable {
                      deadDropped: counters["dead_dropped"] ?? 0, oldestReadyAgeSeconds: oldest,
                      tenantsWaiting: t, enqueued: counters["enqueued"] ?? 0, processed: counters["processed"] ?? 0,
                      failed: counters["failed"] ?? 0, retried: counters["retried"] ?? 0,
-                     recovered: counters["recovered"] ?? 0, processedLastMinute: lastMinute)
+                     recovered: counters["recovered"] ?? 0, processedLastMinute: lastMinute,
+                     paused: pause.paused, pausedAt: pause.pausedAt, pauseReason: pause.reason)
     }
 }

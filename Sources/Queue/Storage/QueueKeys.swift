@@ -33,6 +33,8 @@ public struct QueueKeys: Sendable {
     public var throughput: String { prefix + "throughput" }
     /// List of wake-up tokens, pushed when jobs become ready so idle fetchers need not poll.
     public var wake: String { prefix + "wake" }
+    /// Hash (`at`: ms, `reason`), present while the queue is paused: fetches take nothing from it.
+    public var paused: String { prefix + "paused" }
     /// Idempotency keys: key → the first job's id, with a time to live.
     public var uniquePrefix: String { prefix + "uniq:" }
 }

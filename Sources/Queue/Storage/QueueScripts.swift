@@ -65,14 +65,16 @@ enum QueueScripts {
     return out
     """)
 
-    /// FETCH — KEYS: ring, jobs, inflight (this process), wake. ARGV: prefix, count.
+    /// FETCH — KEYS: ring, jobs, inflight (this process), wake, paused. ARGV: prefix, count.
     /// Takes up to `count` ready jobs, visiting tenants round robin (each turn takes a fair
-    /// share), and moves their ids into this process's in-flight hash in the same step.
+    /// share), and moves their ids into this process's in-flight hash in the same step; takes
+    /// nothing from a paused queue (`QueuePause`).
     /// Cost grows with the jobs taken, not with the number of tenants or queues.
     /// Returns {id1, payload1, id2, payload2, …}.
     static let fetch = RedisScript(name: "fetch", source: """
     local prefix, want = ARGV[1], tonumber(ARGV[2])
     local ring, jobs, inflight = KEYS[1], KEYS[2], KEYS[3]
+    if redis.call('EXISTS', KEYS[5]) == 1 then return {} end
     local tenants = redis.call('LLEN', ring)
     if tenants == 0 then return {} end
     local share = math.max(1, math.ceil(want / tenants))
@@ -103,6 +105,17 @@ enum QueueScripts {
       redis.call('LPUSH', KEYS[4], '1'); redis.call('LTRIM', KEYS[4], 0, 0)
     end
     return out
+    """)
+
+    /// RESUME — KEYS: paused, ring, wake. Lifts a queue's pause; when jobs wait, leaves a wake-up
+    /// token so that idle fetchers take them now rather than at their next poll. Returns 1 if the
+    /// queue was paused.
+    static let resume = RedisScript(name: "resume", source: """
+    local was = redis.call('DEL', KEYS[1])
+    if redis.call('LLEN', KEYS[2]) > 0 then
+      redis.call('LPUSH', KEYS[3], '1'); redis.call('LTRIM', KEYS[3], 0, 0)
+    end
+    return was
     """)
 
     /// ACK — KEYS: inflight, jobs, stats, throughput. ARGV: the current minute (epoch

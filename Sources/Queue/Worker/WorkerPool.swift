@@ -103,7 +103,7 @@ public final class WorkerPool: Sendable {
             let reply = try await redis.run(
                 QueueScripts.fetch,
                 keys: [.string(keys.ring), .string(keys.jobs), .string(keys.inflight(configuration.processID)),
-                       .string(keys.wake)],
+                       .string(keys.wake), .string(keys.paused)],
                 arguments: [.string(keys.prefix), .int(count)])
             let items = reply.array ?? []
             guard items.count >= 2 else { continue }

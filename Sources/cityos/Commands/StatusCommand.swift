@@ -3,8 +3,8 @@ import Foundation
 import Queue
 import Scheduler
 
-/// `cityos status [--json]`: queues, counters and live worker processes; below the table, queues
-/// nobody takes and schedules whose last job is retrying or dead.
+/// `cityos status [--json]`: queues, counters and live worker processes; below the table, paused
+/// queues, queues nobody takes and schedules whose last job is retrying or dead.
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show queues (ready, in flight, delayed, dead) and worker processes.")
@@ -28,7 +28,10 @@ struct StatusCommand: AsyncParsableCommand {
                          "\(q.processed)", "\(q.failed)", "\(q.processedLastMinute)/min", "\(q.workers)"]
             print(row(cells, widths))
         }
-        var alerts = status.queues.filter(\.isStranded).map { q in
+        var alerts = status.queues.filter(\.paused).map { q in
+            "! \(q.name): paused \(QueueCommand.since(q.pause)): no new job is taken from it (`cityos queue resume \(q.name)`)"
+        }
+        alerts += status.queues.filter(\.isStranded).map { q in
             "! \(q.name): \(q.ready) ready, \(q.delayed) delayed, and no live worker process takes this queue "
                 + "(start one with `cityos work --queues \(q.name):1`)"
         }
