@@ -107,8 +107,10 @@ final class ServiceEndpointTests: XCTestCase {
         for call in [#"deadPath(q.name, "?limit=10")"#, #"send("POST", deadPath(q.name, "/retry-all"))"#,
                      #"send("POST", deadPath(list.queue, "/" + encodeURIComponent(entry.id) + "/retry"))"#,
                      #"send("DELETE", deadPath(list.queue, "/" + encodeURIComponent(entry.id)))"#,
-                     #""/jobs/" + encodeURIComponent(id)"#] {
-            XCTAssertTrue(page.text.contains(call), "the dashboard lists dead letters, retries or deletes them, finds a job: \(call)")
+                     #""/jobs/" + encodeURIComponent(id)"#, #"send("POST", queuePath(q.name, "/pause"), reason ? { reason } : {})"#,
+                     #"send("POST", queuePath(q.name, "/resume"))"#, "q.pause_reason"] {
+            XCTAssertTrue(page.text.contains(call),
+                          "the dashboard lists dead letters, retries or deletes them, finds a job, pauses and resumes a queue: \(call)")
         }
         let root = try await harness.request(.GET, "/")
         XCTAssertEqual(root.status, 303)

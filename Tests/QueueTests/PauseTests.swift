@@ -109,12 +109,29 @@ final class PauseTests: XCTestCase {
         XCTAssertEqual(refused, 2, tooLong.log)
         XCTAssertTrue(tooLong.log.contains("at most 200"), tooLong.log)
 
+        // A worker process started on a paused queue says so, and takes its jobs once resumed.
+        let worker = try ChildProcess(arguments: ["work", "--queues", "payouts:1"], environment: env)
+        defer { worker.signal(SIGKILL) }
+        try await eventually("the worker did not say its queue is paused") {
+            worker.log.contains("queue is paused: no job is taken from it until it is resumed")
+                && worker.log.contains("Stripe incident")
+        }
+        _ = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(queue: "payouts"))
+        let waiting = try await harness.queue("payouts")
+        XCTAssertEqual(waiting?.ready, 1, "the paused queue's job waits")
+
         let resume = try ChildProcess(arguments: ["queue", "resume", "payouts"], environment: env)
         let resumed = try await resume.waitForExit()
         XCTAssertEqual(resumed, 0, resume.log)
         XCTAssertTrue(resume.log.contains("resumed payouts (paused since "), resume.log)
         let isPaused = try await harness.queue("payouts")?.paused
         XCTAssertEqual(isPaused, false)
+        try await eventually("the worker did not run the job after the resume") {
+            try await harness.queue("payouts")?.processed == 1
+        }
+        worker.signal(SIGTERM)
+        let stopped = try await worker.waitForExit()
+        XCTAssertEqual(stopped, 0, worker.log)
         let again = try ChildProcess(arguments: ["queue", "resume", "payouts"], environment: env)
         let resumedAgain = try await again.waitForExit()
         XCTAssertEqual(resumedAgain, 0, again.log)

@@ -50,6 +50,7 @@ public final class WorkerPool: Sendable {
             "queues": "\(configuration.queues.map { "\($0.name):\($0.weight)" }.joined(separator: ","))",
             "concurrency": "\(configuration.concurrency)",
         ])
+        await warnAboutPausedQueues()
         await withDiscardingTaskGroup { group in
             group.addTask { await self.heartbeat.run() }
             group.addTask { await promoter.run() }
@@ -77,6 +78,18 @@ public final class WorkerPool: Sendable {
     }
 
     private var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    /// Says at start which of its queues are paused, so that an operator who starts a worker and
+    /// sees nothing run knows why.
+    private func warnAboutPausedQueues() async {
+        let pauses = QueuePause(redis: redis, namespace: configuration.namespace)
+        for queue in configuration.queues {
+            guard let state = try? await pauses.state(queue: queue.name), state.paused else { continue }
+            logger.warning("queue is paused: no job is taken from it until it is resumed",
+                           metadata: ["queue": "\(queue.name)", "reason": "\(state.reason ?? "")",
+                                      "paused_at": "\(state.pausedAt ?? 0)"])
+        }
+    }
 
     // MARK: Fetching
 
