@@ -62,6 +62,8 @@ final class OpenAPIContractTests: XCTestCase {
             (.POST, "/v1/queues/{queue}/dead/{id}/retry", "/v1/queues/%C2%84/dead/x1/retry", nil, true, 400),
             (.DELETE, "/v1/queues/{queue}/dead/{id}", "/v1/queues/default/dead/x1", nil, true, 404),
             (.DELETE, "/v1/queues/{queue}/dead/{id}", "/v1/queues/%C2%84/dead/x1", nil, true, 400),
+            (.POST, "/v1/queues/{queue}/jobs/{id}/cancel", "/v1/queues/default/jobs/x1/cancel", nil, true, 404),
+            (.POST, "/v1/queues/{queue}/jobs/{id}/cancel", "/v1/queues/%C2%84/jobs/x1/cancel", nil, true, 400),
             (.POST, "/v1/queues/{queue}/pause", "/v1/queues/default/pause", #"{"reason":"contract"}"#, true, 200),
             (.POST, "/v1/queues/{queue}/pause", "/v1/queues/default/pause", #"{"reason":7}"#, true, 400),
             (.POST, "/v1/queues/{queue}/pause", "/v1/queues/%C2%84/pause", nil, true, 400),

@@ -153,6 +153,30 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual(unauthorized.status, 401)
     }
 
+    func testAWaitingJobIsCancelledIntoTheDeadLettersAndASecondCancelIs409() async throws {
+        let enqueued = try await harness.ops(.POST, "/v1/jobs", json: #"{"kind":"diag.noop","delay_seconds":600}"#)
+        let id = try XCTUnwrap(enqueued.json?["job_id"] as? String)
+        let cancelled = try await harness.ops(.POST, "/v1/queues/default/jobs/\(id)/cancel", json: #"{"reason":"sent twice"}"#)
+        XCTAssertEqual(cancelled.status, 200, cancelled.text)
+        XCTAssertEqual(cancelled.json?["id"] as? String, id)
+        let errors = (cancelled.json?["envelope"] as? [String: Any])?["errors"] as? [[String: Any]]
+        XCTAssertEqual(errors?.last?["message"] as? String, "cancelled by an operator: sent twice")
+        let found = try await harness.ops(.GET, "/v1/queues/default/jobs/\(id)")
+        XCTAssertEqual(found.json?["state"] as? String, "dead")
+
+        let again = try await harness.ops(.POST, "/v1/queues/default/jobs/\(id)/cancel")
+        XCTAssertEqual(again.status, 409, again.text)
+        XCTAssertEqual(again.errorCode, "conflict")
+        XCTAssertTrue(again.text.contains("already a dead letter"), again.text)
+        let unknown = try await harness.ops(.POST, "/v1/queues/default/jobs/no-such-job/cancel")
+        XCTAssertEqual(unknown.status, 404)
+        let tooLong = try await harness.ops(.POST, "/v1/queues/default/jobs/\(id)/cancel",
+                                            json: #"{"reason":"\#(String(repeating: "x", count: 201))"}"#)
+        XCTAssertEqual(tooLong.status, 400)
+        let status = try JSONDecoder().decode(QueueStatus.self, from: Data(try await harness.ops(.GET, "/v1/status").body))
+        XCTAssertEqual(status.queues.first { $0.name == "default" }?.cancelled, 1)
+    }
+
     func testSchedulesAnswerWhatTheSchedulerReportsAndNeedTheToken() async throws {
         let withSchedules = try await IngressHarness.start(schedules: { Array(#"{"schedules":[]}"#.utf8) })
         let answer = try await withSchedules.ops(.GET, "/v1/schedules")

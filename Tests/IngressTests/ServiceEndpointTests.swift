@@ -108,9 +108,10 @@ final class ServiceEndpointTests: XCTestCase {
                      #"send("POST", deadPath(list.queue, "/" + encodeURIComponent(entry.id) + "/retry"))"#,
                      #"send("DELETE", deadPath(list.queue, "/" + encodeURIComponent(entry.id)))"#,
                      #""/jobs/" + encodeURIComponent(id)"#, #"send("POST", queuePath(q.name, "/pause"), reason ? { reason } : {})"#,
-                     #"send("POST", queuePath(q.name, "/resume"))"#, "q.pause_reason"] {
+                     #"send("POST", queuePath(q.name, "/resume"))"#, "q.pause_reason",
+                     #"queuePath(job.queue, "/jobs/" + encodeURIComponent(job.id) + "/cancel")"#] {
             XCTAssertTrue(page.text.contains(call),
-                          "the dashboard lists dead letters, retries or deletes them, finds a job, pauses and resumes a queue: \(call)")
+                          "the dashboard lists dead letters, retries or deletes them, finds and cancels a job, pauses and resumes a queue: \(call)")
         }
         let root = try await harness.request(.GET, "/")
         XCTAssertEqual(root.status, 303)

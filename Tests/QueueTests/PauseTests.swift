@@ -164,8 +164,8 @@ final class PauseTests: XCTestCase {
         do {
             _ = try await pauses.pause(queue: "mail", reason: String(repeating: "é", count: 101))
             XCTFail("a 202-byte reason was taken")
-        } catch let failure as QueuePause.Failure {
-            XCTAssertEqual(failure, .reasonTooLong(bytes: 202))
+        } catch let failure as OperatorReason.TooLong {
+            XCTAssertEqual(failure, OperatorReason.TooLong(bytes: 202))
         }
         let mail = try await harness.queue("mail")
         XCTAssertNil(mail, "a refused pause stored nothing")

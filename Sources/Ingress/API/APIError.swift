@@ -77,6 +77,7 @@ extension APIError {
         return error
     }
     // 413
+    static func conflict(_ why: String) -> APIError { APIError(.conflict, code: "conflict", message: why) }
     static func bodyTooLarge(limit: Int) -> APIError {
         APIError(.contentTooLarge, code: "body_too_large", message: "the body is larger than \(limit) bytes")
     }

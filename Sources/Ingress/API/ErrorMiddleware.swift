@@ -52,6 +52,11 @@ struct ErrorMiddleware: RouterMiddleware {
             }
         case let error as DeadLetters.Failure:
             return .notFound(error.description)
+        case let error as JobCancel.Failure:
+            if case .notFound = error { return .notFound(error.description) }
+            return .conflict(error.description)
+        case let error as OperatorReason.TooLong:
+            return .badRequest(error.description)
         case let error as HTTPError:
             return APIError(error.status, code: code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         case let error as any HTTPResponseError:

@@ -4,8 +4,8 @@ import Queue
 import Redis
 
 /// What operators look at and do: `GET /v1/status` (what `cityos status --json` prints), where one
-/// job is now, pausing and resuming a queue, and the dead letters of a queue: list (paginated),
-/// replay one, delete one, replay all.
+/// job is now and cancelling it before it starts, pausing and resuming a queue, and the dead
+/// letters of a queue: list (paginated), replay one, delete one, replay all.
 struct QueueRoutes: Sendable {
     let redis: RedisClient
     let namespace: String
@@ -13,8 +13,8 @@ struct QueueRoutes: Sendable {
     private var deadLetters: DeadLetters { DeadLetters(redis: redis, namespace: namespace) }
     private var pauses: QueuePause { QueuePause(redis: redis, namespace: namespace) }
 
-    /// `POST /v1/queues/{queue}/pause`'s body, which may also be empty.
-    struct PauseRequest: Decodable {
+    /// The body of a pause or a cancellation, which may also be empty.
+    struct ReasonRequest: Decodable {
         var reason: String?
     }
 
@@ -37,15 +37,17 @@ struct QueueRoutes: Sendable {
             }
             return try JSONText.response(job)
         }
+        group.post("/queues/{queue}/jobs/{id}/cancel") { request, context in
+            let (queue, id) = (try Self.queue(context), try Self.id(context))
+            let reason = try await Self.reason(request)
+            let entry = try await JobCancel(redis: self.redis, namespace: self.namespace).cancel(queue: queue, id: id, reason: reason)
+            context.logger.notice("job cancelled", metadata: ["queue": "\(queue)", "job_id": "\(id)", "reason": "\(reason ?? "")"])
+            return try JSONText.response(entry)
+        }
         group.post("/queues/{queue}/pause") { request, context in
             let queue = try Self.queue(context)
-            let reason = try Self.pauseReason(try await request.body.collect(upTo: IngressConfiguration.maxBodyBytes))
-            let state: QueuePause.State
-            do {
-                state = try await self.pauses.pause(queue: queue, reason: reason)
-            } catch let failure as QueuePause.Failure {
-                throw APIError.badRequest(failure.description)
-            }
+            let reason = try await Self.reason(request)
+            let state = try await self.pauses.pause(queue: queue, reason: reason)
             context.logger.notice("queue paused", metadata: ["queue": "\(queue)", "reason": "\(state.reason ?? "")"])
             return try JSONText.response(state)
         }
@@ -98,11 +100,15 @@ struct QueueRoutes: Sendable {
         return id
     }
 
-    /// The reason in a pause request's body: none for an empty body.
-    static func pauseReason(_ body: ByteBuffer) throws(APIError) -> String? {
+    /// The reason in a pause's or a cancellation's body: none for an empty body.
+    private static func reason(_ request: Request) async throws -> String? {
+        try reason(try await request.body.collect(upTo: IngressConfiguration.maxBodyBytes))
+    }
+
+    static func reason(_ body: ByteBuffer) throws(APIError) -> String? {
         guard body.readableBytes > 0 else { return nil }
         do {
-            return try JSONDecoder().decode(PauseRequest.self, from: Data(body.readableBytesView)).reason
+            return try JSONDecoder().decode(ReasonRequest.self, from: Data(body.readableBytesView)).reason
         } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
             throw .badRequest(context.codingPath.isEmpty ? "the body must be a JSON object" : "'reason' must be a string")
         } catch {

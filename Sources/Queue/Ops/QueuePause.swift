@@ -12,9 +12,6 @@ public struct QueuePause: Sendable {
     public let redis: RedisClient
     public let namespace: String
 
-    /// The longest reason kept, in UTF-8 bytes.
-    public static let maxReasonBytes = 200
-
     public init(redis: RedisClient, namespace: String = "cityos") {
         self.redis = redis
         self.namespace = namespace
@@ -40,22 +37,11 @@ public struct QueuePause: Sendable {
         }
     }
 
-    public enum Failure: Error, CustomStringConvertible, Equatable {
-        case reasonTooLong(bytes: Int)
-        public var description: String {
-            switch self {
-            case .reasonTooLong(let bytes):
-                return "the reason is \(bytes) bytes long; at most \(QueuePause.maxReasonBytes) are kept"
-            }
-        }
-    }
-
     /// Pauses `queue`. Pausing a paused queue keeps the time it was first paused and replaces the
     /// reason when one is given.
-    /// - Throws: `Failure.reasonTooLong`, or `RedisError` when Redis did not answer.
+    /// - Throws: `OperatorReason.TooLong`, or `RedisError` when Redis did not answer.
     public func pause(queue: String, reason: String? = nil) async throws -> State {
-        let reason = reason.flatMap { $0.isEmpty ? nil : $0 }
-        if let reason, reason.utf8.count > Self.maxReasonBytes { throw Failure.reasonTooLong(bytes: reason.utf8.count) }
+        let reason = try OperatorReason.checked(reason)
         let keys = QueueKeys(queue: queue, namespace: namespace)
         var commands = [
             // Known to the status from now on, even before its first job.

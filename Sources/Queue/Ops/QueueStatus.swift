@@ -29,6 +29,8 @@ public struct QueueStatus: Codable, Sendable {
         /// When it was paused (ms since the epoch), and why, while it is paused.
         public var pausedAt: Int64?
         public var pauseReason: String?
+        /// Jobs an operator cancelled before they started (`JobCancel`); they are among the dead.
+        public var cancelled = 0
 
         /// Its pause, as `QueuePause` reports it.
         public var pause: QueuePause.State {
@@ -39,7 +41,7 @@ public struct QueueStatus: Codable, Sendable {
         public var isStranded: Bool { ready + delayed > 0 && workers == 0 }
 
         enum CodingKeys: String, CodingKey {
-            case name, ready, delayed, dead, enqueued, processed, failed, retried, recovered, workers, paused
+            case name, ready, delayed, dead, enqueued, processed, failed, retried, recovered, workers, paused, cancelled
             case pausedAt = "paused_at"
             case pauseReason = "pause_reason"
             case processedLastMinute = "processed_last_minute"
@@ -172,6 +174,7 @@ public struct QueueStatus: Codable, Sendable {
                      tenantsWaiting: t, enqueued: counters["enqueued"] ?? 0, processed: counters["processed"] ?? 0,
                      failed: counters["failed"] ?? 0, retried: counters["retried"] ?? 0,
                      recovered: counters["recovered"] ?? 0, processedLastMinute: lastMinute,
-                     paused: pause.paused, pausedAt: pause.pausedAt, pauseReason: pause.reason)
+                     paused: pause.paused, pausedAt: pause.pausedAt, pauseReason: pause.reason,
+                     cancelled: counters["cancelled"] ?? 0)
     }
 }

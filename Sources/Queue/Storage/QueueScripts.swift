@@ -118,6 +118,29 @@ enum QueueScripts {
     return was
     """)
 
+    /// CANCEL — KEYS: jobs, schedule, ring, dead, deadjobs, stats. ARGV: prefix, id, tenant key,
+    /// the payload as read, the payload with the cancellation in its history, now (ms).
+    /// Takes a job that waits (ready or scheduled) out of line and makes it a dead letter, in one
+    /// step. Returns 'cancelled'; 'gone' when it is not stored (done, or already dead); 'changed'
+    /// when its payload is no longer the one read (read again); 'running' when it waits in neither
+    /// place, i.e. a worker process holds it.
+    static let cancel = RedisScript(name: "cancel", source: """
+    local id = ARGV[2]
+    local stored = redis.call('HGET', KEYS[1], id)
+    if not stored then return 'gone' end
+    if stored ~= ARGV[4] then return 'changed' end
+    if redis.call('ZREM', KEYS[2], id) == 0 then
+      local key = ARGV[1] .. 't:' .. ARGV[3]
+      if redis.call('LREM', key, 1, id) == 0 then return 'running' end
+      if redis.call('LLEN', key) == 0 then redis.call('LREM', KEYS[3], 0, ARGV[3]) end
+    end
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('ZADD', KEYS[4], ARGV[6], id)
+    redis.call('HSET', KEYS[5], id, ARGV[5])
+    redis.call('HINCRBY', KEYS[6], 'cancelled', 1)
+    return 'cancelled'
+    """)
+
     /// ACK — KEYS: inflight, jobs, stats, throughput. ARGV: the current minute (epoch
     /// minutes), then the job ids that succeeded.
     /// Removes each job that this process still holds. A job no longer held (a slow process

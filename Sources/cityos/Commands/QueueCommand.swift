@@ -32,7 +32,7 @@ struct QueueCommand: AsyncParsableCommand {
             let state: QueuePause.State
             do {
                 state = try await pauses.pause(queue: queue, reason: reason)
-            } catch let failure as QueuePause.Failure {
+            } catch let failure as OperatorReason.TooLong {
                 throw userError(failure.description)
             }
             print("paused \(queue) \(Self.since(state))")

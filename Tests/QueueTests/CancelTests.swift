@@ -1,0 +1,124 @@
+import CityOSTesting
+import Foundation
+import Jobs
+@testable import Queue
+import Redis
+import XCTest
+
+/// Cancelling a job before it starts (`JobCancel`): out of line, into the dead letters with the
+/// reason, replayable; never a job that runs, never silently.
+final class CancelTests: XCTestCase {
+    private func ring(_ harness: QueueHarness, _ queue: String = "default") async throws -> [String] {
+        let keys = QueueKeys(queue: queue, namespace: harness.namespace)
+        return (try await harness.redis.send("LRANGE", .string(keys.ring), 0, -1).array ?? []).compactMap(\.string)
+    }
+
+    func testAReadyJobBecomesADeadLetterWithTheReasonAndCanBeReplayed() async throws {
+        let harness = try QueueHarness()
+        let cancelling = JobCancel(redis: harness.redis, namespace: harness.namespace)
+        let first = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(tenant: "acme")).id
+        let second = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(tenant: "acme")).id
+        let other = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(tenant: "globex")).id
+
+        let entry = try await cancelling.cancel(queue: "default", id: first, reason: "wrong vendor")
+        XCTAssertEqual(entry.id, first)
+        XCTAssertEqual(entry.envelope?.errors.last?.message, "cancelled by an operator: wrong vendor")
+        let afterFirst = try await harness.queue("default")
+        XCTAssertEqual(afterFirst?.ready, 2)
+        XCTAssertEqual(afterFirst?.dead, 1)
+        XCTAssertEqual(afterFirst?.cancelled, 1)
+
+        // The last job of a tenant leaves the round-robin ring with it.
+        _ = try await cancelling.cancel(queue: "default", id: other)
+        let tenants = try await ring(harness)
+        XCTAssertEqual(tenants, ["acme"])
+        let dead = try await harness.deadLetters.show(queue: "default", id: other)
+        XCTAssertEqual(dead.envelope?.errors.last?.message, "cancelled by an operator")
+
+        // Workers see only what is left, and a replayed cancellation runs after all.
+        try await harness.deadLetters.retry(queue: "default", id: first)
+        try await harness.withPool { _ in
+            try await eventually("the remaining and the replayed jobs did not run") {
+                Set(harness.events.succeededIDs) == [first, second]
+            }
+        }
+        XCTAssertTrue(harness.events.starts(of: other).isEmpty, "a cancelled job ran")
+        let final = try await harness.queue("default")
+        XCTAssertEqual(final?.processed, 2)
+        XCTAssertEqual(final?.dead, 1)
+        try await harness.clean()
+    }
+
+    func testAScheduledJobIsTakenOutOfTheSchedule() async throws {
+        let harness = try QueueHarness()
+        let id = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(delaySeconds: 3_600)).id
+        _ = try await JobCancel(redis: harness.redis, namespace: harness.namespace).cancel(queue: "default", id: id)
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.delayed, 0)
+        XCTAssertEqual(queue?.dead, 1)
+        let found = try await JobLookup(redis: harness.redis, namespace: harness.namespace).find(queue: "default", id: id)
+        XCTAssertEqual(found?.state, .dead)
+        try await harness.clean()
+    }
+
+    func testARunningJobADeadLetterAndAnUnknownIdAreNotCancelledAndSaySo() async throws {
+        let harness = try QueueHarness()
+        let cancelling = JobCancel(redis: harness.redis, namespace: harness.namespace)
+        let id = try await harness.client.enqueue(SleepJob.self, .init(ms: 1_000)).id
+        let pool = harness.makePool()
+        let task = Task { try await pool.run() }
+        try await eventually("the job never started") { !harness.events.starts(of: id).isEmpty }
+        do {
+            _ = try await cancelling.cancel(queue: "default", id: id)
+            XCTFail("a running job was cancelled")
+        } catch let failure as JobCancel.Failure {
+            XCTAssertEqual(failure, .running(queue: "default", id: id, process: pool.configuration.processID))
+            XCTAssertTrue(failure.description.contains("cannot be cancelled"), failure.description)
+        }
+        try await eventually("the running job did not finish") { harness.events.succeeded(id) }
+        pool.stop()
+        try await task.value
+
+        do {
+            _ = try await cancelling.cancel(queue: "default", id: "no-such-job")
+            XCTFail("an unknown job was cancelled")
+        } catch let failure as JobCancel.Failure {
+            XCTAssertEqual(failure, .notFound(queue: "default", id: "no-such-job"))
+        }
+        let waiting = try await harness.client.enqueue(NoopJob.self, .init()).id
+        do {
+            _ = try await cancelling.cancel(queue: "default", id: waiting, reason: String(repeating: "x", count: 201))
+            XCTFail("a 201-byte reason was taken")
+        } catch let failure as OperatorReason.TooLong {
+            XCTAssertEqual(failure.bytes, 201)
+        }
+        _ = try await cancelling.cancel(queue: "default", id: waiting)
+        do {
+            _ = try await cancelling.cancel(queue: "default", id: waiting)
+            XCTFail("a dead letter was cancelled again")
+        } catch let failure as JobCancel.Failure {
+            XCTAssertEqual(failure, .alreadyDead(queue: "default", id: waiting))
+        }
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.cancelled, 1)
+        XCTAssertEqual(queue?.processed, 1)
+        try await harness.clean()
+    }
+
+    func testTheCLICancelsAJobAndRefusesASecondTime() async throws {
+        let harness = try QueueHarness()
+        let id = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(queue: "payouts")).id
+        let env = try harness.childEnvironment()
+        let cancel = try ChildProcess(arguments: ["job", "payouts", id, "--cancel", "--reason", "duplicate payout"], environment: env)
+        let cancelled = try await cancel.waitForExit()
+        XCTAssertEqual(cancelled, 0, cancel.log)
+        XCTAssertTrue(cancel.log.contains("cancelled \(id): now a dead letter of payouts"), cancel.log)
+        let dead = try await harness.deadLetters.show(queue: "payouts", id: id)
+        XCTAssertEqual(dead.envelope?.errors.last?.message, "cancelled by an operator: duplicate payout")
+        let again = try ChildProcess(arguments: ["job", "payouts", id, "--cancel"], environment: env)
+        let refused = try await again.waitForExit()
+        XCTAssertEqual(refused, 2, again.log)
+        XCTAssertTrue(again.log.contains("already a dead letter"), again.log)
+        try await harness.clean()
+    }
+}
