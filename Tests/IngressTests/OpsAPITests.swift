@@ -177,6 +177,32 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual(status.queues.first { $0.name == "default" }?.cancelled, 1)
     }
 
+    func testTheScheduleIsListedAndAJobInItIsMadeDueNow() async throws {
+        let enqueued = try await harness.ops(.POST, "/v1/jobs", json: #"{"kind":"diag.noop","delay_seconds":600}"#)
+        let id = try XCTUnwrap(enqueued.json?["job_id"] as? String)
+        let page = try await harness.ops(.GET, "/v1/queues/default/scheduled")
+        XCTAssertEqual(page.status, 200, page.text)
+        XCTAssertEqual(page.json?["total"] as? Int, 1)
+        let entry = try XCTUnwrap((page.json?["entries"] as? [[String: Any]])?.first)
+        XCTAssertEqual(entry["id"] as? String, id)
+        XCTAssertGreaterThan(entry["due_at"] as? Int ?? 0, Int(Clock.nowMillis()) + 590_000)
+
+        let now = try await harness.ops(.POST, "/v1/queues/default/jobs/\(id)/run-now")
+        XCTAssertEqual(now.status, 200, now.text)
+        XCTAssertEqual(now.json?["due_now"] as? String, id)
+        let after = try await harness.ops(.GET, "/v1/queues/default/scheduled")
+        let dueAt = ((after.json?["entries"] as? [[String: Any]])?.first?["due_at"] as? Int) ?? .max
+        XCTAssertLessThanOrEqual(dueAt, Int(Clock.nowMillis()), "due now (no worker runs in this test to promote it)")
+
+        let readyAnswer = try await harness.ops(.POST, "/v1/jobs", json: #"{"kind":"diag.noop"}"#)
+        let ready = try XCTUnwrap(readyAnswer.json?["job_id"] as? String)
+        let notScheduled = try await harness.ops(.POST, "/v1/queues/default/jobs/\(ready)/run-now")
+        XCTAssertEqual(notScheduled.status, 409, notScheduled.text)
+        XCTAssertTrue(notScheduled.text.contains("is ready, not scheduled"), notScheduled.text)
+        let unknown = try await harness.ops(.POST, "/v1/queues/default/jobs/no-such-job/run-now")
+        XCTAssertEqual(unknown.status, 404)
+    }
+
     func testSchedulesAnswerWhatTheSchedulerReportsAndNeedTheToken() async throws {
         let withSchedules = try await IngressHarness.start(schedules: { Array(#"{"schedules":[]}"#.utf8) })
         let answer = try await withSchedules.ops(.GET, "/v1/schedules")

@@ -109,9 +109,10 @@ final class ServiceEndpointTests: XCTestCase {
                      #"send("DELETE", deadPath(list.queue, "/" + encodeURIComponent(entry.id)))"#,
                      #""/jobs/" + encodeURIComponent(id)"#, #"send("POST", queuePath(q.name, "/pause"), reason ? { reason } : {})"#,
                      #"send("POST", queuePath(q.name, "/resume"))"#, "q.pause_reason",
-                     #"queuePath(job.queue, "/jobs/" + encodeURIComponent(job.id) + "/cancel")"#] {
+                     #"queuePath(queue, "/jobs/" + encodeURIComponent(id) + "/cancel")"#, #"queuePath(q.name, "/scheduled?limit=10")"#,
+                     #"send("POST", queuePath(list.queue, "/jobs/" + encodeURIComponent(entry.id) + "/run-now"))"#] {
             XCTAssertTrue(page.text.contains(call),
-                          "the dashboard lists dead letters, retries or deletes them, finds and cancels a job, pauses and resumes a queue: \(call)")
+                          "the dashboard lists dead letters, retries or deletes them, finds and cancels a job, lists and runs scheduled ones, pauses and resumes a queue: \(call)")
         }
         let root = try await harness.request(.GET, "/")
         XCTAssertEqual(root.status, 303)

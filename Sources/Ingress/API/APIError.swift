@@ -76,8 +76,9 @@ extension APIError {
         error.allowed = allowed
         return error
     }
-    // 413
+    // 409
     static func conflict(_ why: String) -> APIError { APIError(.conflict, code: "conflict", message: why) }
+    // 413
     static func bodyTooLarge(limit: Int) -> APIError {
         APIError(.contentTooLarge, code: "body_too_large", message: "the body is larger than \(limit) bytes")
     }

@@ -55,6 +55,9 @@ struct ErrorMiddleware: RouterMiddleware {
         case let error as JobCancel.Failure:
             if case .notFound = error { return .notFound(error.description) }
             return .conflict(error.description)
+        case let error as ScheduledJobs.Failure:
+            if case .notFound = error { return .notFound(error.description) }
+            return .conflict(error.description)
         case let error as OperatorReason.TooLong:
             return .badRequest(error.description)
         case let error as HTTPError:

@@ -4,8 +4,9 @@ import Queue
 import Redis
 
 /// What operators look at and do: `GET /v1/status` (what `cityos status --json` prints), where one
-/// job is now and cancelling it before it starts, pausing and resuming a queue, and the dead
-/// letters of a queue: list (paginated), replay one, delete one, replay all.
+/// job is now and cancelling it before it starts, pausing and resuming a queue, what waits in its
+/// schedule (retries and delayed jobs) and running one of them now, and the dead letters of a
+/// queue: list (paginated), replay one, delete one, replay all.
 struct QueueRoutes: Sendable {
     let redis: RedisClient
     let namespace: String
@@ -18,12 +19,13 @@ struct QueueRoutes: Sendable {
         var reason: String?
     }
 
-    struct DeadPage: Encodable {
+    /// One page of a queue's dead letters or of its schedule.
+    struct Page<Entry: Encodable>: Encodable {
         var queue: String
         var total: Int
         var offset: Int
         var limit: Int
-        var entries: [DeadLetters.Entry]
+        var entries: [Entry]
     }
 
     func register(on group: RouterGroup<IngressContext>) {
@@ -44,6 +46,20 @@ struct QueueRoutes: Sendable {
             context.logger.notice("job cancelled", metadata: ["queue": "\(queue)", "job_id": "\(id)", "reason": "\(reason ?? "")"])
             return try JSONText.response(entry)
         }
+        group.get("/queues/{queue}/scheduled") { request, context in
+            let queue = try Self.queue(context)
+            let offset = try Self.integer(request, "offset", default: 0, range: 0...1_000_000_000)
+            let limit = try Self.integer(request, "limit", default: 50, range: 1...500)
+            let (total, entries) = try await ScheduledJobs(redis: self.redis, namespace: self.namespace)
+                .list(queue: queue, offset: offset, limit: limit)
+            return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
+        }
+        group.post("/queues/{queue}/jobs/{id}/run-now") { _, context in
+            let (queue, id) = (try Self.queue(context), try Self.id(context))
+            try await ScheduledJobs(redis: self.redis, namespace: self.namespace).runNow(queue: queue, id: id)
+            context.logger.notice("job made due now", metadata: ["queue": "\(queue)", "job_id": "\(id)"])
+            return try JSONText.response(["due_now": id])
+        }
         group.post("/queues/{queue}/pause") { request, context in
             let queue = try Self.queue(context)
             let reason = try await Self.reason(request)
@@ -62,7 +78,7 @@ struct QueueRoutes: Sendable {
             let offset = try Self.integer(request, "offset", default: 0, range: 0...1_000_000_000)
             let limit = try Self.integer(request, "limit", default: 50, range: 1...500)
             let (total, entries) = try await self.deadLetters.list(queue: queue, offset: offset, limit: limit)
-            return try JSONText.response(DeadPage(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
+            return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
         }
         group.post("/queues/{queue}/dead/retry-all") { _, context in
             let queue = try Self.queue(context)

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import Queue
+
+/// `cityos scheduled QUEUE [--limit N] [--offset N]`: what waits in a queue's schedule, soonest
+/// first (what `GET /v1/queues/{queue}/scheduled` answers): retries with the error that sent them
+/// there, and delayed jobs. `cityos job QUEUE ID --run-now` makes one due now.
+struct ScheduledCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scheduled", abstract: "List a queue's retries waiting out their backoff and its delayed jobs, soonest first.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Queue name.") var queue: String
+    @Option(help: "Entries to list.") var limit: Int = 50
+    @Option(help: "Entries to skip.") var offset: Int = 0
+
+    func validate() throws {
+        guard (1...500).contains(limit), offset >= 0 else { throw ValidationError("--limit is 1-500 and --offset at least 0") }
+    }
+
+    func run() async throws {
+        let platform = try Platform.load(global)
+        let (total, entries) = try await ScheduledJobs(redis: platform.redis, namespace: platform.namespace)
+            .list(queue: queue, offset: offset, limit: limit)
+        print("\(total) scheduled in \(queue)")
+        let time = ISO8601DateFormatter()   // UTC, to the second
+        for entry in entries {
+            let due = time.string(from: Date(timeIntervalSince1970: Double(entry.dueAt) / 1000))
+            let what = entry.isRetry ? "retry  \(entry.envelope?.errors.last?.message ?? "")" : "delayed"
+            print("\(entry.id)  \(entry.envelope?.kind ?? "?")  attempts=\(entry.envelope?.attempt ?? 0)  due \(due)  \(what)")
+        }
+    }
+}
