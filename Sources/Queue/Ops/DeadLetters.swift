@@ -36,22 +36,9 @@ public struct DeadLetters: Sendable {
     /// Dead letters, newest first.
     public func list(queue: String, offset: Int = 0, limit: Int = 50) async throws -> (total: Int, entries: [Entry]) {
         let keys = QueueKeys(queue: queue, namespace: namespace)
-        let replies = try await redis.pipeline([
-            RedisCommand("ZCARD", .string(keys.dead)),
-            RedisCommand("ZREVRANGE", .string(keys.dead), .int(offset), .int(offset + max(1, limit) - 1), "WITHSCORES"),
-        ])
-        let total = try replies[0].unwrapped().int ?? 0
-        let flat = try replies[1].unwrapped().array ?? []
-        var ids: [(String, Int64)] = []
-        for i in stride(from: 0, to: flat.count - 1, by: 2) {
-            ids.append((flat[i].string ?? "", Int64(Double(flat[i + 1].string ?? "0") ?? 0)))
-        }
-        guard !ids.isEmpty else { return (total, []) }
-        let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.deadJobs)] + ids.map { .string($0.0) })).array ?? []
-        let entries = zip(ids, payloads).map { pair, payload in
-            Self.entry(id: pair.0, diedAt: pair.1, payload: payload.bytes)
-        }
-        return (total, entries)
+        let page = try await TimedJobPage.read(redis: redis, sortedSet: keys.dead, hash: keys.deadJobs, offset: offset,
+                                               limit: limit, newestFirst: true)
+        return (page.total, page.items.map { Self.entry(id: $0.id, diedAt: $0.at, payload: $0.payload) })
     }
 
     /// One dead letter by id.

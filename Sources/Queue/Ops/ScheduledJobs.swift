@@ -50,23 +50,13 @@ public struct ScheduledJobs: Sendable {
     /// Scheduled jobs, soonest first.
     public func list(queue: String, offset: Int = 0, limit: Int = 50) async throws -> (total: Int, entries: [Entry]) {
         let keys = QueueKeys(queue: queue, namespace: namespace)
-        let replies = try await redis.pipeline([
-            RedisCommand("ZCARD", .string(keys.schedule)),
-            RedisCommand("ZRANGE", .string(keys.schedule), .int(offset), .int(offset + max(1, limit) - 1), "WITHSCORES"),
-        ])
-        let total = try replies[0].unwrapped().int ?? 0
-        let flat = try replies[1].unwrapped().array ?? []
-        var due: [(String, Int64)] = []
-        for i in stride(from: 0, to: flat.count - 1, by: 2) {
-            due.append((flat[i].string ?? "", Int64(Double(flat[i + 1].string ?? "0") ?? 0)))
-        }
-        guard !due.isEmpty else { return (total, []) }
-        let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.jobs)] + due.map { .string($0.0) })).unwrapped().array ?? []
+        let page = try await TimedJobPage.read(redis: redis, sortedSet: keys.schedule, hash: keys.jobs, offset: offset,
+                                               limit: limit, newestFirst: false)
         // A job that was promoted and ran between the two reads has no payload left: not listed.
-        return (total, zip(due, payloads).compactMap { pair, payload in
-            guard let bytes = payload.bytes else { return nil }
-            let stored = StoredEnvelope.read(bytes)
-            return Entry(id: pair.0, dueAt: pair.1, envelope: stored.envelope, raw: stored.raw)
+        return (page.total, page.items.compactMap { item in
+            guard let payload = item.payload else { return nil }
+            let stored = StoredEnvelope.read(payload)
+            return Entry(id: item.id, dueAt: item.at, envelope: stored.envelope, raw: stored.raw)
         })
     }
 
