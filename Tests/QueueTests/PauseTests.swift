@@ -103,6 +103,10 @@ final class PauseTests: XCTestCase {
         XCTAssertEqual(shown, 0, status.log)
         XCTAssertTrue(status.log.contains("! payouts: paused since ") && status.log.contains("(Stripe incident): no new job is taken"),
                       status.log)
+        let badName = try ChildProcess(arguments: ["queue", "pause", "pay outs"], environment: env)
+        let refusedName = try await badName.waitForExit()
+        XCTAssertNotEqual(refusedName, 0, badName.log)
+        XCTAssertTrue(badName.log.contains("the queue name must be 1-64 letters"), badName.log)
         let tooLong = try ChildProcess(arguments: ["queue", "pause", "mail", "--reason", String(repeating: "x", count: 201)],
                                        environment: env)
         let refused = try await tooLong.waitForExit()

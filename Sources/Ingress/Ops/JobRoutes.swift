@@ -59,11 +59,11 @@ struct JobRoutes: Sendable {
         case nil, .null?, .object?: break
         default: throw .badRequest("'args' must be a JSON object")
         }
-        if let tenant = input.tenant, !TenantName.isValid(tenant) {
-            throw .badRequest("tenant must be 1-64 letters, digits, '_', '-' or '.'")
+        if let tenant = input.tenant, !KeyName.isValid(tenant) {
+            throw .badRequest("tenant must be \(KeyName.rule)")
         }
-        if let queue = input.queue, !TenantName.isValid(queue) {
-            throw .badRequest("queue must be 1-64 letters, digits, '_', '-' or '.'")
+        if let queue = input.queue, !KeyName.isValid(queue) {
+            throw .badRequest("queue must be \(KeyName.rule)")
         }
         if let delay = input.delaySeconds, !(0...31_536_000).contains(delay) {
             throw .badRequest("delay_seconds must be between 0 and 31536000")

@@ -103,8 +103,8 @@ struct QueueRoutes: Sendable {
     }
 
     private static func queue(_ context: IngressContext) throws(APIError) -> String {
-        guard let queue = parameter("queue", context), TenantName.isValid(queue) else {
-            throw .badRequest("the queue name must be 1-64 letters, digits, '_', '-' or '.'")
+        guard let queue = parameter("queue", context), KeyName.isValid(queue) else {
+            throw .badRequest("the queue name must be \(KeyName.rule)")
         }
         return queue
     }

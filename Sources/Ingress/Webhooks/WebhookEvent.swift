@@ -1,5 +1,6 @@
 import Crypto
 import NIOCore
+import Queue
 
 /// What the ingress needs to know about a verified event: its id (for deduplication), its type
 /// and its tenant. Read from the body, per source (docs/webhooks.md):
@@ -65,8 +66,8 @@ struct WebhookEvent: Equatable {
         guard event.id.utf8.count <= maxIDLength else {
             throw .badRequest("the event id is longer than \(maxIDLength) bytes")
         }
-        if let tenant = event.tenant, !TenantName.isValid(tenant) {
-            throw .badRequest("tenant_id must be 1-64 letters, digits, '_', '-' or '.'")
+        if let tenant = event.tenant, !KeyName.isValid(tenant) {
+            throw .badRequest("tenant_id must be \(KeyName.rule)")
         }
         return event
     }
@@ -81,20 +82,5 @@ struct WebhookEvent: Equatable {
     /// A short digest of the body, standing in for a version the sender did not give.
     private static func digest(_ body: ByteBuffer) -> String {
         Hex.encode(Array(SHA256.hash(data: Array(body.readableBytesView)).prefix(12)))
-    }
-}
-
-/// Tenant names as they may appear in Redis keys.
-enum TenantName {
-    static func isValid(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
-                return true
-            default:
-                return false
-            }
-        }
     }
 }

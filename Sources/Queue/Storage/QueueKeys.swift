@@ -55,3 +55,22 @@ public struct GlobalKeys: Sendable {
 extension RedisArgument {
     static func int64(_ value: Int64) -> RedisArgument { RedisArgument(Int(value)) }
 }
+
+/// Names that become part of Redis keys (queues, tenants): 1-64 ASCII letters, digits, '_', '-'
+/// or '.', so that no name can reach into another's keys or break a hash tag.
+public enum KeyName {
+    public static func isValid(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
+                return true
+            default:
+                return false
+            }
+        }
+    }
+
+    /// What `isValid` asks for, for error messages.
+    public static let rule = "1-64 letters, digits, '_', '-' or '.'"
+}

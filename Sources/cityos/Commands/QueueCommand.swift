@@ -21,6 +21,7 @@ struct QueueCommand: AsyncParsableCommand {
     enum Action: String, ExpressibleByArgument, CaseIterable { case pause, resume }
 
     func validate() throws {
+        guard KeyName.isValid(queue) else { throw ValidationError("the queue name must be \(KeyName.rule)") }
         if action == .resume, reason != nil { throw ValidationError("--reason goes with pause") }
     }
 
