@@ -8,8 +8,9 @@ struct CityOS: AsyncParsableCommand {
         abstract: "CityOS Workers: the integration layer of the CityOS commerce platform.",
         subcommands: [
             RunCommand.self, ServeCommand.self, WorkCommand.self, MigrateCommand.self, ConfigCommand.self,
-            EnqueueCommand.self, StatusCommand.self, JobCommand.self, DeadCommand.self, QueueCommand.self, ScheduledCommand.self, BenchCommand.self,
-            ScheduleCommand.self, SchedulesCommand.self, SandboxCommand.self, ConnectorsCommand.self,
+            EnqueueCommand.self, StatusCommand.self, JobCommand.self, DeadCommand.self, QueueCommand.self,
+            ScheduledCommand.self, BenchCommand.self, ScheduleCommand.self, SchedulesCommand.self, SandboxCommand.self,
+            ConnectorsCommand.self,
         ]
     )
 }
