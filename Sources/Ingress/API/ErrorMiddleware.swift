@@ -50,16 +50,12 @@ struct ErrorMiddleware: RouterMiddleware {
             case .unknownKind, .badArguments: return .unprocessable(error.description)
             default: return .badRequest(error.description)
             }
-        case let error as DeadLetters.Failure:
-            return .notFound(error.description)
-        case let error as JobCancel.Failure:
-            if case .notFound = error { return .notFound(error.description) }
-            return .conflict(error.description)
-        case let error as ScheduledJobs.Failure:
-            if case .notFound = error { return .notFound(error.description) }
-            return .conflict(error.description)
-        case let error as OperatorReason.TooLong:
-            return .badRequest(error.description)
+        case let error as any OpsRefusal:
+            switch error.refusal {
+            case .notFound: return .notFound(error.description)
+            case .conflict: return .conflict(error.description)
+            case .invalid: return .badRequest(error.description)
+            }
         case let error as HTTPError:
             return APIError(error.status, code: code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         case let error as any HTTPResponseError:

@@ -64,8 +64,15 @@ public struct QueuePause: Sendable {
 
     /// Whether `queue` is paused now.
     public func state(queue: String) async throws -> State {
-        let reply = try await redis.send("HGETALL", .string(QueueKeys(queue: queue, namespace: namespace).paused)).unwrapped()
-        return Self.state(queue: queue, fields: reply)
+        try await states(queues: [queue])[0]
+    }
+
+    /// Whether each of `queues` is paused now, in one round trip.
+    public func states(queues: [String]) async throws -> [State] {
+        let replies = try await redis.pipeline(queues.map {
+            RedisCommand("HGETALL", .string(QueueKeys(queue: $0, namespace: namespace).paused))
+        })
+        return try zip(queues, replies).map { queue, reply in try Self.state(queue: queue, fields: reply.unwrapped()) }
     }
 
     /// The state from an `HGETALL` of the queue's pause hash (empty: not paused).

@@ -83,10 +83,10 @@ public final class WorkerPool: Sendable {
     /// sees nothing run knows why.
     private func warnAboutPausedQueues() async {
         let pauses = QueuePause(redis: redis, namespace: configuration.namespace)
-        for queue in configuration.queues {
-            guard let state = try? await pauses.state(queue: queue.name), state.paused else { continue }
+        let states = (try? await pauses.states(queues: configuration.queues.map(\.name))) ?? []
+        for state in states where state.paused {
             logger.warning("queue is paused: no job is taken from it until it is resumed",
-                           metadata: ["queue": "\(queue.name)", "reason": "\(state.reason ?? "")",
+                           metadata: ["queue": "\(state.queue)", "reason": "\(state.reason ?? "")",
                                       "paused_at": "\(state.pausedAt ?? 0)"])
         }
     }

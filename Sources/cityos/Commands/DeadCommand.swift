@@ -28,7 +28,7 @@ struct DeadCommand: AsyncParsableCommand {
     func run() async throws {
         let platform = try Platform.load(global)
         let dead = DeadLetters(redis: platform.redis, namespace: platform.namespace)
-        do {
+        try await refusalsAsUserErrors {
             switch action {
             case .list:
                 let (total, entries) = try await dead.list(queue: queue, offset: offset, limit: limit)
@@ -52,8 +52,6 @@ struct DeadCommand: AsyncParsableCommand {
                     print("deleted \(id ?? "")")
                 }
             }
-        } catch let failure as DeadLetters.Failure {
-            throw userError(failure.description)
         }
     }
 }

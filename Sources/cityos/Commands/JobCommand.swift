@@ -24,21 +24,15 @@ struct JobCommand: AsyncParsableCommand {
     func run() async throws {
         let platform = try Platform.load(global)
         if runNow {
-            do {
+            try await refusalsAsUserErrors {
                 try await ScheduledJobs(redis: platform.redis, namespace: platform.namespace).runNow(queue: queue, id: id)
-            } catch let failure as ScheduledJobs.Failure {
-                throw userError(failure.description)
             }
             print("\(id) is due now: a worker of \(queue) takes it within a second")
             return
         }
         if cancel {
-            do {
-                _ = try await JobCancel(redis: platform.redis, namespace: platform.namespace).cancel(queue: queue, id: id, reason: reason)
-            } catch let failure as JobCancel.Failure {
-                throw userError(failure.description)
-            } catch let failure as OperatorReason.TooLong {
-                throw userError(failure.description)
+            _ = try await refusalsAsUserErrors {
+                try await JobCancel(redis: platform.redis, namespace: platform.namespace).cancel(queue: queue, id: id, reason: reason)
             }
             print("cancelled \(id): now a dead letter of \(queue) (`cityos dead retry \(queue) \(id)` would run it after all)")
             return

@@ -30,12 +30,7 @@ struct QueueCommand: AsyncParsableCommand {
         let pauses = QueuePause(redis: platform.redis, namespace: platform.namespace)
         switch action {
         case .pause:
-            let state: QueuePause.State
-            do {
-                state = try await pauses.pause(queue: queue, reason: reason)
-            } catch let failure as OperatorReason.TooLong {
-                throw userError(failure.description)
-            }
+            let state = try await refusalsAsUserErrors { try await pauses.pause(queue: queue, reason: reason) }
             print("paused \(queue) \(Self.since(state))")
         case .resume:
             let before = try await pauses.state(queue: queue)

@@ -105,3 +105,13 @@ func userError(_ message: String) -> ExitCode {
     FileHandle.standardError.write(Data("cityos: \(message)\n".utf8))
     return ExitCode(2)
 }
+
+/// Runs an operator's action; what the queue engine refuses (`OpsRefusal`: not there, not in a
+/// state that allows it, a reason too long) becomes a `userError`.
+func refusalsAsUserErrors<T>(_ action: () async throws -> T) async throws -> T {
+    do {
+        return try await action()
+    } catch let refusal as any OpsRefusal {
+        throw userError(refusal.description)
+    }
+}
