@@ -9,8 +9,8 @@ struct CityOS: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ServeCommand.self, WorkCommand.self, MigrateCommand.self, ConfigCommand.self,
             EnqueueCommand.self, StatusCommand.self, JobCommand.self, DeadCommand.self, QueueCommand.self,
-            ScheduledCommand.self, BenchCommand.self, ScheduleCommand.self, SchedulesCommand.self, SandboxCommand.self,
-            ConnectorsCommand.self,
+            ScheduledCommand.self, RunningCommand.self, BenchCommand.self, ScheduleCommand.self, SchedulesCommand.self,
+            SandboxCommand.self, ConnectorsCommand.self,
         ]
     )
 }

@@ -247,10 +247,18 @@ final class OpsAPITests: XCTestCase {
                 switch $0 { case .succeeded, .dead: return true; default: return false }
             }
         }
-        try await eventually("the sleeping job to show in flight") {
+        try await eventually("the sleeping job to show in flight, with when it started once its process beats") {
             let answer = try await lookup(sleepID)
             return answer.json?["state"] as? String == "in_flight" && (answer.json?["process"] as? String)?.isEmpty == false
+                && answer.json?["started_at"] is Int
         }
+        let runningNow = try await harness.ops(.GET, "/v1/queues/lookup/running")
+        XCTAssertEqual(runningNow.status, 200, runningNow.text)
+        let sleeping = (runningNow.json?["entries"] as? [[String: Any]] ?? []).first { $0["id"] as? String == sleepID }
+        XCTAssertEqual(sleeping?["kind"] as? String, "diag.sleep", runningNow.text)
+        XCTAssertEqual(sleeping?["attempt"] as? Int, 1, runningNow.text)
+        XCTAssertEqual((sleeping?["process"] as? String)?.isEmpty, false, runningNow.text)
+        XCTAssertNotNil(sleeping?["running_for_seconds"] as? Double, runningNow.text)
         let finished = try await outcomes.value
         XCTAssertEqual(finished, 3)
 

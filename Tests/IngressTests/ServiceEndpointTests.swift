@@ -110,9 +110,10 @@ final class ServiceEndpointTests: XCTestCase {
                      #""/jobs/" + encodeURIComponent(id)"#, #"send("POST", queuePath(q.name, "/pause"), reason ? { reason } : {})"#,
                      #"send("POST", queuePath(q.name, "/resume"))"#, "q.pause_reason",
                      #"queuePath(queue, "/jobs/" + encodeURIComponent(id) + "/cancel")"#, #"queuePath(q.name, "/scheduled?limit=10")"#,
-                     #"send("POST", queuePath(list.queue, "/jobs/" + encodeURIComponent(entry.id) + "/run-now"))"#] {
+                     #"send("POST", queuePath(list.queue, "/jobs/" + encodeURIComponent(entry.id) + "/run-now"))"#,
+                     #"queuePath(q.name, "/running?limit=10")"#, "job.running_for_seconds"] {
             XCTAssertTrue(page.text.contains(call),
-                          "the dashboard lists dead letters, retries or deletes them, finds and cancels a job, lists and runs scheduled ones, pauses and resumes a queue: \(call)")
+                          "the dashboard lists dead letters, retries or deletes them, finds and cancels a job, lists and runs scheduled ones, pauses and resumes a queue, shows what runs: \(call)")
         }
         let root = try await harness.request(.GET, "/")
         XCTAssertEqual(root.status, 303)

@@ -4,7 +4,7 @@ import Queue
 import Redis
 
 /// What operators look at and do: `GET /v1/status` (what `cityos status --json` prints), where one
-/// job is now and cancelling it before it starts, pausing and resuming a queue, what waits in its
+/// job is now and cancelling it before it starts, what runs now (longest first), pausing and resuming a queue, what waits in its
 /// schedule (retries and delayed jobs) and running one of them now, and the dead letters of a
 /// queue: list (paginated), replay one, delete one, replay all.
 struct QueueRoutes: Sendable {
@@ -53,6 +53,14 @@ struct QueueRoutes: Sendable {
             let (total, entries) = try await ScheduledJobs(redis: self.redis, namespace: self.namespace)
                 .list(queue: queue, offset: offset, limit: limit)
             return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
+        }
+        group.get("/queues/{queue}/running") { request, context in
+            let queue = try Self.queue(context)
+            let offset = try Self.integer(request, "offset", default: 0, range: 0...1_000_000_000)
+            let limit = try Self.integer(request, "limit", default: 50, range: 1...500)
+            let (total, jobs) = try await RunningNow(redis: self.redis, namespace: self.namespace)
+                .list(queue: queue, offset: offset, limit: limit)
+            return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: jobs))
         }
         group.post("/queues/{queue}/jobs/{id}/run-now") { _, context in
             let (queue, id) = (try Self.queue(context), try Self.id(context))

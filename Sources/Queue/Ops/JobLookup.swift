@@ -30,6 +30,9 @@ public struct JobLookup: Sendable {
         public let diedAt: Int64?
         /// The worker process that holds an in-flight job.
         public let process: String?
+        /// When an in-flight job's attempt started, in ms since the epoch, once its process has
+        /// published it (`RunningNow`: with its next heartbeat).
+        public var startedAt: Int64?
         /// The job as stored: its kind, arguments, attempts and error history.
         public let envelope: JobEnvelope?
         /// The stored text when it is not a readable envelope.
@@ -37,7 +40,7 @@ public struct JobLookup: Sendable {
 
         enum CodingKeys: String, CodingKey {
             case id, queue, state, process, envelope, raw
-            case dueAt = "due_at", diedAt = "died_at"
+            case dueAt = "due_at", diedAt = "died_at", startedAt = "started_at"
         }
     }
 
@@ -70,7 +73,10 @@ public struct JobLookup: Sendable {
             if !processes.isEmpty {
                 let held = try await redis.pipeline(processes.map { RedisCommand("HEXISTS", .string(keys.inflight($0)), .string(id)) })
                 for (process, reply) in zip(processes, held) where try reply.unwrapped().int == 1 {
-                    return found(.inFlight, payload, process: process)
+                    var job = found(.inFlight, payload, process: process)
+                    job.startedAt = try await RunningNow(redis: redis, namespace: namespace)
+                        .published(by: process).first { $0.id == id }?.startedAt
+                    return job
                 }
             }
             return found(.ready, payload)

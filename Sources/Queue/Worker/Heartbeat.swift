@@ -10,6 +10,8 @@ struct Heartbeat: Sendable {
     let redis: RedisClient
     let configuration: WorkerConfiguration
     let slots: Slots
+    /// What the process runs, published with every beat for operators (`RunningNow`).
+    let running: RunningJobs
     let startedAt: Int64
     let logger: Logger
 
@@ -28,7 +30,7 @@ struct Heartbeat: Sendable {
         }
     }
 
-    /// Registers or refreshes this process.
+    /// Registers or refreshes this process, with the jobs it runs now.
     func beat() async throws {
         let id = configuration.processID
         let ttlMillis = Int(configuration.heartbeatTTL.seconds * 1000)
@@ -42,7 +44,8 @@ struct Heartbeat: Sendable {
                                   "beat_at", .int64(now),
                                   "queues", .string(queues),
                                   "concurrency", .int(configuration.concurrency),
-                                  "busy", .int(slots.busy)]),
+                                  "busy", .int(slots.busy),
+                                  "running", .string(RunningNow.published(running.snapshot()))]),
             RedisCommand("PEXPIRE", .string(keys.process(id)), .int(ttlMillis)),
             RedisCommand("ZADD", .string(keys.processes), .int64(now), .string(id)),
         ]

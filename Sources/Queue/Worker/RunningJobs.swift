@@ -10,13 +10,16 @@ final class RunningJobs: Sendable {
         let policy: RetryPolicy
         let timeout: Duration
         let deadline: ContinuousClock.Instant
+        /// When it started, in ms since the epoch (what operators see, `RunningNow`).
+        let startedAt: Int64
         var task: Task<Void, Never>?
     }
 
     private let entries = Mutex<[String: Entry]>([:])
 
     func register(header: JobEnvelope.Header, payload: [UInt8], policy: RetryPolicy, timeout: Duration) {
-        let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: .now + timeout)
+        let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: .now + timeout,
+                          startedAt: Clock.nowMillis())
         entries.withLock { $0[header.id] = entry }
     }
 
@@ -51,4 +54,16 @@ final class RunningJobs: Sendable {
     }
 
     var count: Int { entries.withLock { $0.count } }
+
+    /// What runs now, as the heartbeat publishes it (`RunningNow`).
+    func snapshot() -> [RunningNow.Job] {
+        entries.withLock { entries in
+            entries.values.map { entry in
+                RunningNow.Job(id: entry.header.id, queue: entry.header.queue, kind: entry.header.kind,
+                               tenant: entry.header.tenant, attempt: entry.header.attempt + 1,
+                               maxAttempts: entry.header.maxAttempts, startedAt: entry.startedAt,
+                               timeoutSeconds: entry.timeout.seconds)
+            }
+        }
+    }
 }

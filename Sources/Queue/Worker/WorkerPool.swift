@@ -35,7 +35,7 @@ public final class WorkerPool: Sendable {
                                         deadLetterCap: configuration.deadLetterCap, metrics: metrics, logger: logger)
         self.runner = JobRunner(registry: registry, recorder: recorder, running: running, slots: slots, logger: logger,
                                observer: observer)
-        self.heartbeat = Heartbeat(redis: redis, configuration: configuration, slots: slots,
+        self.heartbeat = Heartbeat(redis: redis, configuration: configuration, slots: slots, running: running,
                                    startedAt: Clock.nowMillis(), logger: logger)
     }
 
