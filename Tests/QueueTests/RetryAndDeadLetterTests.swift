@@ -125,6 +125,33 @@ final class RetryAndDeadLetterTests: XCTestCase {
         try await harness.clean()
     }
 
+    func testRetryAllReplaysEachDeadLetterOnceWhileAWorkerKillsThemAgainAtOnce() async throws {
+        // Jobs no handler can take die again as soon as they are replayed. Replaying "all" must
+        // mean the ones dead when asked, once each, and end, not chase them round.
+        let harness = try QueueHarness()
+        let doomed = (0..<400).map { _ in JobEnvelope(kind: "no.longer.registered", queue: "default", maxAttempts: 1) }
+        _ = try await harness.client.enqueueBatch(doomed)
+        let pool = harness.makePool()
+        let working = Task { try await pool.run() }
+        try await eventually("the jobs of an unknown kind were not all buried") {
+            try await harness.queue("default")?.dead == doomed.count
+        }
+        // Should retry-all chase them, stopping the worker after 30 s lets it end (with too many).
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(30))
+            pool.stop()
+        }
+        let replayed = try await harness.deadLetters.retryAll(queue: "default")
+        watchdog.cancel()
+        XCTAssertEqual(replayed, doomed.count, "each dead letter replayed once")
+        try await eventually("the replayed jobs did not all die again") {
+            try await harness.queue("default")?.dead == doomed.count
+        }
+        pool.stop()
+        try await working.value
+        try await harness.clean()
+    }
+
     func testJobOverItsTimeoutIsCancelledAndCountsAsAFailedAttempt() async throws {
         var registry = JobCatalog.registry()
         registry.register(SlowJob())

@@ -69,16 +69,18 @@ public struct DeadLetters: Sendable {
         if moved.int != 1 { throw Failure.notFound(queue: queue, id: id) }
     }
 
-    /// Replays every dead letter of a queue; returns how many.
+    /// Replays every dead letter the queue holds when asked, each once, newest first; returns how
+    /// many. The ids are read once up front (at most the cap's), so a replayed job that dies again
+    /// at once (a kind no handler takes, a failure that persists) stays dead rather than being
+    /// replayed round and round while workers kill it; so do letters that die meanwhile.
     public func retryAll(queue: String) async throws -> Int {
+        let keys = QueueKeys(queue: queue, namespace: namespace)
+        let ids = (try await redis.send("ZRANGE", .string(keys.dead), 0, -1, "REV").array ?? []).compactMap(\.string)
         var count = 0
-        while true {
-            let (_, entries) = try await list(queue: queue, offset: 0, limit: 500)
-            if entries.isEmpty { return count }
-            for entry in entries {
-                do { try await retry(queue: queue, id: entry.id); count += 1 } catch Failure.notFound { continue }
-            }
+        for id in ids {
+            do { try await retry(queue: queue, id: id); count += 1 } catch Failure.notFound { continue }
         }
+        return count
     }
 
     /// Deletes one dead letter.
