@@ -259,6 +259,9 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual(sleeping?["attempt"] as? Int, 1, runningNow.text)
         XCTAssertEqual((sleeping?["process"] as? String)?.isEmpty, false, runningNow.text)
         XCTAssertNotNil(sleeping?["running_for_seconds"] as? Double, runningNow.text)
+        let metrics = try await harness.request(.GET, "/metrics")
+        let longest = metrics.text.firstMatch(of: /cityos_queue_longest_running_seconds\{queue="lookup"\} ([0-9.e+-]+)/)
+        XCTAssertGreaterThan(try XCTUnwrap(longest.flatMap { Double($0.1) }, metrics.text), 0, "the metric says a job runs")
         let finished = try await outcomes.value
         XCTAssertEqual(finished, 3)
 

@@ -43,6 +43,10 @@ final class RunningNowTests: XCTestCase {
         let page = try await running.list(queue: "default", offset: 1, limit: 1)
         XCTAssertEqual(page.total, 2)
         XCTAssertEqual(page.jobs.map(\.id), [second])
+        let status = try await harness.status()
+        let longest = try XCTUnwrap(status.queues.first { $0.name == "default" }?.longestRunningSeconds, "the status says how long")
+        XCTAssertGreaterThanOrEqual(longest, try XCTUnwrap(jobs.last?.runningForSeconds), "the longest of the queue's")
+        XCTAssertNotNil(status.queues.first { $0.name == "payouts" }?.longestRunningSeconds)
         let found = try await JobLookup(redis: harness.redis, namespace: harness.namespace).find(queue: "default", id: first)
         XCTAssertEqual(found?.state, .inFlight)
         XCTAssertEqual(found?.startedAt, job.startedAt, "the job finder says when it started")
@@ -61,6 +65,8 @@ final class RunningNowTests: XCTestCase {
         try await task.value
         let after = try await running.read()
         XCTAssertEqual(after.map(\.id), [], "a stopped process lists nothing")
+        let stopped = try await harness.status()
+        XCTAssertEqual(stopped.queues.compactMap(\.longestRunningSeconds), [], "nothing runs")
         try await harness.clean()
     }
 

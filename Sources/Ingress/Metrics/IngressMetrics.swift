@@ -185,6 +185,8 @@ public final class IngressMetrics: Sendable {
                                labels: [("queue", queue.name)]).set(to: Double(queue.workers))
             registry.makeGauge(descriptor: Self.descriptor("cityos_queue_paused", "1 while an operator has paused the queue: no new job is taken from it."),
                                labels: [("queue", queue.name)]).set(to: queue.paused ? 1 : 0)
+            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_longest_running_seconds", "How long the queue's longest-running job has run (0: none runs), as its worker process last published."),
+                               labels: [("queue", queue.name)]).set(to: queue.longestRunningSeconds ?? 0)
         }
     }
 

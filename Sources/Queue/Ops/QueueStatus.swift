@@ -31,6 +31,9 @@ public struct QueueStatus: Codable, Sendable {
         public var pauseReason: String?
         /// Jobs an operator cancelled before they started (`JobCancel`); they are among the dead.
         public var cancelled = 0
+        /// How long the longest-running job of the queue has run, as the worker processes last
+        /// published what they run (`RunningNow`); nil when none runs one.
+        public var longestRunningSeconds: Double?
 
         /// Its pause, as `QueuePause` reports it.
         public var pause: QueuePause.State {
@@ -49,6 +52,7 @@ public struct QueueStatus: Codable, Sendable {
             case deadDropped = "dead_dropped"
             case oldestReadyAgeSeconds = "oldest_ready_age_seconds"
             case tenantsWaiting = "tenants_waiting"
+            case longestRunningSeconds = "longest_running_seconds"
         }
     }
 
@@ -91,6 +95,7 @@ public struct QueueStatus: Codable, Sendable {
             queues.append(try await readQueue(name, processes: processIDs, redis: redis, namespace: namespace, now: now))
         }
         var processes: [Process] = []
+        var running: [RunningNow.Job] = []
         for id in processIDs {
             let fields = (try await redis.send("HGETALL", .string(global.process(id))).array ?? []).compactMap(\.string)
             guard !fields.isEmpty else { continue }   // expired: about to be recovered
@@ -101,9 +106,14 @@ public struct QueueStatus: Codable, Sendable {
                                      queues: info["queues"] ?? "", concurrency: Int(info["concurrency"] ?? "") ?? 0,
                                      busy: Int(info["busy"] ?? "") ?? 0, startedAt: Int64(info["started_at"] ?? "") ?? 0,
                                      lastBeatAgeSeconds: Double(now - beat) / 1000))
+            running += RunningNow.decode(info["running"].map { Array($0.utf8) }, process: id)
         }
         let served = Self.processCounts(processes.map(\.queues))
         for index in queues.indices { queues[index].workers = served[queues[index].name] ?? 0 }
+        for job in running {
+            guard let index = queues.firstIndex(where: { $0.name == job.queue }), let seconds = job.runningForSeconds else { continue }
+            queues[index].longestRunningSeconds = max(queues[index].longestRunningSeconds ?? 0, seconds)
+        }
         let checks = try await StatusChecks(redis: redis, namespace: namespace).read()
         return QueueStatus(queues: queues, processes: processes, generatedAt: now, checks: checks)
     }

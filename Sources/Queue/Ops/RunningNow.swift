@@ -94,7 +94,7 @@ public struct RunningNow: Sendable {
 
     /// A process's published jobs with their process and how long each has run. None when the
     /// field is missing: the process has expired (about to be recovered) or predates publishing.
-    private static func decode(_ bytes: [UInt8]?, process: String) -> [Job] {
+    static func decode(_ bytes: [UInt8]?, process: String) -> [Job] {
         guard let bytes, let published = try? JSONDecoder().decode([Job].self, from: Data(bytes)) else { return [] }
         let now = Clock.nowMillis()
         return published.map { job in

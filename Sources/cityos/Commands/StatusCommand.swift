@@ -18,14 +18,15 @@ struct StatusCommand: AsyncParsableCommand {
             try printJSON(status)
             return
         }
-        let widths = [14, 9, 10, 9, 7, 8, 9, 11, 8, 10, 0]
-        let header = ["QUEUE", "READY", "IN-FLIGHT", "DELAYED", "DEAD", "DROPPED", "OLDEST", "PROCESSED", "FAILED",
-                      "LAST MIN", "WORKERS"]
+        let widths = [14, 9, 10, 9, 9, 7, 8, 9, 11, 8, 10, 0]
+        let header = ["QUEUE", "READY", "IN-FLIGHT", "LONGEST", "DELAYED", "DEAD", "DROPPED", "OLDEST", "PROCESSED",
+                      "FAILED", "LAST MIN", "WORKERS"]
         print(row(header, widths))
         for q in status.queues {
             let age = q.oldestReadyAgeSeconds.map { String(format: "%.1fs", $0) } ?? "-"
-            let cells = [q.name, "\(q.ready)", "\(q.inFlight)", "\(q.delayed)", "\(q.dead)", "\(q.deadDropped)", age,
-                         "\(q.processed)", "\(q.failed)", "\(q.processedLastMinute)/min", "\(q.workers)"]
+            let longest = q.longestRunningSeconds.map { String(format: "%.1fs", $0) } ?? "-"
+            let cells = [q.name, "\(q.ready)", "\(q.inFlight)", longest, "\(q.delayed)", "\(q.dead)", "\(q.deadDropped)",
+                         age, "\(q.processed)", "\(q.failed)", "\(q.processedLastMinute)/min", "\(q.workers)"]
             print(row(cells, widths))
         }
         var alerts = status.queues.filter(\.paused).map { q in
