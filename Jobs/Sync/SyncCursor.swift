@@ -20,6 +20,16 @@ struct SyncCursor: Sendable, Equatable {
     /// Whether this run was started by an earlier job (or delivery) and is being resumed.
     var resumed = false
 
+    /// How far the run has got, for operators (`cityos running`): where it goes on from, or done.
+    func progressNote(finished: Bool) -> String {
+        let counts = "\(checked) products checked, \(repaired) repaired, \(conflicts) conflicts"
+        if finished { return "done: \(counts)" }
+        switch phase {
+        case .medusa: return "Medusa's products from offset \(position): \(counts)"
+        case .payload: return "Payload's documents from page \(position): \(counts)"
+        }
+    }
+
     /// A run quiet for this long is taken over by another job (its holder is presumed dead).
     static let takeOverAfterSeconds = 300
 

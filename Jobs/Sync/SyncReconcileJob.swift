@@ -42,10 +42,11 @@ public struct SyncReconcileJob: JobHandler {
         guard let tenant = context.tenant.flatMap(UUID.init(uuidString:)) ?? arguments.tenantID else {
             return try await fanOut(batchSize: batchSize, database: database, context: context)
         }
-        let reconciliation = SyncReconciliation(
+        var reconciliation = SyncReconciliation(
             database: database, medusa: try JobDependency.required(connectors?.medusa, "the Medusa connector", for: Self.kind),
             payload: try JobDependency.required(connectors?.payload, "the Payload connector", for: Self.kind),
             logger: context.logger)
+        reconciliation.progress = { context.reportProgress($0) }
         guard let summary = try await reconciliation.run(tenant: tenant, batchSize: batchSize, jobID: context.jobID) else {
             context.logger.info("sync.reconcile skipped: another job is reconciling this tenant", metadata: [
                 "tenant": "\(tenant.uuidString.lowercased())"])

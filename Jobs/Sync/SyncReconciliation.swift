@@ -15,6 +15,8 @@ struct SyncReconciliation: Sendable {
     let payload: PayloadConnector
     let logger: Logger
     var collection = PayloadCollection.productsContent
+    /// Told after every batch how far the run has got (`JobContext.reportProgress`).
+    var progress: @Sendable (String) -> Void = { _ in }
     /// Ids per `in` query (a long URL is refused by Node's 16 KiB header limit).
     static let lookupChunk = 100
 
@@ -39,6 +41,7 @@ struct SyncReconciliation: Sendable {
             case .payload: finished = try await payloadBatch(&cursor, tenant: tenant, batchSize: batchSize, jobID: jobID)
             }
             FailPoints.crashIfEnabled("sync.reconcile.after_batch")
+            progress(cursor.progressNote(finished: finished))
             if finished { break }
         }
         return Summary(checked: cursor.checked, repaired: cursor.repaired, conflicts: cursor.conflicts, resumed: resumed)

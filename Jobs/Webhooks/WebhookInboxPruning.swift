@@ -43,11 +43,13 @@ public struct WebhookInboxPruning: Sendable {
     }
 
     /// Deletes the settled rows not updated for `olderThanDays` days: only `tenant`'s when given,
-    /// else every tenant's and the tenant-less ones. Logs each tenant's count and the total.
-    public func run(olderThanDays: Int, tenant: UUID? = nil, logger: Logger) async throws -> Summary {
+    /// else every tenant's and the tenant-less ones. Logs each tenant's count and the total, and tells
+    /// `progress` how far it has got after each.
+    public func run(olderThanDays: Int, tenant: UUID? = nil, logger: Logger,
+                    progress: @Sendable (String) -> Void = { _ in }) async throws -> Summary {
         let (cutoff, owners) = try await prunableOwners(olderThanDays: olderThanDays, tenant: tenant, logger: logger)
         var summary = Summary(cutoff: cutoff)
-        for owner in owners {
+        for (done, owner) in owners.enumerated() {
             let (deleted, batches) = try await prune(owner, cutoff: cutoff, logger: logger)
             summary.batches += batches
             if let owner {
@@ -57,6 +59,7 @@ public struct WebhookInboxPruning: Sendable {
             }
             logger.info("webhook inbox pruned", metadata: [
                 "tenant": "\(owner?.uuidString.lowercased() ?? "-")", "deleted": "\(deleted)", "batches": "\(batches)"])
+            progress("\(done + 1) of \(owners.count) owners pruned, \(summary.total) rows deleted")
         }
         return summary
     }

@@ -55,7 +55,7 @@ public struct WebhookPruneJob: JobHandler {
                                          in: 1...10_000)
         let tenant = context.tenant.flatMap(UUID.init(uuidString:)) ?? arguments.tenantID
         let summary = try await WebhookInboxPruning(database: database, batchSize: batchSize)
-            .run(olderThanDays: days, tenant: tenant, logger: context.logger)
+            .run(olderThanDays: days, tenant: tenant, logger: context.logger) { context.reportProgress($0) }
         context.logger.info("webhook inbox pruning done", metadata: [
             "job_id": "\(context.jobID)", "deleted": "\(summary.total)", "tenants": "\(summary.tenants.count)",
             "platform_rows": "\(summary.platformRows)", "batches": "\(summary.batches)", "older_than_days": "\(days)",

@@ -70,6 +70,35 @@ final class RunningNowTests: XCTestCase {
         try await harness.clean()
     }
 
+    func testALongJobsLatestProgressNoteIsShownWithIt() async throws {
+        var registry = JobCatalog.registry()
+        registry.register(ProgressJob())
+        let harness = try QueueHarness(registry: registry)
+        let running = RunningNow(redis: harness.redis, namespace: harness.namespace)
+        let long = String(repeating: "é", count: 150)   // 300 bytes: cut to 200, whole characters
+        let id = try await harness.client.enqueue(ProgressJob.self, .init(notes: ["1 of 3 pages", "2 of 3 pages"])).id
+        let other = try await harness.client.enqueue(ProgressJob.self, .init(notes: [long])).id
+        let pool = harness.makePool(grace: .milliseconds(100))
+        let task = Task { try await pool.run() }
+        try await eventually("the jobs' progress was not published with a heartbeat") {
+            try await running.read().filter { $0.progress != nil }.count == 2
+        }
+        let jobs = try await running.list(queue: "default").jobs
+        let reported = try XCTUnwrap(jobs.first { $0.id == id })
+        XCTAssertEqual(reported.progress, "2 of 3 pages", "the latest note")
+        let at = try XCTUnwrap(reported.progressAt)
+        XCTAssertGreaterThanOrEqual(at, reported.startedAt)
+        XCTAssertEqual(jobs.first { $0.id == other }?.progress, String(repeating: "é", count: 100))
+
+        let cli = try ChildProcess(arguments: ["running", "default"], environment: try harness.childEnvironment())
+        let exit = try await cli.waitForExit()
+        XCTAssertEqual(exit, 0, cli.log)
+        XCTAssertTrue(cli.log.contains("progress: 2 of 3 pages"), cli.log)
+        pool.stop()
+        try await task.value
+        try await harness.clean()
+    }
+
     func testAProcessPublishesItsLongestRunningJobsUpToTheCap() throws {
         let jobs = (0..<(RunningNow.publishedPerProcess + 50)).map { i in
             RunningNow.Job(id: "job-\(i)", queue: "default", kind: "diag.sleep", tenant: nil, attempt: 1, maxAttempts: 3,

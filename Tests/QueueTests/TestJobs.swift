@@ -29,3 +29,14 @@ struct SlowJob: JobHandler {
         try await Task.sleep(for: .seconds(30))
     }
 }
+
+/// `test.progress`: reports each of its notes, then sleeps until cancelled (or 30 s).
+struct ProgressJob: JobHandler {
+    struct Arguments: Codable, Sendable { var notes: [String] }
+    static let kind = "test.progress"
+    static let options = JobOptions(queue: "default", retry: .dontRetry, timeout: .seconds(60))
+    func run(_ arguments: Arguments, context: JobContext) async throws {
+        for note in arguments.notes { context.reportProgress(note) }
+        try await Task.sleep(for: .seconds(30))
+    }
+}

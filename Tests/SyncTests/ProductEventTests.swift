@@ -2,6 +2,7 @@ import CityOSTesting
 import Foundation
 import Jobs
 import Queue
+import Synchronization
 import XCTest
 
 /// Events over real HTTP: the sandbox's Medusa and Payload send signed webhooks to a running
@@ -261,10 +262,12 @@ final class SyncEdgeTests: XCTestCase {
                     """, logger: SyncWorld.logger)
             }
             let job = SyncReconcileJob(database: world.app, connectors: world.connectors)
+            let notes = Mutex<[String]>([])
             func run() async throws {
                 let envelope = JobEnvelope(kind: SyncReconcileJob.kind, queue: "sync", tenant: tenant.uuidString.lowercased(),
                                            args: .object([:]), maxAttempts: 8)
-                try await job.run(.init(batchSize: 100), context: JobContext(envelope: envelope, logger: SyncWorld.logger))
+                let context = JobContext(envelope: envelope, logger: SyncWorld.logger) { note in notes.withLock { $0.append(note) } }
+                try await job.run(.init(batchSize: 100), context: context)
             }
             try await run()
             let untouched = try await world.cursor(tenant)
@@ -278,6 +281,9 @@ final class SyncEdgeTests: XCTestCase {
             try await run()
             let taken = try await world.cursor(tenant)
             XCTAssertEqual(taken?.finished, true, "a quiet run is taken over and finished")
+            XCTAssertEqual(notes.withLock { $0 }, ["Payload's documents from page 1: 0 products checked, 0 repaired, 0 conflicts",
+                                                   "done: 0 products checked, 0 repaired, 0 conflicts"],
+                           "operators see how far it got after each batch")
             XCTAssertEqual(taken?.runJobID, "run-1")
         }
     }

@@ -27,7 +27,13 @@ final class InboxRetentionTests: XCTestCase {
 
             // Batches of 2: A's two rows take two DELETEs (the second finds none), B's five take three.
             let pruning = WebhookInboxPruning(database: world.app, batchSize: 2)
-            let first = try await pruning.run(olderThanDays: 30, logger: DispatchWorld.logger)
+            let notes = Mutex<[String]>([])
+            let first = try await pruning.run(olderThanDays: 30, logger: DispatchWorld.logger) { note in
+                notes.withLock { $0.append(note) }
+            }
+            let reported = notes.withLock { $0 }
+            XCTAssertGreaterThanOrEqual(reported.count, 3, "a note per owner pruned (A, B, the tenant-less rows)")
+            XCTAssertEqual(reported.last, "\(reported.count) of \(reported.count) owners pruned, \(first.total) rows deleted")
             XCTAssertEqual(first.tenants[a], 2)
             XCTAssertEqual(first.tenants[b], 5)
             XCTAssertGreaterThanOrEqual(first.platformRows, 1)

@@ -48,12 +48,14 @@ public struct JobContext: Sendable {
     public let enqueuedAt: Int64
     public let trace: String?
     public let logger: Logger
+    /// Where `reportProgress` goes: the worker's list of running jobs (`RunningNow`).
+    private let progressSink: (@Sendable (String) -> Void)?
 
-    public init(envelope: JobEnvelope, logger: Logger) {
-        self.init(header: envelope.header, logger: logger)
+    public init(envelope: JobEnvelope, logger: Logger, progress: (@Sendable (String) -> Void)? = nil) {
+        self.init(header: envelope.header, logger: logger, progress: progress)
     }
 
-    public init(header envelope: JobEnvelope.Header, logger: Logger) {
+    public init(header envelope: JobEnvelope.Header, logger: Logger, progress: (@Sendable (String) -> Void)? = nil) {
         self.jobID = envelope.id
         self.kind = envelope.kind
         self.queue = envelope.queue
@@ -63,5 +65,29 @@ public struct JobContext: Sendable {
         self.enqueuedAt = envelope.enqueuedAt
         self.trace = envelope.trace
         self.logger = logger
+        self.progressSink = progress
+    }
+
+    /// Says how far a long job has got ("4,500 of 12,000 products checked"), for operators: it is
+    /// shown with the job in `cityos running`, `GET /v1/queues/{queue}/running` and the dashboard,
+    /// from the worker process's next heartbeat on. The latest note replaces the one before; at
+    /// most `progressLimit` bytes of it are kept. Costs a lock, no I/O: call it per batch freely.
+    /// Never put secrets or customer data in it.
+    public func reportProgress(_ note: String) {
+        progressSink?(Self.clipped(note))
+    }
+
+    /// The most bytes of a progress note kept.
+    public static let progressLimit = 200
+
+    /// `note` cut to `progressLimit` bytes of UTF-8, on a character boundary.
+    static func clipped(_ note: String) -> String {
+        guard note.utf8.count > progressLimit else { return note }
+        var out = ""
+        for character in note {
+            if out.utf8.count + character.utf8.count > progressLimit { break }
+            out.append(character)
+        }
+        return out
     }
 }

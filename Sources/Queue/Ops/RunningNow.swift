@@ -36,13 +36,17 @@ public struct RunningNow: Sendable {
         public var startedAt: Int64
         /// The kind's timeout: past it the attempt is cancelled and counts as failed.
         public var timeoutSeconds: Double
+        /// The job's latest note of how far it has got (`JobContext.reportProgress`), and when
+        /// it came (ms since the epoch); nil for a job that reports none.
+        public var progress: String?
+        public var progressAt: Int64?
         /// The worker process that runs it (filled in when read).
         public var process: String?
         /// How long it has run, at the time of reading (filled in when read).
         public var runningForSeconds: Double?
 
         public init(id: String, queue: String, kind: String, tenant: String?, attempt: Int, maxAttempts: Int,
-                    startedAt: Int64, timeoutSeconds: Double) {
+                    startedAt: Int64, timeoutSeconds: Double, progress: String? = nil, progressAt: Int64? = nil) {
             self.id = id
             self.queue = queue
             self.kind = kind
@@ -51,10 +55,13 @@ public struct RunningNow: Sendable {
             self.maxAttempts = maxAttempts
             self.startedAt = startedAt
             self.timeoutSeconds = timeoutSeconds
+            self.progress = progress
+            self.progressAt = progressAt
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, queue, kind, tenant, attempt, process
+            case id, queue, kind, tenant, attempt, process, progress
+            case progressAt = "progress_at"
             case maxAttempts = "max_attempts"
             case startedAt = "started_at"
             case timeoutSeconds = "timeout_seconds"

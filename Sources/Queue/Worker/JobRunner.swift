@@ -31,7 +31,8 @@ struct JobRunner: Sendable {
             return
         }
         running.register(header: header, payload: payload, policy: handler.options.retry, timeout: handler.options.timeout)
-        let context = JobContext(header: header, logger: logger)
+        let running = self.running
+        let context = JobContext(header: header, logger: logger) { running.progress(id: id, note: $0) }
         let observer = self.observer
         let task = Task {
             observer?(.started(header))

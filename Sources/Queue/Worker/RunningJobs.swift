@@ -12,6 +12,9 @@ final class RunningJobs: Sendable {
         let deadline: ContinuousClock.Instant
         /// When it started, in ms since the epoch (what operators see, `RunningNow`).
         let startedAt: Int64
+        /// The job's latest progress note (`JobContext.reportProgress`) and when it came.
+        var progress: String?
+        var progressAt: Int64?
         var task: Task<Void, Never>?
     }
 
@@ -25,6 +28,15 @@ final class RunningJobs: Sendable {
 
     func attach(id: String, task: Task<Void, Never>) {
         entries.withLock { $0[id]?.task = task }
+    }
+
+    /// Keeps a running job's latest progress note.
+    func progress(id: String, note: String) {
+        let now = Clock.nowMillis()
+        entries.withLock {
+            $0[id]?.progress = note
+            $0[id]?.progressAt = now
+        }
     }
 
     /// True for the one caller that claims the job's outcome.
@@ -62,7 +74,7 @@ final class RunningJobs: Sendable {
                 RunningNow.Job(id: entry.header.id, queue: entry.header.queue, kind: entry.header.kind,
                                tenant: entry.header.tenant, attempt: entry.header.attempt + 1,
                                maxAttempts: entry.header.maxAttempts, startedAt: entry.startedAt,
-                               timeoutSeconds: entry.timeout.seconds)
+                               timeoutSeconds: entry.timeout.seconds, progress: entry.progress, progressAt: entry.progressAt)
             }
         }
     }

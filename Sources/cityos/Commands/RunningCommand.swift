@@ -32,8 +32,9 @@ struct RunningCommand: AsyncParsableCommand {
         for job in jobs {
             let tenant = job.tenant.map { "  tenant=\($0)" } ?? ""
             let seconds = Int(job.runningForSeconds ?? 0)
+            let progress = job.progress.map { "  progress: \($0)" } ?? ""
             print("\(job.id)  \(job.kind)\(tenant)  attempt \(job.attempt)/\(job.maxAttempts)"
-                  + "  for \(seconds)s of \(Self.seconds(job.timeoutSeconds))  on \(job.process ?? "?")")
+                  + "  for \(seconds)s of \(Self.seconds(job.timeoutSeconds))  on \(job.process ?? "?")\(progress)")
         }
     }
 
