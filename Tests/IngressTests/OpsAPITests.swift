@@ -279,15 +279,16 @@ final class OpsAPITests: XCTestCase {
         let client = harness.jobClient
         let envelopes = (0..<3).map { _ in client.makeEnvelope(kind: "no.longer.registered", args: .object([:]),
                                                                options: .init(queue: "mail")) }
-        _ = try await client.enqueueBatch(envelopes)
-        let dead = try await WorkerRun.untilDead(3, harness: harness, queue: "mail")
-        XCTAssertEqual(dead, 3)
+        let other = client.makeEnvelope(kind: "also.unregistered", args: .object([:]), options: .init(queue: "mail"))
+        _ = try await client.enqueueBatch(envelopes + [other])
+        let dead = try await WorkerRun.untilDead(4, harness: harness, queue: "mail")
+        XCTAssertEqual(dead, 4)
 
         let page1 = try await harness.ops(.GET, "/v1/queues/mail/dead?limit=2")
         XCTAssertEqual(page1.status, 200, page1.text)
-        XCTAssertEqual(page1.json?["total"] as? Int, 3)
+        XCTAssertEqual(page1.json?["total"] as? Int, 4)
         XCTAssertEqual((page1.json?["entries"] as? [Any])?.count, 2)
-        let page2 = try await harness.ops(.GET, "/v1/queues/mail/dead?offset=2&limit=2")
+        let page2 = try await harness.ops(.GET, "/v1/queues/mail/dead?offset=3&limit=2")
         XCTAssertEqual((page2.json?["entries"] as? [Any])?.count, 1)
         let badLimit = try await harness.ops(.GET, "/v1/queues/mail/dead?limit=0")
         XCTAssertEqual(badLimit.status, 400)
@@ -306,12 +307,24 @@ final class OpsAPITests: XCTestCase {
         let deletedAgain = try await harness.ops(.DELETE, "/v1/queues/mail/dead/\(ids[1])")
         XCTAssertEqual(deletedAgain.status, 404)
 
+        // By kind and last error: the letter of another kind is left alone by a filtered retry-all.
+        let byKind = try await harness.ops(.GET, "/v1/queues/mail/dead?kind=also.unregistered&error=UNKNOWN%20job%20kind")
+        XCTAssertEqual(byKind.status, 200, byKind.text)
+        XCTAssertEqual(byKind.json?["total"] as? Int, 1, byKind.text)
+        let tooLong = try await harness.ops(.GET, "/v1/queues/mail/dead?kind=\(String(repeating: "k", count: 201))")
+        XCTAssertEqual(tooLong.status, 400)
+        XCTAssertEqual(tooLong.errorCode, "bad_request", tooLong.text)
+        let filtered = try await harness.ops(.POST, "/v1/queues/mail/dead/retry-all?kind=no.longer.registered")
+        XCTAssertEqual(filtered.json?["retried"] as? Int, 1, filtered.text)
+        let kept = try await harness.ops(.GET, "/v1/queues/mail/dead")
+        XCTAssertEqual((kept.json?["entries"] as? [[String: Any]])?.compactMap { $0["id"] as? String }, [other.id])
+
         let all = try await harness.ops(.POST, "/v1/queues/mail/dead/retry-all")
         XCTAssertEqual(all.status, 200)
         XCTAssertEqual(all.json?["retried"] as? Int, 1)
         let empty = try await harness.ops(.GET, "/v1/queues/mail/dead")
         XCTAssertEqual(empty.json?["total"] as? Int, 0)
         let status = try JSONDecoder().decode(QueueStatus.self, from: Data(try await harness.ops(.GET, "/v1/status").body))
-        XCTAssertEqual(status.queues.first { $0.name == "mail" }?.ready, 2)
+        XCTAssertEqual(status.queues.first { $0.name == "mail" }?.ready, 3)
     }
 }

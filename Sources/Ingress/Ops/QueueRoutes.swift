@@ -4,9 +4,9 @@ import Queue
 import Redis
 
 /// What operators look at and do: `GET /v1/status` (what `cityos status --json` prints), where one
-/// job is now and cancelling it before it starts, what runs now (longest first), pausing and resuming a queue, what waits in its
-/// schedule (retries and delayed jobs) and running one of them now, and the dead letters of a
-/// queue: list (paginated), replay one, delete one, replay all.
+/// job is now and cancelling it before it starts, what runs now (longest first), pausing and
+/// resuming a queue, what waits in its schedule (retries and delayed jobs) and running one of them
+/// now, and the dead letters of a queue: list (paginated), replay one, delete one, replay all.
 struct QueueRoutes: Sendable {
     let redis: RedisClient
     let namespace: String
@@ -85,12 +85,13 @@ struct QueueRoutes: Sendable {
             let queue = try Self.queue(context)
             let offset = try Self.integer(request, "offset", default: 0, range: 0...1_000_000_000)
             let limit = try Self.integer(request, "limit", default: 50, range: 1...500)
-            let (total, entries) = try await self.deadLetters.list(queue: queue, offset: offset, limit: limit)
+            let filter = try Self.deadFilter(request)
+            let (total, entries) = try await self.deadLetters.list(queue: queue, offset: offset, limit: limit, filter: filter)
             return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
         }
-        group.post("/queues/{queue}/dead/retry-all") { _, context in
+        group.post("/queues/{queue}/dead/retry-all") { request, context in
             let queue = try Self.queue(context)
-            let count = try await self.deadLetters.retryAll(queue: queue)
+            let count = try await self.deadLetters.retryAll(queue: queue, filter: try Self.deadFilter(request))
             return try JSONText.response(["retried": count])
         }
         group.post("/queues/{queue}/dead/{id}/retry") { _, context in
@@ -138,6 +139,16 @@ struct QueueRoutes: Sendable {
         } catch {
             throw .malformedJSON("the body is not valid JSON")
         }
+    }
+
+    /// The dead letters a list or a retry-all takes: `kind` and `error` (a text the last error
+    /// contains, ignoring case), each at most 200 bytes; neither: all of them.
+    private static func deadFilter(_ request: Request) throws(APIError) -> DeadLetters.Filter {
+        let query = request.uri.queryParameters
+        for name in ["kind", "error"] {
+            if let text = query.get(name), text.utf8.count > 200 { throw .badRequest("\(name) must be at most 200 bytes") }
+        }
+        return DeadLetters.Filter(kind: query.get("kind"), errorContains: query.get("error"))
     }
 
     private static func integer(_ request: Request, _ name: String, default value: Int,

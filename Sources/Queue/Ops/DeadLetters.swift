@@ -1,3 +1,4 @@
+import Foundation
 import Redis
 
 /// What operators do with dead letters: list, inspect, replay, delete.
@@ -33,12 +34,67 @@ public struct DeadLetters: Sendable {
         }
     }
 
-    /// Dead letters, newest first.
-    public func list(queue: String, offset: Int = 0, limit: Int = 50) async throws -> (total: Int, entries: [Entry]) {
+    /// Which dead letters a list, a replay or a deletion of "all" takes: every one, or those of one
+    /// kind, and/or whose last error contains a text (ignoring case) — after an outage of one
+    /// service, the jobs it killed and no others.
+    public struct Filter: Sendable, Equatable {
+        public var kind: String?
+        public var errorContains: String?
+
+        public init(kind: String? = nil, errorContains: String? = nil) {
+            self.kind = kind.flatMap { $0.isEmpty ? nil : $0 }
+            self.errorContains = errorContains.flatMap { $0.isEmpty ? nil : $0 }
+        }
+
+        public static let all = Filter()
+
+        public var isEmpty: Bool { kind == nil && errorContains == nil }
+
+        func matches(_ entry: Entry) -> Bool {
+            if let kind, entry.envelope?.kind != kind { return false }
+            if let text = errorContains {
+                guard let last = entry.envelope?.errors.last?.message,
+                      last.range(of: text, options: .caseInsensitive) != nil else { return false }
+            }
+            return true
+        }
+    }
+
+    /// Dead letters, newest first; with a filter, the ones it takes (read through all of them,
+    /// which the cap bounds).
+    public func list(queue: String, offset: Int = 0, limit: Int = 50,
+                     filter: Filter = .all) async throws -> (total: Int, entries: [Entry]) {
         let keys = QueueKeys(queue: queue, namespace: namespace)
+        guard filter.isEmpty else {
+            let matching = try await matching(queue: queue, filter: filter)
+            return (matching.count, Array(matching.dropFirst(offset).prefix(limit)))
+        }
         let page = try await TimedJobPage.read(redis: redis, sortedSet: keys.dead, hash: keys.deadJobs, offset: offset,
                                                limit: limit, newestFirst: true)
         return (page.total, page.items.map { Self.entry(id: $0.id, diedAt: $0.at, payload: $0.payload) })
+    }
+
+    /// The dead letters `filter` takes, newest first: the ids as they are when asked (so a letter
+    /// that dies meanwhile is not taken, nor one seen twice), their envelopes read 500 at a time.
+    func matching(queue: String, filter: Filter) async throws -> [Entry] {
+        let keys = QueueKeys(queue: queue, namespace: namespace)
+        let flat = try await redis.send("ZRANGE", .string(keys.dead), 0, -1, "REV", "WITHSCORES").unwrapped().array ?? []
+        var scored: [(id: String, at: Int64)] = []
+        for i in stride(from: 0, to: flat.count - 1, by: 2) {
+            scored.append((flat[i].string ?? "", Int64(Double(flat[i + 1].string ?? "0") ?? 0)))
+        }
+        var found: [Entry] = []
+        for start in stride(from: 0, to: scored.count, by: 500) {
+            let chunk = scored[start..<min(scored.count, start + 500)]
+            let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.deadJobs)] + chunk.map { .string($0.id) }))
+                .unwrapped().array ?? []
+            for (item, payload) in zip(chunk, payloads) {
+                guard let bytes = payload.bytes else { continue }   // replayed or deleted meanwhile
+                let entry = Self.entry(id: item.id, diedAt: item.at, payload: bytes)
+                if filter.matches(entry) { found.append(entry) }
+            }
+        }
+        return found
     }
 
     /// One dead letter by id.
@@ -73,9 +129,12 @@ public struct DeadLetters: Sendable {
     /// many. The ids are read once up front (at most the cap's), so a replayed job that dies again
     /// at once (a kind no handler takes, a failure that persists) stays dead rather than being
     /// replayed round and round while workers kill it; so do letters that die meanwhile.
-    public func retryAll(queue: String) async throws -> Int {
+    /// With a filter, only the letters it takes.
+    public func retryAll(queue: String, filter: Filter = .all) async throws -> Int {
         let keys = QueueKeys(queue: queue, namespace: namespace)
-        let ids = (try await redis.send("ZRANGE", .string(keys.dead), 0, -1, "REV").array ?? []).compactMap(\.string)
+        let ids = filter.isEmpty
+            ? (try await redis.send("ZRANGE", .string(keys.dead), 0, -1, "REV").array ?? []).compactMap(\.string)
+            : try await matching(queue: queue, filter: filter).map(\.id)
         var count = 0
         for id in ids {
             do { try await retry(queue: queue, id: id); count += 1 } catch Failure.notFound { continue }
@@ -93,9 +152,16 @@ public struct DeadLetters: Sendable {
         if try replies[0].unwrapped().int != 1 { throw Failure.notFound(queue: queue, id: id) }
     }
 
-    /// Deletes every dead letter of a queue; returns how many.
-    public func deleteAll(queue: String) async throws -> Int {
+    /// Deletes every dead letter of a queue, or those `filter` takes; returns how many.
+    public func deleteAll(queue: String, filter: Filter = .all) async throws -> Int {
         let keys = QueueKeys(queue: queue, namespace: namespace)
+        guard filter.isEmpty else {
+            var count = 0
+            for entry in try await matching(queue: queue, filter: filter) {
+                do { try await delete(queue: queue, id: entry.id); count += 1 } catch Failure.notFound { continue }
+            }
+            return count
+        }
         let replies = try await redis.pipeline([
             RedisCommand("ZCARD", .string(keys.dead)),
             RedisCommand("DEL", .string(keys.dead), .string(keys.deadJobs)),

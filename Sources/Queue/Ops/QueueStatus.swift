@@ -111,7 +111,8 @@ public struct QueueStatus: Codable, Sendable {
         let served = Self.processCounts(processes.map(\.queues))
         for index in queues.indices { queues[index].workers = served[queues[index].name] ?? 0 }
         for job in running {
-            guard let index = queues.firstIndex(where: { $0.name == job.queue }), let seconds = job.runningForSeconds else { continue }
+            guard let index = queues.firstIndex(where: { $0.name == job.queue }), let seconds = job.runningForSeconds
+            else { continue }
             queues[index].longestRunningSeconds = max(queues[index].longestRunningSeconds ?? 0, seconds)
         }
         let checks = try await StatusChecks(redis: redis, namespace: namespace).read()

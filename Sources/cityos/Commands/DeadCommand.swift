@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Queue
 
-/// `cityos dead list|show|retry|delete QUEUE [ID|--all]`.
+/// `cityos dead list|show|retry|delete QUEUE [ID|--all] [--kind KIND] [--error TEXT]`: with
+/// `--kind` or `--error`, `list` and `--all` take only the dead letters of that kind or whose last
+/// error contains that text (ignoring case).
 struct DeadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dead", abstract: "List, inspect, replay or delete dead letters.")
@@ -13,10 +15,17 @@ struct DeadCommand: AsyncParsableCommand {
     @Flag(help: "Every dead letter of the queue (retry, delete).") var all = false
     @Option(help: "Entries to list.") var limit: Int = 50
     @Option(help: "Entries to skip when listing.") var offset: Int = 0
+    @Option(help: "Only dead letters of this job kind (list, --all).") var kind: String?
+    @Option(help: "Only dead letters whose last error contains this text, ignoring case (list, --all).") var error: String?
+
+    private var filter: DeadLetters.Filter { DeadLetters.Filter(kind: kind, errorContains: error) }
 
     enum Action: String, ExpressibleByArgument, CaseIterable { case list, show, retry, delete }
 
     func validate() throws {
+        if (kind != nil || error != nil), action != .list, !all {
+            throw ValidationError("--kind and --error go with list or --all")
+        }
         switch action {
         case .list: break
         case .show: if id == nil { throw ValidationError("dead show needs a job id") }
@@ -31,8 +40,8 @@ struct DeadCommand: AsyncParsableCommand {
         try await refusalsAsUserErrors {
             switch action {
             case .list:
-                let (total, entries) = try await dead.list(queue: queue, offset: offset, limit: limit)
-                print("\(total) dead in \(queue)")
+                let (total, entries) = try await dead.list(queue: queue, offset: offset, limit: limit, filter: filter)
+                print("\(total) dead in \(queue)" + (filter.isEmpty ? "" : " taken by the filter"))
                 let time = ISO8601DateFormatter()   // UTC, to the second
                 for e in entries {
                     let last = e.envelope?.errors.last?.message ?? "unreadable envelope"
@@ -42,12 +51,12 @@ struct DeadCommand: AsyncParsableCommand {
             case .show:
                 try printJSON(try await dead.show(queue: queue, id: id ?? ""))
             case .retry:
-                if all { print("replayed \(try await dead.retryAll(queue: queue))") } else {
+                if all { print("replayed \(try await dead.retryAll(queue: queue, filter: filter))") } else {
                     try await dead.retry(queue: queue, id: id ?? "")
                     print("replayed \(id ?? "")")
                 }
             case .delete:
-                if all { print("deleted \(try await dead.deleteAll(queue: queue))") } else {
+                if all { print("deleted \(try await dead.deleteAll(queue: queue, filter: filter))") } else {
                     try await dead.delete(queue: queue, id: id ?? "")
                     print("deleted \(id ?? "")")
                 }

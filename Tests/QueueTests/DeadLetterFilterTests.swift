@@ -1,0 +1,85 @@
+import CityOSTesting
+import Foundation
+import Jobs
+@testable import Queue
+import Redis
+import XCTest
+
+/// Dead letters taken by kind and by their last error (`DeadLetters.Filter`): listed, replayed and
+/// deleted, leaving the others as they were.
+final class DeadLetterFilterTests: XCTestCase {
+    /// Dead letters made by cancelling waiting jobs, each with `reason` as its last error.
+    private func deadLetters(_ harness: QueueHarness) async throws -> (stripe: [String], timeouts: [String], other: String) {
+        let cancelling = JobCancel(redis: harness.redis, namespace: harness.namespace)
+        var stripe: [String] = []
+        for _ in 0..<3 {
+            let id = try await harness.client.enqueue(NoopJob.self, .init()).id
+            _ = try await cancelling.cancel(queue: "default", id: id, reason: "Stripe answered 503")
+            stripe.append(id)
+        }
+        var timeouts: [String] = []
+        for _ in 0..<2 {
+            let id = try await harness.client.enqueue(SleepJob.self, .init(ms: 1)).id
+            _ = try await cancelling.cancel(queue: "default", id: id, reason: "timed out")
+            timeouts.append(id)
+        }
+        let other = try await harness.client.enqueue(NoopJob.self, .init()).id
+        _ = try await cancelling.cancel(queue: "default", id: other, reason: "duplicate")
+        return (stripe, timeouts, other)
+    }
+
+    func testDeadLettersAreListedReplayedAndDeletedByKindAndByTheirLastError() async throws {
+        let harness = try QueueHarness()
+        let dead = harness.deadLetters
+        let (stripe, timeouts, other) = try await deadLetters(harness)
+
+        let noops = try await dead.list(queue: "default", filter: .init(kind: NoopJob.kind))
+        XCTAssertEqual(noops.total, 4)
+        XCTAssertEqual(Set(noops.entries.map(\.id)), Set(stripe + [other]))
+        let outage = try await dead.list(queue: "default", filter: .init(errorContains: "stripe ANSWERED"))
+        XCTAssertEqual(Set(outage.entries.map(\.id)), Set(stripe), "the last error, ignoring case")
+        let both = try await dead.list(queue: "default", offset: 1, limit: 1, filter: .init(kind: NoopJob.kind, errorContains: "503"))
+        XCTAssertEqual(both.total, 3)
+        XCTAssertEqual(both.entries.map(\.id), [stripe[1]], "newest first, paged")
+        let none = try await dead.list(queue: "default", filter: .init(kind: "no.such.kind"))
+        XCTAssertEqual(none.total, 0)
+
+        let replayed = try await dead.retryAll(queue: "default", filter: .init(kind: SleepJob.kind))
+        XCTAssertEqual(replayed, 2)
+        let lookup = JobLookup(redis: harness.redis, namespace: harness.namespace)
+        for id in timeouts {
+            let found = try await lookup.find(queue: "default", id: id)
+            XCTAssertEqual(found?.state, .ready, "a replayed letter waits for a worker")
+        }
+        let deleted = try await dead.deleteAll(queue: "default", filter: .init(errorContains: "503"))
+        XCTAssertEqual(deleted, 3)
+        let left = try await dead.list(queue: "default")
+        XCTAssertEqual(left.entries.map(\.id), [other], "the letter no filter took is still there")
+        try await harness.clean()
+    }
+
+    func testTheCLITakesDeadLettersByKindAndError() async throws {
+        let harness = try QueueHarness()
+        let (_, timeouts, _) = try await deadLetters(harness)
+        let env = try harness.childEnvironment()
+        let list = try ChildProcess(arguments: ["dead", "list", "default", "--kind", SleepJob.kind], environment: env)
+        let listed = try await list.waitForExit()
+        XCTAssertEqual(listed, 0, list.log)
+        XCTAssertTrue(list.log.contains("2 dead in default taken by the filter"), list.log)
+        for id in timeouts { XCTAssertTrue(list.log.contains(id), list.log) }
+
+        let retry = try ChildProcess(arguments: ["dead", "retry", "default", "--all", "--error", "TIMED OUT"], environment: env)
+        let retried = try await retry.waitForExit()
+        XCTAssertEqual(retried, 0, retry.log)
+        XCTAssertTrue(retry.log.contains("replayed 2"), retry.log)
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.dead, 4)
+        XCTAssertEqual(queue?.ready, 2)
+
+        let misuse = try ChildProcess(arguments: ["dead", "retry", "default", "some-id", "--kind", NoopJob.kind], environment: env)
+        let refused = try await misuse.waitForExit()
+        XCTAssertEqual(refused, 64, "a command line that does not parse: EX_USAGE, \(misuse.log)")
+        XCTAssertTrue(misuse.log.contains("--kind and --error go with list or --all"), misuse.log)
+        try await harness.clean()
+    }
+}
