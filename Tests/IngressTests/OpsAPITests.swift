@@ -311,6 +311,8 @@ final class OpsAPITests: XCTestCase {
         let byKind = try await harness.ops(.GET, "/v1/queues/mail/dead?kind=also.unregistered&error=UNKNOWN%20job%20kind")
         XCTAssertEqual(byKind.status, 200, byKind.text)
         XCTAssertEqual(byKind.json?["total"] as? Int, 1, byKind.text)
+        let formEncoded = try await harness.ops(.GET, "/v1/queues/mail/dead?error=unknown+job+kind+%27also")
+        XCTAssertEqual(formEncoded.json?["total"] as? Int, 1, "+ is a space, as clients encode it: \(formEncoded.text)")
         let tooLong = try await harness.ops(.GET, "/v1/queues/mail/dead?kind=\(String(repeating: "k", count: 201))")
         XCTAssertEqual(tooLong.status, 400)
         XCTAssertEqual(tooLong.errorCode, "bad_request", tooLong.text)

@@ -111,7 +111,8 @@ final class ServiceEndpointTests: XCTestCase {
                      #"send("POST", queuePath(q.name, "/resume"))"#, "q.pause_reason",
                      #"queuePath(queue, "/jobs/" + encodeURIComponent(id) + "/cancel")"#, #"queuePath(q.name, "/scheduled?limit=10")"#,
                      #"send("POST", queuePath(list.queue, "/jobs/" + encodeURIComponent(entry.id) + "/run-now"))"#,
-                     #"queuePath(q.name, "/running?limit=10")"#, "job.running_for_seconds"] {
+                     #"queuePath(q.name, "/running?limit=10")"#, "job.running_for_seconds",
+                     #"send("POST", deadPath(queue, "/retry-all" + filter))"#] {
             XCTAssertTrue(page.text.contains(call),
                           "the dashboard lists dead letters, retries or deletes them, finds and cancels a job, lists and runs scheduled ones, pauses and resumes a queue, shows what runs: \(call)")
         }

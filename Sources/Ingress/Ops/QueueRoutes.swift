@@ -144,11 +144,23 @@ struct QueueRoutes: Sendable {
     /// The dead letters a list or a retry-all takes: `kind` and `error` (a text the last error
     /// contains, ignoring case), each at most 200 bytes; neither: all of them.
     private static func deadFilter(_ request: Request) throws(APIError) -> DeadLetters.Filter {
-        let query = request.uri.queryParameters
-        for name in ["kind", "error"] {
-            if let text = query.get(name), text.utf8.count > 200 { throw .badRequest("\(name) must be at most 200 bytes") }
+        let (kind, error) = (text(request, "kind"), text(request, "error"))
+        for (name, value) in [("kind", kind), ("error", error)] {
+            if let value, value.utf8.count > 200 { throw .badRequest("\(name) must be at most 200 bytes") }
         }
-        return DeadLetters.Filter(kind: query.get("kind"), errorContains: query.get("error"))
+        return DeadLetters.Filter(kind: kind, errorContains: error)
+    }
+
+    /// A text query parameter as forms and most HTTP clients encode it: `+` is a space (which
+    /// `queryParameters` leaves as `+`), then percent-escapes; the first one of that name.
+    static func text(_ request: Request, _ name: String) -> String? {
+        for pair in (request.uri.query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.first == Substring(name) else { continue }
+            let raw = parts.count > 1 ? String(parts[1]).replacingOccurrences(of: "+", with: " ") : ""
+            return raw.removingPercentEncoding ?? raw
+        }
+        return nil
     }
 
     private static func integer(_ request: Request, _ name: String, default value: Int,
