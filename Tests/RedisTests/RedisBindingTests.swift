@@ -34,6 +34,26 @@ final class RedisBindingTests: XCTestCase {
         try await redis.send("DEL", .string(key))
     }
 
+    func testPipelinesOfManySizesOnOneConnectionEachGetTheirOwnRepliesInOrder() async throws {
+        // Replies are gathered for the oldest request until it has all of its own; requests of
+        // 1 to 1,000 commands from concurrent callers share the one socket in between.
+        let redis = try TestEnvironment.redis(connections: 1)
+        defer { redis.shutdown() }
+        let prefix = "test:pipelines:\(UUID().uuidString):"
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<24 {
+                group.addTask {
+                    let size = [1, 7, 1_000, 250][caller % 4]
+                    let commands = (0..<size).map { RedisCommand("ECHO", .string("\(prefix)\(caller):\($0)")) }
+                    let replies = try await redis.pipeline(commands)
+                    XCTAssertEqual(replies.map { $0.string ?? "?" }, (0..<size).map { "\(prefix)\(caller):\($0)" },
+                                   "caller \(caller)")
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     func testConcurrentCallersShareConnectionsAndEachGetsItsOwnReply() async throws {
         let redis = try TestEnvironment.redis(connections: 2)
         defer { redis.shutdown() }

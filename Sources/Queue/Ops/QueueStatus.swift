@@ -96,8 +96,9 @@ public struct QueueStatus: Codable, Sendable {
         }
         var processes: [Process] = []
         var running: [RunningNow.Job] = []
-        for id in processIDs {
-            let fields = (try await redis.send("HGETALL", .string(global.process(id))).array ?? []).compactMap(\.string)
+        let hashes = try await redis.pipeline(processIDs.map { RedisCommand("HGETALL", .string(global.process($0))) })
+        for (id, hash) in zip(processIDs, hashes) {
+            let fields = (try hash.unwrapped().array ?? []).compactMap(\.string)
             guard !fields.isEmpty else { continue }   // expired: about to be recovered
             var info: [String: String] = [:]
             for i in stride(from: 0, to: fields.count - 1, by: 2) { info[fields[i]] = fields[i + 1] }
@@ -177,7 +178,8 @@ public struct QueueStatus: Codable, Sendable {
         var oldest: Double?
         if !heads.isEmpty {
             let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.jobs)] + heads.map { .string($0) })).array ?? []
-            let times = payloads.compactMap { $0.bytes.flatMap { try? JobEnvelope.decode($0).enqueuedAt } }
+            // The header scanner skips the arguments (a webhook's whole event) that a decode would build.
+            let times = payloads.compactMap { $0.bytes.flatMap { try? EnvelopeScanner.scan($0).header.enqueuedAt } }
             if let first = times.min() { oldest = Double(max(0, now - first)) / 1000 }
         }
         return Queue(name: name, ready: ready, inFlight: inFlight, delayed: r[0].int ?? 0, dead: r[1].int ?? 0,
