@@ -67,6 +67,8 @@ final class OpenAPIContractTests: XCTestCase {
             (.GET, "/v1/queues/{queue}/scheduled", "/v1/queues/default/scheduled?limit=10", nil, true, 200),
             (.GET, "/v1/queues/{queue}/scheduled", "/v1/queues/default/scheduled?limit=0", nil, true, 400),
             (.GET, "/v1/queues/{queue}/running", "/v1/queues/default/running?limit=10", nil, true, 200),
+            (.GET, "/v1/running", "/v1/running?limit=10", nil, true, 200),
+            (.GET, "/v1/running", "/v1/running?limit=501", nil, true, 400),
             (.GET, "/v1/queues/{queue}/running", "/v1/queues/default/running?offset=-1", nil, true, 400),
             (.POST, "/v1/queues/{queue}/jobs/{id}/run-now", "/v1/queues/default/jobs/x1/run-now", nil, true, 404),
             (.POST, "/v1/queues/{queue}/jobs/{id}/run-now", "/v1/queues/%C2%84/jobs/x1/run-now", nil, true, 400),

@@ -259,6 +259,10 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual(sleeping?["attempt"] as? Int, 1, runningNow.text)
         XCTAssertEqual((sleeping?["process"] as? String)?.isEmpty, false, runningNow.text)
         XCTAssertNotNil(sleeping?["running_for_seconds"] as? Double, runningNow.text)
+        let everywhere = try await harness.ops(.GET, "/v1/running")
+        XCTAssertEqual(everywhere.status, 200, everywhere.text)
+        XCTAssertTrue((everywhere.json?["entries"] as? [[String: Any]] ?? []).contains { $0["id"] as? String == sleepID
+            && $0["queue"] as? String == "lookup" }, "every queue's running jobs: \(everywhere.text)")
         let metrics = try await harness.request(.GET, "/metrics")
         let longest = metrics.text.firstMatch(of: /cityos_queue_longest_running_seconds\{queue="lookup"\} ([0-9.e+-]+)/)
         XCTAssertGreaterThan(try XCTUnwrap(longest.flatMap { Double($0.1) }, metrics.text), 0, "the metric says a job runs")

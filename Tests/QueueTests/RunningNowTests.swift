@@ -60,6 +60,15 @@ final class RunningNowTests: XCTestCase {
         let match = try XCTUnwrap(line.wholeMatch(of: /\S+  diag\.sleep  tenant=acme  attempt 1\/3  for \d+s of 30s  on (\S+)/), cli.log)
         XCTAssertEqual(String(match.1), pool.configuration.processID)
 
+        let everyQueue = try await running.list(queue: nil)
+        XCTAssertEqual(Set(everyQueue.jobs.map(\.id)), [first, second, payout], "every queue's")
+        XCTAssertEqual(everyQueue.jobs.first?.id, first, "the longest-running first")
+        let all = try ChildProcess(arguments: ["running"], environment: env)
+        let allExit = try await all.waitForExit()
+        XCTAssertEqual(allExit, 0, all.log)
+        XCTAssertTrue(all.log.contains("3 running in every queue"), all.log)
+        XCTAssertTrue(all.log.contains("payouts  \(payout)  diag.sleep"), all.log)
+
         // A process that stops returns its jobs and takes its list with it.
         pool.stop()
         try await task.value

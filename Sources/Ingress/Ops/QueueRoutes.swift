@@ -28,6 +28,14 @@ struct QueueRoutes: Sendable {
         var entries: [Entry]
     }
 
+    /// One page of the jobs that run now in every queue.
+    struct RunningPage: Encodable {
+        var total: Int
+        var offset: Int
+        var limit: Int
+        var entries: [RunningNow.Job]
+    }
+
     func register(on group: RouterGroup<IngressContext>) {
         group.get("/status") { _, _ in
             try JSONText.response(try await QueueStatus.read(redis: self.redis, namespace: self.namespace))
@@ -53,6 +61,13 @@ struct QueueRoutes: Sendable {
             let (total, entries) = try await ScheduledJobs(redis: self.redis, namespace: self.namespace)
                 .list(queue: queue, offset: offset, limit: limit)
             return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
+        }
+        group.get("/running") { request, _ in
+            let offset = try Self.integer(request, "offset", default: 0, range: 0...1_000_000_000)
+            let limit = try Self.integer(request, "limit", default: 50, range: 1...500)
+            let (total, jobs) = try await RunningNow(redis: self.redis, namespace: self.namespace)
+                .list(queue: nil, offset: offset, limit: limit)
+            return try JSONText.response(RunningPage(total: total, offset: offset, limit: limit, entries: jobs))
         }
         group.get("/queues/{queue}/running") { request, context in
             let queue = try Self.queue(context)

@@ -76,9 +76,10 @@ public struct RunningNow: Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// The jobs of `queue` that run now, longest first: a page of them and how many there are.
-    public func list(queue: String, offset: Int = 0, limit: Int = 50) async throws -> (total: Int, jobs: [Job]) {
-        let all = try await read().filter { $0.queue == queue }
+    /// The jobs of `queue` (nil: of every queue) that run now, longest first: a page of them and
+    /// how many there are.
+    public func list(queue: String?, offset: Int = 0, limit: Int = 50) async throws -> (total: Int, jobs: [Job]) {
+        let all = try await read().filter { queue == nil || $0.queue == queue }
         return (all.count, Array(all.dropFirst(offset).prefix(limit)))
     }
 

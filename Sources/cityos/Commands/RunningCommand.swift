@@ -2,14 +2,14 @@ import ArgumentParser
 import Foundation
 import Queue
 
-/// `cityos running QUEUE [--limit N] [--offset N] [--json]`: the jobs of a queue that run now,
-/// longest first (what `GET /v1/queues/{queue}/running` answers), as each worker process last
-/// published them with its heartbeat.
+/// `cityos running [QUEUE] [--limit N] [--offset N] [--json]`: the jobs of a queue (or of every
+/// queue) that run now, longest first (what `GET /v1/queues/{queue}/running` and `GET /v1/running`
+/// answer), as each worker process last published them with its heartbeat.
 struct RunningCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "running", abstract: "List the jobs of a queue that run now, longest first, with their process.")
+        commandName: "running", abstract: "List the jobs that run now (of one queue or all), longest first, with their process.")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Queue name.") var queue: String
+    @Argument(help: "Queue name (default: every queue).") var queue: String?
     @Option(help: "Jobs to list.") var limit: Int = 50
     @Option(help: "Jobs to skip.") var offset: Int = 0
     @Flag(help: "Print JSON.") var json = false
@@ -28,12 +28,13 @@ struct RunningCommand: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(jobs), as: UTF8.self))
             return
         }
-        print("\(total) running in \(queue) (as each worker process last reported, with its heartbeat)")
+        print("\(total) running in \(queue ?? "every queue") (as each worker process last reported, with its heartbeat)")
         for job in jobs {
             let tenant = job.tenant.map { "  tenant=\($0)" } ?? ""
             let seconds = Int(job.runningForSeconds ?? 0)
             let progress = job.progress.map { "  progress: \($0)" } ?? ""
-            print("\(job.id)  \(job.kind)\(tenant)  attempt \(job.attempt)/\(job.maxAttempts)"
+            let place = queue == nil ? "\(job.queue)  " : ""
+            print("\(place)\(job.id)  \(job.kind)\(tenant)  attempt \(job.attempt)/\(job.maxAttempts)"
                   + "  for \(seconds)s of \(Self.seconds(job.timeoutSeconds))  on \(job.process ?? "?")\(progress)")
         }
     }
