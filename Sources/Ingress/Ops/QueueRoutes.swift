@@ -56,23 +56,20 @@ struct QueueRoutes: Sendable {
         }
         group.get("/queues/{queue}/scheduled") { request, context in
             let queue = try Self.queue(context)
-            let offset = try Self.integer(request, "offset", default: 0, range: 0...1_000_000_000)
-            let limit = try Self.integer(request, "limit", default: 50, range: 1...500)
+            let (offset, limit) = try Self.page(request)
             let (total, entries) = try await ScheduledJobs(redis: self.redis, namespace: self.namespace)
                 .list(queue: queue, offset: offset, limit: limit)
             return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
         }
         group.get("/running") { request, _ in
-            let offset = try Self.integer(request, "offset", default: 0, range: 0...1_000_000_000)
-            let limit = try Self.integer(request, "limit", default: 50, range: 1...500)
+            let (offset, limit) = try Self.page(request)
             let (total, jobs) = try await RunningNow(redis: self.redis, namespace: self.namespace)
                 .list(queue: nil, offset: offset, limit: limit)
             return try JSONText.response(RunningPage(total: total, offset: offset, limit: limit, entries: jobs))
         }
         group.get("/queues/{queue}/running") { request, context in
             let queue = try Self.queue(context)
-            let offset = try Self.integer(request, "offset", default: 0, range: 0...1_000_000_000)
-            let limit = try Self.integer(request, "limit", default: 50, range: 1...500)
+            let (offset, limit) = try Self.page(request)
             let (total, jobs) = try await RunningNow(redis: self.redis, namespace: self.namespace)
                 .list(queue: queue, offset: offset, limit: limit)
             return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: jobs))
@@ -98,8 +95,7 @@ struct QueueRoutes: Sendable {
         }
         group.get("/queues/{queue}/dead") { request, context in
             let queue = try Self.queue(context)
-            let offset = try Self.integer(request, "offset", default: 0, range: 0...1_000_000_000)
-            let limit = try Self.integer(request, "limit", default: 50, range: 1...500)
+            let (offset, limit) = try Self.page(request)
             let filter = try Self.deadFilter(request)
             let (total, entries) = try await self.deadLetters.list(queue: queue, offset: offset, limit: limit, filter: filter)
             return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
@@ -176,6 +172,12 @@ struct QueueRoutes: Sendable {
             return raw.removingPercentEncoding ?? raw
         }
         return nil
+    }
+
+    /// A list's `offset` (0 by default) and `limit` (50 by default, at most 500).
+    private static func page(_ request: Request) throws(APIError) -> (offset: Int, limit: Int) {
+        (try integer(request, "offset", default: 0, range: 0...1_000_000_000),
+         try integer(request, "limit", default: 50, range: 1...500))
     }
 
     private static func integer(_ request: Request, _ name: String, default value: Int,
