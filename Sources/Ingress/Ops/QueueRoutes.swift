@@ -19,21 +19,14 @@ struct QueueRoutes: Sendable {
         var reason: String?
     }
 
-    /// One page of a queue's dead letters or of its schedule.
+    /// One page of a queue's dead letters, schedule or running jobs; `queue` is left out for the
+    /// running jobs of every queue.
     struct Page<Entry: Encodable>: Encodable {
-        var queue: String
+        var queue: String?
         var total: Int
         var offset: Int
         var limit: Int
         var entries: [Entry]
-    }
-
-    /// One page of the jobs that run now in every queue.
-    struct RunningPage: Encodable {
-        var total: Int
-        var offset: Int
-        var limit: Int
-        var entries: [RunningNow.Job]
     }
 
     func register(on group: RouterGroup<IngressContext>) {
@@ -61,18 +54,9 @@ struct QueueRoutes: Sendable {
                 .list(queue: queue, offset: offset, limit: limit)
             return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
         }
-        group.get("/running") { request, _ in
-            let (offset, limit) = try Self.page(request)
-            let (total, jobs) = try await RunningNow(redis: self.redis, namespace: self.namespace)
-                .list(queue: nil, offset: offset, limit: limit)
-            return try JSONText.response(RunningPage(total: total, offset: offset, limit: limit, entries: jobs))
-        }
+        group.get("/running") { request, _ in try await self.running(queue: nil, request) }
         group.get("/queues/{queue}/running") { request, context in
-            let queue = try Self.queue(context)
-            let (offset, limit) = try Self.page(request)
-            let (total, jobs) = try await RunningNow(redis: self.redis, namespace: self.namespace)
-                .list(queue: queue, offset: offset, limit: limit)
-            return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: jobs))
+            try await self.running(queue: try Self.queue(context), request)
         }
         group.post("/queues/{queue}/jobs/{id}/run-now") { _, context in
             let (queue, id) = (try Self.queue(context), try Self.id(context))
@@ -172,6 +156,14 @@ struct QueueRoutes: Sendable {
             return raw.removingPercentEncoding ?? raw
         }
         return nil
+    }
+
+    /// A page of the jobs that run now in `queue` (nil: in every queue), longest first.
+    private func running(queue: String?, _ request: Request) async throws -> Response {
+        let (offset, limit) = try Self.page(request)
+        let (total, jobs) = try await RunningNow(redis: redis, namespace: namespace)
+            .list(queue: queue, offset: offset, limit: limit)
+        return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: jobs))
     }
 
     /// A list's `offset` (0 by default) and `limit` (50 by default, at most 500).

@@ -78,11 +78,8 @@ public struct DeadLetters: Sendable {
     /// that dies meanwhile is not taken, nor one seen twice), their envelopes read 500 at a time.
     func matching(queue: String, filter: Filter) async throws -> [Entry] {
         let keys = QueueKeys(queue: queue, namespace: namespace)
-        let flat = try await redis.send("ZRANGE", .string(keys.dead), 0, -1, "REV", "WITHSCORES").unwrapped().array ?? []
-        var scored: [(id: String, at: Int64)] = []
-        for i in stride(from: 0, to: flat.count - 1, by: 2) {
-            scored.append((flat[i].string ?? "", Int64(Double(flat[i + 1].string ?? "0") ?? 0)))
-        }
+        let scored = TimedJobPage.scored(
+            try await redis.send("ZRANGE", .string(keys.dead), 0, -1, "REV", "WITHSCORES").unwrapped().array ?? [])
         var found: [Entry] = []
         for start in stride(from: 0, to: scored.count, by: 500) {
             let chunk = scored[start..<min(scored.count, start + 500)]

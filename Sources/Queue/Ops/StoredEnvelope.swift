@@ -33,13 +33,14 @@ struct TimedJobPage {
                          .int(offset + max(1, limit) - 1), "WITHSCORES"),
         ])
         let total = try replies[0].unwrapped().int ?? 0
-        let flat = try replies[1].unwrapped().array ?? []
-        var scored: [(id: String, at: Int64)] = []
-        for i in stride(from: 0, to: flat.count - 1, by: 2) {
-            scored.append((flat[i].string ?? "", Int64(Double(flat[i + 1].string ?? "0") ?? 0)))
-        }
+        let scored = Self.scored(try replies[1].unwrapped().array ?? [])
         guard !scored.isEmpty else { return TimedJobPage(total: total, items: []) }
         let payloads = try await redis.send(RedisCommand("HMGET", [.string(hash)] + scored.map { .string($0.id) })).unwrapped().array ?? []
         return TimedJobPage(total: total, items: zip(scored, payloads).map { Item(id: $0.id, at: $0.at, payload: $1.bytes) })
+    }
+
+    /// A sorted set's `WITHSCORES` reply as (member, score in ms) pairs.
+    static func scored(_ flat: [RedisReply]) -> [(id: String, at: Int64)] {
+        stride(from: 0, to: flat.count - 1, by: 2).map { (flat[$0].string ?? "", Int64(Double(flat[$0 + 1].string ?? "0") ?? 0)) }
     }
 }
