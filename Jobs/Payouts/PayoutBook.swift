@@ -82,10 +82,12 @@ struct PayoutBook {
     }
 
     /// The predicate of a payable entry of `vendor` (entries aliased `e`); one text for the sum and the claim.
+    /// Earnings and commissions wait out the tenant's hold; reversals count at once, since the hold
+    /// is there to absorb refunds: a sale refunded inside it is never paid out.
     private static let payablePredicate = """
         e.vendor_id = $1 AND e.kind <> 'payout'
-        AND e.occurred_at <= now() - make_interval(days => (
-            SELECT coalesce((settings -> 'payouts' ->> 'hold_days')::int, 7) FROM tenants WHERE id = e.tenant_id))
+        AND (e.kind = 'reversal' OR e.occurred_at <= now() - make_interval(days => (
+            SELECT coalesce((settings -> 'payouts' ->> 'hold_days')::int, 7) FROM tenants WHERE id = e.tenant_id)))
         AND NOT EXISTS (
             SELECT 1 FROM payout_items i JOIN payouts p ON p.tenant_id = i.tenant_id AND p.id = i.payout_id
             WHERE i.tenant_id = e.tenant_id AND i.entry_id = e.id AND p.status IN ('pending', 'paid'))

@@ -19,8 +19,9 @@ import Store
 /// 3. One transaction, through the execution ledger keyed by the payout, marks the payout `paid`
 ///    with the transfer id and appends the ledger's `payout` entry (−amount).
 ///
-/// Failures: a retryable Stripe error (5xx, timeout, 429) fails the attempt and the job is retried;
-/// the payout stays pending and is resumed (also by the next day's `payouts.run`). A non-retryable
+/// Failures: a retryable Stripe error (5xx, timeout, 429), or an answer that may hide a transfer made
+/// (a success whose body does not read), fails the attempt and the job is retried; the payout stays
+/// pending and is resumed (also by the next day's `payouts.run`). A non-retryable
 /// one (the account cannot receive, invalid request) marks the payout `failed` with the reason —
 /// its entries are payable again — and the job fails permanently, so it shows in the dead letters.
 /// An idempotency-key mismatch is a bug, not a refusal: the payout is left pending for an operator.
@@ -88,7 +89,11 @@ public struct PayoutsVendorJob: JobHandler {
                            "tenant_id": tenant.uuidString.lowercased()],
                 idempotencyKey: payout.idempotencyKey)
         } catch {
-            if error.isRetryable { throw error }
+            // Stripe may have made the transfer (a timeout, an answer that does not read): the payout
+            // stays pending and its entries held, and the next attempt sends the same key, which
+            // Stripe answers with the transfer it made, if it made one. Never marked failed: a
+            // failed payout frees its entries, and the next payout would have a new key.
+            if error.isRetryable || error.mayHaveTakenEffect { throw error }
             if case .idempotencyMismatch = error { throw JobFailure.permanent("payout \(payout.id): \(error); left pending") }
             let reason = "payout \(payout.idempotencyKey) failed: \(error)"
             try await book.markFailed(payout, reason: error.description, tenant: tenant)

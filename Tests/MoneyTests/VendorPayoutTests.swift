@@ -57,6 +57,54 @@ final class VendorPayoutTests: XCTestCase {
         }
     }
 
+    /// The hold period exists to absorb refunds: a refund inside it must stop the money, even once
+    /// the sale itself is past the hold (reversals count at once, docs/money.md).
+    func testARefundInsideTheHoldPeriodIsNotPaidOut() async throws {
+        try await MoneyWorld.run { world in
+            let tenant = try await world.makeTenant(holdDays: 7)
+            let (vendor, accountID) = try await world.makeVendor(tenant)
+            try await world.setRule(tenant, basisPoints: 1_000)
+            let order = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: MoneyWorld.placedAt(daysAgo: 8),
+                                                           lines: [.init(vendorID: vendor, quantity: 3, unitAmount: 3_333)])
+            try await world.run(world.calculate, .init(order: order), tenant: tenant)
+            try await world.run(world.reverse, .init(orderID: order.id, reason: .refund), tenant: tenant)
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            let transfers = try await world.transfers(to: try XCTUnwrap(accountID))
+            XCTAssertEqual(transfers.map(\.amount), [], "the refunded sale is not paid out")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertTrue(payouts.isEmpty, "no payout for a refunded sale: \(payouts)")
+            let balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, 0)
+        }
+    }
+
+    /// Stripe made the transfer but its answer did not read: the payout must stay pending (its
+    /// entries held), so that the next attempt resends the same key instead of paying again.
+    func testATransferWhoseAnswerDoesNotReadIsResumedNotPaidTwice() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            try await world.script(#"{"kind": "garble", "endpoint": "POST /stripe/v1/transfers"}"#)
+            do {
+                try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+                XCTFail("an answer that does not read is not a paid payout")
+            } catch {
+                XCTAssertFalse((error as? JobFailure)?.isPermanent ?? false, "retried, not given up: \(error)")
+            }
+            let afterGarble = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(afterGarble.map(\.status), ["pending"], "left pending, its entries held")
+            let made = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(made.count, 1, "Stripe made the transfer")
+
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "one transfer, however the first answer went")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["paid"])
+            XCTAssertEqual(payouts.first?.transfer, transfers.first?.id)
+        }
+    }
+
     func testACrashAfterStripeAnsweredTwiceInARowStillEndsWithOneTransfer() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, account) = try await vendorWithSales(world)

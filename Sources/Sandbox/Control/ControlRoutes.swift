@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 
 /// The control API a test drives the sandbox with (docs/sandbox.md), under `/_sandbox`:
-/// - `POST /_sandbox/script`: script outcomes (`fail`, `rate_limit`, `hang`, `decline`); `GET` lists them
+/// - `POST /_sandbox/script`: script outcomes (`fail`, `rate_limit`, `hang`, `garble`, `decline`); `GET` lists them
 /// - `GET /_sandbox/calls`: calls per endpoint, with arrival times
 /// - `GET /_sandbox/state`: the ids each service holds (PaymentIntents, transfers, products, …)
 /// - `POST /_sandbox/reset`: forget everything (data, scripts, counts, keys, deliveries)
@@ -65,6 +65,7 @@ struct ControlRoutes {
     /// `{"kind": "fail", "endpoint": "POST /stripe/v1/payment_intents", "status": 500, "times": 1}`,
     /// `{"kind": "rate_limit", "endpoint": …, "retry_after": 1, "times": 1}`,
     /// `{"kind": "hang", "endpoint": …, "seconds": 30, "times": 1}`,
+    /// `{"kind": "garble", "endpoint": …, "times": 1}` (the service runs; its success answer is cut off),
     /// `{"kind": "decline", "customer": "cus_…", "decline_code": "insufficient_funds", "times": 1}`.
     static func script(_ body: [String: SandboxJSON], world: SandboxWorld) throws(ControlError) -> SandboxJSON {
         let times = body["times"]?.int ?? 1
@@ -94,8 +95,10 @@ struct ControlRoutes {
             let seconds = NSDecimalNumber(decimal: body["seconds"]?.decimal ?? 30).doubleValue
             guard seconds > 0 else { throw ControlError("bad_request", "seconds must be positive") }
             outcome = .hang(seconds: seconds)
+        case "garble":
+            outcome = .garble
         default:
-            throw ControlError("bad_request", "kind must be fail, rate_limit, hang or decline")
+            throw ControlError("bad_request", "kind must be fail, rate_limit, hang, garble or decline")
         }
         world.scripting.script(endpoint, outcome, times: times)
         return world.scripting.json

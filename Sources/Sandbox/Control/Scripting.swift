@@ -4,12 +4,15 @@ import Synchronization
 /// Outcomes a test scripts ahead: the next N calls to an endpoint fail with a status, are rate
 /// limited with a `Retry-After`, or hang; the next N off-session charges of a customer are
 /// declined. Scripted failures happen in front of the service, before it runs: nothing is saved
-/// for an idempotency key, so a retry with the same key reaches the service afresh.
+/// for an idempotency key, so a retry with the same key reaches the service afresh. A `garble`
+/// is the one outcome behind the service: it runs and keeps what it did, and its success answer
+/// is replaced by a cut-off body (a proxy or a network that lost the end of the answer).
 final class Scripting: Sendable {
     enum Outcome: Sendable, Equatable {
         case fail(status: Int)
         case rateLimit(retryAfter: Int)
         case hang(seconds: Double)
+        case garble
     }
 
     struct Decline: Sendable {
@@ -66,6 +69,7 @@ final class Scripting: Sendable {
                     case .fail(let status): return ["kind": "fail", "status": .int(status)]
                     case .rateLimit(let after): return ["kind": "rate_limit", "retry_after": .int(after)]
                     case .hang(let seconds): return ["kind": "hang", "seconds": .decimal(Decimal(seconds))]
+                    case .garble: return ["kind": "garble"]
                     }
                 })
             }

@@ -18,6 +18,13 @@ enum Answer {
         json(failure.body, status: failure.status, headers: failure.headers)
     }
 
+    /// A success whose body was cut off: `200` with JSON that does not parse.
+    static func garbled() -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        return Response(status: .ok, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"id": "tr_"#)))
+    }
+
     /// The request's body, at most 1 MiB.
     static func body(_ request: Request, _ service: SandboxService) async throws(ServiceFailure) -> Data {
         do {

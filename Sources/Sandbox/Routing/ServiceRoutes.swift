@@ -23,15 +23,19 @@ struct ServiceRoutes {
         let service = service
         router.on(RouterPath(stringLiteral: full), method: method) { request, context -> Response in
             world.calls.record(endpoint)
-            if let scripted = world.scripting.take(endpoint) {
+            let scripted = world.scripting.take(endpoint)
+            if let scripted, scripted != .garble {
                 return await Self.play(scripted, service: service, world: world)
             }
+            let response: Response
             do throws(ServiceFailure) {
                 try world.credentials.check(service, request)
-                return try await handler(request, context)
+                response = try await handler(request, context)
             } catch {
                 return Answer.failure(error)
             }
+            if scripted == .garble, (200..<300).contains(response.status.code) { return Answer.garbled() }
+            return response
         }
     }
 
@@ -47,6 +51,8 @@ struct ServiceRoutes {
         case .hang(let seconds):
             await world.scripting.hang(for: min(.milliseconds(Int(seconds * 1000)), world.configuration.maxHang))
             return Answer.failure(.shaped(service, status: 504, message: "sandbox: scripted hang ended"))
+        case .garble:
+            return Answer.garbled()   // not reached: a garble is played behind the service
         }
     }
 }

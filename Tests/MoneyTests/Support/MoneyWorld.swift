@@ -194,6 +194,17 @@ final class MoneyWorld: @unchecked Sendable {
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
     }
 
+    /// Scripts an outcome (`POST /_sandbox/script`, docs/sandbox.md), e.g.
+    /// `{"kind": "garble", "endpoint": "POST /stripe/v1/transfers"}`.
+    func script(_ json: String) async throws {
+        var request = HTTPClientRequest(url: sandboxURL + "/_sandbox/script")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: json))
+        let response = try await http.execute(request, timeout: .seconds(10))
+        XCTAssertEqual(response.status.code, 200, "the sandbox took the script \(json)")
+    }
+
     func createAccount() async throws -> String {
         let account = try await stripe("POST", "/v1/accounts", body: "type=express&country=US")
         return try XCTUnwrap(account["id"] as? String)
