@@ -40,3 +40,47 @@ struct ProgressJob: JobHandler {
         try await Task.sleep(for: .seconds(30))
     }
 }
+
+/// `test.gate`: waits until its gate opens, then succeeds or fails as the gate says; lets a test
+/// decide when a running job ends, and how.
+struct GateJob: JobHandler {
+    struct Arguments: Codable, Sendable {}
+    struct Refused: Error, CustomStringConvertible { var description: String { "the gate says fail" } }
+    static let kind = "test.gate"
+    static let options = JobOptions(queue: "default", retry: .exponentialJitter(maxAttempts: 2, base: .milliseconds(50)),
+                                    timeout: .seconds(60))
+    let gate: Gate
+    func run(_ arguments: Arguments, context: JobContext) async throws {
+        if await gate.passed() == .fail { throw Refused() }
+    }
+}
+
+/// Closed until `open(_:)`; every job waiting at it then passes with the outcome it was opened with.
+final class Gate: Sendable {
+    enum Outcome: Sendable { case succeed, fail }
+    private struct State {
+        var outcome: Outcome?
+        var waiting: [CheckedContinuation<Outcome, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func passed() async -> Outcome {
+        await withCheckedContinuation { waiter in
+            let now: Outcome? = state.withLock { state in
+                if let outcome = state.outcome { return outcome }
+                state.waiting.append(waiter)
+                return nil
+            }
+            if let now { waiter.resume(returning: now) }
+        }
+    }
+
+    func open(_ outcome: Outcome = .succeed) {
+        let waiting = state.withLock { state in
+            state.outcome = outcome
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for waiter in waiting { waiter.resume(returning: outcome) }
+    }
+}

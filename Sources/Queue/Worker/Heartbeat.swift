@@ -1,11 +1,18 @@
 import Foundation
 import Logging
 import Redis
+import Synchronization
 
 /// Tells the others this process is alive, and returns the jobs of processes that are not.
 /// Each beat refreshes a key that expires after the heartbeat TTL; a process whose key has
 /// expired (killed, out of memory, host lost) has its in-flight jobs put back at the head of
 /// their queues by whichever live process notices first.
+///
+/// A missing key alone does not make a process dead: after Redis was down for longer than the
+/// TTL, every key's expiry time has passed when it comes back, live processes' too. A process
+/// is declared dead only once this one has seen its key missing for a whole TTL, by which time
+/// a live one has beaten again (it beats every third of the TTL) — otherwise the first worker
+/// back would hand every other worker's running jobs to a second runner.
 struct Heartbeat: Sendable {
     let redis: RedisClient
     let configuration: WorkerConfiguration
@@ -14,6 +21,8 @@ struct Heartbeat: Sendable {
     let running: RunningJobs
     let startedAt: Int64
     let logger: Logger
+    /// Since when this process has seen each other process's key missing.
+    let missing = MissingProcesses()
 
     var keys: GlobalKeys { GlobalKeys(namespace: configuration.namespace) }
 
@@ -61,7 +70,7 @@ struct Heartbeat: Sendable {
         let others = members.compactMap(\.string).filter { $0 != configuration.processID }
         guard !others.isEmpty else { return 0 }
         let alive = try await redis.pipeline(others.map { RedisCommand("EXISTS", .string(keys.process($0))) })
-        let dead = zip(others, alive).filter { $0.1.int == 0 }.map(\.0)
+        let dead = missing.overdue(zip(others, alive).filter { $0.1.int == 0 }.map(\.0), after: configuration.heartbeatTTL)
         guard !dead.isEmpty else { return 0 }
         let queues = (try await redis.send("SMEMBERS", .string(keys.queues)).array ?? []).compactMap(\.string)
         var recovered = 0
@@ -73,6 +82,7 @@ struct Heartbeat: Sendable {
                 recovered += n
             }
             try await redis.send("ZREM", .string(keys.processes), .string(process))
+            missing.forget(process)
             logger.notice("recovered a dead worker process", metadata: ["process": "\(process)", "jobs": "\(recovered)"])
         }
         return recovered
@@ -84,5 +94,32 @@ struct Heartbeat: Sendable {
             RedisCommand("DEL", .string(keys.process(configuration.processID))),
             RedisCommand("ZREM", .string(keys.processes), .string(configuration.processID)),
         ])
+    }
+}
+
+/// The processes one process has seen without a heartbeat key, each with the time it first did.
+final class MissingProcesses: Sendable {
+    private let since = Mutex<[String: ContinuousClock.Instant]>([:])
+
+    /// Notes `missing` (the processes whose key is gone now) and returns those gone for at least
+    /// `grace` as this process saw them; one seen alive again starts from nothing next time.
+    func overdue(_ missing: [String], after grace: Duration, now: ContinuousClock.Instant = .now) -> [String] {
+        since.withLock { since in
+            let gone = Set(missing)
+            since = since.filter { gone.contains($0.key) }
+            var overdue: [String] = []
+            for process in missing {
+                if let first = since[process] {
+                    if now - first >= grace { overdue.append(process) }
+                } else {
+                    since[process] = now
+                }
+            }
+            return overdue
+        }
+    }
+
+    func forget(_ process: String) {
+        since.withLock { _ = $0.removeValue(forKey: process) }
     }
 }

@@ -104,22 +104,39 @@ struct JobRunner: Sendable {
         log[metadataKey: "kind"] = "\(envelope.kind)"
         log[metadataKey: "attempt"] = "\(next.attempt)"
         if let trace = envelope.trace { log[metadataKey: "trace_id"] = "\(TraceParent.traceID(of: trace))" }
-        do {
-            if permanent || next.attempt >= next.maxAttempts {
-                try await recorder.bury(next)
-                observer?(.dead(next, reason: message))
-                log.error("job dead", metadata: ["reason": "\(message)"])
-            } else {
-                let due = Clock.nowMillis() + policy.delayMillis(afterAttempt: next.attempt)
-                next.dueAt = due
-                try await recorder.retry(next, dueMillis: due)
-                observer?(.retrying(next, error: message, dueAt: due))
-                log.warning("job failed; will retry", metadata: ["error": "\(message)", "due_at": "\(due)"])
+        if permanent || next.attempt >= next.maxAttempts {
+            guard await write(log, { try await recorder.bury(next) }) else { return }
+            observer?(.dead(next, reason: message))
+            log.error("job dead", metadata: ["reason": "\(message)"])
+        } else {
+            let due = Clock.nowMillis() + policy.delayMillis(afterAttempt: next.attempt)
+            next.dueAt = due
+            guard await write(log, { try await recorder.retry(next, dueMillis: due) }) else { return }
+            observer?(.retrying(next, error: message, dueAt: due))
+            log.warning("job failed; will retry", metadata: ["error": "\(message)", "due_at": "\(due)"])
+        }
+    }
+
+    /// Writes a failed attempt's outcome, trying again until Redis takes it: unwritten, the job
+    /// would stay in this process's in-flight hash, run by nobody, for as long as the process
+    /// lives. Safe to repeat: the scripts do nothing for a job this process no longer holds.
+    /// Gives up once the pool has stopped; its jobs were returned, or are recovered by another
+    /// process (at least once, never lost). Returns whether the outcome was written.
+    private func write(_ log: Logger, _ outcome: () async throws -> Void) async -> Bool {
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                try await outcome()
+                return true
+            } catch {
+                if recorder.isClosed {
+                    log.error("could not record job failure; the job is recovered and run again", metadata: ["error": "\(error)"])
+                    return false
+                }
+                log.warning("could not record job failure; will retry", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
             }
-        } catch {
-            // The outcome could not be written: the job stays in flight and will be recovered
-            // and run again after this process stops — at least once, never lost.
-            log.error("could not record job failure", metadata: ["error": "\(error)"])
         }
     }
 

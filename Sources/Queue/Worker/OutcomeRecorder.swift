@@ -44,6 +44,12 @@ final class OutcomeRecorder: Sendable {
     /// Stops `run()` after a last flush.
     func finish() { signalContinuation.finish() }
 
+    /// Set when the pool has stopped: outcomes still unwritten are no longer tried (the pool
+    /// returned its leftovers, or stayed registered so that another process recovers them).
+    private let closed = Atomic<Bool>(false)
+    var isClosed: Bool { closed.load(ordering: .relaxed) }
+    func close() { closed.store(true, ordering: .relaxed) }
+
     /// Writes every pending ack; on a Redis failure keeps them and tries again, so an outcome
     /// is never lost (the jobs stay in flight, recoverable, until it is written).
     func flush() async {
@@ -53,21 +59,40 @@ final class OutcomeRecorder: Sendable {
         }
         guard !batch.isEmpty else { return }
         let minute = Int(Clock.nowMillis() / 60_000)
-        let invocations = batch.map { queue, ids in
+        let queues = Array(batch)
+        let invocations = queues.map { queue, ids in
             let keys = QueueKeys(queue: queue, namespace: namespace)
             return QueueScripts.ack.invocation(
                 keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.stats), .string(keys.throughput)],
                 arguments: [.int(minute)] + ids.map { .string($0) })
         }
+        // A queue's acks are written when its script answered; an error answer (-LOADING while
+        // Redis reads its data after a restart, -BUSY, -MISCONF, -NOPERM) wrote nothing, and
+        // neither did a call that failed. Acks are safe to send again: one already applied finds
+        // nothing to remove.
+        var unwritten: [(String, [String])] = []
+        var failure: (any Error)?
         do {
-            _ = try await redis.runPipelined(invocations)
-            for (queue, ids) in batch { metrics.processed(queue: queue, count: ids.count) }
+            let replies = try await redis.runPipelined(invocations)
+            for (index, (queue, ids)) in queues.enumerated() {
+                do {
+                    guard index < replies.count else { throw RedisError.unexpectedReply("no reply to an ack") }
+                    try replies[index].unwrapped()
+                    metrics.processed(queue: queue, count: ids.count)
+                } catch {
+                    unwritten.append((queue, ids))
+                    failure = error
+                }
+            }
         } catch {
-            logger.warning("could not record acks; will retry", metadata: ["error": "\(error)"])
-            pending.withLock { p in for (q, ids) in batch { p[q, default: []].append(contentsOf: ids) } }
-            try? await Task.sleep(for: .milliseconds(200))
-            signalContinuation.yield()
+            unwritten = queues
+            failure = error
         }
+        guard let failure else { return }
+        logger.warning("could not record acks; will retry", metadata: ["error": "\(failure)"])
+        pending.withLock { p in for (q, ids) in unwritten { p[q, default: []].append(contentsOf: ids) } }
+        try? await Task.sleep(for: .milliseconds(200))
+        signalContinuation.yield()
     }
 
     /// Records a failed attempt that will be tried again at `dueMillis`.

@@ -59,9 +59,19 @@ public final class WorkerPool: Sendable {
             await drain()
             recorder.finish()
             await recorderTask.value
-            await returnLeftovers()
-            do { try await heartbeat.deregister() } catch {
-                logger.warning("could not deregister", metadata: ["error": "\(error)"])
+            let returned = await returnLeftovers()
+            recorder.close()
+            if returned {
+                do { try await heartbeat.deregister() } catch {
+                    logger.warning("could not deregister", metadata: ["error": "\(error)"])
+                }
+            } else {
+                // Still registered: once its heartbeat key expires, another process recovers
+                // what it could not return. Deregistered, its jobs would be in no one's sight.
+                logger.error("""
+                    could not return every job this process holds; it stays registered so that another worker \
+                    recovers them when its heartbeat expires
+                    """)
             }
             group.cancelAll()
         }
@@ -200,8 +210,10 @@ public final class WorkerPool: Sendable {
     }
 
     /// Anything still in this process's in-flight hashes (an outcome that could not be
-    /// written) goes back to its queue before the process leaves.
-    private func returnLeftovers() async {
+    /// written) goes back to its queue before the process leaves. Returns false if a queue's
+    /// could not be returned.
+    private func returnLeftovers() async -> Bool {
+        var returned = true
         for queue in configuration.queues.map(\.name) {
             let keys = QueueKeys(queue: queue, namespace: configuration.namespace)
             do {
@@ -209,8 +221,11 @@ public final class WorkerPool: Sendable {
                                     keys: OutcomeRecorder.requeueKeys(keys, process: configuration.processID),
                                     arguments: [.string(keys.prefix)])
             } catch {
-                logger.error("could not return leftover jobs; they will be recovered", metadata: ["queue": "\(queue)"])
+                returned = false
+                logger.error("could not return leftover jobs; they will be recovered",
+                             metadata: ["queue": "\(queue)", "error": "\(error)"])
             }
         }
+        return returned
     }
 }
