@@ -1,4 +1,5 @@
 import Foundation
+import Queue
 import Yams
 
 /// Reads the schedules directory: one schedule per `*.yaml` / `*.yml` file.
@@ -110,6 +111,14 @@ public enum ScheduleFiles {
             }
             timeZone = zone
         }
+        // `0 0 30 2 *` parses and never fires: a schedule that could never enqueue stops the start.
+        guard cron.next(after: Date(), in: timeZone) != nil else {
+            throw .invalidValue(file: file, key: "cron", reason: "'\(cronText)' never fires (no date matches it)")
+        }
+        let queue = try string("queue", required: false)
+        if let queue, !KeyName.isValid(queue) {
+            throw .invalidValue(file: file, key: "queue", reason: "must be \(KeyName.rule), not '\(queue)'")
+        }
         var catchUp = CatchUpPolicy.latest
         if let policy = try string("catch_up", required: false) {
             guard let value = CatchUpPolicy(rawValue: policy) else {
@@ -127,7 +136,7 @@ public enum ScheduleFiles {
         let argumentsJSON = try arguments(values["args"], file: file)
 
         return ScheduleDefinition(name: name, cron: cron, timeZone: timeZone, jobKind: jobKind,
-                                  argumentsJSON: argumentsJSON, queue: try string("queue", required: false),
+                                  argumentsJSON: argumentsJSON, queue: queue,
                                   catchUp: catchUp, enabled: enabled, file: file)
     }
 

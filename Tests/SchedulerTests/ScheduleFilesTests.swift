@@ -123,6 +123,13 @@ final class ScheduleFilesTests: XCTestCase {
             ("name: x\ncron: '0 0 * * *'\njob: a.b\nargs: { limit: .inf }\n",
              "\(file): 'args' has args.limit = .inf, which JSON cannot hold"),
             ("name: x\nname: y\ncron: '0 0 * * *'\njob: a.b\n", "\(file): 'name' appears more than once"),
+            ("name: x\ncron: '0 0 30 2 *'\njob: a.b\n", "\(file): 'cron' '0 0 30 2 *' never fires (no date matches it)"),
+            ("name: x\ncron: '0 0 31 4,6,9,11 *'\njob: a.b\n",
+             "\(file): 'cron' '0 0 31 4,6,9,11 *' never fires (no date matches it)"),
+            ("name: x\ncron: '0 0 * * *'\njob: a.b\nqueue: 'billing:daily'\n",
+             "\(file): 'queue' must be 1-64 letters, digits, '_', '-' or '.', not 'billing:daily'"),
+            ("name: x\ncron: '0 0 * * *'\njob: a.b\nqueue: pay outs\n",
+             "\(file): 'queue' must be 1-64 letters, digits, '_', '-' or '.', not 'pay outs'"),
             ("", "\(file): the file must hold one schedule, a mapping with keys name, cron, job (and optionally timezone, args, queue, catch_up, enabled)"),
             ("- name: x\n", "\(file): the file must hold one schedule, a mapping with keys name, cron, job (and optionally timezone, args, queue, catch_up, enabled)"),
         ]
