@@ -67,6 +67,22 @@ final class WebhookUnitTests: XCTestCase {
         XCTAssertEqual(a.type, "Payment Entry.on_update")
     }
 
+    /// A Frappe template renders a missing field as "": an empty `id` or `modified` must not make
+    /// different events one id (the second would be answered as a duplicate and never stored).
+    func testERPNextEmptyIDOrModifiedCountAsAbsent() throws {
+        func read(_ json: String) throws -> WebhookEvent {
+            try WebhookEvent.read(.erpnext, body: ByteBuffer(bytes: Array(json.utf8)))
+        }
+        let first = try read(#"{"id":"","doctype":"Sales Invoice","name":"SI-1","event":"on_submit","modified":"2026-12-01 10:00:00"}"#)
+        let second = try read(#"{"id":"","doctype":"Sales Invoice","name":"SI-2","event":"on_submit","modified":"2026-12-01 10:00:00"}"#)
+        XCTAssertEqual(first.id, "Sales Invoice:SI-1:on_submit:2026-12-01 10:00:00")
+        XCTAssertNotEqual(first.id, second.id)
+        let saved = try read(#"{"doctype":"Payment Entry","name":"PE-1","event":"on_update","modified":"","v":1}"#)
+        let savedAgain = try read(#"{"doctype":"Payment Entry","name":"PE-1","event":"on_update","modified":"","v":2}"#)
+        XCTAssertNotEqual(saved.id, savedAgain.id, "two saves of one document without a version are two events")
+        XCTAssertFalse(saved.id.hasSuffix(":"), saved.id)
+    }
+
     func testInvalidTenantIsRefused() {
         XCTAssertThrowsError(try WebhookEvent.read(.medusa, body: ByteBuffer(bytes: Array(#"{"id":"e","type":"t","tenant_id":"a b"}"#.utf8))))
     }

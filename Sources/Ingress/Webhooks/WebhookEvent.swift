@@ -59,8 +59,10 @@ struct WebhookEvent: Equatable {
             let doctype = try required(field(.doctype), "doctype")
             let name = try required(field(.name), "name")
             let action = try required(field(.event), "event")
-            let version = field(.modified) ?? Self.digest(body)
-            event = WebhookEvent(id: field(.id) ?? "\(doctype):\(name):\(action):\(version)",
+            // An empty value counts as absent: a Frappe template renders a missing field as "",
+            // and an empty id would make every such event one duplicate of the first.
+            let version = nonEmpty(field(.modified)) ?? Self.digest(body)
+            event = WebhookEvent(id: nonEmpty(field(.id)) ?? "\(doctype):\(name):\(action):\(version)",
                                  type: "\(doctype).\(action)", tenant: field(.tenantID))
         }
         guard event.id.utf8.count <= maxIDLength else {
@@ -70,6 +72,10 @@ struct WebhookEvent: Equatable {
             throw .badRequest("tenant_id must be \(KeyName.rule)")
         }
         return event
+    }
+
+    private static func nonEmpty(_ value: String?) -> String? {
+        value.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     private static func required(_ value: String?, _ name: String) throws(APIError) -> String {
