@@ -40,6 +40,20 @@ final class JSONFieldScannerTests: XCTestCase {
         XCTAssertNil(scan(deep), "nesting is bounded")
     }
 
+    /// A number a Double cannot hold is refused, as JSONDecoder (which reads the job's arguments)
+    /// refuses it: accepted, the event would be answered 202 and die unread in the worker.
+    func testNumbersOutOfADoublesRangeAreRefusedAsJSONDecoderRefusesThem() {
+        let refused = ["1e400", "-1e400", "1E+999", "1e-400", "2e-324", "-0.5e-330", String(repeating: "9", count: 400)]
+        let accepted = ["1e308", "-1.7976931348623157e308", "4.9e-324", "0e999999", "0.000e-999", "-0", "12345678901234567890",
+                        String(repeating: "9", count: 300)]
+        for number in refused + accepted {
+            let text = #"{"id":"evt_1","n":"# + number + "}"
+            let decoder = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) != nil
+            XCTAssertEqual(scan(text) != nil, decoder, "the scanner and JSONDecoder disagree on \(number.prefix(30))")
+            XCTAssertEqual(scan(text) == nil, refused.contains(number), String(number.prefix(30)))
+        }
+    }
+
     /// Long strings are stepped over eight bytes at a time: a byte that needs a look (a quote, a
     /// backslash, a control character, a non-ASCII byte) is found at every offset of the word.
     func testEveryByteOfALongStringIsLookedAt() {

@@ -203,6 +203,13 @@ final class WebhookTests: XCTestCase {
         let notObject = try await postStripe(array, signature: Signer.timestamped(array, secret: "whsec_stripe_test"))
         XCTAssertEqual(notObject.status, 400)
         XCTAssertEqual(notObject.errorCode, "malformed_json")
+        // A number no Double holds: the worker could never read the event, so it is not accepted.
+        let huge = Array(#"{"id":"evt_huge","type":"charge.succeeded","data":{"object":{"amount":1e400}}}"#.utf8)
+        let outOfRange = try await postStripe(huge, signature: Signer.timestamped(huge, secret: "whsec_stripe_test"))
+        XCTAssertEqual(outOfRange.status, 400)
+        XCTAssertEqual(outOfRange.errorCode, "malformed_json")
+        let keys = try await harness.keyCount()
+        XCTAssertEqual(keys, 0, "nothing enqueued")
     }
 
     func testEventWithoutIDIs400() async throws {

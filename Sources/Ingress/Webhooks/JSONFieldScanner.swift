@@ -255,20 +255,38 @@ struct JSONFieldScanner {
         }
 
         mutating func number() throws(Invalid) {
+            let start = index
             if peek == UInt8(ascii: "-") { index += 1 }
             guard let first = peek, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else {
                 throw Invalid(reason: "bad number at byte \(index)")
             }
             index += 1
-            if first != UInt8(ascii: "0") { digits() }
+            let integerDigits = first == UInt8(ascii: "0") ? 1 : 1 + digits()
             if peek == UInt8(ascii: ".") {
                 index += 1
                 guard digits() > 0 else { throw Invalid(reason: "bad fraction at byte \(index)") }
             }
+            var exponent = false
             if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
                 index += 1
                 if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
                 guard digits() > 0 else { throw Invalid(reason: "bad exponent at byte \(index)") }
+                exponent = true
+            }
+            // Only an exponent or some 300 digits can leave a Double's range.
+            if exponent || integerDigits > 300 { try representable(from: start) }
+        }
+
+        /// The job's arguments are read by JSONDecoder, which refuses a number a Double cannot
+        /// hold: one that overflows (`1e400`) or underflows to zero without being zero
+        /// (`1e-400`). Accepted, such an event would be answered 202 and die unread.
+        func representable(from start: Int) throws(Invalid) {
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            guard let value = Double(text), value.isFinite else {
+                throw Invalid(reason: "number out of range at byte \(start)")
+            }
+            if value == 0, text.prefix(while: { $0 != "e" && $0 != "E" }).contains(where: { ("1"..."9").contains($0) }) {
+                throw Invalid(reason: "number out of range at byte \(start)")
             }
         }
 
