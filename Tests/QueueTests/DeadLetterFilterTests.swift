@@ -80,6 +80,19 @@ final class DeadLetterFilterTests: XCTestCase {
         let refused = try await misuse.waitForExit()
         XCTAssertEqual(refused, 64, "a command line that does not parse: EX_USAGE, \(misuse.log)")
         XCTAssertTrue(misuse.log.contains("--kind and --error go with list or --all"), misuse.log)
+
+        // Paging options out of range are usage errors, not a crash (a negative count trapped in
+        // dropFirst, the largest offset overflowed).
+        for arguments in [["dead", "list", "default", "--error", "timed", "--offset=-1"],
+                          ["dead", "list", "default", "--limit=-1"],
+                          ["dead", "list", "default", "--offset", "9223372036854775807"],
+                          ["scheduled", "default", "--offset", "9223372036854775807"],
+                          ["running", "default", "--offset", "9223372036854775807"]] {
+            let out = try ChildProcess(arguments: arguments, environment: env)
+            let status = try await out.waitForExit()
+            XCTAssertEqual(status, 64, "\(arguments.joined(separator: " ")): \(out.log)")
+            XCTAssertTrue(out.log.contains("--limit is 1-500 and --offset 0-1000000000"), out.log)
+        }
         try await harness.clean()
     }
 }

@@ -23,6 +23,7 @@ struct DeadCommand: AsyncParsableCommand {
     enum Action: String, ExpressibleByArgument, CaseIterable { case list, show, retry, delete }
 
     func validate() throws {
+        try PageOptions.check(limit: limit, offset: offset)
         if (kind != nil || error != nil), action != .list, !all {
             throw ValidationError("--kind and --error go with list or --all")
         }

@@ -15,7 +15,7 @@ struct RunningCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
-        guard (1...500).contains(limit), offset >= 0 else { throw ValidationError("--limit is 1-500 and --offset at least 0") }
+        try PageOptions.check(limit: limit, offset: offset)
     }
 
     func run() async throws {

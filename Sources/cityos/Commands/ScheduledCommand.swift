@@ -14,7 +14,7 @@ struct ScheduledCommand: AsyncParsableCommand {
     @Option(help: "Entries to skip.") var offset: Int = 0
 
     func validate() throws {
-        guard (1...500).contains(limit), offset >= 0 else { throw ValidationError("--limit is 1-500 and --offset at least 0") }
+        try PageOptions.check(limit: limit, offset: offset)
     }
 
     func run() async throws {
