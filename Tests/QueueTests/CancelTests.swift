@@ -49,6 +49,33 @@ final class CancelTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// A dead letter whose id was enqueued again: replaying it would overwrite the live job and
+    /// put the id in line twice, so it is refused (409 in the API) and retry-all leaves it.
+    func testADeadLetterWhoseIdLivesAgainIsNotReplayedOverIt() async throws {
+        let harness = try QueueHarness()
+        let id = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(jobID: "twin-1")).id
+        _ = try await JobCancel(redis: harness.redis, namespace: harness.namespace).cancel(queue: "default", id: id)
+        let again = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(jobID: "twin-1"))
+        XCTAssertTrue(again.created, "the id is free again once its job is a dead letter")
+
+        do {
+            try await harness.deadLetters.retry(queue: "default", id: id)
+            XCTFail("replayed over a live job")
+        } catch let failure as DeadLetters.Failure {
+            XCTAssertEqual(failure, .liveTwin(queue: "default", id: id))
+            XCTAssertEqual(failure.refusal, .conflict)
+            XCTAssertTrue(failure.description.contains("cityos dead delete default twin-1"), failure.description)
+        }
+        let replayed = try await harness.deadLetters.retryAll(queue: "default")
+        XCTAssertEqual(replayed, 0)
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        let line = try await harness.redis.send("LRANGE", .string(keys.tenantList("_")), 0, -1).array ?? []
+        XCTAssertEqual(line.compactMap(\.string), [id], "the id is in line once")
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.dead, 1, "the dead letter stays")
+        try await harness.clean()
+    }
+
     func testAScheduledJobIsTakenOutOfTheSchedule() async throws {
         let harness = try QueueHarness()
         let id = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(delaySeconds: 3_600)).id

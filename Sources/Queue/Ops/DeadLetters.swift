@@ -27,9 +27,14 @@ public struct DeadLetters: Sendable {
 
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case notFound(queue: String, id: String)
+        /// A job with the dead letter's id was enqueued again and has not finished.
+        case liveTwin(queue: String, id: String)
         public var description: String {
             switch self {
             case .notFound(let q, let id): return "no dead letter \(id) in queue \(q)"
+            case .liveTwin(let q, let id):
+                return "job \(id) of queue \(q) was enqueued again and has not finished: replaying its dead letter would "
+                    + "run that id twice; wait until it finishes, or delete the dead letter with `cityos dead delete \(q) \(id)`"
             }
         }
     }
@@ -119,7 +124,11 @@ public struct DeadLetters: Sendable {
             QueueScripts.resurrect,
             keys: [.string(keys.dead), .string(keys.deadJobs), .string(keys.jobs), .string(keys.ring), .string(keys.wake)],
             arguments: [.string(keys.prefix), .string(id), .string(envelope.tenantKey), .raw(try envelope.encoded())])
-        if moved.int != 1 { throw Failure.notFound(queue: queue, id: id) }
+        switch moved.int {
+        case 1: return
+        case -1: throw Failure.liveTwin(queue: queue, id: id)
+        default: throw Failure.notFound(queue: queue, id: id)
+        }
     }
 
     /// Replays every dead letter the queue holds when asked, each once, newest first; returns how
@@ -134,7 +143,7 @@ public struct DeadLetters: Sendable {
             : try await matching(queue: queue, filter: filter).map(\.id)
         var count = 0
         for id in ids {
-            do { try await retry(queue: queue, id: id); count += 1 } catch Failure.notFound { continue }
+            do { try await retry(queue: queue, id: id); count += 1 } catch Failure.notFound { continue } catch Failure.liveTwin { continue }
         }
         return count
     }

@@ -16,7 +16,10 @@ public enum OpsRefusalKind: Sendable {
 }
 
 extension DeadLetters.Failure: OpsRefusal {
-    public var refusal: OpsRefusalKind { .notFound }
+    public var refusal: OpsRefusalKind {
+        if case .notFound = self { return .notFound }
+        return .conflict
+    }
 }
 
 extension JobCancel.Failure: OpsRefusal {

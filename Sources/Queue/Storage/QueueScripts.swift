@@ -248,10 +248,14 @@ enum QueueScripts {
 
     /// RESURRECT — KEYS: dead, deadjobs, jobs, ring, wake. ARGV: prefix, id, tenant, payload.
     /// Replays one dead letter: it leaves the dead letters and becomes ready, in one step,
-    /// so two operators replaying the same job create one job. Returns 1, or 0 if not dead.
+    /// so two operators replaying the same job create one job. Returns 1, 0 if not dead, or -1
+    /// if a live job has the same id (enqueued again after it died): replaying would overwrite
+    /// it and run the id twice, so nothing is done.
     static let resurrect = RedisScript(name: "resurrect", source: readyHelpers + """
 
-    if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then return 0 end
+    if redis.call('ZSCORE', KEYS[1], ARGV[2]) == false then return 0 end
+    if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then return -1 end
+    redis.call('ZREM', KEYS[1], ARGV[2])
     redis.call('HDEL', KEYS[2], ARGV[2])
     redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
     make_ready(ARGV[1], KEYS[4], ARGV[3], ARGV[2], false)
