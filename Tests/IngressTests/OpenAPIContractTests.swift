@@ -34,11 +34,23 @@ final class OpenAPIContractTests: XCTestCase {
         return operations
     }
 
+    /// `components.schemas.ErrorDetail.properties.code.enum`.
+    private func documentedErrorCodes() async throws -> Set<String> {
+        let answer = try await harness.request(.GET, "/openapi.yaml")
+        let document = try XCTUnwrap(try Yams.load(yaml: answer.text) as? [String: Any])
+        let schemas = (document["components"] as? [String: Any])?["schemas"] as? [String: Any]
+        let detail = (schemas?["ErrorDetail"] as? [String: Any])?["properties"] as? [String: Any]
+        let codes = (detail?["code"] as? [String: Any])?["enum"] as? [String]
+        return Set(try XCTUnwrap(codes, "ErrorDetail.code has no enum"))
+    }
+
     func testEveryStatusTheServerAnswersIsDocumentedForItsOperation() async throws {
         // No schedules report and no inbox report are handed in: those two answer 503 not_configured.
         harness = try await IngressHarness.start(benchRoute: true)
         let operations = try await documentedOperations()
+        let codes = try await documentedErrorCodes()
         let job = #"{"kind":"diag.noop","args":{}}"#
+        let overMiB = #"{"reason":""# + String(repeating: "x", count: 1 << 20) + #""}"#
         // (method, the document's path, the path asked, body, with the ops token, the status expected)
         let probes: [(HTTPMethod, String, String, String?, Bool, Int)] = [
             (.POST, "/webhooks/{source}", "/webhooks/stripe", "{}", false, 400),            // no signature
@@ -49,6 +61,7 @@ final class OpenAPIContractTests: XCTestCase {
             (.POST, "/v1/jobs", "/v1/jobs", #"{"kind":"diag.noop","tenant":""}"#, true, 400),
             (.POST, "/v1/jobs", "/v1/jobs", #"{"kind":"diag.noop","delay_seconds":31536001}"#, true, 400),
             (.POST, "/v1/jobs", "/v1/jobs", #"{"kind":"no.such.kind"}"#, true, 422),
+            (.POST, "/v1/jobs", "/v1/jobs", overMiB, true, 413),
             (.GET, "/v1/status", "/v1/status", nil, true, 200),
             (.GET, "/v1/status", "/v1/status", nil, false, 401),
             (.GET, "/v1/schedules", "/v1/schedules", nil, true, 503),
@@ -74,6 +87,8 @@ final class OpenAPIContractTests: XCTestCase {
             (.POST, "/v1/queues/{queue}/jobs/{id}/run-now", "/v1/queues/%C2%84/jobs/x1/run-now", nil, true, 400),
             (.POST, "/v1/queues/{queue}/pause", "/v1/queues/default/pause", #"{"reason":"contract"}"#, true, 200),
             (.POST, "/v1/queues/{queue}/pause", "/v1/queues/default/pause", #"{"reason":7}"#, true, 400),
+            (.POST, "/v1/queues/{queue}/pause", "/v1/queues/default/pause", overMiB, true, 413),
+            (.POST, "/v1/queues/{queue}/jobs/{id}/cancel", "/v1/queues/default/jobs/x1/cancel", overMiB, true, 413),
             (.POST, "/v1/queues/{queue}/pause", "/v1/queues/%C2%84/pause", nil, true, 400),
             (.POST, "/v1/queues/{queue}/resume", "/v1/queues/default/resume", nil, true, 200),
             (.POST, "/v1/queues/{queue}/resume", "/v1/queues/%C2%84/resume", nil, true, 400),
@@ -98,6 +113,8 @@ final class OpenAPIContractTests: XCTestCase {
                           "\(what) answered \(answer.status), which the document does not list for \(method) \(template) (it lists \(documented.sorted()))")
             if answer.status >= 400 {
                 XCTAssertNotNil(answer.errorCode, "\(what): an error answer without a JSON error code: \(answer.text.prefix(300))")
+                XCTAssertTrue(codes.contains(answer.errorCode ?? ""),
+                              "\(what): error code \(answer.errorCode ?? "-") is not in the document's ErrorDetail.code")
             }
         }
         let exercised = Set(probes.map { "\($0.0.rawValue) \($0.1)" })
