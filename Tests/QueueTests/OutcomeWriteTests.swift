@@ -129,6 +129,35 @@ final class OutcomeWriteTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// A fetch whose answer never came (Redis ran the script, the reply timed out): the job is in
+    /// the worker's own in-flight hash and in no line, and no other process returns it while this
+    /// one beats. The worker itself must.
+    func testAJobAFetchTookButNeverDeliveredIsReturnedAndRun() async throws {
+        let harness = try QueueHarness()
+        let pool = harness.makePool()
+        let id = try await harness.client.enqueue(NoopJob.self, .init()).id
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        let taken = try await harness.redis.run(
+            QueueScripts.fetch,
+            keys: [.string(keys.ring), .string(keys.jobs), .string(keys.inflight(pool.configuration.processID)),
+                   .string(keys.wake), .string(keys.paused)],
+            arguments: [.string(keys.prefix), .int(1)])
+        XCTAssertEqual(taken.array?.first?.string, id, "the fetch took the job for the pool, which never heard of it")
+
+        let task = Task { try await pool.run() }
+        try await eventually(timeout: .seconds(20), "the job held for nobody was never returned and run") {
+            harness.events.succeeded(id)
+        }
+        try await eventually("the job was not acknowledged") { try await harness.queue("default")?.processed == 1 }
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.recovered, 1)
+        XCTAssertEqual(queue?.inFlight, 0)
+        XCTAssertEqual(harness.events.starts(of: id).count, 1)
+        pool.stop()
+        try await task.value
+        try await harness.clean()
+    }
+
     /// Redis down for longer than the heartbeat TTL comes back with every heartbeat key expired,
     /// live workers' too. The first worker back must not take the others for dead.
     func testWorkersThatOutliveARedisOutageLongerThanTheTTLDoNotRecoverEachOthersJobs() async throws {

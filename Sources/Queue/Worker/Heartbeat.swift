@@ -19,10 +19,14 @@ struct Heartbeat: Sendable {
     let slots: Slots
     /// What the process runs, published with every beat for operators (`RunningNow`).
     let running: RunningJobs
+    /// The jobs whose outcome is on its way to Redis.
+    let recorder: OutcomeRecorder
     let startedAt: Int64
     let logger: Logger
     /// Since when this process has seen each other process's key missing.
-    let missing = MissingProcesses()
+    let missing = Sightings()
+    /// Since when this process has seen each job of its own in-flight hashes held by nothing in it.
+    let strays = Sightings()
 
     var keys: GlobalKeys { GlobalKeys(namespace: configuration.namespace) }
 
@@ -32,6 +36,7 @@ struct Heartbeat: Sendable {
             do {
                 try await beat()
                 try await recoverDeadProcesses()
+                try await recoverStrays()
             } catch {
                 logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
             }
@@ -88,6 +93,44 @@ struct Heartbeat: Sendable {
         return recovered
     }
 
+    /// Returns to their queues the jobs of this process's own in-flight hashes that nothing in it
+    /// holds: not running, no outcome on its way. A fetch whose reply never came (Redis ran the
+    /// script, the answer timed out) leaves such jobs, and so does an outcome given up on; no other
+    /// process recovers them while this one beats. A job counts as a stray once every check for
+    /// longer than a command's timeout has found it so, by which time a fetch reply still on its
+    /// way has arrived (and the job runs) or never will. Returns how many were returned.
+    @discardableResult
+    func recoverStrays(now: ContinuousClock.Instant = .now) async throws -> Int {
+        let queues = configuration.queues.map(\.name)
+        let keys = queues.map { QueueKeys(queue: $0, namespace: configuration.namespace) }
+        let replies = try await redis.pipeline(keys.map { RedisCommand("HKEYS", .string($0.inflight(configuration.processID))) })
+        let known = running.ids.union(recorder.held)
+        var seen: [String] = []
+        for (queue, reply) in zip(queues, replies) {
+            for id in (try reply.unwrapped().array ?? []).compactMap(\.string) where !known.contains(id) {
+                seen.append(queue + "\u{0}" + id)
+            }
+        }
+        let timeout = Duration.nanoseconds(redis.configuration.commandTimeout.nanoseconds)
+        let due = strays.overdue(seen, after: max(configuration.heartbeatTTL, timeout + .seconds(1)), now: now)
+        guard !due.isEmpty else { return 0 }
+        var byQueue: [String: [String]] = [:]
+        for key in due {
+            let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
+            if parts.count == 2 { byQueue[parts[0], default: []].append(parts[1]) }
+        }
+        var returned = 0
+        for (queue, ids) in byQueue {
+            let q = QueueKeys(queue: queue, namespace: configuration.namespace)
+            returned += try await redis.run(QueueScripts.requeue, keys: OutcomeRecorder.requeueKeys(q, process: configuration.processID),
+                                            arguments: [.string(q.prefix)] + ids.map { .string($0) }).int ?? 0
+            for id in ids { strays.forget(queue + "\u{0}" + id) }
+            logger.warning("returned jobs this process held for nobody (a fetch whose answer was lost, an outcome given up on)",
+                           metadata: ["queue": "\(queue)", "jobs": "\(ids.count)"])
+        }
+        return returned
+    }
+
     /// Removes this process from the registry (after its jobs are acknowledged or returned).
     func deregister() async throws {
         try await redis.pipeline([
@@ -97,29 +140,30 @@ struct Heartbeat: Sendable {
     }
 }
 
-/// The processes one process has seen without a heartbeat key, each with the time it first did.
-final class MissingProcesses: Sendable {
+/// Things a process has found in some state at every check (a process without a heartbeat key,
+/// a job held for nobody), each with the time it first did.
+final class Sightings: Sendable {
     private let since = Mutex<[String: ContinuousClock.Instant]>([:])
 
-    /// Notes `missing` (the processes whose key is gone now) and returns those gone for at least
-    /// `grace` as this process saw them; one seen alive again starts from nothing next time.
-    func overdue(_ missing: [String], after grace: Duration, now: ContinuousClock.Instant = .now) -> [String] {
+    /// Notes `seen` (what is in the state now) and returns what has been in it for at least
+    /// `grace`, at every check since; one not seen now starts from nothing next time.
+    func overdue(_ seen: [String], after grace: Duration, now: ContinuousClock.Instant = .now) -> [String] {
         since.withLock { since in
-            let gone = Set(missing)
-            since = since.filter { gone.contains($0.key) }
+            let current = Set(seen)
+            since = since.filter { current.contains($0.key) }
             var overdue: [String] = []
-            for process in missing {
-                if let first = since[process] {
-                    if now - first >= grace { overdue.append(process) }
+            for thing in seen {
+                if let first = since[thing] {
+                    if now - first >= grace { overdue.append(thing) }
                 } else {
-                    since[process] = now
+                    since[thing] = now
                 }
             }
             return overdue
         }
     }
 
-    func forget(_ process: String) {
-        since.withLock { _ = $0.removeValue(forKey: process) }
+    func forget(_ thing: String) {
+        since.withLock { _ = $0.removeValue(forKey: thing) }
     }
 }

@@ -91,6 +91,8 @@ struct JobRunner: Sendable {
 
     /// Records a failed attempt: a retry with backoff, or a dead letter.
     func record(_ envelope: JobEnvelope, failure: Error, policy: RetryPolicy) async {
+        recorder.hold(envelope.id)
+        defer { recorder.release([envelope.id]) }
         var next = envelope
         next.attempt += 1
         let message = Self.message(for: failure)

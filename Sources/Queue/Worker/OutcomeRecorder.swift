@@ -27,8 +27,17 @@ final class OutcomeRecorder: Sendable {
         (signal, signalContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
+    /// The jobs whose outcome is on its way to Redis (a success waiting for its ack, a failed
+    /// attempt being written): no longer running, still in this process's in-flight hash, and
+    /// not strays (`Heartbeat.recoverStrays`).
+    private let unwritten = Mutex<Set<String>>([])
+    var held: Set<String> { unwritten.withLock { $0 } }
+    func hold(_ id: String) { unwritten.withLock { _ = $0.insert(id) } }
+    func release(_ ids: some Sequence<String>) { unwritten.withLock { $0.subtract(ids) } }
+
     /// Queues a success for the next batch.
     func succeeded(id: String, queue: String) {
+        hold(id)
         pending.withLock { $0[queue, default: []].append(id) }
         signalContinuation.yield()
     }
@@ -79,6 +88,7 @@ final class OutcomeRecorder: Sendable {
                     guard index < replies.count else { throw RedisError.unexpectedReply("no reply to an ack") }
                     try replies[index].unwrapped()
                     metrics.processed(queue: queue, count: ids.count)
+                    release(ids)
                 } catch {
                     unwritten.append((queue, ids))
                     failure = error

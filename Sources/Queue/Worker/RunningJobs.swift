@@ -67,6 +67,9 @@ final class RunningJobs: Sendable {
 
     var count: Int { entries.withLock { $0.count } }
 
+    /// The ids of the jobs running now.
+    var ids: Set<String> { entries.withLock { Set($0.keys) } }
+
     /// What runs now, as the heartbeat publishes it (`RunningNow`).
     func snapshot() -> [RunningNow.Job] {
         entries.withLock { entries in

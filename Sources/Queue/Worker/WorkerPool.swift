@@ -36,7 +36,7 @@ public final class WorkerPool: Sendable {
         self.runner = JobRunner(registry: registry, recorder: recorder, running: running, slots: slots, logger: logger,
                                observer: observer)
         self.heartbeat = Heartbeat(redis: redis, configuration: configuration, slots: slots, running: running,
-                                   startedAt: Clock.nowMillis(), logger: logger)
+                                   recorder: recorder, startedAt: Clock.nowMillis(), logger: logger)
     }
 
     /// Works until `stop()`; then finishes or returns what it holds and returns.
