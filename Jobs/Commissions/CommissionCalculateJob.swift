@@ -10,6 +10,7 @@ import Store
 ///
 /// Effectively once: everything happens in one transaction through the execution ledger, and the
 /// ledger's unique (line, kind) index makes even a second job for the same order book nothing new.
+/// Reversals that arrived before the order (`early_reversals`) are applied in that transaction.
 public struct CommissionCalculateJob: JobHandler {
     public struct Arguments: Codable, Sendable {
         public var order: PlacedOrder
@@ -86,6 +87,8 @@ public struct CommissionCalculateJob: JobHandler {
                 try await Self.book(line, split: split, total: total, order: order, tenant: tenant, jobID: context.jobID,
                                     on: connection, logger: logger)
             }
+            // A refund or cancellation that came first is applied now, in the same transaction.
+            try await CommissionReverseJob.applyEarly(order: order.id, on: connection, logger: logger)
         }
     }
 

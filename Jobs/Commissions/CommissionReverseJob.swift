@@ -10,7 +10,8 @@ import Store
 ///
 /// Reversals count at once (their `occurred_at` is now, not held): a refund lowers the payable
 /// balance immediately. If the line was already paid out, the vendor's balance goes negative and
-/// the next payouts net it off.
+/// the next payouts net it off. A reversal that arrives before its order is booked is kept
+/// (`early_reversals`) and applied by `commission.calculate` when it books the order.
 public struct CommissionReverseJob: JobHandler {
     public struct Arguments: Codable, Sendable {
         public enum Reason: String, Codable, Sendable { case refund, cancellation }
@@ -42,38 +43,58 @@ public struct CommissionReverseJob: JobHandler {
         let tenant = try JobTenant.required(context)
         let logger = context.logger
         _ = try await ExecutionLedger(database: database).runOnce(jobID: context.jobID, kind: Self.kind, tenant: tenant) { connection in
-            let status: String
-            switch (arguments.reason, arguments.lineIDs) {
-            case (.cancellation, _): status = "canceled"
-            case (.refund, nil): status = "refunded"
-            case (.refund, _): status = "partially_refunded"
-            }
-            let updated = try await connection.query(
-                "UPDATE orders SET status = \(status) WHERE id = \(arguments.orderID) RETURNING id", logger: logger)
-            var found = false
-            for try await _ in updated { found = true }
-            // A refund may arrive before its order.placed was handled: retry until the order exists.
-            guard found else { throw CommissionReverseError.orderNotFound(arguments.orderID) }
-            let memo = "\(arguments.reason.rawValue) of order \(arguments.orderID)"
+            if try await Self.apply(arguments, jobID: context.jobID, on: connection, logger: logger) { return }
+            // The order is not booked yet (its order.placed is late, or waits for an operator):
+            // kept until commission.calculate books it, which applies it in the same transaction.
             try await connection.query("""
-                INSERT INTO vendor_ledger_entries
-                    (tenant_id, vendor_id, kind, amount, currency, order_id, reverses, occurred_at, job_id, memo)
-                SELECT e.tenant_id, e.vendor_id, 'reversal', -e.amount, e.currency, e.order_id, e.id, now(), \(context.jobID), \(memo)
-                FROM vendor_ledger_entries e
-                WHERE e.order_id = \(arguments.orderID) AND e.kind IN ('earning', 'commission')
-                  AND (\(arguments.lineIDs == nil) OR e.order_line_id = ANY(\(arguments.lineIDs ?? [])))
-                ON CONFLICT (tenant_id, reverses) WHERE reverses IS NOT NULL DO NOTHING
+                INSERT INTO early_reversals (tenant_id, job_id, order_id, reason, line_ids)
+                VALUES (\(tenant), \(context.jobID), \(arguments.orderID), \(arguments.reason.rawValue), \(arguments.lineIDs))
+                ON CONFLICT (tenant_id, job_id) DO NOTHING
                 """, logger: logger)
+            logger.notice("the order is not booked yet: its reversal is kept and applied when it is",
+                          metadata: ["order_id": "\(arguments.orderID)", "reason": "\(arguments.reason.rawValue)"])
         }
     }
-}
 
-/// A reversal that cannot be booked yet.
-enum CommissionReverseError: Error, CustomStringConvertible {
-    case orderNotFound(UUID)
-    var description: String {
-        switch self {
-        case .orderNotFound(let id): return "order \(id) is not stored yet (commission.calculate has not run); retrying"
+    /// Marks the order and appends the reversal entries, in the caller's transaction; false when
+    /// the order is not booked (nothing done).
+    static func apply(_ arguments: Arguments, jobID: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let status: String
+        switch (arguments.reason, arguments.lineIDs) {
+        case (.cancellation, _): status = "canceled"
+        case (.refund, nil): status = "refunded"
+        case (.refund, _): status = "partially_refunded"
+        }
+        let updated = try await connection.query(
+            "UPDATE orders SET status = \(status) WHERE id = \(arguments.orderID) RETURNING id", logger: logger)
+        var found = false
+        for try await _ in updated { found = true }
+        guard found else { return false }
+        let memo = "\(arguments.reason.rawValue) of order \(arguments.orderID)"
+        try await connection.query("""
+            INSERT INTO vendor_ledger_entries
+                (tenant_id, vendor_id, kind, amount, currency, order_id, reverses, occurred_at, job_id, memo)
+            SELECT e.tenant_id, e.vendor_id, 'reversal', -e.amount, e.currency, e.order_id, e.id, now(), \(jobID), \(memo)
+            FROM vendor_ledger_entries e
+            WHERE e.order_id = \(arguments.orderID) AND e.kind IN ('earning', 'commission')
+              AND (\(arguments.lineIDs == nil) OR e.order_line_id = ANY(\(arguments.lineIDs ?? [])))
+            ON CONFLICT (tenant_id, reverses) WHERE reverses IS NOT NULL DO NOTHING
+            """, logger: logger)
+        return true
+    }
+
+    /// Applies the reversals that arrived before `order` was booked (`early_reversals`), oldest
+    /// first, and removes them; in the transaction that books it.
+    static func applyEarly(order: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query("""
+            DELETE FROM early_reversals WHERE order_id = \(order) RETURNING job_id, reason, line_ids, created_at
+            """, logger: logger)
+        var early: [(String, String, [UUID]?, Date)] = []
+        for try await row in rows.decode((String, String, [UUID]?, Date).self) { early.append(row) }
+        for (jobID, reason, lines, _) in early.sorted(by: { $0.3 < $1.3 }) {
+            guard let reason = Arguments.Reason(rawValue: reason) else { continue }
+            _ = try await apply(Arguments(orderID: order, lineIDs: lines, reason: reason), jobID: jobID, on: connection, logger: logger)
+            logger.notice("applied a reversal that arrived before its order", metadata: ["order_id": "\(order)", "reason": "\(reason.rawValue)"])
         }
     }
 }

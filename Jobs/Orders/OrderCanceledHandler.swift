@@ -10,7 +10,8 @@ import Store
 /// fulfilment canceled (no delivery or invoice is created for it afterwards), cancels its Fleetbase
 /// delivery unless it was already completed or canceled, and cancels its ERPNext invoice unless
 /// something was paid on it (a paid invoice is left to accounting: a credit note). A cancellation
-/// that arrives before its order.placed was handled fails the attempt and is retried.
+/// that arrives before its order.placed was handled is kept: order.placed books the order
+/// canceled, its commissions reversed, and creates no delivery or invoice for it.
 struct OrderCanceledHandler: WebhookEventHandler {
     let database: Database?
     let fleetbase: FleetbaseConnector?

@@ -27,6 +27,19 @@ struct OrderFulfilments {
         }
     }
 
+    /// Marks the order's row canceled if the order is (a cancellation that arrived before the
+    /// order was booked): `once` then creates nothing for it.
+    func cancelIfCanceled(tenant: UUID, order: UUID) async throws {
+        let logger = self.logger
+        try await database.withTenant(tenant) { connection in
+            try await connection.query("""
+                UPDATE order_fulfilments f SET canceled_at = coalesce(f.canceled_at, now()), updated_at = now()
+                FROM orders o WHERE o.tenant_id = f.tenant_id AND o.id = f.order_id AND f.order_id = \(order)
+                  AND o.status = 'canceled' AND f.canceled_at IS NULL
+                """, logger: logger)
+        }
+    }
+
     /// Creates the order's `document` once: with the row locked, if no id is stored yet, `create`
     /// runs (the outside call) and its id is stored in the same transaction. A second event for the
     /// order waits on the lock, then finds the id. Returns the id, and whether this call created it.

@@ -47,6 +47,9 @@ struct OrderPlacedHandler: WebhookEventHandler {
                                         tenant: tenant, from: context))
         let fulfilments = OrderFulfilments(database: database, logger: context.logger)
         try await fulfilments.ensure(tenant: tenant, order: placed.id, externalID: medusaID)
+        // An order.canceled that came first left its cancellation for the booking to apply: the
+        // order is booked canceled, and gets no delivery or invoice.
+        try await fulfilments.cancelIfCanceled(tenant: tenant, order: placed.id)
 
         if let delivery {
             try await fulfilments.once(.delivery, tenant: tenant, order: placed.id, lookUp: {

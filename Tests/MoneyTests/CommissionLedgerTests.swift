@@ -103,6 +103,45 @@ final class CommissionLedgerTests: XCTestCase {
         }
     }
 
+    /// A refund delivered before its order was booked (order.placed late): kept, not retried until
+    /// it dies, and applied when the order is booked, so the refunded sale is never paid out.
+    func testARefundBeforeItsOrderIsKeptAndAppliedWhenTheOrderIsBooked() async throws {
+        try await MoneyWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (vendor, account) = try await world.makeVendor(tenant)
+            try await world.setRule(tenant, basisPoints: 1_000)
+            let order = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: MoneyWorld.placedAt(daysAgo: 10),
+                                                           lines: [.init(vendorID: vendor, quantity: 3, unitAmount: 3_333)])
+            let refundID = JobID.make()
+            try await world.run(world.reverse, .init(orderID: order.id, reason: .refund), tenant: tenant, id: refundID)
+            try await world.run(world.reverse, .init(orderID: order.id, reason: .refund), tenant: tenant, id: refundID)
+            func kept(_ tenant: UUID) async throws -> Int64 {
+                try await world.app.withTenant(tenant) { connection in
+                    var count: Int64 = 0
+                    for try await n in try await connection.query("SELECT count(*) FROM early_reversals", logger: MoneyWorld.logger)
+                        .decode(Int64.self) { count = n }
+                    return count
+                }
+            }
+            let waiting = try await kept(tenant)
+            XCTAssertEqual(waiting, 1, "kept once, however often it is delivered")
+            let stranger = try await world.makeTenant()
+            let seenByAnother = try await kept(stranger)
+            XCTAssertEqual(seenByAnother, 0, "another tenant does not see it (row-level security)")
+
+            try await world.run(world.calculate, .init(order: order), tenant: tenant)
+            let balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, 0, "booked and reversed in one step")
+            let reversals = try await world.sum(tenant, "kind = 'reversal'")
+            XCTAssertEqual(reversals, -(9_999 - 1_000))
+            let left = try await kept(tenant)
+            XCTAssertEqual(left, 0, "applied once, then gone")
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertTrue(transfers.isEmpty, "the refunded sale is not paid out: \(transfers)")
+        }
+    }
+
     func testTheApplicationCannotEditOrDeleteLedgerEntries() async throws {
         try await MoneyWorld.run { world in
             let tenant = try await world.makeTenant()

@@ -142,6 +142,31 @@ final class OrderEventTests: XCTestCase {
         }
     }
 
+    /// order.canceled before order.placed (a late or replayed placement): the cancellation is kept;
+    /// the order is then booked canceled, its commissions reversed, with no delivery or invoice.
+    func testACancellationBeforeItsOrderIsBookedCanceledWithNothingToDeliverOrInvoice() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            let canceled = DispatchWorld.medusaEvent("order.canceled", id: order, tenant: tenant)
+            try await world.post(.medusa, canceled)
+            try await world.settled("medusa", try XCTUnwrap(canceled["id"] as? String), as: "processed")
+            let before = try await world.sandboxDocuments()
+
+            try await world.handleOrderPlaced(order, tenant: tenant)
+            let ledger = try await world.ledger(tenant, medusaOrder: order)
+            XCTAssertEqual(ledger, ["commission -250", "earning 2500", "reversal -2500", "reversal 250"])
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertEqual(fulfilment?.canceled, true)
+            XCTAssertNil(fulfilment?.deliveryID, "no delivery for a canceled order")
+            XCTAssertNil(fulfilment?.invoiceName, "no invoice for a canceled order")
+            let after = try await world.sandboxDocuments()
+            XCTAssertEqual(after.deliveries.count, before.deliveries.count)
+            XCTAssertEqual(after.documents.count, before.documents.count)
+        }
+    }
+
     func testOrderCanceledReversesCommissionsOnceAndCancelsTheDelivery() async throws {
         try await DispatchWorld.run { world in
             let tenant = try await world.makeTenant()
