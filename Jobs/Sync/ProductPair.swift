@@ -45,7 +45,15 @@ struct ProductPair: Sendable {
             }
         }
         if !plan.toCommerce.isEmpty {
-            let updated = try await medusa.updateProduct(id: product.id, ProductFields.medusaUpdate(plan.toCommerce))
+            let updated: MedusaProduct
+            do {
+                updated = try await medusa.updateProduct(id: product.id, ProductFields.medusaUpdate(plan.toCommerce))
+            } catch {
+                // Payload was written: the conflicts commerce won there are settled, whatever happens next.
+                guard writes > 0 else { throw error }
+                throw PartialSync(medusaID: product.id, docID: docID,
+                                  settled: plan.conflicts.filter { $0.winner == .commerce }, underlying: error)
+            }
             writes += 1
             if ProductFields.commerceView(updated) == plan.agreed {
                 next.medusaVersion = max(next.medusaVersion, Int64(updated.version ?? 0))
@@ -60,6 +68,22 @@ struct ProductPair: Sendable {
         _ = try await orNil { () async throws(ConnectorError) -> JSON in
             try await payload.update(id: docID, fields, in: collection)
         }
+    }
+}
+
+/// The content document was written and the Medusa write then failed. The conflicts the first
+/// write settled (commerce won: the editor's value was overwritten) have happened and must be
+/// recorded although the attempt fails: the retry finds both sides agreeing on those fields and
+/// would never see them again. The others are found again by the retry.
+struct PartialSync: Error, CustomStringConvertible {
+    let medusaID: String
+    let docID: String
+    let settled: [SyncConflict]
+    let underlying: any Error
+    var description: String { "\(underlying)" }
+
+    var records: [(medusaID: String, docID: String?, conflict: SyncConflict)] {
+        settled.map { (medusaID: medusaID, docID: docID, conflict: $0) }
     }
 }
 

@@ -20,7 +20,7 @@ struct ProductSync: Sendable {
     /// `product.created` / `product.updated`: pushes commerce-owned fields to the content document
     /// (created as a draft stub the first time), and resolves conflicts.
     func commerceChanged(tenant: UUID, productID: String, eventVersion: Int64?, jobID: String) async throws -> WebhookOutcome {
-        try await database.withTenant(tenant) { connection in
+        try await keepingSettled(tenant: tenant, detectedBy: "product.event", jobID: jobID) { try await database.withTenant(tenant) { connection in
             try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
             let link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger)
             if let link, link.archived { return .ignored }
@@ -40,7 +40,7 @@ struct ProductSync: Sendable {
                 .sync(product: product, doc: doc, link: link, tenant: tenant)
             try await commit(result, tenant: tenant, detectedBy: "product.event", jobID: jobID, connection)
             return .processed
-        }
+        } }
     }
 
     /// `product.deleted`: the content document is archived (unpublished, `archived: true`), not
@@ -72,7 +72,7 @@ struct ProductSync: Sendable {
         }
         guard let productID else { return .ignored }   // not a product's content
         let known = firstRead
-        return try await database.withTenant(tenant) { connection in
+        return try await keepingSettled(tenant: tenant, detectedBy: "content.event", jobID: jobID) { try await database.withTenant(tenant) { connection in
             try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
             let link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger)
             if let link, link.archived { return .ignored }
@@ -93,7 +93,7 @@ struct ProductSync: Sendable {
                 .sync(product: product, doc: doc, link: link, tenant: tenant)
             try await commit(result, tenant: tenant, detectedBy: "content.event", jobID: jobID, connection)
             return .processed
-        }
+        } }
     }
 
     /// `media.uploaded`: a `media` document naming a content document (`product`) is attached to
@@ -119,6 +119,22 @@ struct ProductSync: Sendable {
                 try await SyncLinks.save([link], tenant: tenant, on: connection, logger: logger)
             }
             return .processed
+        }
+    }
+
+    /// Runs `body`. A `PartialSync` (the content document written, Medusa's write failed) rolled its
+    /// transaction back, so the conflicts that write settled are recorded in one of their own
+    /// before the failure is passed on (the retry would find those fields agreeing, and never know).
+    private func keepingSettled<T: Sendable>(tenant: UUID, detectedBy: String, jobID: String,
+                                             _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let partial as PartialSync {
+            try await database.withTenant(tenant) { connection in
+                try await SyncLinks.record(partial.records, tenant: tenant, detectedBy: detectedBy, jobID: jobID,
+                                           on: connection, logger: logger)
+            }
+            throw partial.underlying
         }
     }
 

@@ -60,31 +60,52 @@ struct SyncReconciliation: Sendable {
             next.position = 1
         }
         let pair = ProductPair(medusa: medusa, payload: payload, collection: collection)
-        let saved = try await database.withTenant(tenant) { connection in
+        let (saved, failure) = try await database.withTenant(tenant) { connection -> (SyncCursor, (any Error)?) in
             try await SyncLinks.lock(products.map(\.id), tenant: tenant, on: connection, logger: logger)
             let links = try await SyncLinks.links(medusaIDs: products.map(\.id), on: connection, logger: logger)
             let docs = try await documents(for: products.map(\.id), tenant: tenantText)
             var changed: [SyncLink] = []
             var conflicts: [(medusaID: String, docID: String?, conflict: SyncConflict)] = []
             var state = next
+            var done = 0
+            var failure: (any Error)?
             for product in products {
                 let link = links[product.id]
-                if let link, link.archived || Int64(product.version ?? 0) < link.medusaVersion { continue }
-                let result = try await pair.sync(product: product, doc: docs[product.id], link: link, tenant: tenant)
+                if let link, link.archived || Int64(product.version ?? 0) < link.medusaVersion { done += 1; continue }
+                let result: ProductPair.Result
+                do {
+                    result = try await pair.sync(product: product, doc: docs[product.id], link: link, tenant: tenant)
+                } catch {
+                    if let partial = error as? PartialSync {
+                        conflicts += partial.records
+                        state.conflicts += Int64(partial.settled.count)
+                    }
+                    failure = (error as? PartialSync)?.underlying ?? error
+                    break
+                }
                 if result.link != link { changed.append(result.link) }
                 if result.writes > 0 { state.repaired += 1 }
                 state.conflicts += Int64(result.conflicts.count)
                 for conflict in result.conflicts {
                     conflicts.append((medusaID: product.id, docID: result.link.payloadDocID, conflict: conflict))
                 }
+                done += 1
+            }
+            if failure != nil {
+                // What the products before the failing one did was written outside: keep their links,
+                // their conflicts and the cursor at the failing product, then fail the attempt.
+                state.phase = cursor.phase
+                state.position = cursor.position + done
+                state.checked = cursor.checked + Int64(done)
             }
             try await SyncLinks.save(changed, tenant: tenant, on: connection, logger: logger)
             try await SyncLinks.record(conflicts, tenant: tenant, detectedBy: "sync.reconcile", jobID: state.runJobID,
                                        on: connection, logger: logger)
             try await state.save(tenant: tenant, jobID: jobID, on: connection, logger: logger)
-            return state
+            return (state, failure)
         }
         cursor = saved
+        if let failure { throw failure }
         return false
     }
 

@@ -130,6 +130,34 @@ final class ProductEventTests: XCTestCase {
         }
     }
 
+    /// A publish whose content write went through and whose Medusa write was refused: the conflict
+    /// the content write settled is recorded although the attempt fails; the retry finishes the rest.
+    func testAConflictSettledBeforeAFailedWriteIsRecordedOnce() async throws {
+        try await SyncWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let product = try await world.createProduct(tenant, title: "Lamp", description: "Old copy")
+            let id = try XCTUnwrap(product["id"] as? String)
+            try await eventually("the stub exists") { try await world.links(tenant)[id] != nil }
+            let links = try await world.links(tenant)
+            let docID = try XCTUnwrap(links[id])
+            try await world.settle()
+            let handle = try await world.document(docID)["handle"] as? String
+
+            _ = try await world.call("POST", "/_sandbox/script",
+                                     ["kind": "fail", "endpoint": "POST /medusa/admin/products/{id}", "status": 400, "times": 1])
+            // The editor changes commerce's handle (restored: a conflict) and content's description.
+            try await world.payload("PATCH", "/api/products-content/\(docID)", [
+                "handle": "editor-lamp", "description": "New copy", "_status": "published"])
+            try await eventually("Medusa never got the description") { try await world.product(id)["description"] as? String == "New copy" }
+            try await world.settle()
+            let conflicts = try await world.conflicts(tenant)
+            XCTAssertEqual(conflicts.map(\.field), ["handle"], "the settled conflict, once: \(conflicts)")
+            XCTAssertEqual(conflicts.first?.winner, "commerce")
+            let restored = try await world.document(docID)["handle"] as? String
+            XCTAssertEqual(restored, handle)
+        }
+    }
+
     func testLateEventsNeverMoveARecordBackwards() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()

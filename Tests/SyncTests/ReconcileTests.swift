@@ -63,6 +63,36 @@ final class ReconcileTests: XCTestCase {
         }
     }
 
+    /// A batch that fails at one product (Medusa refuses a write) after others were repaired:
+    /// the earlier products' repairs happened outside and their conflicts must be kept, as must the
+    /// conflict settled by the failing product's own first write; the retry resumes at it.
+    func testAFailureMidBatchKeepsTheConflictsAlreadySettled() async throws {
+        try await SyncWorld.run { world in
+            let tenant = try await world.makeTenant()
+            try await world.setWebhooks(false)
+            let (products, docs) = try await world.seed(tenant, count: 10)
+            _ = try await world.reconcile(tenant, batchSize: 10)   // links them
+
+            // Product 2: an editor changed commerce's handle (restored in Payload: a conflict).
+            try await world.payload("PATCH", "/api/products-content/\(docs[2])", ["handle": "editor-2"])
+            // Product 5: the same, and content's description, which then goes to Medusa: refused once.
+            try await world.payload("PATCH", "/api/products-content/\(docs[5])", ["handle": "editor-5", "description": "edited 5"])
+            _ = try await world.call("POST", "/_sandbox/script",
+                                     ["kind": "fail", "endpoint": "POST /medusa/admin/products/{id}", "status": 400, "times": 1])
+
+            let run = try await world.reconcile(tenant, batchSize: 10)
+            XCTAssertEqual(run.repaired, 2)
+            let conflicts = try await world.conflicts(tenant)
+            XCTAssertEqual(Set(conflicts.map(\.medusaID)), [products[2], products[5]], "\(conflicts)")
+            XCTAssertEqual(conflicts.count, 2, "each once: \(conflicts)")
+            XCTAssertTrue(conflicts.allSatisfy { $0.field == "handle" && $0.winner == "commerce" })
+            let product = try await world.product(products[5])
+            XCTAssertEqual(product["description"] as? String, "edited 5", "the retry finished the refused write")
+            let doc = try await world.document(docs[5])
+            XCTAssertEqual(doc["handle"] as? String, "seed-product-5")
+        }
+    }
+
     func testAReconciliationKilledHalfwayResumesFromItsCursor() async throws {
         try await SyncWorld.run(workers: false) { world in
             let tenant = try await world.makeTenant()
