@@ -76,8 +76,13 @@ struct InvoiceBook {
             guard let (invoice, amount, currency, count, nextAt) = open else { return nil }
             var attempt = ChargeAttempt(invoiceID: invoice, subscriptionID: subscription, attempt: count, amount: amount,
                                         currency: currency, customer: customer, paymentMethod: method)
-            if count > 0, let (status, age) = try await Self.status(of: invoice, attempt: count, on: connection, logger: logger),
+            if count > 0, let (status, age, payer) = try await Self.status(of: invoice, attempt: count, on: connection, logger: logger),
                status == "pending" {
+                // The payer the attempt was first sent with: a resend under its key must repeat it.
+                if let payer {
+                    attempt.customer = payer.customer
+                    attempt.paymentMethod = payer.method
+                }
                 guard age <= resendLimit else {
                     throw JobFailure.permanent("invoice \(invoice) attempt \(count) has been pending for \(Int(age / 3600)) h, past "
                         + "Stripe's 24-hour idempotency window: a resend could charge twice, so it is left pending; look its "
@@ -88,8 +93,10 @@ struct InvoiceBook {
             guard count == 0 || (nextAt.map { $0 <= now } ?? false) else { return nil }
             attempt.attempt = count + 1
             try await connection.query("""
-                INSERT INTO payment_attempts (tenant_id, id, invoice_id, attempt, idempotency_key, amount, currency)
-                VALUES (\(tenant), \(UUID()), \(invoice), \(attempt.attempt), \(attempt.idempotencyKey), \(amount), \(currency))
+                INSERT INTO payment_attempts (tenant_id, id, invoice_id, attempt, idempotency_key, amount, currency,
+                                              customer_id, payment_method)
+                VALUES (\(tenant), \(UUID()), \(invoice), \(attempt.attempt), \(attempt.idempotencyKey), \(amount), \(currency),
+                        \(customer), \(method))
                 """, logger: logger)
             try await connection.query("""
                 UPDATE invoices SET attempt_count = \(attempt.attempt), next_attempt_at = NULL, updated_at = now()
@@ -99,14 +106,18 @@ struct InvoiceBook {
         }
     }
 
-    /// The attempt's status and age in seconds (real time).
-    private static func status(of invoice: UUID, attempt: Int, on connection: PostgresConnection,
-                               logger: Logger) async throws -> (String, Double)? {
+    /// The attempt's status, age in seconds (real time) and payer (nil for attempts made before
+    /// the payer was stored).
+    private static func status(of invoice: UUID, attempt: Int, on connection: PostgresConnection, logger: Logger)
+        async throws -> (String, Double, (customer: String, method: String)?)? {
         let rows = try await connection.query("""
-            SELECT status, extract(epoch FROM now() - created_at)::float8 FROM payment_attempts
+            SELECT status, extract(epoch FROM now() - created_at)::float8, customer_id, payment_method FROM payment_attempts
             WHERE invoice_id = \(invoice) AND attempt = \(attempt)
             """, logger: logger)
-        for try await row in rows.decode((String, Double).self) { return row }
+        for try await (status, age, customer, method) in rows.decode((String, Double, String?, String?).self) {
+            if let customer, let method { return (status, age, (customer, method)) }
+            return (status, age, nil)
+        }
         return nil
     }
 

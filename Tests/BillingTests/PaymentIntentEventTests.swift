@@ -194,6 +194,31 @@ final class PaymentIntentEventTests: XCTestCase {
         }
     }
 
+    /// The card changed (subscription.update) between an attempt's first send and its resume: the
+    /// resend repeats the payer it was first sent with, or Stripe would refuse the key's reuse and
+    /// leave the invoice open with its attempt pending, out of dunning.
+    func testAnAttemptResumedAfterTheCardChangedIsSentWithItsFirstPayer() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 1_100)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "recarded").first)
+            let attempt = try unwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
+            _ = try await BillingInvoiceJob.createIntent(attempt, tenant: tenant, stripe: world.connectors.stripe)
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("UPDATE subscriptions SET payment_method = 'pm_card_mastercard' WHERE id = \(id)",
+                                           logger: BillingWorld.logger)
+            }
+            try await world.withWorkers {
+                try await world.runQueued(PaymentsRetryJob.self, .init(tenantID: tenant, stuckAfterSeconds: 0))
+                try await eventually("the resumed attempt books Stripe's replayed answer") {
+                    try await world.invoices(tenant, subscription: id).map(\.status) == ["paid"]
+                }
+            }
+            let held = try await world.paymentIntentsHeld()
+            XCTAssertEqual(held, 1, "resumed with the same key and payer: no second PaymentIntent")
+        }
+    }
+
     func testPaymentsRetryResumesAnAttemptLeftPendingOnceWithTheSameIdempotencyKey() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
