@@ -208,6 +208,12 @@ final class WebhookFastPathTests: XCTestCase {
         let stored = try await harness.storedWebhookJobs()
         XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }),
                        ["evt_expect", "evt_expect_http10", "evt_expect_pipelined"])
+
+        // A body announced over the 1 MiB limit is not invited: its 413 comes first, before any byte of it.
+        let huge = try RawHTTP.Connection(port: harness.port)
+        try huge.write(Array("POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 5000000\r\n\r\n".utf8))
+        let refused = try huge.read(responses: 1)
+        XCTAssertEqual(refused.first?.status, 413, refused.first?.body ?? "")
     }
 
     func testARequestThatIsNotHTTPGetsAJSONErrorAfterTheAnswersBeforeIt() async throws {

@@ -6,7 +6,8 @@ import NIOHTTP1
 /// sends it at once instead of after its own timeout (curl's: 1 s per request). Hummingbird does
 /// not. The 100 goes out as soon as the request's head is read, or, when answers to requests
 /// before it on the connection are still owed, right after the last of them: Hummingbird answers
-/// in order, and so must this. A request whose final answer starts first gets none. An HTTP/1.0
+/// in order, and so must this. A request whose final answer starts first gets none, nor does one
+/// whose Content-Length is over the body limit (its 413 comes without the body). An HTTP/1.0
 /// request's expectation is ignored, as the RFC asks. The fast path never sees such a request: its
 /// head reader hands the connection to the router.
 final class ExpectContinue: ChannelDuplexHandler, RemovableChannelHandler {
@@ -49,6 +50,10 @@ final class ExpectContinue: ChannelDuplexHandler, RemovableChannelHandler {
 
     static func expectsContinue(_ head: HTTPRequestHead) -> Bool {
         guard head.version == .http1_1 else { return false }
+        // A body announced over the limit gets its 413 without being invited: no 100 for it.
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > IngressConfiguration.maxBodyBytes {
+            return false
+        }
         return head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
     }
 }
