@@ -123,7 +123,16 @@ struct SyncReconciliation: Sendable {
             let found = try await medusa.products(limit: chunk.count, tenantID: tenantText, ids: chunk)
             existing.formUnion(found.products.map(\.id))
         }
-        let gone = live.keys.filter { !existing.contains($0) }.sorted()
+        // Archiving unpublishes an editor's document: each product the list lookup did not return
+        // is asked for by its id, and only a 404 counts as gone.
+        var gone: [String] = []
+        for medusaID in live.keys.filter({ !existing.contains($0) }).sorted() {
+            let product = try await orNil { () async throws(ConnectorError) -> MedusaProduct in try await medusa.product(id: medusaID) }
+            if product == nil { gone.append(medusaID) } else {
+                logger.warning("the product lookup missed a product that exists; its document is kept",
+                               metadata: ["medusa_id": "\(medusaID)"])
+            }
+        }
         var next = cursor
         next.position += 1
         let finished = !page.hasNextPage

@@ -93,6 +93,26 @@ final class ReconcileTests: XCTestCase {
         }
     }
 
+    /// Products deleted in Medusa have their documents archived, and only they: the lookup of the
+    /// documents' products must reach Medusa as a list of ids (`id[]`), or every document of a
+    /// lookup would look orphaned and be unpublished.
+    func testOnlyTheDocumentsOfDeletedProductsAreArchived() async throws {
+        try await SyncWorld.run { world in
+            let tenant = try await world.makeTenant()
+            try await world.setWebhooks(false)
+            let (products, docs) = try await world.seed(tenant, count: 10)
+            _ = try await world.reconcile(tenant, batchSize: 10)
+            for i in [3, 7] { _ = try await world.medusa("DELETE", "/admin/products/\(products[i])") }
+
+            let run = try await world.reconcile(tenant, batchSize: 10)
+            XCTAssertEqual(run.repaired, 2, "the two documents archived, nothing else written")
+            for (i, doc) in docs.enumerated() {
+                let archived = try await world.document(doc)["archived"] as? Bool ?? false
+                XCTAssertEqual(archived, [3, 7].contains(i), "document \(i)")
+            }
+        }
+    }
+
     func testAReconciliationKilledHalfwayResumesFromItsCursor() async throws {
         try await SyncWorld.run(workers: false) { world in
             let tenant = try await world.makeTenant()

@@ -19,7 +19,8 @@ public struct MedusaConnector: Sendable {
                          ids: [String]? = nil) async throws(ConnectorError) -> MedusaProductPage {
         var query = [("limit", "\(limit)"), ("offset", "\(offset)"), ("order", "created_at")]
         if let tenantID { query.append(("tenant_id", tenantID)) }
-        if let ids { query.append(("id", ids.joined(separator: ","))) }
+        // Medusa reads a list only in the array form (`id[]`); a plain `id=a,b` is one id, "a,b".
+        if let ids { query += ids.map { ("id[]", $0) } }
         return try await client.send(ServiceRequest(.get, "/admin/products", query: query), decoding: MedusaProductPage.self)
     }
 

@@ -14,7 +14,7 @@ struct MedusaRoutes {
     func register() {
         let world = routes.world
         routes.on(.get, "/admin/products") { request, _ throws(ServiceFailure) in
-            Answer.json(Self.page(Self.filtered(world.medusa.products.all, Answer.query(request)), key: "products",
+            Answer.json(Self.page(Self.filtered(world.medusa.products.all, Answer.queryItems(request)), key: "products",
                                   request: request))
         }
         routes.on(.get, "/admin/products/{id}") { _, context throws(ServiceFailure) in
@@ -62,12 +62,17 @@ struct MedusaRoutes {
     }
 
     /// The platform's filters: `tenant_id` (the product's `metadata.tenant_id`: a multi-tenant
-    /// Medusa scopes products per tenant) and `id` (comma-separated ids, Medusa's `id[]`).
-    static func filtered(_ all: [SandboxJSON], _ query: [String: String]) -> [SandboxJSON] {
+    /// Medusa scopes products per tenant) and the ids, as Medusa reads them: `id[]=a&id[]=b` (or
+    /// `id[]=a,b`) is a list of ids; a plain `id=a,b` is the one id "a,b", which matches nothing.
+    static func filtered(_ all: [SandboxJSON], _ items: [(name: String, value: String)]) -> [SandboxJSON] {
         var products = all
-        if let tenant = query["tenant_id"] { products = products.filter { $0["metadata"]?["tenant_id"]?.string == tenant } }
-        if let ids = query["id"] {
-            let wanted = Set(ids.split(separator: ",").map(String.init))
+        if let tenant = items.last(where: { $0.name == "tenant_id" })?.value {
+            products = products.filter { $0["metadata"]?["tenant_id"]?.string == tenant }
+        }
+        let listed = items.filter { $0.name == "id[]" }.flatMap { $0.value.split(separator: ",").map(String.init) }
+        let single = items.filter { $0.name == "id" }.map(\.value)
+        if !listed.isEmpty || !single.isEmpty {
+            let wanted = Set(listed + single)
             products = products.filter { wanted.contains($0["id"]?.string ?? "") }
         }
         return products

@@ -57,6 +57,11 @@ enum Answer {
     }
 
     /// Query parameters, percent-decoded (`where[slug][equals]` → value).
+    /// Every query item in order, repeated names included (`id[]=a&id[]=b`).
+    static func queryItems(_ request: Request) -> [(name: String, value: String)] {
+        (URLComponents(string: "http://sandbox\(request.uri.description)")?.queryItems ?? []).map { ($0.name, $0.value ?? "") }
+    }
+
     static func query(_ request: Request) -> [String: String] {
         var result: [String: String] = [:]
         for item in URLComponents(string: "http://sandbox\(request.uri.description)")?.queryItems ?? [] {
