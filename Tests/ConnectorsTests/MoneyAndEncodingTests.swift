@@ -15,6 +15,20 @@ final class MoneyAndEncodingTests: XCTestCase {
         XCTAssertEqual(Money(minorUnits: -7, currency: "usd").majorUnits, Decimal(string: "-0.07"))
     }
 
+    /// Medusa v2's order total can carry its tax rounding's fractions of a cent, or be null: the
+    /// order (whose lines carry the money) must still be read, or order.placed dies unread.
+    func testAMedusaOrderWithASubCentOrNullTotalIsRead() throws {
+        for total in ["34.116425", "null", "\"n/a\""] {
+            let json = #"{"id":"order_1","currency_code":"usd","items":[{"id":"li_1","quantity":2,"unit_price":12.5}],"total":"#
+                + total + "}"
+            let order = try JSONDecoder().decode(MedusaOrder.self, from: Data(json.utf8))
+            XCTAssertEqual(order.items.first?.unitPrice.minorUnits, 1_250, total)
+            XCTAssertNil(order.total, total)
+        }
+        let whole = #"{"id":"order_2","currency_code":"usd","items":[],"total":25}"#
+        XCTAssertEqual(try JSONDecoder().decode(MedusaOrder.self, from: Data(whole.utf8)).total?.minorUnits, 2_500)
+    }
+
     func testJSONNumbersDecodeExactly() throws {
         let json = try JSONDecoder().decode(JSON.self, from: Data(#"{"a": 19.99, "b": 0.3, "c": 12345678901.23}"#.utf8))
         guard case .number(let a)? = json["a"], case .number(let b)? = json["b"], case .number(let c)? = json["c"] else {

@@ -97,7 +97,9 @@ public struct MedusaOrder: Sendable, Decodable, Equatable {
         let lines = try c.decodeIfPresent([MedusaLineItem.Raw].self, forKey: .items) ?? []
         let path = c.codingPath
         items = try lines.map { try $0.item(currency: currency, codingPath: path) }
-        total = try c.contains(.total) ? MedusaAmount.decode(c, .total, currency: currency) : nil
+        // Informational only (the lines carry the money): Medusa v2 may send a total with fractions
+        // of a cent (its tax rounding) or null, which must not make the order unreadable.
+        total = ((try? c.decodeIfPresent(Decimal.self, forKey: .total)) ?? nil).flatMap { Money(majorUnits: $0, currency: currency) }
     }
 }
 
