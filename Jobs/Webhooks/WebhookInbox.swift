@@ -82,6 +82,9 @@ public struct WebhookInbox: Sendable {
                 ON CONFLICT (source, external_id) DO UPDATE
                     SET status = EXCLUDED.status, error = EXCLUDED.error, updated_at = now(),
                         processed_at = CASE WHEN EXCLUDED.status = 'failed' THEN webhook_inbox.processed_at ELSE now() END
+                    -- An event already handled stays handled: a second job for it (an operator's
+                    -- replay, a recovered job) that failed does not make it look unhandled.
+                    WHERE EXCLUDED.status <> 'failed' OR webhook_inbox.status NOT IN ('processed', 'ignored')
                 """, logger: logger)
         } catch {
             throw DatabaseFailure("recording webhook \(event.source) \(event.eventID) as \(outcome.rawValue)", error)

@@ -76,6 +76,24 @@ final class InboxTests: XCTestCase {
         }
     }
 
+    /// Two jobs for one event open its row before either settles it (a replay, a recovered job):
+    /// one handles it; the other's later failure must not make the handled event look unhandled.
+    func testAFailureOfASecondJobDoesNotUnsettleAHandledEvent() async throws {
+        try await DispatchWorld.run { world in
+            let inbox = WebhookInbox(database: world.app)
+            let eventID = "evt_overlap_" + UUID().uuidString
+            let event = WebhookEventArguments(source: "medusa", eventID: eventID, type: "test.overlap",
+                                              payload: .object(["id": .string(eventID)]), receivedAt: 1_700_000_000_000)
+            let logger = DispatchWorld.logger
+            _ = try await inbox.open(event, tenant: nil, logger: logger)
+            _ = try await inbox.open(event, tenant: nil, logger: logger)
+            try await inbox.close(event, tenant: nil, outcome: .processed, logger: logger)
+            try await inbox.close(event, tenant: nil, outcome: .failed, error: "the second job's handler failed", logger: logger)
+            let row = try await world.inbox("medusa", eventID)
+            XCTAssertEqual(row?.status, "processed", "handled stays handled")
+        }
+    }
+
     func testAnEventTheInboxHoldsAsProcessedIsNotHandledAgainWhicheverJobDeliversIt() async throws {
         let probe = Probe()
         try await DispatchWorld.run(dispatch: { _, _ in
