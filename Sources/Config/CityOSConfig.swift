@@ -43,14 +43,34 @@ public struct CityOSConfig: Sendable {
         return config
     }
 
+    /// Where the YAML is broken and why, in one line, without the text around it: Yams quotes the
+    /// offending line, which may hold a secret (a URL with its password, a token) set by mistake.
+    static func describeYAMLError(_ error: any Error) -> String {
+        if let error = error as? YamlError {
+            switch error {
+            case let .scanner(context, problem, mark, _),
+                 let .parser(context, problem, mark, _),
+                 let .composer(context, problem, mark, _):
+                return "invalid YAML at line \(mark.line), column \(mark.column): \(context.map { "\($0.text): " } ?? "")\(problem)"
+            default:
+                break
+            }
+        }
+        return "invalid YAML"
+    }
+
     private mutating func merge(fileAt path: String) throws(ConfigError) {
         let text: String
         let node: Any?
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
-            node = try Yams.load(yaml: text)
         } catch {
             throw .unreadableFile(path: path, reason: "\(error)")
+        }
+        do {
+            node = try Yams.load(yaml: text)
+        } catch {
+            throw .unreadableFile(path: path, reason: Self.describeYAMLError(error))
         }
         guard let root = node as? [String: Any] else {
             if node == nil { return }

@@ -104,6 +104,21 @@ final class ConfigurationTests: XCTestCase {
         }
     }
 
+    /// A file that is not valid YAML is named with where and why, in one line, without quoting
+    /// the broken line: it may hold a secret put there by mistake.
+    func testAFileThatIsNotYAMLIsNamedWithoutQuotingItsLines() throws {
+        for text in ["database:\n\turl: postgres://app:hunter2@db/cityos\n", "ops:\n  token: [hunter2\n"] {
+            let file = try write(text)
+            XCTAssertThrowsError(try CityOSConfig.load(file: file, environment: base)) { error in
+                let message = "\(error)"
+                XCTAssertFalse(message.contains("hunter2"), message)
+                XCTAssertFalse(message.contains("\n"), message)
+                XCTAssertTrue(message.contains("invalid YAML"), message)
+                XCTAssertTrue(message.contains(file), message)
+            }
+        }
+    }
+
     private func write(_ text: String) throws -> String {
         let path = NSTemporaryDirectory() + "cityos-config-\(UUID().uuidString).yaml"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
