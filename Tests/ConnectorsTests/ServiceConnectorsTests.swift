@@ -129,6 +129,20 @@ final class ServiceConnectorsTests: XCTestCase {
         XCTAssertEqual(read.meta?["tenant_id"], "acme")
     }
 
+    /// Cancelling a document that is already cancelled (the first call's answer was lost and it was
+    /// sent again, or an earlier attempt did it) answers the cancelled document, not ERPNext's 417.
+    func testERPNextCancellingTwiceAnswersTheCancelledDocument() async throws {
+        let invoice = try await connectors.erpnext.createSalesInvoice(
+            customer: "ACME", currency: "usd",
+            lines: [ERPNextInvoiceLine(itemCode: "FEE", quantity: 1, unitPrice: Money(minorUnits: 500, currency: "usd"))],
+            dueDate: "2025-02-28", remarks: "cancel-twice")
+        let first = try await connectors.erpnext.cancel(doctype: "Sales Invoice", name: invoice.name)
+        XCTAssertEqual(first.docstatus, 2)
+        let again = try await connectors.erpnext.cancel(doctype: "Sales Invoice", name: invoice.name)
+        XCTAssertEqual(again.name, invoice.name)
+        XCTAssertEqual(again.docstatus, 2)
+    }
+
     func testERPNextInvoiceAndPaymentEntryInExactDecimals() async throws {
         let invoice = try await connectors.erpnext.createSalesInvoice(
             customer: "ACME", currency: "usd",

@@ -85,12 +85,21 @@ public struct ERPNextConnector: Sendable {
 
     /// `POST /api/method/frappe.client.cancel {doctype, name}`: cancels a submitted document
     /// (docstatus 2); answers the document (`{"message": …}`). ERPNext refuses (417) an invoice
-    /// a payment is allocated to.
+    /// a payment is allocated to. It also refuses (417, "Cannot edit cancelled document") a
+    /// document already cancelled — by this very call, when its answer was lost and it was sent
+    /// again, or by an earlier attempt: then the document is read, and if it is cancelled, that
+    /// is the answer, as for a first cancel.
     public func cancel(doctype: String, name: String) async throws(ConnectorError) -> ERPNextDocument {
         let body = try JSONBody.encode(["doctype": doctype, "name": name], service: .erpnext)
-        return try await client.send(
-            ServiceRequest(.post, "/api/method/frappe.client.cancel", body: .json(body), idempotent: true),
-            decoding: ERPNextMethodAnswer.self).message
+        do {
+            return try await client.send(
+                ServiceRequest(.post, "/api/method/frappe.client.cancel", body: .json(body), idempotent: true),
+                decoding: ERPNextMethodAnswer.self).message
+        } catch {
+            guard case .rejected = error, let current = try? await document(doctype: doctype, name: name),
+                  current.docstatus == 2 else { throw error }
+            return current
+        }
     }
 
     struct ERPNextMethodAnswer: Decodable { let message: ERPNextDocument }
