@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Queue
 
 /// The newest version applied per outside object (`object_versions`): an event applies only if
 /// its version is greater than the one held, so events arriving out of order never move a record
@@ -9,16 +10,22 @@ import PostgresNIO
 enum ObjectVersions {
     /// Records `version` for (kind, id) if it is newer than the one held; true if it was (apply the
     /// event), false if the event is older or the same (ignore it).
+    /// - Throws: `JobFailure.permanent` when the tenant does not exist here (its row is what the
+    ///   version row refers to): no retry can make the event apply.
     static func advance(_ kind: String, _ id: String, to version: Int64, tenant: UUID,
                         on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query("""
-            INSERT INTO object_versions (tenant_id, kind, object_id, version) VALUES (\(tenant), \(kind), \(id), \(version))
-            ON CONFLICT (tenant_id, kind, object_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
-                WHERE object_versions.version < EXCLUDED.version
-            RETURNING 1
-            """, logger: logger)
-        for try await _ in rows { return true }
-        return false
+        do {
+            let rows = try await connection.query("""
+                INSERT INTO object_versions (tenant_id, kind, object_id, version) VALUES (\(tenant), \(kind), \(id), \(version))
+                ON CONFLICT (tenant_id, kind, object_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
+                    WHERE object_versions.version < EXCLUDED.version
+                RETURNING 1
+                """, logger: logger)
+            for try await _ in rows { return true }
+            return false
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
+            throw JobFailure.permanent("tenant \(tenant) is not provisioned here: the \(kind) event cannot apply")
+        }
     }
 
     /// A version from a timestamp (ms) and a rank that breaks ties between two states stamped in

@@ -34,6 +34,24 @@ final class TenantEventTests: XCTestCase {
         }
     }
 
+    /// An event for a tenant this platform does not have is a dead letter at once, with the reason,
+    /// not ten attempts over minutes (no retry can make it apply).
+    func testAnEventForATenantNotProvisionedHereIsADeadLetterAtOnce() async throws {
+        try await DispatchWorld.run { world in
+            let stranger = UUID().uuidString.lowercased()
+            let event: [String: Any] = ["id": "evt_" + UUID().uuidString, "type": "tenant.updated", "tenant_id": stranger,
+                                        "data": ["id": stranger, "name": "Nobody", "updated_at": "2030-05-01T12:00:00Z"]]
+            let answer = try await world.post(.medusa, event)
+            let job = try XCTUnwrap(answer.json?["job_id"] as? String)
+            try await eventually(timeout: .seconds(10), "the job was not a dead letter at once") {
+                world.queue.events.deadReason(job) != nil
+            }
+            XCTAssertTrue(world.queue.events.deadReason(job)?.contains("is not provisioned here") == true,
+                          world.queue.events.deadReason(job) ?? "")
+            XCTAssertEqual(world.queue.events.starts(of: job).count, 1, "one attempt")
+        }
+    }
+
     func testATenantSeesNeitherAnotherTenantsInboxRowsNorItsOrderStateAndCannotWriteThem() async throws {
         try await DispatchWorld.run { world in
             let a = try await world.makeTenant()
