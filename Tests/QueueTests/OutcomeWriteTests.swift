@@ -49,20 +49,28 @@ final class OutcomeWriteTests: XCTestCase {
         return (gate, try QueueHarness(registry: registry))
     }
 
-    private func inFlight(_ harness: QueueHarness, _ pool: WorkerPool, _ id: String) async throws -> Bool {
-        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
-        return try await harness.redis.send("HEXISTS", .string(keys.inflight(pool.configuration.processID)), .string(id)).int == 1
-    }
-
-    func testAnAckRedisRefusedIsWrittenOnceRedisTakesIt() async throws {
+    /// A gated job running in a pool, then outcomes refused and the gate opened with `outcome`:
+    /// the job ends while Redis refuses to record it. Returns when Redis has refused it.
+    private func refusedOutcome(_ outcome: Gate.Outcome)
+        async throws -> (harness: QueueHarness, pool: WorkerPool, task: Task<Void, any Error>, id: String) {
         let (gate, harness) = try gated()
         let pool = harness.makePool()
         let task = Task { try await pool.run() }
         let id = try await harness.client.enqueue(GateJob.self, .init()).id
         try await eventually("the job never started") { !harness.events.starts(of: id).isEmpty }
         try await refuseOutcomes()
-        gate.open(.succeed)
-        try await eventually("Redis never refused the ack") { try await refusedAnOutcome(harness) }
+        gate.open(outcome)
+        try await eventually("Redis never refused the job's outcome") { try await refusedAnOutcome(harness) }
+        return (harness, pool, task, id)
+    }
+
+    private func inFlight(_ harness: QueueHarness, _ pool: WorkerPool, _ id: String) async throws -> Bool {
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        return try await harness.redis.send("HEXISTS", .string(keys.inflight(pool.configuration.processID)), .string(id)).int == 1
+    }
+
+    func testAnAckRedisRefusedIsWrittenOnceRedisTakesIt() async throws {
+        let (harness, pool, task, id) = try await refusedOutcome(.succeed)
         let refusedStillHeld = try await inFlight(harness, pool, id)
         XCTAssertTrue(refusedStillHeld, "a refused ack removed nothing")
         try await Self.allowOutcomes(try XCTUnwrap(acl))
@@ -80,14 +88,7 @@ final class OutcomeWriteTests: XCTestCase {
     }
 
     func testAFailedAttemptRedisRefusedIsRecordedOnceRedisTakesIt() async throws {
-        let (gate, harness) = try gated()
-        let pool = harness.makePool()
-        let task = Task { try await pool.run() }
-        let id = try await harness.client.enqueue(GateJob.self, .init()).id
-        try await eventually("the job never started") { !harness.events.starts(of: id).isEmpty }
-        try await refuseOutcomes()
-        gate.open(.fail)
-        try await eventually("Redis never refused the retry") { try await refusedAnOutcome(harness) }
+        let (harness, pool, task, id) = try await refusedOutcome(.fail)
         try await Self.allowOutcomes(try XCTUnwrap(acl))
 
         // Recorded: the retry runs (and fails again, its last attempt), so the job ends a dead letter.
