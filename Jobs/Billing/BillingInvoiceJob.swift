@@ -95,7 +95,7 @@ public struct BillingInvoiceJob: JobHandler {
         switch intent.status {
         case .succeeded:
             try await book.recordSucceeded(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
-                                                 paymentIntentID: intent.id, amount: intent.amount, currency: intent.currency,
+                                                 paymentIntentID: intent.id, amount: intent.money.minorUnits, currency: intent.currency,
                                                  at: clock.now()))
         case .requiresPaymentMethod, .canceled:
             let error = intent.lastPaymentError

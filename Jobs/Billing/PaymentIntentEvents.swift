@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import Queue
 import Store
@@ -36,10 +37,11 @@ public struct PaymentIntentEvents: WebhookEventHandler {
         let record: AttemptRecord
         switch event.type {
         case "payment_intent.succeeded":
-            guard let amount = Self.int(object?["amount_received"]) ?? Self.int(object?["amount"]),
+            guard let received = Self.int(object?["amount_received"]) ?? Self.int(object?["amount"]),
                   let currency = object?["currency"]?.stringValue else {
                 throw JobFailure.permanent("\(event.type) \(event.eventID): no amount or currency")
             }
+            let amount = StripeAmount.money(received, currency: currency).minorUnits   // Stripe's units → ISO minor units
             record = try await book.recordSucceeded(.init(tenant: tenant, invoiceID: invoice, attempt: attempt,
                                                           paymentIntentID: intentID, amount: amount, currency: currency,
                                                           at: clock.now()))

@@ -101,9 +101,9 @@ public struct PayoutsVendorJob: JobHandler {
             return reason
         }
         FailPoints.crashIfEnabled("payouts.vendor.after_transfer")
-        guard Int64(transfer.amount) == payout.amount else {
+        guard Int64(transfer.money.minorUnits) == payout.amount else {
             throw JobFailure.permanent(PayoutError.amountMismatch(payout: payout.id, expected: payout.amount,
-                                                                  transferred: transfer.amount).description)
+                                                                  transferred: transfer.money.minorUnits).description)
         }
         try await book.markPaid(payout, transferID: transfer.id, tenant: tenant, jobID: context.jobID)
         return nil

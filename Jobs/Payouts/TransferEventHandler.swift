@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import Logging
 import PostgresNIO
@@ -25,7 +26,7 @@ struct TransferEventHandler: WebhookEventHandler {
         guard let payoutID = UUID(uuidString: payoutText) else {
             throw JobFailure.permanent("stripe \(event.type) \(transferID): metadata.payout_id \(payoutText) is not a UUID")
         }
-        guard let amount = event.int("data", "object", "amount") else {
+        guard let units = event.int("data", "object", "amount") else {
             throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no data.object.amount")
         }
         let tenant = try EventTenant.required(event, context)
@@ -42,13 +43,17 @@ struct TransferEventHandler: WebhookEventHandler {
             throw JobFailure.permanent("transfer \(transferID) names payout \(payoutID), which tenant \(tenant) does not have")
         }
         let payout = "payout \(payoutID) (\(status))"
+        // Stripe's units → ISO minor units, in the transfer's currency (the payout's if the event omits it).
+        let transferCurrency = event.string("data", "object", "currency") ?? currency
+        let amount = Int64(StripeAmount.money(Int(units), currency: transferCurrency).minorUnits)
         if reversed {
             throw JobFailure.permanent("transfer \(transferID) was reversed: \(payout) needs an operator to settle the returned money")
         }
         switch status {
         case "pending":
-            guard amount == payoutAmount else {
-                throw JobFailure.permanent("transfer \(transferID) is \(amount), \(payout) is \(payoutAmount); left pending for an operator")
+            guard amount == payoutAmount, transferCurrency.lowercased() == currency.lowercased() else {
+                throw JobFailure.permanent("transfer \(transferID) is \(amount) \(transferCurrency.uppercased()), \(payout) is "
+                    + "\(payoutAmount) \(currency.uppercased()); left pending for an operator")
             }
             let pending = PendingPayout(id: payoutID, vendorID: vendor, amount: payoutAmount, currency: currency, destination: destination)
             try await PayoutBook(database: database, logger: logger).markPaid(pending, transferID: transferID, tenant: tenant,

@@ -29,6 +29,21 @@ final class MoneyAndEncodingTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode(MedusaOrder.self, from: Data(whole.utf8)).total?.minorUnits, 2_500)
     }
 
+    /// Stripe's units are not always ISO 4217's minor units: ISK is two-decimal at Stripe (ISO:
+    /// none), MGA zero-decimal (ISO: two), and three-decimal amounts go in multiples of 10.
+    func testAmountsAreSentAndReadInStripesUnitsOfEachCurrency() throws {
+        XCTAssertEqual(try StripeAmount.units(Money(minorUnits: 1_050, currency: "usd")), 1_050)
+        XCTAssertEqual(try StripeAmount.units(Money(minorUnits: 1_050, currency: "jpy")), 1_050)
+        XCTAssertEqual(try StripeAmount.units(Money(minorUnits: 1_000, currency: "isk")), 100_000, "1,000 ISK")
+        XCTAssertEqual(try StripeAmount.units(Money(minorUnits: 150_000, currency: "mga")), 1_500, "1,500.00 MGA")
+        XCTAssertEqual(try StripeAmount.units(Money(minorUnits: 1_010, currency: "kwd")), 1_010)
+        XCTAssertThrowsError(try StripeAmount.units(Money(minorUnits: 150_050, currency: "mga")), "1,500.50 MGA: whole ariary only")
+        XCTAssertThrowsError(try StripeAmount.units(Money(minorUnits: 1_005, currency: "kwd")), "1.005 KWD: multiples of 0.010")
+        XCTAssertEqual(StripeAmount.money(100_000, currency: "isk"), Money(minorUnits: 1_000, currency: "isk"))
+        XCTAssertEqual(StripeAmount.money(1_500, currency: "mga"), Money(minorUnits: 150_000, currency: "mga"))
+        XCTAssertEqual(StripeAmount.money(1_050, currency: "usd"), Money(minorUnits: 1_050, currency: "usd"))
+    }
+
     func testJSONNumbersDecodeExactly() throws {
         let json = try JSONDecoder().decode(JSON.self, from: Data(#"{"a": 19.99, "b": 0.3, "c": 12345678901.23}"#.utf8))
         guard case .number(let a)? = json["a"], case .number(let b)? = json["b"], case .number(let c)? = json["c"] else {

@@ -118,6 +118,11 @@ final class StripeConnectorTests: XCTestCase {
         XCTAssertEqual(transfer.money, Money(minorUnits: 12_345, currency: "usd"))
         XCTAssertEqual(transfer.transferGroup, "payout-2025-01-31")
         XCTAssertEqual(transfer.metadata["vendor_id"], "v1")
+        // 1,000 ISK: two-decimal in Stripe's API, so 100000 on the wire, and 1,000 ISK read back.
+        let krona = try await connectors.stripe.createTransfer(
+            amount: Money(minorUnits: 1_000, currency: "isk"), destination: account, idempotencyKey: "payout:v1:isk")
+        XCTAssertEqual(krona.amount, 100_000, "Stripe's units")
+        XCTAssertEqual(krona.money, Money(minorUnits: 1_000, currency: "isk"))
         do {
             _ = try await connectors.stripe.createTransfer(amount: Money(minorUnits: 1, currency: "usd"),
                                                            destination: "acct_missing", idempotencyKey: "payout:missing")

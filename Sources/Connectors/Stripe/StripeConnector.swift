@@ -39,7 +39,7 @@ public struct StripeConnector: Sendable {
     public func createPaymentIntent(_ parameters: PaymentIntentParameters,
                                     idempotencyKey: String) async throws(ConnectorError) -> StripePaymentIntent {
         var form = FormParameters()
-        form.add("amount", parameters.amount.minorUnits)
+        form.add("amount", try StripeAmount.units(parameters.amount))
         form.add("currency", parameters.amount.currency)
         form.add("customer", parameters.customer)
         form.add("payment_method", parameters.paymentMethod)
@@ -95,7 +95,7 @@ public struct StripeConnector: Sendable {
             throw .invalidRequest(service: .stripe, message: "a transfer amount must be positive (got \(amount))")
         }
         var form = FormParameters()
-        form.add("amount", amount.minorUnits)
+        form.add("amount", try StripeAmount.units(amount))
         form.add("currency", amount.currency)
         form.add("destination", destination)
         form.add("transfer_group", transferGroup)

@@ -35,8 +35,8 @@ public struct StripePaymentIntent: Sendable, Decodable, Equatable {
     public let lastPaymentError: LastPaymentError?
     public let created: Int?
 
-    /// The amount as money (minor units + currency).
-    public var money: Money { Money(minorUnits: amount, currency: currency) }
+    /// The amount as money (ISO minor units + currency; `amount` is in Stripe's units).
+    public var money: Money { StripeAmount.money(amount, currency: currency) }
 
     enum CodingKeys: String, CodingKey {
         case id, amount, currency, status, customer, metadata, created
@@ -71,7 +71,8 @@ public struct StripeTransfer: Sendable, Decodable, Equatable {
     public let created: Int?
     public let metadata: [String: String]
 
-    public var money: Money { Money(minorUnits: amount, currency: currency) }
+    /// The amount as money (ISO minor units + currency; `amount` is in Stripe's units).
+    public var money: Money { StripeAmount.money(amount, currency: currency) }
 
     enum CodingKeys: String, CodingKey {
         case id, amount, currency, destination, reversed, created, metadata
