@@ -81,9 +81,25 @@ final class ConfigurationTests: XCTestCase {
             "mysql://a:b@c@d/db": "mysql://a:****@d/db",                      // up to the last @
             "redis://127.0.0.1:6379/0": "redis://127.0.0.1:6379/0",
             "user@example.com": "user@example.com",
+            "postgres:/app:s3cret@db/x": "postgres:/app:****@db/x",           // a typo keeps its password
+            "redis:/:s3cret@h": "redis:/:****@h",
+            "postgres:app:s3cret@db": "postgres:app:****@db",
+            "redis:s3cret@h": "redis:****@h",
             "": "",
         ]
         for (value, shown) in cases { XCTAssertEqual(URLRedaction.maskingSecret(in: value), shown, value) }
+    }
+
+    /// A URL setting mistyped without `//` is refused naming it, without its password.
+    func testAMistypedURLIsNamedWithoutItsPassword() {
+        for (name, value) in [("CITYOS_DATABASE_URL", "postgres:/app:hunter2@db/x"), ("CITYOS_REDIS_URL", "redis:/:hunter2@h")] {
+            var environment = base
+            environment[name] = value
+            XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: environment)) { error in
+                XCTAssertFalse("\(error)".contains("hunter2"), "\(error)")
+                XCTAssertTrue("\(error)".contains(name), "\(error)")
+            }
+        }
     }
 
     func testTheInboxRetentionDefaultsTo30DaysAndIsAtLeastOneDay() throws {
