@@ -91,8 +91,6 @@ struct JobRunner: Sendable {
 
     /// Records a failed attempt: a retry with backoff, or a dead letter.
     func record(_ envelope: JobEnvelope, failure: Error, policy: RetryPolicy) async {
-        recorder.hold(envelope.id)
-        defer { recorder.release([envelope.id]) }
         var next = envelope
         next.attempt += 1
         let message = Self.message(for: failure)
@@ -107,38 +105,15 @@ struct JobRunner: Sendable {
         log[metadataKey: "attempt"] = "\(next.attempt)"
         if let trace = envelope.trace { log[metadataKey: "trace_id"] = "\(TraceParent.traceID(of: trace))" }
         if permanent || next.attempt >= next.maxAttempts {
-            guard await write(log, { try await recorder.bury(next) }) else { return }
+            guard await recorder.bury(next, logger: log) else { return }
             observer?(.dead(next, reason: message))
             log.error("job dead", metadata: ["reason": "\(message)"])
         } else {
             let due = Clock.nowMillis() + policy.delayMillis(afterAttempt: next.attempt)
             next.dueAt = due
-            guard await write(log, { try await recorder.retry(next, dueMillis: due) }) else { return }
+            guard await recorder.retry(next, dueMillis: due, logger: log) else { return }
             observer?(.retrying(next, error: message, dueAt: due))
             log.warning("job failed; will retry", metadata: ["error": "\(message)", "due_at": "\(due)"])
-        }
-    }
-
-    /// Writes a failed attempt's outcome, trying again until Redis takes it: unwritten, the job
-    /// would stay in this process's in-flight hash, run by nobody, for as long as the process
-    /// lives. Safe to repeat: the scripts do nothing for a job this process no longer holds.
-    /// Gives up once the pool has stopped; its jobs were returned, or are recovered by another
-    /// process (at least once, never lost). Returns whether the outcome was written.
-    private func write(_ log: Logger, _ outcome: () async throws -> Void) async -> Bool {
-        var delay = Duration.milliseconds(100)
-        while true {
-            do {
-                try await outcome()
-                return true
-            } catch {
-                if recorder.isClosed {
-                    log.error("could not record job failure; the job is recovered and run again", metadata: ["error": "\(error)"])
-                    return false
-                }
-                log.warning("could not record job failure; will retry", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
-            }
         }
     }
 

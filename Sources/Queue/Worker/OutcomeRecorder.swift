@@ -32,8 +32,8 @@ final class OutcomeRecorder: Sendable {
     /// not strays (`Heartbeat.recoverStrays`).
     private let unwritten = Mutex<Set<String>>([])
     var held: Set<String> { unwritten.withLock { $0 } }
-    func hold(_ id: String) { unwritten.withLock { _ = $0.insert(id) } }
-    func release(_ ids: some Sequence<String>) { unwritten.withLock { $0.subtract(ids) } }
+    private func hold(_ id: String) { unwritten.withLock { _ = $0.insert(id) } }
+    private func release(_ ids: some Sequence<String>) { unwritten.withLock { $0.subtract(ids) } }
 
     /// Queues a success for the next batch.
     func succeeded(id: String, queue: String) {
@@ -56,7 +56,6 @@ final class OutcomeRecorder: Sendable {
     /// Set when the pool has stopped: outcomes still unwritten are no longer tried (the pool
     /// returned its leftovers, or stayed registered so that another process recovers them).
     private let closed = Atomic<Bool>(false)
-    var isClosed: Bool { closed.load(ordering: .relaxed) }
     func close() { closed.store(true, ordering: .relaxed) }
 
     /// Writes every pending ack; on a Redis failure keeps them and tries again, so an outcome
@@ -105,25 +104,55 @@ final class OutcomeRecorder: Sendable {
         signalContinuation.yield()
     }
 
-    /// Records a failed attempt that will be tried again at `dueMillis`.
-    func retry(_ envelope: JobEnvelope, dueMillis: Int64) async throws {
+    /// Records a failed attempt that will be tried again at `dueMillis`. Returns whether it was
+    /// written (see `written`).
+    func retry(_ envelope: JobEnvelope, dueMillis: Int64, logger: Logger) async -> Bool {
         let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
-        try await redis.run(QueueScripts.retry,
-                            keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.schedule),
-                                   .string(keys.stats)],
-                            arguments: [.string(envelope.id), .raw(try envelope.encoded()), .int64(dueMillis)])
-        metrics.failed(queue: envelope.queue)
+        return await written(envelope.id, logger: logger) {
+            try await redis.run(QueueScripts.retry,
+                                keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.schedule),
+                                       .string(keys.stats)],
+                                arguments: [.string(envelope.id), .raw(try envelope.encoded()), .int64(dueMillis)])
+            metrics.failed(queue: envelope.queue)
+        }
     }
 
-    /// Moves a job to its queue's dead letters.
-    func bury(_ envelope: JobEnvelope) async throws {
+    /// Moves a job to its queue's dead letters. Returns whether it was written (see `written`).
+    func bury(_ envelope: JobEnvelope, logger: Logger) async -> Bool {
         let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
-        try await redis.run(QueueScripts.bury,
-                            keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.dead),
-                                   .string(keys.deadJobs), .string(keys.stats)],
-                            arguments: [.string(envelope.id), .raw(try envelope.encoded()),
-                                        .int64(Clock.nowMillis()), .int(deadLetterCap)])
-        metrics.dead(queue: envelope.queue)
+        return await written(envelope.id, logger: logger) {
+            try await redis.run(QueueScripts.bury,
+                                keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.dead),
+                                       .string(keys.deadJobs), .string(keys.stats)],
+                                arguments: [.string(envelope.id), .raw(try envelope.encoded()),
+                                            .int64(Clock.nowMillis()), .int(deadLetterCap)])
+            metrics.dead(queue: envelope.queue)
+        }
+    }
+
+    /// Writes job `id`'s failed attempt, trying again until Redis takes it: unwritten, the job
+    /// would stay in this process's in-flight hash, run by nobody, for as long as the process
+    /// lives. Safe to repeat: the scripts do nothing for a job this process no longer holds.
+    /// Meanwhile the job counts as held (not a stray). Gives up once the pool has stopped: its
+    /// jobs were returned, or are recovered by another process (at least once, never lost).
+    private func written(_ id: String, logger: Logger, _ write: () async throws -> Void) async -> Bool {
+        hold(id)
+        defer { release([id]) }
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                try await write()
+                return true
+            } catch {
+                if closed.load(ordering: .relaxed) {
+                    logger.error("could not record job failure; the job is recovered and run again", metadata: ["error": "\(error)"])
+                    return false
+                }
+                logger.warning("could not record job failure; will retry", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
     }
 
     /// Returns jobs this process holds to the head of their queues (shutdown, interruption).
