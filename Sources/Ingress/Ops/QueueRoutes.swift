@@ -168,8 +168,8 @@ struct QueueRoutes: Sendable {
 
     /// A list's `offset` (0 by default) and `limit` (50 by default, at most 500).
     private static func page(_ request: Request) throws(APIError) -> (offset: Int, limit: Int) {
-        (try integer(request, "offset", default: 0, range: 0...1_000_000_000),
-         try integer(request, "limit", default: 50, range: 1...500))
+        (try integer(request, "offset", default: 0, range: Paging.offsets),
+         try integer(request, "limit", default: 50, range: Paging.limits))
     }
 
     private static func integer(_ request: Request, _ name: String, default value: Int,

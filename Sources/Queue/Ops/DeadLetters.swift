@@ -72,7 +72,8 @@ public struct DeadLetters: Sendable {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         guard filter.isEmpty else {
             let matching = try await matching(queue: queue, filter: filter)
-            return (matching.count, Array(matching.dropFirst(max(0, offset)).prefix(max(0, limit))))
+            let (offset, limit) = Paging.clamped(offset: offset, limit: limit)
+            return (matching.count, Array(matching.dropFirst(offset).prefix(limit)))
         }
         let page = try await TimedJobPage.read(redis: redis, sortedSet: keys.dead, hash: keys.deadJobs, offset: offset,
                                                limit: limit, newestFirst: true)

@@ -80,6 +80,7 @@ public struct RunningNow: Sendable {
     /// how many there are.
     public func list(queue: String?, offset: Int = 0, limit: Int = 50) async throws -> (total: Int, jobs: [Job]) {
         let all = try await read().filter { queue == nil || $0.queue == queue }
+        let (offset, limit) = Paging.clamped(offset: offset, limit: limit)
         return (all.count, Array(all.dropFirst(offset).prefix(limit)))
     }
 

@@ -27,12 +27,11 @@ struct TimedJobPage {
     /// their payloads from `hash`, in two round trips.
     static func read(redis: RedisClient, sortedSet: String, hash: String, offset: Int, limit: Int,
                      newestFirst: Bool) async throws -> TimedJobPage {
-        // Callers check their ranges; these bounds only keep the arithmetic below from overflowing.
-        let offset = min(max(0, offset), 1 << 40), limit = min(max(1, limit), 1 << 20)
+        let (offset, limit) = Paging.clamped(offset: offset, limit: limit)
         let replies = try await redis.pipeline([
             RedisCommand("ZCARD", .string(sortedSet)),
             RedisCommand(newestFirst ? "ZREVRANGE" : "ZRANGE", .string(sortedSet), .int(offset),
-                         .int(offset + max(1, limit) - 1), "WITHSCORES"),
+                         .int(offset + limit - 1), "WITHSCORES"),
         ])
         let total = try replies[0].unwrapped().int ?? 0
         let scored = Self.scored(try replies[1].unwrapped().array ?? [])
