@@ -56,17 +56,14 @@ enum Answer {
         return raw.removingPercentEncoding ?? raw
     }
 
-    /// Query parameters, percent-decoded (`where[slug][equals]` → value).
-    /// Every query item in order, repeated names included (`id[]=a&id[]=b`).
+    /// Every query item in order, percent-decoded, repeated names included (`id[]=a&id[]=b`).
     static func queryItems(_ request: Request) -> [(name: String, value: String)] {
         (URLComponents(string: "http://sandbox\(request.uri.description)")?.queryItems ?? []).map { ($0.name, $0.value ?? "") }
     }
 
+    /// Query parameters by name, percent-decoded (`where[slug][equals]` → value); the last of a
+    /// repeated name.
     static func query(_ request: Request) -> [String: String] {
-        var result: [String: String] = [:]
-        for item in URLComponents(string: "http://sandbox\(request.uri.description)")?.queryItems ?? [] {
-            result[item.name] = item.value ?? ""
-        }
-        return result
+        Dictionary(queryItems(request), uniquingKeysWith: { _, last in last })
     }
 }
