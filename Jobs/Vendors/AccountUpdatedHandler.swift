@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import Logging
 import PostgresNIO
@@ -8,8 +9,15 @@ import Store
 /// account can receive payouts (`payouts_enabled`), which `payouts.run` and `payouts.vendor`
 /// check before paying. Never backwards: an event applies only if it is newer (Stripe's `created`)
 /// than the last applied for the account; an account no vendor has is ignored.
+///
+/// Stripe stamps events in whole seconds, and an account's onboarding often sends several
+/// `account.updated` within one. Two events of the same second cannot be ordered by their
+/// versions, so for the second one the account is read from Stripe (`GET /v1/accounts/{id}`), and
+/// what Stripe says now is applied: in whichever order they arrive, the vendor ends with the
+/// account's state, not with whichever event happened to come first.
 struct AccountUpdatedHandler: WebhookEventHandler {
     let database: Database?
+    let stripe: StripeConnector?
 
     func handle(_ event: WebhookEventArguments, context: JobContext) async throws -> WebhookOutcome {
         let database = try JobDependency.required(database, "a database", for: "webhook \(event.type)")
@@ -36,10 +44,15 @@ struct AccountUpdatedHandler: WebhookEventHandler {
         var outcome = WebhookOutcome.ignored
         for tenant in tenants {
             let applied = try await database.withTenant(tenant) { connection -> Bool in
-                guard try await ObjectVersions.advance("stripe.account", account, to: created * 1000, tenant: tenant,
-                                                       on: connection, logger: logger) else { return false }
+                let payoutsEnabled: Bool
+                switch try await ObjectVersions.step("stripe.account", account, to: created * 1000, tenant: tenant,
+                                                     on: connection, logger: logger) {
+                case .newer: payoutsEnabled = enabled
+                case .same: payoutsEnabled = try await stripePayoutsEnabled(account, event)
+                case .older: return false
+                }
                 let rows = try await connection.query("""
-                    UPDATE vendors SET payouts_enabled = \(enabled), updated_at = now()
+                    UPDATE vendors SET payouts_enabled = \(payoutsEnabled), updated_at = now()
                     WHERE stripe_account_id = \(account) RETURNING id
                     """, logger: logger)
                 var changed = false
@@ -49,5 +62,16 @@ struct AccountUpdatedHandler: WebhookEventHandler {
             if applied { outcome = .processed }
         }
         return outcome
+    }
+
+    /// Whether the account can receive payouts, as Stripe has it now.
+    private func stripePayoutsEnabled(_ account: String, _ event: WebhookEventArguments) async throws -> Bool {
+        let stripe = try JobDependency.required(stripe, "the Stripe connector (to order same-second events)",
+                                                for: "webhook \(event.type)")
+        do {
+            return try await stripe.account(id: account).payoutsEnabled
+        } catch {
+            throw OutsideCall.failure(error, "stripe \(event.type) event \(event.eventID): reading account \(account)")
+        }
     }
 }

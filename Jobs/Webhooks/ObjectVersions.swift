@@ -28,6 +28,31 @@ enum ObjectVersions {
         }
     }
 
+    /// Where an event stands against the version held for its object.
+    enum Step: Equatable {
+        /// Newer than the one held (or the first): recorded; apply the event.
+        case newer
+        /// The same version as the one held: the two events cannot be ordered by their versions
+        /// (e.g. two Stripe events stamped in the same second). The row is locked as for `newer`.
+        case same
+        /// Older: ignore the event.
+        case older
+    }
+
+    /// `advance`, telling a tie apart from an older event, so that a caller whose versions can tie
+    /// can settle the tie another way (e.g. by reading the object from its service). A tie's row
+    /// stays locked until the caller's transaction ends: `ON CONFLICT DO UPDATE` locks the row
+    /// it finds even when its `WHERE` turns the update down.
+    static func step(_ kind: String, _ id: String, to version: Int64, tenant: UUID,
+                     on connection: PostgresConnection, logger: Logger) async throws -> Step {
+        if try await advance(kind, id, to: version, tenant: tenant, on: connection, logger: logger) { return .newer }
+        let rows = try await connection.query("""
+            SELECT version FROM object_versions WHERE tenant_id = \(tenant) AND kind = \(kind) AND object_id = \(id)
+            """, logger: logger)
+        for try await held in rows.decode(Int64.self) { return held == version ? .same : .older }
+        return .older
+    }
+
     /// A version from a timestamp (ms) and a rank that breaks ties between two states stamped in
     /// the same millisecond (e.g. a delivery dispatched and completed at once): later rank wins.
     static func version(millis: Int64, rank: Int) -> Int64 { millis * 16 + Int64(max(0, min(15, rank))) }

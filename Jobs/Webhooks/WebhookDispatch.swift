@@ -48,7 +48,7 @@ public struct WebhookDispatch: Sendable {
         // Payouts and vendors (Jobs/Payouts, Jobs/Vendors): transfers reconcile payouts; whether a
         // connected account can receive payouts.
         dispatch.on("stripe", ["transfer.*"], TransferEventHandler(database: database))
-        dispatch.on("stripe", ["account.updated"], AccountUpdatedHandler(database: database))
+        dispatch.on("stripe", ["account.updated"], AccountUpdatedHandler(database: database, stripe: connectors?.stripe))
         // Invoices (Jobs/Billing): Stripe's asynchronous payment outcomes, in any order.
         dispatch.on("stripe", PaymentIntentEvents.types, PaymentIntentEvents(database: database, clock: clock))
         // Tenants (Jobs/Tenants): settings and branding to the content side.

@@ -34,6 +34,40 @@ final class StripeEventTests: XCTestCase {
         }
     }
 
+    /// Stripe stamps events in whole seconds, and onboarding sends several `account.updated`
+    /// within one: of two that tie, the second is settled by the account as Stripe has it now.
+    func testAccountUpdatedEventsOfOneSecondEndWithTheAccountsStateInEitherOrder() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let second = 1_900_000_000
+            // In order: "not yet" then "ready", both in one second; Stripe now says ready.
+            let inOrder = "acct_" + UUID().uuidString.prefix(12).lowercased()
+            let first = try await world.makeVendor(tenant, account: inOrder, payoutsEnabled: false)
+            _ = try await world.sandbox("POST", "/_sandbox/stripe/accounts/\(inOrder)", ["payouts_enabled": true])
+            // Out of order: "ready" arrives before the "not yet" that preceded it; Stripe says ready.
+            let outOfOrder = "acct_" + UUID().uuidString.prefix(12).lowercased()
+            let other = try await world.makeVendor(tenant, account: outOfOrder, payoutsEnabled: false)
+            _ = try await world.sandbox("POST", "/_sandbox/stripe/accounts/\(outOfOrder)", ["payouts_enabled": true])
+            for (account, states) in [(inOrder, [false, true]), (outOfOrder, [true, false])] {
+                for enabled in states {
+                    let event = Self.event("account.updated", object: ["id": account, "object": "account",
+                                                                      "payouts_enabled": enabled], created: second)
+                    try await world.post(.stripe, event)
+                    try await world.settled("stripe", try XCTUnwrap(event["id"] as? String), as: "processed")
+                }
+            }
+            for vendor in [first, other] {
+                let flags = try await world.values(
+                    tenant, "SELECT payouts_enabled FROM vendors WHERE id = '\(vendor.uuidString.lowercased())'", as: Bool.self)
+                XCTAssertEqual(flags, [true], "vendor \(vendor) should end with the account's state")
+            }
+            // Stripe was asked only for the two ties, not for the events that were newer.
+            let calls = try await world.sandbox("GET", "/_sandbox/calls")["calls"] as? [String: Any] ?? [:]
+            XCTAssertEqual((calls["GET /stripe/v1/accounts/{id}"] as? [String: Any])?["count"] as? Int, 2,
+                           "calls: \(calls.keys.sorted())")
+        }
+    }
+
     func testChargeRefundedReversesTheOrdersCommissionsOnce() async throws {
         try await DispatchWorld.run { world in
             let tenant = try await world.makeTenant()

@@ -9,6 +9,8 @@ import Hummingbird
 /// - `GET|POST /_sandbox/webhooks`: deliveries so far; `{"enabled": false}` turns sending off
 /// - `POST /_sandbox/medusa/orders`: place an order (sends `order.placed`)
 /// - `POST /_sandbox/fleetbase/orders/{id}/status`: set any delivery status (sends its event)
+/// - `POST /_sandbox/stripe/accounts/{id}`: a connected account's `payouts_enabled`, as Stripe's
+///   onboarding would set it (creates the account if needed; sends `account.updated`)
 /// - `GET /_sandbox/health`
 /// Errors here are `{"error": {"code", "message"}}`.
 struct ControlRoutes {
@@ -44,6 +46,17 @@ struct ControlRoutes {
                 world.medusa.orders.put(order["id"]?.string ?? "", order)
                 MedusaState.send("order.placed", order, world: world)
                 return ["order": order]
+            }
+        }
+        router.post("/_sandbox/stripe/accounts/{id}") { request, context in
+            await Self.handle { () throws(ControlError) in
+                guard case .bool(let enabled)? = try await Self.object(request)["payouts_enabled"] else {
+                    throw ControlError("bad_request", "send {\"payouts_enabled\": true|false}")
+                }
+                let id = Answer.parameter(context, "id")
+                let account = StripeRoutes.account(id: id, payoutsEnabled: enabled, world: world)
+                StripeRoutes.send("account.updated", account, key: nil, world: world)
+                return account
             }
         }
         router.post("/_sandbox/fleetbase/orders/{id}/status") { request, context in

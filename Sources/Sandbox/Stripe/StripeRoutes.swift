@@ -42,13 +42,11 @@ struct StripeRoutes {
             return Answer.json(transfer)
         }
         routes.stripePost("/v1/accounts") { form, _, _ throws(ServiceFailure) in
-            let account: SandboxJSON = [
-                "id": .string(SandboxIDs.stripe("acct")), "object": "account", "type": .string(form["type"] ?? "express"),
-                "country": .string(form["country"] ?? "US"), "email": form["email"].json,
-                "charges_enabled": true, "payouts_enabled": true, "details_submitted": true,
-                "capabilities": ["transfers": "active", "card_payments": "active"],
-                "requirements": ["currently_due": [], "disabled_reason": nil], "metadata": form.metadata,
-                "created": .int(SandboxIDs.now)]
+            var account = Self.newAccount(id: SandboxIDs.stripe("acct"))
+            account["type"] = .string(form["type"] ?? "express")
+            account["country"] = .string(form["country"] ?? "US")
+            account["email"] = form["email"].json
+            account["metadata"] = form.metadata
             world.stripe.accounts.put(account["id"]?.string ?? "", account)
             return StripeOutcome(body: account)
         }
@@ -137,6 +135,31 @@ struct StripeRoutes {
         return StripeOutcome(body: transfer, afterwards: {
             send("transfer.created", transfer, key: key, world: world)
         })
+    }
+
+    /// A connected account, ready for charges and payouts.
+    static func newAccount(id: String) -> SandboxJSON {
+        ["id": .string(id), "object": "account", "type": "express", "country": "US", "email": nil,
+         "charges_enabled": true, "payouts_enabled": true, "details_submitted": true,
+         "capabilities": ["transfers": "active", "card_payments": "active"],
+         "requirements": ["currently_due": [], "disabled_reason": nil], "metadata": [:],
+         "created": .int(SandboxIDs.now)]
+    }
+
+    /// Sets whether account `id` can receive payouts, as Stripe's onboarding or review would
+    /// (the control API's `POST /_sandbox/stripe/accounts/{id}`); creates the account if needed.
+    static func account(id: String, payoutsEnabled: Bool, world: SandboxWorld) -> SandboxJSON {
+        let set = { (account: inout SandboxJSON) in
+            account["payouts_enabled"] = .bool(payoutsEnabled)
+            account["capabilities"] = ["transfers": payoutsEnabled ? "active" : "inactive", "card_payments": "active"]
+            account["requirements"] = ["currently_due": payoutsEnabled ? [] : ["external_account"],
+                                       "disabled_reason": payoutsEnabled ? nil : "requirements.past_due"]
+        }
+        if let account = world.stripe.accounts.update(id, set) { return account }
+        var account = newAccount(id: id)
+        set(&account)
+        world.stripe.accounts.put(id, account)
+        return account
     }
 
     static func send(_ type: String, _ object: SandboxJSON, key: String?, world: SandboxWorld) {
