@@ -1,6 +1,6 @@
 import CityOSTesting
 import Foundation
-import Redis
+@testable import Redis
 import XCTest
 
 /// The Redis binding against the real test Redis.
@@ -116,6 +116,29 @@ final class RedisBindingTests: XCTestCase {
         }
         let awaited14 = try await redis.send("PING").string
         XCTAssertEqual(awaited14, "PONG")
+    }
+
+    func testAShutdownDuringAConnectClosesTheConnectionOnceItOpens() async throws {
+        let url = try TestEnvironment.redisURL()
+        let admin = try RedisClient(url: url)
+        defer { admin.shutdown() }
+        // A database of its own tells this client's connection apart in CLIENT LIST.
+        var endpoint = try RedisEndpoint(url: url)
+        endpoint.database = 9
+        let client = RedisClient(.init(endpoint: endpoint, connections: 1))
+        // The pause holds the new connection's SELECT: the connect is still under way at shutdown.
+        try await admin.send("CLIENT", "PAUSE", "700", "ALL")
+        let ping = Task { try await client.send("PING") }
+        try await eventually("the client to start connecting") { client.isConnecting }
+        client.shutdown()
+        let result = await ping.result
+        guard case .failure(let error) = result, case .connectionClosed? = error as? RedisError else {
+            return XCTFail("a command whose client shut down while it connected must fail as closed, got \(result)")
+        }
+        try await eventually("the connection opened after the shutdown to be closed") {
+            let clients = try await admin.send("CLIENT", "LIST").string ?? ""
+            return !clients.split(separator: "\n").contains { $0.contains(" db=9 ") }
+        }
     }
 
     func testScriptsRunBySHAAndReloadAfterScriptFlush() async throws {

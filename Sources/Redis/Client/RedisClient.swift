@@ -100,6 +100,9 @@ public final class RedisClient: Sendable {
         for slot in slots { slot.close() }
     }
 
+    /// Whether a shared connection is being opened (for tests).
+    var isConnecting: Bool { slots.contains { $0.isConnecting } }
+
     /// One of the shared connections (the next in turn), opened again if it has closed.
     private func sharedConnection() async throws(RedisError) -> RedisConnection {
         let index = next.add(1, ordering: .relaxed).oldValue % slots.count
@@ -108,7 +111,9 @@ public final class RedisClient: Sendable {
 }
 
 /// One shared connection, opened on first use and opened again after it closes.
-/// Callers that arrive while it is being opened wait for the same attempt.
+/// Callers that arrive while it is being opened wait for the same attempt. A connection whose
+/// attempt is no longer the slot's when it opens (the client shut down meanwhile) is closed,
+/// never left open with nobody to close it.
 final class ConnectionSlot: Sendable {
     private enum State {
         case idle
@@ -117,6 +122,14 @@ final class ConnectionSlot: Sendable {
     }
 
     private let state = NIOLockedValueBox<State>(.idle)
+
+    /// Whether an attempt to open the connection is under way (for tests).
+    var isConnecting: Bool {
+        state.withLockedValue { state in
+            if case .connecting = state { return true }
+            return false
+        }
+    }
 
     func connection(_ configuration: RedisClient.Configuration) async throws(RedisError) -> RedisConnection {
         // The common case, without a future: awaiting even a completed one hops to its event loop.
@@ -141,17 +154,36 @@ final class ConnectionSlot: Sendable {
                 return promise.futureResult
             }
         }
+        let closed = RedisError.connectionClosed(address: configuration.endpoint.address)
         do {
             let connection = try await future.get()
-            state.withLockedValue { state in
-                if case .connecting = state { state = .connected(connection) }
+            // Every caller of this attempt gets here; the first stores the connection. Only this
+            // attempt's own state is replaced: a caller that resumes late must not overwrite a
+            // newer attempt (whose connection would then be open with nobody holding it).
+            let kept = state.withLockedValue { state -> Bool in
+                switch state {
+                case .connecting(let current) where current === future:
+                    state = .connected(connection)
+                    return true
+                case .connected(let current):
+                    return current === connection
+                case .idle, .connecting:
+                    return false
+                }
+            }
+            guard kept else {
+                // The slot moved on from this attempt: `close()` ran while it was connecting (the
+                // connection would be open with nobody to close it), or its connection was stored,
+                // died and was replaced (closing it again is harmless).
+                connection.close()
+                throw closed
             }
             return connection
         } catch {
             state.withLockedValue { state in
-                if case .connecting = state { state = .idle }
+                if case .connecting(let current) = state, current === future { state = .idle }
             }
-            throw (error as? RedisError) ?? .connectionClosed(address: configuration.endpoint.address)
+            throw (error as? RedisError) ?? closed
         }
     }
 
