@@ -31,6 +31,33 @@ final class TransportTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(calls.times[1] - calls.times[0], 950)
     }
 
+    func testA503WithRetryAfterIsWaitedOutAndALongerOneFailsAtOnceSayingWhen() async throws {
+        let connectors = try sandbox.connectors(["CITYOS_CONNECTORS_MAX_RETRY_WAIT_SECONDS": "5"])
+        defer { Task { await connectors.shutdown() } }
+        let account = try await sandbox.createAccount()
+        // Backoff alone would retry after 50-100 ms; the service asked for 2 s.
+        try await sandbox.script(["kind": "fail", "endpoint": "GET /stripe/v1/accounts/{id}", "status": 503, "retry_after": 2])
+        let read = try await connectors.stripe.account(id: account)
+        XCTAssertEqual(read.id, account)
+        let calls = try await sandbox.calls("GET /stripe/v1/accounts/{id}")
+        XCTAssertEqual(calls.count, 2)
+        XCTAssertGreaterThanOrEqual(calls.times[1] - calls.times[0], 1950, "Retry-After: 2 on a 503 was not waited out")
+
+        try await sandbox.script(["kind": "fail", "endpoint": "GET /medusa/admin/products", "status": 503, "retry_after": 600])
+        let started = ContinuousClock.now
+        do {
+            _ = try await connectors.medusa.products()
+            XCTFail("a 503 asking for 10 minutes must fail the call")
+        } catch {
+            guard case .unavailable(.medusa, 503, _, let after) = error, after == .seconds(600) else { return XCTFail("got \(error)") }
+            XCTAssertEqual(error.retryAfter, .seconds(600))
+            XCTAssertTrue(error.isRetryable)
+        }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2), "a wait past the call's limit is not taken")
+        let products = try await sandbox.calls("GET /medusa/admin/products")
+        XCTAssertEqual(products.count, 1)
+    }
+
     func testRetryAfterLongerThanTheCallMayWaitFailsAsRateLimited() async throws {
         let connectors = try sandbox.connectors(["CITYOS_CONNECTORS_MAX_RETRY_WAIT_SECONDS": "2"])
         defer { Task { await connectors.shutdown() } }
@@ -101,7 +128,7 @@ final class TransportTests: XCTestCase {
             _ = try await connectors.medusa.orders()
             XCTFail("five failures outlast two retries")
         } catch {
-            guard case .unavailable(.medusa, 503, _) = error else { return XCTFail("got \(error)") }
+            guard case .unavailable(.medusa, 503, _, nil) = error else { return XCTFail("got \(error)") }
             XCTAssertTrue(error.isRetryable)
         }
         let calls = try await sandbox.calls("GET /medusa/admin/orders")

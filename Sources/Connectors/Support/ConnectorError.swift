@@ -23,7 +23,8 @@ public enum ConnectorError: Error, Sendable, Equatable, CustomStringConvertible 
     /// waiting. Retry after `retryAfter` (when known).
     case rateLimited(service: Service, retryAfter: Duration?)
     /// The service failed (5xx) or another request with the same key is still running (409).
-    case unavailable(service: Service, status: Int, message: String)
+    /// Retry after `retryAfter` when the service said when (`Retry-After`, usual with 503).
+    case unavailable(service: Service, status: Int, message: String, retryAfter: Duration? = nil)
     /// No connection could be made (refused, unknown host): the request was never sent.
     case unreachable(service: Service, reason: String)
     /// No complete answer within the timeout: the request may have taken effect.
@@ -42,7 +43,7 @@ public enum ConnectorError: Error, Sendable, Equatable, CustomStringConvertible 
         switch self {
         case .declined(let service, _, _, _, _), .rejected(let service, _, _, _), .invalidRequest(let service, _),
              .idempotencyMismatch(let service, _), .unauthorized(let service, _, _), .notFound(let service, _),
-             .rateLimited(let service, _), .unavailable(let service, _, _), .unreachable(let service, _),
+             .rateLimited(let service, _), .unavailable(let service, _, _, _), .unreachable(let service, _),
              .timedOut(let service, _), .connectionLost(let service, _), .unexpectedResponse(let service, _, _),
              .notConfigured(let service, _), .rateLimiterUnavailable(let service, _):
             return service
@@ -70,8 +71,10 @@ public enum ConnectorError: Error, Sendable, Equatable, CustomStringConvertible 
 
     /// How long to wait before trying again, when the service said so (`Retry-After`).
     public var retryAfter: Duration? {
-        if case .rateLimited(_, let after) = self { return after }
-        return nil
+        switch self {
+        case .rateLimited(_, let after), .unavailable(_, _, _, let after): return after
+        default: return nil
+        }
     }
 
     public var description: String {
@@ -91,8 +94,8 @@ public enum ConnectorError: Error, Sendable, Equatable, CustomStringConvertible 
             return "\(service): not found: \(message)"
         case .rateLimited(let service, let after):
             return "\(service): rate limited\(after.map { "; retry after \($0)" } ?? "")"
-        case .unavailable(let service, let status, let message):
-            return "\(service) failed (\(status)): \(message); retryable"
+        case .unavailable(let service, let status, let message, let after):
+            return "\(service) failed (\(status)): \(message); retryable\(after.map { " after \($0)" } ?? "")"
         case .unreachable(let service, let reason):
             return "\(service) unreachable: \(reason); retryable"
         case .timedOut(let service, let seconds):

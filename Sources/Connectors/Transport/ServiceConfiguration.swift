@@ -13,7 +13,8 @@ public struct ServiceConfiguration: Sendable {
     public var requestTimeout: Duration
     /// Transient failures retried within one call (so at most `maxRetries + 1` exchanges).
     public var maxRetries: Int
-    /// The longest wait between tries; a longer `Retry-After` fails the call as `rateLimited`.
+    /// The longest wait between tries; a longer `Retry-After` fails the call at once
+    /// (`rateLimited` for a 429, `unavailable` for a 503), for the job's own retry.
     public var maxRetryWait: Duration
     /// Calls per second across every process sharing the Redis; 0 = no limit.
     public var rateLimit: Int

@@ -21,16 +21,19 @@ public struct ServiceErrorReader: Sendable {
     public func read(_ response: ServiceResponse, _ service: Service) -> ConnectorError { read(response, service) }
 
     /// The rules every service shares: 401/403 credentials, 404 missing, 409 and 5xx transient,
-    /// 429 rate limited (with `Retry-After`), other 4xx rejected.
+    /// 429 rate limited, other 4xx rejected; a `Retry-After` on 429, 503 (or any transient status)
+    /// is kept on the error, and the transport waits that long before trying again.
     public static func byStatus(_ response: ServiceResponse, service: Service, message: String?, code: String?) -> ConnectorError {
         let text = message ?? "HTTP \(response.status)"
         switch response.status {
         case 401, 403: return .unauthorized(service: service, status: response.status, message: text)
         case 404: return .notFound(service: service, message: text)
-        case 408, 409, 425: return .unavailable(service: service, status: response.status, message: text)
+        case 408, 409, 425:
+            return .unavailable(service: service, status: response.status, message: text, retryAfter: response.retryAfter)
         case 429: return .rateLimited(service: service, retryAfter: response.retryAfter)
         case 400..<500: return .rejected(service: service, status: response.status, code: code, message: text)
-        case 500..<600: return .unavailable(service: service, status: response.status, message: text)
+        case 500..<600:
+            return .unavailable(service: service, status: response.status, message: text, retryAfter: response.retryAfter)
         default:
             return .unexpectedResponse(service: service, status: response.status, reason: "unexpected status: \(text)")
         }

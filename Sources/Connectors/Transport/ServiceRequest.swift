@@ -59,7 +59,7 @@ public struct ServiceResponse: Sendable {
 
     public var isSuccess: Bool { (200..<300).contains(status) }
 
-    /// `Retry-After` in seconds (the form services use for 429), if present and sensible.
+    /// `Retry-After` in seconds (the form services use for 429 and 503), if present and sensible.
     public var retryAfter: Duration? {
         guard let text = headers["retry-after"]?.trimmingCharacters(in: .whitespaces),
               let seconds = Double(text), seconds >= 0, seconds < 86_400 else { return nil }

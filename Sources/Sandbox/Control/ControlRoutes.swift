@@ -75,7 +75,8 @@ struct ControlRoutes {
         }
     }
 
-    /// `{"kind": "fail", "endpoint": "POST /stripe/v1/payment_intents", "status": 500, "times": 1}`,
+    /// `{"kind": "fail", "endpoint": "POST /stripe/v1/payment_intents", "status": 500, "times": 1}`
+    /// (`"retry_after": 2` adds that `Retry-After` header, as a 503 may carry),
     /// `{"kind": "rate_limit", "endpoint": …, "retry_after": 1, "times": 1}`,
     /// `{"kind": "hang", "endpoint": …, "seconds": 30, "times": 1}`,
     /// `{"kind": "garble", "endpoint": …, "times": 1}` (the service runs; its success answer is cut off),
@@ -99,11 +100,9 @@ struct ControlRoutes {
         case "fail":
             let status = body["status"]?.int ?? 500
             guard (400...599).contains(status) else { throw ControlError("bad_request", "status must be 400...599") }
-            outcome = .fail(status: status)
+            outcome = .fail(status: status, retryAfter: try retryAfter(body["retry_after"]))
         case "rate_limit":
-            let after = body["retry_after"]?.int ?? 1
-            guard (0...3600).contains(after) else { throw ControlError("bad_request", "retry_after must be 0...3600 seconds") }
-            outcome = .rateLimit(retryAfter: after)
+            outcome = .rateLimit(retryAfter: try retryAfter(body["retry_after"]) ?? 1)
         case "hang":
             let seconds = NSDecimalNumber(decimal: body["seconds"]?.decimal ?? 30).doubleValue
             guard seconds > 0 else { throw ControlError("bad_request", "seconds must be positive") }
@@ -115,6 +114,15 @@ struct ControlRoutes {
         }
         world.scripting.script(endpoint, outcome, times: times)
         return world.scripting.json
+    }
+
+    /// A script's `retry_after` (seconds), if given.
+    private static func retryAfter(_ value: SandboxJSON?) throws(ControlError) -> Int? {
+        guard let value, value != .null else { return nil }
+        guard let seconds = value.int, (0...3600).contains(seconds) else {
+            throw ControlError("bad_request", "retry_after must be 0...3600 seconds")
+        }
+        return seconds
     }
 
     static func object(_ request: Request) async throws(ControlError) -> [String: SandboxJSON] {

@@ -9,7 +9,8 @@ import Synchronization
 /// is replaced by a cut-off body (a proxy or a network that lost the end of the answer).
 final class Scripting: Sendable {
     enum Outcome: Sendable, Equatable {
-        case fail(status: Int)
+        /// `retryAfter`: a `Retry-After` header (seconds), as a 503 often carries.
+        case fail(status: Int, retryAfter: Int?)
         case rateLimit(retryAfter: Int)
         case hang(seconds: Double)
         case garble
@@ -66,7 +67,8 @@ final class Scripting: Sendable {
             for (endpoint, queue) in state.outcomes {
                 outcomes[endpoint] = .array(queue.map { outcome in
                     switch outcome {
-                    case .fail(let status): return ["kind": "fail", "status": .int(status)]
+                    case .fail(let status, let after):
+                        return ["kind": "fail", "status": .int(status), "retry_after": after.map { .int($0) } ?? .null]
                     case .rateLimit(let after): return ["kind": "rate_limit", "retry_after": .int(after)]
                     case .hang(let seconds): return ["kind": "hang", "seconds": .decimal(Decimal(seconds))]
                     case .garble: return ["kind": "garble"]

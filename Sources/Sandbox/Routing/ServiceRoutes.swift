@@ -41,8 +41,10 @@ struct ServiceRoutes {
 
     static func play(_ outcome: Scripting.Outcome, service: SandboxService, world: SandboxWorld) async -> Response {
         switch outcome {
-        case .fail(let status):
-            return Answer.failure(.shaped(service, status: status, message: "sandbox: scripted failure (\(status))"))
+        case .fail(let status, let retryAfter):
+            var failure = ServiceFailure.shaped(service, status: status, message: "sandbox: scripted failure (\(status))")
+            if let retryAfter { failure.headers["Retry-After"] = "\(retryAfter)" }
+            return Answer.failure(failure)
         case .rateLimit(let retryAfter):
             var failure = ServiceFailure.shaped(service, status: 429, message: "Too many requests hit the API too quickly.",
                                                 code: service == .stripe ? "rate_limit" : nil)
