@@ -191,7 +191,7 @@ let package = Package(
         ),
         .testTarget(
             name: "QueueTests",
-            dependencies: ["Queue", "Jobs", "CityOSTesting"],
+            dependencies: ["Queue", "Jobs", "Connectors", "CityOSTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -108,6 +108,14 @@ public final class EventLog: Sendable {
         return nil
     }
 
+    /// When each retry of `id` was set for (ms since the epoch), and when it was set.
+    public func retries(of id: String) -> [(dueAt: Int64, setAt: Int64)] {
+        all.compactMap { entry in
+            if case .retrying(let e, _, let due) = entry.event, e.id == id { return (due, entry.wallMillis) }
+            return nil
+        }
+    }
+
     public var succeededIDs: [String] {
         all.compactMap { if case .succeeded(let e, _) = $0.event { return e.id } else { return nil } }
     }

@@ -1,4 +1,5 @@
 import CityOSTesting
+import Connectors
 import Jobs
 import Queue
 import Redis
@@ -22,6 +23,31 @@ final class RetryAndDeadLetterTests: XCTestCase {
         XCTAssertEqual(queue?.processed, 1)
         XCTAssertEqual(queue?.retried, 2)
         XCTAssertEqual(queue?.dead, 0)
+        try await harness.clean()
+    }
+
+    func testARetryWaitsAtLeastAsLongAsTheFailureSaysItCannotHelp() async throws {
+        var registry = JobCatalog.registry()
+        registry.register(HintedJob())
+        let harness = try QueueHarness(registry: registry)
+        let hinted = try await harness.client.enqueue(HintedJob.self, .init(seconds: 30)).id
+        let plain = try await harness.client.enqueue(HintedJob.self, .init(seconds: nil)).id
+        try await harness.withPool { _ in
+            try await eventually("both jobs to fail once") {
+                !harness.events.retries(of: hinted).isEmpty && !harness.events.retries(of: plain).isEmpty
+            }
+        }
+        // Backoff alone (base 50 ms) would retry within a tenth of a second; the error asked for 30 s.
+        let asked = try XCTUnwrap(harness.events.retries(of: hinted).first)
+        XCTAssertGreaterThanOrEqual(asked.dueAt - asked.setAt, 29_900)
+        let backoff = try XCTUnwrap(harness.events.retries(of: plain).first)
+        XCTAssertLessThan(backoff.dueAt - backoff.setAt, 1_000)
+        let due = try await harness.redis.send("ZSCORE", .string(QueueKeys(queue: "default", namespace: harness.namespace).schedule), .string(hinted))
+        XCTAssertEqual(due.string.flatMap { Int64($0) }, asked.dueAt, "the stored retry is the one reported")
+        // What a connector throws when a service's Retry-After was longer than the call could wait
+        // carries it to this rule.
+        let busy: any Error = ConnectorError.unavailable(service: .medusa, status: 503, message: "busy", retryAfter: .seconds(30))
+        XCTAssertEqual((busy as? any RetryAfterHint)?.retryAfter, .seconds(30))
         try await harness.clean()
     }
 

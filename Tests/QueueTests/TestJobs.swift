@@ -14,6 +14,21 @@ struct SwitchJob: JobHandler {
     }
 }
 
+/// `test.hinted`: always fails, saying (or not) how long a retry cannot help (`RetryAfterHint`).
+struct HintedJob: JobHandler {
+    struct Arguments: Codable, Sendable { var seconds: Int? }
+    struct Busy: RetryAfterHint, CustomStringConvertible {
+        var retryAfter: Duration?
+        var description: String { "busy" }
+    }
+    static let kind = "test.hinted"
+    static let options = JobOptions(queue: "default", retry: .exponentialJitter(maxAttempts: 3, base: .milliseconds(50)),
+                                    timeout: .seconds(5))
+    func run(_ arguments: Arguments, context: JobContext) async throws {
+        throw Busy(retryAfter: arguments.seconds.map { .seconds($0) })
+    }
+}
+
 final class Switch: Sendable {
     private let on = Mutex(true)
     var isOn: Bool { on.withLock { $0 } }

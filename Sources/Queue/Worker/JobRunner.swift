@@ -89,7 +89,8 @@ struct JobRunner: Sendable {
         }
     }
 
-    /// Records a failed attempt: a retry with backoff, or a dead letter.
+    /// Records a failed attempt: a retry with backoff (no sooner than the failure's `RetryAfterHint`
+    /// asks), or a dead letter.
     func record(_ envelope: JobEnvelope, failure: Error, policy: RetryPolicy) async {
         var next = envelope
         next.attempt += 1
@@ -109,7 +110,8 @@ struct JobRunner: Sendable {
             observer?(.dead(next, reason: message))
             log.error("job dead", metadata: ["reason": "\(message)"])
         } else {
-            let due = Clock.nowMillis() + policy.delayMillis(afterAttempt: next.attempt)
+            let asked = ((failure as? any RetryAfterHint)?.retryAfter).map { Int64(max(0, $0.seconds * 1000)) } ?? 0
+            let due = Clock.nowMillis() + max(policy.delayMillis(afterAttempt: next.attempt), asked)
             next.dueAt = due
             guard await recorder.retry(next, dueMillis: due, logger: log) else { return }
             observer?(.retrying(next, error: message, dueAt: due))
