@@ -59,6 +59,8 @@ final class OpenAPIContractTests: XCTestCase {
             (.POST, "/v1/jobs", "/v1/jobs", job, true, 202),
             (.POST, "/v1/jobs", "/v1/jobs", job, false, 401),
             (.POST, "/v1/jobs", "/v1/jobs", #"{"kind":"diag.noop","tenant":""}"#, true, 400),
+            // A queue named only by dots could never be reached over HTTP (`/v1/queues/../pause` is `/v1/pause`).
+            (.POST, "/v1/jobs", "/v1/jobs", #"{"kind":"diag.noop","queue":".."}"#, true, 400),
             (.POST, "/v1/jobs", "/v1/jobs", #"{"kind":"diag.noop","delay_seconds":31536001}"#, true, 400),
             (.POST, "/v1/jobs", "/v1/jobs", #"{"kind":"no.such.kind"}"#, true, 422),
             (.POST, "/v1/jobs", "/v1/jobs", overMiB, true, 413),

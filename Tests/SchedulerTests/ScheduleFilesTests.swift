@@ -127,9 +127,9 @@ final class ScheduleFilesTests: XCTestCase {
             ("name: x\ncron: '0 0 31 4,6,9,11 *'\njob: a.b\n",
              "\(file): 'cron' '0 0 31 4,6,9,11 *' never fires (no date matches it)"),
             ("name: x\ncron: '0 0 * * *'\njob: a.b\nqueue: 'billing:daily'\n",
-             "\(file): 'queue' must be 1-64 letters, digits, '_', '-' or '.', not 'billing:daily'"),
+             "\(file): 'queue' must be 1-64 letters, digits, '_', '-' or '.' (not dots alone), not 'billing:daily'"),
             ("name: x\ncron: '0 0 * * *'\njob: a.b\nqueue: pay outs\n",
-             "\(file): 'queue' must be 1-64 letters, digits, '_', '-' or '.', not 'pay outs'"),
+             "\(file): 'queue' must be 1-64 letters, digits, '_', '-' or '.' (not dots alone), not 'pay outs'"),
             ("", "\(file): the file must hold one schedule, a mapping with keys name, cron, job (and optionally timezone, args, queue, catch_up, enabled)"),
             ("- name: x\n", "\(file): the file must hold one schedule, a mapping with keys name, cron, job (and optionally timezone, args, queue, catch_up, enabled)"),
         ]

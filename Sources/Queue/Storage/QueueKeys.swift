@@ -57,10 +57,12 @@ extension RedisArgument {
 }
 
 /// Names that become part of Redis keys (queues, tenants): 1-64 ASCII letters, digits, '_', '-'
-/// or '.', so that no name can reach into another's keys or break a hash tag.
+/// or '.', so that no name can reach into another's keys or break a hash tag; not only dots,
+/// which a URL path (`/v1/queues/../pause`) reads as "the folder above", so that such a queue
+/// could never be reached over HTTP.
 public enum KeyName {
     public static func isValid(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { byte in
+        !name.isEmpty && name.utf8.count <= 64 && !name.utf8.allSatisfy { $0 == UInt8(ascii: ".") } && name.utf8.allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
                  UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
@@ -72,5 +74,5 @@ public enum KeyName {
     }
 
     /// What `isValid` asks for, for error messages.
-    public static let rule = "1-64 letters, digits, '_', '-' or '.'"
+    public static let rule = "1-64 letters, digits, '_', '-' or '.' (not dots alone)"
 }
