@@ -49,6 +49,40 @@ final class CancelTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// Retry-all brings back what failed, not what an operator took out of line on purpose: a
+    /// cancelled payout must not run because someone replayed a queue after an outage.
+    func testRetryAllLeavesCancelledLettersUnlessTheFilterNamesThem() async throws {
+        let failing = Switch()
+        var registry = JobCatalog.registry()
+        registry.register(SwitchJob(failing: failing))
+        let harness = try QueueHarness(registry: registry)
+        let cancelled = try await harness.client.enqueue(SwitchJob.self, .init()).id
+        _ = try await JobCancel(redis: harness.redis, namespace: harness.namespace)
+            .cancel(queue: "default", id: cancelled, reason: "duplicate payout")
+        let failed = try await harness.client.enqueue(SwitchJob.self, .init()).id
+        try await harness.withPool { _ in
+            try await eventually("the failing job never died") { harness.events.deadReason(failed) != nil }
+        }
+        failing.turnOff()
+
+        let all = try await harness.deadLetters.retryAll(queue: "default")
+        XCTAssertEqual(all, DeadLetters.BulkReplay(retried: 1, leftCancelled: 1, leftLiveTwin: 0))
+        XCTAssertTrue(all.summary.contains("1 cancelled by an operator"), all.summary)
+        let byKind = try await harness.deadLetters.retryAll(queue: "default", filter: .init(kind: SwitchJob.kind))
+        XCTAssertEqual(byKind, DeadLetters.BulkReplay(retried: 0, leftCancelled: 1, leftLiveTwin: 0))
+        let (total, entries) = try await harness.deadLetters.list(queue: "default")
+        XCTAssertEqual(total, 1)
+        XCTAssertEqual(entries.map(\.id), [cancelled])
+
+        // Named by its error text, it is replayed: the operator asked for exactly these.
+        let named = try await harness.deadLetters.retryAll(queue: "default", filter: .init(errorContains: "cancelled by an operator"))
+        XCTAssertEqual(named, DeadLetters.BulkReplay(retried: 1, leftCancelled: 0, leftLiveTwin: 0))
+        try await harness.withPool { _ in
+            try await eventually("both replayed jobs to run") { Set(harness.events.succeededIDs) == [failed, cancelled] }
+        }
+        try await harness.clean()
+    }
+
     /// A dead letter whose id was enqueued again: replaying it would overwrite the live job and
     /// put the id in line twice, so it is refused (409 in the API) and retry-all leaves it.
     func testADeadLetterWhoseIdLivesAgainIsNotReplayedOverIt() async throws {
@@ -66,8 +100,9 @@ final class CancelTests: XCTestCase {
             XCTAssertEqual(failure.refusal, .conflict)
             XCTAssertTrue(failure.description.contains("cityos dead delete default twin-1"), failure.description)
         }
-        let replayed = try await harness.deadLetters.retryAll(queue: "default")
-        XCTAssertEqual(replayed, 0)
+        // Named by its error text, so that the bulk replay considers this cancelled letter at all.
+        let replayed = try await harness.deadLetters.retryAll(queue: "default", filter: .init(errorContains: "cancelled"))
+        XCTAssertEqual(replayed, DeadLetters.BulkReplay(retried: 0, leftCancelled: 0, leftLiveTwin: 1))
         let keys = QueueKeys(queue: "default", namespace: harness.namespace)
         let line = try await harness.redis.send("LRANGE", .string(keys.tenantList("_")), 0, -1).array ?? []
         XCTAssertEqual(line.compactMap(\.string), [id], "the id is in line once")

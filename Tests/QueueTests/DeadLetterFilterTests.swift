@@ -44,8 +44,10 @@ final class DeadLetterFilterTests: XCTestCase {
         let none = try await dead.list(queue: "default", filter: .init(kind: "no.such.kind"))
         XCTAssertEqual(none.total, 0)
 
-        let replayed = try await dead.retryAll(queue: "default", filter: .init(kind: SleepJob.kind))
-        XCTAssertEqual(replayed, 2)
+        // These letters are cancellations: a bulk replay takes them only when its filter names
+        // their error text (by kind alone it leaves them, as CancelTests shows).
+        let replayed = try await dead.retryAll(queue: "default", filter: .init(kind: SleepJob.kind, errorContains: "timed out"))
+        XCTAssertEqual(replayed.retried, 2)
         let lookup = JobLookup(redis: harness.redis, namespace: harness.namespace)
         for id in timeouts {
             let found = try await lookup.find(queue: "default", id: id)

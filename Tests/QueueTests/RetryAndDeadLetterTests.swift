@@ -169,7 +169,7 @@ final class RetryAndDeadLetterTests: XCTestCase {
         }
         let replayed = try await harness.deadLetters.retryAll(queue: "default")
         watchdog.cancel()
-        XCTAssertEqual(replayed, doomed.count, "each dead letter replayed once")
+        XCTAssertEqual(replayed.retried, doomed.count, "each dead letter replayed once")
         try await eventually("the replayed jobs did not all die again") {
             try await harness.queue("default")?.dead == doomed.count
         }

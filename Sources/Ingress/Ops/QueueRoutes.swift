@@ -86,8 +86,8 @@ struct QueueRoutes: Sendable {
         }
         group.post("/queues/{queue}/dead/retry-all") { request, context in
             let queue = try Self.queue(context)
-            let count = try await self.deadLetters.retryAll(queue: queue, filter: try Self.deadFilter(request))
-            return try JSONText.response(["retried": count])
+            let done = try await self.deadLetters.retryAll(queue: queue, filter: try Self.deadFilter(request))
+            return try JSONText.response(done)
         }
         group.post("/queues/{queue}/dead/{id}/retry") { _, context in
             let (queue, id) = (try Self.queue(context), try Self.id(context))

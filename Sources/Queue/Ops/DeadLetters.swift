@@ -115,7 +115,40 @@ public struct DeadLetters: Sendable {
 
     /// Replays one dead letter: attempts start again from zero, the error history stays.
     public func retry(queue: String, id: String) async throws {
+        try await replay(queue: queue, id: id, leavingCancelled: false)
+    }
+
+    /// What a bulk replay did, and what it left dead on purpose.
+    public struct BulkReplay: Sendable, Equatable, Encodable {
+        /// Letters replayed.
+        public var retried = 0
+        /// Letters an operator cancelled (`JobCancel`), left dead: a bulk replay brings back what
+        /// failed, not what someone took out of line on purpose. A filter on their error text
+        /// (`error=cancelled`) replays them, as does replaying one by its id.
+        public var leftCancelled = 0
+        /// Letters whose id is a live job again, left dead: replaying would run that id twice.
+        public var leftLiveTwin = 0
+
+        enum CodingKeys: String, CodingKey {
+            case retried, leftCancelled = "left_cancelled", leftLiveTwin = "left_live_twin"
+        }
+
+        /// One line for the command line and the dashboard.
+        public var summary: String {
+            var left: [String] = []
+            if leftCancelled > 0 {
+                left.append("\(leftCancelled) cancelled by an operator (replay those with the error filter \"cancelled\")")
+            }
+            if leftLiveTwin > 0 { left.append("\(leftLiveTwin) whose id is live again") }
+            return "replayed \(retried)" + (left.isEmpty ? "" : "; left dead: " + left.joined(separator: ", "))
+        }
+    }
+
+    private struct Cancelled: Error {}
+
+    private func replay(queue: String, id: String, leavingCancelled: Bool) async throws {
         let entry = try await show(queue: queue, id: id)
+        if leavingCancelled, let last = entry.envelope?.errors.last, JobCancel.isCancellation(last) { throw Cancelled() }
         var envelope = entry.envelope ?? JobEnvelope(id: id, kind: "poison", queue: queue,
                                                      args: .string(entry.raw ?? ""), maxAttempts: 1)
         envelope.attempt = 0
@@ -132,21 +165,31 @@ public struct DeadLetters: Sendable {
         }
     }
 
-    /// Replays every dead letter the queue holds when asked, each once, newest first; returns how
-    /// many. The ids are read once up front (at most the cap's), so a replayed job that dies again
-    /// at once (a kind no handler takes, a failure that persists) stays dead rather than being
-    /// replayed round and round while workers kill it; so do letters that die meanwhile.
-    /// With a filter, only the letters it takes.
-    public func retryAll(queue: String, filter: Filter = .all) async throws -> Int {
+    /// Replays every dead letter the queue holds when asked, each once, newest first. The ids are
+    /// read once up front (at most the cap's), so a replayed job that dies again at once (a kind no
+    /// handler takes, a failure that persists) stays dead rather than being replayed round and
+    /// round while workers kill it; so do letters that die meanwhile. With a filter, only the
+    /// letters it takes. Letters cancelled by an operator stay dead unless the filter names them by
+    /// their error text; letters whose id is live again stay dead (`BulkReplay` counts both).
+    public func retryAll(queue: String, filter: Filter = .all) async throws -> BulkReplay {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let ids = filter.isEmpty
             ? (try await redis.send("ZRANGE", .string(keys.dead), 0, -1, "REV").array ?? []).compactMap(\.string)
             : try await matching(queue: queue, filter: filter).map(\.id)
-        var count = 0
+        var done = BulkReplay()
         for id in ids {
-            do { try await retry(queue: queue, id: id); count += 1 } catch Failure.notFound { continue } catch Failure.liveTwin { continue }
+            do {
+                try await replay(queue: queue, id: id, leavingCancelled: filter.errorContains == nil)
+                done.retried += 1
+            } catch Failure.notFound {
+                continue
+            } catch Failure.liveTwin {
+                done.leftLiveTwin += 1
+            } catch is Cancelled {
+                done.leftCancelled += 1
+            }
         }
-        return count
+        return done
     }
 
     /// Deletes one dead letter.

@@ -43,6 +43,11 @@ public struct JobCancel: Sendable {
         "cancelled by an operator" + (reason.map { ": \($0)" } ?? "")
     }
 
+    /// Whether `record` is a cancellation (what `message(reason:)` writes).
+    public static func isCancellation(_ record: JobErrorRecord) -> Bool {
+        record.message == message(reason: nil) || record.message.hasPrefix(message(reason: nil) + ": ")
+    }
+
     /// Cancels job `id` of `queue` if it is ready or scheduled; returns the dead letter it became.
     /// - Throws: `Failure` when it is running, dead or not there; `OperatorReason.TooLong`;
     ///   `RedisError` when Redis did not answer.

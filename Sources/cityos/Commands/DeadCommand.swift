@@ -52,7 +52,7 @@ struct DeadCommand: AsyncParsableCommand {
             case .show:
                 try printJSON(try await dead.show(queue: queue, id: id ?? ""))
             case .retry:
-                if all { print("replayed \(try await dead.retryAll(queue: queue, filter: filter))") } else {
+                if all { print(try await dead.retryAll(queue: queue, filter: filter).summary) } else {
                     try await dead.retry(queue: queue, id: id ?? "")
                     print("replayed \(id ?? "")")
                 }
