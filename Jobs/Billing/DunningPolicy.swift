@@ -54,29 +54,47 @@ public struct DunningPolicy: Sendable, Equatable {
         return firstFailedAt.addingTimeInterval(retryOffsets[index])
     }
 
+    /// The latest a retry may come after the first failure: a year.
+    public static let longestRetryOffset: TimeInterval = 365 * 86_400
+
     /// Reads `settings.billing.dunning` (the tenant's settings document as JSON text); a setting
     /// that is there but wrong throws, naming it.
     public static func from(settingsJSON: String) throws -> DunningPolicy {
+        let (policy, problems) = read(settingsJSON: settingsJSON)
+        if !problems.isEmpty { throw BillingError.badSetting(problems.joined(separator: "; ")) }
+        return policy
+    }
+
+    /// Reads `settings.billing.dunning`, never failing: a tenant's typo must not stall its
+    /// customers' dunning. Each part that is wrong is named in `problems` and falls back: the
+    /// retries to ``standard``'s, the final action to `past_due` (nothing is canceled on a
+    /// setting nobody could read).
+    public static func read(settingsJSON: String) -> (policy: DunningPolicy, problems: [String]) {
         guard let data = settingsJSON.data(using: .utf8),
               let settings = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let billing = settings["billing"] as? [String: Any],
-              let dunning = billing["dunning"] as? [String: Any] else { return .standard }
+              let dunning = billing["dunning"] as? [String: Any] else { return (.standard, []) }
         var policy = standard
-        if let hours = dunning["retry_hours"] ?? dunning["retry_days"] {
-            let unit: Double = dunning["retry_hours"] != nil ? 3_600 : 86_400
-            guard let values = hours as? [NSNumber], values.count <= 30,
-                  values.allSatisfy({ $0.doubleValue > 0 }),
-                  zip(values, values.dropFirst()).allSatisfy({ $0.doubleValue < $1.doubleValue }) else {
-                throw BillingError.badSetting("billing.dunning.retry_hours/retry_days must be at most 30 increasing positive numbers")
+        var problems: [String] = []
+        if dunning.keys.contains("retry_hours") || dunning.keys.contains("retry_days") {
+            let unit: Double = dunning.keys.contains("retry_hours") ? 3_600 : 86_400
+            let offsets = ((dunning["retry_hours"] ?? dunning["retry_days"]) as? [NSNumber])?.map { $0.doubleValue * unit }
+            if let offsets, offsets.count <= 30, offsets.allSatisfy({ $0.isFinite && $0 > 0 }),
+               zip(offsets, offsets.dropFirst()).allSatisfy({ $0 < $1 }), (offsets.last ?? 0) <= longestRetryOffset {
+                policy.retryOffsets = offsets
+            } else {
+                problems.append("billing.dunning.retry_hours/retry_days must be at most 30 increasing positive numbers, "
+                                + "the last at most 365 days (the standard retries apply)")
             }
-            policy.retryOffsets = values.map { $0.doubleValue * unit }
         }
         if let action = dunning["final_action"] {
-            guard let text = action as? String, let parsed = FinalAction(rawValue: text) else {
-                throw BillingError.badSetting("billing.dunning.final_action must be cancel, unpaid or past_due")
+            if let text = action as? String, let parsed = FinalAction(rawValue: text) {
+                policy.finalAction = parsed
+            } else {
+                policy.finalAction = .pastDue
+                problems.append("billing.dunning.final_action must be cancel, unpaid or past_due (past_due applies)")
             }
-            policy.finalAction = parsed
         }
-        return policy
+        return (policy, problems)
     }
 }

@@ -218,10 +218,16 @@ struct InvoiceBook {
             for try await found in invoices.decode((UUID, String, Int, Date?, String).self) { row = found }
             guard let (subscription, status, count, firstFailed, settings) = row,
                   status == "open", count == failure.attempt else { return .applied }
-            let policy = try DunningPolicy.from(settingsJSON: settings)
+            let (policy, problems) = DunningPolicy.read(settingsJSON: settings)
             let first = firstFailed ?? failure.at
             let next = policy.nextAttempt(after: failure.attempt, firstFailedAt: first, declineCode: failure.declineCode)
-            let reason = "attempt \(failure.attempt): \(failure.declineCode ?? "failed") — \(failure.message)"
+            var reason = "attempt \(failure.attempt): \(failure.declineCode ?? "failed") — \(failure.message)"
+            if !problems.isEmpty {
+                // Dunning goes on with the fallbacks; the invoice and the log say which setting to fix.
+                let note = "tenant setting: " + problems.joined(separator: "; ")
+                logger.warning("dunning setting ignored", metadata: ["tenant": "\(failure.tenant)", "problem": "\(note)"])
+                reason += " [\(note)]"
+            }
             if let next {
                 try await Self.scheduleRetry(invoice: failure.invoiceID, subscription: subscription, at: next, firstFailed: first,
                                              reason: reason, on: connection, logger: logger)

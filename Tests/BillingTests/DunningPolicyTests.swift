@@ -24,11 +24,22 @@ final class DunningPolicyTests: XCTestCase {
         XCTAssertEqual(policy.retryOffsets, [2 * 86_400, 4 * 86_400])
         XCTAssertEqual(policy.finalAction, .unpaid)
         for bad in [#"{"billing": {"dunning": {"retry_days": [3, 1]}}}"#, #"{"billing": {"dunning": {"final_action": "delete"}}}"#,
-                    #"{"billing": {"dunning": {"retry_hours": "soon"}}}"#] {
+                    #"{"billing": {"dunning": {"retry_hours": "soon"}}}"#,
+                    // A retry two hundred million days out: a date PostgreSQL's encoding cannot hold.
+                    #"{"billing": {"dunning": {"retry_days": [2e8]}}}"#, #"{"billing": {"dunning": {"retry_days": [1, 366]}}}"#,
+                    #"{"billing": {"dunning": {"retry_hours": null}}}"#] {
             XCTAssertThrowsError(try DunningPolicy.from(settingsJSON: bad)) { error in
                 XCTAssertTrue("\(error)".contains("billing.dunning"), "\(error)")
             }
+            // Dunning itself reads them without failing: each wrong part falls back, named.
+            let (policy, problems) = DunningPolicy.read(settingsJSON: bad)
+            XCTAssertEqual(problems.count, 1, bad)
+            XCTAssertTrue(policy.retryOffsets == DunningPolicy.standard.retryOffsets || policy.finalAction == .pastDue, bad)
+            XCTAssertLessThanOrEqual(policy.retryOffsets.last ?? 0, DunningPolicy.longestRetryOffset, bad)
         }
+        let typo = DunningPolicy.read(settingsJSON: #"{"billing": {"dunning": {"retry_days": [1, 3], "final_action": "cancel "}}}"#)
+        XCTAssertEqual(typo.policy, DunningPolicy(retryOffsets: [86_400, 3 * 86_400], finalAction: .pastDue),
+                       "a final action nobody could read cancels nothing")
     }
 
     func testTheClockIsTheSystemsUnlessSetAndAManualOneMovesOnlyWhenTold() throws {

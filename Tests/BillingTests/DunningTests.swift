@@ -91,6 +91,33 @@ final class DunningTests: XCTestCase {
         }
     }
 
+    /// A tenant's dunning setting comes from the commerce side unchecked. One that is wrong must
+    /// neither crash the process (a retry 2e8 days out is a date PostgreSQL's encoding traps on)
+    /// nor stall the chase: the standard retries apply, and the invoice names the setting to fix.
+    func testAWrongDunningSettingFallsBackAndIsNamedOnTheInvoice() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant(dunning: "{\"retry_days\": [2e8]}")
+            let plan = try await world.makePlan(tenant, amount: 990)
+            let id = try unwrap(try await world.makeSubscriptions(
+                tenant, plan: plan, count: 1, prefix: "typo", paymentMethod: "pm_card_chargeDeclined").first)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(invoice.status, "open")
+            XCTAssertEqual(invoice.nextAttemptAt, BillingWorld.start.addingTimeInterval(86_400), "the standard first retry")
+            let notes = try await world.app.withTenant(tenant) { connection in
+                var found: [String] = []
+                for try await note in try await connection.query(
+                    "SELECT last_failure FROM invoices WHERE id = \(invoice.id)", logger: BillingWorld.logger).decode(String.self) {
+                    found.append(note)
+                }
+                return found
+            }
+            XCTAssertTrue(notes.first?.contains("tenant setting: billing.dunning.retry_hours/retry_days") == true, "\(notes)")
+            let state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "past_due")
+        }
+    }
+
     func testAFailedInvoicePaidOnARetryReactivatesTheSubscriptionForTheNextPeriod() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
