@@ -123,8 +123,12 @@ public struct SubscriptionCreateJob: JobHandler {
 
 /// `subscription.update` (tenant in the envelope):
 /// `{"subscription_id", "plan_id" | "plan_code"?, "payment_method"?, "cancel"?: true}`.
-/// A plan change takes effect at the next period: the next invoice is for the new plan, and the
-/// subscription's plan becomes it when that invoice is paid (changing back before then clears it).
+/// A plan change takes effect at the next period not yet invoiced: the next invoice is for the new
+/// plan, and the subscription's plan becomes it when that invoice is paid. An invoice already
+/// issued (open, maybe being chased) keeps its plan and amount, since a charge for it may be in
+/// flight: a change is measured against the plan the subscription will be on once that invoice is
+/// paid, so changing back to that plan clears the change, and changing back to the plan before it
+/// takes effect at the period after.
 /// A new payment method is used from the next attempt on (e.g. after a decline). `cancel` ends the
 /// subscription now: no further invoices, and an open invoice is not retried (`uncollectible`).
 public struct SubscriptionUpdateJob: JobHandler {
@@ -176,7 +180,14 @@ public struct SubscriptionUpdateJob: JobHandler {
             }
             if arguments.planID != nil || arguments.planCode != nil {
                 let next = try await PlanReference(id: arguments.planID, code: arguments.planCode).resolve(on: connection, logger: logger)
-                let pending: UUID? = next == plan ? nil : next
+                // The plan the subscription is on once its open invoice (if any) is paid.
+                let invoiced = try await connection.query("""
+                    SELECT plan_id FROM invoices WHERE subscription_id = \(arguments.subscriptionID) AND status = 'open'
+                    ORDER BY period_start DESC LIMIT 1
+                    """, logger: logger)
+                var settled = plan
+                for try await open in invoiced.decode(UUID.self) { settled = open }
+                let pending: UUID? = next == settled ? nil : next
                 try await connection.query("""
                     UPDATE subscriptions SET next_plan_id = \(pending), updated_at = now() WHERE id = \(arguments.subscriptionID)
                     """, logger: logger)

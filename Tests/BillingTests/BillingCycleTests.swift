@@ -78,6 +78,41 @@ final class BillingCycleTests: XCTestCase {
         }
     }
 
+    /// Changed to pro, invoiced on pro, declined, then changed back to basic: the pro invoice is
+    /// already issued and keeps its amount, but the periods after it are basic again.
+    func testChangingBackWhileTheNewPlansInvoiceIsChasedBillsTheOldPlanFromThePeriodAfter() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let basic = try await world.makePlan(tenant, code: "basic", amount: 1_000)
+            let pro = try await world.makePlan(tenant, code: "pro", amount: 5_000)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: basic, count: 1, prefix: "back").first)
+            let update = SubscriptionUpdateJob(database: world.app, clock: world.clock)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            try await world.run(update, .init(subscriptionID: id, planCode: "pro"), tenant: tenant)
+
+            world.clock.set(ISO8601DateFormatter().date(from: "2027-02-01T00:00:00Z")!)
+            try await world.scriptDecline(customer: "back-1", code: "insufficient_funds", times: 1)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            var invoices = try await world.invoices(tenant, subscription: id)
+            XCTAssertEqual(invoices.map(\.amount), [1_000, 5_000])
+            XCTAssertEqual(invoices.map(\.status), ["paid", "open"], "February's pro invoice is being chased")
+
+            try await world.run(update, .init(subscriptionID: id, planCode: "basic"), tenant: tenant)
+            world.clock.advance(by: 86_400)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            var state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.plan, pro, "February was invoiced and paid on pro")
+
+            world.clock.set(ISO8601DateFormatter().date(from: "2027-03-01T00:00:00Z")!)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            invoices = try await world.invoices(tenant, subscription: id)
+            XCTAssertEqual(invoices.map(\.amount), [1_000, 5_000, 1_000], "March is basic again")
+            XCTAssertEqual(invoices.map(\.status), ["paid", "paid", "paid"])
+            state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.plan, basic)
+        }
+    }
+
     func testSubscriptionCreateThroughTheOpsAPIChargesTheFirstPeriod() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
