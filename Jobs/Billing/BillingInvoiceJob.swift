@@ -65,13 +65,22 @@ public struct BillingInvoiceJob: JobHandler {
                 context.logger.info("invoice attempt declined", metadata: [
                     "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "decline_code": "\(declineCode ?? code)"])
                 return
-            case .rejected(_, _, let code, let message):
-                // Stripe refused the charge itself (e.g. the payment method is gone): a failed attempt.
+            case .rejected(_, _, let code, let message) where StripeRefusal.customerCanFix(code: code, message: message):
+                // Stripe refused the charge for the customer's payment method (e.g. it is gone): a
+                // failed attempt, which dunning chases until the customer fixes it.
                 try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
                                                   paymentIntentID: nil, declineCode: code, message: message, at: clock.now()))
                 return
             default:
                 if error.isRetryable { throw error }
+                if StripeRefusal.nothingCharged(error) {
+                    // The platform's request or account is wrong, not the customer's card: dunning
+                    // must not chase the customer (and cancel every subscription) for it.
+                    try await book.recordRefused(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
+                                                       paymentIntentID: nil, declineCode: nil, message: "\(error)", at: clock.now()))
+                    throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): \(error); refused, nothing "
+                        + "was charged and the customer's card is not at fault: fix the setup, then replay this dead letter")
+                }
                 throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): \(error); left pending")
             }
         }
@@ -105,6 +114,38 @@ public struct BillingInvoiceJob: JobHandler {
         default:
             context.logger.info("invoice attempt pending at Stripe; its webhook settles it", metadata: [
                 "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "status": "\(intent.status.rawValue)"])
+        }
+    }
+}
+
+/// Which of Stripe's refusals of a charge the customer can fix (dunning chases those) and which
+/// are certain to have charged nothing (the attempt is `refused`, for an operator).
+enum StripeRefusal {
+    /// Error codes about the customer's payment instrument, beyond those prefixed `payment_method_`,
+    /// `card_` or `bank_account_` (https://docs.stripe.com/error-codes).
+    static let customerCodes: Set<String> = [
+        "expired_card", "incorrect_cvc", "incorrect_number", "invalid_cvc", "invalid_expiry_month",
+        "invalid_expiry_year", "invalid_number", "authentication_required", "insufficient_funds",
+        "debit_not_authorized", "invalid_card_type", "setup_intent_authentication_failure",
+        "payment_intent_authentication_failure", "payment_intent_payment_attempt_failed",
+    ]
+
+    /// Whether a 4xx refusal is about the customer's payment method, which they can replace.
+    static func customerCanFix(code: String?, message: String) -> Bool {
+        guard let code else { return false }
+        if code.hasPrefix("payment_method_") || code.hasPrefix("card_") || code.hasPrefix("bank_account_") { return true }
+        if customerCodes.contains(code) { return true }
+        // "No such PaymentMethod: 'pm_…'": detached or deleted; a customer gone is the platform's to fix.
+        return code == "resource_missing" && message.lowercased().contains("paymentmethod")
+    }
+
+    /// Whether Stripe certainly did not charge: it refused the request as such (invalid, not
+    /// allowed, not found, not sent at all). An idempotency mismatch means another request under the
+    /// key exists, which may have charged.
+    static func nothingCharged(_ error: ConnectorError) -> Bool {
+        switch error {
+        case .rejected, .invalidRequest, .unauthorized, .notFound, .notConfigured: return true
+        default: return false
         }
     }
 }

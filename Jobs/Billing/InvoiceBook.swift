@@ -76,8 +76,8 @@ struct InvoiceBook {
             guard let (invoice, amount, currency, count, nextAt) = open else { return nil }
             var attempt = ChargeAttempt(invoiceID: invoice, subscriptionID: subscription, attempt: count, amount: amount,
                                         currency: currency, customer: customer, paymentMethod: method)
-            if count > 0, let (status, age, payer) = try await Self.status(of: invoice, attempt: count, on: connection, logger: logger),
-               status == "pending" {
+            let latest = count > 0 ? try await Self.status(of: invoice, attempt: count, on: connection, logger: logger) : nil
+            if let (status, age, payer) = latest, status == "pending" {
                 // The payer the attempt was first sent with: a resend under its key must repeat it.
                 if let payer {
                     attempt.customer = payer.customer
@@ -90,7 +90,10 @@ struct InvoiceBook {
                 }
                 return attempt   // resumed with the same idempotency key
             }
-            guard count == 0 || (nextAt.map { $0 <= now } ?? false) else { return nil }
+            // A refused attempt charged nothing and waits for an operator: running the invoice's job
+            // again (after the fix) makes the next attempt at once.
+            let refused = latest?.0 == "refused"
+            guard count == 0 || refused || (nextAt.map { $0 <= now } ?? false) else { return nil }
             attempt.attempt = count + 1
             try await connection.query("""
                 INSERT INTO payment_attempts (tenant_id, id, invoice_id, attempt, idempotency_key, amount, currency,
@@ -220,7 +223,12 @@ struct InvoiceBook {
                   status == "open", count == failure.attempt else { return .applied }
             let (policy, problems) = DunningPolicy.read(settingsJSON: settings)
             let first = firstFailed ?? failure.at
-            let next = policy.nextAttempt(after: failure.attempt, firstFailedAt: first, declineCode: failure.declineCode)
+            // Dunning counts the customer's failures only, not attempts Stripe refused (`recordRefused`).
+            var declines = failure.attempt
+            for try await counted in try await connection.query("""
+                SELECT count(*)::int FROM payment_attempts WHERE invoice_id = \(failure.invoiceID) AND status = 'failed'
+                """, logger: logger).decode(Int.self) { declines = counted }
+            let next = policy.nextAttempt(after: declines, firstFailedAt: first, declineCode: failure.declineCode)
             var reason = "attempt \(failure.attempt): \(failure.declineCode ?? "failed") — \(failure.message)"
             if !problems.isEmpty {
                 // Dunning goes on with the fallbacks; the invoice and the log say which setting to fix.
@@ -235,6 +243,33 @@ struct InvoiceBook {
                 try await Self.giveUp(invoice: failure.invoiceID, subscription: subscription, policy: policy, firstFailed: first,
                                       reason: reason, at: failure.at, on: connection, logger: logger)
             }
+            return .applied
+        }
+    }
+
+    /// The attempt becomes `refused` (only from `pending`): Stripe turned the request down for a
+    /// reason the customer cannot fix (the platform's request or account), so nothing was charged.
+    /// Dunning does not count it and the subscription keeps its status; if it was the invoice's
+    /// latest attempt, the invoice stays open without a next attempt, its `last_failure` saying
+    /// why, until an operator runs its job again (``prepare`` then makes the next attempt at once).
+    @discardableResult
+    func recordRefused(_ refusal: Failure) async throws -> AttemptRecord {
+        let logger = self.logger
+        return try await database.withTenant(refusal.tenant) { connection in
+            let settled = try await connection.query("""
+                UPDATE payment_attempts SET status = 'refused', decline_code = \(refusal.declineCode),
+                    failure_message = \(refusal.message), settled_at = \(refusal.at)
+                WHERE invoice_id = \(refusal.invoiceID) AND attempt = \(refusal.attempt) AND status = 'pending'
+                RETURNING attempt
+                """, logger: logger)
+            var applied = false
+            for try await _ in settled { applied = true }
+            guard applied else { return .unchanged }
+            let reason = "attempt \(refusal.attempt) refused by Stripe, nothing charged: \(refusal.message)"
+            try await connection.query("""
+                UPDATE invoices SET next_attempt_at = NULL, last_failure = \(reason), updated_at = now()
+                WHERE id = \(refusal.invoiceID) AND status = 'open' AND attempt_count = \(refusal.attempt)
+                """, logger: logger)
             return .applied
         }
     }

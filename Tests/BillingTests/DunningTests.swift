@@ -118,6 +118,58 @@ final class DunningTests: XCTestCase {
         }
     }
 
+    /// Stripe turning a charge down for the platform's own mistake (here a scripted 400 with no
+    /// card error; in life an amount under its minimum, a customer not in this account) is not the
+    /// customer's failure: no dunning, no past_due, no final action. The attempt is `refused`, the
+    /// job a dead letter saying so, and running the job again after the fix charges at once. An
+    /// amount Stripe cannot take exactly (12.345 KWD) is refused before it is sent, the same way.
+    func testAChargeStripeRefusesForThePlatformsMistakeIsNotDunnedAndCanBeRunAgain() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 1_500)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "setup").first)
+            _ = try await world.sandboxJSON("/_sandbox/script", method: "POST",
+                                            body: #"{"kind": "fail", "endpoint": "POST /stripe/v1/payment_intents", "status": 400}"#)
+            do {
+                try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+                XCTFail("a refused charge must make the job a dead letter, for an operator")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent)
+                XCTAssertTrue(failure.description.contains("refused, nothing was charged"), failure.description)
+            }
+            var invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(invoice.status, "open")
+            XCTAssertNil(invoice.nextAttemptAt, "no retry scheduled: it waits for the fix")
+            var attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["refused"])
+            var state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "active", "the customer is not at fault: not past_due")
+
+            // The dead letter replayed after the fix: the next attempt at once, paid.
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(invoice.status, "paid")
+            attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["refused", "succeeded"])
+            state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "active")
+
+            let kwd = try await world.makePlan(tenant, code: "kwd", amount: 12_345, currency: "KWD")
+            let inKWD = try unwrap(try await world.makeSubscriptions(tenant, plan: kwd, count: 1, prefix: "kwd").first)
+            do {
+                try await world.run(world.invoiceJob, .init(subscriptionID: inKWD), tenant: tenant)
+                XCTFail("12.345 KWD cannot be sent to Stripe")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.description.contains("refused"), failure.description)
+            }
+            let kwdInvoice = try unwrap(try await world.invoices(tenant, subscription: inKWD).first)
+            let kwdAttempts = try await world.attempts(tenant, invoice: kwdInvoice.id)
+            XCTAssertEqual(kwdAttempts.map(\.status), ["refused"], "not left pending, which nothing would ever settle")
+            let calls = try await world.paymentIntentCalls()
+            XCTAssertEqual(calls, 2, "the KWD charge was never sent")
+        }
+    }
+
     func testAFailedInvoicePaidOnARetryReactivatesTheSubscriptionForTheNextPeriod() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
