@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import Queue
+import Redis
+import Synchronization
 
 /// What a scheduler reports as it works (for tests and metrics).
 public enum SchedulerEvent: Sendable {
@@ -17,6 +19,11 @@ public enum SchedulerEvent: Sendable {
 /// schedule's due ticks as its catch-up policy decides, counting from the schedule's last tick
 /// in ``LastTicks``. Any number of runners may share a Redis: every tick becomes one job
 /// (see ``TickEnqueuer``).
+///
+/// The time a poll looks at is Redis's (`TIME`), the one clock every scheduler shares, not this
+/// host's: a host whose clock is off (booted before NTP, a VM resumed) would otherwise fire ticks
+/// early, and a tick claimed from a clock a year fast would silence its schedule for a year, since
+/// a claim only moves forward. A host more than `clockSkewWarning` off Redis is logged.
 public final class SchedulerRunner: Sendable {
     /// The schedules run, enabled ones only.
     public let schedules: [ScheduleDefinition]
@@ -28,6 +35,12 @@ public final class SchedulerRunner: Sendable {
     private let logger: Logger
     private let observer: (@Sendable (SchedulerEvent) -> Void)?
     private let stopSignal = StopSignal()
+    private let redis: RedisClient
+    private let hostClock: @Sendable () -> Date
+    /// Redis's time minus this host's, as last measured; and when the skew was last logged.
+    private let skew = Mutex<(seconds: TimeInterval, warnedAt: Date?)>((0, nil))
+    /// How far this host's clock may be off Redis's before it is logged (as a warning, every 10 min).
+    public static let clockSkewWarning: TimeInterval = 5
 
     /// Checks every schedule against the client's registry, so that a schedule that could never
     /// enqueue stops start-up rather than failing at its first tick.
@@ -38,7 +51,8 @@ public final class SchedulerRunner: Sendable {
     ///   ``ScheduleError/rejectedArguments(file:kind:reason:)``.
     public init(schedules: [ScheduleDefinition], client: JobClient, namespace: String,
                 maxSleep: Duration = .seconds(1), catchUpLimit: Int = 1000, logger: Logger,
-                observer: (@Sendable (SchedulerEvent) -> Void)? = nil) throws(ScheduleError) {
+                observer: (@Sendable (SchedulerEvent) -> Void)? = nil,
+                hostClock: @escaping @Sendable () -> Date = { Date() }) throws(ScheduleError) {
         self.arguments = try schedules.checkedArguments(registry: client.registry)
         self.schedules = schedules.filter(\.enabled)
         self.lastTicks = LastTicks(redis: client.redis, namespace: namespace)
@@ -47,6 +61,8 @@ public final class SchedulerRunner: Sendable {
         self.catchUpLimit = catchUpLimit
         self.logger = logger
         self.observer = observer
+        self.redis = client.redis
+        self.hostClock = hostClock
     }
 
     /// Polls until ``stop()``. Redis failures are logged and retried; nothing here throws.
@@ -55,9 +71,8 @@ public final class SchedulerRunner: Sendable {
             "schedules": "\(schedules.map(\.name).joined(separator: ","))",
         ])
         while !stopSignal.isStopped {
-            let now = Date()
-            await poll(now: now)
-            await stopSignal.sleep(for: sleepTime(after: Date()))
+            await poll(now: await sharedNow())
+            await stopSignal.sleep(for: sleepTime(after: hostClock() + skew.withLock { $0.seconds }))
         }
         logger.info("scheduler stopped")
     }
@@ -109,6 +124,31 @@ public final class SchedulerRunner: Sendable {
             log(result, zone: schedule.timeZone, late: now.timeIntervalSince(tick))
         }
         return fired
+    }
+
+    /// Redis's clock (`TIME`), the one every scheduler shares. Logs a host clock that is off by
+    /// more than `clockSkewWarning`. If Redis does not answer, this host's clock (corrected by the
+    /// last skew measured): the poll then fails on Redis anyway.
+    private func sharedNow() async -> Date {
+        let host = hostClock()
+        guard let reply = try? await redis.send("TIME"), let parts = reply.array, parts.count == 2,
+              let seconds = parts[0].string.flatMap(Double.init), let micros = parts[1].string.flatMap(Double.init) else {
+            return host + skew.withLock { $0.seconds }
+        }
+        let now = Date(timeIntervalSince1970: seconds + micros / 1_000_000)
+        let offset = now.timeIntervalSince(host)
+        let warn = skew.withLock { state -> Bool in
+            state.seconds = offset
+            guard abs(offset) > Self.clockSkewWarning else { return false }
+            if let warned = state.warnedAt, now.timeIntervalSince(warned) < 600 { return false }
+            state.warnedAt = now
+            return true
+        }
+        if warn {
+            logger.warning("this host's clock is off Redis's; schedules follow Redis's", metadata: [
+                "host_minus_redis_seconds": "\(String(format: "%.1f", -offset))"])
+        }
+        return now
     }
 
     /// Until the earliest next tick of any schedule, at most `maxSleep`.

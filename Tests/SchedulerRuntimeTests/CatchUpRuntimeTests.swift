@@ -119,4 +119,30 @@ final class CatchUpRuntimeTests: XCTestCase {
         let records = try await test.lastTicks.all()
         XCTAssertNil(records["off"])
     }
+
+    /// A host whose clock is a year fast (booted before NTP) must neither fire ticks early nor
+    /// record its schedule a year ahead, which would silence the schedule for a year once the
+    /// clock is right (a claim only moves forward): polls look at Redis's clock.
+    func testAHostWhoseClockIsAYearFastFollowsRedissClock() async throws {
+        let test = try TestRedis.make("skew")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedule = try ScheduleDefinition.noop("skewed", cron: "* * * * * *")
+        let events = SchedulerEvents()
+        let runner = try test.runner([schedule], events: events, hostClock: { Date().addingTimeInterval(365 * 86_400) })
+        await withDiscardingTaskGroup { group in
+            group.addTask { await runner.run() }
+            do {
+                try await events.wait("two ticks enqueued", within: 10) { $0.createdTicks(of: "skewed").count >= 2 }
+            } catch {
+                XCTFail("\(error)")
+            }
+            runner.stop()
+        }
+        for tick in events.all.createdTicks(of: "skewed") {
+            XCTAssertLessThan(tick.timeIntervalSinceNow, 5, "a tick fired from the host's clock: \(tick)")
+        }
+        let records = try await test.lastTicks.all()
+        let record = try XCTUnwrap(records["skewed"])
+        XCTAssertLessThan(Double(record.tickMillis) / 1000 - Date().timeIntervalSince1970, 5, "the schedule was recorded ahead")
+    }
 }
