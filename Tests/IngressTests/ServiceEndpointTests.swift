@@ -36,6 +36,16 @@ final class ServiceEndpointTests: XCTestCase {
         redis.shutdown()
     }
 
+    func testAWebhookInboxThatCannotBeReadIs503WithRetryAfterNot500() async throws {
+        struct ConnectionRefused: Error {}
+        harness = try await IngressHarness.start(webhookInbox: { _, _, _ in throw ConnectionRefused() })
+        let answer = try await harness.ops(.GET, "/v1/webhooks/inbox")
+        XCTAssertEqual(answer.status, 503, answer.text)
+        XCTAssertEqual(answer.errorCode, "unavailable")
+        XCTAssertTrue(answer.text.contains("could not be read from PostgreSQL"), answer.text)
+        XCTAssertEqual(answer.headers.first(name: "Retry-After"), "5")
+    }
+
     func testMetricsCountRequestsJobsAndQueueDepths() async throws {
         harness = try await IngressHarness.start()
         let body = Signer.stripeEvent(id: "evt_metrics")

@@ -91,6 +91,10 @@ extension APIError {
         APIError(.serviceUnavailable, code: "unavailable",
                  message: "the queue store is unreachable; nothing was stored, try again", retryAfter: 5)
     }
+    static func storeUnavailable(_ what: String) -> APIError {
+        APIError(.serviceUnavailable, code: "unavailable",
+                 message: "\(what) could not be read from PostgreSQL (unreachable or failing); try again", retryAfter: 5)
+    }
     static func notConfigured(_ what: String) -> APIError {
         APIError(.serviceUnavailable, code: "not_configured", message: what, retryAfter: 60)
     }

@@ -12,7 +12,7 @@ struct WebhookInboxRoute: Sendable {
 
     func register(on group: RouterGroup<IngressContext>) {
         let report = self.report
-        group.get("/webhooks/inbox") { request, _ in
+        group.get("/webhooks/inbox") { request, context in
             guard let report else { throw APIError.notConfigured("the webhook inbox report") }
             let query = request.uri.queryParameters
             let status = query.get("status")
@@ -21,7 +21,13 @@ struct WebhookInboxRoute: Sendable {
             }
             let limit = try Self.integer(query.get("limit"), "limit", default: 50, range: 1...500)
             let hours = try Self.integer(query.get("hours"), "hours", default: 24, range: 1...24 * 90)
-            return JSONText.response(json: try await report(status, limit, hours))
+            do {
+                return JSONText.response(json: try await report(status, limit, hours))
+            } catch {
+                // The report reads PostgreSQL only: what fails here is the store, for a while.
+                context.logger.warning("webhook inbox unreadable", metadata: ["error": "\(String(reflecting: error))"])
+                throw APIError.storeUnavailable("the webhook inbox")
+            }
         }
     }
 

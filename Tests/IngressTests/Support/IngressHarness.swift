@@ -37,7 +37,7 @@ final class IngressHarness: Sendable {
 
     static func start(secrets: [WebhookSource: String] = secrets, opsToken: String? = opsToken,
                       readinessChecks: [ReadinessCheck]? = nil, benchRoute: Bool = false,
-                      schedules: ScheduleReport? = nil, webhookFastPath: Bool = true,
+                      schedules: ScheduleReport? = nil, webhookInbox: WebhookInboxReport? = nil, webhookFastPath: Bool = true,
                       idleTimeoutSeconds: Double = 60, webhookDedupeSeconds: Int = 7 * 86_400,
                       eventLoops: Int? = nil, redisURL: String? = nil,
                       logger: Logger? = nil) async throws -> IngressHarness {
@@ -55,7 +55,7 @@ final class IngressHarness: Sendable {
         configuration.eventLoops = eventLoops
         let server = IngressServer(configuration: configuration, redis: queue.redis, registry: JobCatalog.registry(),
                                    readinessChecks: readinessChecks ?? [.redis(queue.redis)], schedules: schedules,
-                                   logger: logger)
+                                   webhookInbox: webhookInbox, logger: logger)
         let task = Task { try await server.run() }
         let port = try await Bounded.wait("the ingress to listen") { try await server.listeningPort() }
         return IngressHarness(queue: queue, server: server, port: port, task: task)
