@@ -164,7 +164,7 @@ let package = Package(
         // Helpers that start the platform's pieces against the test Redis and PostgreSQL.
         .target(
             name: "CityOSTesting",
-            dependencies: ["Config", "Redis", "Queue", "Store", "Jobs"],
+            dependencies: ["Config", "Redis", "Queue", "Store", "Jobs", .product(name: "Logging", package: "swift-log")],
             path: "Tests/CityOSTesting",
             swiftSettings: swiftSettings
         ),

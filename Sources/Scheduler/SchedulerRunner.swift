@@ -77,7 +77,8 @@ public final class SchedulerRunner: Sendable {
         logger.info("scheduler stopped")
     }
 
-    /// Asks ``run()`` to return; it does within one Redis round trip. Returns at once.
+    /// Asks ``run()`` to return; it does after the Redis command under way (at most its timeout
+    /// when Redis does not answer). Returns at once.
     public func stop() {
         guard !stopSignal.isStopped else { return }
         logger.info("scheduler stopping")
@@ -98,6 +99,9 @@ public final class SchedulerRunner: Sendable {
             return []
         }
         for schedule in schedules {
+            // A stop is not held up by the other schedules' polls (each may wait out a command
+            // timeout while Redis does not answer); the next scheduler catches them up.
+            if stopSignal.isStopped { break }
             do {
                 fired += try await poll(schedule, record: records[schedule.name], now: now)
             } catch {
@@ -117,7 +121,15 @@ public final class SchedulerRunner: Sendable {
         }
         guard let since = last?.tick else { return [] }
         var fired: [TickEnqueuer.Fired] = []
-        for tick in schedule.dueTicks(after: since, through: now, limit: catchUpLimit) {
+        let ticks = schedule.dueTicks(after: since, through: now, limit: catchUpLimit)
+        if schedule.catchUp == .all, ticks.count == catchUpLimit, let newest = ticks.first,
+           let oldest = schedule.nextRun(after: since), oldest < newest {
+            // Capped, never silently: say which missed ticks are skipped.
+            logger.warning("catch-up capped: missed ticks before the newest \(catchUpLimit) are skipped", metadata: [
+                "schedule": "\(schedule.name)", "skipped_from": "\(ZonedTime.format(oldest, in: schedule.timeZone))",
+                "skipped_before": "\(ZonedTime.format(newest, in: schedule.timeZone))"])
+        }
+        for tick in ticks where !stopSignal.isStopped {   // ticks are recorded in order: the rest wait
             let result = try await enqueuer.fire(schedule, args: arguments[schedule.name] ?? .object([:]), tick: tick)
             fired.append(result)
             observer?(.fired(result))

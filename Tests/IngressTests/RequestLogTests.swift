@@ -1,7 +1,7 @@
+import CityOSTesting
 import Foundation
 import Ingress
 import Logging
-import Synchronization
 import XCTest
 
 /// One structured log line per request, with the job id and trace id, and never a secret or a
@@ -38,32 +38,5 @@ final class RequestLogTests: XCTestCase {
                 XCTAssertFalse(text.contains(secret), "a log line carries a secret or signature: \(text)")
             }
         }
-    }
-}
-
-final class CapturedLog: Sendable {
-    struct Line: Sendable {
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let lines = Mutex<[Line]>([])
-    func append(_ line: Line) { lines.withLock { $0.append(line) } }
-    var all: [Line] { lines.withLock { $0 } }
-}
-
-struct CapturingHandler: LogHandler {
-    let lines: CapturedLog
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        lines.append(.init(message: event.message.description, metadata: merged.mapValues { "\($0)" }))
     }
 }

@@ -1,3 +1,4 @@
+import CityOSTesting
 import Foundation
 import Queue
 import Scheduler
@@ -144,5 +145,23 @@ final class CatchUpRuntimeTests: XCTestCase {
         let records = try await test.lastTicks.all()
         let record = try XCTUnwrap(records["skewed"])
         XCTAssertLessThan(Double(record.tickMillis) / 1000 - Date().timeIntervalSince1970, 5, "the schedule was recorded ahead")
+    }
+
+    /// `catch_up: all` runs at most the newest `limit` missed ticks; the older ones it skips are
+    /// named in a warning, never dropped silently.
+    func testCatchUpAllCappedSaysWhichTicksItSkips() async throws {
+        let test = try TestRedis.make("capped")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedule = try ScheduleDefinition.noop("capped", cron: "* * * * * *", catchUp: .all)
+        let now = TestTime.nextWholeSecond().addingTimeInterval(-1)
+        _ = try await test.lastTicks.advance("capped", to: now.addingTimeInterval(-10), jobID: "before")
+        let log = CapturedLog()
+        let runner = try test.runner([schedule], catchUpLimit: 3, log: log)
+        let fired = await runner.poll(now: now)
+        XCTAssertEqual(fired.map(\.tick), [-2.0, -1, 0].map { now.addingTimeInterval($0) }, "the newest three")
+        let warnings = log.all.filter { $0.message.hasPrefix("catch-up capped") }
+        XCTAssertEqual(warnings.count, 1, "\(log.all.map(\.message))")
+        XCTAssertEqual(warnings.first?.metadata["schedule"], "capped")
+        XCTAssertNotNil(warnings.first?.metadata["skipped_from"])
     }
 }

@@ -33,14 +33,16 @@ struct TestRedis: Sendable {
 
     /// A scheduler as one process would run it, on a client of its own.
     func runner(_ schedules: [ScheduleDefinition], events: SchedulerEvents? = nil,
-                redis: RedisClient? = nil, hostClock: @escaping @Sendable () -> Date = { Date() }) throws -> SchedulerRunner {
-        var logger = Logger(label: "test.scheduler")
+                redis: RedisClient? = nil, hostClock: @escaping @Sendable () -> Date = { Date() },
+                catchUpLimit: Int = 1000, log: CapturedLog? = nil) throws -> SchedulerRunner {
+        var logger = log.map { log in Logger(label: "test.scheduler") { _ in CapturingHandler(lines: log) } }
+            ?? Logger(label: "test.scheduler")
         logger.logLevel = .warning
         let client = jobClient(try redis ?? newClient())
         var observer: (@Sendable (SchedulerEvent) -> Void)?
         if let events { observer = { events.record($0) } }
         return try SchedulerRunner(schedules: schedules, client: client, namespace: namespace,
-                                   logger: logger, observer: observer, hostClock: hostClock)
+                                   catchUpLimit: catchUpLimit, logger: logger, observer: observer, hostClock: hostClock)
     }
 
     var lastTicks: LastTicks { LastTicks(redis: redis, namespace: namespace) }
