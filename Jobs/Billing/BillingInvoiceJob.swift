@@ -54,6 +54,18 @@ public struct BillingInvoiceJob: JobHandler {
     static func charge(_ attempt: ChargeAttempt, tenant: UUID, stripe: StripeConnector, book: InvoiceBook, clock: JobClock,
                        context: JobContext) async throws {
         let intent: StripePaymentIntent
+        if let known = attempt.paymentIntentID {
+            // Stripe answered this attempt with a PaymentIntent still settling: what is it now?
+            do {
+                intent = try await stripe.paymentIntent(id: known)
+            } catch {
+                if error.isRetryable { throw error }
+                throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): reading PaymentIntent \(known): "
+                    + "\(error); left pending")
+            }
+            try await apply(intent, to: attempt, tenant: tenant, book: book, clock: clock, context: context)
+            return
+        }
         do {
             intent = try await createIntent(attempt, tenant: tenant, stripe: stripe)
         } catch {
@@ -112,6 +124,8 @@ public struct BillingInvoiceJob: JobHandler {
                                               paymentIntentID: intent.id, declineCode: error?.declineCode ?? error?.code,
                                               message: error?.message ?? "PaymentIntent \(intent.status.rawValue)", at: clock.now()))
         default:
+            // Kept on the attempt: should the webhook never come, `payments.retry` has it read.
+            try await book.noteSettling(attempt, tenant: tenant, paymentIntentID: intent.id)
             context.logger.info("invoice attempt pending at Stripe; its webhook settles it", metadata: [
                 "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "status": "\(intent.status.rawValue)"])
         }

@@ -13,6 +13,10 @@ public struct ChargeAttempt: Sendable, Equatable {
     public var currency: String
     public var customer: String
     public var paymentMethod: String
+    /// The PaymentIntent Stripe answered for this attempt while it was still settling
+    /// (`processing`): a resumed attempt reads it (`GET`) rather than sending the request again,
+    /// which Stripe would answer with its stored first answer, `processing`, forever.
+    public var paymentIntentID: String? = nil
 
     /// Stripe's idempotency key: the invoice and the attempt, so a redelivered job (any process)
     /// repeats this attempt's PaymentIntent instead of making a second one.
@@ -83,6 +87,11 @@ struct InvoiceBook {
                     attempt.customer = payer.customer
                     attempt.paymentMethod = payer.method
                 }
+                // Stripe answered with a PaymentIntent still settling: read it, however old.
+                if let intent = try await Self.intent(of: invoice, attempt: count, on: connection, logger: logger) {
+                    attempt.paymentIntentID = intent
+                    return attempt
+                }
                 guard age <= resendLimit else {
                     throw JobFailure.permanent("invoice \(invoice) attempt \(count) has been pending for \(Int(age / 3600)) h, past "
                         + "Stripe's 24-hour idempotency window: a resend could charge twice, so it is left pending; look its "
@@ -106,6 +115,28 @@ struct InvoiceBook {
                 WHERE id = \(invoice)
                 """, logger: logger)
             return attempt
+        }
+    }
+
+    /// The PaymentIntent a pending attempt is known to have (Stripe answered it, still settling).
+    private static func intent(of invoice: UUID, attempt: Int, on connection: PostgresConnection,
+                               logger: Logger) async throws -> String? {
+        let rows = try await connection.query("""
+            SELECT payment_intent_id FROM payment_attempts WHERE invoice_id = \(invoice) AND attempt = \(attempt)
+            """, logger: logger)
+        for try await intent in rows.decode(String?.self) { return intent }
+        return nil
+    }
+
+    /// Keeps the PaymentIntent of an attempt Stripe answered as still settling (`processing`), so
+    /// that a resume reads it instead of sending the request again.
+    func noteSettling(_ attempt: ChargeAttempt, tenant: UUID, paymentIntentID: String) async throws {
+        let logger = self.logger
+        try await database.withTenant(tenant) { connection in
+            try await connection.query("""
+                UPDATE payment_attempts SET payment_intent_id = coalesce(payment_intent_id, \(paymentIntentID))
+                WHERE invoice_id = \(attempt.invoiceID) AND attempt = \(attempt.attempt) AND status = 'pending'
+                """, logger: logger)
         }
     }
 

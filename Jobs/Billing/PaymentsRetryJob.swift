@@ -57,30 +57,35 @@ public struct PaymentsRetryJob: JobHandler {
                                   tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
             }
             jobs += try await Self.stuck(after: arguments.stuckAfterSeconds ?? 3_600, tenant: arguments.tenantID, limit: batch,
-                                         on: connection, logger: logger)
+                                         runID: runID, on: connection, logger: logger)
             try await BillingFanOut.enqueue(jobs, kind: BillingInvoiceJob.kind, queue: BillingInvoiceJob.options.queue,
                                             on: connection, logger: logger)
             logger.info("payment retries fanned out", metadata: ["invoices": "\(jobs.count)", "now": "\(now)"])
         }
     }
 
-    /// Attempts left `pending` (their job died in the dead letters, or Stripe is still processing) for
-    /// longer than `after` seconds and less than 23 hours: each is resumed once (job id from the
-    /// attempt), with its own idempotency key, so Stripe answers what it answered the first time.
-    private static func stuck(after seconds: Int, tenant: UUID?, limit: Int, on connection: PostgresConnection,
+    /// Attempts left `pending` for longer than `after` seconds:
+    /// - whose answer never came (their job died in the dead letters), less than 23 hours old: each is
+    ///   resumed once (job id from the attempt), with its own idempotency key, so Stripe answers what
+    ///   it answered the first time;
+    /// - that Stripe answered as still settling (`processing`, its PaymentIntent kept on the
+    ///   attempt) and whose webhook has not come: each run has the PaymentIntent read again (job id
+    ///   from the attempt and this run), however old, until it settles.
+    private static func stuck(after seconds: Int, tenant: UUID?, limit: Int, runID: String, on connection: PostgresConnection,
                               logger: Logger) async throws -> [BillingFanOut.Job] {
         let rows = try await connection.query("""
-            SELECT i.tenant_id, i.subscription_id, i.id, i.attempt_count FROM invoices i
+            SELECT i.tenant_id, i.subscription_id, i.id, i.attempt_count, a.payment_intent_id IS NOT NULL FROM invoices i
             JOIN payment_attempts a ON a.tenant_id = i.tenant_id AND a.invoice_id = i.id AND a.attempt = i.attempt_count
             WHERE i.status = 'open' AND i.next_attempt_at IS NULL AND a.status = 'pending'
               AND a.created_at <= now() - make_interval(secs => \(Double(seconds)))
-              AND a.created_at > now() - interval '23 hours'
+              AND (a.payment_intent_id IS NOT NULL OR a.created_at > now() - interval '23 hours')
               AND (\(tenant)::uuid IS NULL OR i.tenant_id = \(tenant))
             ORDER BY a.created_at LIMIT \(limit)
             """, logger: logger)
         var jobs: [BillingFanOut.Job] = []
-        for try await (tenant, subscription, invoice, attempt) in rows.decode((UUID, UUID, UUID, Int).self) {
-            jobs.append(.init(id: JobID.derived(from: "billing.invoice:\(invoice.uuidString.lowercased()):attempt:\(attempt):resume"),
+        for try await (tenant, subscription, invoice, attempt, settling) in rows.decode((UUID, UUID, UUID, Int, Bool).self) {
+            let base = "billing.invoice:\(invoice.uuidString.lowercased()):attempt:\(attempt)"
+            jobs.append(.init(id: JobID.derived(from: settling ? "\(base):check:\(runID)" : "\(base):resume"),
                               tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
         }
         return jobs

@@ -170,6 +170,42 @@ final class DunningTests: XCTestCase {
         }
     }
 
+    /// A bank debit: Stripe answers `processing`, and its webhook never comes. Sending the same
+    /// request again would get the stored first answer, `processing`, forever; the attempt keeps
+    /// its PaymentIntent and `payments.retry` has it read until it settles.
+    func testAProcessingChargeWhoseWebhookNeverComesIsReadUntilItSettles() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 4_200)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "debit").first)
+            _ = try await world.sandboxJSON("/_sandbox/script", method: "POST",
+                                            body: #"{"kind": "processing", "customer": "debit-1"}"#)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(invoice.status, "open")
+            let pending = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(pending.map(\.status), ["pending"])
+            let intent = try unwrap(pending.first?.intent, "the PaymentIntent kept on the pending attempt")
+
+            try await world.withWorkers {
+                // Still processing: read, and still pending.
+                try await world.runQueued(PaymentsRetryJob.self, .init(tenantID: tenant, stuckAfterSeconds: 0))
+                try await eventually("the PaymentIntent to be read") { try await world.intentReads() >= 1 }
+                _ = try await world.sandboxJSON("/_sandbox/stripe/payment_intents/\(intent)/settle", method: "POST",
+                                                body: #"{"status": "succeeded"}"#)
+                try await world.runQueued(PaymentsRetryJob.self, .init(tenantID: tenant, stuckAfterSeconds: 0))
+                try await eventually("the invoice to be paid") {
+                    try await world.invoices(tenant, subscription: id).first?.status == "paid"
+                }
+            }
+            let attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["succeeded"])
+            XCTAssertEqual(attempts.first?.intent, intent)
+            let calls = try await world.paymentIntentCalls()
+            XCTAssertEqual(calls, 1, "the charge was never sent again")
+        }
+    }
+
     func testAFailedInvoicePaidOnARetryReactivatesTheSubscriptionForTheNextPeriod() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()

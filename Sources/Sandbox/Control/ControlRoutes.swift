@@ -9,6 +9,8 @@ import Hummingbird
 /// - `GET|POST /_sandbox/webhooks`: deliveries so far; `{"enabled": false}` turns sending off
 /// - `POST /_sandbox/medusa/orders`: place an order (sends `order.placed`)
 /// - `POST /_sandbox/fleetbase/orders/{id}/status`: set any delivery status (sends its event)
+/// - `POST /_sandbox/stripe/payment_intents/{id}/settle`: a `processing` PaymentIntent succeeds or fails
+///   (sends its event)
 /// - `POST /_sandbox/stripe/accounts/{id}`: a connected account's `payouts_enabled`, as Stripe's
 ///   onboarding would set it (creates the account if needed; sends `account.updated`)
 /// - `GET /_sandbox/health`
@@ -59,6 +61,18 @@ struct ControlRoutes {
                 return account
             }
         }
+        router.post("/_sandbox/stripe/payment_intents/{id}/settle") { request, context in
+            await Self.handle { () throws(ControlError) in
+                guard let status = try await Self.object(request)["status"]?.string, ["succeeded", "failed"].contains(status) else {
+                    throw ControlError("bad_request", "send {\"status\": \"succeeded\"|\"failed\"}")
+                }
+                let id = Answer.parameter(context, "id")
+                guard let intent = StripeRoutes.settle(id, succeeded: status == "succeeded", world: world) else {
+                    throw ControlError("not_found", "no processing PaymentIntent \(id)", status: 404)
+                }
+                return intent
+            }
+        }
         router.post("/_sandbox/fleetbase/orders/{id}/status") { request, context in
             await Self.handle { () throws(ControlError) in
                 guard let status = try await Self.object(request)["status"]?.string, !status.isEmpty else {
@@ -80,7 +94,9 @@ struct ControlRoutes {
     /// `{"kind": "rate_limit", "endpoint": …, "retry_after": 1, "times": 1}`,
     /// `{"kind": "hang", "endpoint": …, "seconds": 30, "times": 1}`,
     /// `{"kind": "garble", "endpoint": …, "times": 1}` (the service runs; its success answer is cut off),
-    /// `{"kind": "decline", "customer": "cus_…", "decline_code": "insufficient_funds", "times": 1}`.
+    /// `{"kind": "decline", "customer": "cus_…", "decline_code": "insufficient_funds", "times": 1}`,
+    /// `{"kind": "processing", "customer": "cus_…", "times": 1}` (the charge stays `processing`, no webhook,
+    /// until `POST /_sandbox/stripe/payment_intents/{id}/settle`).
     static func script(_ body: [String: SandboxJSON], world: SandboxWorld) throws(ControlError) -> SandboxJSON {
         let times = body["times"]?.int ?? 1
         guard (1...10_000).contains(times) else { throw ControlError("bad_request", "times must be 1...10000") }
@@ -90,6 +106,13 @@ struct ControlRoutes {
                 throw ControlError("bad_request", "a decline needs a customer")
             }
             world.scripting.decline(customer: customer, code: body["decline_code"]?.string ?? "generic_decline", times: times)
+            return world.scripting.json
+        }
+        if kind == "processing" {
+            guard let customer = body["customer"]?.string, !customer.isEmpty else {
+                throw ControlError("bad_request", "processing needs a customer")
+            }
+            world.scripting.process(customer: customer, times: times)
             return world.scripting.json
         }
         guard let endpoint = body["endpoint"]?.string, world.endpoints.contains(endpoint) else {
@@ -110,7 +133,7 @@ struct ControlRoutes {
         case "garble":
             outcome = .garble
         default:
-            throw ControlError("bad_request", "kind must be fail, rate_limit, hang, garble or decline")
+            throw ControlError("bad_request", "kind must be fail, rate_limit, hang, garble, decline or processing")
         }
         world.scripting.script(endpoint, outcome, times: times)
         return world.scripting.json

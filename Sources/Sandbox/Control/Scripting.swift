@@ -24,6 +24,8 @@ final class Scripting: Sendable {
     private struct State {
         var outcomes: [String: [Outcome]] = [:]
         var declines: [String: Decline] = [:]
+        /// Customers whose next charges stay `processing` (as a bank debit does), by count.
+        var processing: [String: Int] = [:]
         /// Calls held by a `hang`, woken by `releaseAll()`.
         var hanging: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
@@ -47,6 +49,20 @@ final class Scripting: Sendable {
 
     func decline(customer: String, code: String, times: Int) {
         state.withLock { $0.declines[customer] = Decline(code: code, remaining: times) }
+    }
+
+    func process(customer: String, times: Int) {
+        state.withLock { $0.processing[customer] = times }
+    }
+
+    /// Whether this customer's next charge is scripted to stay `processing` (used up as taken).
+    func takeProcessing(customer: String?) -> Bool {
+        guard let customer else { return false }
+        return state.withLock { state in
+            guard let left = state.processing[customer], left > 0 else { return false }
+            state.processing[customer] = left > 1 ? left - 1 : nil
+            return true
+        }
     }
 
     /// The decline code for this customer's next charge, if one is scripted (used up as taken).
@@ -79,7 +95,9 @@ final class Scripting: Sendable {
             for (customer, decline) in state.declines {
                 declines[customer] = ["decline_code": .string(decline.code), "times": .int(decline.remaining)]
             }
-            return ["endpoints": .object(outcomes), "declines": .object(declines)]
+            var processing: [String: SandboxJSON] = [:]
+            for (customer, left) in state.processing { processing[customer] = ["times": .int(left)] }
+            return ["endpoints": .object(outcomes), "declines": .object(declines), "processing": .object(processing)]
         }
     }
 

@@ -92,6 +92,12 @@ struct StripeRoutes {
         let method = intent["payment_method"]?.string ?? ""
         let charge = SandboxIDs.stripe("ch")
         intent["latest_charge"] = .string(charge)
+        if world.scripting.takeProcessing(customer: intent["customer"]?.string) {
+            // A bank debit: Stripe answers `processing`; the outcome comes later, by webhook.
+            intent["status"] = "processing"
+            world.stripe.paymentIntents.put(id, intent)
+            return StripeOutcome(body: intent)
+        }
         let declineCode = world.scripting.takeDecline(customer: intent["customer"]?.string)
             ?? StripeState.decliningPaymentMethods[method]
         if let declineCode {
@@ -135,6 +141,26 @@ struct StripeRoutes {
         return StripeOutcome(body: transfer, afterwards: {
             send("transfer.created", transfer, key: key, world: world)
         })
+    }
+
+    /// Settles a `processing` PaymentIntent (the control API), as the bank's answer would, and sends
+    /// its event; nil when there is no such intent in `processing`.
+    static func settle(_ id: String, succeeded: Bool, world: SandboxWorld) -> SandboxJSON? {
+        guard world.stripe.paymentIntents[id]?["status"]?.string == "processing" else { return nil }
+        let settled = world.stripe.paymentIntents.update(id) { intent in
+            if succeeded {
+                intent["status"] = "succeeded"
+                intent["amount_received"] = intent["amount"] ?? 0
+            } else {
+                intent["status"] = "requires_payment_method"
+                intent["last_payment_error"] = ["type": "card_error", "code": "payment_method_customer_decline",
+                                                "message": "The customer's bank refused the debit."]
+            }
+        }
+        if let settled {
+            send(succeeded ? "payment_intent.succeeded" : "payment_intent.payment_failed", settled, key: nil, world: world)
+        }
+        return settled
     }
 
     /// A connected account, ready for charges and payouts.

@@ -243,6 +243,12 @@ final class BillingWorld: @unchecked Sendable {
     }
 
     /// How many `POST /v1/payment_intents` calls the sandbox's Stripe answered.
+    /// How many times a PaymentIntent was read (`GET /v1/payment_intents/{id}`).
+    func intentReads() async throws -> Int {
+        let calls = try await sandboxJSON("/_sandbox/calls")["calls"] as? [String: Any] ?? [:]
+        return (calls["GET /stripe/v1/payment_intents/{id}"] as? [String: Any])?["count"] as? Int ?? 0
+    }
+
     func paymentIntentCalls() async throws -> Int {
         let calls = try await sandboxJSON("/_sandbox/calls")["calls"] as? [String: Any] ?? [:]
         return (calls["POST /stripe/v1/payment_intents"] as? [String: Any])?["count"] as? Int ?? 0
