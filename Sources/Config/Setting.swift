@@ -13,7 +13,10 @@ public struct Setting: Sendable {
                 }
                 return nil
             case .number:
-                guard let n = Double(value), n > 0 else { return "a positive number" }
+                // Every such setting is seconds; an infinite or huge one would trap where it becomes a duration.
+                guard let n = Double(value), n.isFinite, n > 0, n <= 604_800 else {
+                    return "a positive number of seconds, at most 604800 (a week)"
+                }
                 return nil
             case .redisURL:
                 let ok = value.hasPrefix("redis://") || value.hasPrefix("unix://")

@@ -40,6 +40,14 @@ final class ConfigurationTests: XCTestCase {
             XCTAssertEqual("\(error)", "configuration: database.url (CITYOS_DATABASE_URL) is 'mysql://app:****@db/app', "
                            + "expected a postgres://user@host:port/database URL")
         }
+        // Seconds that would trap as a duration (an infinite or huge value) are refused by name.
+        for bad in ["inf", "1e20", "nan", "0"] {
+            XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: base.merging(
+                ["CITYOS_WORKERS_SHUTDOWN_GRACE_SECONDS": bad]) { $1 })) { error in
+                XCTAssertEqual("\(error)", "configuration: workers.shutdown_grace_seconds (CITYOS_WORKERS_SHUTDOWN_GRACE_SECONDS) "
+                               + "is '\(bad)', expected a positive number of seconds, at most 604800 (a week)")
+            }
+        }
         // http.event_loops: 0 (the default) leaves a core to Redis, keeping at least one loop.
         let loops = try? CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_HTTP_EVENT_LOOPS": "3"]) { $1 })
         XCTAssertEqual(loops?.httpEventLoops, 3)
