@@ -43,6 +43,23 @@ final class StatusTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// The oldest ready job's wait counts from when it became ready: a dead letter from last week,
+    /// replayed now, has not waited a week (that would page someone for nothing).
+    func testAReplayedOldJobHasWaitedSinceItsReplayNotSinceItWasFirstEnqueued() async throws {
+        let harness = try QueueHarness()
+        let weekAgo = Clock.nowMillis() - 7 * 86_400_000
+        let old = JobEnvelope(kind: NoopJob.kind, queue: "default", args: .object([:]), maxAttempts: 1, enqueuedAt: weekAgo)
+        _ = try await harness.client.enqueueBatch([old])
+        var status = try await harness.queue("default")
+        XCTAssertGreaterThan(status?.oldestReadyAgeSeconds ?? 0, 6 * 86_400, "it did wait a week in line")
+        _ = try await JobCancel(redis: harness.redis, namespace: harness.namespace).cancel(queue: "default", id: old.id)
+        try await harness.deadLetters.retry(queue: "default", id: old.id)
+        status = try await harness.queue("default")
+        XCTAssertEqual(status?.ready, 1)
+        XCTAssertLessThan(status?.oldestReadyAgeSeconds ?? .infinity, 60, "ready since its replay")
+        try await harness.clean()
+    }
+
     func testCityOSEnqueueWarnsWhenNoLiveWorkerTakesTheQueueAndStoresTheJobAllTheSame() async throws {
         let harness = try QueueHarness()
         let enqueue = try ChildProcess(arguments: ["enqueue", "diag.noop", "--queue", "nobody-takes-this"],

@@ -40,8 +40,9 @@ public struct QueueStatus: Codable, Sendable {
             QueuePause.State(queue: name, paused: paused, pausedAt: pausedAt, reason: pauseReason)
         }
 
-        /// Jobs wait (ready, or delayed until due) and no live worker process takes the queue.
-        public var isStranded: Bool { ready + delayed > 0 && workers == 0 }
+        /// Jobs wait (ready, delayed until due, or held by a worker process that died and that no
+        /// live one has recovered yet) and no live worker process takes the queue.
+        public var isStranded: Bool { ready + delayed + inFlight > 0 && workers == 0 }
 
         enum CodingKeys: String, CodingKey {
             case name, ready, delayed, dead, enqueued, processed, failed, retried, recovered, workers, paused, cancelled
@@ -179,7 +180,11 @@ public struct QueueStatus: Codable, Sendable {
         if !heads.isEmpty {
             let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.jobs)] + heads.map { .string($0) })).array ?? []
             // The header scanner skips the arguments (a webhook's whole event) that a decode would build.
-            let times = payloads.compactMap { $0.bytes.flatMap { try? EnvelopeScanner.scan($0).header.enqueuedAt } }
+            // A job has been ready since it was due (a retry, a delayed or replayed job), not since
+            // it was first enqueued.
+            let times = payloads.compactMap { payload in
+                payload.bytes.flatMap { try? EnvelopeScanner.scan($0).header }.map { max($0.enqueuedAt, $0.dueAt ?? 0) }
+            }
             if let first = times.min() { oldest = Double(max(0, now - first)) / 1000 }
         }
         return Queue(name: name, ready: ready, inFlight: inFlight, delayed: r[0].int ?? 0, dead: r[1].int ?? 0,

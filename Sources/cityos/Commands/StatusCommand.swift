@@ -33,7 +33,8 @@ struct StatusCommand: AsyncParsableCommand {
             "! \(q.name): paused \(QueueCommand.since(q.pause)): no new job is taken from it (`cityos queue resume \(q.name)`)"
         }
         alerts += status.queues.filter(\.isStranded).map { q in
-            "! \(q.name): \(q.ready) ready, \(q.delayed) delayed, and no live worker process takes this queue "
+            "! \(q.name): \(q.ready) ready, \(q.delayed) delayed, \(q.inFlight) held by a worker process that is gone, "
+                + "and no live worker process takes this queue "
                 + "(start one with `cityos work --queues \(q.name):1`)"
         }
         alerts += await scheduleAlerts(platform)
