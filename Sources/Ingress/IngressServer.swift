@@ -150,7 +150,11 @@ public final class IngressServer: Sendable {
             onServerRunning: { [weak self] channel in self?.listening(on: channel) },
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(services: [app], logger: logger)
+        // A request still in progress (a client trickling its body) cannot hold a stop up for ever.
+        groupConfiguration.maximumGracefulShutdownDuration = Self.drainLimit
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         let stopNow = lifecycle.withLock { state -> Bool in
             state.group = group
             return state.stopRequested
@@ -166,7 +170,12 @@ public final class IngressServer: Sendable {
         logger.info("ingress stopped")
     }
 
-    /// Stops accepting connections and lets requests in progress finish; `run()` then returns.
+    /// How long a stop waits for requests in progress before cancelling them (their clients see the
+    /// connection close and send again: nothing they were told is accepted is lost).
+    public static let drainLimit: Duration = .seconds(10)
+
+    /// Stops accepting connections and lets requests in progress finish (for at most `drainLimit`);
+    /// `run()` then returns.
     public func stop() async {
         let group = lifecycle.withLock { state -> ServiceGroup? in
             state.stopRequested = true

@@ -57,8 +57,11 @@ struct WorkCommand: AsyncParsableCommand {
 }
 
 /// `cityos run`: every role in one process: the HTTP ingress, the scheduler and the worker
-/// pool. On SIGTERM the scheduler stops and the server stops accepting and finishes its
-/// requests; then the pool drains.
+/// pool. On SIGTERM all three stop at once: the scheduler; the server stops accepting and
+/// finishes its requests (for at most `IngressServer.drainLimit`); the pool takes no new job and
+/// finishes or returns its running ones within the shutdown grace. The pool's grace does not
+/// wait for the server's drain, so that a slow client cannot use up the time a supervisor gives
+/// before SIGKILL.
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run the whole platform in one process until SIGTERM.")
@@ -75,6 +78,7 @@ struct RunCommand: AsyncParsableCommand {
         let server = platform.ingressServer(metrics: metrics)
         let signals = TerminationSignals {
             scheduler.stop()
+            pool.stop()
             Task { await server.stop() }
         }
         defer { signals.cancel() }

@@ -70,18 +70,32 @@ struct Platform {
     }
 }
 
-/// Runs `action` once when SIGTERM or SIGINT arrives (graceful shutdown).
+/// Runs `action` once when SIGTERM or SIGINT arrives (graceful shutdown). A second signal exits
+/// at once (status 130), as an operator pressing Ctrl-C twice expects: jobs still running are
+/// then recovered by the other workers after the heartbeat TTL, as after a crash.
 final class TerminationSignals: @unchecked Sendable {
     // Dispatch sources are thread-safe; they are only created here and cancelled once.
     private let sources: [any DispatchSourceSignal]
+    private let received = Atomic<Int>(0)
 
     init(_ action: @escaping @Sendable () -> Void) {
-        sources = [SIGTERM, SIGINT].map { number in
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGTERM, SIGINT] {
             signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler(handler: action)
+            sources.append(DispatchSource.makeSignalSource(signal: number, queue: .global()))
+        }
+        self.sources = sources
+        for source in sources {
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                if self.received.add(1, ordering: .relaxed).newValue == 1 {
+                    action()
+                } else {
+                    warn("a second signal: exiting now; jobs still running return to their queues after the heartbeat TTL")
+                    exit(130)
+                }
+            }
             source.resume()
-            return source
         }
     }
 
