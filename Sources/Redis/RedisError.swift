@@ -36,6 +36,12 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Redis is loading its data set after a restart (`-LOADING`): it answers soon.
+    public var isLoading: Bool {
+        if case .server(let message) = self { return message.hasPrefix("LOADING") }
+        return false
+    }
+
     /// True for failures where the server may not have seen the command, so a caller
     /// may reasonably try again later (connect failures, closed connections, timeouts).
     public var isConnectionFailure: Bool {

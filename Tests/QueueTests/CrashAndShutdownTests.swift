@@ -66,4 +66,36 @@ final class CrashAndShutdownTests: XCTestCase {
         XCTAssertTrue(awaited3, "the process deregistered")
         try await harness.clean()
     }
+
+    /// A worker started before its Redis (containers started together) waits for it rather than
+    /// exiting at once, which would make its supervisor restart it in a loop; once Redis answers it
+    /// registers and works.
+    func testAWorkerStartedBeforeRedisWaitsForItThenWorks() async throws {
+        let port = try TestEnvironment.freePort()
+        let url = "redis://127.0.0.1:\(port)/0"
+        let namespace = TestEnvironment.uniqueNamespace("late-redis")
+        let worker = try ChildProcess(arguments: ["work", "--queues", "default"], environment: [
+            "CITYOS_REDIS_URL": url, "CITYOS_REDIS_NAMESPACE": namespace, "CITYOS_LOG_LEVEL": "info"])
+        defer { worker.signal(SIGKILL) }
+        try await eventually("the worker to say it waits for Redis; log:\n\(worker.log)") {
+            worker.log.contains("waiting for Redis")
+        }
+        XCTAssertTrue(worker.isRunning, "the worker exited instead of waiting:\n\(worker.log)")
+        let redisServer = try XCTUnwrap(["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+            .first { FileManager.default.isExecutableFile(atPath: $0) }, "redis-server")
+        let redis = try ChildProcess(executable: redisServer, arguments: [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        defer { redis.signal(SIGKILL) }
+        let client = try RedisClient(url: url)
+        defer { client.shutdown() }
+        try await eventually("the late Redis to answer") { (try? await client.send("PING").string) == "PONG" }
+        let jobs = JobClient(redis: client, registry: JobCatalog.registry(), namespace: namespace)
+        _ = try await jobs.enqueue(NoopJob.self, .init())
+        try await eventually(timeout: .seconds(20), "the job to run once Redis is up; log:\n\(worker.log)") {
+            (try await QueueStatus.read(redis: client, namespace: namespace).queues.first { $0.name == "default" }?.processed) == 1
+        }
+        worker.signal(SIGTERM)
+        let status = try await worker.waitForExit(timeout: .seconds(15))
+        XCTAssertEqual(status, 0, worker.log)
+    }
 }

@@ -39,9 +39,10 @@ public final class WorkerPool: Sendable {
                                    recorder: recorder, startedAt: Clock.nowMillis(), logger: logger)
     }
 
-    /// Works until `stop()`; then finishes or returns what it holds and returns.
+    /// Works until `stop()`; then finishes or returns what it holds and returns. Waits for Redis
+    /// first if it does not answer yet (`registerWhenRedisAnswers`).
     public func run() async throws {
-        try await heartbeat.beat()
+        guard try await registerWhenRedisAnswers() else { return }
         let recorderTask = Task { await recorder.run() }
         let promoter = Promoter(redis: redis, queues: configuration.queues.map(\.name),
                                 namespace: configuration.namespace, interval: configuration.promoteInterval,
@@ -79,6 +80,30 @@ public final class WorkerPool: Sendable {
     }
 
     /// Asks the pool to stop taking jobs and shut down (SIGTERM, SIGINT). Returns at once.
+    /// The first heartbeat, tried again while Redis cannot be reached or is still loading its data
+    /// (a worker started alongside Redis, or before it): exiting at once would make its supervisor
+    /// restart it in a loop. Any other refusal (a wrong password) throws, naming it. False when
+    /// `stop()` came first: nothing was taken, nothing to return.
+    private func registerWhenRedisAnswers() async throws -> Bool {
+        var wait: Duration = .milliseconds(200)
+        var told = false
+        while !isStopping {
+            do {
+                try await heartbeat.beat()
+                if told { logger.info("Redis answers: worker registered") }
+                return true
+            } catch let error as RedisError where error.isConnectionFailure || error.isLoading {
+                if !told {
+                    logger.warning("waiting for Redis to register this worker", metadata: ["error": "\(error)"])
+                    told = true
+                }
+                try? await Task.sleep(for: wait)   // a backoff between tries, not a wait for an event
+                wait = min(wait * 2, .seconds(5))
+            }
+        }
+        return false
+    }
+
     public func stop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         logger.info("worker stopping: no new jobs; running jobs may finish",
