@@ -100,6 +100,21 @@ public struct SubscriptionCreateJob: JobHandler {
         let start = arguments.startAt ?? now
         try await ExecutionLedger(database: database).runOnce(jobID: context.jobID, kind: Self.kind, tenant: tenant) { connection in
             let plan = try await PlanReference(id: arguments.planID, code: arguments.planCode).resolve(on: connection, logger: logger)
+            // A start a whole period or more ago would bill every past period, one per daily cycle.
+            let pastWholePeriod = try await connection.query("""
+                SELECT \(start)::timestamptz + CASE interval_unit
+                           WHEN 'day' THEN make_interval(days => interval_count)
+                           WHEN 'week' THEN make_interval(weeks => interval_count)
+                           WHEN 'month' THEN make_interval(months => interval_count)
+                           ELSE make_interval(years => interval_count) END <= \(now)
+                FROM plans WHERE id = \(plan)
+                """, logger: logger)
+            for try await stale in pastWholePeriod.decode(Bool.self) where stale {
+                throw JobFailure.permanent("""
+                    start_at \(ISO8601DateFormatter().string(from: start)) is a whole billing period or more in the past: every \
+                    past period would be charged. Give the start of the current period (or no start_at: now)
+                    """)
+            }
             let inserted = try await connection.query("""
                 INSERT INTO subscriptions (tenant_id, id, customer_id, payment_method, plan_id, current_period_start, current_period_end)
                 VALUES (\(tenant), \(id), \(arguments.customerID), \(arguments.paymentMethod), \(plan), \(start), \(start))

@@ -113,6 +113,37 @@ final class BillingCycleTests: XCTestCase {
         }
     }
 
+    /// An import that backdates a subscription by months would have each daily cycle charge one more
+    /// past month; a start inside the current period is taken (its period charged once).
+    func testASubscriptionStartingAWholePeriodAgoIsRefusedAndOneInsideThePeriodIsBilledOnce() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            _ = try await world.makePlan(tenant, code: "monthly", amount: 2_000)
+            let create = SubscriptionCreateJob(database: world.app, clock: world.clock)
+            let stale = UUID()
+            do {
+                try await world.run(create, .init(subscriptionID: stale, customerID: "old-1", paymentMethod: "pm_card_visa",
+                                                  planCode: "monthly", startAt: BillingWorld.start.addingTimeInterval(-62 * 86_400)),
+                                    tenant: tenant)
+                XCTFail("a start two months back must be refused")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent)
+                XCTAssertTrue(failure.description.contains("a whole billing period or more in the past"), failure.description)
+            }
+            let none = try await world.scalar(tenant, "SELECT count(*) FROM subscriptions WHERE id = '\(stale.uuidString.lowercased())'")
+            XCTAssertEqual(none, 0)
+
+            let recent = UUID()
+            try await world.run(create, .init(subscriptionID: recent, customerID: "new-1", paymentMethod: "pm_card_visa",
+                                              planCode: "monthly", startAt: BillingWorld.start.addingTimeInterval(-20 * 86_400)),
+                                tenant: tenant)
+            try await world.run(world.invoiceJob, .init(subscriptionID: recent), tenant: tenant)
+            try await world.run(world.invoiceJob, .init(subscriptionID: recent), tenant: tenant)
+            let invoices = try await world.invoices(tenant, subscription: recent)
+            XCTAssertEqual(invoices.map(\.amount), [2_000], "the current period, once")
+        }
+    }
+
     func testSubscriptionCreateThroughTheOpsAPIChargesTheFirstPeriod() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
