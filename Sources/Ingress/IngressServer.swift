@@ -81,7 +81,7 @@ public final class IngressServer: Sendable {
 
         if configuration.metricsOnly {
             HealthRoutes(checks: readinessChecks, timeout: .seconds(2)).register(on: router)
-            MetricsRoute(metrics: metrics, redis: redis, namespace: configuration.namespace).register(on: router)
+            MetricsRoute(metrics: metrics, redis: redis, namespace: configuration.namespace, queueGauges: false).register(on: router)
             return (router, nil)
         }
         let client = JobClient(redis: redis, registry: registry, namespace: configuration.namespace)

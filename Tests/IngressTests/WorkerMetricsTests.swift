@@ -33,6 +33,8 @@ final class WorkerMetricsTests: XCTestCase {
                           || metrics.body.contains(#"cityos_jobs_processed_total{kind="diag.noop",queue="default"} 5"#),
                           "the worker's own job counter:\n\(metrics.body)")
             XCTAssertTrue(metrics.body.contains("cityos_job_duration_seconds"), metrics.body)
+            XCTAssertFalse(metrics.body.contains("cityos_queue_depth"),
+                           "the queues' gauges are the ingress's: summed over workers they would count jobs many times")
             let ready = try await Self.get(http, base + "/readyz")
             XCTAssertEqual(ready.status, 200, ready.body)
             let status = try await Self.get(http, base + "/v1/status")

@@ -129,7 +129,7 @@ public final class IngressMetrics: Sendable {
     }
 
     private func enqueuedCounter(queue: String, kind: String) -> Counter {
-        pairCounter(1, "cityos_jobs_enqueued_total", "Jobs enqueued by this process, by queue and kind.",
+        pairCounter(1, "cityos_jobs_enqueued_total", "Jobs this process's HTTP API and webhooks enqueued, by queue and kind (the status's enqueued counts every enqueue).",
                     ("queue", queue), ("kind", kind))
     }
 
