@@ -25,7 +25,7 @@ struct WebhookInboxRoute: Sendable {
                 return JSONText.response(json: try await report(status, limit, hours))
             } catch {
                 // The report reads PostgreSQL only: what fails here is the store, for a while.
-                context.logger.warning("webhook inbox unreadable", metadata: ["error": "\(String(reflecting: error))"])
+                context.logger.warning("webhook inbox unreadable", metadata: ["error": "\(error)"])   // PSQLError: no details, no secrets
                 throw APIError.storeUnavailable("the webhook inbox")
             }
         }

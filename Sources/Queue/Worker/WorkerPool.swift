@@ -79,7 +79,6 @@ public final class WorkerPool: Sendable {
         logger.info("worker stopped", metadata: ["processed": "\(metrics.totalProcessed)"])
     }
 
-    /// Asks the pool to stop taking jobs and shut down (SIGTERM, SIGINT). Returns at once.
     /// The first heartbeat, tried again while Redis cannot be reached or is still loading its data
     /// (a worker started alongside Redis, or before it): exiting at once would make its supervisor
     /// restart it in a loop. Any other refusal (a wrong password) throws, naming it. False when
@@ -104,6 +103,7 @@ public final class WorkerPool: Sendable {
         return false
     }
 
+    /// Asks the pool to stop taking jobs and shut down (SIGTERM, SIGINT). Returns at once.
     public func stop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         logger.info("worker stopping: no new jobs; running jobs may finish",
