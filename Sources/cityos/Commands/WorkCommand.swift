@@ -3,6 +3,7 @@ import Ingress
 import Jobs
 import Queue
 import Scheduler
+import Synchronization
 
 /// `cityos work`: a worker process on the given queues.
 struct WorkCommand: AsyncParsableCommand {
@@ -30,7 +31,9 @@ struct WorkCommand: AsyncParsableCommand {
                               configuration: try platform.workerConfiguration(queues: queues, concurrency: concurrency),
                               logger: platform.logger, observer: JobOutcomeLog.observer(platform.logger, also: forward))
         let server = metricsPort.map { platform.ingressServer(metrics: metrics, metricsOnly: $0) }
+        let stopped = Atomic<Bool>(false)
         let signals = TerminationSignals {
+            stopped.store(true, ordering: .relaxed)
             pool.stop()
             if let server { Task { await server.stop() } }
         }
@@ -42,7 +45,9 @@ struct WorkCommand: AsyncParsableCommand {
                 serving = Task { try await server.run() }
                 _ = try await server.listeningPort()   // a port that cannot be opened stops start-up
             }
-            try await pool.run()
+            if await platform.waitForSchema(stopped: { stopped.load(ordering: .relaxed) }) {
+                try await pool.run()
+            }
         } catch {
             await server?.stop()
             _ = await serving?.result
@@ -76,7 +81,9 @@ struct RunCommand: AsyncParsableCommand {
                               configuration: try platform.workerConfiguration(), logger: platform.logger,
                               observer: JobOutcomeLog.observer(platform.logger, also: metrics.observe))
         let server = platform.ingressServer(metrics: metrics)
+        let stopped = Atomic<Bool>(false)
         let signals = TerminationSignals {
+            stopped.store(true, ordering: .relaxed)
             scheduler.stop()
             pool.stop()
             Task { await server.stop() }
@@ -95,7 +102,10 @@ struct RunCommand: AsyncParsableCommand {
                     try await server.run()
                 }
                 do {
-                    try await pool.run()
+                    // The ingress and the scheduler only enqueue: they may start on an old schema.
+                    if await platform.waitForSchema(stopped: { stopped.load(ordering: .relaxed) }) {
+                        try await pool.run()
+                    }
                 } catch {
                     scheduler.stop()
                     await server.stop()

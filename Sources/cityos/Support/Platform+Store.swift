@@ -1,6 +1,8 @@
+import Foundation
 import Logging
 import Queue
 import Store
+import Synchronization
 
 extension Platform {
     /// The relay that moves committed outbox rows into their Redis queues.
@@ -29,5 +31,34 @@ extension Platform {
             database.shutdown()
             await databaseTask.value
         }
+    }
+
+    /// Waits until the database has every migration this build ships, checking every 5 s, so that
+    /// a worker deployed before `cityos migrate` runs no job against the old schema (each would
+    /// fail until its attempts were used up). Says once what it waits for. False when `stopped`
+    /// became true first.
+    func waitForSchema(stopped: @Sendable () -> Bool) async -> Bool {
+        let required = SchemaVersion.required
+        var told = false
+        while !stopped() {
+            let problem: String
+            do {
+                let applied = try await SchemaVersion.applied(database: database)
+                if applied >= required {
+                    if told { logger.info("the database schema is current: taking jobs", metadata: ["version": "\(applied)"]) }
+                    return true
+                }
+                problem = "the database schema is at migration \(applied), this build needs \(required): run `cityos migrate`"
+            } catch {
+                problem = "the schema version cannot be read (\(PostgresServerMessage(error).message)): PostgreSQL is not "
+                    + "reachable yet, or the migrations this build needs are not applied (`cityos migrate`)"
+            }
+            if !told {
+                logger.error("no job is taken until the schema is current", metadata: ["problem": "\(problem)"])
+                told = true
+            }
+            try? await Task.sleep(for: .seconds(5))   // a poll of another process's work, not an event to await
+        }
+        return false
     }
 }
