@@ -80,18 +80,19 @@ struct InvoiceBook {
             guard let (invoice, amount, currency, count, nextAt) = open else { return nil }
             var attempt = ChargeAttempt(invoiceID: invoice, subscriptionID: subscription, attempt: count, amount: amount,
                                         currency: currency, customer: customer, paymentMethod: method)
-            let latest = count > 0 ? try await Self.status(of: invoice, attempt: count, on: connection, logger: logger) : nil
-            if let (status, age, payer) = latest, status == "pending" {
+            let latest = count > 0 ? try await Self.latest(of: invoice, attempt: count, on: connection, logger: logger) : nil
+            if let latest, latest.status == "pending" {
                 // The payer the attempt was first sent with: a resend under its key must repeat it.
-                if let payer {
+                if let payer = latest.payer {
                     attempt.customer = payer.customer
                     attempt.paymentMethod = payer.method
                 }
                 // Stripe answered with a PaymentIntent still settling: read it, however old.
-                if let intent = try await Self.intent(of: invoice, attempt: count, on: connection, logger: logger) {
+                if let intent = latest.paymentIntentID {
                     attempt.paymentIntentID = intent
                     return attempt
                 }
+                let age = latest.ageSeconds
                 guard age <= resendLimit else {
                     throw JobFailure.permanent("invoice \(invoice) attempt \(count) has been pending for \(Int(age / 3600)) h, past "
                         + "Stripe's 24-hour idempotency window: a resend could charge twice, so it is left pending; look its "
@@ -101,7 +102,7 @@ struct InvoiceBook {
             }
             // A refused attempt charged nothing and waits for an operator: running the invoice's job
             // again (after the fix) makes the next attempt at once.
-            let refused = latest?.0 == "refused"
+            let refused = latest?.status == "refused"
             guard count == 0 || refused || (nextAt.map { $0 <= now } ?? false) else { return nil }
             attempt.attempt = count + 1
             try await connection.query("""
@@ -118,16 +119,6 @@ struct InvoiceBook {
         }
     }
 
-    /// The PaymentIntent a pending attempt is known to have (Stripe answered it, still settling).
-    private static func intent(of invoice: UUID, attempt: Int, on connection: PostgresConnection,
-                               logger: Logger) async throws -> String? {
-        let rows = try await connection.query("""
-            SELECT payment_intent_id FROM payment_attempts WHERE invoice_id = \(invoice) AND attempt = \(attempt)
-            """, logger: logger)
-        for try await intent in rows.decode(String?.self) { return intent }
-        return nil
-    }
-
     /// Keeps the PaymentIntent of an attempt Stripe answered as still settling (`processing`), so
     /// that a resume reads it instead of sending the request again.
     func noteSettling(_ attempt: ChargeAttempt, tenant: UUID, paymentIntentID: String) async throws {
@@ -140,17 +131,26 @@ struct InvoiceBook {
         }
     }
 
-    /// The attempt's status, age in seconds (real time) and payer (nil for attempts made before
-    /// the payer was stored).
-    private static func status(of invoice: UUID, attempt: Int, on connection: PostgresConnection, logger: Logger)
-        async throws -> (String, Double, (customer: String, method: String)?)? {
+    /// What ``prepare`` needs of an invoice's latest attempt.
+    private struct LatestAttempt {
+        var status: String
+        /// Seconds since it was made (real time).
+        var ageSeconds: Double
+        /// Who it charges; nil for attempts made before the payer was stored.
+        var payer: (customer: String, method: String)?
+        /// The PaymentIntent Stripe answered for it, if one is kept (a pending one: still settling).
+        var paymentIntentID: String?
+    }
+
+    private static func latest(of invoice: UUID, attempt: Int, on connection: PostgresConnection,
+                               logger: Logger) async throws -> LatestAttempt? {
         let rows = try await connection.query("""
-            SELECT status, extract(epoch FROM now() - created_at)::float8, customer_id, payment_method FROM payment_attempts
-            WHERE invoice_id = \(invoice) AND attempt = \(attempt)
+            SELECT status, extract(epoch FROM now() - created_at)::float8, customer_id, payment_method, payment_intent_id
+            FROM payment_attempts WHERE invoice_id = \(invoice) AND attempt = \(attempt)
             """, logger: logger)
-        for try await (status, age, customer, method) in rows.decode((String, Double, String?, String?).self) {
-            if let customer, let method { return (status, age, (customer, method)) }
-            return (status, age, nil)
+        for try await (status, age, customer, method, intent) in rows.decode((String, Double, String?, String?, String?).self) {
+            let payer = customer.flatMap { customer in method.map { (customer: customer, method: $0) } }
+            return LatestAttempt(status: status, ageSeconds: age, payer: payer, paymentIntentID: intent)
         }
         return nil
     }

@@ -128,8 +128,7 @@ final class DunningTests: XCTestCase {
             let tenant = try await world.makeTenant()
             let plan = try await world.makePlan(tenant, amount: 1_500)
             let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "setup").first)
-            _ = try await world.sandboxJSON("/_sandbox/script", method: "POST",
-                                            body: #"{"kind": "fail", "endpoint": "POST /stripe/v1/payment_intents", "status": 400}"#)
+            try await world.scriptIntentFailure(status: 400)
             do {
                 try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
                 XCTFail("a refused charge must make the job a dead letter, for an operator")
@@ -178,8 +177,7 @@ final class DunningTests: XCTestCase {
             let tenant = try await world.makeTenant()
             let plan = try await world.makePlan(tenant, amount: 4_200)
             let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "debit").first)
-            _ = try await world.sandboxJSON("/_sandbox/script", method: "POST",
-                                            body: #"{"kind": "processing", "customer": "debit-1"}"#)
+            try await world.scriptProcessing(customer: "debit-1")
             try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
             let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
             XCTAssertEqual(invoice.status, "open")
@@ -191,8 +189,7 @@ final class DunningTests: XCTestCase {
                 // Still processing: read, and still pending.
                 try await world.runQueued(PaymentsRetryJob.self, .init(tenantID: tenant, stuckAfterSeconds: 0))
                 try await eventually("the PaymentIntent to be read") { try await world.intentReads() >= 1 }
-                _ = try await world.sandboxJSON("/_sandbox/stripe/payment_intents/\(intent)/settle", method: "POST",
-                                                body: #"{"status": "succeeded"}"#)
+                try await world.settle(intent: intent, succeeded: true)
                 try await world.runQueued(PaymentsRetryJob.self, .init(tenantID: tenant, stuckAfterSeconds: 0))
                 try await eventually("the invoice to be paid") {
                     try await world.invoices(tenant, subscription: id).first?.status == "paid"

@@ -9,9 +9,6 @@ import PostgresNIO
 import Sandbox
 import Store
 import XCTest
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `cityos run` — the one process `make run` starts, with every role in it (ingress, workers,
 /// scheduler, outbox relay) — as a child process, configured the way `make run` configures it, with
@@ -53,22 +50,13 @@ final class PlatformRunTests: XCTestCase {
             try await queue.queue("default")?.inFlight == 2
         }
         // A request whose body never finishes arriving: the ingress's drain would wait for it.
-        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(client) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(connected, 0, "connect to the ingress")
-        let partial = Array("POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n{\"kind\"".utf8)
-        XCTAssertEqual(partial.withUnsafeBytes { send(client, $0.baseAddress, $0.count, 0) }, partial.count)
+        let client = try RawHTTP.Connection(port: port)
+        try client.write(Array("POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n{\"kind\"".utf8))
 
         let signalled = ContinuousClock.now
         run.signal(SIGTERM)
         let status = try await run.waitForExit(timeout: .seconds(25))
+        withExtendedLifetime(client) {}   // the request stays open until the process has exited
         XCTAssertEqual(status, 0, "a graceful stop exits 0; log:\n\(run.log)")
         XCTAssertLessThan(ContinuousClock.now - signalled, .seconds(20), "the stop waited on the open request")
         let read = try await queue.queue("default")

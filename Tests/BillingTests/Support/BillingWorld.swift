@@ -283,6 +283,23 @@ final class BillingWorld: @unchecked Sendable {
         _ = try await sandboxJSON("/_sandbox/script", method: "POST",
                                   body: "{\"kind\":\"decline\",\"customer\":\"\(customer)\",\"decline_code\":\"\(code)\",\"times\":\(times)}")
     }
+
+    /// Scripts `customer`'s next charge to stay `processing` (a bank debit), with no webhook.
+    func scriptProcessing(customer: String) async throws {
+        _ = try await sandboxJSON("/_sandbox/script", method: "POST", body: "{\"kind\":\"processing\",\"customer\":\"\(customer)\"}")
+    }
+
+    /// Scripts the next PaymentIntent request to fail with `status`, before Stripe runs it.
+    func scriptIntentFailure(status: Int) async throws {
+        _ = try await sandboxJSON("/_sandbox/script", method: "POST",
+                                  body: "{\"kind\":\"fail\",\"endpoint\":\"POST /stripe/v1/payment_intents\",\"status\":\(status)}")
+    }
+
+    /// Settles a `processing` PaymentIntent, as the bank's answer would (no webhook: sending is off).
+    func settle(intent: String, succeeded: Bool) async throws {
+        _ = try await sandboxJSON("/_sandbox/stripe/payment_intents/\(intent)/settle", method: "POST",
+                                  body: "{\"status\":\"\(succeeded ? "succeeded" : "failed")\"}")
+    }
 }
 
 struct MissingValue: Error, CustomStringConvertible {

@@ -5,20 +5,20 @@ import Glibc
 
 /// HTTP/1.1 over a plain socket, for what a client library will not do: several requests
 /// written at once on one connection (pipelining), answers read back in order.
-enum RawHTTP {
-    struct Response {
-        var status: Int
-        var headers: [String: String]
-        var body: String
-        var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] }
+public enum RawHTTP {
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: String
+        public var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var description: String
     }
 
     /// A request as bytes, with `Content-Length` and `Host` filled in.
-    static func request(_ method: String, _ path: String, body: [UInt8] = [], headers: [(String, String)] = []) -> [UInt8] {
+    public static func request(_ method: String, _ path: String, body: [UInt8] = [], headers: [(String, String)] = []) -> [UInt8] {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         return Array((head + "\r\n").utf8) + body
@@ -26,45 +26,33 @@ enum RawHTTP {
 
     /// Writes `bytes` in one `write` on a new connection to `port`, then reads until `count`
     /// responses (each framed by its Content-Length) have arrived, or 10 s have passed.
-    static func exchange(port: Int, _ bytes: [UInt8], responses count: Int) throws -> [Response] {
+    public static func exchange(port: Int, _ bytes: [UInt8], responses count: Int) throws -> [Response] {
         let connection = try Connection(port: port)
         try connection.write(bytes)
         return try connection.read(responses: count)
     }
 
     /// One client connection kept open across exchanges (closed when released).
-    final class Connection {
+    public final class Connection {
         private let fd: Int32
         private var received: [UInt8] = []
 
-        init(port: Int) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
+        public init(port: Int) throws {
+            fd = try RawHTTP.connectLoopback(port: port)
             var timeout = timeval(tv_sec: 10, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else {
-                close(fd)
-                throw Failure(description: "connect: \(errno)")
-            }
         }
 
         deinit { close(fd) }
 
         /// Writes `bytes` in one `write`.
-        func write(_ bytes: [UInt8]) throws {
+        public func write(_ bytes: [UInt8]) throws {
             let written = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
             guard written == bytes.count else { throw Failure(description: "wrote \(written) of \(bytes.count) bytes") }
         }
 
         /// Reads until `count` more responses have arrived (10 s at most without a byte).
-        func read(responses count: Int) throws -> [Response] {
+        public func read(responses count: Int) throws -> [Response] {
             var responses: [Response] = []
             var chunk = [UInt8](repeating: 0, count: 65536)
             while responses.count < count {
@@ -85,7 +73,7 @@ enum RawHTTP {
 
         /// Waits (at most `seconds`) for the server to close the connection; how long that took.
         /// - Throws: if bytes arrive instead, or the connection is still open after `seconds`.
-        func awaitClose(seconds: Double) throws -> Double {
+        public func awaitClose(seconds: Double) throws -> Double {
             let start = Date()
             var chunk = [UInt8](repeating: 0, count: 4096)
             while true {
@@ -101,21 +89,32 @@ enum RawHTTP {
     }
 
     /// Whether something accepts TCP connections on `port`.
-    static func accepts(port: Int) -> Bool {
+    public static func accepts(port: Int) -> Bool {
+        guard let fd = try? connectLoopback(port: port) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// A socket connected to 127.0.0.1:`port`.
+    private static func connectLoopback(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
+        let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw Failure(description: "connect: \(errno)")
+        }
+        return fd
     }
 
     /// `exchange` on a thread of its own, so that waiting on the socket blocks no task.
-    static func exchangeOffPool(port: Int, _ bytes: [UInt8], responses count: Int) async throws -> [Response] {
+    public static func exchangeOffPool(port: Int, _ bytes: [UInt8], responses count: Int) async throws -> [Response] {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(with: Result { try exchange(port: port, bytes, responses: count) })
