@@ -25,8 +25,8 @@ struct AccountUpdatedHandler: WebhookEventHandler {
         guard let enabled = event.bool("data", "object", "payouts_enabled") else {
             throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no data.object.payouts_enabled")
         }
-        guard let created = event.int("created") else {
-            throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no created timestamp")
+        guard let created = event.int("created").flatMap(EventClock.millis(seconds:)) else {
+            throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no created timestamp (Unix seconds, 1970 to 9999)")
         }
         let logger = context.logger
         let tenants: [UUID]
@@ -45,7 +45,7 @@ struct AccountUpdatedHandler: WebhookEventHandler {
         for tenant in tenants {
             let applied = try await database.withTenant(tenant) { connection -> Bool in
                 let payoutsEnabled: Bool
-                switch try await ObjectVersions.step("stripe.account", account, to: created * 1000, tenant: tenant,
+                switch try await ObjectVersions.step("stripe.account", account, to: created, tenant: tenant,
                                                      on: connection, logger: logger) {
                 case .newer: payoutsEnabled = enabled
                 case .same: payoutsEnabled = try await stripePayoutsEnabled(account, event)

@@ -55,5 +55,9 @@ enum ObjectVersions {
 
     /// A version from a timestamp (ms) and a rank that breaks ties between two states stamped in
     /// the same millisecond (e.g. a delivery dispatched and completed at once): later rank wins.
-    static func version(millis: Int64, rank: Int) -> Int64 { millis * 16 + Int64(max(0, min(15, rank))) }
+    /// `millis` is an ``EventClock`` time (1970…9999), so the product cannot overflow; anything
+    /// outside is clamped rather than trapped on.
+    static func version(millis: Int64, rank: Int) -> Int64 {
+        max(0, min(millis, EventClock.latestSeconds * 1000 + 999)) * 16 + Int64(max(0, min(15, rank)))
+    }
 }

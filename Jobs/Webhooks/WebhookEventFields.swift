@@ -70,22 +70,42 @@ enum DerivedJob {
 
 /// Outside services' clocks as milliseconds since the epoch: ISO 8601 (with or without fractions),
 /// Frappe's `yyyy-MM-dd HH:mm:ss[.ffffff]` (UTC as the sandbox writes it), or Unix seconds.
+///
+/// Only instants from 1970 to the end of year 9999 count as a time: anything else (epoch
+/// nanoseconds, `"99999999999999999"`) is not a timestamp, and its event fails for good. Before
+/// the bound, such a value overflowed `seconds * 1000` and the trap killed the whole process, again
+/// at every redelivery.
 enum EventClock {
+    /// The end of year 9999, in seconds since the epoch.
+    static let latestSeconds: Int64 = 253_402_300_799
+
     static func millis(_ text: String?) -> Int64? {
         guard let text, !text.isEmpty else { return nil }
-        if let seconds = Int64(text) { return seconds * 1000 }
+        if let seconds = Int64(text) { return millis(seconds: seconds) }
         let iso = ISO8601DateFormatter()
         iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = iso.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+        if let date = iso.date(from: text) { return millis(date) }
         iso.formatOptions = [.withInternetDateTime]
-        if let date = iso.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+        if let date = iso.date(from: text) { return millis(date) }
         let frappe = DateFormatter()
         frappe.locale = Locale(identifier: "en_US_POSIX")
         frappe.timeZone = TimeZone(identifier: "UTC")
         for format in ["yyyy-MM-dd HH:mm:ss.SSSSSS", "yyyy-MM-dd HH:mm:ss"] {
             frappe.dateFormat = format
-            if let date = frappe.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+            if let date = frappe.date(from: text) { return millis(date) }
         }
         return nil
+    }
+
+    /// Unix seconds (Stripe's `created`) as milliseconds; nil outside 1970…9999.
+    static func millis(seconds: Int64) -> Int64? {
+        guard (0...latestSeconds).contains(seconds) else { return nil }
+        return seconds * 1000
+    }
+
+    private static func millis(_ date: Date) -> Int64? {
+        let seconds = date.timeIntervalSince1970
+        guard seconds.isFinite, seconds >= 0, seconds <= Double(latestSeconds) + 1 else { return nil }
+        return Int64((seconds * 1000).rounded())
     }
 }

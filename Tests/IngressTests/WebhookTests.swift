@@ -208,6 +208,13 @@ final class WebhookTests: XCTestCase {
         let outOfRange = try await postStripe(huge, signature: Signer.timestamped(huge, secret: "whsec_stripe_test"))
         XCTAssertEqual(outOfRange.status, 400)
         XCTAssertEqual(outOfRange.errorCode, "malformed_json")
+        // A NUL character: PostgreSQL, where the worker keeps the event, cannot hold one, so it
+        // would be answered 202 and die unhandled after every attempt.
+        let nul = Array(#"{"id":"evt_nul","type":"charge.refunded","data":{"object":{"description":"a\u0000b"}}}"#.utf8)
+        let withNUL = try await postStripe(nul, signature: Signer.timestamped(nul, secret: "whsec_stripe_test"))
+        XCTAssertEqual(withNUL.status, 400)
+        XCTAssertEqual(withNUL.errorCode, "malformed_json")
+        XCTAssertTrue(withNUL.errorMessage?.contains("NUL") == true, withNUL.errorMessage ?? "")
         let keys = try await harness.keyCount()
         XCTAssertEqual(keys, 0, "nothing enqueued")
     }

@@ -41,6 +41,51 @@ final class CrashAndShutdownTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// A job whose worker process dies each time it holds it (a job that traps or exhausts its
+    /// process) goes back in line twice, each death counted in its envelope, and at the third
+    /// becomes a dead letter saying so, instead of killing every worker in turn for ever. A death
+    /// does not use an attempt; a replay starts the count afresh.
+    func testAJobWhoseWorkerDiesEachTimeBecomesADeadLetterAtTheCrashLimit() async throws {
+        let harness = try QueueHarness()
+        let job = harness.client.makeEnvelope(kind: SleepJob.kind, args: .object(["ms": .number(60_000)]))
+        _ = try await harness.client.enqueueBatch([job])
+        for round in 1...3 {
+            let worker = try ChildProcess(
+                arguments: ["work", "--queues", "default", "--concurrency", "1"],
+                environment: try harness.childEnvironment(["CITYOS_WORKERS_HEARTBEAT_TTL_SECONDS": "1"]))
+            try await eventually(timeout: .seconds(20), "round \(round): the worker never took the job; log: \(worker.logPath)") {
+                let q = try await harness.queue("default")
+                return q?.recovered == round - 1 && q?.inFlight == 1 && q?.ready == 0
+            }
+            worker.signal(SIGKILL)
+            _ = try await worker.waitForExit()
+        }
+        try await harness.withPool { _ in
+            try await eventually(timeout: .seconds(20), "the third death did not make the job a dead letter") {
+                try await harness.queue("default")?.dead == 1
+            }
+        }
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.recovered, 2, "twice back in line")
+        XCTAssertEqual(queue?.processed, 0)
+        XCTAssertEqual(queue?.ready, 0, "not back in line a third time")
+        let letter = try await harness.deadLetters.show(queue: "default", id: job.id)
+        let envelope = try XCTUnwrap(letter.envelope)
+        XCTAssertEqual(envelope.crashes, 3)
+        XCTAssertEqual(envelope.attempt, 0, "a death does not use an attempt")
+        XCTAssertEqual(envelope.errors.count, 3, "each death is in the history")
+        XCTAssertTrue(envelope.errors.last?.message.contains("died while holding it 3 times") == true,
+                      envelope.errors.last?.message ?? "")
+        XCTAssertTrue(harness.events.starts(of: job.id).isEmpty, "the recovering pool did not run it")
+
+        _ = try await harness.deadLetters.retry(queue: "default", id: job.id)
+        let replayed = try await harness.redis.send("HGET", .string(QueueKeys(queue: "default", namespace: harness.namespace).jobs),
+                                                    .string(job.id)).bytes
+        let again = try JobEnvelope.decode(try XCTUnwrap(replayed, "the replay is stored"))
+        XCTAssertNil(again.crashes, "a replay starts the count afresh")
+        try await harness.clean()
+    }
+
     func testSIGTERMDuringARunLosesNothingAndLeavesNothingInFlight() async throws {
         let harness = try QueueHarness()
         let short = (0..<5).map { _ in harness.client.makeEnvelope(kind: SleepJob.kind, args: .object(["ms": .number(200)])) }

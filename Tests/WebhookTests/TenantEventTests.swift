@@ -1,6 +1,7 @@
 import CityOSTesting
 import Connectors
 import Foundation
+import Ingress
 import Jobs
 import PostgresNIO
 import XCTest
@@ -49,6 +50,37 @@ final class TenantEventTests: XCTestCase {
             XCTAssertTrue(world.queue.events.deadReason(job)?.contains("is not provisioned here") == true,
                           world.queue.events.deadReason(job) ?? "")
             XCTAssertEqual(world.queue.events.starts(of: job).count, 1, "one attempt")
+        }
+    }
+
+    /// A time no clock gives (17 digits of seconds: epoch nanoseconds, or junk) is a dead letter
+    /// with the reason. It used to overflow `seconds * 1000`, and the trap killed the process (the
+    /// ingress, workers and scheduler of `cityos run`), again after each recovery of the job.
+    func testATimestampOutOfEveryClocksRangeIsADeadLetterNotACrash() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let text = tenant.uuidString.lowercased()
+            let huge = "99999999999999999"
+            let tenantUpdated: [String: Any] = ["id": "evt_" + UUID().uuidString, "type": "tenant.updated", "tenant_id": text,
+                                                "data": ["id": text, "name": "Souq", "updated_at": huge] as [String: Any]]
+            let deliveryUpdated: [String: Any] = ["id": "event_" + UUID().uuidString, "event": "order.updated", "tenant_id": text,
+                                                  "created_at": huge,
+                                                  "data": ["id": "delivery_x", "status": "dispatched", "updated_at": huge] as [String: Any]]
+            let account: [String: Any] = ["id": "acct_" + UUID().uuidString.prefix(8), "payouts_enabled": true]
+            let accountUpdated: [String: Any] = ["id": "evt_" + UUID().uuidString, "type": "account.updated",
+                                                 "created": 99_999_999_999_999_999 as Int64, "data": ["object": account] as [String: Any]]
+            let events: [(WebhookSource, [String: Any])] = [(.medusa, tenantUpdated), (.fleetbase, deliveryUpdated),
+                                                            (.stripe, accountUpdated)]
+            for (source, event) in events {
+                let answer = try await world.post(source, event)
+                let job = try XCTUnwrap(answer.json?["job_id"] as? String, "\(source)")
+                try await eventually(timeout: .seconds(10), "the \(source) job was not a dead letter") {
+                    world.queue.events.deadReason(job) != nil
+                }
+                let reason = world.queue.events.deadReason(job) ?? ""
+                XCTAssertTrue(reason.contains("timestamp"), "\(source): \(reason)")
+                XCTAssertEqual(world.queue.events.starts(of: job).count, 1, "\(source): one attempt, failed for good")
+            }
         }
     }
 

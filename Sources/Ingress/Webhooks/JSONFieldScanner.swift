@@ -206,6 +206,10 @@ struct JSONFieldScanner {
                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
             } else if (0xDC00...0xDFFF).contains(scalar) {
                 throw Invalid(reason: "unpaired surrogate at byte \(index)")
+            } else if scalar == 0 {
+                // Valid JSON, but the event is kept in PostgreSQL (the inbox's jsonb and text
+                // columns), which cannot hold a NUL: accepted, the event could never be handled.
+                throw Invalid(reason: "\\u0000 at byte \(index - 6): a NUL character cannot be stored")
             }
             if decoded != nil, let unicode = Unicode.Scalar(scalar) {
                 decoded?.append(contentsOf: Array(String(Character(unicode)).utf8))

@@ -113,6 +113,7 @@ extension JobEnvelope {
             w.raw("}")
         }
         w.raw("],\"trace\":"); w.optionalString(trace)
+        if let crashes, crashes > 0 { w.raw(",\"crashes\":"); w.int(Int64(crashes)) }
         w.raw("}")
         return w.bytes
     }

@@ -17,9 +17,13 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     public var errors: [JobErrorRecord]
     /// W3C `traceparent` of whoever enqueued the job, if any.
     public var trace: String?
+    /// How many times a worker process died (crash, OOM kill, lost host) while it held the job,
+    /// each found by crash recovery; nil for none. A job that keeps killing its process is taken
+    /// out of line at ``WorkerConfiguration/crashLimit`` (see `CrashRecovery`).
+    public var crashes: Int?
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, queue, tenant, args, attempt, trace, errors
+        case id, kind, queue, tenant, args, attempt, trace, errors, crashes
         case maxAttempts = "max_attempts"
         case enqueuedAt = "enqueued_at"
         case dueAt = "due_at"
@@ -28,7 +32,7 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     public init(id: String = JobID.make(), kind: String, queue: String, tenant: String? = nil,
                 args: JSONValue = .object([:]), attempt: Int = 0, maxAttempts: Int,
                 enqueuedAt: Int64 = Clock.nowMillis(), dueAt: Int64? = nil,
-                errors: [JobErrorRecord] = [], trace: String? = nil) {
+                errors: [JobErrorRecord] = [], trace: String? = nil, crashes: Int? = nil) {
         self.id = id
         self.kind = kind
         self.queue = queue
@@ -40,6 +44,7 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         self.dueAt = dueAt
         self.errors = errors
         self.trace = trace
+        self.crashes = crashes
     }
 
     /// The tenant as used in Redis keys (`_` for platform-level jobs without a tenant).

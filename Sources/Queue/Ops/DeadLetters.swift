@@ -152,6 +152,7 @@ public struct DeadLetters: Sendable {
         var envelope = entry.envelope ?? JobEnvelope(id: id, kind: "poison", queue: queue,
                                                      args: .string(entry.raw ?? ""), maxAttempts: 1)
         envelope.attempt = 0
+        envelope.crashes = nil               // a replay after the fix starts its count afresh
         envelope.dueAt = Clock.nowMillis()   // ready from now: its wait is counted from here
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let moved = try await redis.run(

@@ -173,23 +173,64 @@ enum QueueScripts {
     return 1
     """)
 
-    /// BURY — KEYS: inflight, jobs, dead, deadjobs, stats. ARGV: id, payload, now, cap.
-    /// Moves a job to the dead letters with its error history. When the dead letters exceed
-    /// `cap`, the oldest are dropped and counted in `dead_dropped`: capped, never silently.
-    static let bury = RedisScript(name: "bury", source: """
-    if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-    redis.call('HDEL', KEYS[2], ARGV[1])
-    redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-    redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
-    redis.call('HINCRBY', KEYS[5], 'failed', 1)
-    redis.call('HINCRBY', KEYS[5], 'dead', 1)
-    local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
-    if over > 0 then
-      local dropped = redis.call('ZPOPMIN', KEYS[3], over)
-      for i = 1, #dropped, 2 do redis.call('HDEL', KEYS[4], dropped[i]) end
-      redis.call('HINCRBY', KEYS[5], 'dead_dropped', over)
+    /// Shared Lua: job `id` (already out of line) leaves the jobs hash for the dead letters with
+    /// `payload` (its error history). When the dead letters exceed `cap`, the oldest are dropped
+    /// and counted in `dead_dropped`: capped, never silently.
+    static let deadHelpers = """
+    local function to_dead(jobs, dead, deadjobs, stats, id, payload, now, cap)
+      redis.call('HDEL', jobs, id)
+      redis.call('ZADD', dead, now, id)
+      redis.call('HSET', deadjobs, id, payload)
+      redis.call('HINCRBY', stats, 'failed', 1)
+      redis.call('HINCRBY', stats, 'dead', 1)
+      local over = redis.call('ZCARD', dead) - tonumber(cap)
+      if over > 0 then
+        local dropped = redis.call('ZPOPMIN', dead, over)
+        for i = 1, #dropped, 2 do redis.call('HDEL', deadjobs, dropped[i]) end
+        redis.call('HINCRBY', stats, 'dead_dropped', over)
+      end
     end
+    """
+
+    /// BURY — KEYS: inflight, jobs, dead, deadjobs, stats. ARGV: id, payload, now, cap.
+    /// Moves a job this process holds to the dead letters with its error history.
+    static let bury = RedisScript(name: "bury", source: deadHelpers + """
+
+    if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+    to_dead(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
     return 1
+    """)
+
+    /// RECOVER — KEYS: inflight (of a dead process), jobs, ring, stats, wake, dead, deadjobs.
+    /// ARGV: prefix, now, cap, then per job: id, tenant, the payload as read, the payload with
+    /// the crash counted, and 'ready' or 'dead'.
+    /// Crash recovery of the jobs a dead process held: each goes back to the head of its tenant's
+    /// list with its crash counted, or, at the crash limit, to the dead letters. A job whose
+    /// in-flight entry is gone (another process recovered it first) is left alone; one whose
+    /// payload changed since it was read goes back as it is. Returns {requeued, buried}.
+    static let recover = RedisScript(name: "recover", source: readyHelpers + "\n" + deadHelpers + """
+
+    local prefix, now, cap = ARGV[1], ARGV[2], ARGV[3]
+    local requeued, buried = 0, 0
+    for i = 4, #ARGV, 5 do
+      local id, t, read, counted, verdict = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+      if redis.call('HDEL', KEYS[1], id) == 1 then
+        local stored = redis.call('HGET', KEYS[2], id)
+        if stored and stored == read and verdict == 'dead' then
+          to_dead(KEYS[2], KEYS[6], KEYS[7], KEYS[4], id, counted, now, cap)
+          buried = buried + 1
+        elseif stored then
+          if stored == read then redis.call('HSET', KEYS[2], id, counted) end
+          make_ready(prefix, KEYS[3], t, id, true)
+          requeued = requeued + 1
+        end
+      end
+    end
+    if requeued > 0 then
+      redis.call('HINCRBY', KEYS[4], 'recovered', requeued)
+      redis.call('LPUSH', KEYS[5], '1'); redis.call('LTRIM', KEYS[5], 0, 0)
+    end
+    return {requeued, buried}
     """)
 
     /// PROMOTE — KEYS: schedule, jobs, ring, wake. ARGV: prefix, now, limit.

@@ -6,7 +6,8 @@ import Synchronization
 /// Tells the others this process is alive, and returns the jobs of processes that are not.
 /// Each beat refreshes a key that expires after the heartbeat TTL; a process whose key has
 /// expired (killed, out of memory, host lost) has its in-flight jobs put back at the head of
-/// their queues by whichever live process notices first.
+/// their queues by whichever live process notices first (``CrashRecovery``, which takes a job
+/// out of line once processes have died holding it `crashLimit` times).
 ///
 /// A missing key alone does not make a process dead: after Redis was down for longer than the
 /// TTL, every key's expiry time has passed when it comes back, live processes' too. A process
@@ -78,17 +79,21 @@ struct Heartbeat: Sendable {
         let dead = missing.overdue(zip(others, alive).filter { $0.1.int == 0 }.map(\.0), after: configuration.heartbeatTTL)
         guard !dead.isEmpty else { return 0 }
         let queues = (try await redis.send("SMEMBERS", .string(keys.queues)).array ?? []).compactMap(\.string)
+        let recovery = CrashRecovery(redis: redis, crashLimit: configuration.crashLimit,
+                                     deadLetterCap: configuration.deadLetterCap, logger: logger)
         var recovered = 0
         for process in dead {
+            var outcome = CrashRecovery.Outcome()
             for queue in queues {
-                let q = QueueKeys(queue: queue, namespace: configuration.namespace)
-                let n = try await redis.run(QueueScripts.requeue, keys: OutcomeRecorder.requeueKeys(q, process: process),
-                                            arguments: [.string(q.prefix)]).int ?? 0
-                recovered += n
+                let one = try await recovery.recover(process: process, keys: QueueKeys(queue: queue, namespace: configuration.namespace))
+                outcome.requeued += one.requeued
+                outcome.buried += one.buried
             }
+            recovered += outcome.requeued + outcome.buried
             try await redis.send("ZREM", .string(keys.processes), .string(process))
             missing.forget(process)
-            logger.notice("recovered a dead worker process", metadata: ["process": "\(process)", "jobs": "\(recovered)"])
+            logger.notice("recovered a dead worker process", metadata: [
+                "process": "\(process)", "jobs": "\(outcome.requeued)", "dead_letters": "\(outcome.buried)"])
         }
         return recovered
     }

@@ -32,6 +32,7 @@ final class IngressHarness: Sendable {
         var body: [UInt8]
         var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] }
         var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
+        var errorMessage: String? { (json?["error"] as? [String: Any])?["message"] as? String }
         var text: String { String(decoding: body, as: UTF8.self) }
     }
 
