@@ -60,7 +60,9 @@ public struct Setting: Sendable {
         Setting("redis.namespace", .text, default: "cityos"),
         Setting("database.url", .postgresURL, required: true),
         Setting("database.admin_url", .postgresURL),
-        Setting("database.pool_size", .integer(1...200), default: "8"),
+        // At least 2: the outbox relay holds one connection for its LISTEN, and PostgresNIO waits
+        // for a free connection without a timeout (a pool of 1 hung every job, silently).
+        Setting("database.pool_size", .integer(2...200), default: "8"),
         Setting("http.host", .host, default: "127.0.0.1"),
         Setting("http.port", .integer(1...65535), default: "8080"),
         // 1: well-formed webhooks are answered on the event loop; 0: everything goes through the router.

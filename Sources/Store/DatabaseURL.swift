@@ -48,7 +48,9 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         guard let user = components.user, !user.isEmpty else {
             throw invalid("no user name (postgres://user@host/database)")
         }
-        let database = String(components.path.drop(while: { $0 == "/" }))
+        // The percent-encoded parts, decoded once here (`user`, `password` and `path` are already
+        // decoded: decoding them again turned a password's literal `%41`, written `%2541`, into `A`).
+        let database = String(components.percentEncodedPath.drop(while: { $0 == "/" }))
         guard !database.isEmpty, !database.contains("/") else {
             throw invalid("no database name (postgres://user@host/database)")
         }
@@ -66,8 +68,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             throw invalid("port \(port) is out of range")
         }
         self.init(
-            username: components.user?.removingPercentEncoding ?? user,
-            password: components.password.map { $0.removingPercentEncoding ?? $0 },
+            username: components.percentEncodedUser?.removingPercentEncoding ?? user,
+            password: components.percentEncodedPassword.map { $0.removingPercentEncoding ?? $0 },
             host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")),
             port: components.port ?? 5432,
             database: database.removingPercentEncoding ?? database,

@@ -68,10 +68,11 @@ public struct ExecutionLedger: Sendable {
         }
     }
 
-    /// Whether `jobID` has committed before (seen from any scope).
+    /// Whether `jobID` has committed before (seen from any scope: a platform sweep reads every
+    /// tenant's rows; a tenant's or tenant-less transaction sees only its own scope's).
     public func hasCompleted(jobID: String) async throws -> Bool {
         let logger = database.logger
-        return try await database.withoutTenant { connection in
+        return try await database.withPlatformSweep { connection in
             do {
                 let rows = try await connection.query(
                     "SELECT 1 FROM job_executions WHERE job_id = \(jobID)", logger: logger

@@ -48,6 +48,10 @@ final class ConfigurationTests: XCTestCase {
                                + "is '\(bad)', expected a positive number of seconds, at most 604800 (a week)")
             }
         }
+        // A pool of one: the outbox relay's LISTEN would hold it, and every job wait for ever.
+        XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_DATABASE_POOL_SIZE": "1"]) { $1 })) { error in
+            XCTAssertTrue("\(error)".contains("database.pool_size (CITYOS_DATABASE_POOL_SIZE) is '1'"), "\(error)")
+        }
         // http.event_loops: 0 (the default) leaves a core to Redis, keeping at least one loop.
         let loops = try? CityOSConfig.load(file: nil, environment: base.merging(["CITYOS_HTTP_EVENT_LOOPS": "3"]) { $1 })
         XCTAssertEqual(loops?.httpEventLoops, 3)

@@ -10,6 +10,15 @@ final class DatabaseURLTests: XCTestCase {
         XCTAssertEqual(url.description, "postgres://cityos_app:****@db.internal:6543/cityos?sslmode=require")
     }
 
+    /// Each part is percent-decoded once: a password with a literal `%41` (written `%2541`) stays
+    /// `%41`, as every other client reads it.
+    func testPartsArePercentDecodedOnce() throws {
+        let url = try DatabaseURL("postgres://app%2541:ab%2541%40@h/db%2541")
+        XCTAssertEqual(url.username, "app%41")
+        XCTAssertEqual(url.password, "ab%41@")
+        XCTAssertEqual(url.database, "db%41")
+    }
+
     func testDefaultsToPort5432WithoutPasswordOrTLS() throws {
         let url = try DatabaseURL("postgresql://cityos@127.0.0.1/cityos")
         XCTAssertEqual(url, DatabaseURL(username: "cityos", host: "127.0.0.1", database: "cityos"))

@@ -116,7 +116,7 @@ final class ExecutionLedgerTests: XCTestCase {
             }
             XCTAssertEqual(outcome, .ran)
             XCTAssertEqual(seen.all, [1], "the body must see exactly its tenant's vendor")
-            let recorded = try await databases.app.withoutTenant { connection in
+            let recorded = try await databases.app.withPlatformSweep { connection in
                 try await connection.values("SELECT tenant_id FROM job_executions WHERE job_id = \(jobID)", as: UUID?.self)
             }
             XCTAssertEqual(recorded, [tenant.id])

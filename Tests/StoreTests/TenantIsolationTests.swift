@@ -65,6 +65,50 @@ final class TenantIsolationTests: XCTestCase {
         }
     }
 
+    /// The execution ledger is isolated too: a tenant neither reads another's job history nor
+    /// claims another tenant's job id ahead of it (which would make that job skip as "already
+    /// done"); a claim of an id another scope holds still conflicts, so the id runs once.
+    func testATenantNeitherReadsNorClaimsAnotherTenantsLedgerRows() async throws {
+        try await withTestDatabases { databases in
+            let a = try await TenantFixture.create(in: databases.app)
+            let b = try await TenantFixture.create(in: databases.app)
+            let ledger = ExecutionLedger(database: databases.app)
+            let bJob = "b-job-" + UUID().uuidString
+            let platformJob = "platform-job-" + UUID().uuidString
+            try await ledger.runOnce(jobID: bJob, kind: "payouts.vendor", tenant: b.id) { _ in }
+            try await ledger.runOnce(jobID: platformJob, kind: "payouts.run", tenant: nil) { _ in }
+            let seenByA = try await databases.app.withTenant(a.id) { connection in
+                try await connection.values("SELECT count(*) FROM job_executions WHERE job_id IN (\(bJob), \(platformJob))", as: Int64.self)
+            }
+            XCTAssertEqual(seenByA, [0], "tenant A sees neither B's nor the platform's ledger rows")
+
+            let future = "b-future-" + UUID().uuidString
+            let error = await thrownError {
+                try await databases.app.withTenant(a.id) { connection in
+                    _ = try await connection.query(
+                        "INSERT INTO job_executions (job_id, kind, tenant_id) VALUES (\(future), 'billing.invoice', \(b.id))",
+                        logger: self.logger)
+                }
+            }
+            XCTAssertEqual(error.map { PostgresServerMessage($0).sqlState }, "42501",
+                           "expected a row-level security violation, got \(String(describing: error))")
+            let forged = await thrownError {
+                try await databases.app.withTenant(a.id) { connection in
+                    _ = try await connection.query(
+                        "INSERT INTO job_executions (job_id, kind, tenant_id) VALUES (\(future), 'payouts.run', NULL)",
+                        logger: self.logger)
+                }
+            }
+            XCTAssertEqual(forged.map { PostgresServerMessage($0).sqlState }, "42501", "nor a platform job's row")
+            let bRuns = try await ledger.runOnce(jobID: future, kind: "billing.invoice", tenant: b.id) { _ in }
+            XCTAssertEqual(bRuns, .ran, "B's job was not claimed ahead of it")
+            let again = try await ledger.runOnce(jobID: bJob, kind: "payouts.vendor", tenant: a.id) { _ in
+                XCTFail("an id B's job holds ran again in A's scope")
+            }
+            XCTAssertEqual(again, .alreadyDone)
+        }
+    }
+
     func testMovingARowToAnotherTenantIsRejected() async throws {
         try await withTestDatabases { databases in
             let a = try await TenantFixture.create(in: databases.app)

@@ -63,4 +63,25 @@ final class SchemaGateTests: XCTestCase {
             try await queue.clean()
         }
     }
+
+    /// A worker whose `database.url` is the schema owner (the admin URL pasted in its place)
+    /// refuses to take jobs and says why: row-level security does not bind that role, so every
+    /// tenant's job would see every tenant's rows, silently.
+    func testAWorkerConnectedAsARoleThatEscapesRowLevelSecurityRefusesToWork() async throws {
+        let databases = try TestPostgres(appConnections: 2, logger: DispatchWorld.logger)
+        try await databases.whileRunning {
+            let queue = try QueueHarness(label: "role-gate")
+            _ = try await queue.client.enqueue(NoopJob.self, .init())
+            let worker = try ChildProcess(arguments: ["work", "--queues", "default"], environment: try queue.childEnvironment([
+                "CITYOS_DATABASE_URL": try TestEnvironment.value("CITYOS_DATABASE_ADMIN_URL")]))
+            defer { worker.signal(SIGKILL) }
+            let status = try await worker.waitForExit(timeout: .seconds(20))
+            XCTAssertEqual(status, 2, worker.log)
+            XCTAssertTrue(worker.log.contains("row-level security does not bind it"), worker.log)
+            let waiting = try await queue.queue("default")
+            XCTAssertEqual(waiting?.ready, 1, "no job taken")
+            XCTAssertEqual(waiting?.processed, 0)
+            try await queue.clean()
+        }
+    }
 }

@@ -45,7 +45,7 @@ struct WorkCommand: AsyncParsableCommand {
                 serving = Task { try await server.run() }
                 _ = try await server.listeningPort()   // a port that cannot be opened stops start-up
             }
-            if await platform.waitForSchema(stopped: { stopped.load(ordering: .relaxed) }) {
+            if try await platform.waitForSchema(stopped: { stopped.load(ordering: .relaxed) }) {
                 try await pool.run()
             }
         } catch {
@@ -103,7 +103,7 @@ struct RunCommand: AsyncParsableCommand {
                 }
                 do {
                     // The ingress and the scheduler only enqueue: they may start on an old schema.
-                    if await platform.waitForSchema(stopped: { stopped.load(ordering: .relaxed) }) {
+                    if try await platform.waitForSchema(stopped: { stopped.load(ordering: .relaxed) }) {
                         try await pool.run()
                     }
                 } catch {

@@ -37,14 +37,23 @@ extension Platform {
     /// a worker deployed before `cityos migrate` runs no job against the old schema (each would
     /// fail until its attempts were used up). Says once what it waits for. False when `stopped`
     /// became true first.
-    func waitForSchema(stopped: @Sendable () -> Bool) async -> Bool {
+    ///
+    /// Then checks that row-level security binds the role it connects as (``RoleIsolation``).
+    /// - Throws: a user error, and no job is taken, when it does not: tenants would not be isolated.
+    func waitForSchema(stopped: @Sendable () -> Bool) async throws -> Bool {
         let required = SchemaVersion.required
         var told = false
         while !stopped() {
             let problem: String
+            var escape: String?
             do {
                 let applied = try await SchemaVersion.applied(database: database)
                 if applied >= required {
+                    escape = try await RoleIsolation.problem(database: database)
+                }
+                if let escape {
+                    logger.critical("no job is taken: tenants would not be isolated", metadata: ["problem": "\(escape)"])
+                } else if applied >= required {
                     if told { logger.info("the database schema is current: taking jobs", metadata: ["version": "\(applied)"]) }
                     return true
                 }
@@ -53,6 +62,7 @@ extension Platform {
                 problem = "the schema version cannot be read (\(PostgresServerMessage(error).message)): PostgreSQL is not "
                     + "reachable yet, or the migrations this build needs are not applied (`cityos migrate`)"
             }
+            if let escape { throw userError(escape) }
             if !told {
                 logger.error("no job is taken until the schema is current", metadata: ["problem": "\(problem)"])
                 told = true

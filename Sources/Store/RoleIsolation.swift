@@ -1,0 +1,34 @@
+import Logging
+import PostgresNIO
+
+/// Whether the role `database.url` connects as is one that row-level security binds.
+///
+/// Tenant isolation rests on RLS, and PostgreSQL does not apply it to a superuser, to a role with
+/// BYPASSRLS, or (without FORCE) to a table's owner, who may also turn it off. Pointed at such a
+/// role by mistake (the admin URL pasted into `database.url`), every tenant's job would see every
+/// tenant's rows, and nothing would say so. Workers check before they take a job.
+public enum RoleIsolation {
+    /// Why the connected role escapes row-level security, or nil when RLS binds it.
+    public static func problem(database: Database) async throws -> String? {
+        let logger = database.logger
+        return try await database.withoutTenant { connection in
+            let rows = try await connection.query("""
+                SELECT current_user::text, r.rolsuper, r.rolbypassrls,
+                       (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE c.relowner = r.oid AND c.relkind = 'r' AND n.nspname = current_schema())
+                FROM pg_roles r WHERE r.rolname = current_user
+                """, logger: logger)
+            for try await (role, superuser, bypass, owned) in rows.decode((String, Bool, Bool, Int).self) {
+                let why: String
+                if superuser { why = "a superuser" }
+                else if bypass { why = "a role with BYPASSRLS" }
+                else if owned > 0 { why = "the owner of \(owned) of the platform's tables" }
+                else { return nil }
+                return "database.url connects as \(role), \(why): row-level security does not bind it, so tenants "
+                    + "would not be isolated. Point database.url (CITYOS_DATABASE_URL) at the application role "
+                    + "(cityos_app, which `cityos migrate` creates) and database.admin_url at the owner."
+            }
+            return nil
+        }
+    }
+}
