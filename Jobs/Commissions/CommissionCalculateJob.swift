@@ -70,6 +70,8 @@ public struct CommissionCalculateJob: JobHandler {
         try Self.validate(order)
         let logger = context.logger
         _ = try await ExecutionLedger(database: database).runOnce(jobID: context.jobID, kind: Self.kind, tenant: tenant) { connection in
+            // Its reversals wait for this transaction, and it for theirs (see `lockOrder`).
+            try await CommissionReverseJob.lockOrder(order.id, tenant: tenant, on: connection, logger: logger)
             try await Self.storeOrder(order, tenant: tenant, on: connection, logger: logger)
             var rules: [UUID: (CommissionRule, Int64)] = [:]
             for line in order.lines {

@@ -43,6 +43,7 @@ public struct CommissionReverseJob: JobHandler {
         let tenant = try JobTenant.required(context)
         let logger = context.logger
         _ = try await ExecutionLedger(database: database).runOnce(jobID: context.jobID, kind: Self.kind, tenant: tenant) { connection in
+            try await Self.lockOrder(arguments.orderID, tenant: tenant, on: connection, logger: logger)
             if try await Self.apply(arguments, jobID: context.jobID, on: connection, logger: logger) { return }
             // The order is not booked yet (its order.placed is late, or waits for an operator):
             // kept until commission.calculate books it, which applies it in the same transaction.
@@ -56,8 +57,24 @@ public struct CommissionReverseJob: JobHandler {
         }
     }
 
+    /// Serializes the booking of `order` (`commission.calculate`) and its reversals until the
+    /// transaction ends. Without it, a reversal whose `UPDATE orders` ran while the booking's
+    /// transaction had inserted the order but not committed found no order and was kept as
+    /// early, after the booking had already looked for early reversals: the reversal was lost,
+    /// and the vendor paid for a canceled order.
+    static func lockOrder(_ order: UUID, tenant: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        let key = "order:\(tenant.uuidString.lowercased()):\(order.uuidString.lowercased())"
+        let rows = try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 0))", logger: logger)
+        for try await _ in rows {}
+    }
+
     /// Marks the order and appends the reversal entries, in the caller's transaction; false when
     /// the order is not booked (nothing done).
+    ///
+    /// The order's status only moves forward: `canceled` stays (a refund after the cancellation,
+    /// Medusa's usual order, applied with it when both came before the booking, must not leave a
+    /// canceled order `refunded`, which would send it out for delivery and invoicing), and a
+    /// later partial refund does not take a `refunded` order back to `partially_refunded`.
     static func apply(_ arguments: Arguments, jobID: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let status: String
         switch (arguments.reason, arguments.lineIDs) {
@@ -65,8 +82,12 @@ public struct CommissionReverseJob: JobHandler {
         case (.refund, nil): status = "refunded"
         case (.refund, _): status = "partially_refunded"
         }
-        let updated = try await connection.query(
-            "UPDATE orders SET status = \(status) WHERE id = \(arguments.orderID) RETURNING id", logger: logger)
+        let updated = try await connection.query("""
+            UPDATE orders SET status = CASE
+                WHEN status = 'canceled' OR (status = 'refunded' AND \(status == "partially_refunded")) THEN status
+                ELSE \(status) END
+            WHERE id = \(arguments.orderID) RETURNING id
+            """, logger: logger)
         var found = false
         for try await _ in updated { found = true }
         guard found else { return false }

@@ -6,14 +6,17 @@ import Store
 /// paid for): reverses the order's commissions through `commission.reverse` (reason `refund`), once
 /// per charge and refunded amount. A full refund reverses the whole order; a partial one the lines
 /// in `metadata.line_ids` (Medusa line ids, comma-separated) — without them a partial refund leaves
-/// the commissions as they are (ignored: the refund cannot be attributed to vendors).
+/// the commissions as they are (ignored: the refund cannot be attributed to vendors). A charge
+/// that paid for no order (a subscription's invoice) is ignored.
 struct ChargeRefundedHandler: WebhookEventHandler {
     let database: Database?
 
     func handle(_ event: WebhookEventArguments, context: JobContext) async throws -> WebhookOutcome {
         let database = try JobDependency.required(database, "a database", for: "webhook \(event.type)")
         let chargeID = try event.requiredString("data", "object", "id")
-        let medusaOrder = try event.requiredString("data", "object", "metadata", "order_id")
+        // A charge of no order (a subscription invoice's PaymentIntent carries tenant_id and
+        // invoice_id, no order_id) has no commissions to reverse: nothing to do, not a dead letter.
+        guard let medusaOrder = event.string("data", "object", "metadata", "order_id") else { return .ignored }
         let tenant = try EventTenant.required(event, context)
         let amount = event.int("data", "object", "amount") ?? 0
         let refunded = event.int("data", "object", "amount_refunded") ?? 0

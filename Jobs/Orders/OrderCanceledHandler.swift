@@ -8,7 +8,8 @@ import Store
 /// Medusa `order.canceled` (`data.id` names the order): reverses the order's commissions once
 /// (`commission.reverse`, reason `cancellation`, under a job id derived from the order), marks its
 /// fulfilment canceled (no delivery or invoice is created for it afterwards), cancels its Fleetbase
-/// delivery unless it was already completed or canceled, and cancels its ERPNext invoice unless
+/// delivery unless it was already completed or canceled (a refusal is logged and left to dispatch),
+/// and cancels its ERPNext invoice unless
 /// something was paid on it (a paid invoice is left to accounting: a credit note). A cancellation
 /// that arrives before its order.placed was handled is kept: order.placed books the order
 /// canceled, its commissions reversed, and creates no delivery or invoice for it.
@@ -48,7 +49,13 @@ struct OrderCanceledHandler: WebhookEventHandler {
         guard let (deliveryID, deliveryStatus, invoiceName, accountingStatus) = state else { return .processed }
         if let deliveryID, !Self.finalDeliveryStates.contains(deliveryStatus ?? "") {
             do { _ = try await fleetbase.cancelOrder(id: deliveryID) } catch {
-                throw OutsideCall.failure(error, "cancelling Fleetbase delivery \(deliveryID) of order \(medusaID)")
+                // Refused for good (our status lagged Fleetbase's, or the delivery is gone there): the
+                // invoice must still be cancelled, or the customer is billed for a canceled order.
+                guard !error.isRetryable else {
+                    throw OutsideCall.failure(error, "cancelling Fleetbase delivery \(deliveryID) of order \(medusaID)")
+                }
+                logger.warning("Fleetbase refused to cancel the delivery of a canceled order; left to dispatch",
+                               metadata: ["delivery": "\(deliveryID)", "order": "\(medusaID)", "error": "\(error)"])
             }
         }
         if let invoiceName, Self.cancellableInvoiceStates.contains(accountingStatus) {

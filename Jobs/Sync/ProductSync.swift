@@ -28,6 +28,7 @@ struct ProductSync: Sendable {
             guard let product = try await orNil({ () async throws(ConnectorError) -> MedusaProduct in
                 try await medusa.product(id: productID)
             }) else { return .ignored }
+            guard owned(product, by: tenant) else { return .ignored }
             if let link, Int64(product.version ?? 0) < link.medusaVersion { return .ignored }       // a stale read
             if var link, ProductFields.commerceView(product) == link.synced {
                 // Nothing Medusa holds differs from the last agreement: our own write coming back.
@@ -89,11 +90,26 @@ struct ProductSync: Sendable {
             guard let product = try await orNil({ () async throws(ConnectorError) -> MedusaProduct in
                 try await medusa.product(id: productID)
             }) else { return .ignored }
+            guard owned(product, by: tenant) else { return .ignored }
             let result = try await ProductPair(medusa: medusa, payload: payload, collection: collection)
                 .sync(product: product, doc: doc, link: link, tenant: tenant)
             try await commit(result, tenant: tenant, detectedBy: "content.event", jobID: jobID, connection)
             return .processed
         } }
+    }
+
+    /// Whether `product` is `tenant`'s (its `metadata.tenant_id`, how a multi-tenant Medusa scopes
+    /// products). Medusa's admin API reads any product by id, and a content document's `medusa_id`
+    /// is typed, imported or copied by people: without this check, tenant A's document naming
+    /// tenant B's product wrote A's copy into B's product and B's prices into A's document.
+    private func owned(_ product: MedusaProduct, by tenant: UUID) -> Bool {
+        let owner = product.metadata?["tenant_id"]?.stringValue
+        guard owner == tenant.uuidString.lowercased() else {
+            logger.warning("a product event or content document of one tenant names a product of another (or of none): not synced",
+                           metadata: ["tenant": "\(tenant)", "product": "\(product.id)", "product_tenant": "\(owner ?? "none")"])
+            return false
+        }
+        return true
     }
 
     /// `media.uploaded`: a `media` document naming a content document (`product`) is attached to

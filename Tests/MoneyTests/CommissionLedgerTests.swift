@@ -1,7 +1,9 @@
+import CityOSTesting
 import Foundation
 import Jobs
 import PostgresNIO
 import Queue
+import Synchronization
 import XCTest
 
 /// `commission.calculate` and `commission.reverse` against the real PostgreSQL.
@@ -142,6 +144,74 @@ final class CommissionLedgerTests: XCTestCase {
         }
     }
 
+    /// A reversal that finds no order because the order's booking has inserted it but not yet
+    /// committed, and keeps itself as early after the booking looked for early reversals, was lost:
+    /// the vendor was paid for a canceled order. The two now wait for each other (a lock per order).
+    /// A trigger holds the reversal's transaction right after its UPDATE found no order, at a gate
+    /// the test holds, while the booking runs.
+    func testAReversalRacingItsOrdersBookingIsAppliedNotLost() async throws {
+        try await MoneyWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (vendor, _) = try await world.makeVendor(tenant)
+            try await world.setRule(tenant, basisPoints: 1_000)
+            let order = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: MoneyWorld.placedAt(daysAgo: 10),
+                                                           lines: [.init(vendorID: vendor, quantity: 1, unitAmount: 5_000)])
+            let gate: Int64 = 7_246_001
+            func admin(_ sql: String) async throws {
+                try await world.admin.withoutTenant { connection in
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: MoneyWorld.logger)
+                }
+            }
+            try await admin("""
+                CREATE OR REPLACE FUNCTION test_gate_early_reversal() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN PERFORM pg_advisory_xact_lock(\(gate)); RETURN NEW; END $$
+                """)
+            try await admin("""
+                CREATE TRIGGER test_gate_early_reversal BEFORE INSERT ON early_reversals
+                    FOR EACH ROW EXECUTE FUNCTION test_gate_early_reversal()
+                """)
+            func removeTrigger() async throws {
+                try await admin("DROP TRIGGER IF EXISTS test_gate_early_reversal ON early_reversals")
+                try await admin("DROP FUNCTION IF EXISTS test_gate_early_reversal()")
+            }
+            do {
+                try await world.admin.client.withConnection { holder in
+                    _ = try await holder.query("SELECT pg_advisory_lock(\(gate))", logger: MoneyWorld.logger)
+                    func waiters() async throws -> Int64 {
+                        var count: Int64 = 0
+                        let rows = try await holder.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                                                          logger: MoneyWorld.logger)
+                        for try await n in rows.decode(Int64.self) { count = n }
+                        return count
+                    }
+                    let reversal = Task { try await world.run(world.reverse, .init(orderID: order.id, reason: .cancellation), tenant: tenant) }
+                    try await eventually("the reversal to wait at the gate, its order not found") { try await waiters() == 1 }
+                    let booked = Flag()
+                    let booking = Task {
+                        try await world.run(world.calculate, .init(order: order), tenant: tenant)
+                        booked.set()
+                    }
+                    // Fixed, the booking waits for the reversal's transaction; before, it finished at once.
+                    try await eventually("the booking to finish or wait for the reversal") {
+                        if booked.isSet { return true }
+                        return try await waiters() == 2
+                    }
+                    _ = try await holder.query("SELECT pg_advisory_unlock(\(gate))", logger: MoneyWorld.logger)
+                    try await reversal.value
+                    try await booking.value
+                }
+            } catch {
+                try? await removeTrigger()
+                throw error
+            }
+            try await removeTrigger()
+            let balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, 0, "the cancellation was applied: nothing is owed to the vendor")
+            let reversals = try await world.sum(tenant, "kind = 'reversal'")
+            XCTAssertEqual(reversals, -(5_000 - 500))
+        }
+    }
+
     func testTheApplicationCannotEditOrDeleteLedgerEntries() async throws {
         try await MoneyWorld.run { world in
             let tenant = try await world.makeTenant()
@@ -165,4 +235,11 @@ final class CommissionLedgerTests: XCTestCase {
             XCTAssertEqual(seen, 0, "another tenant sees none of these entries")
         }
     }
+}
+
+/// Set once, read from anywhere.
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }

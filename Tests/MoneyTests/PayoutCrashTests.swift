@@ -80,8 +80,10 @@ final class PayoutCrashTests: XCTestCase {
             let owed = try await world.balance(tenant, vendor: vendor)
             XCTAssertEqual(owed, 9_999 - 1_000 - 30)
 
+            // Three deaths while holding the one job would make it a dead letter at the default
+            // crash limit (a job that kills its process); this test is about the kills' safety.
             let environment = try MoneyWorld.environment(sandboxURL: world.sandboxURL, namespace: harness.namespace)
-                .merging(["CITYOS_WORKERS_HEARTBEAT_TTL_SECONDS": "1"]) { $1 }
+                .merging(["CITYOS_WORKERS_HEARTBEAT_TTL_SECONDS": "1", "CITYOS_WORKERS_CRASH_LIMIT": "10"]) { $1 }
             try await harness.client.enqueue(PayoutsVendorJob.self, .init(vendorID: vendor),
                                              options: .init(tenant: tenant.uuidString.lowercased()))
             for failpoint in ["payouts.vendor.after_transfer", "payouts.vendor.after_transfer", "payouts.vendor.before_transfer"] {

@@ -90,6 +90,28 @@ final class ProductEventTests: XCTestCase {
         }
     }
 
+    /// Tenant A's content document naming tenant B's product (a `medusa_id` typed, imported or
+    /// copied) syncs nothing: B's product keeps its copy, and A gets no link to it.
+    func testAContentDocumentNamingAnotherTenantsProductSyncsNothing() async throws {
+        try await SyncWorld.run { world in
+            let a = try await world.makeTenant()
+            let b = try await world.makeTenant()
+            let product = try await world.createProduct(b, title: "B's lamp", description: "B's copy")
+            let id = try XCTUnwrap(product["id"] as? String)
+            try await eventually("B's stub exists") { try await world.links(b)[id] != nil }
+            try await world.settle()
+            let doc = try await world.payload("POST", "/api/products-content", [
+                "tenant_id": a.uuidString.lowercased(), "medusa_id": id, "title": "A's lamp",
+                "description": "A's copy", "_status": "published"])
+            XCTAssertNotNil((doc["doc"] as? [String: Any])?["id"] ?? doc["id"], "the document was created: \(doc)")
+            try await world.settle()
+            let after = try await world.product(id)
+            XCTAssertEqual(after["description"] as? String, "B's copy", "A's copy did not reach B's product")
+            let linksOfA = try await world.links(a)
+            XCTAssertNil(linksOfA[id], "A has no link to B's product")
+        }
+    }
+
     func testTheSameFieldChangedOnBothSidesGoesToItsOwnerAndAConflictRowSaysSo() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()

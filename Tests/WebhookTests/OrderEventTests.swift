@@ -190,4 +190,62 @@ final class OrderEventTests: XCTestCase {
             XCTAssertEqual(fulfilment?.accountingStatus, "cancelled")
         }
     }
+
+    /// Medusa's usual order of events, both before the order is booked: canceled, then refunded.
+    /// The order stays canceled (a refund does not move it back to refunded), so it is neither
+    /// delivered nor invoiced, and its commissions are reversed once.
+    func testACancellationThenARefundBeforeTheOrderIsBookedStaysCanceled() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            let canceled = DispatchWorld.medusaEvent("order.canceled", id: order, tenant: tenant)
+            try await world.post(.medusa, canceled)
+            try await world.settled("medusa", try XCTUnwrap(canceled["id"] as? String), as: "processed")
+            let charge: [String: Any] = ["id": "ch_" + UUID().uuidString.prefix(8), "object": "charge", "amount": 2500,
+                                         "amount_refunded": 2500, "refunded": true,
+                                         "metadata": ["order_id": order, "tenant_id": tenant.uuidString.lowercased()]]
+            let refunded = StripeEventTests.event("charge.refunded", object: charge)
+            try await world.post(.stripe, refunded)
+            try await world.settled("stripe", try XCTUnwrap(refunded["id"] as? String), as: "processed")
+            let before = try await world.sandboxDocuments()
+
+            try await world.handleOrderPlaced(order, tenant: tenant)
+            let statuses = try await world.values(tenant, "SELECT status FROM orders WHERE external_id = '\(order)'", as: String.self)
+            XCTAssertEqual(statuses, ["canceled"])
+            let ledger = try await world.ledger(tenant, medusaOrder: order)
+            XCTAssertEqual(ledger, ["commission -250", "earning 2500", "reversal -2500", "reversal 250"])
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertEqual(fulfilment?.canceled, true)
+            XCTAssertNil(fulfilment?.deliveryID, "no delivery for a canceled order")
+            XCTAssertNil(fulfilment?.invoiceName, "no invoice for a canceled order")
+            let after = try await world.sandboxDocuments()
+            XCTAssertEqual(after.deliveries.count, before.deliveries.count)
+            XCTAssertEqual(after.documents.count, before.documents.count)
+        }
+    }
+
+    /// Fleetbase refusing to cancel the delivery for good (our status lagged, or it is gone there)
+    /// does not keep the unpaid invoice open: the customer is not billed for a canceled order.
+    func testARefusedDeliveryCancellationStillCancelsTheInvoice() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            try await world.handleOrderPlaced(order, tenant: tenant)
+            let scripted = try await world.sandbox("POST", "/_sandbox/script",
+                                                   ["kind": "fail", "endpoint": "DELETE /fleetbase/v1/orders/{id}/cancel", "status": 422, "times": 1])
+            XCTAssertNil(scripted["error"], "the sandbox took the script: \(scripted)")
+            let canceled = DispatchWorld.medusaEvent("order.canceled", id: order, tenant: tenant)
+            try await world.post(.medusa, canceled)
+            try await world.settled("medusa", try XCTUnwrap(canceled["id"] as? String), as: "processed")
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertEqual(fulfilment?.canceled, true)
+            let delivery = try await world.connectors.fleetbase.order(id: try XCTUnwrap(fulfilment?.deliveryID))
+            XCTAssertNotEqual(delivery.status, "canceled", "Fleetbase refused the cancellation")
+            let invoice = try await world.connectors.erpnext.document(doctype: "Sales Invoice", name: try XCTUnwrap(fulfilment?.invoiceName))
+            XCTAssertEqual(invoice.docstatus, 2, "the unpaid invoice is cancelled in ERPNext")
+            XCTAssertEqual(fulfilment?.accountingStatus, "cancelled")
+        }
+    }
 }

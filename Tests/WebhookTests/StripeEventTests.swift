@@ -90,6 +90,20 @@ final class StripeEventTests: XCTestCase {
         }
     }
 
+    /// A refunded charge of no order (a subscription invoice's) has nothing to reverse: ignored,
+    /// not a dead letter that no replay could ever make succeed.
+    func testARefundedChargeOfNoOrderIsIgnored() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let charge: [String: Any] = ["id": "ch_" + UUID().uuidString.prefix(8), "object": "charge", "amount": 5000,
+                                         "amount_refunded": 5000, "refunded": true,
+                                         "metadata": ["invoice_id": UUID().uuidString.lowercased(), "tenant_id": tenant.uuidString.lowercased()]]
+            let event = Self.event("charge.refunded", object: charge)
+            try await world.post(.stripe, event)
+            try await world.settled("stripe", try XCTUnwrap(event["id"] as? String), as: "ignored")
+        }
+    }
+
     func testTransferEventsReconcileThePayoutOnceAndAReversalNeedsAnOperator() async throws {
         try await DispatchWorld.run { world in
             let tenant = try await world.makeTenant()

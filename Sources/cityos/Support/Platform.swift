@@ -62,11 +62,13 @@ struct Platform {
         do { parsed = try WorkerConfiguration.parseQueues(queues ?? config.workerQueues) } catch {
             throw userError(error.description)
         }
-        return WorkerConfiguration(
+        var configuration = WorkerConfiguration(
             queues: parsed, concurrency: concurrency ?? config.workerConcurrency,
             heartbeatTTL: .milliseconds(Int(config.heartbeatTTL * 1000)),
             shutdownGrace: .milliseconds(Int(config.shutdownGrace * 1000)),
             deadLetterCap: config.deadLetterCap, namespace: namespace)
+        configuration.crashLimit = config.crashLimit
+        return configuration
     }
 }
 

@@ -17,6 +17,8 @@ import XCTest
 final class MoneyWorld: @unchecked Sendable {
     // Set once in `run`, read-only afterwards.
     let app: Database
+    /// The schema owner (for a test that installs a trigger).
+    let admin: Database
     let sandbox: SandboxServer
     let sandboxURL: String
     let connectors: Connectors
@@ -28,8 +30,9 @@ final class MoneyWorld: @unchecked Sendable {
         return logger
     }()
 
-    private init(app: Database, sandbox: SandboxServer, sandboxURL: String, connectors: Connectors) {
+    private init(app: Database, admin: Database, sandbox: SandboxServer, sandboxURL: String, connectors: Connectors) {
         self.app = app
+        self.admin = admin
         self.sandbox = sandbox
         self.sandboxURL = sandboxURL
         self.connectors = connectors
@@ -46,7 +49,7 @@ final class MoneyWorld: @unchecked Sendable {
         let url = try await sandbox.baseURL()
         let config = try CityOSConfig.load(environment: Self.environment(sandboxURL: url, namespace: "unused"))
         let connectors = Connectors(config: config, redis: nil, namespace: "unused", logger: logger)
-        let world = MoneyWorld(app: app, sandbox: sandbox, sandboxURL: url, connectors: connectors)
+        let world = MoneyWorld(app: app, admin: databases.admin, sandbox: sandbox, sandboxURL: url, connectors: connectors)
         do {
             try await databases.whileRunning { try await body(world) }
         } catch {
