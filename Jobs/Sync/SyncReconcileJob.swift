@@ -54,7 +54,7 @@ public struct SyncReconcileJob: JobHandler {
         }
         context.logger.info("sync reconciled", metadata: [
             "tenant": "\(tenant.uuidString.lowercased())", "checked": "\(summary.checked)", "repaired": "\(summary.repaired)",
-            "conflicts": "\(summary.conflicts)", "resumed": "\(summary.resumed)"])
+            "conflicts": "\(summary.conflicts)", "resumed": "\(summary.resumed)", "skipped": "\(summary.skipped)"])
     }
 
     private func fanOut(batchSize: Int, database: Database, context: JobContext) async throws {

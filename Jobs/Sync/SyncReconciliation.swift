@@ -25,6 +25,8 @@ struct SyncReconciliation: Sendable {
         var repaired: Int64
         var conflicts: Int64
         var resumed: Bool
+        /// Products an outside service refused for good, logged and left to the next run.
+        var skipped: Int64 = 0
     }
 
     /// `nil` when another job is working on this tenant's run.
@@ -44,7 +46,8 @@ struct SyncReconciliation: Sendable {
             progress(cursor.progressNote(finished: finished))
             if finished { break }
         }
-        return Summary(checked: cursor.checked, repaired: cursor.repaired, conflicts: cursor.conflicts, resumed: resumed)
+        return Summary(checked: cursor.checked, repaired: cursor.repaired, conflicts: cursor.conflicts, resumed: resumed,
+                       skipped: cursor.skipped)
     }
 
     /// One page of products and their documents; true when the whole run is done (never here).
@@ -80,7 +83,18 @@ struct SyncReconciliation: Sendable {
                         conflicts += partial.records
                         state.conflicts += Int64(partial.settled.count)
                     }
-                    failure = (error as? PartialSync)?.underlying ?? error
+                    let underlying = (error as? PartialSync)?.underlying ?? error
+                    if Self.refusesOnlyThisProduct(underlying) {
+                        // Refused for good (a validation error, a product gone meanwhile): failing the
+                        // attempt would keep the cursor here, and every later run would fail at the
+                        // same product, never reaching the ones after it or the archiving phase.
+                        logger.warning("sync.reconcile skipped a product its service refused; the next run tries it again",
+                                       metadata: ["medusa_id": "\(product.id)", "error": "\(underlying)"])
+                        state.skipped += 1
+                        done += 1
+                        continue
+                    }
+                    failure = underlying
                     break
                 }
                 if result.link != link { changed.append(result.link) }
@@ -107,6 +121,16 @@ struct SyncReconciliation: Sendable {
         cursor = saved
         if let failure { throw failure }
         return false
+    }
+
+    /// Whether `error` is about the one product (Medusa or Payload refused its write or no longer
+    /// has it), so the run goes on without it. What may pass (a timeout, a 5xx, a rate limit) and
+    /// what is about every product (credentials, configuration) still fail the attempt.
+    static func refusesOnlyThisProduct(_ error: any Error) -> Bool {
+        switch error as? ConnectorError {
+        case .rejected?, .invalidRequest?, .notFound?: return true
+        default: return false
+        }
     }
 
     /// One page of content documents: those whose product no longer exists are archived.

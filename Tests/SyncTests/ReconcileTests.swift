@@ -63,9 +63,9 @@ final class ReconcileTests: XCTestCase {
         }
     }
 
-    /// A batch that fails at one product (Medusa refuses a write) after others were repaired:
-    /// the earlier products' repairs happened outside and their conflicts must be kept, as must the
-    /// conflict settled by the failing product's own first write; the retry resumes at it.
+    /// A batch that fails at one product (Medusa cannot take a write just now) after others were
+    /// repaired: the earlier products' repairs happened outside and their conflicts must be kept, as
+    /// must the conflict settled by the failing product's own first write; the retry resumes at it.
     func testAFailureMidBatchKeepsTheConflictsAlreadySettled() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()
@@ -75,10 +75,11 @@ final class ReconcileTests: XCTestCase {
 
             // Product 2: an editor changed commerce's handle (restored in Payload: a conflict).
             try await world.payload("PATCH", "/api/products-content/\(docs[2])", ["handle": "editor-2"])
-            // Product 5: the same, and content's description, which then goes to Medusa: refused once.
+            // Product 5: the same, and content's description, which then goes to Medusa: unavailable once
+            // (a POST without an idempotency key is not sent again by the transport: the attempt fails).
             try await world.payload("PATCH", "/api/products-content/\(docs[5])", ["handle": "editor-5", "description": "edited 5"])
             _ = try await world.call("POST", "/_sandbox/script",
-                                     ["kind": "fail", "endpoint": "POST /medusa/admin/products/{id}", "status": 400, "times": 1])
+                                     ["kind": "fail", "endpoint": "POST /medusa/admin/products/{id}", "status": 503, "times": 1])
 
             let run = try await world.reconcile(tenant, batchSize: 10)
             XCTAssertEqual(run.repaired, 2)
@@ -90,6 +91,35 @@ final class ReconcileTests: XCTestCase {
             XCTAssertEqual(product["description"] as? String, "edited 5", "the retry finished the refused write")
             let doc = try await world.document(docs[5])
             XCTAssertEqual(doc["handle"] as? String, "seed-product-5")
+        }
+    }
+
+    /// A product whose write Medusa refuses for good (a validation error) is skipped, logged and
+    /// counted, and the run goes on: before, the attempt failed there, the cursor stayed, and every
+    /// later run failed at the same product, never reaching the ones after it.
+    func testAProductRefusedForGoodIsSkippedAndTheRunGoesOn() async throws {
+        try await SyncWorld.run { world in
+            let tenant = try await world.makeTenant()
+            try await world.setWebhooks(false)
+            let (products, docs) = try await world.seed(tenant, count: 10)
+            _ = try await world.reconcile(tenant, batchSize: 10)
+            for i in [2, 7] {
+                try await world.payload("PATCH", "/api/products-content/\(docs[i])", ["description": "edited \(i)"])
+            }
+            _ = try await world.call("POST", "/_sandbox/script",
+                                     ["kind": "fail", "endpoint": "POST /medusa/admin/products/{id}", "status": 400, "times": 1])
+
+            let run = try await world.reconcile(tenant, batchSize: 5)
+            XCTAssertEqual(run.checked, 10, "the run went past the refused product")
+            let refused = try await world.product(products[2])
+            XCTAssertNotEqual(refused["description"] as? String, "edited 2", "product 2's write was refused")
+            let later = try await world.product(products[7])
+            XCTAssertEqual(later["description"] as? String, "edited 7", "the product after it was reconciled")
+
+            let next = try await world.reconcile(tenant, batchSize: 5)
+            XCTAssertEqual(next.repaired, 1, "the next run tries the skipped product again")
+            let fixed = try await world.product(products[2])
+            XCTAssertEqual(fixed["description"] as? String, "edited 2")
         }
     }
 
