@@ -58,6 +58,36 @@ final class TransportTests: XCTestCase {
         XCTAssertEqual(products.count, 1)
     }
 
+    /// A Retry-After of a day or more is kept (it read as no hint: the call was retried at once, and
+    /// its job got no hint either), as is one given as an HTTP date; a week at most.
+    func testALongOrDatedRetryAfterIsKeptNotReadAsNoHint() async throws {
+        let connectors = try sandbox.connectors(["CITYOS_CONNECTORS_MAX_RETRY_WAIT_SECONDS": "5"])
+        defer { Task { await connectors.shutdown() } }
+        try await sandbox.script(["kind": "rate_limit", "endpoint": "GET /medusa/admin/products", "retry_after": 90_000])
+        do {
+            _ = try await connectors.medusa.products()
+            XCTFail("a 429 asking for 25 hours must fail the call")
+        } catch {
+            XCTAssertEqual(error.retryAfter, .seconds(90_000), "\(error)")
+        }
+        let products = try await sandbox.calls("GET /medusa/admin/products")
+        XCTAssertEqual(products.count, 1, "not tried again within the call")
+
+        func read(_ value: String) -> Duration? {
+            ServiceResponse(status: 503, headers: ["retry-after": value], body: Data()).retryAfter
+        }
+        let inAnHour = Date().addingTimeInterval(3_600)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let dated = try XCTUnwrap(read(formatter.string(from: inAnHour)))
+        XCTAssertTrue((.seconds(3_595)...(.seconds(3_601))).contains(dated), "\(dated)")
+        XCTAssertEqual(read("Sun, 06 Nov 1994 08:49:37 GMT"), .zero, "a date passed: now")
+        XCTAssertEqual(read("99999999999"), .seconds(604_800), "a week at most")
+        for unreadable in ["-1", "inf", "nan", "soon", ""] { XCTAssertNil(read(unreadable), unreadable) }
+    }
+
     func testRetryAfterLongerThanTheCallMayWaitFailsAsRateLimited() async throws {
         let connectors = try sandbox.connectors(["CITYOS_CONNECTORS_MAX_RETRY_WAIT_SECONDS": "2"])
         defer { Task { await connectors.shutdown() } }

@@ -2,14 +2,38 @@ import Foundation
 import Jobs
 import HTTPTypes
 import NIOCore
+import NIOPosix
 import Queue
+import Synchronization
 import XCTest
+import CityOSTesting
 
 @testable import Ingress
 
 /// The pieces of webhook handling that need no server: signature parsing and checking, event
 /// reading per source, and the hand-built envelope.
 final class WebhookUnitTests: XCTestCase {
+    /// Jobs waiting on a loop whose Redis connection is gone are all answered (with the error, so
+    /// the requests get their 503), not only the first batch: the rest had nothing to flush them.
+    func testEveryJobWaitingForAClosedConnectionIsAnsweredNotOnlyTheFirstBatch() async throws {
+        let redis = try TestEnvironment.redis(connections: 1)
+        defer { redis.shutdown() }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let enqueuer = LoopEnqueuer(loop: loop, client: JobClient(redis: redis, registry: JobRegistry(), namespace: "unused"),
+                                    maxBatch: 2)
+        let failed = Tally()
+        loop.execute {
+            for i in 0..<5 {
+                enqueuer.enqueue(EncodedJob(id: "job-\(i)", queue: "default", tenantKey: "_", payload: Array("{}".utf8))) { result in
+                    if case .failure = result { failed.add() }
+                }
+            }
+        }
+        try await eventually(timeout: .seconds(5), "every waiting job to be answered; answered: \(failed.count)") {
+            failed.count == 5
+        }
+    }
+
     func testHandBuiltEnvelopeDecodesAsTheArgumentsTheHandlerDeclares() throws {
         let body = Array(#"{"id":"evt_\"quoted\"\n","type":"a\\b","data":{"x":[1,2.5,null,true]},"tenant_id":"t-1"}"#.utf8)
         let event = try WebhookEvent.read(.medusa, body: ByteBuffer(bytes: body))
@@ -103,4 +127,11 @@ final class WebhookUnitTests: XCTestCase {
     func testEachSourcesOrdinalIsItsPlaceAmongAllCases() {
         for (place, source) in WebhookSource.allCases.enumerated() { XCTAssertEqual(source.ordinal, place, "\(source)") }
     }
+}
+
+/// A count shared with callbacks on an event loop.
+private final class Tally: Sendable {
+    private let value = Mutex(0)
+    func add() { value.withLock { $0 += 1 } }
+    var count: Int { value.withLock { $0 } }
 }

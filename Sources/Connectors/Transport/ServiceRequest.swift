@@ -59,10 +59,32 @@ public struct ServiceResponse: Sendable {
 
     public var isSuccess: Bool { (200..<300).contains(status) }
 
-    /// `Retry-After` in seconds (the form services use for 429 and 503), if present and sensible.
+    /// `Retry-After`: seconds (the form services use for 429 and 503) or an HTTP date (RFC 9110
+    /// 10.2.3), at most ``longestRetryAfter``; nil when absent or unreadable. A long wait is kept,
+    /// not dropped: dropped, it read as "no hint" and the call was retried at once, then its job.
     public var retryAfter: Duration? {
-        guard let text = headers["retry-after"]?.trimmingCharacters(in: .whitespaces),
-              let seconds = Double(text), seconds >= 0, seconds < 86_400 else { return nil }
-        return .milliseconds(Int(seconds * 1000))
+        guard let text = headers["retry-after"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+        let seconds: Double
+        if let number = Double(text) {
+            guard number.isFinite, number >= 0 else { return nil }
+            seconds = number
+        } else if let date = Self.httpDate(text) {
+            seconds = max(0, date.timeIntervalSinceNow)
+        } else {
+            return nil
+        }
+        return .milliseconds(Int64((min(seconds, Self.longestRetryAfter) * 1000).rounded(.up)))
+    }
+
+    /// The longest `Retry-After` taken as given (a week); a longer one is read as this.
+    public static let longestRetryAfter: Double = 604_800
+
+    /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the HTTP date form senders must use.
+    static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.date(from: text)
     }
 }

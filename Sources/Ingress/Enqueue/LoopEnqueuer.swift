@@ -65,13 +65,18 @@ final class LoopEnqueuer: Sendable {
     private func flush() {
         state.value.flushScheduled = false
         guard !state.value.pending.isEmpty, state.value.inFlight < maxInFlight else { return }
+        guard let connection = state.value.connection else {
+            // Every waiting job, not one batch of them: nothing would flush the rest (a batch's
+            // failure can clear the connection while more than `maxBatch` jobs wait behind it),
+            // and their requests would wait for an answer until another enqueue came by.
+            let waiting = state.value.pending
+            state.value.pending.removeAll()
+            finish(waiting, .failure(RedisError.connectionClosed(address: client.redis.configuration.endpoint.address)))
+            return
+        }
         let count = min(maxBatch, state.value.pending.count)
         let batch = Array(state.value.pending.prefix(count))
         state.value.pending.removeFirst(count)
-        guard let connection = state.value.connection else {
-            finish(batch, .failure(RedisError.connectionClosed(address: client.redis.configuration.endpoint.address)))
-            return
-        }
         state.value.inFlight += 1
         let plan = client.plan(batch.map(\.job))
         connection.write(plan.invocations.map(\.command), timeout: client.redis.configuration.commandTimeout)

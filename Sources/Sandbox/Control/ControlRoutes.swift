@@ -142,8 +142,8 @@ struct ControlRoutes {
     /// A script's `retry_after` (seconds), if given.
     private static func retryAfter(_ value: SandboxJSON?) throws(ControlError) -> Int? {
         guard let value, value != .null else { return nil }
-        guard let seconds = value.int, (0...3600).contains(seconds) else {
-            throw ControlError("bad_request", "retry_after must be 0...3600 seconds")
+        guard let seconds = value.int, (0...604_800).contains(seconds) else {
+            throw ControlError("bad_request", "retry_after must be 0...604800 seconds")
         }
         return seconds
     }
