@@ -8,7 +8,8 @@ import Store
 /// `tenant.updated` (from the commerce side; `data` holds the tenant's `name`, `settings`,
 /// `branding` and `updated_at`): stores the tenant's name and settings, and propagates settings and
 /// branding to the content side — one document per tenant in Payload's `tenant-settings`
-/// collection (found by `tenant_id`, created the first time). Never backwards: the event applies
+/// collection (found by `tenant_id`, created the first time). A part the event leaves out (name,
+/// settings, branding) keeps its stored value. Never backwards: the event applies
 /// only if its `updated_at` is newer than the last applied, so a late event changes nothing
 /// (ignored). The version row stays locked while Payload is written, so two events for one tenant
 /// write one after the other, and a failed write rolls the version back for the retry.
@@ -40,16 +41,20 @@ struct TenantUpdatedHandler: WebhookEventHandler {
         }
         let name = event.string("data", "name")
         let settings = event.value(["data", "settings"]).flatMap { $0 == .null ? nil : $0 }
-        let branding = event.value(["data", "branding"]) ?? .object([:])
+        // Absent (or null) branding keeps the stored one, as an absent name or settings does: an
+        // event that leaves it out used to wipe the tenant's branding here and in Payload.
+        let branding = event.value(["data", "branding"]).flatMap { $0 == .null ? nil : $0 }
         let logger = context.logger
         return try await database.withTenant(tenant) { connection in
             guard try await ObjectVersions.advance("tenant.settings", tenant.uuidString.lowercased(), to: stamp, tenant: tenant,
                                                    on: connection, logger: logger) else { return .ignored }
-            let settingsText = settings.map { JSONValue.object(["branding": branding]).merged(into: $0).jsonText }
+            let settingsText = settings?.jsonText
+            let brandingText = branding?.jsonText
             let rows = try await connection.query("""
                 UPDATE tenants SET name = coalesce(\(name), name),
-                    settings = CASE WHEN \(settingsText)::text IS NULL THEN jsonb_set(settings, '{branding}', \(branding.jsonText)::jsonb)
-                                    ELSE \(settingsText)::jsonb END,
+                    settings = coalesce(\(settingsText)::jsonb, settings)
+                        || jsonb_build_object('branding', coalesce(\(brandingText)::jsonb, \(settingsText)::jsonb -> 'branding',
+                                                                   settings -> 'branding', '{}'::jsonb)),
                     updated_at = now()
                 WHERE id = \(tenant) RETURNING slug, name, settings::text
                 """, logger: logger)
@@ -58,9 +63,11 @@ struct TenantUpdatedHandler: WebhookEventHandler {
             guard let (slug, storedName, storedSettings) = stored else {
                 throw JobFailure.permanent("tenant \(tenant) is not provisioned here; \(event.type) cannot apply")
             }
+            let storedJSON = (try? JSONValue.parse(storedSettings)) ?? .object([:])
+            var brandingNow = JSONValue.object([:])
+            if case .object(let fields) = storedJSON, let stored = fields["branding"] { brandingNow = stored }
             let content = Content(tenant_id: tenant.uuidString.lowercased(), slug: slug, name: storedName,
-                                  settings: (try? JSONValue.parse(storedSettings)) ?? .object([:]), branding: branding,
-                                  source_updated_at: updatedAt)
+                                  settings: storedJSON, branding: brandingNow, source_updated_at: updatedAt)
             try await Self.write(content, to: payload)
             return .processed
         }
@@ -78,14 +85,5 @@ struct TenantUpdatedHandler: WebhookEventHandler {
         } catch {
             throw OutsideCall.failure(error, "writing tenant \(content.tenant_id)'s settings to Payload")
         }
-    }
-}
-
-extension JSONValue {
-    /// `self`'s keys set over `base` (one level).
-    func merged(into base: JSONValue) -> JSONValue {
-        guard case .object(var object) = base, case .object(let overrides) = self else { return self }
-        for (key, value) in overrides { object[key] = value }
-        return .object(object)
     }
 }

@@ -35,6 +35,32 @@ final class TenantEventTests: XCTestCase {
         }
     }
 
+    /// An update that leaves branding out (only a rename) keeps the stored branding, here and in
+    /// Payload, as it keeps the settings; it used to wipe it to `{}`.
+    func testAnUpdateWithoutBrandingKeepsTheStoredBranding() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let text = tenant.uuidString.lowercased()
+            let full: [String: Any] = ["id": "evt_" + UUID().uuidString, "type": "tenant.updated", "tenant_id": text,
+                                       "data": ["id": text, "name": "Souq", "updated_at": "2030-05-01T12:00:00Z",
+                                                "settings": ["locale": "ar-SA"], "branding": ["primary_color": "#00aa00"]] as [String: Any]]
+            let rename: [String: Any] = ["id": "evt_" + UUID().uuidString, "type": "tenant.updated", "tenant_id": text,
+                                         "data": ["id": text, "name": "Souq Two", "updated_at": "2030-05-02T12:00:00Z"] as [String: Any]]
+            for event in [full, rename] {
+                try await world.post(.medusa, event)
+                try await world.settled("medusa", try XCTUnwrap(event["id"] as? String), as: "processed")
+            }
+            let colors = try await world.values(tenant, "SELECT settings #>> '{branding,primary_color}' FROM tenants", as: String?.self)
+            XCTAssertEqual(colors, ["#00aa00"])
+            let locales = try await world.values(tenant, "SELECT settings ->> 'locale' FROM tenants", as: String?.self)
+            XCTAssertEqual(locales, ["ar-SA"])
+            let page = try await world.connectors.payload.find(JSON.self, in: "tenant-settings", where: "tenant_id", equals: text)
+            let doc = try XCTUnwrap(page.docs.first)
+            XCTAssertEqual(doc["name"]?.stringValue, "Souq Two")
+            XCTAssertEqual(doc["branding"]?["primary_color"]?.stringValue, "#00aa00", "Payload keeps the branding")
+        }
+    }
+
     /// An event for a tenant this platform does not have is a dead letter at once, with the reason,
     /// not ten attempts over minutes (no retry can make it apply).
     func testAnEventForATenantNotProvisionedHereIsADeadLetterAtOnce() async throws {
