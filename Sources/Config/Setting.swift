@@ -78,7 +78,8 @@ public struct Setting: Sendable {
         Setting("workers.heartbeat_ttl_seconds", .number, default: "5"),
         Setting("workers.shutdown_grace_seconds", .number, default: "25"),
         // Deaths of the worker process holding a job (crash, OOM kill) before it becomes a dead letter.
-        Setting("workers.crash_limit", .integer(1...100), default: "3"),
+        // (At least 2: the first death blames every job in flight; later ones only the suspect running alone.)
+        Setting("workers.crash_limit", .integer(2...100), default: "3"),
         Setting("queues.dead_letter_cap", .integer(1...10_000_000), default: "10000"),
         Setting("scheduler.directory", .text, default: "Schedules"),
         // Settled webhook inbox rows (`processed`, `ignored`) untouched this many days are deleted by

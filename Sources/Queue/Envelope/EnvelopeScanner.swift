@@ -21,7 +21,7 @@ struct EnvelopeScanner {
 
     private mutating func envelope() throws(JobFailure) -> Result {
         var id: String?, kind: String?, queue: String?, tenant: String?, trace: String?
-        var attempt: Int64?, maxAttempts: Int64?, enqueuedAt: Int64?, dueAt: Int64?
+        var attempt: Int64?, maxAttempts: Int64?, enqueuedAt: Int64?, dueAt: Int64?, crashes: Int64?
         var arguments: Range<Int>?
         skipSpace()
         try expect(UInt8(ascii: "{"))
@@ -43,6 +43,7 @@ struct EnvelopeScanner {
             case "max_attempts": maxAttempts = try optionalInt(key)
             case "enqueued_at": enqueuedAt = try optionalInt(key)
             case "due_at": dueAt = try optionalInt(key)
+            case "crashes": crashes = try optionalInt(key)
             case "args":
                 let start = i
                 try skipValue()
@@ -62,7 +63,8 @@ struct EnvelopeScanner {
         guard let enqueuedAt else { throw fail("missing field 'enqueued_at'") }
         guard let arguments else { throw fail("missing field 'args'") }
         let header = JobEnvelope.Header(id: id, kind: kind, queue: queue, tenant: tenant, attempt: Int(attempt),
-                                        maxAttempts: Int(maxAttempts), enqueuedAt: enqueuedAt, dueAt: dueAt, trace: trace)
+                                        maxAttempts: Int(maxAttempts), enqueuedAt: enqueuedAt, dueAt: dueAt, trace: trace,
+                                        crashes: crashes.map { Int($0) })
         return Result(header: header, arguments: arguments)
     }
 

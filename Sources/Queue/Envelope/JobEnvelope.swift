@@ -92,9 +92,11 @@ extension JobEnvelope {
         public var enqueuedAt: Int64
         public var dueAt: Int64?
         public var trace: String?
+        /// Deaths of a worker process while it held the job (see ``JobEnvelope/crashes``).
+        public var crashes: Int?
 
         enum CodingKeys: String, CodingKey {
-            case id, kind, queue, tenant, attempt, trace
+            case id, kind, queue, tenant, attempt, trace, crashes
             case maxAttempts = "max_attempts"
             case enqueuedAt = "enqueued_at"
             case dueAt = "due_at"
@@ -107,7 +109,7 @@ extension JobEnvelope {
 
     public var header: Header {
         Header(id: id, kind: kind, queue: queue, tenant: tenant, attempt: attempt, maxAttempts: maxAttempts,
-               enqueuedAt: enqueuedAt, dueAt: dueAt, trace: trace)
+               enqueuedAt: enqueuedAt, dueAt: dueAt, trace: trace, crashes: crashes)
     }
 }
 

@@ -50,6 +50,9 @@ public struct GlobalKeys: Sendable {
     public var processes: String { "\(namespace):processes" }
     /// Hash with a time to live: one worker process's description; gone means dead.
     public func process(_ id: String) -> String { "\(namespace):process:\(id)" }
+    /// String, no time to live: the suspect job a worker process runs now (`SuspectLane`), as
+    /// `QUEUE\nID`; read by crash recovery when the process dies.
+    public func suspect(_ process: String) -> String { "\(namespace):suspect:\(process)" }
 }
 
 extension RedisArgument {

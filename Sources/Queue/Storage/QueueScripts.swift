@@ -207,18 +207,18 @@ enum QueueScripts {
     /// Crash recovery of the jobs a dead process held: each goes back to the head of its tenant's
     /// list with its crash counted, or, at the crash limit, to the dead letters. A job whose
     /// in-flight entry is gone (another process recovered it first) is left alone; one whose
-    /// payload changed since it was read goes back as it is. Returns {requeued, buried}.
+    /// payload changed since it was read goes back as it is. Returns {requeued, buried id…}.
     static let recover = RedisScript(name: "recover", source: readyHelpers + "\n" + deadHelpers + """
 
     local prefix, now, cap = ARGV[1], ARGV[2], ARGV[3]
-    local requeued, buried = 0, 0
+    local requeued, buried = 0, {}
     for i = 4, #ARGV, 5 do
       local id, t, read, counted, verdict = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
       if redis.call('HDEL', KEYS[1], id) == 1 then
         local stored = redis.call('HGET', KEYS[2], id)
         if stored and stored == read and verdict == 'dead' then
           to_dead(KEYS[2], KEYS[6], KEYS[7], KEYS[4], id, counted, now, cap)
-          buried = buried + 1
+          buried[#buried+1] = id
         elseif stored then
           if stored == read then redis.call('HSET', KEYS[2], id, counted) end
           make_ready(prefix, KEYS[3], t, id, true)
@@ -230,7 +230,9 @@ enum QueueScripts {
       redis.call('HINCRBY', KEYS[4], 'recovered', requeued)
       redis.call('LPUSH', KEYS[5], '1'); redis.call('LTRIM', KEYS[5], 0, 0)
     end
-    return {requeued, buried}
+    local out = {requeued}
+    for _, id in ipairs(buried) do out[#out+1] = id end
+    return out
     """)
 
     /// PROMOTE — KEYS: schedule, jobs, ring, wake. ARGV: prefix, now, limit.

@@ -84,12 +84,15 @@ struct Heartbeat: Sendable {
         var recovered = 0
         for process in dead {
             var outcome = CrashRecovery.Outcome()
+            let blamed = try await redis.send("GET", .string(keys.suspect(process))).string.flatMap(RunningSuspect.init(stored:))
             for queue in queues {
-                let one = try await recovery.recover(process: process, keys: QueueKeys(queue: queue, namespace: configuration.namespace))
+                let one = try await recovery.recover(process: process, keys: QueueKeys(queue: queue, namespace: configuration.namespace),
+                                                     runningSuspect: blamed?.queue == queue ? blamed?.id : nil)
                 outcome.requeued += one.requeued
                 outcome.buried += one.buried
             }
             recovered += outcome.requeued + outcome.buried
+            try await redis.send("DEL", .string(keys.suspect(process)))
             try await redis.send("ZREM", .string(keys.processes), .string(process))
             missing.forget(process)
             logger.notice("recovered a dead worker process", metadata: [
@@ -140,6 +143,7 @@ struct Heartbeat: Sendable {
     func deregister() async throws {
         try await redis.pipeline([
             RedisCommand("DEL", .string(keys.process(configuration.processID))),
+            RedisCommand("DEL", .string(keys.suspect(configuration.processID))),
             RedisCommand("ZREM", .string(keys.processes), .string(configuration.processID)),
         ])
     }

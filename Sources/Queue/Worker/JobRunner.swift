@@ -9,6 +9,8 @@ struct JobRunner: Sendable {
     let recorder: OutcomeRecorder
     let running: RunningJobs
     let slots: Slots
+    /// Where jobs a worker process died holding before (suspects) run, one at a time.
+    let suspects: SuspectLane
     let logger: Logger
     let observer: JobObserver?
 
@@ -30,29 +32,41 @@ struct JobRunner: Sendable {
             finishDetached(envelope, failure: .unknownKind(header.kind))
             return
         }
-        running.register(header: header, payload: payload, policy: handler.options.retry, timeout: handler.options.timeout)
+        let suspect = (header.crashes ?? 0) > 0
+        running.register(header: header, payload: payload, policy: handler.options.retry, timeout: handler.options.timeout,
+                         waiting: suspect)
         let running = self.running
         let context = JobContext(header: header, logger: logger) { running.progress(id: id, note: $0) }
         let observer = self.observer
+        let suspects = self.suspects
         let task = Task {
-            observer?(.started(header))
-            let start = ContinuousClock.now
-            let failure: Error?
-            do {
-                // What the job enqueues (directly or through the outbox) continues its trace.
-                try await TraceParent.$current.withValue(header.trace) {
-                    try await handler.run(payload: payload, arguments: arguments, context: context)
+            var failure: Error?
+            var seconds = 0.0
+            let work = {
+                observer?(.started(header))
+                let start = ContinuousClock.now
+                do {
+                    // What the job enqueues (directly or through the outbox) continues its trace.
+                    try await TraceParent.$current.withValue(header.trace) {
+                        try await handler.run(payload: payload, arguments: arguments, context: context)
+                    }
+                } catch {
+                    failure = error
                 }
-                failure = nil
-            } catch {
-                failure = error
+                seconds = (ContinuousClock.now - start).seconds
+            }
+            if suspect {
+                // Interrupted while waiting (shutdown): it was returned to its queue, not run.
+                guard await suspects.run(id: id, queue: header.queue, { running.startClock(id: id); await work() }) else { return }
+            } else {
+                await work()
             }
             // Lost the claim: the job timed out or was interrupted, and that outcome stands.
             guard running.claim(id) else { return }
             if let failure {
                 await recordFailure(header: header, payload: payload, failure: failure, policy: handler.options.retry)
             } else {
-                observer?(.succeeded(header, seconds: (ContinuousClock.now - start).seconds))
+                observer?(.succeeded(header, seconds: seconds))
                 recorder.succeeded(id: header.id, queue: header.queue)
             }
             slots.release()

@@ -9,9 +9,9 @@ final class RunningJobs: Sendable {
         let payload: [UInt8]
         let policy: RetryPolicy
         let timeout: Duration
-        let deadline: ContinuousClock.Instant
+        var deadline: ContinuousClock.Instant
         /// When it started, in ms since the epoch (what operators see, `RunningNow`).
-        let startedAt: Int64
+        var startedAt: Int64
         /// The job's latest progress note (`JobContext.reportProgress`) and when it came.
         var progress: String?
         var progressAt: Int64?
@@ -20,10 +20,23 @@ final class RunningJobs: Sendable {
 
     private let entries = Mutex<[String: Entry]>([:])
 
-    func register(header: JobEnvelope.Header, payload: [UInt8], policy: RetryPolicy, timeout: Duration) {
-        let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: .now + timeout,
+    /// Holds the job from now on. One `waiting` for its turn (a suspect waiting for the
+    /// `SuspectLane`) has no deadline until ``startClock(id:)``: its wait is not its run.
+    func register(header: JobEnvelope.Header, payload: [UInt8], policy: RetryPolicy, timeout: Duration, waiting: Bool = false) {
+        let deadline: ContinuousClock.Instant = waiting ? .now + .seconds(365 * 86_400) : .now + timeout
+        let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: deadline,
                           startedAt: Clock.nowMillis())
         entries.withLock { $0[header.id] = entry }
+    }
+
+    /// A waiting job starts now: its timeout counts from here.
+    func startClock(id: String) {
+        let now = Clock.nowMillis()
+        entries.withLock {
+            guard let timeout = $0[id]?.timeout else { return }
+            $0[id]?.deadline = .now + timeout
+            $0[id]?.startedAt = now
+        }
     }
 
     func attach(id: String, task: Task<Void, Never>) {

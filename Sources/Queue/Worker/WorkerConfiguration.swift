@@ -20,9 +20,10 @@ public struct WorkerConfiguration: Sendable {
     /// This process's id: host, pid and a random suffix.
     public var processID: String
     public var namespace: String
-    /// After this many deaths of the worker process holding a job (each found by crash recovery),
-    /// the job becomes a dead letter instead of going back in line: a job that crashes or exhausts
-    /// its process would otherwise kill every worker in turn, for ever.
+    /// After this many deaths of the worker process holding a job (each found by crash recovery;
+    /// after the first, only deaths while it ran alone count: `CrashRecovery`), the job becomes a
+    /// dead letter instead of going back in line: a job that crashes or exhausts its process would
+    /// otherwise kill every worker in turn, for ever.
     public var crashLimit: Int = 3
 
     public init(queues: [(name: String, weight: Int)] = [("default", 1)], concurrency: Int = 32,

@@ -33,8 +33,10 @@ public final class WorkerPool: Sendable {
         self.recorder = OutcomeRecorder(redis: redis, processID: configuration.processID,
                                         namespace: configuration.namespace,
                                         deadLetterCap: configuration.deadLetterCap, metrics: metrics, logger: logger)
-        self.runner = JobRunner(registry: registry, recorder: recorder, running: running, slots: slots, logger: logger,
-                               observer: observer)
+        self.runner = JobRunner(registry: registry, recorder: recorder, running: running, slots: slots,
+                                suspects: SuspectLane(redis: redis, namespace: configuration.namespace,
+                                                      processID: configuration.processID, logger: logger),
+                                logger: logger, observer: observer)
         self.heartbeat = Heartbeat(redis: redis, configuration: configuration, slots: slots, running: running,
                                    recorder: recorder, startedAt: Clock.nowMillis(), logger: logger)
     }
