@@ -49,9 +49,10 @@ struct OrderCanceledHandler: WebhookEventHandler {
         guard let (deliveryID, deliveryStatus, invoiceName, accountingStatus) = state else { return .processed }
         if let deliveryID, !Self.finalDeliveryStates.contains(deliveryStatus ?? "") {
             do { _ = try await fleetbase.cancelOrder(id: deliveryID) } catch {
-                // Refused for good (our status lagged Fleetbase's, or the delivery is gone there): the
-                // invoice must still be cancelled, or the customer is billed for a canceled order.
-                guard !error.isRetryable else {
+                // Refused for this delivery (our status lagged Fleetbase's, or the delivery is gone
+                // there): the invoice must still be cancelled, or the customer is billed for a
+                // canceled order. Anything else (credentials, an outage) fails the event as before.
+                guard Self.refusesOnlyThisDelivery(error) else {
                     throw OutsideCall.failure(error, "cancelling Fleetbase delivery \(deliveryID) of order \(medusaID)")
                 }
                 logger.warning("Fleetbase refused to cancel the delivery of a canceled order; left to dispatch",
@@ -62,6 +63,14 @@ struct OrderCanceledHandler: WebhookEventHandler {
             try await Self.cancelInvoice(invoiceName, erpnext: erpnext, tenant: tenant, database: database, logger: logger)
         }
         return .processed
+    }
+
+    /// Fleetbase refused to cancel this one delivery (a 4xx about it, or it is gone).
+    static func refusesOnlyThisDelivery(_ error: ConnectorError) -> Bool {
+        switch error {
+        case .rejected, .invalidRequest, .notFound: return true
+        default: return false
+        }
     }
 
     /// Cancels the unpaid invoice in ERPNext and records it (as a version of the invoice, so a late

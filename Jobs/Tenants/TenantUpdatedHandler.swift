@@ -41,9 +41,15 @@ struct TenantUpdatedHandler: WebhookEventHandler {
         }
         let name = event.string("data", "name")
         let settings = event.value(["data", "settings"]).flatMap { $0 == .null ? nil : $0 }
+        if let settings, case .object = settings {} else if settings != nil {
+            throw JobFailure.permanent("\(event.source) \(event.type) event \(event.eventID): data.settings must be an object")
+        }
         // Absent (or null) branding keeps the stored one, as an absent name or settings does: an
         // event that leaves it out used to wipe the tenant's branding here and in Payload.
         let branding = event.value(["data", "branding"]).flatMap { $0 == .null ? nil : $0 }
+        if let branding, case .object = branding {} else if branding != nil {
+            throw JobFailure.permanent("\(event.source) \(event.type) event \(event.eventID): data.branding must be an object")
+        }
         let logger = context.logger
         return try await database.withTenant(tenant) { connection in
             guard try await ObjectVersions.advance("tenant.settings", tenant.uuidString.lowercased(), to: stamp, tenant: tenant,
@@ -53,8 +59,9 @@ struct TenantUpdatedHandler: WebhookEventHandler {
             let rows = try await connection.query("""
                 UPDATE tenants SET name = coalesce(\(name), name),
                     settings = coalesce(\(settingsText)::jsonb, settings)
-                        || jsonb_build_object('branding', coalesce(\(brandingText)::jsonb, \(settingsText)::jsonb -> 'branding',
-                                                                   settings -> 'branding', '{}'::jsonb)),
+                        || jsonb_build_object('branding', coalesce(\(brandingText)::jsonb,
+                                                                   nullif(\(settingsText)::jsonb -> 'branding', 'null'::jsonb),
+                                                                   nullif(settings -> 'branding', 'null'::jsonb), '{}'::jsonb)),
                     updated_at = now()
                 WHERE id = \(tenant) RETURNING slug, name, settings::text
                 """, logger: logger)

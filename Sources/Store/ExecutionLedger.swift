@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Queue
 
 /// What ``ExecutionLedger/runOnce(jobID:kind:scope:body:)`` did.
 public enum LedgerOutcome: Sendable, Equatable {
@@ -85,7 +86,13 @@ public struct ExecutionLedger: Sendable {
         }
     }
 
-    /// Inserts the ledger row; false if it was already there.
+    /// Whether this transaction's scope sees `jobID`'s ledger row.
+    private static func visible(_ jobID: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("SELECT 1 FROM job_executions WHERE job_id = \(jobID)", logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
     /// Inserts the ledger row; false if the job already committed. With `setsScope`, the same
     /// statement first sets `app.tenant_id` for the transaction (as `withTenant` would).
     private static func claim(
@@ -121,7 +128,15 @@ public struct ExecutionLedger: Sendable {
             }
             var inserted = false
             for try await _ in rows { inserted = true }
+            if !inserted, try await !visible(jobID, connection, logger) {
+                // The id's row belongs to another scope (row-level security hides it): another
+                // tenant claimed this id first. Skipping as "already done" would let a tenant
+                // that guessed a derived id silence another tenant's job.
+                throw JobFailure.permanent("job id \(jobID) is already recorded in another tenant's execution ledger: not run")
+            }
             return inserted
+        } catch let failure as JobFailure {
+            throw failure
         } catch {
             throw StoreError.query("recording job \(jobID) in the execution ledger", error)
         }

@@ -15,14 +15,14 @@ public enum RoleIsolation {
             let rows = try await connection.query("""
                 SELECT current_user::text, r.rolsuper, r.rolbypassrls,
                        (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                        WHERE c.relowner = r.oid AND c.relkind = 'r' AND n.nspname = current_schema())
+                        WHERE pg_has_role(r.oid, c.relowner, 'MEMBER') AND c.relkind = 'r' AND n.nspname = current_schema())
                 FROM pg_roles r WHERE r.rolname = current_user
                 """, logger: logger)
             for try await (role, superuser, bypass, owned) in rows.decode((String, Bool, Bool, Int).self) {
                 let why: String
                 if superuser { why = "a superuser" }
                 else if bypass { why = "a role with BYPASSRLS" }
-                else if owned > 0 { why = "the owner of \(owned) of the platform's tables" }
+                else if owned > 0 { why = "the owner (or a member of the owner role) of \(owned) of the platform's tables" }
                 else { return nil }
                 return "database.url connects as \(role), \(why): row-level security does not bind it, so tenants "
                     + "would not be isolated. Point database.url (CITYOS_DATABASE_URL) at the application role "

@@ -32,11 +32,17 @@ final class RetryAndDeadLetterTests: XCTestCase {
         let harness = try QueueHarness(registry: registry)
         let hinted = try await harness.client.enqueue(HintedJob.self, .init(seconds: 30)).id
         let plain = try await harness.client.enqueue(HintedJob.self, .init(seconds: nil)).id
+        let tomorrow = try await harness.client.enqueue(HintedJob.self, .init(seconds: 2 * 86_400)).id
         try await harness.withPool { _ in
-            try await eventually("both jobs to fail once") {
+            try await eventually("the jobs to fail once") {
                 !harness.events.retries(of: hinted).isEmpty && !harness.events.retries(of: plain).isEmpty
+                    && !harness.events.retries(of: tomorrow).isEmpty
             }
         }
+        // A wait of two days (a proxy's "come back tomorrow") is honoured up to the longest backoff
+        // of the kind, at least an hour: it must not park a payment for days.
+        let capped = try XCTUnwrap(harness.events.retries(of: tomorrow).first)
+        XCTAssertEqual(capped.dueAt - capped.setAt, 3_600_000, accuracy: 1_000)
         // Backoff alone (base 50 ms) would retry within a tenth of a second; the error asked for 30 s.
         let asked = try XCTUnwrap(harness.events.retries(of: hinted).first)
         XCTAssertGreaterThanOrEqual(asked.dueAt - asked.setAt, 29_900)

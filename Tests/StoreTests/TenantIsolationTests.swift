@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Queue
 import XCTest
 @testable import Store
 
@@ -102,10 +103,26 @@ final class TenantIsolationTests: XCTestCase {
             XCTAssertEqual(forged.map { PostgresServerMessage($0).sqlState }, "42501", "nor a platform job's row")
             let bRuns = try await ledger.runOnce(jobID: future, kind: "billing.invoice", tenant: b.id) { _ in }
             XCTAssertEqual(bRuns, .ran, "B's job was not claimed ahead of it")
-            let again = try await ledger.runOnce(jobID: bJob, kind: "payouts.vendor", tenant: a.id) { _ in
-                XCTFail("an id B's job holds ran again in A's scope")
+
+            // A claims, in its own name, an id B's job will use: B's job is not skipped as "already
+            // done" in silence, it fails for good, saying so (a dead letter an operator sees).
+            let guessed = "b-guessed-" + UUID().uuidString
+            try await databases.app.withTenant(a.id) { connection in
+                _ = try await connection.query(
+                    "INSERT INTO job_executions (job_id, kind, tenant_id) VALUES (\(guessed), 'billing.invoice', \(a.id))",
+                    logger: self.logger)
             }
-            XCTAssertEqual(again, .alreadyDone)
+            let refused = await thrownError {
+                try await ledger.runOnce(jobID: guessed, kind: "billing.invoice", tenant: b.id) { _ in
+                    XCTFail("B's job ran under an id A holds")
+                }
+            }
+            XCTAssertTrue((refused as? JobFailure)?.isPermanent == true, "\(String(describing: refused))")
+            XCTAssertTrue("\(String(describing: refused))".contains("another tenant's execution ledger"), "\(String(describing: refused))")
+            let again = try await ledger.runOnce(jobID: bJob, kind: "payouts.vendor", tenant: b.id) { _ in
+                XCTFail("a job that committed ran again")
+            }
+            XCTAssertEqual(again, .alreadyDone, "B's own redelivery is still already done")
         }
     }
 

@@ -124,7 +124,10 @@ struct JobRunner: Sendable {
             observer?(.dead(next, reason: message))
             log.error("job dead", metadata: ["reason": "\(message)"])
         } else {
-            let asked = ((failure as? any RetryAfterHint)?.retryAfter).map { Int64(max(0, $0.seconds * 1000)) } ?? 0
+            // A service's wait is honoured up to the kind's longest backoff (at least an hour): a
+            // proxy's "come back tomorrow" must not park a payment for a day.
+            let longest = max(Int64(policy.cap.seconds * 1000), 3_600_000)
+            let asked = ((failure as? any RetryAfterHint)?.retryAfter).map { min(Int64(max(0, $0.seconds * 1000)), longest) } ?? 0
             let due = Clock.nowMillis() + max(policy.delayMillis(afterAttempt: next.attempt), asked)
             next.dueAt = due
             guard await recorder.retry(next, dueMillis: due, logger: log) else { return }
