@@ -200,6 +200,29 @@ final class RetryAndDeadLetterTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// A run that timed out and finishes late (its handler deaf to cancellation) claims nothing:
+    /// the job's next attempt, fetched meanwhile by the same process, keeps its own outcome and
+    /// deadline. Before, the late run took the next attempt's entry, wrote a second retry, and a
+    /// third run started while the second was still running.
+    func testARunThatTimedOutAndFinishesLateDoesNotTakeTheNextAttemptsOutcome() async throws {
+        var registry = JobCatalog.registry()
+        registry.register(StubbornJob())
+        let harness = try QueueHarness(registry: registry)
+        let id = try await harness.client.enqueue(StubbornJob.self, .init()).id
+        try await harness.withPool { _ in
+            // The late first run ends 1.5 s in, while the second runs (about 1.1 s to 1.9 s in): by
+            // the time a run succeeds, a retry wrongly written by the late run has been written,
+            // and its run (the only one that could succeed then) started.
+            try await eventually(timeout: .seconds(10), "an attempt to succeed") { harness.events.succeeded(id) }
+        }
+        XCTAssertEqual(harness.events.starts(of: id).count, 2, "one timed-out run and one that succeeded")
+        XCTAssertEqual(harness.events.retries(of: id).count, 1, "one retry: the timeout's")
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.processed, 1)
+        XCTAssertEqual(queue?.inFlight, 0)
+        try await harness.clean()
+    }
+
     func testDeadLettersAreCappedAndWhatTheCapDropsIsCounted() async throws {
         let harness = try QueueHarness()
         let poison = (0..<5).map { _ in JobEnvelope(kind: "no.such.kind", queue: "default", maxAttempts: 1) }

@@ -99,3 +99,22 @@ final class Gate: Sendable {
         for waiter in waiting { waiter.resume(returning: outcome) }
     }
 }
+
+/// `test.stubborn`: its first attempt outlives its 1 s timeout, not stopping when cancelled, then
+/// fails; later attempts take 0.8 s and succeed. Retries come after 100 ms.
+struct StubbornJob: JobHandler {
+    struct Arguments: Codable, Sendable {}
+    struct LateFailure: Error, CustomStringConvertible { var description: String { "failed late" } }
+    static let kind = "test.stubborn"
+    static let options = JobOptions(queue: "default",
+                                    retry: RetryPolicy(maxAttempts: 4, base: .milliseconds(100), cap: .milliseconds(100), jitter: 0),
+                                    timeout: .seconds(1))
+    func run(_ arguments: Arguments, context: JobContext) async throws {
+        if context.attempt == 1 {
+            let end = ContinuousClock.now + .milliseconds(1_500)
+            while ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(20)) }   // deaf to cancellation
+            throw LateFailure()
+        }
+        try await Task.sleep(for: .milliseconds(800))
+    }
+}

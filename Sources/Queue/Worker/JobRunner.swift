@@ -33,8 +33,8 @@ struct JobRunner: Sendable {
             return
         }
         let suspect = (header.crashes ?? 0) > 0
-        running.register(header: header, payload: payload, policy: handler.options.retry, timeout: handler.options.timeout,
-                         waiting: suspect)
+        let token = running.register(header: header, payload: payload, policy: handler.options.retry,
+                                     timeout: handler.options.timeout, waiting: suspect)
         let running = self.running
         let context = JobContext(header: header, logger: logger) { running.progress(id: id, note: $0) }
         let observer = self.observer
@@ -61,8 +61,8 @@ struct JobRunner: Sendable {
             } else {
                 await work()
             }
-            // Lost the claim: the job timed out or was interrupted, and that outcome stands.
-            guard running.claim(id) else { return }
+            // Lost the claim: the run timed out or was interrupted, and that outcome stands.
+            guard running.claim(id, token: token) else { return }
             if let failure {
                 await recordFailure(header: header, payload: payload, failure: failure, policy: handler.options.retry)
             } else {

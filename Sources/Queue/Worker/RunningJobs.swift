@@ -1,8 +1,10 @@
 import Synchronization
 
-/// The jobs running in this process, with their deadlines. Each job's outcome is claimed
-/// exactly once: by the job when it finishes, by the timeout watch when it runs late, or by
-/// shutdown when the grace period ends — whoever claims first decides.
+/// The jobs running in this process, with their deadlines. Each run's outcome is claimed
+/// exactly once: by the run when it finishes, by the timeout watch when it runs late, or by
+/// shutdown when the grace period ends — whoever claims first decides. A run claims with the
+/// token `register` gave it: a run that timed out and finished late must not claim the entry of
+/// the same job's next attempt, fetched meanwhile by this process.
 final class RunningJobs: Sendable {
     struct Entry: Sendable {
         let header: JobEnvelope.Header
@@ -16,17 +18,25 @@ final class RunningJobs: Sendable {
         var progress: String?
         var progressAt: Int64?
         var task: Task<Void, Never>?
+        /// Which run of the job this is (``register`` hands it out).
+        var token: UInt64 = 0
     }
 
     private let entries = Mutex<[String: Entry]>([:])
+    private let tokens = Atomic<UInt64>(0)
 
     /// Holds the job from now on. One `waiting` for its turn (a suspect waiting for the
     /// `SuspectLane`) has no deadline until ``startClock(id:)``: its wait is not its run.
-    func register(header: JobEnvelope.Header, payload: [UInt8], policy: RetryPolicy, timeout: Duration, waiting: Bool = false) {
+    /// Returns the run's token, for ``claim(_:token:)``.
+    @discardableResult
+    func register(header: JobEnvelope.Header, payload: [UInt8], policy: RetryPolicy, timeout: Duration,
+                  waiting: Bool = false) -> UInt64 {
         let deadline: ContinuousClock.Instant = waiting ? .now + .seconds(365 * 86_400) : .now + timeout
+        let token = tokens.add(1, ordering: .relaxed).newValue
         let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: deadline,
-                          startedAt: Clock.nowMillis())
+                          startedAt: Clock.nowMillis(), token: token)
         entries.withLock { $0[header.id] = entry }
+        return token
     }
 
     /// A waiting job starts now: its timeout counts from here.
@@ -52,9 +62,13 @@ final class RunningJobs: Sendable {
         }
     }
 
-    /// True for the one caller that claims the job's outcome.
-    func claim(_ id: String) -> Bool {
-        entries.withLock { $0.removeValue(forKey: id) != nil }
+    /// True for the one caller that claims the run's outcome.
+    func claim(_ id: String, token: UInt64) -> Bool {
+        entries.withLock { e in
+            guard e[id]?.token == token else { return false }
+            e.removeValue(forKey: id)
+            return true
+        }
     }
 
     /// Claims every job past its deadline, cancelling its task.

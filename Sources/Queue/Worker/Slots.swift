@@ -6,6 +6,8 @@ final class Slots: Sendable {
     private struct State {
         var busy = 0
         var waiter: (need: Int, continuation: CheckedContinuation<Void, Never>)?
+        /// Set by ``stopFetching()``: the fetcher's waits end at once from then on.
+        var fetchingStopped = false
     }
     let capacity: Int
     private let state = Mutex(State())
@@ -31,11 +33,14 @@ final class Slots: Sendable {
     }
 
     /// Waits until at least `need` slots are free (one waiter at a time: the fetcher or shutdown).
-    func waitForFree(_ need: Int) async {
+    /// The fetcher passes `fetcher: true`: its wait ends when ``stopFetching()`` is called, even
+    /// if that happened just before it began waiting (the check and the wait share one lock, so
+    /// a stop cannot fall between them and leave the fetcher asleep with shutdown not begun).
+    func waitForFree(_ need: Int, fetcher: Bool = false) async {
         let need = min(need, capacity)
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let resumeNow: Bool = state.withLock { s in
-                if capacity - s.busy >= need { return true }
+                if capacity - s.busy >= need || (fetcher && s.fetchingStopped) { return true }
                 s.waiter = (need, c)
                 return false
             }
@@ -43,7 +48,17 @@ final class Slots: Sendable {
         }
     }
 
-    /// Wakes a waiting fetcher regardless of slots (used at shutdown).
+    /// The pool stops: wakes the fetcher if it waits, and ends its later waits at once.
+    func stopFetching() {
+        let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.fetchingStopped = true
+            defer { s.waiter = nil }
+            return s.waiter?.continuation
+        }
+        c?.resume()
+    }
+
+    /// Wakes the waiter regardless of slots (the end of shutdown's grace period).
     func wakeWaiter() {
         let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
             defer { s.waiter = nil }

@@ -110,7 +110,7 @@ public final class WorkerPool: Sendable {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         logger.info("worker stopping: no new jobs; running jobs may finish",
                     metadata: ["grace_seconds": "\(configuration.shutdownGrace.seconds)"])
-        slots.wakeWaiter()
+        slots.stopFetching()
         wakeConnection.withLock { $0?.close() }
     }
 
@@ -134,7 +134,7 @@ public final class WorkerPool: Sendable {
         let want = min(configuration.fetchBatch, configuration.concurrency)
         let lowWater = max(1, want / 2)
         while !isStopping {
-            await slots.waitForFree(lowWater)
+            await slots.waitForFree(lowWater, fetcher: true)
             if isStopping { break }
             let free = min(want, slots.capacity - slots.busy)
             do {
