@@ -240,8 +240,17 @@ final class WebhookTests: XCTestCase {
     }
 
     func testRedisStoppedAnswers503AndServiceReturnsWhenRedisIsBack() async throws {
+        let first = Signer.stripeEvent(id: "evt_before_outage")
+        let stored = try await postStripe(first, signature: Signer.timestamped(first, secret: "whsec_stripe_test"))
+        XCTAssertEqual(stored.status, 202, stored.text)
+        let before = try await harness.request(.GET, "/metrics")
+        XCTAssertTrue(before.text.contains("cityos_queue_depth{"), before.text)
         try await RedisServerControl.stop()
         do {
+            // The queue gauges are left out while Redis cannot be read, not served stale.
+            let metrics = try await harness.request(.GET, "/metrics")
+            XCTAssertTrue(metrics.text.contains("cityos_redis_up 0"), metrics.text)
+            XCTAssertFalse(metrics.text.contains("cityos_queue_depth{"), "stale queue depths served:\n\(metrics.text)")
             let body = Signer.stripeEvent(id: "evt_outage")
             let during = try await postStripe(body, signature: Signer.timestamped(body, secret: "whsec_stripe_test"))
             XCTAssertEqual(during.status, 503, during.text)
@@ -261,5 +270,7 @@ final class WebhookTests: XCTestCase {
         XCTAssertEqual(after.json?["duplicate"] as? Bool, false, "nothing was stored during the outage")
         let ready = try await harness.request(.GET, "/readyz")
         XCTAssertEqual(ready.status, 200)
+        let metrics = try await harness.request(.GET, "/metrics")
+        XCTAssertTrue(metrics.text.contains("cityos_queue_depth{"), "the gauges are back with Redis:\n\(metrics.text)")
     }
 }

@@ -10,6 +10,8 @@ public final class IngressMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let counters = Mutex<[String: Counter]>([:])
     private let histograms = Mutex<[String: DurationHistogram]>([:])
+    /// The gauges read from Redis at a scrape (queues, checks), dropped when Redis cannot be read.
+    private let readGauges = Mutex<[Gauge]>([])
 
     static let requestBuckets: [Duration] = [
         .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
@@ -169,38 +171,59 @@ public final class IngressMetrics: Sendable {
 
     // MARK: Queues (at scrape time)
 
-    /// Sets the queue gauges from a status read.
+    /// Sets the gauges read from Redis (queues, and the platform checks) from a status read. A
+    /// queue or check the read no longer lists leaves no series behind.
     func record(_ status: QueueStatus) {
+        var fresh: [Gauge] = []
+        func gauge(_ name: String, _ help: String, _ labels: [(String, String)]) -> Gauge {
+            let gauge = registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels)
+            fresh.append(gauge)
+            return gauge
+        }
         for queue in status.queues {
             for (state, value) in [("ready", queue.ready), ("in_flight", queue.inFlight),
                                    ("delayed", queue.delayed), ("dead", queue.dead)] {
-                registry.makeGauge(descriptor: Self.descriptor("cityos_queue_depth", "Jobs per queue and state."),
-                                   labels: [("queue", queue.name), ("state", state)]).set(to: Double(value))
+                gauge("cityos_queue_depth", "Jobs per queue and state.", [("queue", queue.name), ("state", state)])
+                    .set(to: Double(value))
             }
-            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_dead_dropped", "Dead letters dropped by the cap, per queue."),
-                               labels: [("queue", queue.name)]).set(to: Double(queue.deadDropped))
-            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_oldest_ready_age_seconds", "Age of the oldest ready job, per queue."),
-                               labels: [("queue", queue.name)]).set(to: queue.oldestReadyAgeSeconds ?? 0)
-            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_workers", "Live worker processes that take the queue (0 with jobs waiting: nothing runs them)."),
-                               labels: [("queue", queue.name)]).set(to: Double(queue.workers))
-            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_paused", "1 while an operator has paused the queue: no new job is taken from it."),
-                               labels: [("queue", queue.name)]).set(to: queue.paused ? 1 : 0)
-            registry.makeGauge(descriptor: Self.descriptor("cityos_queue_longest_running_seconds", "How long the queue's longest-running job has run (0: none runs), as its worker process last published."),
-                               labels: [("queue", queue.name)]).set(to: queue.longestRunningSeconds ?? 0)
+            gauge("cityos_queue_dead_dropped", "Dead letters dropped by the cap, per queue.", [("queue", queue.name)])
+                .set(to: Double(queue.deadDropped))
+            gauge("cityos_queue_oldest_ready_age_seconds", "Age of the oldest ready job, per queue.", [("queue", queue.name)])
+                .set(to: queue.oldestReadyAgeSeconds ?? 0)
+            gauge("cityos_queue_workers", "Live worker processes that take the queue (0 with jobs waiting: nothing runs them).",
+                  [("queue", queue.name)]).set(to: Double(queue.workers))
+            gauge("cityos_queue_paused", "1 while an operator has paused the queue: no new job is taken from it.",
+                  [("queue", queue.name)]).set(to: queue.paused ? 1 : 0)
+            gauge("cityos_queue_longest_running_seconds",
+                  "How long the queue's longest-running job has run (0: none runs), as its worker process last published.",
+                  [("queue", queue.name)]).set(to: queue.longestRunningSeconds ?? 0)
         }
+        for check in status.checks ?? [] {
+            gauge("cityos_check_ok", "1 if the platform check's latest run found no mismatch.", [("check", check.name)])
+                .set(to: check.ok ? 1.0 : 0.0)
+            for (invariant, count) in check.invariants {
+                gauge("cityos_check_mismatches", "Mismatches the platform check's latest run found, per invariant.",
+                      [("check", check.name), ("invariant", invariant)]).set(to: Double(count))
+            }
+        }
+        let keep = Set(fresh.map(ObjectIdentifier.init))
+        let stale = readGauges.withLock { held -> [Gauge] in
+            let stale = held.filter { !keep.contains(ObjectIdentifier($0)) }
+            held = fresh
+            return stale
+        }
+        for gauge in stale { registry.unregisterGauge(gauge) }
     }
 
-    /// Sets the check gauges (`money.reconcile`, …) from a status read: 1/0 whether it held, and
-    /// its mismatches per invariant.
-    func record(checks: [StatusCheck]) {
-        for check in checks {
-            registry.makeGauge(descriptor: Self.descriptor("cityos_check_ok", "1 if the platform check's latest run found no mismatch."),
-                               labels: [("check", check.name)]).set(to: check.ok ? 1.0 : 0.0)
-            for (invariant, count) in check.invariants {
-                registry.makeGauge(descriptor: Self.descriptor("cityos_check_mismatches", "Mismatches the platform check's latest run found, per invariant."),
-                                   labels: [("check", check.name), ("invariant", invariant)]).set(to: Double(count))
-            }
+    /// Drops every gauge read from Redis: when Redis cannot be read, a depth of the last scrape
+    /// served as if current would show a queue calm while it backs up. Without the series,
+    /// Prometheus marks them stale, and `cityos_redis_up 0` says why.
+    func dropReadGauges() {
+        let gauges = readGauges.withLock { held -> [Gauge] in
+            defer { held.removeAll() }
+            return held
         }
+        for gauge in gauges { registry.unregisterGauge(gauge) }
     }
 
     func recordRedisUp(_ up: Bool) {

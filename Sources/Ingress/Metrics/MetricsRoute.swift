@@ -3,7 +3,8 @@ import Queue
 import Redis
 
 /// `GET /metrics`: Prometheus text. Queue depths are read from Redis at each scrape; if Redis
-/// cannot be read, the rest is still served and `cityos_redis_up` is 0. A worker's metrics port
+/// cannot be read, the rest is still served, `cityos_redis_up` is 0, and the gauges read from
+/// Redis are left out (not last scrape's values, served as if current). A worker's metrics port
 /// (`queueGauges` false) serves its own jobs' metrics only: the queues' gauges are the same for
 /// every process, and summed over every worker's target they would count each job many times.
 struct MetricsRoute: Sendable {
@@ -24,9 +25,9 @@ struct MetricsRoute: Sendable {
         do {
             let status = try await QueueStatus.read(redis: redis, namespace: namespace)
             metrics.record(status)
-            metrics.record(checks: status.checks ?? [])
             metrics.recordRedisUp(true)
         } catch {
+            metrics.dropReadGauges()
             metrics.recordRedisUp(false)
         }
     }
