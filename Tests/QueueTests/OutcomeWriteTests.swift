@@ -87,6 +87,37 @@ final class OutcomeWriteTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// An ack still refused when the pool stops is tried again for a while before the pool
+    /// returns what it holds; before, the last try was the only one, and the job that had
+    /// succeeded went back to its queue (or stayed in flight, to be recovered) and ran again.
+    func testAnAckRefusedAtShutdownIsWrittenBeforeThePoolLeaves() async throws {
+        let (harness, pool, task, id) = try await refusedOutcome(.succeed)
+        let refusedBefore = try await refusals(harness)
+        pool.stop()
+        try await eventually(timeout: .seconds(5), "the stopping pool never tried its last ack") {
+            try await refusals(harness) > refusedBefore
+        }
+        try await Self.allowOutcomes(try XCTUnwrap(acl))
+        try await task.value
+        let queue = try await harness.queue("default")
+        XCTAssertEqual(queue?.processed, 1, "the ack was written")
+        XCTAssertEqual(queue?.ready, 0, "the job that succeeded was not returned to run again")
+        XCTAssertEqual(queue?.inFlight, 0)
+        XCTAssertEqual(harness.events.starts(of: id).count, 1)
+        try await harness.clean()
+    }
+
+    /// How many writes to the default queue's stats Redis has refused (`ACL LOG`'s count).
+    private func refusals(_ harness: QueueHarness) async throws -> Int {
+        let stats = QueueKeys(queue: "default", namespace: harness.namespace).stats
+        let entries = try await harness.redis.send("ACL", "LOG").array ?? []
+        var total = 0
+        for entry in entries.compactMap(\.array) where entry.contains(where: { $0.string == stats }) {
+            if let at = entry.firstIndex(where: { $0.string == "count" }), at + 1 < entry.count { total += entry[at + 1].int ?? 0 }
+        }
+        return total
+    }
+
     func testAFailedAttemptRedisRefusedIsRecordedOnceRedisTakesIt() async throws {
         let (harness, pool, task, id) = try await refusedOutcome(.fail)
         try await Self.allowOutcomes(try XCTUnwrap(acl))

@@ -47,8 +47,16 @@ final class OutcomeRecorder: Sendable {
         for await _ in signal {
             await flush()
         }
+        // The last acks are tried again for a while (Redis still loading its data, a busy
+        // script): given up at once, the pool would return jobs that succeeded to their queue,
+        // to run again.
+        let deadline = ContinuousClock.now + Self.lastAcksPatience
         await flush()
+        while pending.withLock({ !$0.isEmpty }), ContinuousClock.now < deadline { await flush() }
     }
+
+    /// How long the last acks are tried at shutdown.
+    static let lastAcksPatience: Duration = .seconds(5)
 
     /// Stops `run()` after a last flush.
     func finish() { signalContinuation.finish() }
