@@ -235,6 +235,10 @@ final class ProductEventTests: XCTestCase {
             try await eventually("the media is attached") {
                 (try await world.document(docID)["media"] as? [Int]) == [mediaID]
             }
+            // As Payload does by default (depth 2), the sandbox answers relationships as whole
+            // documents unless asked for depth=0, as the platform asks: the attach above read ids.
+            let populated = try await world.payload("GET", "/api/media/\(mediaID)")
+            XCTAssertEqual((populated["product"] as? [String: Any])?["id"] as? Int, Int(docID), "\(populated)")
             try await world.settle()
             let medusaWrites = try await world.writes()["POST /medusa/admin/products/{id}"]
             XCTAssertNil(medusaWrites, "media is content's: nothing is written to Medusa")

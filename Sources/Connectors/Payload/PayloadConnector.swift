@@ -1,5 +1,9 @@
 /// Payload CMS 3 REST API (`Authorization: {collection} API-Key {key}`): find documents by a
 /// field, create and update them. Documents are any `Decodable` type (or `JSON`).
+///
+/// Every call asks for `depth=0`: relationships as ids. Payload's default depth (2) would give a
+/// media document's `product`, and a content document's `media`, as whole documents, where the
+/// sync reads and writes ids.
 public struct PayloadConnector: Sendable {
     public let client: ServiceClient
 
@@ -13,12 +17,15 @@ public struct PayloadConnector: Sendable {
         return (first["message"]?.stringValue, first["name"]?.stringValue)
     })
 
+    /// Relationships as ids, not populated documents.
+    static let idsOnly = ("depth", "0")
+
     /// `GET /api/{collection}?where[field][equals]=value&limit=&page=`.
     public func find<Document: Decodable & Sendable>(
         _ type: Document.Type = JSON.self, in collection: String = PayloadCollection.productsContent,
         where field: String, equals value: String, limit: Int = 10, page: Int = 1
     ) async throws(ConnectorError) -> PayloadPage<Document> {
-        let query = [("where[\(field)][equals]", value), ("limit", "\(limit)"), ("page", "\(page)")]
+        let query = [("where[\(field)][equals]", value), ("limit", "\(limit)"), ("page", "\(page)"), Self.idsOnly]
         return try await client.send(
             ServiceRequest(.get, "/api/\(ServiceRequest.segment(collection))", endpoint: "GET /api/{collection}",
                            query: query),
@@ -32,7 +39,7 @@ public struct PayloadConnector: Sendable {
         matching conditions: [PayloadCondition], limit: Int = 10, page: Int = 1
     ) async throws(ConnectorError) -> PayloadPage<Document> {
         var query = conditions.map(\.queryItem)
-        query.append(contentsOf: [("limit", "\(limit)"), ("page", "\(page)")])
+        query.append(contentsOf: [("limit", "\(limit)"), ("page", "\(page)"), Self.idsOnly])
         return try await client.send(
             ServiceRequest(.get, "/api/\(ServiceRequest.segment(collection))", endpoint: "GET /api/{collection}",
                            query: query),
@@ -45,7 +52,7 @@ public struct PayloadConnector: Sendable {
     ) async throws(ConnectorError) -> Document {
         try await client.send(
             ServiceRequest(.get, "/api/\(ServiceRequest.segment(collection))/\(ServiceRequest.segment(id))",
-                           endpoint: "GET /api/{collection}/{id}"),
+                           endpoint: "GET /api/{collection}/{id}", query: [Self.idsOnly]),
             decoding: Document.self)
     }
 
@@ -58,7 +65,7 @@ public struct PayloadConnector: Sendable {
         let body = try JSONBody.encode(fields, service: .payload)
         return try await client.send(
             ServiceRequest(.post, "/api/\(ServiceRequest.segment(collection))", endpoint: "POST /api/{collection}",
-                           body: .json(body)),
+                           query: [Self.idsOnly], body: .json(body)),
             decoding: PayloadDocumentAnswer<Document>.self).doc
     }
 
@@ -70,7 +77,7 @@ public struct PayloadConnector: Sendable {
         let body = try JSONBody.encode(fields, service: .payload)
         return try await client.send(
             ServiceRequest(.patch, "/api/\(ServiceRequest.segment(collection))/\(ServiceRequest.segment(id))",
-                           endpoint: "PATCH /api/{collection}/{id}", body: .json(body)),
+                           endpoint: "PATCH /api/{collection}/{id}", query: [Self.idsOnly], body: .json(body)),
             decoding: PayloadDocumentAnswer<Document>.self).doc
     }
 }

@@ -13,13 +13,17 @@ struct PayloadRoutes {
         let world = routes.world
         let state = world.payload
         routes.on(.get, "/api/{collection}") { request, context throws(ServiceFailure) in
-            let store = state.collection(Answer.parameter(context, "collection"))
-            return Answer.json(try Self.find(store.all, query: Answer.query(request)))
+            let collection = Answer.parameter(context, "collection")
+            let store = state.collection(collection)
+            let query = Answer.query(request)
+            let docs = store.all.map { Self.populated($0, in: collection, query: query, state: state) }
+            return Answer.json(try Self.find(docs, query: query))
         }
-        routes.on(.get, "/api/{collection}/{id}") { _, context throws(ServiceFailure) in
-            let store = state.collection(Answer.parameter(context, "collection"))
+        routes.on(.get, "/api/{collection}/{id}") { request, context throws(ServiceFailure) in
+            let collection = Answer.parameter(context, "collection")
+            let store = state.collection(collection)
             guard let doc = store[Answer.parameter(context, "id")] else { throw .notFound(.payload, "") }
-            return Answer.json(doc)
+            return Answer.json(Self.populated(doc, in: collection, query: Answer.query(request), state: state))
         }
         routes.on(.post, "/api/{collection}") { request, context throws(ServiceFailure) in
             let store = state.collection(Answer.parameter(context, "collection"))
@@ -33,7 +37,8 @@ struct PayloadRoutes {
             store.put(String(id), .object(fields))
             let collection = Answer.parameter(context, "collection")
             PayloadState.changed(collection, .object(fields), created: true, world: world)
-            return Answer.json(["doc": .object(fields), "message": "Document successfully created."], status: 201)
+            let doc = Self.populated(.object(fields), in: collection, query: Answer.query(request), state: state)
+            return Answer.json(["doc": doc, "message": "Document successfully created."], status: 201)
         }
         routes.on(.patch, "/api/{collection}/{id}") { request, context throws(ServiceFailure) in
             let store = state.collection(Answer.parameter(context, "collection"))
@@ -48,9 +53,42 @@ struct PayloadRoutes {
             }) else {
                 throw .notFound(.payload, "")
             }
-            PayloadState.changed(Answer.parameter(context, "collection"), doc, created: false, world: world)
-            return Answer.json(["doc": doc, "message": "Updated successfully."])
+            let collection = Answer.parameter(context, "collection")
+            PayloadState.changed(collection, doc, created: false, world: world)
+            return Answer.json(["doc": Self.populated(doc, in: collection, query: Answer.query(request), state: state),
+                                "message": "Updated successfully."])
         }
+    }
+
+    /// Relationship fields, by collection: field → the collection its ids name.
+    static let relationships: [String: [String: String]] = [
+        "media": ["product": "products-content"],
+        "products-content": ["media": "media"],
+    ]
+
+    /// `doc` as Payload answers it at the request's `depth` (2 when not given, as Payload's
+    /// default): from depth 1, relationship ids become the documents they name (one level here).
+    /// A client that reads ids must ask for `depth=0`.
+    static func populated(_ doc: SandboxJSON, in collection: String, query: [String: String], state: PayloadState) -> SandboxJSON {
+        let depth = Int(query["depth"] ?? "") ?? 2
+        guard depth > 0, let fields = relationships[collection], case .object(var object) = doc else { return doc }
+        func resolve(_ value: SandboxJSON, in target: String) -> SandboxJSON {
+            let id: String
+            switch value {
+            case .int(let number): id = String(number)
+            case .string(let text): id = text
+            default: return value
+            }
+            return state.collection(target)[id] ?? value
+        }
+        for (field, target) in fields {
+            switch object[field] {
+            case .array(let items)?: object[field] = .array(items.map { resolve($0, in: target) })
+            case let value?: object[field] = resolve(value, in: target)
+            case nil: break
+            }
+        }
+        return .object(object)
     }
 
     /// `where[<field>][equals]=<value>`, `where[<field>][in]=<a>,<b>` (a dotted field reads nested

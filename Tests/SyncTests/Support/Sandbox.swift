@@ -52,13 +52,14 @@ extension SyncWorld {
         try await medusa("GET", "/admin/products/\(id)")["product"] as? [String: Any] ?? [:]
     }
 
+    /// A content document with its relationships as ids (`depth=0`, as the platform reads it).
     func document(_ id: String) async throws -> [String: Any] {
-        try await payload("GET", "/api/products-content/\(id)")
+        try await payload("GET", "/api/products-content/\(id)?depth=0")
     }
 
     /// The product's content documents (by `medusa_id`).
     func documents(of productID: String) async throws -> [[String: Any]] {
-        try await payload("GET", "/api/products-content?where[medusa_id][equals]=\(productID)&limit=10")["docs"] as? [[String: Any]] ?? []
+        try await payload("GET", "/api/products-content?where[medusa_id][equals]=\(productID)&limit=10&depth=0")["docs"] as? [[String: Any]] ?? []
     }
 
     func setWebhooks(_ enabled: Bool) async throws {
