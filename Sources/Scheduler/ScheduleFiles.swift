@@ -29,13 +29,18 @@ public enum ScheduleFiles {
         } catch {
             throw .unreadableDirectory(path: directory, reason: oneLine(error.localizedDescription))
         }
+        // `.YAML` counts as `.yaml`; a directory named so is passed over; anything else that
+        // cannot be read (a dangling link) is an error naming it, not a schedule gone in silence.
         let files = names
-            .filter { !$0.hasPrefix(".") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }
+            .filter { name in
+                let lower = name.lowercased()
+                return !name.hasPrefix(".") && (lower.hasSuffix(".yaml") || lower.hasSuffix(".yml"))
+            }
             .sorted()
             .map { directory.hasSuffix("/") ? directory + $0 : directory + "/" + $0 }
             .filter { path in
                 var isDirectory: ObjCBool = false
-                return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+                return !(FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue)
             }
         var schedules: [ScheduleDefinition] = []
         var fileByName: [String: String] = [:]

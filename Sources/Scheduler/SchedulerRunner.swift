@@ -122,6 +122,14 @@ public final class SchedulerRunner: Sendable {
         guard let since = last?.tick else { return [] }
         var fired: [TickEnqueuer.Fired] = []
         let ticks = schedule.dueTicks(after: since, through: now, limit: catchUpLimit)
+        if schedule.catchUp != .all, let missed = schedule.nextRun(after: since),
+           missed < (ticks.first ?? now.addingTimeInterval(-dueTicksGrace)) {
+            // `latest` runs only the newest missed tick, `none` none of them: as they should, but
+            // never silently (a poll that failed or came late under `none` drops its tick).
+            logger.warning("missed ticks skipped by catch_up: \(schedule.catchUp.rawValue)", metadata: [
+                "schedule": "\(schedule.name)", "skipped_from": "\(ZonedTime.format(missed, in: schedule.timeZone))",
+                "skipped_before": "\(ZonedTime.format(ticks.first ?? now, in: schedule.timeZone))"])
+        }
         if schedule.catchUp == .all, ticks.count == catchUpLimit, let newest = ticks.first,
            let oldest = schedule.nextRun(after: since), oldest < newest {
             // Capped, never silently: say which missed ticks are skipped.

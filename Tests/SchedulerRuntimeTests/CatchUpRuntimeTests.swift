@@ -164,4 +164,25 @@ final class CatchUpRuntimeTests: XCTestCase {
         XCTAssertEqual(warnings.first?.metadata["schedule"], "capped")
         XCTAssertNotNil(warnings.first?.metadata["skipped_from"])
     }
+
+    /// `none` and `latest` skip missed ticks, as they should, but say so: a `none` schedule whose
+    /// poll came two seconds late (a failed poll, a slow Redis) used to drop its tick in silence.
+    func testMissedTicksSkippedByNoneOrLatestAreNamedInAWarning() async throws {
+        let test = try TestRedis.make("skipped")
+        addTeardownBlock { await test.deleteNamespace() }
+        let none = try ScheduleDefinition.noop("late-none", cron: "*/5 * * * * *", catchUp: .none)
+        let latest = try ScheduleDefinition.noop("late-latest", cron: "*/5 * * * * *", catchUp: .latest)
+        let tick = TestTime.nextWholeSecond().addingTimeInterval(-60)
+        let aligned = Date(timeIntervalSince1970: (tick.timeIntervalSince1970 / 5).rounded(.down) * 5)
+        for name in ["late-none", "late-latest"] {
+            _ = try await test.lastTicks.advance(name, to: aligned.addingTimeInterval(-10), jobID: "before")
+        }
+        let log = CapturedLog()
+        let runner = try test.runner([none, latest], log: log)
+        let fired = await runner.poll(now: aligned.addingTimeInterval(2))
+        XCTAssertEqual(fired.map(\.schedule), ["late-latest"], "none runs nothing two seconds late; latest the newest")
+        let warnings = log.all.filter { $0.message.hasPrefix("missed ticks skipped by catch_up") }
+        XCTAssertEqual(Set(warnings.compactMap { $0.metadata["schedule"] }), ["late-none", "late-latest"], "\(log.all.map(\.message))")
+        XCTAssertTrue(warnings.allSatisfy { $0.metadata["skipped_from"] != nil })
+    }
 }

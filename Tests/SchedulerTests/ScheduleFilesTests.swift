@@ -164,6 +164,16 @@ final class ScheduleFilesTests: XCTestCase {
         XCTAssertEqual(loadError(), "\(directory)/b.yml: schedule name 'nightly' is already used by \(directory)/a.yaml")
     }
 
+    /// A schedule file is not passed over in silence: `.YAML` counts, and a link to nothing is an
+    /// error naming it (before, both were skipped and start-up succeeded without the schedule).
+    func testUpperCaseExtensionsLoadAndADanglingLinkIsAnError() throws {
+        try write("payouts.YAML", "name: payouts\ncron: '0 2 * * *'\njob: a.b\n")
+        XCTAssertEqual(try ScheduleFiles.load(directory: directory).map(\.name), ["payouts"])
+        try FileManager.default.createSymbolicLink(atPath: directory + "/billing.yaml", withDestinationPath: directory + "/gone.yaml")
+        let error = loadError()
+        XCTAssertTrue(error.hasPrefix("\(directory)/billing.yaml:"), error)
+    }
+
     func testMissingDirectory() {
         do {
             _ = try ScheduleFiles.load(directory: directory + "/absent")
