@@ -1,5 +1,6 @@
 import Foundation
 @testable import Queue
+import Redis
 import XCTest
 
 /// Envelopes are written by hand and read by a scanner on the hot path: both must agree with
@@ -11,6 +12,21 @@ final class EnvelopeTests: XCTestCase {
                        "nested": .object(["deep": .array([.object([:])])]), "big": .number(12345678901)]),
         attempt: 2, maxAttempts: 5, enqueuedAt: 1_790_000_000_123, dueAt: nil,
         errors: [JobErrorRecord(attempt: 1, at: 1, message: "boom: \"x\"\t")], trace: nil)
+
+    /// A delay no clock reaches (`cityos enqueue --delay 1e300`, or `inf`) is a century, not a
+    /// trap converting it to milliseconds.
+    func testADelayNoClockReachesIsCappedNotATrap() throws {
+        let redis = try RedisClient(url: "redis://127.0.0.1:1/0")   // never connected: the envelope is only built
+        defer { redis.shutdown() }
+        let client = JobClient(redis: redis, registry: JobRegistry())
+        for delay in [1e300, Double.infinity] {
+            let envelope = client.makeEnvelope(kind: "diag.noop", args: .object([:]), options: .init(delaySeconds: delay))
+            let due = try XCTUnwrap(envelope.dueAt)
+            XCTAssertEqual(due - envelope.enqueuedAt, 3_153_600_000_000, "\(delay)")
+        }
+        let now = client.makeEnvelope(kind: "diag.noop", args: .object([:]), options: .init(delaySeconds: .nan))
+        XCTAssertNil(now.dueAt, "not a number: no delay")
+    }
 
     func testTheWriterProducesJSONThatFoundationReadsBackIdentically() throws {
         let bytes = try tricky.encoded()

@@ -91,7 +91,8 @@ public struct JobClient: Sendable {
         let now = Clock.nowMillis()
         var due: Int64?
         if let runAt = options.runAtMillis { due = runAt }
-        if let delay = options.delaySeconds, delay > 0 { due = now + Int64(delay * 1000) }
+        // At most a century: a delay no clock reaches (`1e300`, `inf`) would trap converting to ms.
+        if let delay = options.delaySeconds, delay > 0 { due = now + Int64(min(delay, 3_153_600_000) * 1000) }
         return JobEnvelope(id: options.jobID ?? JobID.make(), kind: kind,
                            queue: registry.queue(for: kind, override: options.queue), tenant: options.tenant,
                            args: args, maxAttempts: options.maxAttempts ?? kindOptions.retry.maxAttempts,
