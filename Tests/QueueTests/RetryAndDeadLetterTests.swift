@@ -210,16 +210,37 @@ final class RetryAndDeadLetterTests: XCTestCase {
         let harness = try QueueHarness(registry: registry)
         let id = try await harness.client.enqueue(StubbornJob.self, .init()).id
         try await harness.withPool { _ in
-            // The late first run ends 1.5 s in, while the second runs (about 1.1 s to 1.9 s in): by
-            // the time a run succeeds, a retry wrongly written by the late run has been written,
-            // and its run (the only one that could succeed then) started.
-            try await eventually(timeout: .seconds(10), "an attempt to succeed") { harness.events.succeeded(id) }
+            // The late first run ends 3 s in, while the second runs: by the time a run succeeds, a
+            // retry wrongly written by the late run has been written, and its run started.
+            try await eventually(timeout: .seconds(15), "an attempt to succeed") { harness.events.succeeded(id) }
         }
         XCTAssertEqual(harness.events.starts(of: id).count, 2, "one timed-out run and one that succeeded")
         XCTAssertEqual(harness.events.retries(of: id).count, 1, "one retry: the timeout's")
         let queue = try await harness.queue("default")
         XCTAssertEqual(queue?.processed, 1)
         XCTAssertEqual(queue?.inFlight, 0)
+        try await harness.clean()
+    }
+
+    /// Suspects (jobs a worker died holding) run one at a time; one that times out frees the lane
+    /// at its timeout, even if its handler, deaf to cancellation, runs on: the next suspect does
+    /// not wait for the handler. Waiting suspects hold no slot: the others run meanwhile.
+    func testASuspectThatTimesOutFreesTheLaneForTheNext() async throws {
+        var registry = JobCatalog.registry()
+        registry.register(DeafJob())
+        let harness = try QueueHarness(registry: registry)
+        let deaf = JobEnvelope(kind: DeafJob.kind, queue: "default", maxAttempts: 1, crashes: 1)
+        let next = JobEnvelope(kind: NoopJob.kind, queue: "default", maxAttempts: 3, crashes: 1)
+        let plain = (0..<3).map { _ in JobEnvelope(kind: NoopJob.kind, queue: "default", maxAttempts: 3) }
+        _ = try await harness.client.enqueueBatch([deaf, next] + plain)
+        let started = ContinuousClock.now
+        try await harness.withPool(concurrency: 4) { _ in
+            try await eventually(timeout: .seconds(4), "the next suspect waited for the deaf handler, not its timeout") {
+                harness.events.succeeded(next.id) && plain.allSatisfy { harness.events.succeeded($0.id) }
+            }
+        }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(4.5))
+        XCTAssertNotNil(harness.events.deadReason(deaf.id), "the deaf suspect timed out")
         try await harness.clean()
     }
 

@@ -100,21 +100,32 @@ final class Gate: Sendable {
     }
 }
 
-/// `test.stubborn`: its first attempt outlives its 1 s timeout, not stopping when cancelled, then
-/// fails; later attempts take 0.8 s and succeed. Retries come after 100 ms.
+/// `test.stubborn`: its first attempt outlives its 2 s timeout by a second, deaf to cancellation,
+/// then fails; later attempts take 1.5 s and succeed. Retries come after 100 ms, so the late end
+/// of the first (3 s in) falls while the second runs (about 2.1 s to 3.6 s in).
 struct StubbornJob: JobHandler {
     struct Arguments: Codable, Sendable {}
     struct LateFailure: Error, CustomStringConvertible { var description: String { "failed late" } }
     static let kind = "test.stubborn"
     static let options = JobOptions(queue: "default",
                                     retry: RetryPolicy(maxAttempts: 4, base: .milliseconds(100), cap: .milliseconds(100), jitter: 0),
-                                    timeout: .seconds(1))
+                                    timeout: .seconds(2))
     func run(_ arguments: Arguments, context: JobContext) async throws {
         if context.attempt == 1 {
-            let end = ContinuousClock.now + .milliseconds(1_500)
-            while ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(20)) }   // deaf to cancellation
+            // A detached sleep is not cancelled with this task: the handler ignores its timeout.
+            await Task.detached { try? await Task.sleep(for: .seconds(3)) }.value
             throw LateFailure()
         }
-        try await Task.sleep(for: .milliseconds(800))
+        try await Task.sleep(for: .milliseconds(1_500))
+    }
+}
+
+/// `test.deaf`: runs 5 s whatever happens, deaf to its 300 ms timeout's cancellation.
+struct DeafJob: JobHandler {
+    struct Arguments: Codable, Sendable {}
+    static let kind = "test.deaf"
+    static let options = JobOptions(queue: "default", retry: .dontRetry, timeout: .milliseconds(300))
+    func run(_ arguments: Arguments, context: JobContext) async throws {
+        await Task.detached { try? await Task.sleep(for: .seconds(5)) }.value
     }
 }

@@ -192,6 +192,16 @@ enum QueueScripts {
     end
     """
 
+    /// PUT BACK — KEYS: inflight, schedule. ARGV: id, due (ms).
+    /// A job this process took but will not run now (a suspect while its lane is taken) waits in
+    /// the schedule until due, as it was: no attempt counted, no payload change. Returns 1 if it
+    /// was held.
+    static let putBack = RedisScript(name: "put_back", source: """
+    if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+    redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+    return 1
+    """)
+
     /// BURY — KEYS: inflight, jobs, dead, deadjobs, stats. ARGV: id, payload, now, cap.
     /// Moves a job this process holds to the dead letters with its error history.
     static let bury = RedisScript(name: "bury", source: deadHelpers + """

@@ -32,34 +32,54 @@ struct JobRunner: Sendable {
             finishDetached(envelope, failure: .unknownKind(header.kind))
             return
         }
-        let suspect = (header.crashes ?? 0) > 0
+        // A suspect (its worker died holding it before) runs only while it holds this process's
+        // lane; one that finds the lane taken goes back to the schedule for a moment, without
+        // holding a slot while it waits.
+        var lane: UInt64?
+        if (header.crashes ?? 0) > 0 {
+            guard let taken = suspects.tryTake() else {
+                let recorder = self.recorder, slots = self.slots, logger = self.logger
+                Task {
+                    _ = await recorder.putBack(id: id, queue: queue,
+                                               dueMillis: Clock.nowMillis() + SuspectLane.retakeAfterMillis, logger: logger)
+                    slots.release()
+                }
+                return
+            }
+            lane = taken
+        }
         let token = running.register(header: header, payload: payload, policy: handler.options.retry,
-                                     timeout: handler.options.timeout, waiting: suspect)
+                                     timeout: handler.options.timeout, lane: lane)
         let running = self.running
         let context = JobContext(header: header, logger: logger) { running.progress(id: id, note: $0) }
         let observer = self.observer
         let suspects = self.suspects
         let task = Task {
-            var failure: Error?
-            var seconds = 0.0
-            let work = {
-                observer?(.started(header))
-                let start = ContinuousClock.now
-                do {
-                    // What the job enqueues (directly or through the outbox) continues its trace.
-                    try await TraceParent.$current.withValue(header.trace) {
-                        try await handler.run(payload: payload, arguments: arguments, context: context)
-                    }
-                } catch {
-                    failure = error
+            if let lane {
+                await suspects.mark(queue: header.queue, id: id)
+                // Returned by a shutdown while the mark was written: another process may run it.
+                guard running.startClock(id: id, token: token) else {
+                    await suspects.clear(queue: header.queue, id: id)
+                    suspects.free(lane)
+                    return
                 }
-                seconds = (ContinuousClock.now - start).seconds
             }
-            if suspect {
-                // Interrupted while waiting (shutdown): it was returned to its queue, not run.
-                guard await suspects.run(id: id, queue: header.queue, { running.startClock(id: id); await work() }) else { return }
-            } else {
-                await work()
+            observer?(.started(header))
+            let start = ContinuousClock.now
+            let failure: Error?
+            do {
+                // What the job enqueues (directly or through the outbox) continues its trace.
+                try await TraceParent.$current.withValue(header.trace) {
+                    try await handler.run(payload: payload, arguments: arguments, context: context)
+                }
+                failure = nil
+            } catch {
+                failure = error
+            }
+            let seconds = (ContinuousClock.now - start).seconds
+            if let lane {
+                await suspects.clear(queue: header.queue, id: id)
+                suspects.free(lane)
             }
             // Lost the claim: the run timed out or was interrupted, and that outcome stands.
             guard running.claim(id, token: token) else { return }
@@ -74,8 +94,10 @@ struct JobRunner: Sendable {
         running.attach(id: id, task: task)
     }
 
-    /// The timeout watch claimed a late job: it counts as a failed attempt.
+    /// The timeout watch claimed a late job: it counts as a failed attempt. A suspect's lane is
+    /// freed now, not when its handler (perhaps deaf to cancellation) returns.
     func timedOut(_ entry: RunningJobs.Entry) async {
+        if let lane = entry.lane { suspects.free(lane) }
         await recordFailure(header: entry.header, payload: entry.payload,
                             failure: JobFailure.timedOut(entry.timeout), policy: entry.policy)
         slots.release()

@@ -125,6 +125,16 @@ final class OutcomeRecorder: Sendable {
         }
     }
 
+    /// Puts a job this process took back in its queue's schedule until `dueMillis`, unchanged and
+    /// with no attempt counted (a suspect whose lane is taken). Returns whether it was written.
+    func putBack(id: String, queue: String, dueMillis: Int64, logger: Logger) async -> Bool {
+        let keys = QueueKeys(queue: queue, namespace: namespace)
+        return await written(id, logger: logger) {
+            try await redis.run(QueueScripts.putBack, keys: [.string(keys.inflight(processID)), .string(keys.schedule)],
+                                arguments: [.string(id), .int64(dueMillis)])
+        }
+    }
+
     /// Moves a job to its queue's dead letters. Returns whether it was written (see `written`).
     func bury(_ envelope: JobEnvelope, logger: Logger) async -> Bool {
         let keys = QueueKeys(queue: envelope.queue, namespace: namespace)

@@ -20,32 +20,33 @@ final class RunningJobs: Sendable {
         var task: Task<Void, Never>?
         /// Which run of the job this is (``register`` hands it out).
         var token: UInt64 = 0
+        /// The `SuspectLane` token the run holds, when it is a suspect's.
+        var lane: UInt64?
     }
 
     private let entries = Mutex<[String: Entry]>([:])
     private let tokens = Atomic<UInt64>(0)
 
-    /// Holds the job from now on. One `waiting` for its turn (a suspect waiting for the
-    /// `SuspectLane`) has no deadline until ``startClock(id:)``: its wait is not its run.
-    /// Returns the run's token, for ``claim(_:token:)``.
+    /// Holds the job from now on. Returns the run's token, for ``claim(_:token:)``.
     @discardableResult
     func register(header: JobEnvelope.Header, payload: [UInt8], policy: RetryPolicy, timeout: Duration,
-                  waiting: Bool = false) -> UInt64 {
-        let deadline: ContinuousClock.Instant = waiting ? .now + .seconds(365 * 86_400) : .now + timeout
+                  lane: UInt64? = nil) -> UInt64 {
         let token = tokens.add(1, ordering: .relaxed).newValue
-        let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: deadline,
-                          startedAt: Clock.nowMillis(), token: token)
+        let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: .now + timeout,
+                          startedAt: Clock.nowMillis(), token: token, lane: lane)
         entries.withLock { $0[header.id] = entry }
         return token
     }
 
-    /// A waiting job starts now: its timeout counts from here.
-    func startClock(id: String) {
+    /// The run starts now (a suspect, after its mark was written): its timeout counts from here.
+    /// False when the run was claimed meanwhile (shutdown returned it): it must not start.
+    func startClock(id: String, token: UInt64) -> Bool {
         let now = Clock.nowMillis()
-        entries.withLock {
-            guard let timeout = $0[id]?.timeout else { return }
-            $0[id]?.deadline = .now + timeout
+        return entries.withLock {
+            guard let entry = $0[id], entry.token == token else { return false }
+            $0[id]?.deadline = .now + entry.timeout
             $0[id]?.startedAt = now
+            return true
         }
     }
 

@@ -5,7 +5,7 @@ import Synchronization
 final class Slots: Sendable {
     private struct State {
         var busy = 0
-        var waiter: (need: Int, continuation: CheckedContinuation<Void, Never>)?
+        var waiter: (need: Int, fetcher: Bool, continuation: CheckedContinuation<Void, Never>)?
         /// Set by ``stopFetching()``: the fetcher's waits end at once from then on.
         var fetchingStopped = false
     }
@@ -41,19 +41,22 @@ final class Slots: Sendable {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let resumeNow: Bool = state.withLock { s in
                 if capacity - s.busy >= need || (fetcher && s.fetchingStopped) { return true }
-                s.waiter = (need, c)
+                s.waiter = (need, fetcher, c)
                 return false
             }
             if resumeNow { c.resume() }
         }
     }
 
-    /// The pool stops: wakes the fetcher if it waits, and ends its later waits at once.
+    /// The pool stops: wakes the fetcher if it waits, and ends its later waits at once. Only the
+    /// fetcher: a drain that began waiting already (the fetcher left its loop first) keeps its
+    /// grace period.
     func stopFetching() {
         let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
             s.fetchingStopped = true
-            defer { s.waiter = nil }
-            return s.waiter?.continuation
+            guard let waiter = s.waiter, waiter.fetcher else { return nil }
+            s.waiter = nil
+            return waiter.continuation
         }
         c?.resume()
     }

@@ -2,29 +2,27 @@ import Logging
 import Redis
 import Synchronization
 
-/// Runs the suspects of a process one at a time, and says in Redis which one runs.
+/// Lets a process run one suspect at a time, and says in Redis which one runs.
 ///
 /// A suspect is a job that was in flight when a worker process died (`crashes` ≥ 1 in its
 /// envelope). A death blames every job the process held, since any of them may have caused it;
 /// run again side by side, the job that kills its process would take the same neighbours down
-/// with it each time, and each would be blamed alike. So suspects run alone: at most one per
-/// process at a time (other jobs still run beside it), and before it starts, its id is written
-/// to the process's suspect key (`GlobalKeys.suspect`). When the process dies again, crash
-/// recovery (`CrashRecovery`) counts the death against that one suspect only; the others that
-/// waited for the lane are not blamed again. A suspect that runs to its outcome clears the key.
+/// with it each time, and each would be blamed alike. So a process runs at most one suspect at a
+/// time (other jobs still run beside it), and before it starts, its id is written to the
+/// process's suspect key (`GlobalKeys.suspect`). When the process dies again, crash recovery
+/// (`CrashRecovery`) counts the death against that one suspect only. A suspect fetched while the
+/// lane is taken does not wait here holding a slot: it goes back to its queue's schedule for a
+/// moment (`JobRunner`), for this process or another to take when its lane is free.
 final class SuspectLane: Sendable {
-    private struct State {
-        var busy = false
-        var order: [UInt64] = []
-        var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
-        var cancelled: Set<UInt64> = []
-        var next: UInt64 = 0
-    }
-
-    private let state = Mutex(State())
+    /// The run holding the lane, if any.
+    private let holder = Mutex<UInt64?>(nil)
+    private let next = Atomic<UInt64>(0)
     private let redis: RedisClient
     private let key: String
     private let logger: Logger
+
+    /// How long a suspect that found the lane taken waits in the schedule before it is taken again.
+    static let retakeAfterMillis: Int64 = 500
 
     init(redis: RedisClient, namespace: String, processID: String, logger: Logger) {
         self.redis = redis
@@ -32,25 +30,29 @@ final class SuspectLane: Sendable {
         self.logger = logger
     }
 
-    /// Runs `body` once no other suspect of this process runs, after marking `id` of `queue` as the
-    /// one running. False, without running `body`, when the task was cancelled while waiting.
-    func run(id: String, queue: String, _ body: () async -> Void) async -> Bool {
-        guard await acquire() else { return false }
-        defer { release() }
-        if Task.isCancelled { return false }
-        await mark(RunningSuspect(queue: queue, id: id).stored)
-        await body()
-        await clear()
-        return true
+    /// The lane for one run, or nil when another suspect holds it.
+    func tryTake() -> UInt64? {
+        let token = next.add(1, ordering: .relaxed).newValue
+        return holder.withLock { held in
+            guard held == nil else { return nil }
+            held = token
+            return token
+        }
     }
 
-    /// Writes the mark, trying again while Redis does not answer (unmarked, a death would not be
-    /// blamed on this job, and a job that kills its process would go on doing so).
-    private func mark(_ value: String) async {
+    /// Frees the lane if `token`'s run still holds it (a run claimed by its timeout frees it then;
+    /// its handler, if deaf to cancellation, must not free it later from under the next suspect).
+    func free(_ token: UInt64) {
+        holder.withLock { held in if held == token { held = nil } }
+    }
+
+    /// Writes the mark before a suspect runs, trying again while Redis does not answer (unmarked,
+    /// a death would not be blamed on it, and a job that kills its process would go on doing so).
+    func mark(queue: String, id: String) async {
         var delay = Duration.milliseconds(100)
         for attempt in 1...20 {
             do {
-                try await redis.send("SET", .string(key), .string(value)).unwrapped()
+                try await redis.send("SET", .string(key), .string(RunningSuspect(queue: queue, id: id).stored)).unwrapped()
                 return
             } catch {
                 if attempt == 20 || Task.isCancelled {
@@ -63,53 +65,26 @@ final class SuspectLane: Sendable {
         }
     }
 
-    private func clear() async {
-        do { try await redis.send("DEL", .string(key)).unwrapped() } catch {
+    /// Clears the mark once the suspect's run is over, if it is still this run's (a run whose
+    /// timeout freed the lane may end after the next suspect marked itself).
+    func clear(queue: String, id: String) async {
+        do {
+            try await redis.run(Self.clearIfMine, keys: [.string(key)],
+                                arguments: [.string(RunningSuspect(queue: queue, id: id).stored)]).unwrapped()
+        } catch {
             // Left behind, a later death of this process would blame this finished job: recovery
             // finds it no longer in flight, so nothing comes of it.
             logger.notice("could not clear the suspect mark", metadata: ["error": "\(error)"])
         }
     }
+}
 
-    private func acquire() async -> Bool {
-        let token: UInt64? = state.withLock { s in
-            if !s.busy { s.busy = true; return nil }
-            s.next += 1
-            return s.next
-        }
-        guard let token else { return true }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let cancelledAlready = state.withLock { s -> Bool in
-                    if s.cancelled.remove(token) != nil { return true }
-                    s.waiters[token] = continuation
-                    s.order.append(token)
-                    return false
-                }
-                if cancelledAlready { continuation.resume(returning: false) }
-            }
-        } onCancel: {
-            let waiting = state.withLock { s -> CheckedContinuation<Bool, Never>? in
-                if let continuation = s.waiters.removeValue(forKey: token) { return continuation }
-                s.cancelled.insert(token)
-                return nil
-            }
-            waiting?.resume(returning: false)
-        }
-    }
-
-    /// Hands the lane to the next waiter, or frees it.
-    private func release() {
-        let next = state.withLock { s -> CheckedContinuation<Bool, Never>? in
-            while !s.order.isEmpty {
-                let token = s.order.removeFirst()
-                if let continuation = s.waiters.removeValue(forKey: token) { return continuation }
-            }
-            s.busy = false
-            return nil
-        }
-        next?.resume(returning: true)
-    }
+extension SuspectLane {
+    /// KEYS: the suspect key. ARGV: the mark. Deletes the key only if it holds this mark.
+    static let clearIfMine = RedisScript(name: "suspect_clear", source: """
+    if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+    return 0
+    """)
 }
 
 /// The suspect a process runs, as its suspect key holds it.
