@@ -153,12 +153,15 @@ enum StripeRefusal {
         return code == "resource_missing" && message.lowercased().contains("paymentmethod")
     }
 
-    /// Whether Stripe certainly did not charge: it refused the request as such (invalid, not
-    /// allowed, not found, not sent at all). An idempotency mismatch means another request under the
-    /// key exists, which may have charged.
+    /// Whether Stripe certainly did not charge under this attempt's key: it read the request and
+    /// refused it as such (invalid, not found), or it was never sent (`invalidRequest`). Not a
+    /// 401/403 or a missing key: those come before Stripe reads the key, so an earlier send whose
+    /// answer was lost may have charged; refused, the next attempt would charge again under a new
+    /// key. An idempotency mismatch means another request under the key exists, which may have
+    /// charged.
     static func nothingCharged(_ error: ConnectorError) -> Bool {
         switch error {
-        case .rejected, .invalidRequest, .unauthorized, .notFound, .notConfigured: return true
+        case .rejected, .invalidRequest, .notFound: return true
         default: return false
         }
     }

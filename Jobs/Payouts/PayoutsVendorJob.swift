@@ -72,6 +72,15 @@ public struct PayoutsVendorJob: JobHandler {
     }
 
     /// Steps 2 and 3 for one payout; returns the reason if Stripe refused it for good.
+    /// Refusals that come before Stripe reads the idempotency key, so they say nothing about what
+    /// an earlier send under it did.
+    static func saysNothingOfEarlierSends(_ error: ConnectorError) -> Bool {
+        switch error {
+        case .unauthorized, .notConfigured: return true
+        default: return false
+        }
+    }
+
     private func pay(_ payout: PendingPayout, stripe: StripeConnector, book: PayoutBook, tenant: UUID,
                      context: JobContext) async throws -> String? {
         guard payout.ageSeconds <= resendLimitSeconds else {
@@ -95,6 +104,13 @@ public struct PayoutsVendorJob: JobHandler {
             // failed payout frees its entries, and the next payout would have a new key.
             if error.isRetryable || error.mayHaveTakenEffect { throw error }
             if case .idempotencyMismatch = error { throw JobFailure.permanent("payout \(payout.id): \(error); left pending") }
+            if Self.saysNothingOfEarlierSends(error) {
+                // Refused before Stripe looked at the key (credentials, configuration): an earlier
+                // send whose answer was lost may have made the transfer. Failed, the payout would
+                // free its entries for a new payout under a new key, which would pay them again.
+                throw JobFailure.permanent("payout \(payout.idempotencyKey): \(error); left pending, its entries held: "
+                    + "fix the Stripe setup, then replay this dead letter (the same key is sent again)")
+            }
             let reason = "payout \(payout.idempotencyKey) failed: \(error)"
             try await book.markFailed(payout, reason: error.description, tenant: tenant)
             context.logger.error("payout refused", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])

@@ -123,6 +123,38 @@ final class DunningTests: XCTestCase {
     /// customer's failure: no dunning, no past_due, no final action. The attempt is `refused`, the
     /// job a dead letter saying so, and running the job again after the fix charges at once. An
     /// amount Stripe cannot take exactly (12.345 KWD) is refused before it is sent, the same way.
+    /// Stripe charged but its answer did not read; the next send is refused before Stripe reads the
+    /// key (401). The attempt is left pending, not `refused`: refused, the replay made the next
+    /// attempt under a new key, and the customer was charged twice for one invoice.
+    func testACredentialsRefusalAfterAnUnreadChargeLeavesTheAttemptPendingNotChargedTwice() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 1_500)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "unread").first)
+            _ = try await world.sandboxJSON("/_sandbox/script", method: "POST",
+                                            body: #"{"kind":"garble","endpoint":"POST /stripe/v1/payment_intents"}"#)
+            do { try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant) } catch {}
+            try await world.scriptIntentFailure(status: 401)
+            do {
+                try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+                XCTFail("a refused send is not a paid invoice")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.description.contains("left pending"), failure.description)
+            }
+            var invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            var attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["pending"], "not refused: an earlier send may have charged")
+
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)   // the replay after the fix
+            invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(invoice.status, "paid")
+            attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["succeeded"], "one attempt, its key sent again")
+            let held = try await world.paymentIntentsHeld()
+            XCTAssertEqual(held, 1, "one charge")
+        }
+    }
+
     func testAChargeStripeRefusesForThePlatformsMistakeIsNotDunnedAndCanBeRunAgain() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()

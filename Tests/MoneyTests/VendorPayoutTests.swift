@@ -105,6 +105,34 @@ final class VendorPayoutTests: XCTestCase {
         }
     }
 
+    /// Stripe made the transfer but its answer did not read; the next send is refused before Stripe
+    /// reads the key (a key being rotated: 401). The payout stays pending, its entries held: failed,
+    /// it freed them for a new payout under a new key, and the vendor was paid twice.
+    func testACredentialsRefusalAfterAnUnreadAnswerLeavesThePayoutPendingNotPaidTwice() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            try await world.script(#"{"kind": "garble", "endpoint": "POST /stripe/v1/transfers"}"#)
+            do { try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant) } catch {}
+            try await world.script(#"{"kind": "fail", "endpoint": "POST /stripe/v1/transfers", "status": 401}"#)
+            do {
+                try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+                XCTFail("a refused send is not a paid payout")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.description.contains("left pending"), failure.description)
+            }
+            let afterRefusal = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(afterRefusal.map(\.status), ["pending"], "not failed: its entries stay held")
+
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)   // the replay after the fix
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)   // and the next day's run
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "one transfer")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["paid"])
+        }
+    }
+
     func testACrashAfterStripeAnsweredTwiceInARowStillEndsWithOneTransfer() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, account) = try await vendorWithSales(world)
