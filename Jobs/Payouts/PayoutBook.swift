@@ -83,15 +83,36 @@ struct PayoutBook {
 
     /// The predicate of a payable entry of `vendor` (entries aliased `e`); one text for the sum and the claim.
     /// Earnings and commissions wait out the tenant's hold; reversals count at once, since the hold
-    /// is there to absorb refunds: a sale refunded inside it is never paid out.
+    /// is there to absorb refunds: a sale refunded inside it is never paid out. A hold that is not
+    /// a number of days from 0 to 3650 (`"7d"`, `-1`) is read as the default, 7: before, the cast
+    /// failed and stopped every payout of the tenant (``PayoutsVendorJob`` says which setting).
     private static let payablePredicate = """
         e.vendor_id = $1 AND e.kind <> 'payout'
         AND (e.kind = 'reversal' OR e.occurred_at <= now() - make_interval(days => (
-            SELECT coalesce((settings -> 'payouts' ->> 'hold_days')::int, 7) FROM tenants WHERE id = e.tenant_id)))
+            SELECT \(holdDaysSQL) FROM tenants WHERE id = e.tenant_id)))
         AND NOT EXISTS (
             SELECT 1 FROM payout_items i JOIN payouts p ON p.tenant_id = i.tenant_id AND p.id = i.payout_id
             WHERE i.tenant_id = e.tenant_id AND i.entry_id = e.id AND p.status IN ('pending', 'paid'))
         """
+
+    /// The tenant's hold in whole days (a fraction rounds up), from `tenants.settings`.
+    static let holdDaysSQL = """
+        CASE WHEN (settings -> 'payouts' ->> 'hold_days') ~ '^[0-9]{1,4}(\\.[0-9]+)?$'
+                  AND (settings -> 'payouts' ->> 'hold_days')::numeric <= 3650
+             THEN ceil((settings -> 'payouts' ->> 'hold_days')::numeric)::int ELSE 7 END
+        """
+
+    /// The tenant's hold setting as written, when it is there but not a number of days (0…3650).
+    static func unreadableHold(tenant: UUID, on connection: PostgresConnection, logger: Logger) async throws -> String? {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+            SELECT settings -> 'payouts' ->> 'hold_days' FROM tenants
+            WHERE id = $1 AND settings -> 'payouts' -> 'hold_days' IS NOT NULL
+              AND NOT ((settings -> 'payouts' ->> 'hold_days') ~ '^[0-9]{1,4}(\\.[0-9]+)?$'
+                       AND (settings -> 'payouts' ->> 'hold_days')::numeric <= 3650)
+            """, binds: { var b = PostgresBindings(); b.append(tenant); return b }()), logger: logger)
+        for try await text in rows.decode(String?.self) { return text ?? "null" }
+        return nil
+    }
 
     private static func payable(vendor: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [(String, Int64)] {
         var binds = PostgresBindings()

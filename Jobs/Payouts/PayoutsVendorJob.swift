@@ -62,6 +62,11 @@ public struct PayoutsVendorJob: JobHandler {
         let stripe = try JobDependency.required(stripe, "the Stripe connector", for: Self.kind)
         let tenant = try JobTenant.required(context)
         let book = PayoutBook(database: database, logger: context.logger)
+        let logger = context.logger
+        if let hold = try await database.withTenant(tenant, { try await PayoutBook.unreadableHold(tenant: tenant, on: $0, logger: logger) }) {
+            logger.warning("tenant setting payouts.hold_days is not a number of days (0 to 3650): the default hold of 7 days applies",
+                           metadata: ["hold_days": "\(hold)"])
+        }
         var refused: [String] = []
         for payout in try await book.open(tenant: tenant, vendor: arguments.vendorID) {
             if let reason = try await pay(payout, stripe: stripe, book: book, tenant: tenant, context: context) {

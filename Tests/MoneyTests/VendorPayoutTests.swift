@@ -133,6 +133,23 @@ final class VendorPayoutTests: XCTestCase {
         }
     }
 
+    /// A hold setting that is not a number of days (`"7d"`) is read as the default 7 days, and the
+    /// payout runs; before, the cast failed and stopped every payout of the tenant.
+    func testAnUnreadableHoldSettingFallsBackToTheDefaultHold() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world, placedDaysAgo: 10)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("""
+                    UPDATE tenants SET settings = jsonb_set(settings, '{payouts,hold_days}', '"7d"') WHERE id = \(tenant)
+                    """, logger: MoneyWorld.logger)
+            }
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "sales 10 days old are past the default hold of 7")
+        }
+    }
+
     func testACrashAfterStripeAnsweredTwiceInARowStillEndsWithOneTransfer() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, account) = try await vendorWithSales(world)
