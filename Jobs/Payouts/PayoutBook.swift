@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import Queue
 import Store
+import Connectors
 
 /// A payout created and committed, waiting for (or resuming) its Stripe transfer.
 public struct PendingPayout: Sendable, Equatable {
@@ -59,9 +60,11 @@ struct PayoutBook {
             var opened: [PendingPayout] = []
             for (currency, total) in try await Self.payable(vendor: vendor, on: connection, logger: logger) {
                 let floor = currency == minimumCurrency ? max(minimum, 1) : 1
-                guard total >= floor else { continue }
-                let payout = PendingPayout(id: UUID(), vendorID: vendor, amount: total, currency: currency, destination: account)
-                try await Self.insert(payout, tenant: tenant, on: connection, logger: logger)
+                // What Stripe can take exactly; the rest is carried to the next payout.
+                let sendable = total > 0 ? total - total % StripeAmount.step(ofMinorUnitsIn: currency) : total
+                guard sendable >= floor else { continue }
+                let payout = PendingPayout(id: UUID(), vendorID: vendor, amount: sendable, currency: currency, destination: account)
+                try await Self.insert(payout, carrying: total - sendable, tenant: tenant, on: connection, logger: logger)
                 opened.append(payout)
             }
             return opened
@@ -82,13 +85,14 @@ struct PayoutBook {
     }
 
     /// The predicate of a payable entry of `vendor` (entries aliased `e`); one text for the sum and the claim.
-    /// Earnings and commissions wait out the tenant's hold; reversals count at once, since the hold
+    /// Earnings and commissions wait out the tenant's hold; reversals (and carries, which only move a
+    /// remainder from one payout to the next) count at once, since the hold
     /// is there to absorb refunds: a sale refunded inside it is never paid out. A hold that is not
     /// a number of days from 0 to 3650 (`"7d"`, `-1`) is read as the default, 7: before, the cast
     /// failed and stopped every payout of the tenant (``PayoutsVendorJob`` says which setting).
     private static let payablePredicate = """
         e.vendor_id = $1 AND e.kind <> 'payout'
-        AND (e.kind = 'reversal' OR e.occurred_at <= now() - make_interval(days => (
+        AND (e.kind IN ('reversal', 'carry') OR e.occurred_at <= now() - make_interval(days => (
             SELECT \(holdDaysSQL) FROM tenants WHERE id = e.tenant_id)))
         AND NOT EXISTS (
             SELECT 1 FROM payout_items i JOIN payouts p ON p.tenant_id = i.tenant_id AND p.id = i.payout_id
@@ -127,11 +131,23 @@ struct PayoutBook {
     }
 
     /// Inserts the payout and claims its entries, then checks the claimed entries sum to its amount.
-    private static func insert(_ payout: PendingPayout, tenant: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+    /// A `remainder` Stripe cannot take is carried (migration 0014): a `carry` entry of −remainder is
+    /// claimed with the others, and one of +remainder, written after the claim, stays payable.
+    private static func insert(_ payout: PendingPayout, carrying remainder: Int64, tenant: UUID,
+                               on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             INSERT INTO payouts (tenant_id, id, vendor_id, amount, currency, destination)
             VALUES (\(tenant), \(payout.id), \(payout.vendorID), \(payout.amount), \(payout.currency), \(payout.destination))
             """, logger: logger)
+        let carryJob = "payout-carry:\(payout.idempotencyKey)"
+        let memo = "below Stripe's step for \(payout.currency): carried from payout \(payout.idempotencyKey) to the next"
+        func carry(_ amount: Int64) async throws {
+            try await connection.query("""
+                INSERT INTO vendor_ledger_entries (tenant_id, vendor_id, kind, amount, currency, occurred_at, job_id, memo)
+                VALUES (\(tenant), \(payout.vendorID), 'carry', \(amount), \(payout.currency), now(), \(carryJob), \(memo))
+                """, logger: logger)
+        }
+        if remainder != 0 { try await carry(-remainder) }
         var binds = PostgresBindings()
         binds.append(payout.vendorID)
         binds.append(payout.id)
@@ -149,6 +165,7 @@ struct PayoutBook {
         for try await claimed in check.decode(Int64.self) where claimed != payout.amount {
             throw PayoutError.claimMismatch(payout: payout.id, amount: payout.amount, claimed: claimed)
         }
+        if remainder != 0 { try await carry(remainder) }
     }
 
     /// Books a transfer: the payout becomes `paid` with its transfer id and the ledger gets its

@@ -150,6 +150,39 @@ final class VendorPayoutTests: XCTestCase {
         }
     }
 
+    /// Stripe takes KWD only in multiples of 0.010: a balance of 11.111 KWD is paid as 11.110, and
+    /// the 0.001 left is carried, payable with the next payout (the vendor's balance says so). Before,
+    /// the payout failed, and again every day the balance was not such a multiple.
+    func testAThreeDecimalBalanceIsPaidToStripesStepAndTheRestCarried() async throws {
+        try await MoneyWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (vendor, account) = try await world.makeVendor(tenant)
+            try await world.setRule(tenant, basisPoints: 0)
+            func sell(_ fils: Int64) async throws {
+                let order = CommissionCalculateJob.PlacedOrder(currency: "KWD", placedAt: MoneyWorld.placedAt(daysAgo: 10),
+                                                               lines: [.init(vendorID: vendor, quantity: 1, unitAmount: fils)])
+                try await world.run(world.calculate, .init(order: order), tenant: tenant)
+            }
+            try await sell(11_111)
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            var transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.amount), [11_110], "11.110 KWD, Stripe's step")
+            var balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, 1, "0.001 KWD still owed")
+            var payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["paid"])
+
+            try await sell(2_009)   // 2.009 KWD more: 2.010 with the carried 0.001
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.amount).sorted(), [2_010, 11_110], "the carried fils went with the next payout")
+            balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, 0)
+            payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["paid", "paid"])
+        }
+    }
+
     func testACrashAfterStripeAnsweredTwiceInARowStillEndsWithOneTransfer() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, account) = try await vendorWithSales(world)

@@ -17,6 +17,16 @@ public enum StripeAmount {
         return 2
     }
 
+    /// The smallest amount, in `Money`'s minor units of `currency`, in whose multiples Stripe takes
+    /// it exactly: 10 for the three-decimal currencies (0.010), 100 for MGA (ISO: two decimals;
+    /// Stripe: none), 1 otherwise.
+    public static func step(ofMinorUnitsIn currency: String) -> Int64 {
+        let shift = exponent(of: currency) - Money.exponent(of: currency)
+        var step: Int64 = shift < 0 ? Int64(power(-shift)) : 1
+        if threeDecimal.contains(currency.lowercased()) { step *= 10 }
+        return step
+    }
+
     /// `money` in Stripe's units.
     /// - Throws: `ConnectorError.invalidRequest` when Stripe cannot take it exactly (2.50 MGA, a
     ///   KWD amount not a multiple of 0.010), or it overflows.
