@@ -155,15 +155,7 @@ final class OrderEventTests: XCTestCase {
             let before = try await world.sandboxDocuments()
 
             try await world.handleOrderPlaced(order, tenant: tenant)
-            let ledger = try await world.ledger(tenant, medusaOrder: order)
-            XCTAssertEqual(ledger, ["commission -250", "earning 2500", "reversal -2500", "reversal 250"])
-            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
-            XCTAssertEqual(fulfilment?.canceled, true)
-            XCTAssertNil(fulfilment?.deliveryID, "no delivery for a canceled order")
-            XCTAssertNil(fulfilment?.invoiceName, "no invoice for a canceled order")
-            let after = try await world.sandboxDocuments()
-            XCTAssertEqual(after.deliveries.count, before.deliveries.count)
-            XCTAssertEqual(after.documents.count, before.documents.count)
+            try await Self.assertBookedCanceledWithNothingSentOut(world, tenant: tenant, order: order, before: before)
         }
     }
 
@@ -213,15 +205,7 @@ final class OrderEventTests: XCTestCase {
             try await world.handleOrderPlaced(order, tenant: tenant)
             let statuses = try await world.values(tenant, "SELECT status FROM orders WHERE external_id = '\(order)'", as: String.self)
             XCTAssertEqual(statuses, ["canceled"])
-            let ledger = try await world.ledger(tenant, medusaOrder: order)
-            XCTAssertEqual(ledger, ["commission -250", "earning 2500", "reversal -2500", "reversal 250"])
-            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
-            XCTAssertEqual(fulfilment?.canceled, true)
-            XCTAssertNil(fulfilment?.deliveryID, "no delivery for a canceled order")
-            XCTAssertNil(fulfilment?.invoiceName, "no invoice for a canceled order")
-            let after = try await world.sandboxDocuments()
-            XCTAssertEqual(after.deliveries.count, before.deliveries.count)
-            XCTAssertEqual(after.documents.count, before.documents.count)
+            try await Self.assertBookedCanceledWithNothingSentOut(world, tenant: tenant, order: order, before: before)
         }
     }
 
@@ -247,5 +231,21 @@ final class OrderEventTests: XCTestCase {
             XCTAssertEqual(invoice.docstatus, 2, "the unpaid invoice is cancelled in ERPNext")
             XCTAssertEqual(fulfilment?.accountingStatus, "cancelled")
         }
+    }
+
+    /// The order is booked with its commissions reversed once, its fulfilment canceled, and no
+    /// delivery or invoice was made for it (the sandbox holds as many as `before`).
+    private static func assertBookedCanceledWithNothingSentOut(_ world: DispatchWorld, tenant: UUID, order: String,
+                                                               before: (deliveries: [String], documents: [String]),
+                                                               file: StaticString = #filePath, line: UInt = #line) async throws {
+        let ledger = try await world.ledger(tenant, medusaOrder: order)
+        XCTAssertEqual(ledger, ["commission -250", "earning 2500", "reversal -2500", "reversal 250"], file: file, line: line)
+        let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+        XCTAssertEqual(fulfilment?.canceled, true, file: file, line: line)
+        XCTAssertNil(fulfilment?.deliveryID, "no delivery for a canceled order", file: file, line: line)
+        XCTAssertNil(fulfilment?.invoiceName, "no invoice for a canceled order", file: file, line: line)
+        let after = try await world.sandboxDocuments()
+        XCTAssertEqual(after.deliveries.count, before.deliveries.count, file: file, line: line)
+        XCTAssertEqual(after.documents.count, before.documents.count, file: file, line: line)
     }
 }
