@@ -85,7 +85,10 @@ public struct BillingInvoiceJob: JobHandler {
                 return
             default:
                 if error.isRetryable { throw error }
-                if StripeRefusal.nothingCharged(error) {
+                // Certainly nothing charged under this attempt's key (`refusesThisRequest`); not a
+                // 401/403 or a missing key, which come before Stripe reads the key: an earlier send
+                // whose answer was lost may have charged, and a new attempt would charge again.
+                if error.refusesThisRequest {
                     // The platform's request or account is wrong, not the customer's card: dunning
                     // must not chase the customer (and cancel every subscription) for it.
                     try await book.recordRefused(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
@@ -151,18 +154,5 @@ enum StripeRefusal {
         if customerCodes.contains(code) { return true }
         // "No such PaymentMethod: 'pm_…'": detached or deleted; a customer gone is the platform's to fix.
         return code == "resource_missing" && message.lowercased().contains("paymentmethod")
-    }
-
-    /// Whether Stripe certainly did not charge under this attempt's key: it read the request and
-    /// refused it as such (invalid, not found), or it was never sent (`invalidRequest`). Not a
-    /// 401/403 or a missing key: those come before Stripe reads the key, so an earlier send whose
-    /// answer was lost may have charged; refused, the next attempt would charge again under a new
-    /// key. An idempotency mismatch means another request under the key exists, which may have
-    /// charged.
-    static func nothingCharged(_ error: ConnectorError) -> Bool {
-        switch error {
-        case .rejected, .invalidRequest, .notFound: return true
-        default: return false
-        }
     }
 }

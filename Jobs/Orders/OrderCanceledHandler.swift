@@ -52,7 +52,7 @@ struct OrderCanceledHandler: WebhookEventHandler {
                 // Refused for this delivery (our status lagged Fleetbase's, or the delivery is gone
                 // there): the invoice must still be cancelled, or the customer is billed for a
                 // canceled order. Anything else (credentials, an outage) fails the event as before.
-                guard Self.refusesOnlyThisDelivery(error) else {
+                guard error.refusesThisRequest else {
                     throw OutsideCall.failure(error, "cancelling Fleetbase delivery \(deliveryID) of order \(medusaID)")
                 }
                 logger.warning("Fleetbase refused to cancel the delivery of a canceled order; left to dispatch",
@@ -63,14 +63,6 @@ struct OrderCanceledHandler: WebhookEventHandler {
             try await Self.cancelInvoice(invoiceName, erpnext: erpnext, tenant: tenant, database: database, logger: logger)
         }
         return .processed
-    }
-
-    /// Fleetbase refused to cancel this one delivery (a 4xx about it, or it is gone).
-    static func refusesOnlyThisDelivery(_ error: ConnectorError) -> Bool {
-        switch error {
-        case .rejected, .invalidRequest, .notFound: return true
-        default: return false
-        }
     }
 
     /// Cancels the unpaid invoice in ERPNext and records it (as a version of the invoice, so a late

@@ -46,13 +46,18 @@ struct PayoutBook {
         let logger = self.logger
         return try await database.withTenant(tenant) { connection in
             let rows = try await connection.query("""
-                SELECT status, stripe_account_id, payouts_enabled, minimum_payout_amount, minimum_payout_currency
+                SELECT status, stripe_account_id, payouts_enabled, minimum_payout_amount, minimum_payout_currency,
+                       \(unescaped: Self.unreadableHoldSQL)
                 FROM vendors WHERE id = \(vendor) FOR UPDATE
                 """, logger: logger)
-            var vendorRow: (String, String?, Bool, Int64, String)?
-            for try await row in rows.decode((String, String?, Bool, Int64, String).self) { vendorRow = row }
-            guard let (status, account, enabled, minimum, minimumCurrency) = vendorRow else {
+            var vendorRow: (String, String?, Bool, Int64, String, String?)?
+            for try await row in rows.decode((String, String?, Bool, Int64, String, String?).self) { vendorRow = row }
+            guard let (status, account, enabled, minimum, minimumCurrency, unreadableHold) = vendorRow else {
                 throw JobFailure.permanent("vendor \(vendor) does not exist in tenant \(tenant)")
+            }
+            if let unreadableHold {
+                logger.warning("tenant setting payouts.hold_days is not a number of days (0 to 3650): the default hold of 7 days applies",
+                               metadata: ["hold_days": "\(unreadableHold)"])
             }
             let pending = try await Self.pending(vendor: vendor, on: connection, logger: logger)
             if !pending.isEmpty { return pending }
@@ -89,7 +94,7 @@ struct PayoutBook {
     /// remainder from one payout to the next) count at once, since the hold
     /// is there to absorb refunds: a sale refunded inside it is never paid out. A hold that is not
     /// a number of days from 0 to 3650 (`"7d"`, `-1`) is read as the default, 7: before, the cast
-    /// failed and stopped every payout of the tenant (``PayoutsVendorJob`` says which setting).
+    /// failed and stopped every payout of the tenant (`open` logs the setting).
     private static let payablePredicate = """
         e.vendor_id = $1 AND e.kind <> 'payout'
         AND (e.kind IN ('reversal', 'carry') OR e.occurred_at <= now() - make_interval(days => (
@@ -99,24 +104,25 @@ struct PayoutBook {
             WHERE i.tenant_id = e.tenant_id AND i.entry_id = e.id AND p.status IN ('pending', 'paid'))
         """
 
-    /// The tenant's hold in whole days (a fraction rounds up), from `tenants.settings`.
-    static let holdDaysSQL = """
-        CASE WHEN (settings -> 'payouts' ->> 'hold_days') ~ '^[0-9]{1,4}(\\.[0-9]+)?$'
-                  AND (settings -> 'payouts' ->> 'hold_days')::numeric <= 3650
-             THEN ceil((settings -> 'payouts' ->> 'hold_days')::numeric)::int ELSE 7 END
+    /// The tenant's `payouts.hold_days` as written, from `tenants.settings`.
+    private static let holdText = "(settings -> 'payouts' ->> 'hold_days')"
+
+    /// The hold in whole days (a fraction rounds up) when the setting is a number of days from 0 to
+    /// 3650, else NULL. Nested CASEs: PostgreSQL does not promise to test an AND's sides in order,
+    /// and `'7d'::numeric` must never be tried.
+    private static let readableHoldSQL = """
+        CASE WHEN \(holdText) ~ '^[0-9]{1,4}(\\.[0-9]+)?$'
+             THEN CASE WHEN \(holdText)::numeric <= 3650 THEN ceil(\(holdText)::numeric)::int END END
         """
 
-    /// The tenant's hold setting as written, when it is there but not a number of days (0…3650).
-    static func unreadableHold(tenant: UUID, on connection: PostgresConnection, logger: Logger) async throws -> String? {
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT settings -> 'payouts' ->> 'hold_days' FROM tenants
-            WHERE id = $1 AND settings -> 'payouts' -> 'hold_days' IS NOT NULL
-              AND NOT ((settings -> 'payouts' ->> 'hold_days') ~ '^[0-9]{1,4}(\\.[0-9]+)?$'
-                       AND (settings -> 'payouts' ->> 'hold_days')::numeric <= 3650)
-            """, binds: { var b = PostgresBindings(); b.append(tenant); return b }()), logger: logger)
-        for try await text in rows.decode(String?.self) { return text ?? "null" }
-        return nil
-    }
+    /// The hold applied: the setting when readable, else the default, 7 days.
+    private static let holdDaysSQL = "coalesce(\(readableHoldSQL), 7)"
+
+    /// The setting as written when it is there but not readable (for a warning), else NULL.
+    private static let unreadableHoldSQL = """
+        (SELECT \(holdText) FROM tenants WHERE id = vendors.tenant_id
+         AND settings -> 'payouts' -> 'hold_days' IS NOT NULL AND \(readableHoldSQL) IS NULL)
+        """
 
     private static func payable(vendor: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [(String, Int64)] {
         var binds = PostgresBindings()

@@ -62,11 +62,6 @@ public struct PayoutsVendorJob: JobHandler {
         let stripe = try JobDependency.required(stripe, "the Stripe connector", for: Self.kind)
         let tenant = try JobTenant.required(context)
         let book = PayoutBook(database: database, logger: context.logger)
-        let logger = context.logger
-        if let hold = try await database.withTenant(tenant, { try await PayoutBook.unreadableHold(tenant: tenant, on: $0, logger: logger) }) {
-            logger.warning("tenant setting payouts.hold_days is not a number of days (0 to 3650): the default hold of 7 days applies",
-                           metadata: ["hold_days": "\(hold)"])
-        }
         var refused: [String] = []
         for payout in try await book.open(tenant: tenant, vendor: arguments.vendorID) {
             if let reason = try await pay(payout, stripe: stripe, book: book, tenant: tenant, context: context) {
@@ -77,15 +72,6 @@ public struct PayoutsVendorJob: JobHandler {
     }
 
     /// Steps 2 and 3 for one payout; returns the reason if Stripe refused it for good.
-    /// Refusals that come before Stripe reads the idempotency key, so they say nothing about what
-    /// an earlier send under it did.
-    static func saysNothingOfEarlierSends(_ error: ConnectorError) -> Bool {
-        switch error {
-        case .unauthorized, .notConfigured: return true
-        default: return false
-        }
-    }
-
     private func pay(_ payout: PendingPayout, stripe: StripeConnector, book: PayoutBook, tenant: UUID,
                      context: JobContext) async throws -> String? {
         guard payout.ageSeconds <= resendLimitSeconds else {
@@ -109,10 +95,10 @@ public struct PayoutsVendorJob: JobHandler {
             // failed payout frees its entries, and the next payout would have a new key.
             if error.isRetryable || error.mayHaveTakenEffect { throw error }
             if case .idempotencyMismatch = error { throw JobFailure.permanent("payout \(payout.id): \(error); left pending") }
-            if Self.saysNothingOfEarlierSends(error) {
-                // Refused before Stripe looked at the key (credentials, configuration): an earlier
-                // send whose answer was lost may have made the transfer. Failed, the payout would
-                // free its entries for a new payout under a new key, which would pay them again.
+            if !error.refusesThisRequest {
+                // Refused before Stripe read the key (credentials, configuration): an earlier send
+                // whose answer was lost may have made the transfer. Failed, the payout would free
+                // its entries for a new payout under a new key, which would pay them again.
                 throw JobFailure.permanent("payout \(payout.idempotencyKey): \(error); left pending, its entries held: "
                     + "fix the Stripe setup, then replay this dead letter (the same key is sent again)")
             }

@@ -84,7 +84,7 @@ struct SyncReconciliation: Sendable {
                         state.conflicts += Int64(partial.settled.count)
                     }
                     let underlying = (error as? PartialSync)?.underlying ?? error
-                    if Self.refusesOnlyThisProduct(underlying) {
+                    if (underlying as? ConnectorError)?.refusesThisRequest == true {
                         // Refused for good (a validation error, a product gone meanwhile): failing the
                         // attempt would keep the cursor here, and every later run would fail at the
                         // same product, never reaching the ones after it or the archiving phase.
@@ -121,16 +121,6 @@ struct SyncReconciliation: Sendable {
         cursor = saved
         if let failure { throw failure }
         return false
-    }
-
-    /// Whether `error` is about the one product (Medusa or Payload refused its write or no longer
-    /// has it), so the run goes on without it. What may pass (a timeout, a 5xx, a rate limit) and
-    /// what is about every product (credentials, configuration) still fail the attempt.
-    static func refusesOnlyThisProduct(_ error: any Error) -> Bool {
-        switch error as? ConnectorError {
-        case .rejected?, .invalidRequest?, .notFound?: return true
-        default: return false
-        }
     }
 
     /// One page of content documents: those whose product no longer exists are archived.

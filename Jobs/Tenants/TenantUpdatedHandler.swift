@@ -40,16 +40,17 @@ struct TenantUpdatedHandler: WebhookEventHandler {
             throw JobFailure.permanent("\(event.source) \(event.type) event \(event.eventID): data.updated_at \(updatedAt) is not a timestamp")
         }
         let name = event.string("data", "name")
-        let settings = event.value(["data", "settings"]).flatMap { $0 == .null ? nil : $0 }
-        if let settings, case .object = settings {} else if settings != nil {
-            throw JobFailure.permanent("\(event.source) \(event.type) event \(event.eventID): data.settings must be an object")
+        // An absent (or null) part keeps the stored one: an event that left branding out used to
+        // wipe the tenant's branding here and in Payload.
+        func object(_ field: String) throws(JobFailure) -> JSONValue? {
+            guard let value = event.value(["data", field]), value != .null else { return nil }
+            guard case .object = value else {
+                throw .permanent("\(event.source) \(event.type) event \(event.eventID): data.\(field) must be an object")
+            }
+            return value
         }
-        // Absent (or null) branding keeps the stored one, as an absent name or settings does: an
-        // event that leaves it out used to wipe the tenant's branding here and in Payload.
-        let branding = event.value(["data", "branding"]).flatMap { $0 == .null ? nil : $0 }
-        if let branding, case .object = branding {} else if branding != nil {
-            throw JobFailure.permanent("\(event.source) \(event.type) event \(event.eventID): data.branding must be an object")
-        }
+        let settings = try object("settings")
+        let branding = try object("branding")
         let logger = context.logger
         return try await database.withTenant(tenant) { connection in
             guard try await ObjectVersions.advance("tenant.settings", tenant.uuidString.lowercased(), to: stamp, tenant: tenant,

@@ -131,8 +131,7 @@ final class DunningTests: XCTestCase {
             let tenant = try await world.makeTenant()
             let plan = try await world.makePlan(tenant, amount: 1_500)
             let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "unread").first)
-            _ = try await world.sandboxJSON("/_sandbox/script", method: "POST",
-                                            body: #"{"kind":"garble","endpoint":"POST /stripe/v1/payment_intents"}"#)
+            try await world.scriptIntentGarble()
             do { try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant) } catch {}
             try await world.scriptIntentFailure(status: 401)
             do {

@@ -32,22 +32,18 @@ public enum StripeAmount {
     ///   KWD amount not a multiple of 0.010), or it overflows.
     public static func units(_ money: Money) throws(ConnectorError) -> Int {
         let code = money.currency.uppercased()
-        var units = money.minorUnits
+        guard Int64(money.minorUnits) % step(ofMinorUnitsIn: money.currency) == 0 else {
+            throw .invalidRequest(service: .stripe, message: threeDecimal.contains(money.currency)
+                ? "\(money): Stripe takes \(code) amounts in multiples of 0.010"
+                : "\(money): Stripe takes \(code) in whole units only")
+        }
         let shift = exponent(of: money.currency) - Money.exponent(of: money.currency)
         if shift > 0 {
-            let (scaled, overflow) = units.multipliedReportingOverflow(by: power(shift))
+            let (scaled, overflow) = money.minorUnits.multipliedReportingOverflow(by: power(shift))
             guard !overflow else { throw .invalidRequest(service: .stripe, message: "\(money) is too large for Stripe") }
-            units = scaled
-        } else if shift < 0 {
-            guard units % power(-shift) == 0 else {
-                throw .invalidRequest(service: .stripe, message: "\(money): Stripe takes \(code) in whole units only")
-            }
-            units /= power(-shift)
+            return scaled
         }
-        if threeDecimal.contains(money.currency), units % 10 != 0 {
-            throw .invalidRequest(service: .stripe, message: "\(money): Stripe takes \(code) amounts in multiples of 0.010")
-        }
-        return units
+        return shift < 0 ? money.minorUnits / power(-shift) : money.minorUnits
     }
 
     /// An amount Stripe gives (in its units) as `Money`. A fraction of `Money`'s unit (which

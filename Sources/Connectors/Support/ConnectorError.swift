@@ -50,6 +50,18 @@ public enum ConnectorError: Error, Sendable, Equatable, CustomStringConvertible 
         }
     }
 
+    /// Whether the service read this request and refused it as such (declined, invalid, not found),
+    /// or it was never sent (`invalidRequest`): nothing came of it, and the refusal is about this
+    /// request alone. Not a refusal of the credentials or the configuration (about every request,
+    /// and given before an idempotency key is read, so it says nothing of an earlier send under
+    /// it), nor anything that may pass or may have taken effect.
+    public var refusesThisRequest: Bool {
+        switch self {
+        case .declined, .rejected, .invalidRequest, .notFound: return true
+        default: return false
+        }
+    }
+
     /// Whether a later attempt of the same request may succeed.
     public var isRetryable: Bool {
         switch self {

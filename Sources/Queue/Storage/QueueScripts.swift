@@ -12,6 +12,12 @@ enum QueueScripts {
       if front then n = redis.call('LPUSH', key, id) else n = redis.call('RPUSH', key, id) end
       if n == 1 then redis.call('RPUSH', ring, t) end
     end
+    local function note_recovered(stats, wake, n)
+      if n > 0 then
+        redis.call('HINCRBY', stats, 'recovered', n)
+        redis.call('LPUSH', wake, '1'); redis.call('LTRIM', wake, 0, 0)
+      end
+    end
     """
 
     /// ENQUEUE — KEYS: jobs, ring, schedule, stats, wake, queues-set.
@@ -236,10 +242,7 @@ enum QueueScripts {
         end
       end
     end
-    if requeued > 0 then
-      redis.call('HINCRBY', KEYS[4], 'recovered', requeued)
-      redis.call('LPUSH', KEYS[5], '1'); redis.call('LTRIM', KEYS[5], 0, 0)
-    end
+    note_recovered(KEYS[4], KEYS[5], requeued)
     local out = {requeued}
     for _, id in ipairs(buried) do out[#out+1] = id end
     return out
@@ -292,10 +295,7 @@ enum QueueScripts {
         n = n + 1
       end
     end
-    if n > 0 then
-      redis.call('HINCRBY', KEYS[4], 'recovered', n)
-      redis.call('LPUSH', KEYS[5], '1'); redis.call('LTRIM', KEYS[5], 0, 0)
-    end
+    note_recovered(KEYS[4], KEYS[5], n)
     return n
     """)
 

@@ -295,6 +295,12 @@ final class BillingWorld: @unchecked Sendable {
                                   body: "{\"kind\":\"fail\",\"endpoint\":\"POST /stripe/v1/payment_intents\",\"status\":\(status)}")
     }
 
+    /// Scripts the next PaymentIntent request to run at Stripe and answer with a body that does not read.
+    func scriptIntentGarble() async throws {
+        _ = try await sandboxJSON("/_sandbox/script", method: "POST",
+                                  body: "{\"kind\":\"garble\",\"endpoint\":\"POST /stripe/v1/payment_intents\"}")
+    }
+
     /// Settles a `processing` PaymentIntent, as the bank's answer would (no webhook: sending is off).
     func settle(intent: String, succeeded: Bool) async throws {
         _ = try await sandboxJSON("/_sandbox/stripe/payment_intents/\(intent)/settle", method: "POST",
