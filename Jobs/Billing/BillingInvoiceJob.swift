@@ -16,7 +16,9 @@ import Store
 /// 3. Stripe's answer is applied like its webhook would be: succeeded → the invoice is paid and
 ///    the subscription's period advances; declined → the attempt failed, and the tenant's dunning
 ///    policy schedules the next attempt or ends the subscription. A PaymentIntent still processing
-///    stays pending until its `payment_intent.*` webhook settles it (``PaymentIntentEvents``).
+///    stays pending until its `payment_intent.*` webhook settles it (``PaymentIntentEvents``); one
+///    waiting for the customer to authenticate it (`requires_action`) is canceled and the attempt
+///    failed, for dunning to chase.
 ///
 /// Stripe errors that may pass (5xx, timeouts, 429) fail the job, which is retried: it resumes the
 /// pending attempt with the same key. Stripe keeps keys 24 hours; a job's retries end well before.
@@ -63,7 +65,7 @@ public struct BillingInvoiceJob: JobHandler {
                 throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): reading PaymentIntent \(known): "
                     + "\(error); left pending")
             }
-            try await apply(intent, to: attempt, tenant: tenant, book: book, clock: clock, context: context)
+            try await apply(intent, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
             return
         }
         do {
@@ -99,7 +101,7 @@ public struct BillingInvoiceJob: JobHandler {
                 throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): \(error); left pending")
             }
         }
-        try await apply(intent, to: attempt, tenant: tenant, book: book, clock: clock, context: context)
+        try await apply(intent, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
     }
 
     /// The attempt's off-session PaymentIntent: the same request (parameters and key) however
@@ -114,8 +116,8 @@ public struct BillingInvoiceJob: JobHandler {
             idempotencyKey: attempt.idempotencyKey)
     }
 
-    private static func apply(_ intent: StripePaymentIntent, to attempt: ChargeAttempt, tenant: UUID, book: InvoiceBook,
-                              clock: JobClock, context: JobContext) async throws {
+    private static func apply(_ intent: StripePaymentIntent, to attempt: ChargeAttempt, tenant: UUID, stripe: StripeConnector,
+                              book: InvoiceBook, clock: JobClock, context: JobContext) async throws {
         switch intent.status {
         case .succeeded:
             try await book.recordSucceeded(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
@@ -126,12 +128,54 @@ public struct BillingInvoiceJob: JobHandler {
             try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
                                               paymentIntentID: intent.id, declineCode: error?.declineCode ?? error?.code,
                                               message: error?.message ?? "PaymentIntent \(intent.status.rawValue)", at: clock.now()))
+        case .requiresAction, .requiresConfirmation:
+            try await abandon(intent, attempt: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
         default:
             // Kept on the attempt: should the webhook never come, `payments.retry` has it read.
             try await book.noteSettling(attempt, tenant: tenant, paymentIntentID: intent.id)
             context.logger.info("invoice attempt pending at Stripe; its webhook settles it", metadata: [
                 "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "status": "\(intent.status.rawValue)"])
         }
+    }
+
+    /// A charge that waits for the customer: their bank asks them to authenticate it
+    /// (`requires_action`, 3-D Secure), or it was left unconfirmed. Off-session nobody is there to
+    /// do it, and Stripe keeps such a PaymentIntent for ever, so waiting for its webhook would leave
+    /// the invoice unpaid and unchased. The PaymentIntent is kept on the attempt first (a later run
+    /// reads it, whatever happens next), then canceled, so that it can never charge after dunning's
+    /// next attempt has, and the attempt is failed with `authentication_required`: dunning chases
+    /// the customer, who authenticates or changes card before the next attempt.
+    private static func abandon(_ intent: StripePaymentIntent, attempt: ChargeAttempt, tenant: UUID, stripe: StripeConnector,
+                                book: InvoiceBook, clock: JobClock, context: JobContext) async throws {
+        let what = "invoice \(attempt.invoiceID) attempt \(attempt.attempt): PaymentIntent \(intent.id) (\(intent.status.rawValue))"
+        try await book.noteSettling(attempt, tenant: tenant, paymentIntentID: intent.id)
+        do {
+            _ = try await stripe.cancelPaymentIntent(id: intent.id, reason: "abandoned",
+                                                     idempotencyKey: "\(attempt.idempotencyKey)_cancel")
+        } catch {
+            if error.isRetryable || error.mayHaveTakenEffect { throw error }
+            guard case .rejected(_, _, "payment_intent_unexpected_state"?, _) = error else {
+                throw JobFailure.permanent("\(what): canceling it failed: \(error); left pending")
+            }
+            // It moved on since it was read (the customer authenticated, say): apply what it is now.
+            let now: StripePaymentIntent
+            do { now = try await stripe.paymentIntent(id: intent.id) } catch {
+                if error.isRetryable { throw error }
+                throw JobFailure.permanent("\(what): reading it after Stripe refused to cancel it: \(error); left pending")
+            }
+            guard now.status != .requiresAction, now.status != .requiresConfirmation else {
+                throw JobFailure.permanent("\(what): Stripe refused to cancel it (\(error)) and it still waits; left pending")
+            }
+            try await apply(now, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
+            return
+        }
+        try await book.recordFailed(.init(
+            tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt, paymentIntentID: intent.id,
+            declineCode: "authentication_required",
+            message: "the customer's bank asked them to authenticate the charge (\(intent.status.rawValue)), which cannot be "
+                + "done off-session; PaymentIntent canceled", at: clock.now()))
+        context.logger.info("invoice attempt needs the customer's authentication: canceled and failed for dunning", metadata: [
+            "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "payment_intent": "\(intent.id)"])
     }
 }
 

@@ -18,6 +18,9 @@ public struct PendingPayout: Sendable, Equatable {
     /// How long the payout has been pending, in seconds (0 for one opened just now). Not part of
     /// its identity: the same payout found again later is equal to itself.
     public var ageSeconds: Double = 0
+    /// Left pending by an earlier attempt and resumed, rather than opened just now. Not part of
+    /// its identity either.
+    public var resumed = false
 
     public static func == (a: PendingPayout, b: PendingPayout) -> Bool {
         a.id == b.id && a.vendorID == b.vendorID && a.amount == b.amount && a.currency == b.currency
@@ -84,7 +87,7 @@ struct PayoutBook {
         var found: [PendingPayout] = []
         for try await (id, amount, currency, destination, age) in rows.decode((UUID, Int64, String, String, Double).self) {
             found.append(PendingPayout(id: id, vendorID: vendor, amount: amount, currency: currency, destination: destination,
-                                       ageSeconds: age))
+                                       ageSeconds: age, resumed: true))
         }
         return found
     }

@@ -1,5 +1,6 @@
 import Connectors
 import Foundation
+import Logging
 import Queue
 import Store
 
@@ -28,10 +29,17 @@ import Store
 ///
 /// Stripe keeps idempotency keys for 24 hours, so a payout pending for longer than
 /// `resendLimitSeconds` (23 h; its retries exhausted, found again by a later `payouts.run`) is never
-/// sent again automatically: if its first call did reach Stripe, a resend would pay twice. It stays
-/// pending and the job fails permanently naming it, for an operator to look its transfer up by
-/// `transfer_group` (`payout_<id>`) in Stripe. (Doing that lookup automatically needs a list call
-/// the connector does not have yet.)
+/// sent again: if its first call did reach Stripe, a resend could pay twice. Stripe's own record
+/// decides instead, the transfers in the payout's `transfer_group` (`payout_<id>`), which a
+/// request that reached Stripe a day ago has long since made: one transfer of the payout's
+/// amount, currency and destination → the payout is booked `paid` with it; none → the payout is
+/// `failed` ("never made") and its entries go into a new payout with a new key; anything else
+/// (another amount, several transfers) → left pending and the job fails permanently naming it,
+/// for an operator.
+///
+/// A payout resumed from an earlier attempt holds back the vendor's other balances (one round of
+/// payouts at a time): once every resumed payout is settled, the job opens and pays the rest in
+/// the same run, rather than leaving them for the next day's `payouts.run`.
 public struct PayoutsVendorJob: JobHandler {
     public struct Arguments: Codable, Sendable {
         public var vendorID: UUID
@@ -63,21 +71,26 @@ public struct PayoutsVendorJob: JobHandler {
         let tenant = try JobTenant.required(context)
         let book = PayoutBook(database: database, logger: context.logger)
         var refused: [String] = []
-        for payout in try await book.open(tenant: tenant, vendor: arguments.vendorID) {
-            if let reason = try await pay(payout, stripe: stripe, book: book, tenant: tenant, context: context) {
-                refused.append(reason)
+        var payouts = try await book.open(tenant: tenant, vendor: arguments.vendorID)
+        for round in 0..<2 {
+            for payout in payouts {
+                if let reason = try await pay(payout, stripe: stripe, book: book, tenant: tenant, context: context) {
+                    refused.append(reason)
+                }
             }
+            // Resumed payouts held back the rest of the balance; now settled, it can be opened.
+            guard round == 0, refused.isEmpty, payouts.contains(where: \.resumed) else { break }
+            payouts = try await book.open(tenant: tenant, vendor: arguments.vendorID)
         }
         if !refused.isEmpty { throw JobFailure.permanent(refused.joined(separator: "; ")) }
     }
 
-    /// Steps 2 and 3 for one payout; returns the reason if Stripe refused it for good.
+    /// Steps 2 and 3 for one payout; returns the reason if Stripe refused it for good, or if it
+    /// is left pending for an operator.
     private func pay(_ payout: PendingPayout, stripe: StripeConnector, book: PayoutBook, tenant: UUID,
                      context: JobContext) async throws -> String? {
         guard payout.ageSeconds <= resendLimitSeconds else {
-            throw JobFailure.permanent("payout \(payout.idempotencyKey) has been pending for \(Int(payout.ageSeconds / 3600)) h, "
-                + "past Stripe's 24-hour idempotency window: a resend could pay twice, so it is left pending; "
-                + "find transfer group payout_\(payout.idempotencyKey) in Stripe and settle it by hand")
+            return try await settleExpired(payout, stripe: stripe, book: book, tenant: tenant, context: context)
         }
         FailPoints.crashIfEnabled("payouts.vendor.before_transfer")
         let transfer: StripeTransfer
@@ -114,5 +127,47 @@ public struct PayoutsVendorJob: JobHandler {
         }
         try await book.markPaid(payout, transferID: transfer.id, tenant: tenant, jobID: context.jobID)
         return nil
+    }
+
+    /// A payout pending past Stripe's idempotency window, settled from the transfers in its
+    /// `transfer_group` (see above); returns the reason when it is left pending for an operator.
+    private func settleExpired(_ payout: PendingPayout, stripe: StripeConnector, book: PayoutBook, tenant: UUID,
+                               context: JobContext) async throws -> String? {
+        let group = "payout_\(payout.idempotencyKey)"
+        let pendingFor = "payout \(payout.idempotencyKey), pending for \(Int(payout.ageSeconds / 3600)) h "
+            + "(past Stripe's 24-hour idempotency window, so never sent again)"
+        let listed: StripeList<StripeTransfer>
+        do {
+            listed = try await stripe.transfers(inGroup: group)
+        } catch {
+            if error.isRetryable || error.mayHaveTakenEffect { throw error }
+            return "\(pendingFor): reading transfer group \(group) failed: \(error); left pending"
+        }
+        let metadata: Logger.Metadata = ["payout_id": "\(payout.id)", "transfer_group": "\(group)"]
+        switch listed.data.count {
+        case 0 where !listed.hasMore:
+            try await book.markFailed(payout, reason: "never made: Stripe has no transfer in group \(group) after "
+                + "\(Int(payout.ageSeconds / 3600)) h; its entries go into the next payout", tenant: tenant)
+            context.logger.warning("expired payout never reached Stripe; its balance is paid again under a new key",
+                                   metadata: metadata)
+            return nil
+        case 1 where Self.isTransfer(listed.data[0], of: payout):
+            try await book.markPaid(payout, transferID: listed.data[0].id, tenant: tenant, jobID: context.jobID)
+            context.logger.info("expired payout booked from the transfer Stripe made for it",
+                                metadata: metadata.merging(["transfer_id": "\(listed.data[0].id)"]) { _, new in new })
+            return nil
+        default:
+            let found = listed.data.map { "\($0.id) (\($0.money) to \($0.destination))" }.joined(separator: ", ")
+            return "\(pendingFor): transfer group \(group) holds \(found)\(listed.hasMore ? " and more" : ""), not one transfer "
+                + "of \(Money(minorUnits: Int(payout.amount), currency: payout.currency)) to \(payout.destination); "
+                + "left pending: settle it by hand"
+        }
+    }
+
+    /// Whether a transfer Stripe made is this payout's: the same amount, currency and destination,
+    /// and none of it reversed (returned money is an operator's to settle, as `transfer.*` events say).
+    private static func isTransfer(_ transfer: StripeTransfer, of payout: PendingPayout) -> Bool {
+        Int64(transfer.money.minorUnits) == payout.amount && transfer.currency.uppercased() == payout.currency.uppercased()
+            && transfer.destination == payout.destination && !transfer.reversed && transfer.amountReversed == 0
     }
 }

@@ -1,4 +1,5 @@
 import CityOSTesting
+import Connectors
 import Foundation
 @testable import Jobs
 import Queue
@@ -231,6 +232,52 @@ final class DunningTests: XCTestCase {
             XCTAssertEqual(attempts.first?.intent, intent)
             let calls = try await world.paymentIntentCalls()
             XCTAssertEqual(calls, 1, "the charge was never sent again")
+        }
+    }
+
+    /// 3-D Secure off-session: Stripe answers `requires_action` and keeps the PaymentIntent so, for
+    /// ever. It is canceled (so it can never charge once the next attempt has) and the attempt fails
+    /// for dunning to chase; a cancel that did not get through is tried again from the PaymentIntent
+    /// kept on the attempt.
+    func testAChargeWaitingForTheCustomersAuthenticationIsCanceledAndChasedByDunning() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 4_200)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "sca").first)
+            try await world.scriptRequiresAction(customer: "sca-1")
+            try await world.scriptFailure(endpoint: "POST /stripe/v1/payment_intents/{id}/cancel", status: 503, times: 3)
+            do {
+                try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+                XCTFail("a cancel Stripe did not take fails the attempt, to be retried")
+            } catch let error as ConnectorError {
+                XCTAssertTrue(error.isRetryable, "\(error)")
+            }
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            var attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["pending"])
+            let intent = try unwrap(attempts.first?.intent, "the PaymentIntent kept on the attempt before the cancel")
+
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["failed"])
+            XCTAssertEqual(attempts.first?.decline, "authentication_required")
+            let canceled = try await world.paymentIntent(intent)
+            XCTAssertEqual(canceled["status"]?.stringValue, "canceled", "it can never charge now")
+            let state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "past_due")
+            let open = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(open.status, "open")
+            XCTAssertNotNil(open.nextAttemptAt, "dunning schedules the next attempt")
+
+            // By the next attempt the customer has authenticated (or changed card): it charges.
+            world.clock.advance(by: day)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let paid = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(paid.status, "paid")
+            attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["failed", "succeeded"])
+            let calls = try await world.paymentIntentCalls()
+            XCTAssertEqual(calls, 2, "one charge per attempt")
         }
     }
 

@@ -212,24 +212,79 @@ final class VendorPayoutTests: XCTestCase {
         }
     }
 
-    func testAPayoutPendingPastStripesIdempotencyWindowIsNeverSentAgain() async throws {
+    /// A payout left pending by an earlier attempt, and a job that finds it past Stripe's
+    /// idempotency window (any age counts as too old here).
+    private func expiredPayout(_ world: MoneyWorld, tenant: UUID, vendor: UUID) async throws -> (PendingPayout, PayoutsVendorJob) {
+        let book = PayoutBook(database: world.app, logger: MoneyWorld.logger)
+        let opened = try await book.open(tenant: tenant, vendor: vendor)
+        let pending = try XCTUnwrap(opened.first)
+        return (pending, PayoutsVendorJob(database: world.app, stripe: world.connectors.stripe, resendLimitSeconds: 0))
+    }
+
+    func testAnExpiredPayoutStripeNeverSawIsFailedAndItsBalancePaidWithTheOtherCurrencies() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, account) = try await vendorWithSales(world)
-            // A payout opened by an earlier attempt that never finished (its call may have reached Stripe).
-            let book = PayoutBook(database: world.app, logger: MoneyWorld.logger)
-            let opened = try await book.open(tenant: tenant, vendor: vendor)
-            let pending = try XCTUnwrap(opened.first)
-            // Any age counts as too old here: the job must leave it alone and say so.
-            let cautious = PayoutsVendorJob(database: world.app, stripe: world.connectors.stripe, resendLimitSeconds: 0)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            let (stale, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor)
+            // A sale in euros, held back behind the pending payout until it is settled.
+            let order = CommissionCalculateJob.PlacedOrder(currency: "EUR", placedAt: MoneyWorld.placedAt(daysAgo: 10),
+                                                           lines: [.init(vendorID: vendor, quantity: 1, unitAmount: 5_000)])
+            try await world.run(world.calculate, .init(order: order), tenant: tenant)
+            let euros = try await world.sum(tenant, "vendor_id = '\(vendor.uuidString.lowercased())' AND currency = 'EUR'")
+            XCTAssertGreaterThan(euros, 0)
+
+            try await world.run(job, .init(vendorID: vendor), tenant: tenant)
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.amount).sorted(), [Int(euros), Int(owed)].sorted(),
+                           "Stripe had no transfer of the stale payout: the dollars go again under a new key, with the euros")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status).sorted(), ["failed", "paid", "paid"])
+            let failed = try XCTUnwrap(payouts.first { $0.status == "failed" })
+            XCTAssertEqual(failed.amount, stale.amount)
+            XCTAssertTrue(failed.reason?.contains("never made") ?? false, "\(failed)")
+            let after = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(after, 0, "every balance paid once")
+        }
+    }
+
+    func testAnExpiredPayoutWhoseTransferStripeMadeIsBookedFromStripesRecordNotSentAgain() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let (stale, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor)
+            // Its call reached Stripe; the answer was lost with the worker, and the retries ran out.
+            let made = try await world.connectors.stripe.createTransfer(
+                amount: Money(minorUnits: Int(stale.amount), currency: stale.currency), destination: stale.destination,
+                transferGroup: "payout_\(stale.idempotencyKey)", idempotencyKey: stale.idempotencyKey)
+
+            try await world.run(job, .init(vendorID: vendor), tenant: tenant)
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.id), [made.id], "nothing was sent again")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["paid"])
+            XCTAssertEqual(payouts.first?.transfer, made.id)
+            let after = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(after, 0)
+        }
+    }
+
+    func testAnExpiredPayoutWhoseGroupHoldsAnotherTransferIsLeftPendingForAnOperator() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let (stale, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor)
+            // Someone sent a different amount by hand in the payout's group.
+            let other = try await world.connectors.stripe.createTransfer(
+                amount: Money(minorUnits: Int(stale.amount) - 1, currency: stale.currency), destination: stale.destination,
+                transferGroup: "payout_\(stale.idempotencyKey)", idempotencyKey: UUID().uuidString)
             do {
-                try await world.run(cautious, .init(vendorID: vendor), tenant: tenant)
-                XCTFail("an old pending payout must not be resent")
+                try await world.run(job, .init(vendorID: vendor), tenant: tenant)
+                XCTFail("a payout Stripe's record does not settle must be left to an operator")
             } catch let failure as JobFailure {
                 XCTAssertTrue(failure.isPermanent)
-                XCTAssertTrue(failure.description.contains("payout_\(pending.idempotencyKey)"), "\(failure)")
+                XCTAssertTrue(failure.description.contains("payout_\(stale.idempotencyKey)"), "\(failure)")
+                XCTAssertTrue(failure.description.contains(other.id), "\(failure)")
             }
             let transfers = try await world.transfers(to: try XCTUnwrap(account))
-            XCTAssertTrue(transfers.isEmpty, "nothing was sent")
+            XCTAssertEqual(transfers.map(\.id), [other.id], "nothing was sent")
             let payouts = try await world.payouts(tenant, vendor: vendor)
             XCTAssertEqual(payouts.map(\.status), ["pending"], "left for an operator")
         }

@@ -79,6 +79,19 @@ public struct StripeConnector: Sendable {
             decoding: StripePaymentIntent.self)
     }
 
+    /// `POST /v1/payment_intents/{id}/cancel`: a PaymentIntent that has not succeeded can never
+    /// charge once canceled. Stripe refuses one that succeeded or was canceled already
+    /// (`payment_intent_unexpected_state`).
+    public func cancelPaymentIntent(id: String, reason: String? = nil,
+                                    idempotencyKey: String) async throws(ConnectorError) -> StripePaymentIntent {
+        var form = FormParameters()
+        form.add("cancellation_reason", reason)
+        return try await client.send(
+            ServiceRequest(.post, "/v1/payment_intents/\(ServiceRequest.segment(id))/cancel",
+                           endpoint: "POST /v1/payment_intents/{id}/cancel", body: .form(form), idempotencyKey: idempotencyKey),
+            decoding: StripePaymentIntent.self)
+    }
+
     /// `GET /v1/payment_intents/{id}`.
     public func paymentIntent(id: String) async throws(ConnectorError) -> StripePaymentIntent {
         try await client.send(
@@ -104,6 +117,15 @@ public struct StripeConnector: Sendable {
         return try await client.send(
             ServiceRequest(.post, "/v1/transfers", body: .form(form), idempotencyKey: idempotencyKey),
             decoding: StripeTransfer.self)
+    }
+
+    /// `GET /v1/transfers?transfer_group=…`: the transfers made in a transfer group, newest first
+    /// (the first 100; a payout's group holds one). GET carries no idempotency key: this reads
+    /// Stripe's record itself, which outlives the 24 hours it keeps keys for.
+    public func transfers(inGroup transferGroup: String) async throws(ConnectorError) -> StripeList<StripeTransfer> {
+        try await client.send(
+            ServiceRequest(.get, "/v1/transfers", query: [("transfer_group", transferGroup), ("limit", "100")]),
+            decoding: StripeList<StripeTransfer>.self)
     }
 
     /// `GET /v1/accounts/{id}`: a connected account's readiness.

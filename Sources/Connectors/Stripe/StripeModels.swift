@@ -95,6 +95,20 @@ public struct StripeTransfer: Sendable, Decodable, Equatable {
     }
 }
 
+/// A page of one of Stripe's lists (`{"object": "list", "data": […], "has_more": …}`), newest first.
+public struct StripeList<Item: Decodable & Sendable>: Sendable, Decodable {
+    public let data: [Item]
+    public let hasMore: Bool
+
+    enum CodingKeys: String, CodingKey { case data, hasMore = "has_more" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        data = try c.decode([Item].self, forKey: .data)
+        hasMore = try c.decodeIfPresent(Bool.self, forKey: .hasMore) ?? false
+    }
+}
+
 /// A connected account's readiness to receive transfers and payouts.
 public struct StripeAccount: Sendable, Decodable, Equatable {
     public struct Capabilities: Sendable, Decodable, Equatable {

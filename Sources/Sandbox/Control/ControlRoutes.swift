@@ -96,7 +96,9 @@ struct ControlRoutes {
     /// `{"kind": "garble", "endpoint": …, "times": 1}` (the service runs; its success answer is cut off),
     /// `{"kind": "decline", "customer": "cus_…", "decline_code": "insufficient_funds", "times": 1}`,
     /// `{"kind": "processing", "customer": "cus_…", "times": 1}` (the charge stays `processing`, no webhook,
-    /// until `POST /_sandbox/stripe/payment_intents/{id}/settle`).
+    /// until `POST /_sandbox/stripe/payment_intents/{id}/settle`),
+    /// `{"kind": "requires_action", "customer": "cus_…", "times": 1}` (the customer's bank asks them to
+    /// authenticate the charge: it stays `requires_action` until canceled, no webhook).
     static func script(_ body: [String: SandboxJSON], world: SandboxWorld) throws(ControlError) -> SandboxJSON {
         let times = body["times"]?.int ?? 1
         guard (1...10_000).contains(times) else { throw ControlError("bad_request", "times must be 1...10000") }
@@ -108,11 +110,11 @@ struct ControlRoutes {
             world.scripting.decline(customer: customer, code: body["decline_code"]?.string ?? "generic_decline", times: times)
             return world.scripting.json
         }
-        if kind == "processing" {
+        if kind == "processing" || kind == "requires_action" {
             guard let customer = body["customer"]?.string, !customer.isEmpty else {
-                throw ControlError("bad_request", "processing needs a customer")
+                throw ControlError("bad_request", "\(kind) needs a customer")
             }
-            world.scripting.process(customer: customer, times: times)
+            world.scripting.leaveUnsettled(customer: customer, status: kind, times: times)
             return world.scripting.json
         }
         guard let endpoint = body["endpoint"]?.string, world.endpoints.contains(endpoint) else {
@@ -133,7 +135,7 @@ struct ControlRoutes {
         case "garble":
             outcome = .garble
         default:
-            throw ControlError("bad_request", "kind must be fail, rate_limit, hang, garble, decline or processing")
+            throw ControlError("bad_request", "kind must be fail, rate_limit, hang, garble, decline, processing or requires_action")
         }
         world.scripting.script(endpoint, outcome, times: times)
         return world.scripting.json

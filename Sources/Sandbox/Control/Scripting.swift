@@ -24,8 +24,9 @@ final class Scripting: Sendable {
     private struct State {
         var outcomes: [String: [Outcome]] = [:]
         var declines: [String: Decline] = [:]
-        /// Customers whose next charges stay `processing` (as a bank debit does), by count.
-        var processing: [String: Int] = [:]
+        /// Customers whose next charges stay unsettled, by count, with the status Stripe answers:
+        /// `processing` (a bank debit), `requires_action` (the bank asks the customer to authenticate).
+        var unsettled: [String: (status: String, left: Int)] = [:]
         /// Calls held by a `hang`, woken by `releaseAll()`.
         var hanging: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
@@ -51,17 +52,17 @@ final class Scripting: Sendable {
         state.withLock { $0.declines[customer] = Decline(code: code, remaining: times) }
     }
 
-    func process(customer: String, times: Int) {
-        state.withLock { $0.processing[customer] = times }
+    func leaveUnsettled(customer: String, status: String, times: Int) {
+        state.withLock { $0.unsettled[customer] = (status, times) }
     }
 
-    /// Whether this customer's next charge is scripted to stay `processing` (used up as taken).
-    func takeProcessing(customer: String?) -> Bool {
-        guard let customer else { return false }
+    /// The status this customer's next charge is scripted to stay in, if any (used up as taken).
+    func takeUnsettled(customer: String?) -> String? {
+        guard let customer else { return nil }
         return state.withLock { state in
-            guard let left = state.processing[customer], left > 0 else { return false }
-            state.processing[customer] = left > 1 ? left - 1 : nil
-            return true
+            guard let (status, left) = state.unsettled[customer], left > 0 else { return nil }
+            state.unsettled[customer] = left > 1 ? (status, left - 1) : nil
+            return status
         }
     }
 
@@ -95,9 +96,9 @@ final class Scripting: Sendable {
             for (customer, decline) in state.declines {
                 declines[customer] = ["decline_code": .string(decline.code), "times": .int(decline.remaining)]
             }
-            var processing: [String: SandboxJSON] = [:]
-            for (customer, left) in state.processing { processing[customer] = ["times": .int(left)] }
-            return ["endpoints": .object(outcomes), "declines": .object(declines), "processing": .object(processing)]
+            var unsettled: [String: SandboxJSON] = [:]
+            for (customer, held) in state.unsettled { unsettled[customer] = ["status": .string(held.status), "times": .int(held.left)] }
+            return ["endpoints": .object(outcomes), "declines": .object(declines), "unsettled": .object(unsettled)]
         }
     }
 

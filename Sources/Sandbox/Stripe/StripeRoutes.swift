@@ -1,7 +1,7 @@
 import Hummingbird
 
 /// Stripe under `/stripe`: PaymentIntents (create, confirm, read), transfers to connected
-/// accounts, and connected accounts. Off-session charges succeed unless a decline is scripted for
+/// accounts (made, read, listed by group), and connected accounts. Off-session charges succeed unless a decline is scripted for
 /// the customer or the payment method is one of Stripe's declining test methods; either way the
 /// outcome is also sent as a `payment_intent.*` webhook.
 struct StripeRoutes {
@@ -28,6 +28,9 @@ struct StripeRoutes {
             }
             return Self.attemptCharge(intent, key: key, world: world)
         }
+        routes.stripePost("/v1/payment_intents/{id}/cancel") { form, context, key throws(ServiceFailure) in
+            try Self.cancel(Answer.parameter(context, "id"), reason: form["cancellation_reason"], key: key, world: world)
+        }
         routes.on(.get, "/v1/payment_intents/{id}") { _, context throws(ServiceFailure) in
             let id = Answer.parameter(context, "id")
             guard let intent = world.stripe.paymentIntents[id] else { throw Self.missing("payment_intent", id) }
@@ -35,6 +38,9 @@ struct StripeRoutes {
         }
         routes.stripePost("/v1/transfers") { form, _, key throws(ServiceFailure) in
             try Self.createTransfer(form, key: key, world: world)
+        }
+        routes.on(.get, "/v1/transfers") { request, _ throws(ServiceFailure) in
+            try Self.listTransfers(Answer.query(request), world: world)
         }
         routes.on(.get, "/v1/transfers/{id}") { _, context throws(ServiceFailure) in
             let id = Answer.parameter(context, "id")
@@ -92,9 +98,14 @@ struct StripeRoutes {
         let method = intent["payment_method"]?.string ?? ""
         let charge = SandboxIDs.stripe("ch")
         intent["latest_charge"] = .string(charge)
-        if world.scripting.takeProcessing(customer: intent["customer"]?.string) {
-            // A bank debit: Stripe answers `processing`; the outcome comes later, by webhook.
-            intent["status"] = "processing"
+        if let status = world.scripting.takeUnsettled(customer: intent["customer"]?.string) {
+            // A bank debit: Stripe answers `processing`; the outcome comes later, by webhook. Or the
+            // customer's bank asks for authentication (3-D Secure): `requires_action`, until the
+            // customer acts or the PaymentIntent is canceled.
+            intent["status"] = .string(status)
+            if status == "requires_action" {
+                intent["next_action"] = ["type": "use_stripe_sdk", "use_stripe_sdk": ["type": "three_d_secure_redirect"]]
+            }
             world.stripe.paymentIntents.put(id, intent)
             return StripeOutcome(body: intent)
         }
@@ -141,6 +152,49 @@ struct StripeRoutes {
         return StripeOutcome(body: transfer, afterwards: {
             send("transfer.created", transfer, key: key, world: world)
         })
+    }
+
+    /// `POST /v1/payment_intents/{id}/cancel`: allowed while the PaymentIntent has not succeeded or
+    /// been canceled (Stripe's statuses `requires_payment_method`, `requires_capture`,
+    /// `requires_confirmation`, `requires_action`, `processing`); `payment_intent.canceled` follows.
+    static func cancel(_ id: String, reason: String?, key: String?, world: SandboxWorld) throws(ServiceFailure) -> StripeOutcome {
+        let reasons: Set = ["duplicate", "fraudulent", "requested_by_customer", "abandoned"]
+        if let reason, !reasons.contains(reason) {
+            throw stripeInvalid("Invalid cancellation_reason: must be one of \(reasons.sorted().joined(separator: ", "))",
+                                param: "cancellation_reason")
+        }
+        guard let intent = world.stripe.paymentIntents[id] else { throw missing("payment_intent", id) }
+        let status = intent["status"]?.string ?? "?"
+        guard !["succeeded", "canceled"].contains(status) else {
+            throw .shaped(.stripe, status: 400, message: "You cannot cancel this PaymentIntent because it has a status of \(status).",
+                          code: "payment_intent_unexpected_state")
+        }
+        let canceled = world.stripe.paymentIntents.update(id) { intent in
+            intent["status"] = "canceled"
+            intent["next_action"] = nil
+            intent["cancellation_reason"] = reason.json
+            intent["canceled_at"] = .int(SandboxIDs.now)
+        } ?? intent
+        return StripeOutcome(body: canceled, afterwards: {
+            send("payment_intent.canceled", canceled, key: key, world: world)
+        })
+    }
+
+    /// `GET /v1/transfers`: newest first, filtered by `transfer_group` and `destination` when given,
+    /// `limit` 1–100 (default 10), as Stripe lists them (`starting_after` paging is not played).
+    static func listTransfers(_ query: [String: String], world: SandboxWorld) throws(ServiceFailure) -> Response {
+        var limit = 10
+        if let text = query["limit"] {
+            guard let number = Int(text), (1...100).contains(number) else {
+                throw stripeInvalid("Invalid integer: \(text); limit must be between 1 and 100.", param: "limit")
+            }
+            limit = number
+        }
+        var found = Array(world.stripe.transfers.all.reversed())
+        if let group = query["transfer_group"] { found = found.filter { $0["transfer_group"]?.string == group } }
+        if let destination = query["destination"] { found = found.filter { $0["destination"]?.string == destination } }
+        return Answer.json(["object": "list", "url": "/v1/transfers", "has_more": .bool(found.count > limit),
+                            "data": .array(Array(found.prefix(limit)))])
     }
 
     /// Settles a `processing` PaymentIntent (the control API), as the bank's answer would, and sends

@@ -289,6 +289,18 @@ final class BillingWorld: @unchecked Sendable {
         _ = try await sandboxJSON("/_sandbox/script", method: "POST", body: "{\"kind\":\"processing\",\"customer\":\"\(customer)\"}")
     }
 
+    /// Scripts `customer`'s next charge to wait for their authentication (`requires_action`, 3-D Secure).
+    func scriptRequiresAction(customer: String) async throws {
+        _ = try await sandboxJSON("/_sandbox/script", method: "POST", body: "{\"kind\":\"requires_action\",\"customer\":\"\(customer)\"}")
+    }
+
+    /// Scripts the next `times` calls to `endpoint` (`"POST /stripe/v1/…"`) to fail with `status`, before
+    /// Stripe runs them (the connector tries a call three times here).
+    func scriptFailure(endpoint: String, status: Int, times: Int) async throws {
+        _ = try await sandboxJSON("/_sandbox/script", method: "POST",
+                                  body: "{\"kind\":\"fail\",\"endpoint\":\"\(endpoint)\",\"status\":\(status),\"times\":\(times)}")
+    }
+
     /// Scripts the next PaymentIntent request to fail with `status`, before Stripe runs it.
     func scriptIntentFailure(status: Int) async throws {
         _ = try await sandboxJSON("/_sandbox/script", method: "POST",
