@@ -4,6 +4,8 @@ import HTTPTypes
 import NIOCore
 import NIOPosix
 import Queue
+import Redis
+import Logging
 import Synchronization
 import XCTest
 import CityOSTesting
@@ -122,6 +124,28 @@ final class WebhookUnitTests: XCTestCase {
         XCTAssertEqual(fresh.traceID.count, 32)
         XCTAssertEqual(fresh.traceparent, "00-\(fresh.traceID)-\(fresh.traceparent.suffix(19))")
         XCTAssertNotEqual(Trace(traceparent: nil).traceID, fresh.traceID)
+    }
+
+    /// A 503 says "nothing was stored" only when that is known: after a timeout or a connection
+    /// lost with the command sent, the job may be stored, and a client told otherwise would send a
+    /// new request (a second job) instead of the same one again.
+    func testA503SaysNothingWasStoredOnlyWhenThatIsKnown() {
+        let logger = Logger(label: "test")
+        let refused = ErrorMiddleware.apiError(for: RedisError.connectionRefused(address: "127.0.0.1:1", reason: "refused"),
+                                               logger: logger)
+        XCTAssertEqual(refused.status, .serviceUnavailable)
+        XCTAssertTrue(refused.message.contains("nothing was stored"), refused.message)
+        let full = ErrorMiddleware.apiError(for: RedisError.server("OOM command not allowed when used memory > 'maxmemory'."),
+                                            logger: logger)
+        XCTAssertTrue(full.message.contains("refused the write (OOM); nothing was stored"), full.message)
+        for lost in [RedisError.timeout(address: "127.0.0.1:6379", seconds: 5), .connectionClosed(address: "127.0.0.1:6379")] {
+            let answer = ErrorMiddleware.apiError(for: lost, logger: logger)
+            XCTAssertEqual(answer.status, .serviceUnavailable, "\(lost)")
+            XCTAssertEqual(answer.code, "unavailable")
+            XCTAssertEqual(answer.retryAfter, 5)
+            XCTAssertFalse(answer.message.contains("nothing was stored"), answer.message)
+            XCTAssertTrue(answer.message.contains("same idempotency_key"), answer.message)
+        }
     }
 
     func testEachSourcesOrdinalIsItsPlaceAmongAllCases() {

@@ -60,6 +60,45 @@ final class DeadLetterFilterTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// A replay brings back the letter as it is when the replay runs: one that changed after it
+    /// was read (another operator replayed it and it died again with a newer history, or cancelled
+    /// it) is read again, not overwritten by the older copy. A page lists only letters it can show.
+    func testAReplayNeverBringsBackAnOlderCopyAndAPageHasNoGhosts() async throws {
+        let harness = try QueueHarness()
+        let dead = harness.deadLetters
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        let id = try await harness.client.enqueue(NoopJob.self, .init()).id
+        _ = try await JobCancel(redis: harness.redis, namespace: harness.namespace).cancel(queue: "default", id: id, reason: "first")
+        let stored = try await harness.redis.send("HGET", .string(keys.deadJobs), .string(id))
+        let read = try XCTUnwrap(stored.bytes)
+        // Meanwhile it is replayed, and dies again with a newer history.
+        let shown = try await dead.show(queue: "default", id: id)
+        var newer = try XCTUnwrap(shown.envelope)
+        newer.errors.append(.init(attempt: 1, at: Clock.nowMillis(), message: "second death"))
+        _ = try await harness.redis.send("HSET", .string(keys.deadJobs), .string(id), .raw(try newer.encoded()))
+
+        let stale = try await harness.redis.run(
+            QueueScripts.resurrect,
+            keys: [.string(keys.dead), .string(keys.deadJobs), .string(keys.jobs), .string(keys.ring), .string(keys.wake)],
+            arguments: [.string(keys.prefix), .string(id), .string("_"), .raw(read), .raw(read)])
+        XCTAssertEqual(stale.int, -2, "the copy read is no longer the letter")
+        let still = try await dead.show(queue: "default", id: id)
+        XCTAssertEqual(still.envelope?.errors.last?.message, "second death", "nothing was brought back")
+
+        try await dead.retry(queue: "default", id: id)
+        let live = try await harness.redis.send("HGET", .string(keys.jobs), .string(id))
+        let replayed = try XCTUnwrap(live.bytes)
+        XCTAssertEqual(try JobEnvelope.decode(replayed).errors.last?.message, "second death", "the letter as it is now came back")
+
+        // An id in the dead set without its payload (no path leaves one now) is not listed as a ghost.
+        _ = try await harness.redis.send("ZADD", .string(keys.dead), .int64(Clock.nowMillis()), "orphan")
+        let page = try await dead.list(queue: "default")
+        XCTAssertFalse(page.entries.contains { $0.id == "orphan" }, "\(page.entries.map(\.id))")
+        let deleted = try await dead.deleteAll(queue: "default")
+        XCTAssertEqual(deleted, 1, "the orphan id, counted as deleted")
+        try await harness.clean()
+    }
+
     func testTheCLITakesDeadLettersByKindAndError() async throws {
         let harness = try QueueHarness()
         let (_, timeouts, _) = try await deadLetters(harness)

@@ -72,6 +72,19 @@ final class StatusTests: XCTestCase {
         try await harness.clean()
     }
 
+    func testCityOSEnqueueRefusesQueueAndTenantNamesTheAPIRefuses() async throws {
+        let harness = try QueueHarness()
+        for arguments in [["--queue", "pay outs"], ["--queue", "a}b"], ["--tenant", "t}x"], ["--tenant", String(repeating: "t", count: 65)]] {
+            let enqueue = try ChildProcess(arguments: ["enqueue", "diag.noop"] + arguments, environment: try harness.childEnvironment())
+            let exit = try await enqueue.waitForExit()
+            XCTAssertEqual(exit, 64, "\(arguments): \(enqueue.log)")
+            XCTAssertTrue(enqueue.log.contains("must be 1-64 letters"), enqueue.log)
+        }
+        let queues = try await harness.redis.send("SMEMBERS", .string(GlobalKeys(namespace: harness.namespace).queues)).array ?? []
+        XCTAssertEqual(queues.compactMap(\.string).filter { $0.contains(" ") || $0.contains("}") }, [], "nothing was stored")
+        try await harness.clean()
+    }
+
     func testProcessesAreCountedOncePerQueueTheyTake() {
         let counts = QueueStatus.processCounts(["webhooks:3,default:1", "default:1", "default:2,default:1", ""])
         XCTAssertEqual(counts, ["webhooks": 1, "default": 3])

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Redis
 
 /// Every answer the ingress gives to a request it does not accept: an HTTP status and the JSON
 /// body `{"error": {"code": …, "message": …}}`. A client's mistake is a 4xx; 5xx means the
@@ -87,9 +88,23 @@ extension APIError {
         APIError(.unprocessableContent, code: "unprocessable", message: why)
     }
     // 503
-    static func redisUnavailable() -> APIError {
-        APIError(.serviceUnavailable, code: "unavailable",
-                 message: "the queue store is unreachable; nothing was stored, try again", retryAfter: 5)
+    /// Redis did not store the request, or did not say whether it did: only a refused connection
+    /// or an error reply proves nothing was written. After a timeout or a connection lost with the
+    /// command sent, the job may be stored; the same request again (the same `idempotency_key`, a
+    /// webhook's same event id) is stored once either way, a new one would be a second job.
+    static func redisUnavailable(_ error: RedisError) -> APIError {
+        let message: String
+        switch error {
+        case .connectionRefused, .invalidURL:
+            message = "the queue store is unreachable; nothing was stored, try again"
+        case .server(let reply):
+            let word = reply.split(separator: " ").first.map(String.init) ?? "an error"
+            message = "the queue store refused the write (\(word)); nothing was stored, try again"
+        case .timeout, .connectionClosed, .protocolError, .unexpectedReply:
+            message = "the queue store did not confirm the write, so it may or may not have been stored: send the same "
+                + "request again (with the same idempotency_key; a webhook's event id does this for it), which is stored once"
+        }
+        return APIError(.serviceUnavailable, code: "unavailable", message: message, retryAfter: 5)
     }
     static func storeUnavailable(_ what: String) -> APIError {
         APIError(.serviceUnavailable, code: "unavailable",

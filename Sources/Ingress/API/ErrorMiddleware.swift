@@ -44,7 +44,7 @@ struct ErrorMiddleware: RouterMiddleware {
                 return APIError(.internalServerError, code: "internal", message: "unexpected answer from the queue store")
             }
             logger.warning("Redis unavailable", metadata: ["error": "\(error)"])
-            return .redisUnavailable()
+            return .redisUnavailable(error)
         case let error as JobFailure:
             switch error {
             case .unknownKind, .badArguments: return .unprocessable(error.description)

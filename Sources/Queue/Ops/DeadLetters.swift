@@ -29,9 +29,14 @@ public struct DeadLetters: Sendable {
         case notFound(queue: String, id: String)
         /// A job with the dead letter's id was enqueued again and has not finished.
         case liveTwin(queue: String, id: String)
+        /// The letter changed under each of several replays (replayed, died and cancelled again and
+        /// again meanwhile): nothing was done.
+        case changing(queue: String, id: String)
         public var description: String {
             switch self {
             case .notFound(let q, let id): return "no dead letter \(id) in queue \(q)"
+            case .changing(let q, let id):
+                return "dead letter \(id) of queue \(q) kept changing while it was replayed (another operator?); nothing was done, try again"
             case .liveTwin(let q, let id):
                 return "job \(id) of queue \(q) was enqueued again and has not finished: replaying its dead letter would "
                     + "run that id twice; wait until it finishes, or delete the dead letter with `cityos dead delete \(q) \(id)`"
@@ -102,6 +107,12 @@ public struct DeadLetters: Sendable {
 
     /// One dead letter by id.
     public func show(queue: String, id: String) async throws -> Entry {
+        let (diedAt, payload) = try await read(queue: queue, id: id)
+        return Self.entry(id: id, diedAt: diedAt, payload: payload)
+    }
+
+    /// A dead letter's time of death and payload as stored.
+    private func read(queue: String, id: String) async throws -> (diedAt: Int64, payload: [UInt8]) {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let replies = try await redis.pipeline([
             RedisCommand("ZSCORE", .string(keys.dead), .string(id)),
@@ -110,7 +121,7 @@ public struct DeadLetters: Sendable {
         guard let score = try replies[0].unwrapped().string, let payload = try replies[1].unwrapped().bytes else {
             throw Failure.notFound(queue: queue, id: id)
         }
-        return Self.entry(id: id, diedAt: Int64(Double(score) ?? 0), payload: payload)
+        return (Int64(Double(score) ?? 0), payload)
     }
 
     /// Replays one dead letter: attempts start again from zero, the error history stays.
@@ -147,23 +158,31 @@ public struct DeadLetters: Sendable {
     private struct Cancelled: Error {}
 
     private func replay(queue: String, id: String, leavingCancelled: Bool) async throws {
-        let entry = try await show(queue: queue, id: id)
-        if leavingCancelled, let last = entry.envelope?.errors.last, JobCancel.isCancellation(last) { throw Cancelled() }
-        var envelope = entry.envelope ?? JobEnvelope(id: id, kind: "poison", queue: queue,
-                                                     args: .string(entry.raw ?? ""), maxAttempts: 1)
-        envelope.attempt = 0
-        envelope.crashes = nil               // a replay after the fix starts its count afresh
-        envelope.dueAt = Clock.nowMillis()   // ready from now: its wait is counted from here
-        let keys = QueueKeys(queue: queue, namespace: namespace)
-        let moved = try await redis.run(
-            QueueScripts.resurrect,
-            keys: [.string(keys.dead), .string(keys.deadJobs), .string(keys.jobs), .string(keys.ring), .string(keys.wake)],
-            arguments: [.string(keys.prefix), .string(id), .string(envelope.tenantKey), .raw(try envelope.encoded())])
-        switch moved.int {
-        case 1: return
-        case -1: throw Failure.liveTwin(queue: queue, id: id)
-        default: throw Failure.notFound(queue: queue, id: id)
+        // The letter as read is what comes back; if it changed before the script ran (replayed and
+        // dead again, or cancelled, by another operator), it is read again.
+        for _ in 0..<5 {
+            let (diedAt, payload) = try await read(queue: queue, id: id)
+            let entry = Self.entry(id: id, diedAt: diedAt, payload: payload)
+            if leavingCancelled, let last = entry.envelope?.errors.last, JobCancel.isCancellation(last) { throw Cancelled() }
+            var envelope = entry.envelope ?? JobEnvelope(id: id, kind: "poison", queue: queue,
+                                                         args: .string(entry.raw ?? ""), maxAttempts: 1)
+            envelope.attempt = 0
+            envelope.crashes = nil               // a replay after the fix starts its count afresh
+            envelope.dueAt = Clock.nowMillis()   // ready from now: its wait is counted from here
+            let keys = QueueKeys(queue: queue, namespace: namespace)
+            let moved = try await redis.run(
+                QueueScripts.resurrect,
+                keys: [.string(keys.dead), .string(keys.deadJobs), .string(keys.jobs), .string(keys.ring), .string(keys.wake)],
+                arguments: [.string(keys.prefix), .string(id), .string(envelope.tenantKey), .raw(try envelope.encoded()),
+                            .raw(payload)])
+            switch moved.int {
+            case 1: return
+            case -1: throw Failure.liveTwin(queue: queue, id: id)
+            case -2: continue
+            default: throw Failure.notFound(queue: queue, id: id)
+            }
         }
+        throw Failure.changing(queue: queue, id: id)
     }
 
     /// Replays every dead letter the queue holds when asked, each once, newest first. The ids are
@@ -196,11 +215,9 @@ public struct DeadLetters: Sendable {
     /// Deletes one dead letter.
     public func delete(queue: String, id: String) async throws {
         let keys = QueueKeys(queue: queue, namespace: namespace)
-        let replies = try await redis.pipeline([
-            RedisCommand("ZREM", .string(keys.dead), .string(id)),
-            RedisCommand("HDEL", .string(keys.deadJobs), .string(id)),
-        ])
-        if try replies[0].unwrapped().int != 1 { throw Failure.notFound(queue: queue, id: id) }
+        let deleted = try await redis.run(QueueScripts.deleteDead, keys: [.string(keys.dead), .string(keys.deadJobs)],
+                                          arguments: [.string(id)])
+        if deleted.int != 1 { throw Failure.notFound(queue: queue, id: id) }
     }
 
     /// Deletes every dead letter of a queue, or those `filter` takes; returns how many.
@@ -213,11 +230,7 @@ public struct DeadLetters: Sendable {
             }
             return count
         }
-        let replies = try await redis.pipeline([
-            RedisCommand("ZCARD", .string(keys.dead)),
-            RedisCommand("DEL", .string(keys.dead), .string(keys.deadJobs)),
-        ])
-        return try replies[0].unwrapped().int ?? 0
+        return try await redis.run(QueueScripts.deleteDead, keys: [.string(keys.dead), .string(keys.deadJobs)], arguments: []).int ?? 0
     }
 
     static func entry(id: String, diedAt: Int64, payload: [UInt8]?) -> Entry {

@@ -43,13 +43,11 @@ public struct QueuePause: Sendable {
     public func pause(queue: String, reason: String? = nil) async throws -> State {
         let reason = try OperatorReason.checked(reason)
         let keys = QueueKeys(queue: queue, namespace: namespace)
-        var commands = [
-            // Known to the status from now on, even before its first job.
-            RedisCommand("SADD", .string(GlobalKeys(namespace: namespace).queues), .string(queue)),
-            RedisCommand("HSETNX", .string(keys.paused), "at", .int64(Clock.nowMillis())),
-        ]
-        if let reason { commands.append(RedisCommand("HSET", .string(keys.paused), "reason", .string(reason))) }
-        for reply in try await redis.pipeline(commands) { _ = try reply.unwrapped() }
+        // Known to the status from now on, even before its first job.
+        _ = try await redis.send("SADD", .string(GlobalKeys(namespace: namespace).queues), .string(queue)).unwrapped()
+        var arguments: [RedisArgument] = [.int64(Clock.nowMillis())]
+        if let reason { arguments.append(.string(reason)) }
+        _ = try await redis.run(QueueScripts.pause, keys: [.string(keys.paused)], arguments: arguments)
         return try await state(queue: queue)
     }
 

@@ -52,10 +52,8 @@ public struct ScheduledJobs: Sendable {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let page = try await TimedJobPage.read(redis: redis, sortedSet: keys.schedule, hash: keys.jobs, offset: offset,
                                                limit: limit, newestFirst: false)
-        // A job that was promoted and ran between the two reads has no payload left: not listed.
-        return (page.total, page.items.compactMap { item in
-            guard let payload = item.payload else { return nil }
-            let stored = StoredEnvelope.read(payload)
+        return (page.total, page.items.map { item in
+            let stored = StoredEnvelope.read(item.payload)
             return Entry(id: item.id, dueAt: item.at, envelope: stored.envelope, raw: stored.raw)
         })
     }

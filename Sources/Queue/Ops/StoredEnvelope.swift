@@ -16,28 +16,28 @@ struct TimedJobPage {
         let id: String
         /// The sorted set's score: ms since the epoch.
         let at: Int64
-        /// Nil when the hash no longer holds the job (it moved between the two reads).
-        let payload: [UInt8]?
+        let payload: [UInt8]
     }
 
     let total: Int
     let items: [Item]
 
-    /// Reads `limit` ids from `offset` of `sortedSet` (`newestFirst`: highest scores first) and
-    /// their payloads from `hash`, in two round trips.
+    /// Reads `limit` ids from `offset` of `sortedSet` (`newestFirst`: highest scores first), their
+    /// payloads from `hash` and the total, in one step (`QueueScripts.page`): a job that moves
+    /// meanwhile is either on the page with its payload or not on it.
     static func read(redis: RedisClient, sortedSet: String, hash: String, offset: Int, limit: Int,
                      newestFirst: Bool) async throws -> TimedJobPage {
         let (offset, limit) = Paging.clamped(offset: offset, limit: limit)
-        let replies = try await redis.pipeline([
-            RedisCommand("ZCARD", .string(sortedSet)),
-            RedisCommand(newestFirst ? "ZREVRANGE" : "ZRANGE", .string(sortedSet), .int(offset),
-                         .int(offset + limit - 1), "WITHSCORES"),
-        ])
-        let total = try replies[0].unwrapped().int ?? 0
-        let scored = Self.scored(try replies[1].unwrapped().array ?? [])
-        guard !scored.isEmpty else { return TimedJobPage(total: total, items: []) }
-        let payloads = try await redis.send(RedisCommand("HMGET", [.string(hash)] + scored.map { .string($0.id) })).unwrapped().array ?? []
-        return TimedJobPage(total: total, items: zip(scored, payloads).map { Item(id: $0.id, at: $0.at, payload: $1.bytes) })
+        let flat = try await redis.run(QueueScripts.page, keys: [.string(sortedSet), .string(hash)],
+                                       arguments: [.int(offset), .int(offset + limit - 1), .string(newestFirst ? "1" : "0")])
+            .array ?? []
+        guard let total = flat.first?.int else { throw RedisError.unexpectedReply("a page without its total") }
+        var items: [Item] = []
+        for start in stride(from: 1, to: flat.count - 2, by: 3) {
+            guard let id = flat[start].string, let payload = flat[start + 2].bytes else { continue }
+            items.append(Item(id: id, at: Int64(Double(flat[start + 1].string ?? "0") ?? 0), payload: payload))
+        }
+        return TimedJobPage(total: total, items: items)
     }
 
     /// A sorted set's `WITHSCORES` reply as (member, score in ms) pairs.

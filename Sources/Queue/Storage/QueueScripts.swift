@@ -124,6 +124,48 @@ enum QueueScripts {
     return was
     """)
 
+    /// PAUSE — KEYS: paused. ARGV: now (ms), then the reason if one is given. Pauses a queue in one
+    /// step: the time it was first paused is kept, the reason replaced when one is given (two
+    /// commands could let a resume in between, leaving a pause without its time).
+    static let pause = RedisScript(name: "pause", source: """
+    redis.call('HSETNX', KEYS[1], 'at', ARGV[1])
+    if #ARGV > 1 then redis.call('HSET', KEYS[1], 'reason', ARGV[2]) end
+    return 1
+    """)
+
+    /// PAGE — KEYS: a sorted set of ids by time, the hash of their payloads. ARGV: start, stop,
+    /// '1' for highest scores first. One page in one step: {total, then per id: id, score,
+    /// payload}; an id without a payload (none should be) is left out.
+    static let page = RedisScript(name: "page", source: """
+    local total = redis.call('ZCARD', KEYS[1])
+    local scored
+    if ARGV[3] == '1' then
+      scored = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+    else
+      scored = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+    end
+    local out = {total}
+    for i = 1, #scored, 2 do
+      local payload = redis.call('HGET', KEYS[2], scored[i])
+      if payload then out[#out+1] = scored[i]; out[#out+1] = scored[i+1]; out[#out+1] = payload end
+    end
+    return out
+    """)
+
+    /// DELETE DEAD — KEYS: dead, deadjobs. ARGV: an id, or none for every letter. Returns how many
+    /// letters it deleted. One step: a twin of the id dying between two commands would otherwise
+    /// lose its payload and leave its id listed with none.
+    static let deleteDead = RedisScript(name: "delete_dead", source: """
+    if #ARGV == 0 then
+      local n = redis.call('ZCARD', KEYS[1])
+      redis.call('DEL', KEYS[1], KEYS[2])
+      return n
+    end
+    if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+    redis.call('HDEL', KEYS[2], ARGV[1])
+    return 1
+    """)
+
     /// CANCEL — KEYS: jobs, schedule, ring, dead, deadjobs, stats. ARGV: prefix, id, tenant key,
     /// the payload as read, the payload with the cancellation in its history, now (ms).
     /// Takes a job that waits (ready or scheduled) out of line and makes it a dead letter, in one
@@ -299,15 +341,18 @@ enum QueueScripts {
     return n
     """)
 
-    /// RESURRECT — KEYS: dead, deadjobs, jobs, ring, wake. ARGV: prefix, id, tenant, payload.
-    /// Replays one dead letter: it leaves the dead letters and becomes ready, in one step,
-    /// so two operators replaying the same job create one job. Returns 1, 0 if not dead, or -1
-    /// if a live job has the same id (enqueued again after it died): replaying would overwrite
-    /// it and run the id twice, so nothing is done.
+    /// RESURRECT — KEYS: dead, deadjobs, jobs, ring, wake. ARGV: prefix, id, tenant, payload,
+    /// the letter's payload as read. Replays one dead letter: it leaves the dead letters and
+    /// becomes ready, in one step, so two operators replaying the same job create one job.
+    /// Returns 1, 0 if not dead, -1 if a live job has the same id (enqueued again after it died):
+    /// replaying would overwrite it and run the id twice, so nothing is done; -2 if the letter is
+    /// no longer the one read (replayed and dead again, or cancelled, meanwhile): read it again,
+    /// rather than bring back an older copy over its newer history.
     static let resurrect = RedisScript(name: "resurrect", source: readyHelpers + """
 
     if redis.call('ZSCORE', KEYS[1], ARGV[2]) == false then return 0 end
     if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then return -1 end
+    if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[5] then return -2 end
     redis.call('ZREM', KEYS[1], ARGV[2])
     redis.call('HDEL', KEYS[2], ARGV[2])
     redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])

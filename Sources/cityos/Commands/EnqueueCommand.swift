@@ -14,6 +14,13 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(name: .customLong("idempotency-key"), help: "A second enqueue with this key returns the first job's id.")
     var idempotencyKey: String?
 
+    /// The names the API checks too: a queue or tenant outside the rule would make keys no
+    /// listing, cancel or replay can name (`}` would also break the queue's hash tag).
+    func validate() throws {
+        if let queue, !KeyName.isValid(queue) { throw ValidationError("--queue must be \(KeyName.rule)") }
+        if let tenant, !KeyName.isValid(tenant) { throw ValidationError("--tenant must be \(KeyName.rule)") }
+    }
+
     func run() async throws {
         let platform = try Platform.load(global)
         let client = JobClient(redis: platform.redis, registry: platform.registry, namespace: platform.namespace)
