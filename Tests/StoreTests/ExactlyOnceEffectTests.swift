@@ -87,6 +87,38 @@ final class ExactlyOnceEffectTests: XCTestCase {
         }
     }
 
+    /// An outbox row whose arguments this process cannot read (jsonb takes `1e400`, a Double does
+    /// not) becomes a dead letter saying why; the rows after it are relayed and run as usual.
+    func testAnOutboxRowWhoseArgumentsDoNotReadBecomesADeadLetterAndHoldsNothingBack() async throws {
+        try await withTestDatabases { databases in
+            let harness = try QueueHarness(registry: JobCatalog.registry(database: databases.app))
+            let good = "outbox-after-poison-\(UUID().uuidString)"
+            let poison = OutboxJob(kind: RecordJob.kind, queue: "default", tenant: nil, argsJSON: #"{"key":"p","n":1e400}"#)
+            try await databases.app.withoutTenant { connection in
+                try await Outbox.enqueue(on: connection, job: poison)
+                try await Outbox.enqueue(on: connection, job: OutboxJob(kind: RecordJob.kind, queue: "default", tenant: nil,
+                                                                        argsJSON: #"{"key":"\#(good)"}"#))
+            }
+            let relay = OutboxRelay(database: databases.app, sink: OutboxRelay.queueSink(harness.client))
+            let relayed = try await relay.relayBatch()
+            XCTAssertEqual(relayed, 2, "the row that does not read does not stop the batch")
+            let left = try await outboxRows(databases.app)
+            XCTAssertEqual(left, 0)
+            try await harness.withPool { _ in
+                try await eventually("the job after the poison row never ran") { try await self.rows(good, databases.app) == 1 }
+                try await eventually("the poison row never became a dead letter") {
+                    try await harness.deadLetters.list(queue: "default").total == 1
+                }
+            }
+            let letters = try await harness.deadLetters.list(queue: "default")
+            let letter = try XCTUnwrap(letters.entries.first)
+            XCTAssertEqual(letter.id, poison.jobID)
+            let history = letter.envelope?.errors.map(\.message) ?? []
+            XCTAssertTrue(history.first?.contains("not JSON this platform reads") ?? false, "\(history)")
+            try await harness.clean()
+        }
+    }
+
     private func rows(_ key: String, _ database: Database) async throws -> Int {
         try await database.withoutTenant { connection in
             let result = try await connection.query("SELECT count(*) FROM diag_records WHERE key = \(key)", logger: TestDatabases.logger)
