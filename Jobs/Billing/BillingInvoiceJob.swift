@@ -123,12 +123,18 @@ public struct BillingInvoiceJob: JobHandler {
             try await book.recordSucceeded(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
                                                  paymentIntentID: intent.id, amount: intent.money.minorUnits, currency: intent.currency,
                                                  at: clock.now()))
+        case .canceled where intent.cancellationReason == Self.abandonReason && intent.lastPaymentError == nil:
+            // Canceled here for want of the customer's authentication (the cancel's answer, or the
+            // failed attempt's write, was lost): recorded as `abandon` records it.
+            try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
+                                              paymentIntentID: intent.id, declineCode: "authentication_required",
+                                              message: Self.abandonMessage, at: clock.now()))
         case .requiresPaymentMethod, .canceled:
             let error = intent.lastPaymentError
             try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
                                               paymentIntentID: intent.id, declineCode: error?.declineCode ?? error?.code,
                                               message: error?.message ?? "PaymentIntent \(intent.status.rawValue)", at: clock.now()))
-        case .requiresAction, .requiresConfirmation:
+        case .requiresConfirmation, .requiresAction where Self.waitsForAuthentication(intent):
             try await abandon(intent, attempt: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
         default:
             // Kept on the attempt: should the webhook never come, `payments.retry` has it read.
@@ -137,6 +143,19 @@ public struct BillingInvoiceJob: JobHandler {
                 "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "status": "\(intent.status.rawValue)"])
         }
     }
+
+    /// `requires_action` that asks the customer to authenticate (3-D Secure: `use_stripe_sdk`,
+    /// `redirect_to_url`, or no next action named). Other next actions wait for a payment the
+    /// customer makes later (bank transfer instructions, microdeposits, a voucher): canceling would
+    /// void it, so those stay pending and are read until Stripe settles them.
+    static func waitsForAuthentication(_ intent: StripePaymentIntent) -> Bool {
+        guard let type = intent.nextActionType else { return true }
+        return type == "use_stripe_sdk" || type == "redirect_to_url"
+    }
+
+    static let abandonReason = "abandoned"
+    static let abandonMessage = "the customer's bank asked them to authenticate the charge, which cannot be done off-session; "
+        + "PaymentIntent canceled"
 
     /// A charge that waits for the customer: their bank asks them to authenticate it
     /// (`requires_action`, 3-D Secure), or it was left unconfirmed. Off-session nobody is there to
@@ -150,8 +169,7 @@ public struct BillingInvoiceJob: JobHandler {
         let what = "invoice \(attempt.invoiceID) attempt \(attempt.attempt): PaymentIntent \(intent.id) (\(intent.status.rawValue))"
         try await book.noteSettling(attempt, tenant: tenant, paymentIntentID: intent.id)
         do {
-            _ = try await stripe.cancelPaymentIntent(id: intent.id, reason: "abandoned",
-                                                     idempotencyKey: "\(attempt.idempotencyKey)_cancel")
+            _ = try await stripe.cancelPaymentIntent(id: intent.id, reason: abandonReason)
         } catch {
             if error.isRetryable || error.mayHaveTakenEffect { throw error }
             guard case .rejected(_, _, "payment_intent_unexpected_state"?, _) = error else {
@@ -171,9 +189,7 @@ public struct BillingInvoiceJob: JobHandler {
         }
         try await book.recordFailed(.init(
             tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt, paymentIntentID: intent.id,
-            declineCode: "authentication_required",
-            message: "the customer's bank asked them to authenticate the charge (\(intent.status.rawValue)), which cannot be "
-                + "done off-session; PaymentIntent canceled", at: clock.now()))
+            declineCode: "authentication_required", message: abandonMessage, at: clock.now()))
         context.logger.info("invoice attempt needs the customer's authentication: canceled and failed for dunning", metadata: [
             "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "payment_intent": "\(intent.id)"])
     }

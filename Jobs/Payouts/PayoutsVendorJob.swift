@@ -29,13 +29,18 @@ import Store
 ///
 /// Stripe keeps idempotency keys for 24 hours, so a payout pending for longer than
 /// `resendLimitSeconds` (23 h; its retries exhausted, found again by a later `payouts.run`) is never
-/// sent again: if its first call did reach Stripe, a resend could pay twice. Stripe's own record
-/// decides instead, the transfers in the payout's `transfer_group` (`payout_<id>`), which a
-/// request that reached Stripe a day ago has long since made: one transfer of the payout's
-/// amount, currency and destination → the payout is booked `paid` with it; none → the payout is
-/// `failed` ("never made") and its entries go into a new payout with a new key; anything else
-/// (another amount, several transfers) → left pending and the job fails permanently naming it,
-/// for an operator.
+/// sent again: if its first call did reach Stripe, a resend could pay twice. From
+/// `settleAfterSeconds` (23.5 h: every send began before 23 h and has long ended, so whatever
+/// transfer it made is in Stripe's record) Stripe's own record decides instead:
+/// - one transfer in the payout's `transfer_group` (`payout_<id>`) of its amount, currency and
+///   destination, none of it reversed → the payout is booked `paid` with it;
+/// - none in the group, and no transfer of the same amount and currency to the destination since
+///   the payout was opened (one an operator made by hand, say) → `failed` ("never made"), and its
+///   entries go into a new payout under a new key;
+/// - anything else → left pending, and the job fails permanently saying what Stripe holds, for an
+///   operator (the vendor's payouts wait until the payout is settled by hand).
+/// Between the two limits the payout waits: the job succeeds, and a later `payouts.run` settles it.
+/// Reading the record any earlier could find a send still running at Stripe, and pay twice.
 ///
 /// A payout resumed from an earlier attempt holds back the vendor's other balances (one round of
 /// payouts at a time): once every resumed payout is settled, the job opens and pays the rest in
@@ -49,6 +54,8 @@ public struct PayoutsVendorJob: JobHandler {
 
     /// Below Stripe's 24-hour idempotency window, with an hour of margin.
     public static let defaultResendLimitSeconds: Double = 23 * 3600
+    /// Half an hour after the last send can have begun: Stripe's record of it is complete.
+    public static let defaultSettleAfterSeconds: Double = 23.5 * 3600
 
     public static let kind = "payouts.vendor"
     public static let options = JobOptions(queue: "payouts", retry: .exponentialJitter(maxAttempts: 12),
@@ -57,12 +64,26 @@ public struct PayoutsVendorJob: JobHandler {
     let stripe: StripeConnector?
     /// A pending payout older than this is not sent again (see above).
     let resendLimitSeconds: Double
+    /// A pending payout at least this old is settled from Stripe's record (see above).
+    let settleAfterSeconds: Double
 
     public init(database: Database?, stripe: StripeConnector?,
-                resendLimitSeconds: Double = PayoutsVendorJob.defaultResendLimitSeconds) {
+                resendLimitSeconds: Double = PayoutsVendorJob.defaultResendLimitSeconds,
+                settleAfterSeconds: Double = PayoutsVendorJob.defaultSettleAfterSeconds) {
         self.database = database
         self.stripe = stripe
         self.resendLimitSeconds = resendLimitSeconds
+        self.settleAfterSeconds = max(settleAfterSeconds, resendLimitSeconds)
+    }
+
+    /// What became of one payout in this run.
+    private enum Outcome {
+        /// Paid, or failed and its entries released: nothing of it is pending any more.
+        case settled
+        /// Still pending, past the resend limit and not yet old enough to settle from Stripe's record.
+        case waiting
+        /// Refused for good, or left pending for an operator: why.
+        case refused(String)
     }
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
@@ -73,23 +94,30 @@ public struct PayoutsVendorJob: JobHandler {
         var refused: [String] = []
         var payouts = try await book.open(tenant: tenant, vendor: arguments.vendorID)
         for round in 0..<2 {
+            var waiting = false
             for payout in payouts {
-                if let reason = try await pay(payout, stripe: stripe, book: book, tenant: tenant, context: context) {
-                    refused.append(reason)
+                switch try await pay(payout, stripe: stripe, book: book, tenant: tenant, context: context) {
+                case .settled: break
+                case .waiting: waiting = true
+                case .refused(let reason): refused.append(reason)
                 }
             }
             // Resumed payouts held back the rest of the balance; now settled, it can be opened.
-            guard round == 0, refused.isEmpty, payouts.contains(where: \.resumed) else { break }
+            guard round == 0, refused.isEmpty, !waiting, payouts.contains(where: \.resumed) else { break }
             payouts = try await book.open(tenant: tenant, vendor: arguments.vendorID)
         }
         if !refused.isEmpty { throw JobFailure.permanent(refused.joined(separator: "; ")) }
     }
 
-    /// Steps 2 and 3 for one payout; returns the reason if Stripe refused it for good, or if it
-    /// is left pending for an operator.
+    /// Steps 2 and 3 for one payout, or its settlement from Stripe's record once it is too old to send.
     private func pay(_ payout: PendingPayout, stripe: StripeConnector, book: PayoutBook, tenant: UUID,
-                     context: JobContext) async throws -> String? {
-        guard payout.ageSeconds <= resendLimitSeconds else {
+                     context: JobContext) async throws -> Outcome {
+        if payout.ageSeconds > resendLimitSeconds {
+            guard payout.ageSeconds >= settleAfterSeconds else {
+                context.logger.info("payout past the resend limit waits until Stripe's record can settle it", metadata: [
+                    "payout_id": "\(payout.id)", "age_hours": "\(Int(payout.ageSeconds / 3600))"])
+                return .waiting
+            }
             return try await settleExpired(payout, stripe: stripe, book: book, tenant: tenant, context: context)
         }
         FailPoints.crashIfEnabled("payouts.vendor.before_transfer")
@@ -118,7 +146,7 @@ public struct PayoutsVendorJob: JobHandler {
             let reason = "payout \(payout.idempotencyKey) failed: \(error)"
             try await book.markFailed(payout, reason: error.description, tenant: tenant)
             context.logger.error("payout refused", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
-            return reason
+            return .refused(reason)
         }
         FailPoints.crashIfEnabled("payouts.vendor.after_transfer")
         guard Int64(transfer.money.minorUnits) == payout.amount else {
@@ -126,48 +154,70 @@ public struct PayoutsVendorJob: JobHandler {
                                                                   transferred: transfer.money.minorUnits).description)
         }
         try await book.markPaid(payout, transferID: transfer.id, tenant: tenant, jobID: context.jobID)
-        return nil
+        return .settled
     }
 
-    /// A payout pending past Stripe's idempotency window, settled from the transfers in its
-    /// `transfer_group` (see above); returns the reason when it is left pending for an operator.
+    /// A payout pending past Stripe's idempotency window, settled from Stripe's record (see above).
     private func settleExpired(_ payout: PendingPayout, stripe: StripeConnector, book: PayoutBook, tenant: UUID,
-                               context: JobContext) async throws -> String? {
+                               context: JobContext) async throws -> Outcome {
         let group = "payout_\(payout.idempotencyKey)"
-        let pendingFor = "payout \(payout.idempotencyKey), pending for \(Int(payout.ageSeconds / 3600)) h "
+        let amount = Money(minorUnits: Int(payout.amount), currency: payout.currency)
+        let pendingFor = "payout \(payout.idempotencyKey) of \(amount), pending for \(Int(payout.ageSeconds / 3600)) h "
             + "(past Stripe's 24-hour idempotency window, so never sent again)"
-        let listed: StripeList<StripeTransfer>
-        do {
-            listed = try await stripe.transfers(inGroup: group)
-        } catch {
-            if error.isRetryable || error.mayHaveTakenEffect { throw error }
-            return "\(pendingFor): reading transfer group \(group) failed: \(error); left pending"
+        func list(group: String? = nil, destination: String? = nil,
+                  since: Int? = nil) async throws -> Result<StripeList<StripeTransfer>, ConnectorError> {
+            do {
+                return .success(try await stripe.transfers(group: group, destination: destination, createdSince: since))
+            } catch {
+                if error.isRetryable || error.mayHaveTakenEffect { throw error }
+                return .failure(error)
+            }
+        }
+        func describe(_ transfers: [StripeTransfer], more: Bool) -> String {
+            transfers.map { "\($0.id) (\($0.money) to \($0.destination))" }.joined(separator: ", ") + (more ? " and more" : "")
         }
         let metadata: Logger.Metadata = ["payout_id": "\(payout.id)", "transfer_group": "\(group)"]
-        switch listed.data.count {
-        case 0 where !listed.hasMore:
-            try await book.markFailed(payout, reason: "never made: Stripe has no transfer in group \(group) after "
-                + "\(Int(payout.ageSeconds / 3600)) h; its entries go into the next payout", tenant: tenant)
-            context.logger.warning("expired payout never reached Stripe; its balance is paid again under a new key",
-                                   metadata: metadata)
-            return nil
-        case 1 where Self.isTransfer(listed.data[0], of: payout):
-            try await book.markPaid(payout, transferID: listed.data[0].id, tenant: tenant, jobID: context.jobID)
-            context.logger.info("expired payout booked from the transfer Stripe made for it",
-                                metadata: metadata.merging(["transfer_id": "\(listed.data[0].id)"]) { _, new in new })
-            return nil
-        default:
-            let found = listed.data.map { "\($0.id) (\($0.money) to \($0.destination))" }.joined(separator: ", ")
-            return "\(pendingFor): transfer group \(group) holds \(found)\(listed.hasMore ? " and more" : ""), not one transfer "
-                + "of \(Money(minorUnits: Int(payout.amount), currency: payout.currency)) to \(payout.destination); "
-                + "left pending: settle it by hand"
+        let inGroup: StripeList<StripeTransfer>
+        switch try await list(group: group) {
+        case .success(let listed): inGroup = listed
+        case .failure(let error): return .refused("\(pendingFor): reading transfer group \(group) failed: \(error); left pending")
         }
+        if inGroup.data.count == 1, !inGroup.hasMore, Self.isTransfer(inGroup.data[0], of: payout) {
+            try await book.markPaid(payout, transferID: inGroup.data[0].id, tenant: tenant, jobID: context.jobID)
+            context.logger.info("expired payout booked from the transfer Stripe made for it",
+                                metadata: metadata.merging(["transfer_id": "\(inGroup.data[0].id)"]) { _, new in new })
+            return .settled
+        }
+        guard inGroup.data.isEmpty, !inGroup.hasMore else {
+            return .refused("\(pendingFor): transfer group \(group) holds \(describe(inGroup.data, more: inGroup.hasMore)), "
+                + "not one transfer of \(amount) to \(payout.destination); left pending: settle it by hand")
+        }
+        // Nothing under its key. A transfer of the same amount to the vendor since it was opened (an
+        // operator who paid it by hand, say) may be this payout all the same: then it is not paid again.
+        let opened = Int(Date().timeIntervalSince1970 - payout.ageSeconds) - 600
+        let toVendor: StripeList<StripeTransfer>
+        switch try await list(destination: payout.destination, since: opened) {
+        case .success(let listed): toVendor = listed
+        case .failure(let error):
+            return .refused("\(pendingFor): reading the transfers to \(payout.destination) failed: \(error); left pending")
+        }
+        let alike = toVendor.data.filter { Self.isTransfer($0, of: payout, ignoringReversals: true) }
+        guard alike.isEmpty, !toVendor.hasMore else {
+            return .refused("\(pendingFor): transfer group \(group) is empty, but \(payout.destination) received "
+                + "\(describe(alike, more: toVendor.hasMore)) since it was opened, which may be this payout made another way; "
+                + "left pending: settle it by hand")
+        }
+        try await book.markFailed(payout, reason: "never made: Stripe has no transfer in group \(group), nor one of its amount "
+            + "to \(payout.destination), after \(Int(payout.ageSeconds / 3600)) h; its entries go into the next payout", tenant: tenant)
+        context.logger.warning("expired payout never reached Stripe; its balance is paid again under a new key", metadata: metadata)
+        return .settled
     }
 
     /// Whether a transfer Stripe made is this payout's: the same amount, currency and destination,
     /// and none of it reversed (returned money is an operator's to settle, as `transfer.*` events say).
-    private static func isTransfer(_ transfer: StripeTransfer, of payout: PendingPayout) -> Bool {
+    private static func isTransfer(_ transfer: StripeTransfer, of payout: PendingPayout, ignoringReversals: Bool = false) -> Bool {
         Int64(transfer.money.minorUnits) == payout.amount && transfer.currency.uppercased() == payout.currency.uppercased()
-            && transfer.destination == payout.destination && !transfer.reversed && transfer.amountReversed == 0
+            && transfer.destination == payout.destination
+            && (ignoringReversals || (!transfer.reversed && transfer.amountReversed == 0))
     }
 }

@@ -261,6 +261,8 @@ final class DunningTests: XCTestCase {
             attempts = try await world.attempts(tenant, invoice: invoice.id)
             XCTAssertEqual(attempts.map(\.status), ["failed"])
             XCTAssertEqual(attempts.first?.decline, "authentication_required")
+            let cancels = try await world.paymentIntentCancels()
+            XCTAssertEqual(cancels, 4, "three refused in front of Stripe, then the one that took")
             let canceled = try await world.paymentIntent(intent)
             XCTAssertEqual(canceled["status"]?.stringValue, "canceled", "it can never charge now")
             let state = try await world.subscription(tenant, id)
@@ -279,6 +281,22 @@ final class DunningTests: XCTestCase {
             let calls = try await world.paymentIntentCalls()
             XCTAssertEqual(calls, 2, "one charge per attempt")
         }
+    }
+
+    /// Only a next action that asks for authentication is abandoned: a bank transfer's instructions
+    /// or a voucher wait for a payment the customer makes later, which a cancel would void.
+    func testOnlyAnAuthenticationIsAbandonedNotAPaymentTheCustomerMakesLater() throws {
+        func intent(_ status: String, next: String?) throws -> StripePaymentIntent {
+            let action = next.map { #","next_action":{"type":"\#($0)"}"# } ?? ""
+            return try JSONDecoder().decode(StripePaymentIntent.self, from: Data(
+                #"{"id":"pi_1","amount":100,"currency":"usd","status":"\#(status)"\#(action)}"#.utf8))
+        }
+        XCTAssertTrue(BillingInvoiceJob.waitsForAuthentication(try intent("requires_action", next: "use_stripe_sdk")))
+        XCTAssertTrue(BillingInvoiceJob.waitsForAuthentication(try intent("requires_action", next: "redirect_to_url")))
+        XCTAssertTrue(BillingInvoiceJob.waitsForAuthentication(try intent("requires_action", next: nil)))
+        XCTAssertFalse(BillingInvoiceJob.waitsForAuthentication(try intent("requires_action", next: "display_bank_transfer_instructions")))
+        XCTAssertFalse(BillingInvoiceJob.waitsForAuthentication(try intent("requires_action", next: "oxxo_display_details")))
+        XCTAssertEqual(try intent("requires_action", next: "verify_with_microdeposits").nextActionType, "verify_with_microdeposits")
     }
 
     func testAFailedInvoicePaidOnARetryReactivatesTheSubscriptionForTheNextPeriod() async throws {

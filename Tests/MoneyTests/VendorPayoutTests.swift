@@ -213,12 +213,50 @@ final class VendorPayoutTests: XCTestCase {
     }
 
     /// A payout left pending by an earlier attempt, and a job that finds it past Stripe's
-    /// idempotency window (any age counts as too old here).
-    private func expiredPayout(_ world: MoneyWorld, tenant: UUID, vendor: UUID) async throws -> (PendingPayout, PayoutsVendorJob) {
+    /// idempotency window and old enough to settle from Stripe's record (any age counts here).
+    private func expiredPayout(_ world: MoneyWorld, tenant: UUID, vendor: UUID,
+                               settleAfter: Double = 0) async throws -> (PendingPayout, PayoutsVendorJob) {
         let book = PayoutBook(database: world.app, logger: MoneyWorld.logger)
         let opened = try await book.open(tenant: tenant, vendor: vendor)
         let pending = try XCTUnwrap(opened.first)
-        return (pending, PayoutsVendorJob(database: world.app, stripe: world.connectors.stripe, resendLimitSeconds: 0))
+        return (pending, PayoutsVendorJob(database: world.app, stripe: world.connectors.stripe, resendLimitSeconds: 0,
+                                          settleAfterSeconds: settleAfter))
+    }
+
+    /// Between the resend limit and the time Stripe's record is read, a send may still be running
+    /// at Stripe: the payout is neither sent nor settled, and the rest of the balance waits with it.
+    func testAPayoutJustPastTheResendLimitWaitsForStripesRecord() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let (_, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor, settleAfter: 3_600)
+            try await world.run(job, .init(vendorID: vendor), tenant: tenant)
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertTrue(transfers.isEmpty, "nothing sent")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["pending"], "nor failed: its send may still be running at Stripe")
+        }
+    }
+
+    /// A payout an operator paid by hand, outside its transfer group, is not paid again.
+    func testAnExpiredPayoutPaidAnotherWayIsLeftForAnOperatorNotPaidTwice() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let (stale, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor)
+            let byHand = try await world.connectors.stripe.createTransfer(
+                amount: Money(minorUnits: Int(stale.amount), currency: stale.currency), destination: stale.destination,
+                idempotencyKey: UUID().uuidString)
+            do {
+                try await world.run(job, .init(vendorID: vendor), tenant: tenant)
+                XCTFail("a payout that may have been paid another way must be left to an operator")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent)
+                XCTAssertTrue(failure.description.contains(byHand.id), "\(failure)")
+            }
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.id), [byHand.id], "not paid again")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["pending"])
+        }
     }
 
     func testAnExpiredPayoutStripeNeverSawIsFailedAndItsBalancePaidWithTheOtherCurrencies() async throws {

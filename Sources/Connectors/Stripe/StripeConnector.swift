@@ -81,14 +81,15 @@ public struct StripeConnector: Sendable {
 
     /// `POST /v1/payment_intents/{id}/cancel`: a PaymentIntent that has not succeeded can never
     /// charge once canceled. Stripe refuses one that succeeded or was canceled already
-    /// (`payment_intent_unexpected_state`).
-    public func cancelPaymentIntent(id: String, reason: String? = nil,
-                                    idempotencyKey: String) async throws(ConnectorError) -> StripePaymentIntent {
+    /// (`payment_intent_unexpected_state`). Sent without an idempotency key, on purpose: canceling
+    /// twice is canceling once, and under a key Stripe would answer every repeat for a day with the
+    /// first answer, a 500 included; without one, a repeat asks again.
+    public func cancelPaymentIntent(id: String, reason: String? = nil) async throws(ConnectorError) -> StripePaymentIntent {
         var form = FormParameters()
         form.add("cancellation_reason", reason)
         return try await client.send(
             ServiceRequest(.post, "/v1/payment_intents/\(ServiceRequest.segment(id))/cancel",
-                           endpoint: "POST /v1/payment_intents/{id}/cancel", body: .form(form), idempotencyKey: idempotencyKey),
+                           endpoint: "POST /v1/payment_intents/{id}/cancel", body: .form(form), idempotent: true),
             decoding: StripePaymentIntent.self)
     }
 
@@ -119,13 +120,17 @@ public struct StripeConnector: Sendable {
             decoding: StripeTransfer.self)
     }
 
-    /// `GET /v1/transfers?transfer_group=…`: the transfers made in a transfer group, newest first
-    /// (the first 100; a payout's group holds one). GET carries no idempotency key: this reads
-    /// Stripe's record itself, which outlives the 24 hours it keeps keys for.
-    public func transfers(inGroup transferGroup: String) async throws(ConnectorError) -> StripeList<StripeTransfer> {
-        try await client.send(
-            ServiceRequest(.get, "/v1/transfers", query: [("transfer_group", transferGroup), ("limit", "100")]),
-            decoding: StripeList<StripeTransfer>.self)
+    /// `GET /v1/transfers`: the transfers made in a transfer group, or to a destination, or created
+    /// since a time (Unix seconds), newest first; the first 100. GET carries no idempotency key:
+    /// this reads Stripe's record itself, which outlives the 24 hours it keeps keys for.
+    public func transfers(group: String? = nil, destination: String? = nil,
+                          createdSince: Int? = nil) async throws(ConnectorError) -> StripeList<StripeTransfer> {
+        var query: [(String, String)] = []
+        if let group { query.append(("transfer_group", group)) }
+        if let destination { query.append(("destination", destination)) }
+        if let createdSince { query.append(("created[gte]", "\(createdSince)")) }
+        query.append(("limit", "100"))
+        return try await client.send(ServiceRequest(.get, "/v1/transfers", query: query), decoding: StripeList<StripeTransfer>.self)
     }
 
     /// `GET /v1/accounts/{id}`: a connected account's readiness.

@@ -34,6 +34,12 @@ public struct StripePaymentIntent: Sendable, Decodable, Equatable {
     public let metadata: [String: String]
     public let lastPaymentError: LastPaymentError?
     public let created: Int?
+    /// What the customer must do next (`next_action.type`: `use_stripe_sdk` and `redirect_to_url`
+    /// ask them to authenticate; `display_bank_transfer_instructions`, `verify_with_microdeposits`
+    /// and the vouchers' `…_display_details` wait for a payment they make later).
+    public let nextActionType: String?
+    /// `duplicate`, `fraudulent`, `requested_by_customer`, `abandoned`… once canceled.
+    public let cancellationReason: String?
 
     /// The amount as money (ISO minor units + currency; `amount` is in Stripe's units).
     public var money: Money { StripeAmount.money(amount, currency: currency) }
@@ -41,7 +47,10 @@ public struct StripePaymentIntent: Sendable, Decodable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, amount, currency, status, customer, metadata, created
         case paymentMethod = "payment_method", transferGroup = "transfer_group", lastPaymentError = "last_payment_error"
+        case nextAction = "next_action", cancellationReason = "cancellation_reason"
     }
+
+    private struct NextAction: Decodable { let type: String? }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -55,6 +64,8 @@ public struct StripePaymentIntent: Sendable, Decodable, Equatable {
         metadata = try c.decodeIfPresent([String: String].self, forKey: .metadata) ?? [:]
         lastPaymentError = try c.decodeIfPresent(LastPaymentError.self, forKey: .lastPaymentError)
         created = try c.decodeIfPresent(Int.self, forKey: .created)
+        nextActionType = (try? c.decodeIfPresent(NextAction.self, forKey: .nextAction))?.type
+        cancellationReason = try c.decodeIfPresent(String.self, forKey: .cancellationReason)
     }
 }
 

@@ -88,21 +88,23 @@ extension APIError {
         APIError(.unprocessableContent, code: "unprocessable", message: why)
     }
     // 503
-    /// Redis did not store the request, or did not say whether it did: only a refused connection
-    /// or an error reply proves nothing was written. After a timeout or a connection lost with the
-    /// command sent, the job may be stored; the same request again (the same `idempotency_key`, a
-    /// webhook's same event id) is stored once either way, a new one would be a second job.
+    /// Redis did not answer, or refused. It never says "nothing was stored": after a timeout or a
+    /// connection lost with the command sent a job may be stored, and a webhook's first try on its
+    /// loop may have been before the router's try failed. What is always true: the same request
+    /// again (the same `idempotency_key`, a webhook's same event id) is stored once, where a new
+    /// one would be a second job.
     static func redisUnavailable(_ error: RedisError) -> APIError {
+        let again = "try again with the same request (the same idempotency_key; a webhook's event id does this for it), "
+            + "which is stored once"
         let message: String
         switch error {
         case .connectionRefused, .invalidURL:
-            message = "the queue store is unreachable; nothing was stored, try again"
+            message = "the queue store is unreachable; " + again
         case .server(let reply):
             let word = reply.split(separator: " ").first.map(String.init) ?? "an error"
-            message = "the queue store refused the write (\(word)); nothing was stored, try again"
+            message = "the queue store refused the request (\(word)); " + again
         case .timeout, .connectionClosed, .protocolError, .unexpectedReply:
-            message = "the queue store did not confirm the write, so it may or may not have been stored: send the same "
-                + "request again (with the same idempotency_key; a webhook's event id does this for it), which is stored once"
+            message = "the queue store did not answer in time, so a request that writes may or may not have been stored; " + again
         }
         return APIError(.serviceUnavailable, code: "unavailable", message: message, retryAfter: 5)
     }

@@ -139,9 +139,12 @@ public struct DeadLetters: Sendable {
         public var leftCancelled = 0
         /// Letters whose id is a live job again, left dead: replaying would run that id twice.
         public var leftLiveTwin = 0
+        /// Letters that kept changing while they were replayed (another operator at work): left as
+        /// they are; a bulk replay run again takes them.
+        public var leftChanging = 0
 
         enum CodingKeys: String, CodingKey {
-            case retried, leftCancelled = "left_cancelled", leftLiveTwin = "left_live_twin"
+            case retried, leftCancelled = "left_cancelled", leftLiveTwin = "left_live_twin", leftChanging = "left_changing"
         }
 
         /// One line for the command line and the dashboard.
@@ -151,6 +154,7 @@ public struct DeadLetters: Sendable {
                 left.append("\(leftCancelled) cancelled by an operator (replay those with the error filter \"cancelled\")")
             }
             if leftLiveTwin > 0 { left.append("\(leftLiveTwin) whose id is live again") }
+            if leftChanging > 0 { left.append("\(leftChanging) changing meanwhile (run it again)") }
             return "replayed \(retried)" + (left.isEmpty ? "" : "; left dead: " + left.joined(separator: ", "))
         }
     }
@@ -205,6 +209,8 @@ public struct DeadLetters: Sendable {
                 continue
             } catch Failure.liveTwin {
                 done.leftLiveTwin += 1
+            } catch Failure.changing {
+                done.leftChanging += 1
             } catch is Cancelled {
                 done.leftCancelled += 1
             }

@@ -180,8 +180,9 @@ struct StripeRoutes {
         })
     }
 
-    /// `GET /v1/transfers`: newest first, filtered by `transfer_group` and `destination` when given,
-    /// `limit` 1–100 (default 10), as Stripe lists them (`starting_after` paging is not played).
+    /// `GET /v1/transfers`: newest first, filtered by `transfer_group`, `destination` and
+    /// `created[gte]` when given, `limit` 1–100 (default 10), as Stripe lists them (`starting_after`
+    /// paging is not played).
     static func listTransfers(_ query: [String: String], world: SandboxWorld) throws(ServiceFailure) -> Response {
         var limit = 10
         if let text = query["limit"] {
@@ -193,6 +194,10 @@ struct StripeRoutes {
         var found = Array(world.stripe.transfers.all.reversed())
         if let group = query["transfer_group"] { found = found.filter { $0["transfer_group"]?.string == group } }
         if let destination = query["destination"] { found = found.filter { $0["destination"]?.string == destination } }
+        if let text = query["created[gte]"] {
+            guard let since = Int(text) else { throw stripeInvalid("Invalid integer: \(text)", param: "created[gte]") }
+            found = found.filter { ($0["created"]?.int ?? 0) >= since }
+        }
         return Answer.json(["object": "list", "url": "/v1/transfers", "has_more": .bool(found.count > limit),
                             "data": .array(Array(found.prefix(limit)))])
     }

@@ -249,6 +249,12 @@ final class BillingWorld: @unchecked Sendable {
         return (calls["GET /stripe/v1/payment_intents/{id}"] as? [String: Any])?["count"] as? Int ?? 0
     }
 
+    /// How many `POST /v1/payment_intents/{id}/cancel` calls the sandbox's Stripe answered.
+    func paymentIntentCancels() async throws -> Int {
+        let calls = try await sandboxJSON("/_sandbox/calls")["calls"] as? [String: Any] ?? [:]
+        return (calls["POST /stripe/v1/payment_intents/{id}/cancel"] as? [String: Any])?["count"] as? Int ?? 0
+    }
+
     func paymentIntentCalls() async throws -> Int {
         let calls = try await sandboxJSON("/_sandbox/calls")["calls"] as? [String: Any] ?? [:]
         return (calls["POST /stripe/v1/payment_intents"] as? [String: Any])?["count"] as? Int ?? 0
