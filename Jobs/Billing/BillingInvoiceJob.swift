@@ -18,7 +18,8 @@ import Store
 ///    policy schedules the next attempt or ends the subscription. A PaymentIntent still processing
 ///    stays pending until its `payment_intent.*` webhook settles it (``PaymentIntentEvents``); one
 ///    waiting for the customer to authenticate it (`requires_action`) is canceled and the attempt
-///    failed, for dunning to chase.
+///    failed, for dunning to chase; one waiting for a payment the customer makes later (a bank
+///    transfer, a voucher) stays pending as `processing` does, for at most a week, then likewise.
 ///
 /// Stripe errors that may pass (5xx, timeouts, 429) fail the job, which is retried: it resumes the
 /// pending attempt with the same key. Stripe keeps keys 24 hours; a job's retries end well before.
@@ -34,11 +35,20 @@ public struct BillingInvoiceJob: JobHandler {
     let database: Database?
     let stripe: StripeConnector?
     let clock: JobClock
+    /// How long a charge may wait for a payment the customer makes later (a bank transfer, a
+    /// voucher) before it is canceled and dunning chases the invoice (real time, from the
+    /// PaymentIntent's creation).
+    let payLaterLimitSeconds: Double
 
-    public init(database: Database?, stripe: StripeConnector?, clock: JobClock = .system) {
+    /// A week: longer than Stripe's vouchers live (OXXO, Boleto and Konbini expire in days).
+    public static let defaultPayLaterLimitSeconds: Double = 7 * 86_400
+
+    public init(database: Database?, stripe: StripeConnector?, clock: JobClock = .system,
+                payLaterLimitSeconds: Double = BillingInvoiceJob.defaultPayLaterLimitSeconds) {
         self.database = database
         self.stripe = stripe
         self.clock = clock
+        self.payLaterLimitSeconds = payLaterLimitSeconds
     }
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
@@ -49,12 +59,13 @@ public struct BillingInvoiceJob: JobHandler {
         guard let attempt = try await book.prepare(tenant: tenant, subscription: arguments.subscriptionID, now: clock.now()) else {
             return
         }
-        try await Self.charge(attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
+        try await Self.charge(attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
+                              payLaterLimit: payLaterLimitSeconds, context: context)
     }
 
     /// Step 2 and 3 for one attempt.
     static func charge(_ attempt: ChargeAttempt, tenant: UUID, stripe: StripeConnector, book: InvoiceBook, clock: JobClock,
-                       context: JobContext) async throws {
+                       payLaterLimit: Double, context: JobContext) async throws {
         let intent: StripePaymentIntent
         if let known = attempt.paymentIntentID {
             // Stripe answered this attempt with a PaymentIntent still settling: what is it now?
@@ -65,7 +76,8 @@ public struct BillingInvoiceJob: JobHandler {
                 throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): reading PaymentIntent \(known): "
                     + "\(error); left pending")
             }
-            try await apply(intent, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
+            try await apply(intent, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
+                            payLaterLimit: payLaterLimit, context: context)
             return
         }
         do {
@@ -101,7 +113,8 @@ public struct BillingInvoiceJob: JobHandler {
                 throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): \(error); left pending")
             }
         }
-        try await apply(intent, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
+        try await apply(intent, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
+                            payLaterLimit: payLaterLimit, context: context)
     }
 
     /// The attempt's off-session PaymentIntent: the same request (parameters and key) however
@@ -117,25 +130,30 @@ public struct BillingInvoiceJob: JobHandler {
     }
 
     private static func apply(_ intent: StripePaymentIntent, to attempt: ChargeAttempt, tenant: UUID, stripe: StripeConnector,
-                              book: InvoiceBook, clock: JobClock, context: JobContext) async throws {
+                              book: InvoiceBook, clock: JobClock, payLaterLimit: Double, context: JobContext) async throws {
         switch intent.status {
         case .succeeded:
             try await book.recordSucceeded(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
                                                  paymentIntentID: intent.id, amount: intent.money.minorUnits, currency: intent.currency,
                                                  at: clock.now()))
         case .canceled where intent.cancellationReason == Self.abandonReason && intent.lastPaymentError == nil:
-            // Canceled here for want of the customer's authentication (the cancel's answer, or the
-            // failed attempt's write, was lost): recorded as `abandon` records it.
+            // Canceled here while it waited for the customer (the cancel's answer, or the failed
+            // attempt's write, was lost): a failed attempt, as `abandon` records it.
             try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
-                                              paymentIntentID: intent.id, declineCode: "authentication_required",
-                                              message: Self.abandonMessage, at: clock.now()))
+                                              paymentIntentID: intent.id, declineCode: Abandonment.waitedCode,
+                                              message: "PaymentIntent canceled while it waited for the customer", at: clock.now()))
         case .requiresPaymentMethod, .canceled:
             let error = intent.lastPaymentError
             try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
                                               paymentIntentID: intent.id, declineCode: error?.declineCode ?? error?.code,
                                               message: error?.message ?? "PaymentIntent \(intent.status.rawValue)", at: clock.now()))
         case .requiresConfirmation, .requiresAction where Self.waitsForAuthentication(intent):
-            try await abandon(intent, attempt: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
+            try await abandon(intent, .authentication, attempt: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
+                              payLaterLimit: payLaterLimit, context: context)
+        case .requiresAction where Date().timeIntervalSince1970 - Double(intent.created ?? Int.max) > payLaterLimit:
+            try await abandon(intent, .unpaid(intent.nextActionType ?? "requires_action", days: Int(payLaterLimit / 86_400)),
+                              attempt: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
+                              payLaterLimit: payLaterLimit, context: context)
         default:
             // Kept on the attempt: should the webhook never come, `payments.retry` has it read.
             try await book.noteSettling(attempt, tenant: tenant, paymentIntentID: intent.id)
@@ -146,16 +164,39 @@ public struct BillingInvoiceJob: JobHandler {
 
     /// `requires_action` that asks the customer to authenticate (3-D Secure: `use_stripe_sdk`,
     /// `redirect_to_url`, or no next action named). Other next actions wait for a payment the
-    /// customer makes later (bank transfer instructions, microdeposits, a voucher): canceling would
-    /// void it, so those stay pending and are read until Stripe settles them.
+    /// customer makes later (bank transfer instructions, microdeposits, a voucher): canceling at
+    /// once would void it, so those stay pending and are read until Stripe settles them, for at
+    /// most `payLaterLimitSeconds`; then they are abandoned too, and dunning chases the invoice.
     static func waitsForAuthentication(_ intent: StripePaymentIntent) -> Bool {
         guard let type = intent.nextActionType else { return true }
         return type == "use_stripe_sdk" || type == "redirect_to_url"
     }
 
+    /// The `cancellation_reason` of the PaymentIntents canceled here.
     static let abandonReason = "abandoned"
-    static let abandonMessage = "the customer's bank asked them to authenticate the charge, which cannot be done off-session; "
-        + "PaymentIntent canceled"
+
+    /// Why a charge that waits for the customer is given up: how the failed attempt reads.
+    enum Abandonment {
+        case authentication
+        case unpaid(String, days: Int)
+
+        static let waitedCode = "payment_intent_action_required"
+
+        var declineCode: String {
+            if case .authentication = self { return "authentication_required" }
+            return Self.waitedCode
+        }
+
+        var message: String {
+            switch self {
+            case .authentication:
+                return "the customer's bank asked them to authenticate the charge, which cannot be done off-session; "
+                    + "PaymentIntent canceled"
+            case .unpaid(let action, let days):
+                return "the customer did not complete the payment (\(action)) within \(days) days; PaymentIntent canceled"
+            }
+        }
+    }
 
     /// A charge that waits for the customer: their bank asks them to authenticate it
     /// (`requires_action`, 3-D Secure), or it was left unconfirmed. Off-session nobody is there to
@@ -164,8 +205,9 @@ public struct BillingInvoiceJob: JobHandler {
     /// reads it, whatever happens next), then canceled, so that it can never charge after dunning's
     /// next attempt has, and the attempt is failed with `authentication_required`: dunning chases
     /// the customer, who authenticates or changes card before the next attempt.
-    private static func abandon(_ intent: StripePaymentIntent, attempt: ChargeAttempt, tenant: UUID, stripe: StripeConnector,
-                                book: InvoiceBook, clock: JobClock, context: JobContext) async throws {
+    private static func abandon(_ intent: StripePaymentIntent, _ why: Abandonment, attempt: ChargeAttempt, tenant: UUID,
+                                stripe: StripeConnector, book: InvoiceBook, clock: JobClock, payLaterLimit: Double,
+                                context: JobContext) async throws {
         let what = "invoice \(attempt.invoiceID) attempt \(attempt.attempt): PaymentIntent \(intent.id) (\(intent.status.rawValue))"
         try await book.noteSettling(attempt, tenant: tenant, paymentIntentID: intent.id)
         do {
@@ -184,14 +226,16 @@ public struct BillingInvoiceJob: JobHandler {
             guard now.status != .requiresAction, now.status != .requiresConfirmation else {
                 throw JobFailure.permanent("\(what): Stripe refused to cancel it (\(error)) and it still waits; left pending")
             }
-            try await apply(now, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock, context: context)
+            try await apply(now, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
+                            payLaterLimit: payLaterLimit, context: context)
             return
         }
         try await book.recordFailed(.init(
             tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt, paymentIntentID: intent.id,
-            declineCode: "authentication_required", message: abandonMessage, at: clock.now()))
-        context.logger.info("invoice attempt needs the customer's authentication: canceled and failed for dunning", metadata: [
-            "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "payment_intent": "\(intent.id)"])
+            declineCode: why.declineCode, message: why.message, at: clock.now()))
+        context.logger.info("invoice attempt waited for the customer: canceled and failed for dunning", metadata: [
+            "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "payment_intent": "\(intent.id)",
+            "decline_code": "\(why.declineCode)"])
     }
 }
 

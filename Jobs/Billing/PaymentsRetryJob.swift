@@ -68,9 +68,10 @@ public struct PaymentsRetryJob: JobHandler {
     /// - whose answer never came (their job died in the dead letters), less than 23 hours old: each is
     ///   resumed once (job id from the attempt), with its own idempotency key, so Stripe answers what
     ///   it answered the first time;
-    /// - that Stripe answered as still settling (`processing`, its PaymentIntent kept on the
-    ///   attempt) and whose webhook has not come: each run has the PaymentIntent read again (job id
-    ///   from the attempt and this run), however old, until it settles.
+    /// - that Stripe answered as still settling (`processing`, or `requires_action` waiting for a
+    ///   payment the customer makes later; its PaymentIntent kept on the attempt) and whose webhook
+    ///   has not come: each run has the PaymentIntent read again (job id from the attempt and this
+    ///   run), however old, until it settles (or, waiting for the customer, until a week has passed).
     private static func stuck(after seconds: Int, tenant: UUID?, limit: Int, runID: String, on connection: PostgresConnection,
                               logger: Logger) async throws -> [BillingFanOut.Job] {
         let rows = try await connection.query("""

@@ -177,6 +177,19 @@ struct PayoutBook {
         if remainder != 0 { try await carry(remainder) }
     }
 
+    /// How long `payout` has been pending, read now; nil when it is pending no longer (another run
+    /// or the `transfer.*` webhook settled it).
+    func pendingAge(_ payout: PendingPayout, tenant: UUID) async throws -> Double? {
+        let logger = self.logger
+        return try await database.withTenant(tenant) { connection -> Double? in
+            let rows = try await connection.query("""
+                SELECT extract(epoch FROM now() - created_at)::float8 FROM payouts WHERE id = \(payout.id) AND status = 'pending'
+                """, logger: logger)
+            for try await age in rows.decode(Double.self) { return age }
+            return nil
+        }
+    }
+
     /// Books a transfer: the payout becomes `paid` with its transfer id and the ledger gets its
     /// `payout` entry, in one transaction through the execution ledger keyed by the payout, so a
     /// redelivery after this commit books nothing twice.

@@ -110,8 +110,13 @@ public struct PayoutsVendorJob: JobHandler {
     }
 
     /// Steps 2 and 3 for one payout, or its settlement from Stripe's record once it is too old to send.
-    private func pay(_ payout: PendingPayout, stripe: StripeConnector, book: PayoutBook, tenant: UUID,
+    private func pay(_ found: PendingPayout, stripe: StripeConnector, book: PayoutBook, tenant: UUID,
                      context: JobContext) async throws -> Outcome {
+        // Its age read again just before the send, not when it was found: the resend limit must
+        // hold at the send itself. Settled meanwhile (another run, the webhook): nothing to do.
+        guard let age = try await book.pendingAge(found, tenant: tenant) else { return .settled }
+        var payout = found
+        payout.ageSeconds = age
         if payout.ageSeconds > resendLimitSeconds {
             guard payout.ageSeconds >= settleAfterSeconds else {
                 context.logger.info("payout past the resend limit waits until Stripe's record can settle it", metadata: [
@@ -194,7 +199,8 @@ public struct PayoutsVendorJob: JobHandler {
         }
         // Nothing under its key. A transfer of the same amount to the vendor since it was opened (an
         // operator who paid it by hand, say) may be this payout all the same: then it is not paid again.
-        let opened = Int(Date().timeIntervalSince1970 - payout.ageSeconds) - 600
+        // An hour's margin for the clocks (this process's against Stripe's): it can only add alarms.
+        let opened = Int(Date().timeIntervalSince1970 - payout.ageSeconds) - 3_600
         let toVendor: StripeList<StripeTransfer>
         switch try await list(destination: payout.destination, since: opened) {
         case .success(let listed): toVendor = listed
@@ -202,10 +208,12 @@ public struct PayoutsVendorJob: JobHandler {
             return .refused("\(pendingFor): reading the transfers to \(payout.destination) failed: \(error); left pending")
         }
         let alike = toVendor.data.filter { Self.isTransfer($0, of: payout, ignoringReversals: true) }
-        guard alike.isEmpty, !toVendor.hasMore else {
-            return .refused("\(pendingFor): transfer group \(group) is empty, but \(payout.destination) received "
-                + "\(describe(alike, more: toVendor.hasMore)) since it was opened, which may be this payout made another way; "
-                + "left pending: settle it by hand")
+        if !alike.isEmpty || toVendor.hasMore {
+            // Settled meanwhile by another run (whose new payout is the transfer seen): not an alarm.
+            guard try await book.pendingAge(payout, tenant: tenant) != nil else { return .settled }
+            let seen = alike.isEmpty ? "more than \(toVendor.data.count) transfers" : describe(alike, more: toVendor.hasMore)
+            return .refused("\(pendingFor): transfer group \(group) is empty, but \(payout.destination) received \(seen) "
+                + "since it was opened, which may be this payout made another way; left pending: settle it by hand")
         }
         try await book.markFailed(payout, reason: "never made: Stripe has no transfer in group \(group), nor one of its amount "
             + "to \(payout.destination), after \(Int(payout.ageSeconds / 3600)) h; its entries go into the next payout", tenant: tenant)

@@ -283,6 +283,37 @@ final class DunningTests: XCTestCase {
         }
     }
 
+    /// A charge waiting for a payment the customer makes later (a bank transfer) is not canceled at
+    /// once, which would void it: it stays pending, read until it settles, for at most a week; then
+    /// it is canceled and dunning chases the invoice.
+    func testAPaymentTheCustomerMakesLaterWaitsThenIsChasedByDunning() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 4_200)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "later").first)
+            try await world.scriptRequiresAction(customer: "later-1", nextAction: "display_bank_transfer_instructions")
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            var attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["pending"], "waiting for the transfer")
+            let intent = try unwrap(attempts.first?.intent, "kept on the attempt, to be read until it settles")
+            let waiting = try await world.paymentIntent(intent)
+            XCTAssertEqual(waiting["status"]?.stringValue, "requires_action", "not canceled: that would void the transfer")
+
+            // Past the limit (any age is past -1 s): canceled, and the attempt failed for dunning.
+            let impatient = BillingInvoiceJob(database: world.app, stripe: world.connectors.stripe, clock: world.clock,
+                                              payLaterLimitSeconds: -1)
+            try await world.run(impatient, .init(subscriptionID: id), tenant: tenant)
+            attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["failed"])
+            XCTAssertEqual(attempts.first?.decline, "payment_intent_action_required")
+            let canceled = try await world.paymentIntent(intent)
+            XCTAssertEqual(canceled["status"]?.stringValue, "canceled")
+            let open = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertNotNil(open.nextAttemptAt, "dunning schedules the next attempt")
+        }
+    }
+
     /// Only a next action that asks for authentication is abandoned: a bank transfer's instructions
     /// or a voucher wait for a payment the customer makes later, which a cancel would void.
     func testOnlyAnAuthenticationIsAbandonedNotAPaymentTheCustomerMakesLater() throws {

@@ -212,15 +212,29 @@ final class VendorPayoutTests: XCTestCase {
         }
     }
 
-    /// A payout left pending by an earlier attempt, and a job that finds it past Stripe's
-    /// idempotency window and old enough to settle from Stripe's record (any age counts here).
+    /// A payout left pending by an earlier attempt `hoursAgo` (by default two days: past Stripe's
+    /// idempotency window and old enough to settle from Stripe's record), and the job as shipped.
     private func expiredPayout(_ world: MoneyWorld, tenant: UUID, vendor: UUID,
-                               settleAfter: Double = 0) async throws -> (PendingPayout, PayoutsVendorJob) {
+                               hoursAgo: Double = 48) async throws -> (PendingPayout, PayoutsVendorJob) {
         let book = PayoutBook(database: world.app, logger: MoneyWorld.logger)
         let opened = try await book.open(tenant: tenant, vendor: vendor)
         let pending = try XCTUnwrap(opened.first)
-        return (pending, PayoutsVendorJob(database: world.app, stripe: world.connectors.stripe, resendLimitSeconds: 0,
-                                          settleAfterSeconds: settleAfter))
+        // As the schema owner (the platform's role may not change when a payout was opened), with
+        // row-level security, which binds the owner too and has no policy for it, lifted for this
+        // one transaction.
+        let moved = try await world.admin.withoutTenant { connection -> Int in
+            try await connection.query("ALTER TABLE payouts NO FORCE ROW LEVEL SECURITY", logger: MoneyWorld.logger)
+            let rows = try await connection.query("""
+                UPDATE payouts SET created_at = now() - make_interval(secs => \(hoursAgo * 3600)) WHERE id = \(pending.id)
+                RETURNING id
+                """, logger: MoneyWorld.logger)
+            var count = 0
+            for try await _ in rows { count += 1 }
+            try await connection.query("ALTER TABLE payouts FORCE ROW LEVEL SECURITY", logger: MoneyWorld.logger)
+            return count
+        }
+        XCTAssertEqual(moved, 1, "the payout backdated")
+        return (pending, world.payVendor)
     }
 
     /// Between the resend limit and the time Stripe's record is read, a send may still be running
@@ -228,7 +242,8 @@ final class VendorPayoutTests: XCTestCase {
     func testAPayoutJustPastTheResendLimitWaitsForStripesRecord() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, account) = try await vendorWithSales(world)
-            let (_, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor, settleAfter: 3_600)
+            // 23 h 12 min: past the resend limit (23 h), not yet at Stripe's record (23.5 h).
+            let (_, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor, hoursAgo: 23.2)
             try await world.run(job, .init(vendorID: vendor), tenant: tenant)
             let transfers = try await world.transfers(to: try XCTUnwrap(account))
             XCTAssertTrue(transfers.isEmpty, "nothing sent")

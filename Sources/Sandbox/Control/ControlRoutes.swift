@@ -98,7 +98,8 @@ struct ControlRoutes {
     /// `{"kind": "processing", "customer": "cus_…", "times": 1}` (the charge stays `processing`, no webhook,
     /// until `POST /_sandbox/stripe/payment_intents/{id}/settle`),
     /// `{"kind": "requires_action", "customer": "cus_…", "times": 1}` (the customer's bank asks them to
-    /// authenticate the charge: it stays `requires_action` until canceled, no webhook).
+    /// authenticate the charge: it stays `requires_action` until canceled, no webhook; `"next_action":
+    /// "display_bank_transfer_instructions"` names another next action than `use_stripe_sdk`).
     static func script(_ body: [String: SandboxJSON], world: SandboxWorld) throws(ControlError) -> SandboxJSON {
         let times = body["times"]?.int ?? 1
         guard (1...10_000).contains(times) else { throw ControlError("bad_request", "times must be 1...10000") }
@@ -114,7 +115,8 @@ struct ControlRoutes {
             guard let customer = body["customer"]?.string, !customer.isEmpty else {
                 throw ControlError("bad_request", "\(kind) needs a customer")
             }
-            world.scripting.leaveUnsettled(customer: customer, status: kind, times: times)
+            let nextAction = kind == "requires_action" ? body["next_action"]?.string ?? "use_stripe_sdk" : nil
+            world.scripting.leaveUnsettled(customer: customer, status: kind, nextAction: nextAction, times: times)
             return world.scripting.json
         }
         guard let endpoint = body["endpoint"]?.string, world.endpoints.contains(endpoint) else {

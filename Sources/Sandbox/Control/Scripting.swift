@@ -26,7 +26,7 @@ final class Scripting: Sendable {
         var declines: [String: Decline] = [:]
         /// Customers whose next charges stay unsettled, by count, with the status Stripe answers:
         /// `processing` (a bank debit), `requires_action` (the bank asks the customer to authenticate).
-        var unsettled: [String: (status: String, left: Int)] = [:]
+        var unsettled: [String: (status: String, nextAction: String?, left: Int)] = [:]
         /// Calls held by a `hang`, woken by `releaseAll()`.
         var hanging: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
@@ -52,17 +52,18 @@ final class Scripting: Sendable {
         state.withLock { $0.declines[customer] = Decline(code: code, remaining: times) }
     }
 
-    func leaveUnsettled(customer: String, status: String, times: Int) {
-        state.withLock { $0.unsettled[customer] = (status, times) }
+    func leaveUnsettled(customer: String, status: String, nextAction: String? = nil, times: Int) {
+        state.withLock { $0.unsettled[customer] = (status, nextAction, times) }
     }
 
-    /// The status this customer's next charge is scripted to stay in, if any (used up as taken).
-    func takeUnsettled(customer: String?) -> String? {
+    /// The status (and next action) this customer's next charge is scripted to stay in, if any
+    /// (used up as taken).
+    func takeUnsettled(customer: String?) -> (status: String, nextAction: String?)? {
         guard let customer else { return nil }
         return state.withLock { state in
-            guard let (status, left) = state.unsettled[customer], left > 0 else { return nil }
-            state.unsettled[customer] = left > 1 ? (status, left - 1) : nil
-            return status
+            guard let (status, nextAction, left) = state.unsettled[customer], left > 0 else { return nil }
+            state.unsettled[customer] = left > 1 ? (status, nextAction, left - 1) : nil
+            return (status, nextAction)
         }
     }
 
@@ -97,7 +98,9 @@ final class Scripting: Sendable {
                 declines[customer] = ["decline_code": .string(decline.code), "times": .int(decline.remaining)]
             }
             var unsettled: [String: SandboxJSON] = [:]
-            for (customer, held) in state.unsettled { unsettled[customer] = ["status": .string(held.status), "times": .int(held.left)] }
+            for (customer, held) in state.unsettled {
+                unsettled[customer] = ["status": .string(held.status), "next_action": held.nextAction.json, "times": .int(held.left)]
+            }
             return ["endpoints": .object(outcomes), "declines": .object(declines), "unsettled": .object(unsettled)]
         }
     }

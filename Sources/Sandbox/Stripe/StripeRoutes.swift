@@ -98,13 +98,15 @@ struct StripeRoutes {
         let method = intent["payment_method"]?.string ?? ""
         let charge = SandboxIDs.stripe("ch")
         intent["latest_charge"] = .string(charge)
-        if let status = world.scripting.takeUnsettled(customer: intent["customer"]?.string) {
+        if let (status, nextAction) = world.scripting.takeUnsettled(customer: intent["customer"]?.string) {
             // A bank debit: Stripe answers `processing`; the outcome comes later, by webhook. Or the
             // customer's bank asks for authentication (3-D Secure): `requires_action`, until the
             // customer acts or the PaymentIntent is canceled.
             intent["status"] = .string(status)
             if status == "requires_action" {
-                intent["next_action"] = ["type": "use_stripe_sdk", "use_stripe_sdk": ["type": "three_d_secure_redirect"]]
+                let type = nextAction ?? "use_stripe_sdk"
+                intent["next_action"] = type == "use_stripe_sdk"
+                    ? ["type": "use_stripe_sdk", "use_stripe_sdk": ["type": "three_d_secure_redirect"]] : ["type": .string(type)]
             }
             world.stripe.paymentIntents.put(id, intent)
             return StripeOutcome(body: intent)

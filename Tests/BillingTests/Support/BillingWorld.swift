@@ -295,9 +295,11 @@ final class BillingWorld: @unchecked Sendable {
         _ = try await sandboxJSON("/_sandbox/script", method: "POST", body: "{\"kind\":\"processing\",\"customer\":\"\(customer)\"}")
     }
 
-    /// Scripts `customer`'s next charge to wait for their authentication (`requires_action`, 3-D Secure).
-    func scriptRequiresAction(customer: String) async throws {
-        _ = try await sandboxJSON("/_sandbox/script", method: "POST", body: "{\"kind\":\"requires_action\",\"customer\":\"\(customer)\"}")
+    /// Scripts `customer`'s next charge to wait for them (`requires_action`): to authenticate it
+    /// (3-D Secure, `use_stripe_sdk`), or for a payment they make later (`nextAction`).
+    func scriptRequiresAction(customer: String, nextAction: String = "use_stripe_sdk") async throws {
+        _ = try await sandboxJSON("/_sandbox/script", method: "POST",
+                                  body: "{\"kind\":\"requires_action\",\"customer\":\"\(customer)\",\"next_action\":\"\(nextAction)\"}")
     }
 
     /// Scripts the next `times` calls to `endpoint` (`"POST /stripe/v1/…"`) to fail with `status`, before
