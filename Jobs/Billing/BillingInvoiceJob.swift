@@ -114,7 +114,7 @@ public struct BillingInvoiceJob: JobHandler {
             }
         }
         try await apply(intent, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
-                            payLaterLimit: payLaterLimit, context: context)
+                        payLaterLimit: payLaterLimit, context: context)
     }
 
     /// The attempt's off-session PaymentIntent: the same request (parameters and key) however
@@ -199,12 +199,14 @@ public struct BillingInvoiceJob: JobHandler {
     }
 
     /// A charge that waits for the customer: their bank asks them to authenticate it
-    /// (`requires_action`, 3-D Secure), or it was left unconfirmed. Off-session nobody is there to
-    /// do it, and Stripe keeps such a PaymentIntent for ever, so waiting for its webhook would leave
-    /// the invoice unpaid and unchased. The PaymentIntent is kept on the attempt first (a later run
-    /// reads it, whatever happens next), then canceled, so that it can never charge after dunning's
-    /// next attempt has, and the attempt is failed with `authentication_required`: dunning chases
-    /// the customer, who authenticates or changes card before the next attempt.
+    /// (`requires_action`, 3-D Secure), or it was left unconfirmed, or a payment they were to make
+    /// later has not come within `payLaterLimitSeconds`. Off-session nobody is there to do it, and
+    /// Stripe keeps such a PaymentIntent for ever, so waiting for its webhook would leave the invoice
+    /// unpaid and unchased. The PaymentIntent is kept on the attempt first (a later run reads it,
+    /// whatever happens next), then canceled, so that it can never charge after dunning's next
+    /// attempt has, and the attempt is failed with `why`'s code (`authentication_required`, or
+    /// `payment_intent_action_required`): dunning chases the customer, who authenticates, pays or
+    /// changes card before the next attempt.
     private static func abandon(_ intent: StripePaymentIntent, _ why: Abandonment, attempt: ChargeAttempt, tenant: UUID,
                                 stripe: StripeConnector, book: InvoiceBook, clock: JobClock, payLaterLimit: Double,
                                 context: JobContext) async throws {
