@@ -5,17 +5,11 @@ import Store
 import Synchronization
 
 extension Platform {
-    /// The relay that moves committed outbox rows into their Redis queues.
-    func makeOutboxRelay() -> OutboxRelay {
+    /// The relay that moves committed outbox rows into their Redis queues; its failures are logged
+    /// by the relay itself and published as the `outbox.relay` check through `health`.
+    func makeOutboxRelay(health: OutboxRelayHealth) -> OutboxRelay {
         let client = JobClient(redis: redis, registry: registry, namespace: namespace)
-        let logger = Logger(label: "cityos.outbox")
-        return OutboxRelay(database: database, onEvent: { event in
-            switch event {
-            case .sinkFailed(let message), .databaseFailed(let message), .listenerFailed(let message):
-                logger.warning("outbox relay: \(message)")
-            case .listening, .relayed: break
-            }
-        }, sink: OutboxRelay.queueSink(client))
+        return OutboxRelay(database: database, onEvent: health.note, sink: OutboxRelay.queueSink(client))
     }
 
     /// Starts the background services every working process needs — the PostgreSQL pool and
@@ -23,11 +17,15 @@ extension Platform {
     func startStoreServices() -> @Sendable () async -> Void {
         let database = self.database
         let databaseTask = Task { await database.run() }
-        let relay = makeOutboxRelay()
+        let health = OutboxRelayHealth(checks: StatusChecks(redis: redis, namespace: namespace))
+        let healthTask = Task { await health.run() }
+        let relay = makeOutboxRelay(health: health)
         let relayTask = Task { await relay.run() }
         return {
             relayTask.cancel()
             await relayTask.value
+            healthTask.cancel()
+            await healthTask.value
             database.shutdown()
             await databaseTask.value
         }

@@ -1,0 +1,42 @@
+import CityOSTesting
+import Foundation
+import Queue
+import Synchronization
+import XCTest
+@testable import Store
+
+/// The relay's state where operators look: the `outbox.relay` check, failing while batches fail.
+final class OutboxRelayHealthTests: XCTestCase {
+    func testTheRelayIsAFailingCheckWhileItsBatchesFailAndOkOnceOneGoesThrough() async throws {
+        struct RedisWentAway: Error, CustomStringConvertible { var description: String { "Redis went away" } }
+        try await withTestDatabases { databases in
+            try await databases.app.withPlatformSweep { connection in
+                try await connection.query("DELETE FROM outbox", logger: TestDatabases.logger)   // this test's rows only
+            }
+            let checks = StatusChecks(redis: try TestEnvironment.redis(), namespace: TestEnvironment.uniqueNamespace("outbox-health"))
+            let health = OutboxRelayHealth(checks: checks)
+            let refusing = Mutex(true)
+            let relay = OutboxRelay(database: databases.app, pollInterval: .milliseconds(50), onEvent: health.note) { _ in
+                if refusing.withLock({ $0 }) { throw RedisWentAway() }
+            }
+            try await databases.app.withoutTenant { connection in
+                try await Outbox.enqueue(on: connection, job: OutboxJob(kind: "diag.noop", queue: "default", tenant: nil, argsJSON: "{}"))
+            }
+            func check() async throws -> StatusCheck? { try await checks.read().first { $0.name == OutboxRelayHealth.checkName } }
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await health.run() }
+                group.addTask { await relay.run() }
+                defer { group.cancelAll() }
+                try await eventually("the check to say the relay fails") { try await check()?.ok == false }
+                let failing = try await check()
+                XCTAssertEqual(failing?.samples, ["Redis went away"], "the error, for an operator")
+                refusing.withLock { $0 = false }
+                try await eventually("the check to say the relay is ok again") { try await check()?.ok == true }
+            }
+            let waiting = try await databases.app.withPlatformSweep { connection in
+                try await connection.values("SELECT job_id FROM outbox", as: String.self)
+            }
+            XCTAssertEqual(waiting, [], "relayed once Redis took it")
+        }
+    }
+}
