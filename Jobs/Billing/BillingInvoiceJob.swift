@@ -59,62 +59,139 @@ public struct BillingInvoiceJob: JobHandler {
         guard let attempt = try await book.prepare(tenant: tenant, subscription: arguments.subscriptionID, now: clock.now()) else {
             return
         }
-        try await Self.charge(attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
-                              payLaterLimit: payLaterLimitSeconds, context: context)
+        try await Charge(attempt: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
+                         payLaterLimit: payLaterLimitSeconds, context: context).run()
     }
 
-    /// Step 2 and 3 for one attempt.
-    static func charge(_ attempt: ChargeAttempt, tenant: UUID, stripe: StripeConnector, book: InvoiceBook, clock: JobClock,
-                       payLaterLimit: Double, context: JobContext) async throws {
-        let intent: StripePaymentIntent
-        if let known = attempt.paymentIntentID {
-            // Stripe answered this attempt with a PaymentIntent still settling: what is it now?
-            do {
-                intent = try await stripe.paymentIntent(id: known)
-            } catch {
-                if error.isRetryable { throw error }
-                throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): reading PaymentIntent \(known): "
-                    + "\(error); left pending")
-            }
-            try await apply(intent, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
-                            payLaterLimit: payLaterLimit, context: context)
-            return
+    /// Steps 2 and 3 for one attempt, with what every step needs.
+    struct Charge {
+        let attempt: ChargeAttempt
+        let tenant: UUID
+        let stripe: StripeConnector
+        let book: InvoiceBook
+        let clock: JobClock
+        let payLaterLimit: Double
+        let context: JobContext
+
+        /// How errors name the attempt.
+        var name: String { "invoice \(attempt.invoiceID) attempt \(attempt.attempt)" }
+
+        /// The attempt failed for the customer: dunning chases it.
+        func failed(_ paymentIntentID: String?, code: String?, _ message: String) async throws {
+            try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
+                                              paymentIntentID: paymentIntentID, declineCode: code, message: message,
+                                              at: clock.now()))
         }
-        do {
-            intent = try await createIntent(attempt, tenant: tenant, stripe: stripe)
-        } catch {
-            switch error {
-            case .declined(_, let code, let declineCode, let message, let intentID):
-                try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
-                                                  paymentIntentID: intentID, declineCode: declineCode ?? code,
-                                                  message: message, at: clock.now()))
-                context.logger.info("invoice attempt declined", metadata: [
-                    "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "decline_code": "\(declineCode ?? code)"])
-                return
-            case .rejected(_, _, let code, let message) where StripeRefusal.customerCanFix(code: code, message: message):
-                // Stripe refused the charge for the customer's payment method (e.g. it is gone): a
-                // failed attempt, which dunning chases until the customer fixes it.
-                try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
-                                                  paymentIntentID: nil, declineCode: code, message: message, at: clock.now()))
-                return
-            default:
-                if error.isRetryable { throw error }
-                // Certainly nothing charged under this attempt's key (`refusesThisRequest`); not a
-                // 401/403 or a missing key, which come before Stripe reads the key: an earlier send
-                // whose answer was lost may have charged, and a new attempt would charge again.
-                if error.refusesThisRequest {
-                    // The platform's request or account is wrong, not the customer's card: dunning
-                    // must not chase the customer (and cancel every subscription) for it.
-                    try await book.recordRefused(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
-                                                       paymentIntentID: nil, declineCode: nil, message: "\(error)", at: clock.now()))
-                    throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): \(error); refused, nothing "
-                        + "was charged and the customer's card is not at fault: fix the setup, then replay this dead letter")
+
+        func run() async throws {
+            let intent: StripePaymentIntent
+            if let known = attempt.paymentIntentID {
+                // Stripe answered this attempt with a PaymentIntent still settling: what is it now?
+                do {
+                    intent = try await stripe.paymentIntent(id: known)
+                } catch {
+                    if error.isRetryable { throw error }
+                    throw JobFailure.permanent("\(name): reading PaymentIntent \(known): \(error); left pending")
                 }
-                throw JobFailure.permanent("invoice \(attempt.invoiceID) attempt \(attempt.attempt): \(error); left pending")
+                try await apply(intent)
+                return
+            }
+            do {
+                intent = try await createIntent(attempt, tenant: tenant, stripe: stripe)
+            } catch {
+                switch error {
+                case .declined(_, let code, let declineCode, let message, let intentID):
+                    try await failed(intentID, code: declineCode ?? code, message)
+                    context.logger.info("invoice attempt declined", metadata: [
+                        "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "decline_code": "\(declineCode ?? code)"])
+                    return
+                case .rejected(_, _, let code, let message) where StripeRefusal.customerCanFix(code: code, message: message):
+                    // Stripe refused the charge for the customer's payment method (e.g. it is gone): a
+                    // failed attempt, which dunning chases until the customer fixes it.
+                    try await failed(nil, code: code, message)
+                    return
+                default:
+                    if error.isRetryable { throw error }
+                    // Certainly nothing charged under this attempt's key (`refusesThisRequest`); not a
+                    // 401/403 or a missing key, which come before Stripe reads the key: an earlier send
+                    // whose answer was lost may have charged, and a new attempt would charge again.
+                    if error.refusesThisRequest {
+                        // The platform's request or account is wrong, not the customer's card: dunning
+                        // must not chase the customer (and cancel every subscription) for it.
+                        try await book.recordRefused(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
+                                                           paymentIntentID: nil, declineCode: nil, message: "\(error)",
+                                                           at: clock.now()))
+                        throw JobFailure.permanent("\(name): \(error); refused, nothing was charged and the customer's card is "
+                            + "not at fault: fix the setup, then replay this dead letter")
+                    }
+                    throw JobFailure.permanent("\(name): \(error); left pending")
+                }
+            }
+            try await apply(intent)
+        }
+
+        func apply(_ intent: StripePaymentIntent) async throws {
+            switch intent.status {
+            case .succeeded:
+                try await book.recordSucceeded(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
+                                                     paymentIntentID: intent.id, amount: intent.money.minorUnits,
+                                                     currency: intent.currency, at: clock.now()))
+            case .canceled where intent.cancellationReason == abandonReason && intent.lastPaymentError == nil:
+                // Canceled here while it waited for the customer (the cancel's answer, or the failed
+                // attempt's write, was lost): a failed attempt, as `abandon` records it.
+                try await failed(intent.id, code: Abandonment.waitedCode, "PaymentIntent canceled while it waited for the customer")
+            case .requiresPaymentMethod, .canceled:
+                let error = intent.lastPaymentError
+                try await failed(intent.id, code: error?.declineCode ?? error?.code,
+                                 error?.message ?? "PaymentIntent \(intent.status.rawValue)")
+            case .requiresConfirmation, .requiresAction where waitsForAuthentication(intent):
+                try await abandon(intent, .authentication)
+            case .requiresAction where Date().timeIntervalSince1970 - Double(intent.created ?? Int.max) > payLaterLimit:
+                try await abandon(intent, .unpaid(intent.nextActionType ?? "requires_action", days: Int(payLaterLimit / 86_400)))
+            default:
+                // Kept on the attempt: should the webhook never come, `payments.retry` has it read.
+                try await book.noteSettling(attempt, tenant: tenant, paymentIntentID: intent.id)
+                context.logger.info("invoice attempt pending at Stripe; its webhook settles it", metadata: [
+                    "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "status": "\(intent.status.rawValue)"])
             }
         }
-        try await apply(intent, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
-                        payLaterLimit: payLaterLimit, context: context)
+
+        /// A charge that waits for the customer: their bank asks them to authenticate it
+        /// (`requires_action`, 3-D Secure), or it was left unconfirmed, or a payment they were to
+        /// make later has not come within `payLaterLimit`. Off-session nobody is there to do it, and
+        /// Stripe keeps such a PaymentIntent for ever, so waiting for its webhook would leave the
+        /// invoice unpaid and unchased. The PaymentIntent is kept on the attempt first (a later run
+        /// reads it, whatever happens next), then canceled, so that it can never charge after
+        /// dunning's next attempt has, and the attempt is failed with `why`'s code
+        /// (`authentication_required`, or `payment_intent_action_required`): dunning chases the
+        /// customer, who authenticates, pays or changes card before the next attempt.
+        func abandon(_ intent: StripePaymentIntent, _ why: Abandonment) async throws {
+            let what = "\(name): PaymentIntent \(intent.id) (\(intent.status.rawValue))"
+            try await book.noteSettling(attempt, tenant: tenant, paymentIntentID: intent.id)
+            do {
+                _ = try await stripe.cancelPaymentIntent(id: intent.id, reason: abandonReason)
+            } catch {
+                if error.isRetryable || error.mayHaveTakenEffect { throw error }
+                guard case .rejected(_, _, "payment_intent_unexpected_state"?, _) = error else {
+                    throw JobFailure.permanent("\(what): canceling it failed: \(error); left pending")
+                }
+                // It moved on since it was read (the customer authenticated, say): apply what it is now.
+                let now: StripePaymentIntent
+                do { now = try await stripe.paymentIntent(id: intent.id) } catch {
+                    if error.isRetryable { throw error }
+                    throw JobFailure.permanent("\(what): reading it after Stripe refused to cancel it: \(error); left pending")
+                }
+                guard now.status != .requiresAction, now.status != .requiresConfirmation else {
+                    throw JobFailure.permanent("\(what): Stripe refused to cancel it (\(error)) and it still waits; left pending")
+                }
+                try await apply(now)
+                return
+            }
+            try await failed(intent.id, code: why.declineCode, why.message)
+            context.logger.info("invoice attempt waited for the customer: canceled and failed for dunning", metadata: [
+                "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "payment_intent": "\(intent.id)",
+                "decline_code": "\(why.declineCode)"])
+        }
     }
 
     /// The attempt's off-session PaymentIntent: the same request (parameters and key) however
@@ -127,39 +204,6 @@ public struct BillingInvoiceJob: JobHandler {
             metadata: ["tenant_id": tenant.uuidString.lowercased(), "invoice_id": attempt.invoiceID.uuidString.lowercased(),
                        "subscription_id": attempt.subscriptionID.uuidString.lowercased(), "attempt": "\(attempt.attempt)"],
             idempotencyKey: attempt.idempotencyKey)
-    }
-
-    private static func apply(_ intent: StripePaymentIntent, to attempt: ChargeAttempt, tenant: UUID, stripe: StripeConnector,
-                              book: InvoiceBook, clock: JobClock, payLaterLimit: Double, context: JobContext) async throws {
-        switch intent.status {
-        case .succeeded:
-            try await book.recordSucceeded(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
-                                                 paymentIntentID: intent.id, amount: intent.money.minorUnits, currency: intent.currency,
-                                                 at: clock.now()))
-        case .canceled where intent.cancellationReason == Self.abandonReason && intent.lastPaymentError == nil:
-            // Canceled here while it waited for the customer (the cancel's answer, or the failed
-            // attempt's write, was lost): a failed attempt, as `abandon` records it.
-            try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
-                                              paymentIntentID: intent.id, declineCode: Abandonment.waitedCode,
-                                              message: "PaymentIntent canceled while it waited for the customer", at: clock.now()))
-        case .requiresPaymentMethod, .canceled:
-            let error = intent.lastPaymentError
-            try await book.recordFailed(.init(tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
-                                              paymentIntentID: intent.id, declineCode: error?.declineCode ?? error?.code,
-                                              message: error?.message ?? "PaymentIntent \(intent.status.rawValue)", at: clock.now()))
-        case .requiresConfirmation, .requiresAction where Self.waitsForAuthentication(intent):
-            try await abandon(intent, .authentication, attempt: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
-                              payLaterLimit: payLaterLimit, context: context)
-        case .requiresAction where Date().timeIntervalSince1970 - Double(intent.created ?? Int.max) > payLaterLimit:
-            try await abandon(intent, .unpaid(intent.nextActionType ?? "requires_action", days: Int(payLaterLimit / 86_400)),
-                              attempt: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
-                              payLaterLimit: payLaterLimit, context: context)
-        default:
-            // Kept on the attempt: should the webhook never come, `payments.retry` has it read.
-            try await book.noteSettling(attempt, tenant: tenant, paymentIntentID: intent.id)
-            context.logger.info("invoice attempt pending at Stripe; its webhook settles it", metadata: [
-                "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "status": "\(intent.status.rawValue)"])
-        }
     }
 
     /// `requires_action` that asks the customer to authenticate (3-D Secure: `use_stripe_sdk`,
@@ -196,48 +240,6 @@ public struct BillingInvoiceJob: JobHandler {
                 return "the customer did not complete the payment (\(action)) within \(days) days; PaymentIntent canceled"
             }
         }
-    }
-
-    /// A charge that waits for the customer: their bank asks them to authenticate it
-    /// (`requires_action`, 3-D Secure), or it was left unconfirmed, or a payment they were to make
-    /// later has not come within `payLaterLimitSeconds`. Off-session nobody is there to do it, and
-    /// Stripe keeps such a PaymentIntent for ever, so waiting for its webhook would leave the invoice
-    /// unpaid and unchased. The PaymentIntent is kept on the attempt first (a later run reads it,
-    /// whatever happens next), then canceled, so that it can never charge after dunning's next
-    /// attempt has, and the attempt is failed with `why`'s code (`authentication_required`, or
-    /// `payment_intent_action_required`): dunning chases the customer, who authenticates, pays or
-    /// changes card before the next attempt.
-    private static func abandon(_ intent: StripePaymentIntent, _ why: Abandonment, attempt: ChargeAttempt, tenant: UUID,
-                                stripe: StripeConnector, book: InvoiceBook, clock: JobClock, payLaterLimit: Double,
-                                context: JobContext) async throws {
-        let what = "invoice \(attempt.invoiceID) attempt \(attempt.attempt): PaymentIntent \(intent.id) (\(intent.status.rawValue))"
-        try await book.noteSettling(attempt, tenant: tenant, paymentIntentID: intent.id)
-        do {
-            _ = try await stripe.cancelPaymentIntent(id: intent.id, reason: abandonReason)
-        } catch {
-            if error.isRetryable || error.mayHaveTakenEffect { throw error }
-            guard case .rejected(_, _, "payment_intent_unexpected_state"?, _) = error else {
-                throw JobFailure.permanent("\(what): canceling it failed: \(error); left pending")
-            }
-            // It moved on since it was read (the customer authenticated, say): apply what it is now.
-            let now: StripePaymentIntent
-            do { now = try await stripe.paymentIntent(id: intent.id) } catch {
-                if error.isRetryable { throw error }
-                throw JobFailure.permanent("\(what): reading it after Stripe refused to cancel it: \(error); left pending")
-            }
-            guard now.status != .requiresAction, now.status != .requiresConfirmation else {
-                throw JobFailure.permanent("\(what): Stripe refused to cancel it (\(error)) and it still waits; left pending")
-            }
-            try await apply(now, to: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
-                            payLaterLimit: payLaterLimit, context: context)
-            return
-        }
-        try await book.recordFailed(.init(
-            tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt, paymentIntentID: intent.id,
-            declineCode: why.declineCode, message: why.message, at: clock.now()))
-        context.logger.info("invoice attempt waited for the customer: canceled and failed for dunning", metadata: [
-            "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "payment_intent": "\(intent.id)",
-            "decline_code": "\(why.declineCode)"])
     }
 }
 

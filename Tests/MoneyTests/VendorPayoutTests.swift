@@ -237,6 +237,32 @@ final class VendorPayoutTests: XCTestCase {
         return (pending, world.payVendor)
     }
 
+    /// A transfer of `payout`'s currency to its destination made outside the job (`less` below its
+    /// amount), in `group` if given: what a crashed send, or an operator, leaves in Stripe.
+    private func transfer(for payout: PendingPayout, less: Int = 0, group: String? = nil, key: String = UUID().uuidString,
+                          _ world: MoneyWorld) async throws -> StripeTransfer {
+        try await world.connectors.stripe.createTransfer(
+            amount: Money(minorUnits: Int(payout.amount) - less, currency: payout.currency), destination: payout.destination,
+            transferGroup: group, idempotencyKey: key)
+    }
+
+    /// Runs `job`, which must leave the payout pending for an operator: it dies for good with a
+    /// reason naming each of `names`, and Stripe holds only the transfers `held`.
+    private func expectLeftForOperator(_ job: PayoutsVendorJob, _ world: MoneyWorld, tenant: UUID, vendor: UUID,
+                                       account: String?, naming names: [String], held: [String]) async throws {
+        do {
+            try await world.run(job, .init(vendorID: vendor), tenant: tenant)
+            XCTFail("a payout Stripe's record does not settle must be left to an operator")
+        } catch let failure as JobFailure {
+            XCTAssertTrue(failure.isPermanent)
+            for name in names { XCTAssertTrue(failure.description.contains(name), "\(name) in \(failure)") }
+        }
+        let transfers = try await world.transfers(to: try XCTUnwrap(account))
+        XCTAssertEqual(transfers.map(\.id), held, "nothing was sent")
+        let payouts = try await world.payouts(tenant, vendor: vendor)
+        XCTAssertEqual(payouts.map(\.status), ["pending"], "left for an operator")
+    }
+
     /// Between the resend limit and the time Stripe's record is read, a send may still be running
     /// at Stripe: the payout is neither sent nor settled, and the rest of the balance waits with it.
     func testAPayoutJustPastTheResendLimitWaitsForStripesRecord() async throws {
@@ -257,20 +283,9 @@ final class VendorPayoutTests: XCTestCase {
         try await MoneyWorld.run { world in
             let (tenant, vendor, account) = try await vendorWithSales(world)
             let (stale, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor)
-            let byHand = try await world.connectors.stripe.createTransfer(
-                amount: Money(minorUnits: Int(stale.amount), currency: stale.currency), destination: stale.destination,
-                idempotencyKey: UUID().uuidString)
-            do {
-                try await world.run(job, .init(vendorID: vendor), tenant: tenant)
-                XCTFail("a payout that may have been paid another way must be left to an operator")
-            } catch let failure as JobFailure {
-                XCTAssertTrue(failure.isPermanent)
-                XCTAssertTrue(failure.description.contains(byHand.id), "\(failure)")
-            }
-            let transfers = try await world.transfers(to: try XCTUnwrap(account))
-            XCTAssertEqual(transfers.map(\.id), [byHand.id], "not paid again")
-            let payouts = try await world.payouts(tenant, vendor: vendor)
-            XCTAssertEqual(payouts.map(\.status), ["pending"])
+            let byHand = try await transfer(for: stale, world)
+            try await expectLeftForOperator(job, world, tenant: tenant, vendor: vendor, account: account,
+                                            naming: [byHand.id], held: [byHand.id])
         }
     }
 
@@ -305,9 +320,7 @@ final class VendorPayoutTests: XCTestCase {
             let (tenant, vendor, account) = try await vendorWithSales(world)
             let (stale, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor)
             // Its call reached Stripe; the answer was lost with the worker, and the retries ran out.
-            let made = try await world.connectors.stripe.createTransfer(
-                amount: Money(minorUnits: Int(stale.amount), currency: stale.currency), destination: stale.destination,
-                transferGroup: "payout_\(stale.idempotencyKey)", idempotencyKey: stale.idempotencyKey)
+            let made = try await transfer(for: stale, group: "payout_\(stale.idempotencyKey)", key: stale.idempotencyKey, world)
 
             try await world.run(job, .init(vendorID: vendor), tenant: tenant)
             let transfers = try await world.transfers(to: try XCTUnwrap(account))
@@ -325,21 +338,9 @@ final class VendorPayoutTests: XCTestCase {
             let (tenant, vendor, account) = try await vendorWithSales(world)
             let (stale, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor)
             // Someone sent a different amount by hand in the payout's group.
-            let other = try await world.connectors.stripe.createTransfer(
-                amount: Money(minorUnits: Int(stale.amount) - 1, currency: stale.currency), destination: stale.destination,
-                transferGroup: "payout_\(stale.idempotencyKey)", idempotencyKey: UUID().uuidString)
-            do {
-                try await world.run(job, .init(vendorID: vendor), tenant: tenant)
-                XCTFail("a payout Stripe's record does not settle must be left to an operator")
-            } catch let failure as JobFailure {
-                XCTAssertTrue(failure.isPermanent)
-                XCTAssertTrue(failure.description.contains("payout_\(stale.idempotencyKey)"), "\(failure)")
-                XCTAssertTrue(failure.description.contains(other.id), "\(failure)")
-            }
-            let transfers = try await world.transfers(to: try XCTUnwrap(account))
-            XCTAssertEqual(transfers.map(\.id), [other.id], "nothing was sent")
-            let payouts = try await world.payouts(tenant, vendor: vendor)
-            XCTAssertEqual(payouts.map(\.status), ["pending"], "left for an operator")
+            let other = try await transfer(for: stale, less: 1, group: "payout_\(stale.idempotencyKey)", world)
+            try await expectLeftForOperator(job, world, tenant: tenant, vendor: vendor, account: account,
+                                            naming: ["payout_\(stale.idempotencyKey)", other.id], held: [other.id])
         }
     }
 
