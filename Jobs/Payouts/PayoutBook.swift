@@ -192,8 +192,9 @@ struct PayoutBook {
 
     /// Books a transfer: the payout becomes `paid` with its transfer id and the ledger gets its
     /// `payout` entry, in one transaction through the execution ledger keyed by the payout, so a
-    /// redelivery after this commit books nothing twice.
-    func markPaid(_ payout: PendingPayout, transferID: String, tenant: UUID, jobID: String) async throws {
+    /// redelivery after this commit books nothing twice. `memo` is the ledger entry's (by default
+    /// "Stripe transfer <id>").
+    func markPaid(_ payout: PendingPayout, transferID: String, tenant: UUID, jobID: String, memo: String? = nil) async throws {
         let logger = self.logger
         try await ExecutionLedger(database: database).runOnce(
             jobID: "payout-paid:\(payout.idempotencyKey)", kind: PayoutsVendorJob.kind, tenant: tenant
@@ -208,20 +209,25 @@ struct PayoutBook {
             try await connection.query("""
                 INSERT INTO vendor_ledger_entries (tenant_id, vendor_id, kind, amount, currency, payout_id, occurred_at, job_id, memo)
                 VALUES (\(tenant), \(payout.vendorID), 'payout', \(-payout.amount), \(payout.currency), \(payout.id), now(), \(jobID),
-                        \("Stripe transfer " + transferID))
+                        \(memo ?? "Stripe transfer " + transferID))
                 """, logger: logger)
         }
     }
 
     /// A transfer Stripe refused for good: the payout becomes `failed` with the reason, and since
-    /// only pending and paid payouts hold their entries, the entries are payable again.
-    func markFailed(_ payout: PendingPayout, reason: String, tenant: UUID) async throws {
+    /// only pending and paid payouts hold their entries, the entries are payable again. False when
+    /// the payout was pending no longer (settled by another path), and nothing changed.
+    @discardableResult
+    func markFailed(_ payout: PendingPayout, reason: String, tenant: UUID) async throws -> Bool {
         let logger = self.logger
-        try await database.withTenant(tenant) { connection in
-            try await connection.query("""
+        return try await database.withTenant(tenant) { connection in
+            let rows = try await connection.query("""
                 UPDATE payouts SET status = 'failed', failure_reason = \(reason), settled_at = now()
-                WHERE id = \(payout.id) AND status = 'pending'
+                WHERE id = \(payout.id) AND status = 'pending' RETURNING id
                 """, logger: logger)
+            var updated = false
+            for try await _ in rows { updated = true }
+            return updated
         }
     }
 }

@@ -38,7 +38,8 @@ import Store
 ///   the payout was opened (one an operator made by hand, say) → `failed` ("never made"), and its
 ///   entries go into a new payout under a new key;
 /// - anything else → left pending, and the job fails permanently saying what Stripe holds, for an
-///   operator (the vendor's payouts wait until the payout is settled by hand).
+///   operator (the vendor's payouts wait until the payout is settled by hand: `cityos payouts settle`,
+///   ``PayoutOperations``).
 /// Between the two limits the payout waits: the job succeeds, and a later `payouts.run` settles it.
 /// Reading the record any earlier could find a send still running at Stripe, and pay twice.
 ///
@@ -170,9 +171,9 @@ public struct PayoutsVendorJob: JobHandler {
         let pendingFor = "payout \(payout.idempotencyKey) of \(amount), pending for \(Int(payout.ageSeconds / 3600)) h "
             + "(past Stripe's 24-hour idempotency window, so never sent again)"
         func list(group: String? = nil, destination: String? = nil,
-                  since: Int? = nil) async throws -> Result<StripeList<StripeTransfer>, ConnectorError> {
+                  since: Int? = nil) async throws -> Result<StripeTransfers, ConnectorError> {
             do {
-                return .success(try await stripe.transfers(group: group, destination: destination, createdSince: since))
+                return .success(try await StripeTransfers.read(stripe, group: group, destination: destination, createdSince: since))
             } catch {
                 if error.isRetryable || error.mayHaveTakenEffect { throw error }
                 return .failure(error)
@@ -182,7 +183,9 @@ public struct PayoutsVendorJob: JobHandler {
             transfers.map { "\($0.id) (\($0.money) to \($0.destination))" }.joined(separator: ", ") + (more ? " and more" : "")
         }
         let metadata: Logger.Metadata = ["payout_id": "\(payout.id)", "transfer_group": "\(group)"]
-        let inGroup: StripeList<StripeTransfer>
+        let byHand = "left pending: settle it by hand (`cityos payouts settle --tenant \(tenant.uuidString.lowercased()) "
+            + "\(payout.idempotencyKey) --transfer TRANSFER` or `--never-made`)"
+        let inGroup: StripeTransfers
         switch try await list(group: group) {
         case .success(let listed): inGroup = listed
         case .failure(let error): return .refused("\(pendingFor): reading transfer group \(group) failed: \(error); left pending")
@@ -195,13 +198,13 @@ public struct PayoutsVendorJob: JobHandler {
         }
         guard inGroup.data.isEmpty, !inGroup.hasMore else {
             return .refused("\(pendingFor): transfer group \(group) holds \(describe(inGroup.data, more: inGroup.hasMore)), "
-                + "not one transfer of \(amount) to \(payout.destination); left pending: settle it by hand")
+                + "not one transfer of \(amount) to \(payout.destination); \(byHand)")
         }
         // Nothing under its key. A transfer of the same amount to the vendor since it was opened (an
         // operator who paid it by hand, say) may be this payout all the same: then it is not paid again.
         // An hour's margin for the clocks (this process's against Stripe's): it can only add alarms.
         let opened = Int(Date().timeIntervalSince1970 - payout.ageSeconds) - 3_600
-        let toVendor: StripeList<StripeTransfer>
+        let toVendor: StripeTransfers
         switch try await list(destination: payout.destination, since: opened) {
         case .success(let listed): toVendor = listed
         case .failure(let error):
@@ -213,10 +216,13 @@ public struct PayoutsVendorJob: JobHandler {
             guard try await book.pendingAge(payout, tenant: tenant) != nil else { return .settled }
             let seen = alike.isEmpty ? "more than \(toVendor.data.count) transfers" : describe(alike, more: toVendor.hasMore)
             return .refused("\(pendingFor): transfer group \(group) is empty, but \(payout.destination) received \(seen) "
-                + "since it was opened, which may be this payout made another way; left pending: settle it by hand")
+                + "since it was opened, which may be this payout made another way; \(byHand)")
         }
-        try await book.markFailed(payout, reason: "never made: Stripe has no transfer in group \(group), nor one of its amount "
-            + "to \(payout.destination), after \(Int(payout.ageSeconds / 3600)) h; its entries go into the next payout", tenant: tenant)
+        let reason = "never made: Stripe has no transfer in group \(group), nor one of its amount to \(payout.destination), "
+            + "after \(Int(payout.ageSeconds / 3600)) h; its entries go into the next payout"
+        guard try await book.markFailed(payout, reason: reason, tenant: tenant) else {
+            return .settled   // settled meanwhile by another path (an operator, the webhook)
+        }
         context.logger.warning("expired payout never reached Stripe; its balance is paid again under a new key", metadata: metadata)
         return .settled
     }

@@ -10,7 +10,7 @@ struct CityOS: AsyncParsableCommand {
             RunCommand.self, ServeCommand.self, WorkCommand.self, MigrateCommand.self, ConfigCommand.self,
             EnqueueCommand.self, StatusCommand.self, JobCommand.self, DeadCommand.self, QueueCommand.self,
             ScheduledCommand.self, RunningCommand.self, BenchCommand.self, ScheduleCommand.self, SchedulesCommand.self,
-            SandboxCommand.self, ConnectorsCommand.self,
+            SandboxCommand.self, ConnectorsCommand.self, PayoutsCommand.self,
         ]
     )
 }

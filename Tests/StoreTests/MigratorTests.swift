@@ -95,6 +95,53 @@ final class MigratorTests: XCTestCase {
         }
     }
 
+    /// Migration 0015's index (one payout per Stripe transfer) on a database where two payouts
+    /// already hold one transfer: it stops naming the transfer, though row-level security hides
+    /// every payout from the schema's owner, and applies nothing. Once they are settled, it applies.
+    func testTwoPayoutsHoldingOneTransferStopMigration15NamingIt() async throws {
+        try await withTestDatabases(migrate: false) { databases in
+            try await SchemaDump.reset(databases.admin)
+            let all = try Migration.bundled()
+            try await Migrator(database: databases.admin, migrations: all.filter { $0.version < 15 }).migrate()
+            let tenant = UUID()
+            let vendor = UUID()
+            let payouts = [UUID(), UUID()]
+            try await databases.app.withTenant(tenant) { connection in
+                try await connection.query("INSERT INTO tenants (id, slug, name) VALUES (\(tenant), 'm15', 'M15')", logger: logger)
+                try await connection.query("""
+                    INSERT INTO vendors (tenant_id, id, slug, name, minimum_payout_currency)
+                    VALUES (\(tenant), \(vendor), 'v', 'V', 'USD')
+                    """, logger: logger)
+                for (index, payout) in payouts.enumerated() {
+                    try await connection.query("""
+                        INSERT INTO payouts (tenant_id, id, vendor_id, amount, currency, destination)
+                        VALUES (\(tenant), \(payout), \(vendor), 100, \(index == 0 ? "USD" : "EUR"), 'acct_1')
+                        """, logger: logger)
+                    try await connection.query(
+                        "UPDATE payouts SET status = 'paid', stripe_transfer_id = 'tr_twice' WHERE id = \(payout)", logger: logger)
+                }
+            }
+            let error = await thrownError { _ = try await Migrator(database: databases.admin).migrate() }
+            guard case .migrationFailed(let name, _, _, let message)? = error as? StoreError else {
+                return XCTFail("expected migrationFailed, got \(String(describing: error))")
+            }
+            XCTAssertEqual(name, "0015_one_payout_per_transfer.sql")
+            XCTAssertTrue(message.contains("payouts share a Stripe transfer: tr_twice (2 payouts)"), message)
+            let applied = try await Migrator(database: databases.admin).appliedMigrations()
+            XCTAssertEqual(applied.map(\.version).max(), 14)
+            let schema = try await SchemaDump.of(databases.admin)
+            XCTAssertTrue(schema.contains("table payouts owner=cityos rls=t force=t"), "the rollback kept row-level security forced")
+
+            try await databases.app.withTenant(tenant) { connection in
+                try await connection.query(
+                    "UPDATE payouts SET status = 'failed', stripe_transfer_id = NULL, failure_reason = 'settled' WHERE id = \(payouts[1])",
+                    logger: logger)
+            }
+            let applying = try await Migrator(database: databases.admin).migrate()
+            XCTAssertEqual(applying.map(\.version), all.filter { $0.version >= 15 }.map(\.version))
+        }
+    }
+
     func testMigrationFilesAreNamedByVersion() throws {
         XCTAssertEqual(try Migration(name: "0002_outbox.sql", sql: "").version, 2)
         for bad in ["core.sql", "0001core.sql", "_core.sql", "0001_core.txt", "x001_core.sql"] {

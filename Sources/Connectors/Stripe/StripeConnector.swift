@@ -121,16 +121,25 @@ public struct StripeConnector: Sendable {
     }
 
     /// `GET /v1/transfers`: the transfers made in a transfer group, or to a destination, or created
-    /// since a time (Unix seconds), newest first; the first 100. GET carries no idempotency key:
-    /// this reads Stripe's record itself, which outlives the 24 hours it keeps keys for.
-    public func transfers(group: String? = nil, destination: String? = nil,
-                          createdSince: Int? = nil) async throws(ConnectorError) -> StripeList<StripeTransfer> {
+    /// since a time (Unix seconds), newest first; a page of 100, the one after the transfer
+    /// `startingAfter` when given (`hasMore` says whether another follows). GET carries no
+    /// idempotency key: this reads Stripe's record itself, which outlives the 24 hours it keeps keys for.
+    public func transfers(group: String? = nil, destination: String? = nil, createdSince: Int? = nil,
+                          startingAfter: String? = nil) async throws(ConnectorError) -> StripeList<StripeTransfer> {
         var query: [(String, String)] = []
         if let group { query.append(("transfer_group", group)) }
         if let destination { query.append(("destination", destination)) }
         if let createdSince { query.append(("created[gte]", "\(createdSince)")) }
+        if let startingAfter { query.append(("starting_after", startingAfter)) }
         query.append(("limit", "100"))
         return try await client.send(ServiceRequest(.get, "/v1/transfers", query: query), decoding: StripeList<StripeTransfer>.self)
+    }
+
+    /// `GET /v1/transfers/{id}`: one transfer, as Stripe holds it now (reversals included).
+    public func transfer(id: String) async throws(ConnectorError) -> StripeTransfer {
+        try await client.send(
+            ServiceRequest(.get, "/v1/transfers/\(ServiceRequest.segment(id))", endpoint: "GET /v1/transfers/{id}"),
+            decoding: StripeTransfer.self)
     }
 
     /// `GET /v1/accounts/{id}`: a connected account's readiness.

@@ -47,6 +47,9 @@ struct StripeRoutes {
             guard let transfer = world.stripe.transfers[id] else { throw Self.missing("transfer", id) }
             return Answer.json(transfer)
         }
+        routes.stripePost("/v1/transfers/{id}/reversals") { form, context, key throws(ServiceFailure) in
+            try Self.reverseTransfer(Answer.parameter(context, "id"), form, key: key, world: world)
+        }
         routes.stripePost("/v1/accounts") { form, _, _ throws(ServiceFailure) in
             var account = Self.newAccount(id: SandboxIDs.stripe("acct"))
             account["type"] = .string(form["type"] ?? "express")
@@ -156,6 +159,38 @@ struct StripeRoutes {
         })
     }
 
+    /// `POST /v1/transfers/{id}/reversals`: returns `amount` (by default all that is left) of a
+    /// transfer from the connected account; the transfer's `amount_reversed` grows, and it is
+    /// `reversed` once all of it is back. Answers the reversal object and sends `transfer.reversed`.
+    static func reverseTransfer(_ id: String, _ form: StripeForm, key: String?,
+                                world: SandboxWorld) throws(ServiceFailure) -> StripeOutcome {
+        let requested = try form["amount"] == nil ? nil : form.amount()
+        var amount = 0
+        var left = 0
+        // Checked and changed under the store's lock: two reversals at once cannot both take what is left.
+        let changed = world.stripe.transfers.update(id) { transfer in
+            let total = transfer["amount"]?.int ?? 0
+            let already = transfer["amount_reversed"]?.int ?? 0
+            left = total - already
+            amount = requested ?? left
+            guard amount > 0, amount <= left else { return }
+            transfer["amount_reversed"] = .int(already + amount)
+            transfer["reversed"] = .bool(already + amount == total)
+        }
+        guard let transfer = changed else { throw missing("transfer", id) }
+        guard left > 0 else { throw stripeInvalid("Transfer \(id) has already been fully reversed.") }
+        guard amount > 0, amount <= left else {
+            throw stripeInvalid("Refund amount (\(amount)) is greater than transfer amount left (\(left))", param: "amount")
+        }
+        let reversal: SandboxJSON = [
+            "id": .string(SandboxIDs.stripe("trr")), "object": "transfer_reversal", "amount": .int(amount),
+            "currency": transfer["currency"] ?? .null, "transfer": .string(id), "metadata": form.metadata,
+            "created": .int(SandboxIDs.now)]
+        return StripeOutcome(body: reversal, afterwards: { [transfer] in
+            send("transfer.reversed", transfer, key: key, world: world)
+        })
+    }
+
     /// `POST /v1/payment_intents/{id}/cancel`: allowed while the PaymentIntent has not succeeded or
     /// been canceled (Stripe's statuses `requires_payment_method`, `requires_capture`,
     /// `requires_confirmation`, `requires_action`, `processing`); `payment_intent.canceled` follows.
@@ -183,8 +218,8 @@ struct StripeRoutes {
     }
 
     /// `GET /v1/transfers`: newest first, filtered by `transfer_group`, `destination` and
-    /// `created[gte]` when given, `limit` 1–100 (default 10), as Stripe lists them (`starting_after`
-    /// paging is not played).
+    /// `created[gte]` when given, `limit` 1–100 (default 10), from the one after `starting_after`
+    /// when given (a transfer that does not exist is refused, as Stripe refuses it).
     static func listTransfers(_ query: [String: String], world: SandboxWorld) throws(ServiceFailure) -> Response {
         var limit = 10
         if let text = query["limit"] {
@@ -194,6 +229,13 @@ struct StripeRoutes {
             limit = number
         }
         var found = Array(world.stripe.transfers.all.reversed())
+        if let after = query["starting_after"] {
+            // Its place in the whole list, filtered or not, as a cursor is.
+            guard let place = found.firstIndex(where: { $0["id"]?.string == after }) else {
+                throw stripeInvalid("No such transfer: '\(after)'", param: "starting_after")
+            }
+            found = Array(found[(place + 1)...])
+        }
         if let group = query["transfer_group"] { found = found.filter { $0["transfer_group"]?.string == group } }
         if let destination = query["destination"] { found = found.filter { $0["destination"]?.string == destination } }
         if let text = query["created[gte]"] {

@@ -16,6 +16,8 @@ struct Platform {
     let redis: RedisClient
     /// The application's PostgreSQL pool; it connects when a command runs it (`runDatabase`).
     let database: Database
+    /// The outside services, as the jobs reach them (operators' money commands read Stripe too).
+    let connectors: Connectors
     let registry: JobRegistry
 
     /// Loads and checks the configuration; a bad or missing setting stops here, in one line.
@@ -47,7 +49,7 @@ struct Platform {
         let clock: JobClock
         do { clock = try JobClock.fromEnvironment() } catch { throw userError("configuration: \(error)") }
         if !clock.isSystem { logger.warning("billing clock is not the system clock (CITYOS_BILLING_CLOCK)") }
-        return Platform(config: config, logger: logger, redis: redis, database: database,
+        return Platform(config: config, logger: logger, redis: redis, database: database, connectors: connectors,
                         registry: JobCatalog.registry(database: database, connectors: connectors, clock: clock,
                                                       checks: StatusChecks(redis: redis, namespace: config.redisNamespace),
                                                       webhookInboxRetentionDays: config.webhookInboxRetentionDays))
@@ -108,6 +110,7 @@ final class TerminationSignals: @unchecked Sendable {
 func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 

@@ -109,8 +109,8 @@ final class MoneyWorld: @unchecked Sendable {
         return id
     }
 
-    /// A vendor; `account: .connected` opens a connected account in the sandbox.
-    enum Account { case connected, none, missing }
+    /// A vendor; `account: .connected` opens a connected account in the sandbox, `.existing` uses one.
+    enum Account { case connected, none, missing, existing(String) }
     func makeVendor(_ tenant: UUID, account: Account = .connected, payoutsEnabled: Bool = true,
                     minimum: Int64 = 0, currency: String = "USD") async throws -> (id: UUID, account: String?) {
         let id = UUID()
@@ -119,6 +119,7 @@ final class MoneyWorld: @unchecked Sendable {
         case .connected: accountID = try await createAccount()
         case .none: accountID = nil
         case .missing: accountID = "acct_does_not_exist_" + id.uuidString.prefix(8).lowercased()
+        case .existing(let account): accountID = account
         }
         try await app.withTenant(tenant) { connection in
             try await connection.query("""
