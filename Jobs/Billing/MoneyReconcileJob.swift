@@ -49,6 +49,13 @@ public struct MoneyReconcileJob: JobHandler {
                    JOIN vendor_ledger_entries c ON c.tenant_id = i.tenant_id AND c.id = i.entry_id
                    WHERE i.tenant_id = p.tenant_id AND i.payout_id = p.id))
             """),
+        // No payout stays pending for more than 25 hours: the daily `payouts.run` resends one until
+        // 23 h and settles it from Stripe's record from 23.5 h. One still pending waits for an
+        // operator (`cityos payouts settle`; the job's dead letter says what Stripe holds), or the
+        // payouts are not running; meanwhile it holds back the vendor's payouts.
+        ("payout_left_pending", """
+            SELECT p.tenant_id, p.id FROM payouts p WHERE p.status = 'pending' AND p.created_at < now() - interval '25 hours'
+            """),
         // Every paid invoice has a succeeded attempt of its amount and currency, the PaymentIntent it names.
         ("paid_invoice_attempt", """
             SELECT i.tenant_id, i.id FROM invoices i
@@ -109,7 +116,7 @@ public struct MoneyReconcileJob: JobHandler {
     }
 
     /// The rows breaking one invariant: how many, and up to 5 as `tenant/id`.
-    private static func count(_ sql: String, on connection: PostgresConnection, logger: Logger) async throws -> (Int, [String]) {
+    static func count(_ sql: String, on connection: PostgresConnection, logger: Logger) async throws -> (Int, [String]) {
         let rows = try await connection.query(PostgresQuery(unsafeSQL: """
             SELECT count(*)::int8, coalesce((array_agg(q.tenant_id::text || '/' || q.id::text))[1:5], '{}')
             FROM (\(sql)) AS q(tenant_id, id)

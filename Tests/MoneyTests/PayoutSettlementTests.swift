@@ -228,6 +228,31 @@ final class PayoutSettlementTests: XCTestCase, PayoutFixtures {
         }
     }
 
+    /// A payout left pending for an operator shows in `money.reconcile` (the status's check) until it is settled.
+    func testAPayoutLeftPendingIsCountedByTheReconciliationUntilSettled() async throws {
+        try await MoneyWorld.run { world in
+            let sql = try XCTUnwrap(MoneyReconcileJob.invariants.first { $0.name == "payout_left_pending" }?.sql)
+            func leftPending(_ payout: UUID? = nil) async throws -> Int {
+                // The sweep's count, or whether it counts `payout`.
+                let query = payout.map { "SELECT * FROM (\(sql)) AS q(tenant_id, id) WHERE q.id = '\($0.uuidString.lowercased())'" } ?? sql
+                return try await world.app.withPlatformSweep { connection in
+                    try await MoneyReconcileJob.count(query, on: connection, logger: MoneyWorld.logger).0
+                }
+            }
+            let (tenant, vendor, _) = try await vendorWithSales(world)
+            let (young, _) = try await expiredPayout(world, tenant: tenant, vendor: vendor, hoursAgo: 24)
+            let (tenant2, vendor2, _) = try await vendorWithSales(world)
+            let (stale, _) = try await expiredPayout(world, tenant: tenant2, vendor: vendor2, hoursAgo: 26)
+            let counted = try await (leftPending(young.id), leftPending(stale.id))
+            XCTAssertEqual([counted.0, counted.1], [0, 1], "the one pending for 26 h, not the one of 24 h")
+            let all = try await leftPending()
+            XCTAssertGreaterThanOrEqual(all, 1)
+            _ = try await operations(world).settle(tenant: tenant2, payout: stale.id, as: .neverMade)
+            let settled = try await leftPending(stale.id)
+            XCTAssertEqual(settled, 0, "settled, it is no longer counted")
+        }
+    }
+
     /// Row-level security: another tenant's operator cannot see or settle the payout.
     func testAnotherTenantCannotSeeOrSettleThePayout() async throws {
         try await MoneyWorld.run { world in
