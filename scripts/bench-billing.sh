@@ -13,6 +13,7 @@ subscriptions=${2:-10000}
 concurrency=${BENCH_BILLING_CONCURRENCY:-32}
 pool=${BENCH_BILLING_POOL:-16}
 
+command -v python3 >/dev/null 2>&1 || die "python3 not found (apt-get install python3): it prints the medians"
 bash "$SCRIPTS_DIR/install-deps.sh"
 start_bench_platform
 

@@ -26,33 +26,36 @@ record_concurrency=${BENCH_RECORD_CONCURRENCY:-32}
 record_connections=${BENCH_RECORD_CONNECTIONS:-16}
 peer_dir=$REPO_ROOT/../shared/peers/sidekiq
 
+select_env bench   # REDIS_PORT and PG_PORT (CITYOS_BENCH_REDIS_PORT / CITYOS_BENCH_PG_PORT move them)
+command -v python3 >/dev/null 2>&1 || die "python3 not found (apt-get install python3): it prints the medians"
 bash "$SCRIPTS_DIR/install-deps.sh"
-if ! dpkg -s ruby-sidekiq >/dev/null 2>&1; then
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q ruby-sidekiq
+if [ -f "$peer_dir/bench.rb" ] && ! dpkg -s ruby-sidekiq >/dev/null 2>&1; then
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q ruby-sidekiq </dev/null
 fi
 start_bench_platform
 
 out=$REPO_ROOT/.local/bench/results
 mkdir -p "$out"
 : >"$out/cityos.jsonl"; : >"$out/redis.txt"; : >"$out/sidekiq.txt"; : >"$out/record.jsonl"; : >"$out/pgbench.txt"; : >"$out/inbox.jsonl"
-pg() { psql -h 127.0.0.1 -p 5492 -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
+pg() { psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 pg -tc "SELECT 1 FROM pg_database WHERE datname = 'pgbench'" | grep -q 1 || pg -c "CREATE DATABASE pgbench"
-pgbench -h 127.0.0.1 -p 5492 -U postgres -i -q -s 10 pgbench >/dev/null 2>&1
+pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres -i -q -s 10 pgbench >/dev/null 2>&1
 for i in $(seq "$runs"); do
   echo "== run $i/$runs"
   "$cityos" bench queue --jobs "$jobs" --concurrency "$concurrency" --json | tee -a "$out/cityos.jsonl"
-  redis-benchmark -h 127.0.0.1 -p 6392 -q -n 200000 -c 50 -t lpush,lpop | tr '\r' '\n' | grep -E '^(LPUSH|LPOP)' \
+  redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -q -n 200000 -c 50 -t lpush,lpop | tr '\r' '\n' | grep -E '^(LPUSH|LPOP)' \
     | sed 's/^/single /' | tee -a "$out/redis.txt"
-  redis-benchmark -h 127.0.0.1 -p 6392 -q -n 1000000 -c 50 -P 100 -t lpush,lpop | tr '\r' '\n' | grep -E '^(LPUSH|LPOP)' \
+  redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -q -n 1000000 -c 50 -P 100 -t lpush,lpop | tr '\r' '\n' | grep -E '^(LPUSH|LPOP)' \
     | sed 's/^/pipelined /' | tee -a "$out/redis.txt"
   CITYOS_DATABASE_POOL_SIZE=$record_connections "$cityos" bench queue --kind diag.record \
     --jobs "$record_jobs" --concurrency "$record_concurrency" --json | tee -a "$out/record.jsonl"
   CITYOS_DATABASE_POOL_SIZE=$record_connections "$cityos" bench queue --kind webhook.stripe \
     --jobs "$record_jobs" --concurrency "$record_concurrency" --json | tee -a "$out/inbox.jsonl"
-  pgbench -h 127.0.0.1 -p 5492 -U postgres -N -c "$record_connections" -j 2 -T 10 pgbench 2>/dev/null \
+  pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres -N -c "$record_connections" -j 2 -T 10 pgbench 2>/dev/null \
     | grep -E '^tps' | tee -a "$out/pgbench.txt"
   if [ -f "$peer_dir/bench.rb" ]; then
-    REDIS_URL=redis://127.0.0.1:6392/1 ruby "$peer_dir/bench.rb" "$sidekiq_jobs" "$sidekiq_concurrency" | tee -a "$out/sidekiq.txt"
+    REDIS_URL=redis://127.0.0.1:$REDIS_PORT/1 ruby "$peer_dir/bench.rb" "$sidekiq_jobs" "$sidekiq_concurrency" | tee -a "$out/sidekiq.txt"
   fi
 done
 

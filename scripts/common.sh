@@ -97,9 +97,11 @@ stop_pidfile() {
 # start_bench_platform — the bench PostgreSQL and Redis (stopped when the script exits) and their
 # environment, a release build in $cityos, migrations applied. For the benchmark scripts.
 start_bench_platform() {
-  bash "$SCRIPTS_DIR/services.sh" start bench
   trap 'bash "$SCRIPTS_DIR/services.sh" stop bench || true' EXIT
-  eval "$(bash "$SCRIPTS_DIR/env.sh" bench)"
+  bash "$SCRIPTS_DIR/services.sh" start bench
+  local environment
+  environment=$(bash "$SCRIPTS_DIR/env.sh" bench)
+  eval "$environment"
   swift build -c release --product cityos
   cityos=$(swift build -c release --show-bin-path)/cityos
   "$cityos" migrate >/dev/null

@@ -17,6 +17,15 @@ done
 
 command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and apt-get is not available"
 note "installing ${missing[*]}"
+# On a machine with an init system, Debian's packages start system-wide servers when installed
+# (Redis on 6379, a PostgreSQL cluster on 5432) that nothing here uses or stops: the project runs
+# its own under .local/. A policy forbidding service starts (policy-rc.d, exit 101) is in place
+# for the install, unless the machine has one already.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  as_root sh -c "printf '#!/bin/sh\n# cityos scripts/install-deps.sh, for the length of an install; safe to remove\nexit 101\n' >$policy && chmod 755 $policy"
+  trap 'as_root rm -f "$policy"' EXIT
+fi
 # A fresh machine may have no package lists yet.
 as_root apt-get update -q
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" </dev/null

@@ -112,11 +112,21 @@ pg_init() {
     local have want
     have=$(cat "$PGDATA_DIR/PG_VERSION"); want=$(basename "$(dirname "$PG_BIN")")
     [ "$have" = "$want" ] || die "$PGDATA_DIR was made by PostgreSQL $have, binaries are $want; remove it (stop first) to re-create"
+    [ -f "$PGDATA_DIR/global/pg_control" ] \
+      || die "$PGDATA_DIR is incomplete (an initdb interrupted by an older version of this script?); remove it to re-create"
     return
   fi
+  if [ -e "$PGDATA_DIR" ]; then
+    rmdir "$PGDATA_DIR" 2>/dev/null || die "$PGDATA_DIR exists but is no PostgreSQL data directory; remove it to re-create"
+  fi
+  # Made beside it and renamed into place once complete: an initdb killed half-way (power cut,
+  # Ctrl-C) leaves only the .init folder, which the next run starts over.
+  local fresh=$PGDATA_DIR.init
+  pg_run rm -rf "$fresh"
   note "initialising PostgreSQL ($CITYOS_ENV) in $PGDATA_DIR"
-  pg_run "$PG_BIN/initdb" -D "$PGDATA_DIR" --auth=trust -U postgres -E UTF8 --locale=C >"$PG_ROOT/initdb.log" 2>&1 \
+  pg_run "$PG_BIN/initdb" -D "$fresh" --auth=trust -U postgres -E UTF8 --locale=C >"$PG_ROOT/initdb.log" 2>&1 \
     || { tail -n 20 "$PG_ROOT/initdb.log" >&2; die "initdb failed; see $PG_ROOT/initdb.log"; }
+  pg_run mv "$fresh" "$PGDATA_DIR"
 }
 
 pg_configure() {

@@ -22,10 +22,16 @@ cleanup() {
 }
 
 warn_tracked_build_state
+# One test run at a time per clone: a second would share the test servers and the temporary
+# folder, and the first to finish would stop and empty them under the other.
+mkdir -p "$REPO_ROOT/.local/test"
+exec 7>"$REPO_ROOT/.local/test/run.lock"
+flock -n 7 || { note "another test run holds .local/test/run.lock; waiting for it"; flock 7; }
 bash "$SCRIPTS_DIR/install-deps.sh"
 trap cleanup EXIT
 bash "$SCRIPTS_DIR/services.sh" start test
-eval "$(bash "$SCRIPTS_DIR/env.sh" test)"
+environment=$(bash "$SCRIPTS_DIR/env.sh" test)   # a failure stops here (set -e), not silently in eval
+eval "$environment"
 
 swift build --build-tests
 CITYOS_BIN="$(swift build --show-bin-path)/cityos"
@@ -42,7 +48,8 @@ rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
 # otherwise close the output). The log is kept for the summary line below.
 log=$REPO_ROOT/.local/test/swift-test.log
 status=0
-swift test --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
+# (7>&-: the processes tests start must not hold the run's lock should one outlive the run.)
+swift test --disable-swift-testing "$@" 2>&1 7>&- | tee "$log" || status=$?
 
 # One closing line any CI can read: "tests: N passed, N failed". XCTest's own total counts failed
 # assertions ("with 4 failures" for one test that failed four times), so failed tests are counted

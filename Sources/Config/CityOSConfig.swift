@@ -28,10 +28,21 @@ public struct CityOSConfig: Sendable {
             throw .unreadableFile(path: path, reason: "no such file")
         }
         for setting in Setting.all {
-            if let value = environment[setting.environmentName] {
+            // An empty variable counts as unset (`CITYOS_WORKERS_QUEUES=` in a deployment file):
+            // taken as a value, it hid the file's setting behind the code's default.
+            if let value = environment[setting.environmentName], !value.isEmpty {
                 config.values[setting.key] = value
                 config.sources[setting.key] = setting.environmentName
             }
+        }
+        // The two database roles go together: a `database.url` from the environment with the
+        // file's `database.admin_url` (the shipped file names the local dev database) would have
+        // `cityos migrate` change another database than the one the platform runs on. Without an
+        // admin URL of its own in the environment, the admin URL is then `database.url`'s.
+        if config.sources["database.url"] == "CITYOS_DATABASE_URL", config.sources["database.admin_url"] != "CITYOS_DATABASE_ADMIN_URL",
+           config.values["database.admin_url"] != nil {
+            config.values["database.admin_url"] = config.values["database.url"]
+            config.sources["database.admin_url"] = "CITYOS_DATABASE_URL; CITYOS_DATABASE_ADMIN_URL sets another role"
         }
         // Webhook secrets, one per source, come from the environment only.
         for (name, value) in environment where name.hasPrefix("CITYOS_WEBHOOK_SECRET_") {

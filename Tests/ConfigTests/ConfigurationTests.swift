@@ -22,6 +22,29 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(config.sources["http.port"], "CITYOS_HTTP_PORT")
     }
 
+    /// An empty variable is unset: the file's value stays (it was replaced by the code's default).
+    func testAnEmptyVariableLeavesTheFilesValue() throws {
+        let file = try write("workers:\n  queues: payouts:2,default:1\n")
+        let config = try CityOSConfig.load(file: file, environment: base.merging(["CITYOS_WORKERS_QUEUES": ""]) { $1 })
+        XCTAssertEqual(config.workerQueues, "payouts:2,default:1")
+        XCTAssertEqual(config.sources["workers.queues"], file)
+    }
+
+    /// `CITYOS_DATABASE_URL` alone does not pair with the file's admin URL (the shipped file's is
+    /// the local dev database): migrations go to the database the platform runs on.
+    func testADatabaseURLFromTheEnvironmentTakesItsAdminURLAlong() throws {
+        let file = try write("database:\n  url: postgres://app@127.0.0.1:5490/dev\n  admin_url: postgres://owner@127.0.0.1:5490/dev\n")
+        let production = "postgres://app@db.internal:5432/cityos"
+        let alone = try CityOSConfig.load(file: file, environment: ["CITYOS_DATABASE_URL": production])
+        XCTAssertEqual(alone.databaseAdminURL, production)
+        XCTAssertTrue(alone.describe().contains { $0.hasPrefix("database.admin_url = ") && $0.contains("CITYOS_DATABASE_URL") })
+        let both = try CityOSConfig.load(file: file, environment: ["CITYOS_DATABASE_URL": production,
+                                                                   "CITYOS_DATABASE_ADMIN_URL": "postgres://owner@db.internal:5432/cityos"])
+        XCTAssertEqual(both.databaseAdminURL, "postgres://owner@db.internal:5432/cityos")
+        let fileOnly = try CityOSConfig.load(file: file, environment: [:])
+        XCTAssertEqual(fileOnly.databaseAdminURL, "postgres://owner@127.0.0.1:5490/dev")
+    }
+
     func testAMissingRequiredSettingNamesItInOneLine() {
         XCTAssertThrowsError(try CityOSConfig.load(file: nil, environment: ["CITYOS_CONFIG": emptyFile])) { error in
             let text = "\(error)"
