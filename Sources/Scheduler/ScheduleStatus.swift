@@ -26,6 +26,10 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         public var nextRuns: [String]
         /// The last tick enqueued; nil if none yet.
         public var lastRun: LastRun?
+        /// The tick after the last one recorded, when it is more than ``ScheduleStatus/missedAfterSeconds``
+        /// past and still not enqueued (ISO 8601 with the zone's offset): no scheduler ran it (none
+        /// running, or every poll failing), or `catch_up: none` dropped it. Nil while all is well.
+        public var missedTick: String?
         /// The file it comes from.
         public var file: String
 
@@ -34,6 +38,12 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
             case catchUp = "catch_up"
             case nextRuns = "next_runs"
             case lastRun = "last_run"
+            case missedTick = "missed_tick"
+        }
+
+        /// One line for `cityos status` and `cityos schedules list` when a tick was missed.
+        public var missedSummary: String? {
+            missedTick.map { "its tick of \($0) was not enqueued: is a scheduler running (`cityos schedule`, or `cityos run`)?" }
         }
     }
 
@@ -77,9 +87,14 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         case retrying
         /// In its queue's dead letters (`cityos dead show QUEUE ID`).
         case dead
-        /// No longer stored: it succeeded (or an operator deleted its dead letter).
+        /// Neither stored nor a dead letter: it succeeded, or its dead letter is gone (deleted by an
+        /// operator, or dropped by `queues.dead_letter_cap`).
         case done
     }
+
+    /// How late a tick may be before the status calls it missed: schedulers poll every second, so a
+    /// minute covers a slow enqueue or a Redis hiccup.
+    public static let missedAfterSeconds: TimeInterval = 60
 
     public var schedules: [Schedule]
     /// When it was read, ms since the epoch.
@@ -119,10 +134,14 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
                 ? schedule.cron.nextDates(after: now, in: schedule.timeZone, count: nextCount)
                     .map { ZonedTime.format($0, in: schedule.timeZone) }
                 : []
+            // The tick due after the last one recorded (a new schedule's record is where it started).
+            let missed = records[schedule.name].flatMap { record in
+                schedule.enabled ? schedule.nextRun(after: record.tick) : nil
+            }.flatMap { $0 <= now.addingTimeInterval(-missedAfterSeconds) ? ZonedTime.format($0, in: schedule.timeZone) : nil }
             return Schedule(name: schedule.name, cron: schedule.cronText, timezone: zoneName(schedule.timeZone),
                             job: schedule.jobKind, queue: queue,
                             catchUp: schedule.catchUp, enabled: schedule.enabled, nextRuns: next,
-                            lastRun: lastRun, file: schedule.file)
+                            lastRun: lastRun, missedTick: missed, file: schedule.file)
         }
         return ScheduleStatus(schedules: rows, generatedAt: LastTicks.millis(now))
     }

@@ -95,6 +95,35 @@ final class ScheduleCommandTests: XCTestCase {
         XCTAssertTrue(json.contains(#""next_runs":["#) && json.contains(#""job_id":""#), json)
     }
 
+    /// A tick no scheduler enqueued (none running) is called out once it is a minute late, and no
+    /// longer once a scheduler has run it.
+    func testATickNoSchedulerEnqueuedIsCalledMissed() async throws {
+        let test = try TestRedis.make("missed")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedule = ScheduleDefinition(name: "hourly", cron: try CronExpression("0 * * * *"), jobKind: "diag.noop",
+                                          file: "Schedules/hourly.yaml")
+        let runner = try test.runner([schedule])
+        await runner.poll(now: try TestTime.date("2026-03-28T09:30:00Z"))   // a new schedule: ticks count from here
+        func missed(at time: String) async throws -> String? {
+            try await ScheduleStatus.read(schedules: [schedule], registry: JobCatalog.registry(), redis: test.redis,
+                                          namespace: test.namespace, now: try TestTime.date(time)).schedules.first?.missedTick
+        }
+        let onTime = try await missed(at: "2026-03-28T10:00:30Z")
+        XCTAssertNil(onTime, "half a minute late is not missed yet")
+        let late = try await missed(at: "2026-03-28T10:05:00Z")
+        XCTAssertEqual(late, "2026-03-28T10:00:00+00:00")
+        var disabled = schedule
+        disabled.enabled = false
+        let quiet = try await ScheduleStatus.read(schedules: [disabled], registry: JobCatalog.registry(), redis: test.redis,
+                                                  namespace: test.namespace, now: try TestTime.date("2026-03-28T10:05:00Z"))
+        XCTAssertNil(quiet.schedules.first?.missedTick, "a disabled schedule misses nothing")
+
+        let fired = await runner.poll(now: try TestTime.date("2026-03-28T10:05:00Z"))   // catch_up: latest runs it
+        XCTAssertEqual(fired.map(\.outcome), [.enqueued])
+        let caughtUp = try await missed(at: "2026-03-28T10:05:01Z")
+        XCTAssertNil(caughtUp)
+    }
+
     func testTheLastRunSaysWhatBecameOfItsJobPendingRetryingThenDone() async throws {
         let (test, folder) = try redisAndFolder("last-job")
         // Fails its first attempt on purpose, then succeeds (diag.flaky).

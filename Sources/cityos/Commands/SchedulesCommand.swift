@@ -32,6 +32,9 @@ struct SchedulesCommand: AsyncParsableCommand {
                  s.lastRun?.tick ?? "-", s.lastRun?.jobID ?? "-", s.lastRun?.summary ?? "-"]
             }
             for line in Table.lines(rows) { print(line) }
+            for schedule in status.schedules {
+                if let missed = schedule.missedSummary { print("! \(schedule.name): \(missed)") }
+            }
         }
     }
 
