@@ -144,7 +144,9 @@ public struct BillingInvoiceJob: JobHandler {
                 let error = intent.lastPaymentError
                 try await failed(intent.id, code: error?.declineCode ?? error?.code,
                                  error?.message ?? "PaymentIntent \(intent.status.rawValue)")
-            case .requiresConfirmation, .requiresAction where waitsForAuthentication(intent):
+            case .requiresConfirmation:   // left unconfirmed: nobody is there to confirm it
+                try await abandon(intent, .authentication)
+            case .requiresAction where waitsForAuthentication(intent):
                 try await abandon(intent, .authentication)
             case .requiresAction where Date().timeIntervalSince1970 - Double(intent.created ?? Int.max) > payLaterLimit:
                 try await abandon(intent, .unpaid(intent.nextActionType ?? "requires_action", days: Int(payLaterLimit / 86_400)))

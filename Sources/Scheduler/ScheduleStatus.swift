@@ -30,6 +30,9 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         /// past and still not enqueued (ISO 8601 with the zone's offset): no scheduler ran it (none
         /// running, or every poll failing), or `catch_up: none` dropped it. Nil while all is well.
         public var missedTick: String?
+        /// When the running schedulers do not run the file as it is now (they read it at their
+        /// start): which one, and what it runs instead. Nil when they all run it as it is, or none runs.
+        public var notRunning: String?
         /// The file it comes from.
         public var file: String
 
@@ -39,6 +42,7 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
             case nextRuns = "next_runs"
             case lastRun = "last_run"
             case missedTick = "missed_tick"
+            case notRunning = "not_running"
         }
 
         /// One line for `cityos status` and `cityos schedules list` when a tick was missed.
@@ -97,12 +101,36 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
     public static let missedAfterSeconds: TimeInterval = 60
 
     public var schedules: [Schedule]
+    /// The scheduler processes running now (``RunningSchedulers``): 0 means no schedule is enqueued.
+    public var runningSchedulers: [String]
+    /// Schedules a running scheduler runs whose file is gone, each as "name (process)".
+    public var runWithoutFile: [String]
     /// When it was read, ms since the epoch.
     public var generatedAt: Int64
 
     enum CodingKeys: String, CodingKey {
         case schedules
+        case runningSchedulers = "running_schedulers"
+        case runWithoutFile = "run_without_file"
         case generatedAt = "generated_at"
+    }
+
+    /// What operators must be told, one line each: no scheduler running, a file not run as it is,
+    /// a schedule run without its file, a missed tick, a last job retrying or dead.
+    public var alerts: [String] {
+        var lines: [String] = []
+        if runningSchedulers.isEmpty, schedules.contains(where: \.enabled) {
+            lines.append("no scheduler is running: no schedule is enqueued (start `cityos schedule`, or `cityos run`)")
+        }
+        lines += runWithoutFile.map { "schedule \($0) is run though its file is gone: restart that scheduler" }
+        for schedule in schedules {
+            if let missed = schedule.missedSummary { lines.append("schedule \(schedule.name): \(missed)") }
+            if let notRunning = schedule.notRunning { lines.append("schedule \(schedule.name): \(notRunning)") }
+            if let last = schedule.lastRun, last.jobState == .retrying || last.jobState == .dead {
+                lines.append("schedule \(schedule.name): last job \(last.jobID) \(last.summary)")
+            }
+        }
+        return lines
     }
 
     /// Reads the last runs from Redis (one round trip) and computes the next `nextCount` runs.
@@ -110,6 +138,7 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
     public static func read(schedules: [ScheduleDefinition], registry: JobRegistry, redis: RedisClient,
                             namespace: String, now: Date = Date(), nextCount: Int = 3) async throws(RedisError) -> ScheduleStatus {
         let records = try await LastTicks(redis: redis, namespace: namespace).all()
+        let running = try await RunningSchedulers(redis: redis, namespace: namespace).live(nowMillis: LastTicks.millis(now))
         let queues = schedules.map { registry.queue(for: $0.jobKind, override: $0.queue) }
         // Where each last job is: stored in its queue, in its dead letters, or neither (one round trip).
         var lookups: [RedisCommand] = []
@@ -141,9 +170,33 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
             return Schedule(name: schedule.name, cron: schedule.cronText, timezone: zoneName(schedule.timeZone),
                             job: schedule.jobKind, queue: queue,
                             catchUp: schedule.catchUp, enabled: schedule.enabled, nextRuns: next,
-                            lastRun: lastRun, missedTick: missed, file: schedule.file)
+                            lastRun: lastRun, missedTick: missed, notRunning: notRunning(schedule, by: running),
+                            file: schedule.file)
         }
-        return ScheduleStatus(schedules: rows, generatedAt: LastTicks.millis(now))
+        let named = Set(schedules.map(\.name))
+        let unfiled = running.flatMap { process in
+            process.schedules.keys.filter { !named.contains($0) }.sorted().map { "\($0) (scheduler \(process.id))" }
+        }
+        return ScheduleStatus(schedules: rows, runningSchedulers: running.map(\.id), runWithoutFile: unfiled,
+                              generatedAt: LastTicks.millis(now))
+    }
+
+    /// How the running schedulers differ from `schedule`'s file, if they do.
+    static func notRunning(_ schedule: ScheduleDefinition, by running: [RunningSchedulers.Entry]) -> String? {
+        let restart = "it read the file before it changed: restart it to apply the file"
+        for process in running {
+            switch (schedule.enabled, process.schedules[schedule.name]) {
+            case (true, nil):
+                return "scheduler \(process.id) does not run it (\(restart))"
+            case (true, let loaded?) where loaded != schedule.fingerprint:
+                return "scheduler \(process.id) runs it as \(loaded) (\(restart))"
+            case (false, _?):
+                return "disabled in its file, but scheduler \(process.id) still runs it (\(restart))"
+            default:
+                continue
+            }
+        }
+        return nil
     }
 
     /// The zone's IANA name; UTC as `UTC` (Foundation on Linux calls it `GMT`).

@@ -36,6 +36,9 @@ public final class SchedulerRunner: Sendable {
     private let observer: (@Sendable (SchedulerEvent) -> Void)?
     private let stopSignal = StopSignal()
     private let redis: RedisClient
+    /// This process's entry in ``RunningSchedulers``.
+    public let processID: String
+    private let running: RunningSchedulers
     private let hostClock: @Sendable () -> Date
     /// Redis's time minus this host's, as last measured; and when the skew was last logged.
     private let skew = Mutex<(seconds: TimeInterval, warnedAt: Date?)>((0, nil))
@@ -62,18 +65,37 @@ public final class SchedulerRunner: Sendable {
         self.logger = logger
         self.observer = observer
         self.redis = client.redis
+        self.processID = WorkerConfiguration.makeProcessID()
+        self.running = RunningSchedulers(redis: client.redis, namespace: namespace)
         self.hostClock = hostClock
     }
 
-    /// Polls until ``stop()``. Redis failures are logged and retried; nothing here throws.
+    /// Polls until ``stop()``. Redis failures are logged and retried; nothing here throws. Publishes
+    /// this scheduler in ``RunningSchedulers`` (every ``RunningSchedulers/beatInterval``, on Redis's
+    /// clock) while it runs, and removes it when it stops.
     public func run() async {
         logger.info("scheduler started", metadata: [
-            "schedules": "\(schedules.map(\.name).joined(separator: ","))",
+            "schedules": "\(schedules.map(\.name).joined(separator: ","))", "process": "\(processID)",
         ])
+        var entry = RunningSchedulers.Entry(id: processID, startedMillis: LastTicks.millis(await sharedNow()), beatMillis: 0,
+                                            schedules: Dictionary(schedules.map { ($0.name, $0.fingerprint) }) { first, _ in first })
+        let clock = ContinuousClock()
+        var lastBeat: ContinuousClock.Instant?
         while !stopSignal.isStopped {
-            await poll(now: await sharedNow())
+            let now = await sharedNow()
+            await poll(now: now)
+            if lastBeat.map({ clock.now - $0 >= .seconds(RunningSchedulers.beatInterval) }) ?? true {
+                entry.beatMillis = LastTicks.millis(now)
+                do {
+                    try await running.beat(entry)
+                    lastBeat = clock.now
+                } catch {
+                    logger.debug("scheduler could not publish itself; trying again", metadata: ["error": "\(error)"])
+                }
+            }
             await stopSignal.sleep(for: sleepTime(after: hostClock() + skew.withLock { $0.seconds }))
         }
+        try? await running.remove(id: processID)
         logger.info("scheduler stopped")
     }
 

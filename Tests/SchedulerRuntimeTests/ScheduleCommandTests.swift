@@ -124,6 +124,49 @@ final class ScheduleCommandTests: XCTestCase {
         XCTAssertNil(caughtUp)
     }
 
+    /// A running scheduler publishes what it loaded: the status tells a file edited, disabled, added
+    /// or removed since from what runs (files are read at a scheduler's start), and no scheduler at all.
+    func testTheStatusTellsTheFilesFromWhatTheRunningSchedulerRuns() async throws {
+        let test = try TestRedis.make("running")
+        addTeardownBlock { await test.deleteNamespace() }
+        let hourly = ScheduleDefinition(name: "hourly", cron: try CronExpression("0 * * * *"), jobKind: "diag.noop",
+                                        file: "Schedules/hourly.yaml")
+        let runner = try test.runner([hourly])
+        func status(_ files: [ScheduleDefinition]) async throws -> ScheduleStatus {
+            try await ScheduleStatus.read(schedules: files, registry: JobCatalog.registry(), redis: test.redis,
+                                          namespace: test.namespace)
+        }
+        let idle = try await status([hourly])
+        XCTAssertEqual(idle.runningSchedulers, [])
+        XCTAssertTrue(idle.alerts.contains { $0.hasPrefix("no scheduler is running") }, "\(idle.alerts)")
+
+        let task = Task { await runner.run() }
+        try await eventually(timeout: .seconds(10), "the scheduler published itself") {
+            try await status([hourly]).runningSchedulers == [runner.processID]
+        }
+        let asLoaded = try await status([hourly])
+        XCTAssertEqual(asLoaded.alerts, [], "the file as it runs")
+
+        var edited = hourly
+        edited.cron = try CronExpression("30 * * * *")
+        var disabled = hourly
+        disabled.enabled = false
+        let added = ScheduleDefinition(name: "nightly", cron: try CronExpression("0 2 * * *"), jobKind: "diag.noop",
+                                       file: "Schedules/nightly.yaml")
+        let changed = try await status([edited, added])
+        XCTAssertTrue(changed.schedules[0].notRunning?.contains("runs it as 0 * * * *") ?? false, "\(changed.schedules[0])")
+        XCTAssertTrue(changed.schedules[1].notRunning?.contains("does not run it") ?? false, "\(changed.schedules[1])")
+        let off = try await status([disabled])
+        XCTAssertTrue(off.schedules[0].notRunning?.hasPrefix("disabled in its file, but scheduler \(runner.processID)") ?? false)
+        let removed = try await status([])
+        XCTAssertEqual(removed.runWithoutFile, ["hourly (scheduler \(runner.processID))"])
+
+        runner.stop()
+        await task.value
+        let stopped = try await status([hourly])
+        XCTAssertEqual(stopped.runningSchedulers, [], "a scheduler that stops removes itself")
+    }
+
     func testTheLastRunSaysWhatBecameOfItsJobPendingRetryingThenDone() async throws {
         let (test, folder) = try redisAndFolder("last-job")
         // Fails its first attempt on purpose, then succeeds (diag.flaky).

@@ -32,9 +32,8 @@ struct SchedulesCommand: AsyncParsableCommand {
                  s.lastRun?.tick ?? "-", s.lastRun?.jobID ?? "-", s.lastRun?.summary ?? "-"]
             }
             for line in Table.lines(rows) { print(line) }
-            for schedule in status.schedules {
-                if let missed = schedule.missedSummary { print("! \(schedule.name): \(missed)") }
-            }
+            print("running schedulers: \(status.runningSchedulers.isEmpty ? "none" : status.runningSchedulers.joined(separator: ", "))")
+            for alert in status.alerts { print("! \(alert)") }
         }
     }
 

@@ -50,22 +50,15 @@ struct StatusCommand: AsyncParsableCommand {
         }
     }
 
-    /// One line per schedule (of `scheduler.directory`) whose last job is retrying or dead, or whose
-    /// tick was missed; none
+    /// The schedules' alerts (`ScheduleStatus.alerts`: no scheduler running, a file not run as it
+    /// is, a missed tick, a last job retrying or dead); none
     /// when the schedules cannot be read here (`cityos schedules list` says why).
     private func scheduleAlerts(_ platform: Platform) async -> [String] {
         guard let schedules = try? ScheduleFiles.load(directory: platform.config.schedulesDirectory),
               let status = try? await ScheduleStatus.read(schedules: schedules, registry: platform.registry,
                                                           redis: platform.redis, namespace: platform.namespace)
         else { return [] }
-        return status.schedules.flatMap { schedule -> [String] in
-            var lines: [String] = []
-            if let missed = schedule.missedSummary { lines.append("! schedule \(schedule.name): \(missed)") }
-            if let last = schedule.lastRun, last.jobState == .retrying || last.jobState == .dead {
-                lines.append("! schedule \(schedule.name): last job \(last.jobID) \(last.summary)")
-            }
-            return lines
-        }
+        return status.alerts.map { "! \($0)" }
     }
 
     private func row(_ cells: [String], _ widths: [Int]) -> String {
