@@ -102,6 +102,17 @@ pg_run() {
 pg_running() { pg_run "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; }
 
 pg_prepare_dirs() {
+  # The fallbacks (/var/tmp, /tmp) are shared folders with predictable names: one that is a link,
+  # or that the server's owner does not own, was not made here and is not used (as root, the
+  # chown below would follow a link anywhere).
+  local dir owner
+  owner=$(if is_root; then echo postgres; else id -un; fi)
+  for dir in "$PG_ROOT" "$PG_SOCKET_DIR"; do
+    [ ! -L "$dir" ] || die "$dir is a symbolic link; remove it (PostgreSQL's folders are made here)"
+    if [ -e "$dir" ] && [ "$(stat -c %U "$dir")" != "$owner" ]; then
+      die "$dir belongs to $(stat -c %U "$dir"), not $owner; remove it (PostgreSQL's folders are made here)"
+    fi
+  done
   mkdir -p "$PG_ROOT" "$PG_SOCKET_DIR"
   if is_root; then chown postgres: "$PG_ROOT" "$PG_SOCKET_DIR"; fi
   chmod 700 "$PG_ROOT" "$PG_SOCKET_DIR"
