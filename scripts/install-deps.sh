@@ -9,6 +9,11 @@ PACKAGES=(redis-server redis-tools libhiredis-dev pkg-config postgresql postgres
 
 is_installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'; }
 
+# One install at a time on the machine (two clones' first runs): the second waits, then finds the
+# packages there, rather than installing while the first removes the policy below.
+lock=/tmp/cityos-install-deps.lock
+if { : >>"$lock"; } 2>/dev/null; then exec 5>>"$lock"; flock 5; fi
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   is_installed "$pkg" || missing+=("$pkg")
@@ -22,8 +27,10 @@ note "installing ${missing[*]}"
 # its own under .local/. A policy forbidding service starts (policy-rc.d, exit 101) is in place
 # for the install, unless the machine has one already.
 policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-  as_root sh -c "printf '#!/bin/sh\n# cityos scripts/install-deps.sh, for the length of an install; safe to remove\nexit 101\n' >$policy && chmod 755 $policy"
+marker="# cityos scripts/install-deps.sh, for the length of an install; safe to remove"
+# Ours, left by an install that was killed: taken over (and removed at the end) rather than kept for ever.
+if [ ! -e "$policy" ] || grep -qxF "$marker" "$policy" 2>/dev/null; then
+  as_root sh -c "printf '#!/bin/sh\n%s\nexit 101\n' '$marker' >$policy && chmod 755 $policy"
   trap 'as_root rm -f "$policy"' EXIT
 fi
 # A fresh machine may have no package lists yet.

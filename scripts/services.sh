@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/services.sh start|stop|status|restart-redis dev|test|bench
+# scripts/services.sh start|stop|stop-redis|stop-pg|status|restart-redis dev|test|bench
 # Runs a private Redis and PostgreSQL per environment, state under .local/ENV/.
 #   dev:  Redis 127.0.0.1:6390, PostgreSQL 127.0.0.1:5490
 #   test: Redis 127.0.0.1:6391, PostgreSQL 127.0.0.1:5491
@@ -8,7 +8,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-usage() { die "usage: $SCRIPT_NAME start|stop|status|restart-redis dev|test|bench"; }
+usage() { die "usage: $SCRIPT_NAME start|stop|stop-redis|stop-pg|status|restart-redis dev|test|bench"; }
 
 # ---------- Redis ----------
 
@@ -114,6 +114,9 @@ pg_prepare_dirs() {
     fi
   done
   mkdir -p "$PG_ROOT" "$PG_SOCKET_DIR"
+  for dir in "$PG_ROOT" "$PG_SOCKET_DIR"; do   # again: one made a link meanwhile is not followed
+    [ ! -L "$dir" ] || die "$dir is a symbolic link; remove it (PostgreSQL's folders are made here)"
+  done
   if is_root; then chown postgres: "$PG_ROOT" "$PG_SOCKET_DIR"; fi
   chmod 700 "$PG_ROOT" "$PG_SOCKET_DIR"
 }
@@ -236,6 +239,8 @@ flock 9
 case "$1" in
   start)         start_redis; start_pg ;;
   stop)          stop_redis; stop_pg ;;
+  stop-redis)    stop_redis ;;
+  stop-pg)       stop_pg ;;
   status)        status ;;
   restart-redis) stop_redis; start_redis ;;
   *)             usage ;;

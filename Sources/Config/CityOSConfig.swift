@@ -35,15 +35,6 @@ public struct CityOSConfig: Sendable {
                 config.sources[setting.key] = setting.environmentName
             }
         }
-        // The two database roles go together: a `database.url` from the environment with the
-        // file's `database.admin_url` (the shipped file names the local dev database) would have
-        // `cityos migrate` change another database than the one the platform runs on. Without an
-        // admin URL of its own in the environment, the admin URL is then `database.url`'s.
-        if config.sources["database.url"] == "CITYOS_DATABASE_URL", config.sources["database.admin_url"] != "CITYOS_DATABASE_ADMIN_URL",
-           config.values["database.admin_url"] != nil {
-            config.values["database.admin_url"] = config.values["database.url"]
-            config.sources["database.admin_url"] = "CITYOS_DATABASE_URL; CITYOS_DATABASE_ADMIN_URL sets another role"
-        }
         // Webhook secrets, one per source, come from the environment only.
         for (name, value) in environment where name.hasPrefix("CITYOS_WEBHOOK_SECRET_") {
             let source = name.dropFirst("CITYOS_WEBHOOK_SECRET_".count).lowercased()
@@ -130,6 +121,24 @@ public struct CityOSConfig: Sendable {
     public var databaseURL: String { string("database.url") ?? "" }
     /// The role that owns the schema and applies migrations; defaults to `database.url`.
     public var databaseAdminURL: String { string("database.admin_url") ?? databaseURL }
+
+    /// Why `database.admin_url` cannot be trusted to name the database the platform runs on: it
+    /// comes from a file while `database.url` comes from the environment, and the two name
+    /// different databases (host, port or name). The shipped file names the local dev database, so
+    /// a deployment that sets only `CITYOS_DATABASE_URL` would have `cityos migrate` change that one.
+    /// Nil when they agree, or are set together. Names no user or password.
+    public var adminURLMismatch: String? {
+        guard sources["database.url"] == "CITYOS_DATABASE_URL", sources["database.admin_url"] != "CITYOS_DATABASE_ADMIN_URL",
+              let admin = string("database.admin_url") else { return nil }
+        func target(_ url: String) -> String {
+            guard let parts = URLComponents(string: url) else { return "an unreadable URL" }
+            return "\(parts.host ?? "?"):\(parts.port ?? 5432)\(parts.path)"
+        }
+        let (adminTarget, appTarget) = (target(admin), target(databaseURL))
+        guard adminTarget != appTarget else { return nil }
+        return "database.admin_url (\(sources["database.admin_url"] ?? "default")) names \(adminTarget), but database.url "
+            + "(CITYOS_DATABASE_URL) names \(appTarget): set CITYOS_DATABASE_ADMIN_URL to the schema owner's URL of that database"
+    }
     public var databasePoolSize: Int { int("database.pool_size") ?? 8 }
     public var httpHost: String { string("http.host") ?? "127.0.0.1" }
     public var httpPort: Int { int("http.port") ?? 8080 }

@@ -28,7 +28,8 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         public var lastRun: LastRun?
         /// The tick after the last one recorded, when it is more than ``ScheduleStatus/missedAfterSeconds``
         /// past and still not enqueued (ISO 8601 with the zone's offset): no scheduler ran it (none
-        /// running, or every poll failing), or `catch_up: none` dropped it. Nil while all is well.
+        /// running, or every poll failing). Nil while all is well, and under `catch_up: none` (which
+        /// drops late ticks on purpose; "no scheduler is running" still shows).
         public var missedTick: String?
         /// When the running schedulers do not run the file as it is now (they read it at their
         /// start): which one, and what it runs instead. Nil when they all run it as it is, or none runs.
@@ -136,7 +137,11 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
     /// Reads the last runs from Redis (one round trip) and computes the next `nextCount` runs.
     /// - Parameter registry: gives the queue of schedules whose file names none.
     public static func read(schedules: [ScheduleDefinition], registry: JobRegistry, redis: RedisClient,
-                            namespace: String, now: Date = Date(), nextCount: Int = 3) async throws(RedisError) -> ScheduleStatus {
+                            namespace: String, now given: Date? = nil, nextCount: Int = 3) async throws(RedisError) -> ScheduleStatus {
+        // Redis's clock, as the schedulers' ticks and beats are: a reader whose clock is off must
+        // not see a live scheduler as gone, or a tick on time as missed.
+        var now = Date()
+        if let given { now = given } else { now = try await redisTime(redis) }
         let records = try await LastTicks(redis: redis, namespace: namespace).all()
         let running = try await RunningSchedulers(redis: redis, namespace: namespace).live(nowMillis: LastTicks.millis(now))
         let queues = schedules.map { registry.queue(for: $0.jobKind, override: $0.queue) }
@@ -163,9 +168,10 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
                 ? schedule.cron.nextDates(after: now, in: schedule.timeZone, count: nextCount)
                     .map { ZonedTime.format($0, in: schedule.timeZone) }
                 : []
-            // The tick due after the last one recorded (a new schedule's record is where it started).
+            // The tick due after the last one recorded (a new schedule's record is where it started);
+            // not under `catch_up: none`, which drops a late tick on purpose, without a record.
             let missed = records[schedule.name].flatMap { record in
-                schedule.enabled ? schedule.nextRun(after: record.tick) : nil
+                schedule.enabled && schedule.catchUp != .none ? schedule.nextRun(after: record.tick) : nil
             }.flatMap { $0 <= now.addingTimeInterval(-missedAfterSeconds) ? ZonedTime.format($0, in: schedule.timeZone) : nil }
             return Schedule(name: schedule.name, cron: schedule.cronText, timezone: zoneName(schedule.timeZone),
                             job: schedule.jobKind, queue: queue,
@@ -197,6 +203,14 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
             }
         }
         return nil
+    }
+
+    /// Redis's `TIME`.
+    static func redisTime(_ redis: RedisClient) async throws(RedisError) -> Date {
+        let parts = try await redis.send("TIME").array ?? []
+        guard parts.count == 2, let seconds = parts[0].string.flatMap(Double.init), let micros = parts[1].string.flatMap(Double.init)
+        else { return Date() }
+        return Date(timeIntervalSince1970: seconds + micros / 1_000_000)
     }
 
     /// The zone's IANA name; UTC as `UTC` (Foundation on Linux calls it `GMT`).

@@ -77,26 +77,36 @@ public final class SchedulerRunner: Sendable {
         logger.info("scheduler started", metadata: [
             "schedules": "\(schedules.map(\.name).joined(separator: ","))", "process": "\(processID)",
         ])
-        var entry = RunningSchedulers.Entry(id: processID, startedMillis: LastTicks.millis(await sharedNow()), beatMillis: 0,
-                                            schedules: Dictionary(schedules.map { ($0.name, $0.fingerprint) }) { first, _ in first })
-        let clock = ContinuousClock()
-        var lastBeat: ContinuousClock.Instant?
-        while !stopSignal.isStopped {
-            let now = await sharedNow()
-            await poll(now: now)
-            if lastBeat.map({ clock.now - $0 >= .seconds(RunningSchedulers.beatInterval) }) ?? true {
-                entry.beatMillis = LastTicks.millis(now)
-                do {
-                    try await running.beat(entry)
-                    lastBeat = clock.now
-                } catch {
-                    logger.debug("scheduler could not publish itself; trying again", metadata: ["error": "\(error)"])
-                }
+        await withDiscardingTaskGroup { group in
+            // Beats on a task of its own: a long poll (a catch-up, Redis timeouts) does not make
+            // this scheduler look gone.
+            group.addTask { await self.publish() }
+            while !stopSignal.isStopped {
+                await poll(now: await sharedNow())
+                await stopSignal.sleep(for: sleepTime(after: hostClock() + skew.withLock { $0.seconds }))
             }
-            await stopSignal.sleep(for: sleepTime(after: hostClock() + skew.withLock { $0.seconds }))
         }
         try? await running.remove(id: processID)
         logger.info("scheduler stopped")
+    }
+
+    /// Publishes this scheduler in ``RunningSchedulers`` every ``RunningSchedulers/beatInterval`` (at
+    /// once, then every second while Redis refuses) until it stops.
+    private func publish() async {
+        let started = LastTicks.millis(await sharedNow())
+        var entry = RunningSchedulers.Entry(id: processID, startedMillis: started, beatMillis: started,
+                                            schedules: Dictionary(schedules.map { ($0.name, $0.fingerprint) }) { first, _ in first })
+        while !stopSignal.isStopped {
+            entry.beatMillis = LastTicks.millis(await sharedNow())
+            var wait = RunningSchedulers.beatInterval
+            do {
+                try await running.beat(entry)
+            } catch {
+                logger.debug("scheduler could not publish itself; trying again", metadata: ["error": "\(error)"])
+                wait = 1
+            }
+            await stopSignal.sleep(for: .milliseconds(Int64(wait * 1000)))
+        }
     }
 
     /// Asks ``run()`` to return; it does after the Redis command under way (at most its timeout

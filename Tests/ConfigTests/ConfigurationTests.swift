@@ -30,19 +30,26 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(config.sources["workers.queues"], file)
     }
 
-    /// `CITYOS_DATABASE_URL` alone does not pair with the file's admin URL (the shipped file's is
-    /// the local dev database): migrations go to the database the platform runs on.
-    func testADatabaseURLFromTheEnvironmentTakesItsAdminURLAlong() throws {
-        let file = try write("database:\n  url: postgres://app@127.0.0.1:5490/dev\n  admin_url: postgres://owner@127.0.0.1:5490/dev\n")
-        let production = "postgres://app@db.internal:5432/cityos"
+    /// `CITYOS_DATABASE_URL` with a file's admin URL of another database (the shipped file names the
+    /// local dev one) is named, so that `cityos migrate` refuses rather than change that database;
+    /// the same database, or both URLs from the environment, are fine.
+    func testADatabaseURLFromTheEnvironmentAndAnAdminURLOfAnotherDatabaseAreNamed() throws {
+        let file = try write("database:\n  url: postgres://app@127.0.0.1:5490/dev\n  admin_url: postgres://owner:pw@127.0.0.1:5490/dev\n")
+        let production = "postgres://app:secret@db.internal:5432/cityos"
         let alone = try CityOSConfig.load(file: file, environment: ["CITYOS_DATABASE_URL": production])
-        XCTAssertEqual(alone.databaseAdminURL, production)
-        XCTAssertTrue(alone.describe().contains { $0.hasPrefix("database.admin_url = ") && $0.contains("CITYOS_DATABASE_URL") })
+        let mismatch = try XCTUnwrap(alone.adminURLMismatch)
+        XCTAssertTrue(mismatch.contains("127.0.0.1:5490/dev") && mismatch.contains("db.internal:5432/cityos")
+                      && mismatch.contains("CITYOS_DATABASE_ADMIN_URL"), mismatch)
+        XCTAssertFalse(mismatch.contains("secret") || mismatch.contains("pw"), "no password: \(mismatch)")
         let both = try CityOSConfig.load(file: file, environment: ["CITYOS_DATABASE_URL": production,
                                                                    "CITYOS_DATABASE_ADMIN_URL": "postgres://owner@db.internal:5432/cityos"])
-        XCTAssertEqual(both.databaseAdminURL, "postgres://owner@db.internal:5432/cityos")
+        XCTAssertNil(both.adminURLMismatch)
+        let sameDatabase = try write("database:\n  admin_url: postgres://owner@db.internal:5432/cityos\n")
+        let paired = try CityOSConfig.load(file: sameDatabase, environment: ["CITYOS_DATABASE_URL": production])
+        XCTAssertNil(paired.adminURLMismatch, "a file's owner URL of the same database, the app's from the environment")
+        XCTAssertEqual(paired.databaseAdminURL, "postgres://owner@db.internal:5432/cityos")
         let fileOnly = try CityOSConfig.load(file: file, environment: [:])
-        XCTAssertEqual(fileOnly.databaseAdminURL, "postgres://owner@127.0.0.1:5490/dev")
+        XCTAssertNil(fileOnly.adminURLMismatch)
     }
 
     func testAMissingRequiredSettingNamesItInOneLine() {

@@ -11,6 +11,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let platform = try Platform.load(global)
+        if let mismatch = platform.config.adminURLMismatch { throw userError("configuration: \(mismatch)") }
         let admin: Database
         do {
             admin = try Database(url: platform.config.databaseAdminURL, maximumConnections: 2,
