@@ -39,28 +39,41 @@ public struct BillingInvoiceJob: JobHandler {
     /// voucher) before it is canceled and dunning chases the invoice (real time, from the
     /// PaymentIntent's creation).
     let payLaterLimitSeconds: Double
+    /// A pending attempt older than this (real time) is never sent again (Stripe keeps keys 24 h)…
+    let resendLimitSeconds: Double
+    /// …and from this age on it is settled from Stripe's record (``Charge/settleFromRecord(pendingFor:)``).
+    let settleAfterSeconds: Double
 
     /// A week: longer than Stripe's vouchers live (OXXO, Boleto and Konbini expire in days).
     public static let defaultPayLaterLimitSeconds: Double = 7 * 86_400
 
     public init(database: Database?, stripe: StripeConnector?, clock: JobClock = .system,
-                payLaterLimitSeconds: Double = BillingInvoiceJob.defaultPayLaterLimitSeconds) {
+                payLaterLimitSeconds: Double = BillingInvoiceJob.defaultPayLaterLimitSeconds,
+                resendLimitSeconds: Double = 23 * 3600, settleAfterSeconds: Double = 23.5 * 3600) {
         self.database = database
         self.stripe = stripe
         self.clock = clock
         self.payLaterLimitSeconds = payLaterLimitSeconds
+        self.resendLimitSeconds = resendLimitSeconds
+        self.settleAfterSeconds = settleAfterSeconds
     }
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
         let database = try JobDependency.required(database, "a database", for: Self.kind)
         let stripe = try JobDependency.required(stripe, "the Stripe connector", for: Self.kind)
         let tenant = try JobTenant.required(context)
-        let book = InvoiceBook(database: database, logger: context.logger)
-        guard let attempt = try await book.prepare(tenant: tenant, subscription: arguments.subscriptionID, now: clock.now()) else {
-            return
+        var book = InvoiceBook(database: database, logger: context.logger)
+        book.resendLimitSeconds = resendLimitSeconds
+        book.settleAfterSeconds = settleAfterSeconds
+        for _ in 0..<2 {
+            guard let attempt = try await book.prepare(tenant: tenant, subscription: arguments.subscriptionID, now: clock.now()) else {
+                return
+            }
+            let charge = Charge(attempt: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
+                                payLaterLimit: payLaterLimitSeconds, context: context)
+            // An attempt that never reached Stripe makes way for the next, at once (once per run).
+            guard try await charge.run() == .neverMade else { return }
         }
-        try await Charge(attempt: attempt, tenant: tenant, stripe: stripe, book: book, clock: clock,
-                         payLaterLimit: payLaterLimitSeconds, context: context).run()
     }
 
     /// Steps 2 and 3 for one attempt, with what every step needs.
@@ -83,7 +96,12 @@ public struct BillingInvoiceJob: JobHandler {
                                               at: clock.now()))
         }
 
-        func run() async throws {
+        /// What ``run()`` found of an attempt.
+        enum Outcome { case done, neverMade }
+
+        @discardableResult
+        func run() async throws -> Outcome {
+            if let age = attempt.pendingSeconds { return try await settleFromRecord(pendingFor: age) }
             let intent: StripePaymentIntent
             if let known = attempt.paymentIntentID {
                 // Stripe answered this attempt with a PaymentIntent still settling: what is it now?
@@ -94,7 +112,7 @@ public struct BillingInvoiceJob: JobHandler {
                     throw JobFailure.permanent("\(name): reading PaymentIntent \(known): \(error); left pending")
                 }
                 try await apply(intent)
-                return
+                return .done
             }
             do {
                 intent = try await createIntent(attempt, tenant: tenant, stripe: stripe)
@@ -104,12 +122,12 @@ public struct BillingInvoiceJob: JobHandler {
                     try await failed(intentID, code: declineCode ?? code, message)
                     context.logger.info("invoice attempt declined", metadata: [
                         "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "decline_code": "\(declineCode ?? code)"])
-                    return
+                    return .done
                 case .rejected(_, _, let code, let message) where StripeRefusal.customerCanFix(code: code, message: message):
                     // Stripe refused the charge for the customer's payment method (e.g. it is gone): a
                     // failed attempt, which dunning chases until the customer fixes it.
                     try await failed(nil, code: code, message)
-                    return
+                    return .done
                 default:
                     if error.isRetryable { throw error }
                     // Certainly nothing charged under this attempt's key (`refusesThisRequest`); not a
@@ -128,6 +146,59 @@ public struct BillingInvoiceJob: JobHandler {
                 }
             }
             try await apply(intent)
+            return .done
+        }
+
+        /// An attempt pending without a PaymentIntent past Stripe's 24-hour idempotency window (its
+        /// answer lost, its retries and its resume over), settled from Stripe's record rather than
+        /// sent again: the customer's PaymentIntents made since an hour before it, those whose
+        /// metadata names this invoice and attempt (every send of it carried them).
+        /// - one: applied as Stripe's answer would have been (paid, failed for dunning, or settling);
+        /// - none: the request never reached Stripe and nothing was charged: ``InvoiceBook/recordNeverMade``,
+        ///   and the invoice's next attempt is made at once, under its own key;
+        /// - several, or more PaymentIntents than are read (1,000): left pending, for an operator.
+        func settleFromRecord(pendingFor age: Double) async throws -> Outcome {
+            let since = Int(Date().timeIntervalSince1970 - age) - 3_600
+            let pendingFor = "\(name), pending for \(Int(age / 3600)) h without an answer (past Stripe's 24-hour idempotency "
+                + "window, so never sent again)"
+            var mine: [StripePaymentIntent] = []
+            var after: String?
+            var more = false
+            for _ in 0..<10 {
+                let page: StripeList<StripePaymentIntent>
+                do {
+                    page = try await stripe.paymentIntents(customer: attempt.customer, createdSince: since, startingAfter: after)
+                } catch {
+                    if error.isRetryable || error.mayHaveTakenEffect { throw error }
+                    throw JobFailure.permanent("\(pendingFor): reading customer \(attempt.customer)'s PaymentIntents failed: "
+                        + "\(error); left pending")
+                }
+                mine += page.data.filter {
+                    $0.metadata["invoice_id"] == attempt.invoiceID.uuidString.lowercased() && $0.metadata["attempt"] == "\(attempt.attempt)"
+                }
+                more = page.hasMore
+                guard page.hasMore, let last = page.data.last else { break }
+                after = last.id
+            }
+            if mine.count == 1, let intent = mine.first {
+                context.logger.info("payment attempt settled from Stripe's record", metadata: [
+                    "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)", "payment_intent": "\(intent.id)",
+                    "status": "\(intent.status.rawValue)"])
+                try await apply(intent)
+                return .done
+            }
+            guard mine.isEmpty, !more else {
+                let seen = mine.isEmpty ? "more than 1,000 PaymentIntents of the customer to read" : mine.map(\.id).joined(separator: ", ")
+                throw JobFailure.permanent("\(pendingFor): Stripe holds \(seen) for it; left pending for an operator")
+            }
+            let recorded = try await book.recordNeverMade(
+                tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,
+                message: "never made: Stripe has no PaymentIntent for it (metadata invoice_id and attempt) after \(Int(age / 3600)) h",
+                at: clock.now())
+            guard recorded == .applied else { return .done }   // settled meanwhile (its webhook, another run)
+            context.logger.warning("payment attempt never reached Stripe; the invoice's next attempt is made now", metadata: [
+                "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)"])
+            return .neverMade
         }
 
         func apply(_ intent: StripePaymentIntent) async throws {

@@ -17,6 +17,9 @@ public struct ChargeAttempt: Sendable, Equatable {
     /// (`processing`): a resumed attempt reads it (`GET`) rather than sending the request again,
     /// which Stripe would answer with its stored first answer, `processing`, forever.
     public var paymentIntentID: String? = nil
+    /// Set when the attempt has been pending without a PaymentIntent for this long (seconds), past
+    /// Stripe's idempotency window: it is never sent again, but settled from Stripe's record.
+    public var pendingSeconds: Double? = nil
 
     /// Stripe's idempotency key: the invoice and the attempt, so a redelivered job (any process)
     /// repeats this attempt's PaymentIntent instead of making a second one.
@@ -41,6 +44,9 @@ struct InvoiceBook {
     /// A pending attempt older than this (real time) is not sent again: Stripe keeps idempotency
     /// keys 24 hours, so a later resend of a request that did reach Stripe would charge twice.
     var resendLimitSeconds: Double = 23 * 3600
+    /// A pending attempt at least this old is settled from Stripe's record instead: every send of it
+    /// began before the resend limit and has long ended. In between, it waits.
+    var settleAfterSeconds: Double = 23.5 * 3600
 
     /// The attempt to make now for `subscription`, or nil when none is due. In one transaction:
     /// creates the invoice of the next period if the subscription is due (`active`, period ended by
@@ -49,7 +55,7 @@ struct InvoiceBook {
     /// Stripe replays it by its idempotency key) or adds the next attempt if it is due.
     func prepare(tenant: UUID, subscription: UUID, now: Date) async throws -> ChargeAttempt? {
         let logger = self.logger
-        let resendLimit = resendLimitSeconds
+        let (resendLimit, settleAfter) = (resendLimitSeconds, max(settleAfterSeconds, resendLimitSeconds))
         return try await database.withTenant(tenant) { connection in
             let subscriptions = try await connection.query("""
                 SELECT customer_id, payment_method FROM subscriptions WHERE id = \(subscription) FOR UPDATE
@@ -93,12 +99,16 @@ struct InvoiceBook {
                     return attempt
                 }
                 let age = latest.ageSeconds
-                guard age <= resendLimit else {
-                    throw JobFailure.permanent("invoice \(invoice) attempt \(count) has been pending for \(Int(age / 3600)) h, past "
-                        + "Stripe's 24-hour idempotency window: a resend could charge twice, so it is left pending; look its "
-                        + "PaymentIntent up in Stripe by metadata invoice_id and attempt")
+                if age <= resendLimit { return attempt }   // resumed with the same idempotency key
+                // Past Stripe's 24-hour idempotency window a resend could charge twice: never sent
+                // again. Settled from Stripe's record once every send has ended; until then it waits.
+                guard age >= settleAfter else {
+                    logger.info("payment attempt past the resend limit waits until Stripe's record can settle it", metadata: [
+                        "invoice_id": "\(invoice)", "attempt": "\(count)", "age_hours": "\(Int(age / 3600))"])
+                    return nil
                 }
-                return attempt   // resumed with the same idempotency key
+                attempt.pendingSeconds = age
+                return attempt
             }
             // A refused attempt charged nothing and waits for an operator: running the invoice's job
             // again (after the fix) makes the next attempt at once.
@@ -300,6 +310,30 @@ struct InvoiceBook {
             try await connection.query("""
                 UPDATE invoices SET next_attempt_at = NULL, last_failure = \(reason), updated_at = now()
                 WHERE id = \(refusal.invoiceID) AND status = 'open' AND attempt_count = \(refusal.attempt)
+                """, logger: logger)
+            return .applied
+        }
+    }
+
+    /// An attempt that never reached Stripe (settled from its record: no PaymentIntent under its
+    /// key): nothing was charged and the customer is not at fault, so it is `refused` (dunning does
+    /// not count it) and the invoice's next attempt is due at once, under a new key.
+    func recordNeverMade(tenant: UUID, invoiceID: UUID, attempt: Int, message: String, at: Date) async throws -> AttemptRecord {
+        let logger = self.logger
+        return try await database.withTenant(tenant) { connection in
+            let settled = try await connection.query("""
+                UPDATE payment_attempts SET status = 'refused', decline_code = 'attempt_never_made',
+                    failure_message = \(message), settled_at = \(at)
+                WHERE invoice_id = \(invoiceID) AND attempt = \(attempt) AND status = 'pending' AND payment_intent_id IS NULL
+                RETURNING attempt
+                """, logger: logger)
+            var applied = false
+            for try await _ in settled { applied = true }
+            guard applied else { return .unchanged }
+            let reason = "attempt \(attempt) never reached Stripe, nothing charged: \(message)"
+            try await connection.query("""
+                UPDATE invoices SET next_attempt_at = \(at), last_failure = \(reason), updated_at = now()
+                WHERE id = \(invoiceID) AND status = 'open' AND attempt_count = \(attempt)
                 """, logger: logger)
             return .applied
         }

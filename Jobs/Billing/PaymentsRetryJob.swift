@@ -67,7 +67,8 @@ public struct PaymentsRetryJob: JobHandler {
     /// Attempts left `pending` for longer than `after` seconds:
     /// - whose answer never came (their job died in the dead letters), less than 23 hours old: each is
     ///   resumed once (job id from the attempt), with its own idempotency key, so Stripe answers what
-    ///   it answered the first time;
+    ///   it answered the first time; from 23.5 hours (past Stripe's idempotency window, never sent
+    ///   again), each is settled once from Stripe's record (``BillingInvoiceJob``);
     /// - that Stripe answered as still settling (`processing`, or `requires_action` waiting for a
     ///   payment the customer makes later; its PaymentIntent kept on the attempt) and whose webhook
     ///   has not come: each run has the PaymentIntent read again (job id from the attempt and this
@@ -75,19 +76,22 @@ public struct PaymentsRetryJob: JobHandler {
     private static func stuck(after seconds: Int, tenant: UUID?, limit: Int, runID: String, on connection: PostgresConnection,
                               logger: Logger) async throws -> [BillingFanOut.Job] {
         let rows = try await connection.query("""
-            SELECT i.tenant_id, i.subscription_id, i.id, i.attempt_count, a.payment_intent_id IS NOT NULL FROM invoices i
+            SELECT i.tenant_id, i.subscription_id, i.id, i.attempt_count, a.payment_intent_id IS NOT NULL,
+                   a.created_at <= now() - interval '23 hours' FROM invoices i
             JOIN payment_attempts a ON a.tenant_id = i.tenant_id AND a.invoice_id = i.id AND a.attempt = i.attempt_count
             WHERE i.status = 'open' AND i.next_attempt_at IS NULL AND a.status = 'pending'
               AND a.created_at <= now() - make_interval(secs => \(Double(seconds)))
-              AND (a.payment_intent_id IS NOT NULL OR a.created_at > now() - interval '23 hours')
+              AND (a.payment_intent_id IS NOT NULL OR a.created_at > now() - interval '23 hours'
+                   OR a.created_at <= now() - interval '23 hours 30 minutes')
               AND (\(tenant)::uuid IS NULL OR i.tenant_id = \(tenant))
             ORDER BY a.created_at LIMIT \(limit)
             """, logger: logger)
         var jobs: [BillingFanOut.Job] = []
-        for try await (tenant, subscription, invoice, attempt, settling) in rows.decode((UUID, UUID, UUID, Int, Bool).self) {
+        for try await (tenant, subscription, invoice, attempt, settling, expired)
+            in rows.decode((UUID, UUID, UUID, Int, Bool, Bool).self) {
             let base = "billing.invoice:\(invoice.uuidString.lowercased()):attempt:\(attempt)"
-            jobs.append(.init(id: JobID.derived(from: settling ? "\(base):check:\(runID)" : "\(base):resume"),
-                              tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
+            let id = settling ? "\(base):check:\(runID)" : expired ? "\(base):settle" : "\(base):resume"
+            jobs.append(.init(id: JobID.derived(from: id), tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
         }
         return jobs
     }

@@ -235,6 +235,90 @@ final class DunningTests: XCTestCase {
         }
     }
 
+    /// The job as shipped, but with Stripe's idempotency window as if it were over at once: an attempt
+    /// left pending without an answer is settled from Stripe's record (`settled`), or waits (`waiting`).
+    private func expiredJob(_ world: BillingWorld, waiting: Bool = false) -> BillingInvoiceJob {
+        BillingInvoiceJob(database: world.app, stripe: world.connectors.stripe, clock: world.clock,
+                          resendLimitSeconds: 0, settleAfterSeconds: waiting ? 3_600 : 0)
+    }
+
+    /// A send that never reached Stripe (the worker died before it, and the attempt's retries and
+    /// resume ran out): past the idempotency window it is never resent; Stripe's record has no
+    /// PaymentIntent for it, so it is refused as never made, not counted by dunning, and the
+    /// invoice's next attempt is charged at once under its own key.
+    func testAnAttemptThatNeverReachedStripeMakesWayForTheNextOneAtOnce() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 2_500)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "lost").first)
+            _ = try unwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
+            // Another PaymentIntent of the customer, for something else: not this attempt's.
+            _ = try await world.connectors.stripe.chargeOffSession(
+                amount: Money(minorUnits: 2_500, currency: "USD"), customer: "lost-1", paymentMethod: "pm_card_visa",
+                metadata: ["invoice_id": UUID().uuidString.lowercased(), "attempt": "1"], idempotencyKey: UUID().uuidString)
+
+            try await world.run(expiredJob(world, waiting: true), .init(subscriptionID: id), tenant: tenant)
+            var invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            var attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["pending"], "between the limits it waits: a send may still run")
+
+            try await world.run(expiredJob(world), .init(subscriptionID: id), tenant: tenant)
+            invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(invoice.status, "paid")
+            attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["refused", "succeeded"])
+            XCTAssertEqual(attempts.first?.decline, "attempt_never_made")
+            let state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "active", "not dunned: the customer was never asked to pay")
+            let held = try await world.paymentIntentsHeld()
+            XCTAssertEqual(held, 2, "the unrelated one, and the next attempt's: the lost one was never made")
+        }
+    }
+
+    /// A send whose charge Stripe made, though its answer was lost: booked from Stripe's record,
+    /// never sent again.
+    func testAnAttemptWhoseChargeStripeMadeIsBookedFromItsRecord() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 3_100)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "made").first)
+            let attempt = try unwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
+            let made = try await BillingInvoiceJob.createIntent(attempt, tenant: tenant, stripe: world.connectors.stripe)
+
+            try await world.run(expiredJob(world), .init(subscriptionID: id), tenant: tenant)
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(invoice.status, "paid")
+            let attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["succeeded"])
+            XCTAssertEqual(attempts.first?.intent, made.id)
+            let calls = try await world.paymentIntentCalls()
+            XCTAssertEqual(calls, 1, "the charge was never sent again")
+        }
+    }
+
+    /// A declined charge whose answer was lost is failed from Stripe's record, for dunning, like
+    /// Stripe's answer would have been.
+    func testAnAttemptWhoseChargeWasDeclinedIsFailedFromItsRecordForDunning() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 900)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "nofunds").first)
+            let attempt = try unwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
+            try await world.scriptDecline(customer: "nofunds-1")
+            do { _ = try await BillingInvoiceJob.createIntent(attempt, tenant: tenant, stripe: world.connectors.stripe) } catch {}
+
+            try await world.run(expiredJob(world), .init(subscriptionID: id), tenant: tenant)
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(invoice.status, "open")
+            let attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["failed"])
+            XCTAssertEqual(attempts.first?.decline, "insufficient_funds")
+            XCTAssertNotNil(invoice.nextAttemptAt, "dunning scheduled the next attempt")
+            let calls = try await world.paymentIntentCalls()
+            XCTAssertEqual(calls, 1, "never sent again")
+        }
+    }
+
     /// 3-D Secure off-session: Stripe answers `requires_action` and keeps the PaymentIntent so, for
     /// ever. It is canceled (so it can never charge once the next attempt has) and the attempt fails
     /// for dunning to chase; a cancel that did not get through is tried again from the PaymentIntent

@@ -96,15 +96,15 @@ final class PaymentIntentEventTests: XCTestCase {
             } catch {
                 if case .declined(_, _, _, _, let intent)? = error as? ConnectorError { declinedIntent = intent }
             }
-            // Past Stripe's 24-hour idempotency window (here: a limit of 0 s) a pending attempt is never resent.
+            // Past Stripe's 24-hour idempotency window (here: a limit of 0 s) a pending attempt is never
+            // resent: it waits until Stripe's record can settle it, then is handed over for that.
             var late = world.book
             late.resendLimitSeconds = 0
-            do {
-                _ = try await late.prepare(tenant: tenant, subscription: id, now: world.clock.now())
-                XCTFail("an attempt pending past the resend limit must not be resent")
-            } catch let failure as JobFailure {
-                XCTAssertTrue(failure.isPermanent && failure.description.contains("idempotency window"), "\(failure)")
-            }
+            let waiting = try await late.prepare(tenant: tenant, subscription: id, now: world.clock.now())
+            XCTAssertNil(waiting, "not resent, nor settled while a send may still run")
+            late.settleAfterSeconds = 0
+            let expired = try unwrap(try await late.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
+            XCTAssertNotNil(expired.pendingSeconds, "to be settled from Stripe's record, never sent")
             let outcome = try await deliver(world, "payment_intent.payment_failed", try XCTUnwrap(declinedIntent), tenant: tenant)
             XCTAssertEqual(outcome, .processed)
             var invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)

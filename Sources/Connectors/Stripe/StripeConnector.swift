@@ -93,6 +93,19 @@ public struct StripeConnector: Sendable {
             decoding: StripePaymentIntent.self)
     }
 
+    /// `GET /v1/payment_intents`: a customer's PaymentIntents created since a time (Unix seconds),
+    /// newest first; a page of 100, the one after `startingAfter` when given. Reads Stripe's record
+    /// itself, which outlives the 24 hours it keeps idempotency keys for.
+    public func paymentIntents(customer: String, createdSince: Int? = nil,
+                               startingAfter: String? = nil) async throws(ConnectorError) -> StripeList<StripePaymentIntent> {
+        var query: [(String, String)] = [("customer", customer)]
+        if let createdSince { query.append(("created[gte]", "\(createdSince)")) }
+        if let startingAfter { query.append(("starting_after", startingAfter)) }
+        query.append(("limit", "100"))
+        return try await client.send(ServiceRequest(.get, "/v1/payment_intents", query: query),
+                                     decoding: StripeList<StripePaymentIntent>.self)
+    }
+
     /// `GET /v1/payment_intents/{id}`.
     public func paymentIntent(id: String) async throws(ConnectorError) -> StripePaymentIntent {
         try await client.send(

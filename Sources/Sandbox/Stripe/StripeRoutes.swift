@@ -31,6 +31,9 @@ struct StripeRoutes {
         routes.stripePost("/v1/payment_intents/{id}/cancel") { form, context, key throws(ServiceFailure) in
             try Self.cancel(Answer.parameter(context, "id"), reason: form["cancellation_reason"], key: key, world: world)
         }
+        routes.on(.get, "/v1/payment_intents") { request, _ throws(ServiceFailure) in
+            try Self.listPaymentIntents(Answer.query(request), world: world)
+        }
         routes.on(.get, "/v1/payment_intents/{id}") { _, context throws(ServiceFailure) in
             let id = Answer.parameter(context, "id")
             guard let intent = world.stripe.paymentIntents[id] else { throw Self.missing("payment_intent", id) }
@@ -217,10 +220,20 @@ struct StripeRoutes {
         })
     }
 
-    /// `GET /v1/transfers`: newest first, filtered by `transfer_group`, `destination` and
-    /// `created[gte]` when given, `limit` 1–100 (default 10), from the one after `starting_after`
-    /// when given (a transfer that does not exist is refused, as Stripe refuses it).
-    static func listTransfers(_ query: [String: String], world: SandboxWorld) throws(ServiceFailure) -> Response {
+    /// `GET /v1/payment_intents`: newest first, filtered by `customer` and `created[gte]` when
+    /// given, `limit` 1–100 (default 10), from the one after `starting_after` when given.
+    static func listPaymentIntents(_ query: [String: String], world: SandboxWorld) throws(ServiceFailure) -> Response {
+        try list(Array(world.stripe.paymentIntents.all.reversed()), "payment_intent", url: "/v1/payment_intents", query: query) {
+            var keep = true
+            if let customer = query["customer"] { keep = keep && $0["customer"]?.string == customer }
+            return keep
+        }
+    }
+
+    /// One page of `all` (newest first) as Stripe lists it: `starting_after`, then `filter` and
+    /// `created[gte]`, then `limit` (1–100, default 10).
+    private static func list(_ all: [SandboxJSON], _ object: String, url: String, query: [String: String],
+                             filter: (SandboxJSON) -> Bool) throws(ServiceFailure) -> Response {
         var limit = 10
         if let text = query["limit"] {
             guard let number = Int(text), (1...100).contains(number) else {
@@ -228,22 +241,33 @@ struct StripeRoutes {
             }
             limit = number
         }
-        var found = Array(world.stripe.transfers.all.reversed())
+        var found = all
         if let after = query["starting_after"] {
             // Its place in the whole list, filtered or not, as a cursor is.
             guard let place = found.firstIndex(where: { $0["id"]?.string == after }) else {
-                throw stripeInvalid("No such transfer: '\(after)'", param: "starting_after")
+                throw stripeInvalid("No such \(object): '\(after)'", param: "starting_after")
             }
             found = Array(found[(place + 1)...])
         }
-        if let group = query["transfer_group"] { found = found.filter { $0["transfer_group"]?.string == group } }
-        if let destination = query["destination"] { found = found.filter { $0["destination"]?.string == destination } }
+        found = found.filter(filter)
         if let text = query["created[gte]"] {
             guard let since = Int(text) else { throw stripeInvalid("Invalid integer: \(text)", param: "created[gte]") }
             found = found.filter { ($0["created"]?.int ?? 0) >= since }
         }
-        return Answer.json(["object": "list", "url": "/v1/transfers", "has_more": .bool(found.count > limit),
+        return Answer.json(["object": "list", "url": .string(url), "has_more": .bool(found.count > limit),
                             "data": .array(Array(found.prefix(limit)))])
+    }
+
+    /// `GET /v1/transfers`: newest first, filtered by `transfer_group`, `destination` and
+    /// `created[gte]` when given, `limit` 1–100 (default 10), from the one after `starting_after`
+    /// when given (a transfer that does not exist is refused, as Stripe refuses it).
+    static func listTransfers(_ query: [String: String], world: SandboxWorld) throws(ServiceFailure) -> Response {
+        try list(Array(world.stripe.transfers.all.reversed()), "transfer", url: "/v1/transfers", query: query) {
+            var keep = true
+            if let group = query["transfer_group"] { keep = keep && $0["transfer_group"]?.string == group }
+            if let destination = query["destination"] { keep = keep && $0["destination"]?.string == destination }
+            return keep
+        }
     }
 
     /// Settles a `processing` PaymentIntent (the control API), as the bank's answer would, and sends
