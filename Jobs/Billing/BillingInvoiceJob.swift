@@ -154,14 +154,20 @@ public struct BillingInvoiceJob: JobHandler {
         /// sent again: the customer's PaymentIntents made since an hour before it, those whose
         /// metadata names this invoice and attempt (every send of it carried them).
         /// - one: applied as Stripe's answer would have been (paid, failed for dunning, or settling);
-        /// - none: the request never reached Stripe and nothing was charged: ``InvoiceBook/recordNeverMade``,
-        ///   and the invoice's next attempt is made at once, under its own key;
-        /// - several, or more PaymentIntents than are read (1,000): left pending, for an operator.
+        /// - none, and no charge of its amount and currency to the customer since that billing did not
+        ///   make (a payment an operator took by hand, say, which may be this invoice's): the request never reached
+        ///   Stripe and nothing was charged: ``InvoiceBook/recordNeverMade``, and the invoice's next
+        ///   attempt is made at once, under its own key;
+        /// - anything else (several, such a charge, more PaymentIntents than are read: 1,000): left
+        ///   pending, for an operator; `money.reconcile` counts it (`attempt_left_pending`).
         func settleFromRecord(pendingFor age: Double) async throws -> Outcome {
-            let since = Int(Date().timeIntervalSince1970 - age) - 3_600
+            // From when it was made by PostgreSQL's clock, which its age is measured by; an hour's margin
+            // for Stripe's.
+            let since = Int(attempt.madeAt ?? (Date().timeIntervalSince1970 - age)) - 3_600
             let pendingFor = "\(name), pending for \(Int(age / 3600)) h without an answer (past Stripe's 24-hour idempotency "
                 + "window, so never sent again)"
             var mine: [StripePaymentIntent] = []
+            var alike: [StripePaymentIntent] = []
             var after: String?
             var more = false
             for _ in 0..<10 {
@@ -173,8 +179,13 @@ public struct BillingInvoiceJob: JobHandler {
                     throw JobFailure.permanent("\(pendingFor): reading customer \(attempt.customer)'s PaymentIntents failed: "
                         + "\(error); left pending")
                 }
-                mine += page.data.filter {
-                    $0.metadata["invoice_id"] == attempt.invoiceID.uuidString.lowercased() && $0.metadata["attempt"] == "\(attempt.attempt)"
+                let invoice = attempt.invoiceID.uuidString.lowercased()
+                mine += page.data.filter { $0.metadata["invoice_id"] == invoice && $0.metadata["attempt"] == "\(attempt.attempt)" }
+                // A charge of the same money not made by billing (which names its invoice): one taken by hand.
+                alike += page.data.filter {
+                    $0.metadata["invoice_id"] == nil && Int64($0.money.minorUnits) == attempt.amount
+                        && $0.currency.uppercased() == attempt.currency.uppercased()
+                        && [.succeeded, .processing, .requiresCapture].contains($0.status)
                 }
                 more = page.hasMore
                 guard page.hasMore, let last = page.data.last else { break }
@@ -187,9 +198,12 @@ public struct BillingInvoiceJob: JobHandler {
                 try await apply(intent)
                 return .done
             }
-            guard mine.isEmpty, !more else {
-                let seen = mine.isEmpty ? "more than 1,000 PaymentIntents of the customer to read" : mine.map(\.id).joined(separator: ", ")
-                throw JobFailure.permanent("\(pendingFor): Stripe holds \(seen) for it; left pending for an operator")
+            guard mine.isEmpty, alike.isEmpty, !more else {
+                let seen = !mine.isEmpty ? "\(mine.map(\.id).joined(separator: ", ")) for it"
+                    : !alike.isEmpty ? "no PaymentIntent for it, but the customer paid \(alike.map(\.id).joined(separator: ", ")) "
+                        + "of its amount since, which may be this invoice paid another way"
+                    : "more than 1,000 PaymentIntents of the customer to read"
+                throw JobFailure.permanent("\(pendingFor): Stripe holds \(seen); left pending for an operator")
             }
             let recorded = try await book.recordNeverMade(
                 tenant: tenant, invoiceID: attempt.invoiceID, attempt: attempt.attempt,

@@ -20,6 +20,8 @@ public struct ChargeAttempt: Sendable, Equatable {
     /// Set when the attempt has been pending without a PaymentIntent for this long (seconds), past
     /// Stripe's idempotency window: it is never sent again, but settled from Stripe's record.
     public var pendingSeconds: Double? = nil
+    /// When the attempt was made (Unix seconds, PostgreSQL's clock), with ``pendingSeconds``.
+    public var madeAt: Double? = nil
 
     /// Stripe's idempotency key: the invoice and the attempt, so a redelivered job (any process)
     /// repeats this attempt's PaymentIntent instead of making a second one.
@@ -108,6 +110,7 @@ struct InvoiceBook {
                     return nil
                 }
                 attempt.pendingSeconds = age
+                attempt.madeAt = latest.madeAt
                 return attempt
             }
             // A refused attempt charged nothing and waits for an operator: running the invoice's job
@@ -144,8 +147,11 @@ struct InvoiceBook {
     /// What ``prepare`` needs of an invoice's latest attempt.
     private struct LatestAttempt {
         var status: String
-        /// Seconds since it was made (real time).
+        /// Seconds since it was made (real time, read now: not the transaction's start, which a wait
+        /// for the subscription's lock would leave behind).
         var ageSeconds: Double
+        /// When it was made, Unix seconds.
+        var madeAt: Double
         /// Who it charges; nil for attempts made before the payer was stored.
         var payer: (customer: String, method: String)?
         /// The PaymentIntent Stripe answered for it, if one is kept (a pending one: still settling).
@@ -155,12 +161,14 @@ struct InvoiceBook {
     private static func latest(of invoice: UUID, attempt: Int, on connection: PostgresConnection,
                                logger: Logger) async throws -> LatestAttempt? {
         let rows = try await connection.query("""
-            SELECT status, extract(epoch FROM now() - created_at)::float8, customer_id, payment_method, payment_intent_id
+            SELECT status, extract(epoch FROM clock_timestamp() - created_at)::float8, extract(epoch FROM created_at)::float8,
+                   customer_id, payment_method, payment_intent_id
             FROM payment_attempts WHERE invoice_id = \(invoice) AND attempt = \(attempt)
             """, logger: logger)
-        for try await (status, age, customer, method, intent) in rows.decode((String, Double, String?, String?, String?).self) {
+        for try await (status, age, made, customer, method, intent)
+            in rows.decode((String, Double, Double, String?, String?, String?).self) {
             let payer = customer.flatMap { customer in method.map { (customer: customer, method: $0) } }
-            return LatestAttempt(status: status, ageSeconds: age, payer: payer, paymentIntentID: intent)
+            return LatestAttempt(status: status, ageSeconds: age, madeAt: made, payer: payer, paymentIntentID: intent)
         }
         return nil
     }

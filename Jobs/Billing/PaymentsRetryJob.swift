@@ -67,31 +67,40 @@ public struct PaymentsRetryJob: JobHandler {
     /// Attempts left `pending` for longer than `after` seconds:
     /// - whose answer never came (their job died in the dead letters), less than 23 hours old: each is
     ///   resumed once (job id from the attempt), with its own idempotency key, so Stripe answers what
-    ///   it answered the first time; from 23.5 hours (past Stripe's idempotency window, never sent
-    ///   again), each is settled once from Stripe's record (``BillingInvoiceJob``);
+    ///   it answered the first time;
+    /// - the same from 23.5 hours (past Stripe's idempotency window, never sent again) to 7 days: each
+    ///   is settled from Stripe's record (``BillingInvoiceJob``), once a week at most (the job id is
+    ///   taken for 7 days), in a batch of its own so that attempts left for an operator never hold
+    ///   back the others; older ones are an operator's (`money.reconcile`: `attempt_left_pending`);
     /// - that Stripe answered as still settling (`processing`, or `requires_action` waiting for a
     ///   payment the customer makes later; its PaymentIntent kept on the attempt) and whose webhook
     ///   has not come: each run has the PaymentIntent read again (job id from the attempt and this
     ///   run), however old, until it settles (or, waiting for the customer, until a week has passed).
     private static func stuck(after seconds: Int, tenant: UUID?, limit: Int, runID: String, on connection: PostgresConnection,
                               logger: Logger) async throws -> [BillingFanOut.Job] {
-        let rows = try await connection.query("""
-            SELECT i.tenant_id, i.subscription_id, i.id, i.attempt_count, a.payment_intent_id IS NOT NULL,
-                   a.created_at <= now() - interval '23 hours' FROM invoices i
-            JOIN payment_attempts a ON a.tenant_id = i.tenant_id AND a.invoice_id = i.id AND a.attempt = i.attempt_count
-            WHERE i.status = 'open' AND i.next_attempt_at IS NULL AND a.status = 'pending'
-              AND a.created_at <= now() - make_interval(secs => \(Double(seconds)))
-              AND (a.payment_intent_id IS NOT NULL OR a.created_at > now() - interval '23 hours'
-                   OR a.created_at <= now() - interval '23 hours 30 minutes')
-              AND (\(tenant)::uuid IS NULL OR i.tenant_id = \(tenant))
-            ORDER BY a.created_at LIMIT \(limit)
-            """, logger: logger)
         var jobs: [BillingFanOut.Job] = []
-        for try await (tenant, subscription, invoice, attempt, settling, expired)
-            in rows.decode((UUID, UUID, UUID, Int, Bool, Bool).self) {
-            let base = "billing.invoice:\(invoice.uuidString.lowercased()):attempt:\(attempt)"
-            let id = settling ? "\(base):check:\(runID)" : expired ? "\(base):settle" : "\(base):resume"
-            jobs.append(.init(id: JobID.derived(from: id), tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
+        for expired in [false, true] {
+            let window = expired
+                ? "a.payment_intent_id IS NULL AND a.created_at <= now() - interval '23 hours 30 minutes' "
+                    + "AND a.created_at > now() - interval '7 days'"
+                : "(a.payment_intent_id IS NOT NULL OR a.created_at > now() - interval '23 hours')"
+            var binds = PostgresBindings()
+            binds.append(Double(seconds))
+            binds.append(tenant)
+            binds.append(limit)
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT i.tenant_id, i.subscription_id, i.id, i.attempt_count, a.payment_intent_id IS NOT NULL FROM invoices i
+                JOIN payment_attempts a ON a.tenant_id = i.tenant_id AND a.invoice_id = i.id AND a.attempt = i.attempt_count
+                WHERE i.status = 'open' AND i.next_attempt_at IS NULL AND a.status = 'pending'
+                  AND a.created_at <= now() - make_interval(secs => $1) AND \(window)
+                  AND ($2::uuid IS NULL OR i.tenant_id = $2)
+                ORDER BY a.created_at LIMIT $3
+                """, binds: binds), logger: logger)
+            for try await (tenant, subscription, invoice, attempt, settling) in rows.decode((UUID, UUID, UUID, Int, Bool).self) {
+                let base = "billing.invoice:\(invoice.uuidString.lowercased()):attempt:\(attempt)"
+                let id = settling ? "\(base):check:\(runID)" : expired ? "\(base):settle" : "\(base):resume"
+                jobs.append(.init(id: JobID.derived(from: id), tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
+            }
         }
         return jobs
     }

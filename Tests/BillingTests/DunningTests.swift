@@ -252,7 +252,7 @@ final class DunningTests: XCTestCase {
             let plan = try await world.makePlan(tenant, amount: 2_500)
             let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "lost").first)
             _ = try unwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
-            // Another PaymentIntent of the customer, for something else: not this attempt's.
+            // Another PaymentIntent of the customer, of the same amount, for another invoice: not this attempt's.
             _ = try await world.connectors.stripe.chargeOffSession(
                 amount: Money(minorUnits: 2_500, currency: "USD"), customer: "lost-1", paymentMethod: "pm_card_visa",
                 metadata: ["invoice_id": UUID().uuidString.lowercased(), "attempt": "1"], idempotencyKey: UUID().uuidString)
@@ -272,6 +272,31 @@ final class DunningTests: XCTestCase {
             XCTAssertEqual(state.status, "active", "not dunned: the customer was never asked to pay")
             let held = try await world.paymentIntentsHeld()
             XCTAssertEqual(held, 2, "the unrelated one, and the next attempt's: the lost one was never made")
+        }
+    }
+
+    /// No PaymentIntent for the attempt, but a charge of its amount to the customer since (taken by
+    /// hand, say): it may be this invoice paid another way, so nothing is charged again.
+    func testAnAttemptWithoutAPaymentIntentButAChargeOfItsAmountSinceIsLeftForAnOperator() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 4_400)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "byhand").first)
+            _ = try unwrap(try await world.book.prepare(tenant: tenant, subscription: id, now: world.clock.now()))
+            let byHand = try await world.connectors.stripe.chargeOffSession(
+                amount: Money(minorUnits: 4_400, currency: "USD"), customer: "byhand-1", paymentMethod: "pm_card_visa",
+                idempotencyKey: UUID().uuidString)
+            do {
+                try await world.run(expiredJob(world), .init(subscriptionID: id), tenant: tenant)
+                XCTFail("left for an operator")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent && failure.description.contains(byHand.id), "\(failure)")
+            }
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            let attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["pending"])
+            let held = try await world.paymentIntentsHeld()
+            XCTAssertEqual(held, 1, "only the one taken by hand")
         }
     }
 
