@@ -154,8 +154,9 @@ public struct BillingInvoiceJob: JobHandler {
         /// sent again: the customer's PaymentIntents made since an hour before it, those whose
         /// metadata names this invoice and attempt (every send of it carried them).
         /// - one: applied as Stripe's answer would have been (paid, failed for dunning, or settling);
-        /// - none, and no charge of its amount and currency to the customer since that billing did not
-        ///   make (a payment an operator took by hand, say, which may be this invoice's): the request never reached
+        /// - none, and no money taken from the customer since that may be this invoice's (a charge of
+        ///   its amount naming no invoice nor order, taken by hand, say; or one naming this invoice but
+        ///   another attempt): the request never reached
         ///   Stripe and nothing was charged: ``InvoiceBook/recordNeverMade``, and the invoice's next
         ///   attempt is made at once, under its own key;
         /// - anything else (several, such a charge, more PaymentIntents than are read: 1,000): left
@@ -181,11 +182,20 @@ public struct BillingInvoiceJob: JobHandler {
                 }
                 let invoice = attempt.invoiceID.uuidString.lowercased()
                 mine += page.data.filter { $0.metadata["invoice_id"] == invoice && $0.metadata["attempt"] == "\(attempt.attempt)" }
-                // A charge of the same money not made by billing (which names its invoice): one taken by hand.
-                alike += page.data.filter {
-                    $0.metadata["invoice_id"] == nil && Int64($0.money.minorUnits) == attempt.amount
-                        && $0.currency.uppercased() == attempt.currency.uppercased()
-                        && [.succeeded, .processing, .requiresCapture].contains($0.status)
+                // Money taken from the customer that may be this invoice's: a charge of its amount that
+                // billing did not make for another invoice (one taken by hand), nor an order's payment;
+                // or one naming this invoice but not this attempt.
+                alike += page.data.filter { intent in
+                    guard [.succeeded, .processing, .requiresCapture].contains(intent.status) else { return false }
+                    switch intent.metadata["invoice_id"] {
+                    case nil:
+                        return intent.metadata["order_id"] == nil && Int64(intent.money.minorUnits) == attempt.amount
+                            && intent.currency.uppercased() == attempt.currency.uppercased()
+                    case invoice?:
+                        return intent.metadata["attempt"] != "\(attempt.attempt)"
+                    default:
+                        return false
+                    }
                 }
                 more = page.hasMore
                 guard page.hasMore, let last = page.data.last else { break }
