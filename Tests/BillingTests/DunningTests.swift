@@ -321,6 +321,39 @@ final class DunningTests: XCTestCase {
         }
     }
 
+    /// Stripe made the charge, then answered 500, which it saves under the key and answers to every
+    /// retry with it: the attempt stays pending (never booked from a 500), and past the idempotency
+    /// window it is booked from Stripe's record, never charged again.
+    func testAChargeStripeAnswered500ForUnderItsKeyIsBookedFromItsRecord() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 5_100)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "replayed").first)
+            _ = try await world.sandboxJSON("/_sandbox/script", method: "POST",
+                                            body: #"{"kind":"fail_behind","endpoint":"POST /stripe/v1/payment_intents","times":1}"#)
+            for _ in 0..<2 {
+                do {
+                    try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+                    XCTFail("Stripe answers its saved 500 to every retry with the key")
+                } catch let error as ConnectorError {
+                    XCTAssertTrue(error.isRetryable, "\(error)")
+                }
+            }
+            var invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            var attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["pending"])
+            _ = try await world.sandboxJSON("/_sandbox/stripe/idempotency/expire", method: "POST", body: "{}")
+
+            try await world.run(expiredJob(world), .init(subscriptionID: id), tenant: tenant)
+            invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(invoice.status, "paid")
+            attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["succeeded"])
+            let held = try await world.paymentIntentsHeld()
+            XCTAssertEqual(held, 1, "one charge")
+        }
+    }
+
     /// A declined charge whose answer was lost is failed from Stripe's record, for dunning, like
     /// Stripe's answer would have been.
     func testAnAttemptWhoseChargeWasDeclinedIsFailedFromItsRecordForDunning() async throws {

@@ -1,6 +1,8 @@
+import AsyncHTTPClient
 import Connectors
 import Foundation
 @testable import Jobs
+import NIOCore
 import Queue
 import XCTest
 
@@ -196,6 +198,38 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
             XCTAssertEqual(payouts.map(\.status), ["paid"])
             let after = try await world.balance(tenant, vendor: vendor)
             XCTAssertEqual(after, 0)
+        }
+    }
+
+    /// Stripe made the transfer, then answered 500, which it saves under the key and answers to every
+    /// retry with it: the payout stays pending (a 500 is never taken for a refusal), and once past
+    /// the idempotency window it is booked from Stripe's record, never sent again.
+    func testATransferStripeAnswered500ForUnderItsKeyIsBookedFromItsRecord() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            try await world.script(#"{"kind": "fail_behind", "endpoint": "POST /stripe/v1/transfers", "times": 1}"#)
+            for _ in 0..<2 {
+                do {
+                    try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+                    XCTFail("Stripe answers its saved 500 to every retry with the key")
+                } catch let error as ConnectorError {
+                    XCTAssertTrue(error.isRetryable, "\(error)")
+                }
+            }
+            var payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["pending"])
+            var request = HTTPClientRequest(url: world.sandboxURL + "/_sandbox/stripe/idempotency/expire")
+            request.method = .POST
+            request.body = .bytes(ByteBuffer(string: "{}"))
+            _ = try await world.http.execute(request, timeout: .seconds(10))
+
+            let (_, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor)
+            try await world.run(job, .init(vendorID: vendor), tenant: tenant)
+            payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["paid"])
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.count, 1, "one transfer")
+            XCTAssertEqual(payouts.first?.transfer, transfers.first?.id)
         }
     }
 

@@ -2,7 +2,9 @@ import Foundation
 import Hummingbird
 
 /// The control API a test drives the sandbox with (docs/sandbox.md), under `/_sandbox`:
-/// - `POST /_sandbox/script`: script outcomes (`fail`, `rate_limit`, `hang`, `garble`, `decline`); `GET` lists them
+/// - `POST /_sandbox/script`: script outcomes (`fail`, `fail_behind`, `rate_limit`, `hang`, `garble`, `decline`, …); `GET` lists them
+/// - `POST /_sandbox/stripe/idempotency/expire`: forget Stripe's idempotency keys (`{}`: all; `{"key": …}`: one),
+///   keeping what they made, as Stripe does after 24 hours
 /// - `GET /_sandbox/calls`: calls per endpoint, with arrival times
 /// - `GET /_sandbox/state`: the ids each service holds (PaymentIntents, transfers, products, …)
 /// - `POST /_sandbox/reset`: forget everything (data, scripts, counts, keys, deliveries)
@@ -61,6 +63,18 @@ struct ControlRoutes {
                 return account
             }
         }
+        router.post("/_sandbox/stripe/idempotency/expire") { request, _ in
+            await Self.handle { () throws(ControlError) in
+                let body = try await Self.object(request)
+                let key: String?
+                switch body["key"] {
+                case nil, .null?: key = nil
+                case .string(let named)?: key = named
+                default: throw ControlError("bad_request", "send {} (every key) or {\"key\": \"…\"}")
+                }
+                return ["expired": .int(world.idempotency.expire(key: key))]
+            }
+        }
         router.post("/_sandbox/stripe/payment_intents/{id}/settle") { request, context in
             await Self.handle { () throws(ControlError) in
                 guard let status = try await Self.object(request)["status"]?.string, ["succeeded", "failed"].contains(status) else {
@@ -94,6 +108,9 @@ struct ControlRoutes {
     /// `{"kind": "rate_limit", "endpoint": …, "retry_after": 1, "times": 1}`,
     /// `{"kind": "hang", "endpoint": …, "seconds": 30, "times": 1}`,
     /// `{"kind": "garble", "endpoint": …, "times": 1}` (the service runs; its success answer is cut off),
+    /// `{"kind": "fail_behind", "endpoint": …, "status": 500, "times": 1}` (the service runs and keeps
+    /// what it did; its success answer becomes that error, which a Stripe POST saves under its
+    /// idempotency key and replays to every retry with it until the key expires),
     /// `{"kind": "decline", "customer": "cus_…", "decline_code": "insufficient_funds", "times": 1}`,
     /// `{"kind": "processing", "customer": "cus_…", "times": 1}` (the charge stays `processing`, no webhook,
     /// until `POST /_sandbox/stripe/payment_intents/{id}/settle`),
@@ -136,8 +153,13 @@ struct ControlRoutes {
             outcome = .hang(seconds: seconds)
         case "garble":
             outcome = .garble
+        case "fail_behind":
+            let status = body["status"]?.int ?? 500
+            guard (500...599).contains(status) else { throw ControlError("bad_request", "status must be 500...599") }
+            outcome = .failBehind(status: status)
         default:
-            throw ControlError("bad_request", "kind must be fail, rate_limit, hang, garble, decline, processing or requires_action")
+            throw ControlError("bad_request",
+                               "kind must be fail, fail_behind, rate_limit, hang, garble, decline, processing or requires_action")
         }
         world.scripting.script(endpoint, outcome, times: times)
         return world.scripting.json

@@ -4,9 +4,11 @@ import Synchronization
 /// Outcomes a test scripts ahead: the next N calls to an endpoint fail with a status, are rate
 /// limited with a `Retry-After`, or hang; the next N off-session charges of a customer are
 /// declined. Scripted failures happen in front of the service, before it runs: nothing is saved
-/// for an idempotency key, so a retry with the same key reaches the service afresh. A `garble`
-/// is the one outcome behind the service: it runs and keeps what it did, and its success answer
-/// is replaced by a cut-off body (a proxy or a network that lost the end of the answer).
+/// for an idempotency key, so a retry with the same key reaches the service afresh. Two outcomes
+/// are behind the service: it runs and keeps what it did, and its success answer is replaced —
+/// by a cut-off body (`garble`: a proxy or a network that lost the end of the answer), or by an
+/// error (`failBehind`: Stripe's own 500 after the work was done, which Stripe saves under the
+/// request's idempotency key and answers to every retry with that key while it keeps the key).
 final class Scripting: Sendable {
     enum Outcome: Sendable, Equatable {
         /// `retryAfter`: a `Retry-After` header (seconds), as a 503 often carries.
@@ -14,7 +16,20 @@ final class Scripting: Sendable {
         case rateLimit(retryAfter: Int)
         case hang(seconds: Double)
         case garble
+        case failBehind(status: Int)
+
+        /// Played after the service ran, on its answer.
+        var isBehind: Bool {
+            switch self {
+            case .garble, .failBehind: return true
+            default: return false
+            }
+        }
     }
+
+    /// The outcome behind the service for the request being handled (set around the handler), so
+    /// that an endpoint with idempotency saves the answer the caller gets.
+    @TaskLocal static var behind: Outcome?
 
     struct Decline: Sendable {
         var code: String
@@ -90,6 +105,7 @@ final class Scripting: Sendable {
                     case .rateLimit(let after): return ["kind": "rate_limit", "retry_after": .int(after)]
                     case .hang(let seconds): return ["kind": "hang", "seconds": .decimal(Decimal(seconds))]
                     case .garble: return ["kind": "garble"]
+                    case .failBehind(let status): return ["kind": "fail_behind", "status": .int(status)]
                     }
                 })
             }

@@ -24,19 +24,29 @@ struct ServiceRoutes {
         router.on(RouterPath(stringLiteral: full), method: method) { request, context -> Response in
             world.calls.record(endpoint)
             let scripted = world.scripting.take(endpoint)
-            if let scripted, scripted != .garble {
+            if let scripted, !scripted.isBehind {
                 return await Self.play(scripted, service: service, world: world)
             }
             let response: Response
             do throws(ServiceFailure) {
                 try world.credentials.check(service, request)
-                response = try await handler(request, context)
+                let behind = scripted
+                let result = await Scripting.$behind.withValue(behind) { () async -> Result<Response, ServiceFailure> in
+                    do throws(ServiceFailure) { return .success(try await handler(request, context)) } catch { return .failure(error) }
+                }
+                response = try result.get()
             } catch {
                 return Answer.failure(error)
             }
-            if scripted == .garble, (200..<300).contains(response.status.code) { return Answer.garbled() }
-            return response
+            guard let scripted, (200..<300).contains(response.status.code) else { return response }
+            if case .failBehind(let status) = scripted { return Answer.failure(Self.behindFailure(status, service: service)) }
+            return Answer.garbled()
         }
+    }
+
+    /// The error a `failBehind` answers in place of the service's success.
+    static func behindFailure(_ status: Int, service: SandboxService) -> ServiceFailure {
+        .shaped(service, status: status, message: "sandbox: scripted failure behind the service (\(status)); the work was done")
     }
 
     static func play(_ outcome: Scripting.Outcome, service: SandboxService, world: SandboxWorld) async -> Response {
@@ -53,8 +63,8 @@ struct ServiceRoutes {
         case .hang(let seconds):
             await world.scripting.hang(for: min(.milliseconds(Int(seconds * 1000)), world.configuration.maxHang))
             return Answer.failure(.shaped(service, status: 504, message: "sandbox: scripted hang ended"))
-        case .garble:
-            return Answer.garbled()   // not reached: a garble is played behind the service
+        case .garble, .failBehind:
+            return Answer.garbled()   // not reached: these are played behind the service
         }
     }
 }

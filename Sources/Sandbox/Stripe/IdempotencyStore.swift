@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 
-/// Stripe's idempotency, kept for the life of the process: the first request with a key saves
+/// Stripe's idempotency, kept for the life of the process (or until expired by the control API,
+/// as Stripe's 24 hours would): the first request with a key saves
 /// its status and body once the endpoint has run (a 500 included); a repeat with the same
 /// parameters gets them back (`Idempotent-Replayed: true`); with other parameters, a 400
 /// `idempotency_error`; while the first still runs, a 409. Requests that fail validation save nothing.
@@ -56,4 +57,14 @@ final class IdempotencyStore: Sendable {
     }
 
     func reset() { entries.withLock { $0 = [:] } }
+
+    /// Forgets `key` (in every scope), or every key when nil, as Stripe does 24 hours after a key's
+    /// first use; the objects made stay. Returns how many were forgotten.
+    func expire(key: String?) -> Int {
+        entries.withLock { entries in
+            let gone = entries.keys.filter { id in key.map { id.hasSuffix("\u{0}" + $0) } ?? true }
+            for id in gone { entries.removeValue(forKey: id) }
+            return gone.count
+        }
+    }
 }

@@ -45,6 +45,15 @@ extension ServiceRoutes {
                     idempotency.release(scope: scope, key: key)
                     throw error
                 }
+                if case .failBehind(let status)? = Scripting.behind, (200..<300).contains(outcome.status) {
+                    // Stripe's 500 after the work was done: saved under the key, so every retry with
+                    // it gets the 500 back while Stripe keeps the key. The work stands (its events go).
+                    let failure = Self.behindFailure(status, service: .stripe)
+                    idempotency.finish(scope: scope, key: key, fingerprint: fingerprint,
+                                       saved: .init(status: status, body: failure.body))
+                    outcome.afterwards()
+                    return Answer.failure(failure)
+                }
                 idempotency.finish(scope: scope, key: key, fingerprint: fingerprint,
                                    saved: .init(status: outcome.status, body: outcome.body))
                 return Self.answer(outcome, key: key)
