@@ -114,6 +114,8 @@ final class ServiceEndpointTests: XCTestCase {
         XCTAssertTrue(page.text.contains("/v1/status"))
         XCTAssertTrue(page.text.contains("/v1/webhooks/inbox"), "the dashboard shows the webhook inbox")
         XCTAssertTrue(page.text.contains("body.checks"), "the dashboard shows the status checks (money.reconcile)")
+        XCTAssertTrue(page.text.contains("/v1/schedules") && page.text.contains("running_schedulers")
+                      && page.text.contains("missed_tick"), "the dashboard shows the schedules and their alerts")
         for call in [#"deadPath(q.name, "?limit=10")"#, #"send("POST", deadPath(q.name, "/retry-all"))"#,
                      #"send("POST", deadPath(list.queue, "/" + encodeURIComponent(entry.id) + "/retry"))"#,
                      #"send("DELETE", deadPath(list.queue, "/" + encodeURIComponent(entry.id)))"#,
