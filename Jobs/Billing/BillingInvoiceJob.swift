@@ -167,39 +167,31 @@ public struct BillingInvoiceJob: JobHandler {
             let since = Int(attempt.madeAt ?? (Date().timeIntervalSince1970 - age)) - 3_600
             let pendingFor = "\(name), pending for \(Int(age / 3600)) h without an answer (past Stripe's 24-hour idempotency "
                 + "window, so never sent again)"
-            var mine: [StripePaymentIntent] = []
-            var alike: [StripePaymentIntent] = []
-            var after: String?
-            var more = false
-            for _ in 0..<10 {
-                let page: StripeList<StripePaymentIntent>
-                do {
-                    page = try await stripe.paymentIntents(customer: attempt.customer, createdSince: since, startingAfter: after)
-                } catch {
-                    if error.isRetryable || error.mayHaveTakenEffect { throw error }
-                    throw JobFailure.permanent("\(pendingFor): reading customer \(attempt.customer)'s PaymentIntents failed: "
-                        + "\(error); left pending")
+            let listed: StripeList<StripePaymentIntent>
+            do {
+                listed = try await stripe.allPaymentIntents(customer: attempt.customer, createdSince: since)
+            } catch {
+                if error.isRetryable || error.mayHaveTakenEffect { throw error }
+                throw JobFailure.permanent("\(pendingFor): reading customer \(attempt.customer)'s PaymentIntents failed: "
+                    + "\(error); left pending")
+            }
+            let more = listed.hasMore
+            let invoice = attempt.invoiceID.uuidString.lowercased()
+            let mine = listed.data.filter { $0.metadata["invoice_id"] == invoice && $0.metadata["attempt"] == "\(attempt.attempt)" }
+            // Money taken from the customer that may be this invoice's: a charge of its amount that
+            // billing did not make for another invoice (one taken by hand), nor an order's payment;
+            // or one naming this invoice but not this attempt.
+            let alike = listed.data.filter { intent in
+                guard [.succeeded, .processing, .requiresCapture].contains(intent.status) else { return false }
+                switch intent.metadata["invoice_id"] {
+                case nil:
+                    return intent.metadata["order_id"] == nil && Int64(intent.money.minorUnits) == attempt.amount
+                        && intent.currency.uppercased() == attempt.currency.uppercased()
+                case invoice?:
+                    return intent.metadata["attempt"] != "\(attempt.attempt)"
+                default:
+                    return false
                 }
-                let invoice = attempt.invoiceID.uuidString.lowercased()
-                mine += page.data.filter { $0.metadata["invoice_id"] == invoice && $0.metadata["attempt"] == "\(attempt.attempt)" }
-                // Money taken from the customer that may be this invoice's: a charge of its amount that
-                // billing did not make for another invoice (one taken by hand), nor an order's payment;
-                // or one naming this invoice but not this attempt.
-                alike += page.data.filter { intent in
-                    guard [.succeeded, .processing, .requiresCapture].contains(intent.status) else { return false }
-                    switch intent.metadata["invoice_id"] {
-                    case nil:
-                        return intent.metadata["order_id"] == nil && Int64(intent.money.minorUnits) == attempt.amount
-                            && intent.currency.uppercased() == attempt.currency.uppercased()
-                    case invoice?:
-                        return intent.metadata["attempt"] != "\(attempt.attempt)"
-                    default:
-                        return false
-                    }
-                }
-                more = page.hasMore
-                guard page.hasMore, let last = page.data.last else { break }
-                after = last.id
             }
             if mine.count == 1, let intent = mine.first {
                 context.logger.info("payment attempt settled from Stripe's record", metadata: [

@@ -303,45 +303,40 @@ struct InvoiceBook {
     /// why, until an operator runs its job again (``prepare`` then makes the next attempt at once).
     @discardableResult
     func recordRefused(_ refusal: Failure) async throws -> AttemptRecord {
-        let logger = self.logger
-        return try await database.withTenant(refusal.tenant) { connection in
-            let settled = try await connection.query("""
-                UPDATE payment_attempts SET status = 'refused', decline_code = \(refusal.declineCode),
-                    failure_message = \(refusal.message), settled_at = \(refusal.at)
-                WHERE invoice_id = \(refusal.invoiceID) AND attempt = \(refusal.attempt) AND status = 'pending'
-                RETURNING attempt
-                """, logger: logger)
-            var applied = false
-            for try await _ in settled { applied = true }
-            guard applied else { return .unchanged }
-            let reason = "attempt \(refusal.attempt) refused by Stripe, nothing charged: \(refusal.message)"
-            try await connection.query("""
-                UPDATE invoices SET next_attempt_at = NULL, last_failure = \(reason), updated_at = now()
-                WHERE id = \(refusal.invoiceID) AND status = 'open' AND attempt_count = \(refusal.attempt)
-                """, logger: logger)
-            return .applied
-        }
+        try await refuse(refusal, reason: "attempt \(refusal.attempt) refused by Stripe, nothing charged: \(refusal.message)",
+                         nextAttemptAt: nil)
     }
 
     /// An attempt that never reached Stripe (settled from its record: no PaymentIntent under its
     /// key): nothing was charged and the customer is not at fault, so it is `refused` (dunning does
     /// not count it) and the invoice's next attempt is due at once, under a new key.
     func recordNeverMade(tenant: UUID, invoiceID: UUID, attempt: Int, message: String, at: Date) async throws -> AttemptRecord {
+        try await refuse(.init(tenant: tenant, invoiceID: invoiceID, attempt: attempt, paymentIntentID: nil,
+                               declineCode: "attempt_never_made", message: message, at: at),
+                         reason: "attempt \(attempt) never reached Stripe, nothing charged: \(message)", nextAttemptAt: at,
+                         withoutPaymentIntent: true)
+    }
+
+    /// The attempt becomes `refused` (only from `pending`, and without a PaymentIntent kept when
+    /// `withoutPaymentIntent`); if it is the open invoice's latest, the invoice's `last_failure`
+    /// says `reason` and its next attempt is due at `nextAttemptAt` (nil: when an operator runs it).
+    private func refuse(_ refusal: Failure, reason: String, nextAttemptAt: Date?,
+                        withoutPaymentIntent: Bool = false) async throws -> AttemptRecord {
         let logger = self.logger
-        return try await database.withTenant(tenant) { connection in
+        return try await database.withTenant(refusal.tenant) { connection in
             let settled = try await connection.query("""
-                UPDATE payment_attempts SET status = 'refused', decline_code = 'attempt_never_made',
-                    failure_message = \(message), settled_at = \(at)
-                WHERE invoice_id = \(invoiceID) AND attempt = \(attempt) AND status = 'pending' AND payment_intent_id IS NULL
+                UPDATE payment_attempts SET status = 'refused', decline_code = \(refusal.declineCode),
+                    failure_message = \(refusal.message), settled_at = \(refusal.at)
+                WHERE invoice_id = \(refusal.invoiceID) AND attempt = \(refusal.attempt) AND status = 'pending'
+                  AND (NOT \(withoutPaymentIntent) OR payment_intent_id IS NULL)
                 RETURNING attempt
                 """, logger: logger)
             var applied = false
             for try await _ in settled { applied = true }
             guard applied else { return .unchanged }
-            let reason = "attempt \(attempt) never reached Stripe, nothing charged: \(message)"
             try await connection.query("""
-                UPDATE invoices SET next_attempt_at = \(at), last_failure = \(reason), updated_at = now()
-                WHERE id = \(invoiceID) AND status = 'open' AND attempt_count = \(attempt)
+                UPDATE invoices SET next_attempt_at = \(nextAttemptAt), last_failure = \(reason), updated_at = now()
+                WHERE id = \(refusal.invoiceID) AND status = 'open' AND attempt_count = \(refusal.attempt)
                 """, logger: logger)
             return .applied
         }

@@ -116,7 +116,7 @@ public struct PayoutOperations: Sendable {
         let group = "payout_\(key)"
         // An hour's margin for the clocks (this process's against Stripe's), as the job allows.
         let opened = Int(Date().timeIntervalSince1970 - payout.ageSeconds) - 3_600
-        let inGroup = try await StripeTransfers.read(stripe, group: group)
+        let inGroup = try await stripe.allTransfers(group: group)
         guard !inGroup.hasMore else {
             throw PayoutSettlementRefusal("Stripe's transfer group \(group) holds more than \(inGroup.data.count) transfers")
         }
@@ -213,7 +213,7 @@ public struct PayoutOperations: Sendable {
     /// the payout made by hand, or a second payment.
     private func checkNothingElseAlike(_ payout: Record, tenant: UUID, since opened: Int, apart: Set<String>,
                                        stripe: StripeConnector) async throws {
-        let toVendor = try await StripeTransfers.read(stripe, destination: payout.destination, createdSince: opened)
+        let toVendor = try await stripe.allTransfers(destination: payout.destination, createdSince: opened)
         var alike = toVendor.data.filter {
             Int64($0.money.minorUnits) == payout.amount && $0.currency.uppercased() == payout.currency.uppercased()
                 && !Self.whollyReversed($0) && !apart.contains($0.id) && $0.transferGroup != "payout_\(Self.text(payout.id))"

@@ -171,9 +171,9 @@ public struct PayoutsVendorJob: JobHandler {
         let pendingFor = "payout \(payout.idempotencyKey) of \(amount), pending for \(Int(payout.ageSeconds / 3600)) h "
             + "(past Stripe's 24-hour idempotency window, so never sent again)"
         func list(group: String? = nil, destination: String? = nil,
-                  since: Int? = nil) async throws -> Result<StripeTransfers, ConnectorError> {
+                  since: Int? = nil) async throws -> Result<StripeList<StripeTransfer>, ConnectorError> {
             do {
-                return .success(try await StripeTransfers.read(stripe, group: group, destination: destination, createdSince: since))
+                return .success(try await stripe.allTransfers(group: group, destination: destination, createdSince: since))
             } catch {
                 if error.isRetryable || error.mayHaveTakenEffect { throw error }
                 return .failure(error)
@@ -185,7 +185,7 @@ public struct PayoutsVendorJob: JobHandler {
         let metadata: Logger.Metadata = ["payout_id": "\(payout.id)", "transfer_group": "\(group)"]
         let byHand = "left pending: settle it by hand (`cityos payouts settle --tenant \(tenant.uuidString.lowercased()) "
             + "\(payout.idempotencyKey) --transfer TRANSFER` or `--never-made`)"
-        let inGroup: StripeTransfers
+        let inGroup: StripeList<StripeTransfer>
         switch try await list(group: group) {
         case .success(let listed): inGroup = listed
         case .failure(let error): return .refused("\(pendingFor): reading transfer group \(group) failed: \(error); left pending")
@@ -204,7 +204,7 @@ public struct PayoutsVendorJob: JobHandler {
         // operator who paid it by hand, say) may be this payout all the same: then it is not paid again.
         // An hour's margin for the clocks (this process's against Stripe's): it can only add alarms.
         let opened = Int(Date().timeIntervalSince1970 - payout.ageSeconds) - 3_600
-        let toVendor: StripeTransfers
+        let toVendor: StripeList<StripeTransfer>
         switch try await list(destination: payout.destination, since: opened) {
         case .success(let listed): toVendor = listed
         case .failure(let error):

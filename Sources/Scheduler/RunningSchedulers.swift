@@ -36,11 +36,12 @@ public struct RunningSchedulers: Sendable {
         self.key = "\(namespace):schedulers"
     }
 
-    /// Publishes (or refreshes) `entry`; also drops entries gone for a day, which only a
-    /// scheduler killed without its stop leaves.
-    func beat(_ entry: Entry) async throws(RedisError) {
+    /// Publishes (or refreshes) `entry`; with `sweep` (a scheduler's first beat), also drops the
+    /// entries gone for a day, which only a scheduler killed without its stop leaves.
+    func beat(_ entry: Entry, sweep: Bool) async throws(RedisError) {
         let json = (try? JSONEncoder().encode(entry)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         _ = try await redis.send("HSET", .string(key), .string(entry.id), .string(json))
+        guard sweep else { return }
         let gone = try await read(nowMillis: entry.beatMillis, staleAfter: 86_400).stale
         if !gone.isEmpty {
             _ = try await redis.send(RedisCommand("HDEL", [.string(key)] + gone.map { .string($0) }))

@@ -141,7 +141,7 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         // Redis's clock, as the schedulers' ticks and beats are: a reader whose clock is off must
         // not see a live scheduler as gone, or a tick on time as missed.
         var now = Date()
-        if let given { now = given } else { now = try await redisTime(redis) }
+        if let given { now = given } else { now = try await redis.serverTime() ?? Date() }
         let records = try await LastTicks(redis: redis, namespace: namespace).all()
         let running = try await RunningSchedulers(redis: redis, namespace: namespace).live(nowMillis: LastTicks.millis(now))
         let queues = schedules.map { registry.queue(for: $0.jobKind, override: $0.queue) }
@@ -205,14 +205,6 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         return nil
     }
 
-    /// Redis's `TIME`.
-    static func redisTime(_ redis: RedisClient) async throws(RedisError) -> Date {
-        let parts = try await redis.send("TIME").array ?? []
-        guard parts.count == 2, let seconds = parts[0].string.flatMap(Double.init), let micros = parts[1].string.flatMap(Double.init)
-        else { return Date() }
-        return Date(timeIntervalSince1970: seconds + micros / 1_000_000)
-    }
-
     /// The zone's IANA name; UTC as `UTC` (Foundation on Linux calls it `GMT`).
     static func zoneName(_ zone: TimeZone) -> String {
         zone.identifier == "GMT" && zone.secondsFromGMT() == 0 ? "UTC" : zone.identifier
@@ -238,5 +230,15 @@ extension ScheduleStatus.LastRun {
     private mutating func note(_ envelope: JobEnvelope?) {
         failedAttempts = envelope?.attempt
         lastError = envelope?.errors.last?.message
+    }
+}
+
+extension RedisClient {
+    /// Redis's clock (`TIME`), the one the schedulers and the status share; nil if the answer does not read.
+    func serverTime() async throws(RedisError) -> Date? {
+        let parts = try await send("TIME").array ?? []
+        guard parts.count == 2, let seconds = parts[0].string.flatMap(Double.init), let micros = parts[1].string.flatMap(Double.init)
+        else { return nil }
+        return Date(timeIntervalSince1970: seconds + micros / 1_000_000)
     }
 }

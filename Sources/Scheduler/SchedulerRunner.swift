@@ -96,11 +96,13 @@ public final class SchedulerRunner: Sendable {
         let started = LastTicks.millis(await sharedNow())
         var entry = RunningSchedulers.Entry(id: processID, startedMillis: started, beatMillis: started,
                                             schedules: Dictionary(schedules.map { ($0.name, $0.fingerprint) }) { first, _ in first })
+        var swept = false
         while !stopSignal.isStopped {
             entry.beatMillis = LastTicks.millis(await sharedNow())
             var wait = RunningSchedulers.beatInterval
             do {
-                try await running.beat(entry)
+                try await running.beat(entry, sweep: !swept)
+                swept = true
             } catch {
                 logger.debug("scheduler could not publish itself; trying again", metadata: ["error": "\(error)"])
                 wait = 1
@@ -183,11 +185,7 @@ public final class SchedulerRunner: Sendable {
     /// last skew measured): the poll then fails on Redis anyway.
     private func sharedNow() async -> Date {
         let host = hostClock()
-        guard let reply = try? await redis.send("TIME"), let parts = reply.array, parts.count == 2,
-              let seconds = parts[0].string.flatMap(Double.init), let micros = parts[1].string.flatMap(Double.init) else {
-            return host + skew.withLock { $0.seconds }
-        }
-        let now = Date(timeIntervalSince1970: seconds + micros / 1_000_000)
+        guard let now = try? await redis.serverTime() else { return host + skew.withLock { $0.seconds } }
         let offset = now.timeIntervalSince(host)
         let warn = skew.withLock { state -> Bool in
             state.seconds = offset

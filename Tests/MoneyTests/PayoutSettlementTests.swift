@@ -311,10 +311,10 @@ final class PayoutSettlementTests: XCTestCase, PayoutFixtures {
                     idempotencyKey: UUID().uuidString).id)
             }
             let stripe = world.connectors.stripe
-            let all = try await StripeTransfers.read(stripe, group: group)
+            let all = try await stripe.allTransfers(group: group)
             XCTAssertEqual(all.data.map(\.id), made.reversed(), "every page, newest first")
             XCTAssertFalse(all.hasMore)
-            let two = try await StripeTransfers.read(stripe, group: group, pageLimit: 2)
+            let two = try await stripe.allTransfers(group: group, pageLimit: 2)
             XCTAssertEqual(two.data.count, 200)
             XCTAssertTrue(two.hasMore, "the limit reached says so")
             let after = try await stripe.transfers(destination: destination, startingAfter: made[2])

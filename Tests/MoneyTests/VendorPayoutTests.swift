@@ -1,8 +1,6 @@
-import AsyncHTTPClient
 import Connectors
 import Foundation
 @testable import Jobs
-import NIOCore
 import Queue
 import XCTest
 
@@ -218,10 +216,7 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
             }
             var payouts = try await world.payouts(tenant, vendor: vendor)
             XCTAssertEqual(payouts.map(\.status), ["pending"])
-            var request = HTTPClientRequest(url: world.sandboxURL + "/_sandbox/stripe/idempotency/expire")
-            request.method = .POST
-            request.body = .bytes(ByteBuffer(string: "{}"))
-            _ = try await world.http.execute(request, timeout: .seconds(10))
+            try await world.expireIdempotencyKeys()
 
             let (_, job) = try await expiredPayout(world, tenant: tenant, vendor: vendor)
             try await world.run(job, .init(vendorID: vendor), tenant: tenant)

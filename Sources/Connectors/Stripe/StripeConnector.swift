@@ -148,6 +148,46 @@ public struct StripeConnector: Sendable {
         return try await client.send(ServiceRequest(.get, "/v1/transfers", query: query), decoding: StripeList<StripeTransfer>.self)
     }
 
+    /// Every transfer ``transfers(group:destination:createdSince:startingAfter:)`` lists, read page
+    /// by page up to `pageLimit` pages (`hasMore`: more match than were read).
+    public func allTransfers(group: String? = nil, destination: String? = nil, createdSince: Int? = nil,
+                             pageLimit: Int = StripeConnector.pageLimit) async throws(ConnectorError) -> StripeList<StripeTransfer> {
+        try await Self.pages(pageLimit, id: \.id) { after throws(ConnectorError) in
+            try await transfers(group: group, destination: destination, createdSince: createdSince, startingAfter: after)
+        }
+    }
+
+    /// Every PaymentIntent ``paymentIntents(customer:createdSince:startingAfter:)`` lists, read page
+    /// by page up to `pageLimit` pages (`hasMore`: more match than were read).
+    public func allPaymentIntents(customer: String, createdSince: Int? = nil,
+                                  pageLimit: Int = StripeConnector.pageLimit) async throws(ConnectorError) -> StripeList<StripePaymentIntent> {
+        try await Self.pages(pageLimit, id: \.id) { after throws(ConnectorError) in
+            try await paymentIntents(customer: customer, createdSince: createdSince, startingAfter: after)
+        }
+    }
+
+    /// 10 pages of 100: far more than one payout's transfer group, a vendor's day or a customer's
+    /// charges since an attempt hold, and a bound on the calls one read makes.
+    public static let pageLimit = 10
+
+    /// Pages of a Stripe list, each from the one after the last item read, until one says no more
+    /// follow or `limit` pages were read.
+    private static func pages<Item>(_ limit: Int, id: (Item) -> String,
+                                    _ page: (String?) async throws(ConnectorError) -> StripeList<Item>)
+        async throws(ConnectorError) -> StripeList<Item> {
+        var items: [Item] = []
+        var hasMore = false
+        var after: String?
+        for _ in 0..<max(limit, 1) {
+            let next = try await page(after)
+            items += next.data
+            hasMore = next.hasMore
+            guard next.hasMore, let last = next.data.last else { break }
+            after = id(last)
+        }
+        return StripeList(data: items, hasMore: hasMore)
+    }
+
     /// `GET /v1/transfers/{id}`: one transfer, as Stripe holds it now (reversals included).
     public func transfer(id: String) async throws(ConnectorError) -> StripeTransfer {
         try await client.send(

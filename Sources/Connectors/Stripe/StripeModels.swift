@@ -118,6 +118,11 @@ public struct StripeList<Item: Decodable & Sendable>: Sendable, Decodable {
         data = try c.decode([Item].self, forKey: .data)
         hasMore = try c.decodeIfPresent(Bool.self, forKey: .hasMore) ?? false
     }
+
+    public init(data: [Item], hasMore: Bool) {
+        self.data = data
+        self.hasMore = hasMore
+    }
 }
 
 /// A connected account's readiness to receive transfers and payouts.

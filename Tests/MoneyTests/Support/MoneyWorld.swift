@@ -201,12 +201,22 @@ final class MoneyWorld: @unchecked Sendable {
     /// Scripts an outcome (`POST /_sandbox/script`, docs/sandbox.md), e.g.
     /// `{"kind": "garble", "endpoint": "POST /stripe/v1/transfers"}`.
     func script(_ json: String) async throws {
-        var request = HTTPClientRequest(url: sandboxURL + "/_sandbox/script")
+        try await control("/_sandbox/script", json)
+    }
+
+    /// Forgets Stripe's idempotency keys, as Stripe does 24 hours after a key's first use.
+    func expireIdempotencyKeys() async throws {
+        try await control("/_sandbox/stripe/idempotency/expire", "{}")
+    }
+
+    /// A call to the sandbox's control API, which must take it.
+    private func control(_ path: String, _ json: String) async throws {
+        var request = HTTPClientRequest(url: sandboxURL + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(string: json))
         let response = try await http.execute(request, timeout: .seconds(10))
-        XCTAssertEqual(response.status.code, 200, "the sandbox took the script \(json)")
+        XCTAssertEqual(response.status.code, 200, "the sandbox took \(path) \(json)")
     }
 
     func createAccount() async throws -> String {
