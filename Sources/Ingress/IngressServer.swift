@@ -19,6 +19,7 @@ public final class IngressServer: Sendable {
     private let registry: JobRegistry
     private let readinessChecks: [ReadinessCheck]
     private let schedules: ScheduleReport?
+    private let handedInGauges: HandedInGauges?
     private let webhookInbox: WebhookInboxReport?
     private let logger: Logger
     private let requestLogWriter: RequestLog.Writer?
@@ -37,16 +38,19 @@ public final class IngressServer: Sendable {
     ///   - readinessChecks: what `/readyz` checks; by default, Redis answers PING.
     ///   - schedules: what `GET /v1/schedules` answers (the scheduler's status as JSON); without
     ///     it that route answers 503 `not_configured`.
+    ///   - handedInGauges: more gauges `GET /metrics` reads at each scrape (the schedules').
     ///   - webhookInbox: what `GET /v1/webhooks/inbox` answers (recent webhook outcomes, from the
     ///     store); without it that route answers 503 `not_configured`.
     ///   - requestLogWriter: writes request lines in the log's own format without going through
     ///     `Logger` metadata (see `RequestLog`); without it they are `logger.info` lines.
     public init(configuration: IngressConfiguration, redis: RedisClient, registry: JobRegistry,
                 metrics: IngressMetrics = IngressMetrics(), readinessChecks: [ReadinessCheck]? = nil,
-                schedules: ScheduleReport? = nil, webhookInbox: WebhookInboxReport? = nil, logger: Logger,
+                schedules: ScheduleReport? = nil, handedInGauges: HandedInGauges? = nil,
+                webhookInbox: WebhookInboxReport? = nil, logger: Logger,
                 requestLogWriter: RequestLog.Writer? = nil) {
         self.configuration = configuration
         self.schedules = schedules
+        self.handedInGauges = handedInGauges
         self.webhookInbox = webhookInbox
         self.redis = redis
         self.registry = registry
@@ -96,7 +100,8 @@ public final class IngressServer: Sendable {
                                      warnings: warnings, logger: logger)
         webhooks.register(on: router)
         HealthRoutes(checks: readinessChecks, timeout: .seconds(2)).register(on: router)
-        MetricsRoute(metrics: metrics, redis: redis, namespace: configuration.namespace).register(on: router)
+        MetricsRoute(metrics: metrics, redis: redis, namespace: configuration.namespace, handedIn: handedInGauges)
+            .register(on: router)
         DocumentRoutes().register(on: router)
         if configuration.benchRoute {
             router.post("/bench/noop") { _, _ in Accepted(jobID: "noop", duplicate: false).response() }

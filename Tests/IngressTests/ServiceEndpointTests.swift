@@ -1,6 +1,8 @@
 import CityOSTesting
 import Foundation
 import Ingress
+import Queue
+import Synchronization
 import Yams
 import XCTest
 
@@ -68,6 +70,37 @@ final class ServiceEndpointTests: XCTestCase {
         ] {
             XCTAssertTrue(text.contains(expected), "missing \(expected) in:\n\(text)")
         }
+    }
+
+    /// Gauges a process hands in (the schedules') are read at each scrape: a series gone from the
+    /// reading leaves the exposition, and a reading that fails leaves them all out with `…_up 0`.
+    func testHandedInGaugesAreReadAtEachScrapeAndLeftOutWhenTheyCannotBe() async throws {
+        struct Unreadable: Error {}
+        let scrape = Mutex(0)
+        let gauges = HandedInGauges(group: "test", upGauge: "cityos_test_up", upHelp: "1 if the test's gauges read.") {
+            let n = scrape.withLock { n in
+                n += 1
+                return n
+            }
+            if n == 3 { throw Unreadable() }
+            let first = [GaugeReading("cityos_test_gauge", "A test gauge.", [.init("name", "a")], 1),
+                         GaugeReading("cityos_test_gauge", "A test gauge.", [.init("name", "b")], 2)]
+            return n == 1 ? first : [GaugeReading("cityos_test_gauge", "A test gauge.", [.init("name", "a")], 5)]
+        }
+        harness = try await IngressHarness.start(handedInGauges: gauges)
+        let one = try await harness.request(.GET, "/metrics").text
+        for line in [#"cityos_test_gauge{name="a"} 1.0"#, #"cityos_test_gauge{name="b"} 2.0"#, "cityos_test_up 1.0",
+                     "cityos_redis_up 1"] {
+            XCTAssertTrue(one.contains(line), "missing \(line) in:\n\(one)")
+        }
+        let two = try await harness.request(.GET, "/metrics").text
+        XCTAssertTrue(two.contains(#"cityos_test_gauge{name="a"} 5.0"#), two)
+        XCTAssertFalse(two.contains(#"name="b""#), "a series gone from the reading is gone from the exposition:\n\(two)")
+        let three = try await harness.request(.GET, "/metrics").text
+        XCTAssertFalse(three.contains("cityos_test_gauge{"), "no value of the last scrape served as if current:\n\(three)")
+        XCTAssertTrue(three.contains("cityos_test_up 0.0"), three)
+        XCTAssertTrue(three.contains(#"cityos_queue_depth{queue="#) || three.contains("cityos_redis_up 1"),
+                      "the queues' gauges are read apart:\n\(three)")
     }
 
     func testJobOutcomesFromTheWorkerPoolAreCounted() async throws {

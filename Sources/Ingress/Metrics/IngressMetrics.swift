@@ -10,8 +10,9 @@ public final class IngressMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let counters = Mutex<[String: Counter]>([:])
     private let histograms = Mutex<[String: DurationHistogram]>([:])
-    /// The gauges read from Redis at a scrape (queues, checks), dropped when Redis cannot be read.
-    private let readGauges = Mutex<[Gauge]>([])
+    /// The gauges read at a scrape, by what they were read from (the queues and checks from Redis,
+    /// what the process hands in), each group dropped when its source cannot be read.
+    private let readGauges = Mutex<[String: [Gauge]]>([:])
 
     static let requestBuckets: [Duration] = [
         .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
@@ -174,61 +175,76 @@ public final class IngressMetrics: Sendable {
     /// Sets the gauges read from Redis (queues, and the platform checks) from a status read. A
     /// queue or check the read no longer lists leaves no series behind.
     func record(_ status: QueueStatus) {
-        var fresh: [Gauge] = []
-        func gauge(_ name: String, _ help: String, _ labels: [(String, String)]) -> Gauge {
-            let gauge = registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels)
-            fresh.append(gauge)
-            return gauge
+        var readings: [GaugeReading] = []
+        func gauge(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Double) {
+            readings.append(GaugeReading(name, help, labels.map { GaugeReading.Label($0.0, $0.1) }, value))
         }
         for queue in status.queues {
             for (state, value) in [("ready", queue.ready), ("in_flight", queue.inFlight),
                                    ("delayed", queue.delayed), ("dead", queue.dead)] {
-                gauge("cityos_queue_depth", "Jobs per queue and state.", [("queue", queue.name), ("state", state)])
-                    .set(to: Double(value))
+                gauge("cityos_queue_depth", "Jobs per queue and state.", [("queue", queue.name), ("state", state)], Double(value))
             }
-            gauge("cityos_queue_dead_dropped", "Dead letters dropped by the cap, per queue.", [("queue", queue.name)])
-                .set(to: Double(queue.deadDropped))
-            gauge("cityos_queue_oldest_ready_age_seconds", "Age of the oldest ready job, per queue.", [("queue", queue.name)])
-                .set(to: queue.oldestReadyAgeSeconds ?? 0)
+            gauge("cityos_queue_dead_dropped", "Dead letters dropped by the cap, per queue.", [("queue", queue.name)],
+                  Double(queue.deadDropped))
+            gauge("cityos_queue_oldest_ready_age_seconds", "Age of the oldest ready job, per queue.", [("queue", queue.name)],
+                  queue.oldestReadyAgeSeconds ?? 0)
             gauge("cityos_queue_workers", "Live worker processes that take the queue (0 with jobs waiting: nothing runs them).",
-                  [("queue", queue.name)]).set(to: Double(queue.workers))
+                  [("queue", queue.name)], Double(queue.workers))
             gauge("cityos_queue_paused", "1 while an operator has paused the queue: no new job is taken from it.",
-                  [("queue", queue.name)]).set(to: queue.paused ? 1 : 0)
+                  [("queue", queue.name)], queue.paused ? 1 : 0)
             gauge("cityos_queue_longest_running_seconds",
                   "How long the queue's longest-running job has run (0: none runs), as its worker process last published.",
-                  [("queue", queue.name)]).set(to: queue.longestRunningSeconds ?? 0)
+                  [("queue", queue.name)], queue.longestRunningSeconds ?? 0)
         }
         for check in status.checks ?? [] {
-            gauge("cityos_check_ok", "1 if the platform check's latest run found no mismatch.", [("check", check.name)])
-                .set(to: check.ok ? 1.0 : 0.0)
+            gauge("cityos_check_ok", "1 if the platform check's latest run found no mismatch.", [("check", check.name)],
+                  check.ok ? 1.0 : 0.0)
             for (invariant, count) in check.invariants {
                 gauge("cityos_check_mismatches", "Mismatches the platform check's latest run found, per invariant.",
-                      [("check", check.name), ("invariant", invariant)]).set(to: Double(count))
+                      [("check", check.name), ("invariant", invariant)], Double(count))
             }
+        }
+        setReadGauges(Self.redisGroup, readings)
+    }
+
+    /// The group of gauges read from Redis's queue status.
+    static let redisGroup = "redis"
+
+    /// Sets one group's gauges read at this scrape; a series the group had at the last scrape and
+    /// not now is removed, not left at its last value.
+    func setReadGauges(_ group: String, _ readings: [GaugeReading]) {
+        let fresh = readings.map { reading in
+            let gauge = registry.makeGauge(descriptor: Self.descriptor(reading.name, reading.help),
+                                           labels: reading.labels.map { ($0.name, $0.value) })
+            gauge.set(to: reading.value)
+            return gauge
         }
         let keep = Set(fresh.map(ObjectIdentifier.init))
         let stale = readGauges.withLock { held -> [Gauge] in
-            let stale = held.filter { !keep.contains(ObjectIdentifier($0)) }
-            held = fresh
+            let stale = (held[group] ?? []).filter { !keep.contains(ObjectIdentifier($0)) }
+            held[group] = fresh
             return stale
         }
         for gauge in stale { registry.unregisterGauge(gauge) }
     }
 
-    /// Drops every gauge read from Redis: when Redis cannot be read, a depth of the last scrape
-    /// served as if current would show a queue calm while it backs up. Without the series,
-    /// Prometheus marks them stale, and `cityos_redis_up 0` says why.
-    func dropReadGauges() {
+    /// Drops one group's gauges read at a scrape: when their source cannot be read, a value of the
+    /// last scrape served as if current would show a queue calm while it backs up. Without the
+    /// series, Prometheus marks them stale, and the group's `…_up` gauge says why.
+    func dropReadGauges(_ group: String = IngressMetrics.redisGroup) {
         let gauges = readGauges.withLock { held -> [Gauge] in
-            defer { held.removeAll() }
-            return held
+            held.removeValue(forKey: group) ?? []
         }
         for gauge in gauges { registry.unregisterGauge(gauge) }
     }
 
+    /// A 0/1 gauge saying whether a scrape could read a source.
+    func recordUp(_ name: String, _ help: String, _ up: Bool) {
+        registry.makeGauge(descriptor: Self.descriptor(name, help)).set(to: up ? 1.0 : 0.0)
+    }
+
     func recordRedisUp(_ up: Bool) {
-        registry.makeGauge(descriptor: Self.descriptor("cityos_redis_up", "1 if the last scrape could read Redis."))
-            .set(to: up ? 1.0 : 0.0)
+        recordUp("cityos_redis_up", "1 if the last scrape could read Redis.", up)
     }
 
     /// The Prometheus text exposition.

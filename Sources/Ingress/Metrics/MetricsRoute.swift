@@ -12,10 +12,15 @@ struct MetricsRoute: Sendable {
     let redis: RedisClient
     let namespace: String
     var queueGauges = true
+    /// Gauges the process hands in (the schedules'), read at each scrape with the queues'.
+    var handedIn: HandedInGauges? = nil
 
     func register(on router: Router<IngressContext>) {
         router.get("/metrics") { _, _ in
-            if queueGauges { await readQueues() }
+            if queueGauges {
+                await readQueues()
+                if let handedIn { await read(handedIn) }
+            }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
@@ -30,5 +35,32 @@ struct MetricsRoute: Sendable {
             metrics.dropReadGauges()
             metrics.recordRedisUp(false)
         }
+    }
+
+    private func read(_ handedIn: HandedInGauges) async {
+        do {
+            metrics.setReadGauges(handedIn.group, try await handedIn.read())
+            metrics.recordUp(handedIn.upGauge, handedIn.upHelp, true)
+        } catch {
+            metrics.dropReadGauges(handedIn.group)
+            metrics.recordUp(handedIn.upGauge, handedIn.upHelp, false)
+        }
+    }
+}
+
+/// Gauges a process hands the ingress to serve at `GET /metrics`, read at each scrape (the
+/// schedules': the ingress knows no scheduler). When `read` throws, its gauges are left out and
+/// `upGauge` is 0.
+public struct HandedInGauges: Sendable {
+    public var group: String
+    public var upGauge: String
+    public var upHelp: String
+    public var read: @Sendable () async throws -> [GaugeReading]
+
+    public init(group: String, upGauge: String, upHelp: String, read: @escaping @Sendable () async throws -> [GaugeReading]) {
+        self.group = group
+        self.upGauge = upGauge
+        self.upHelp = upHelp
+        self.read = read
     }
 }

@@ -24,7 +24,8 @@ extension Platform {
         }
         return IngressServer(configuration: configuration,
                              redis: redis, registry: registry, metrics: metrics, readinessChecks: checks,
-                             schedules: scheduleReport(), webhookInbox: webhookInboxReport(),
+                             schedules: scheduleReport(), handedInGauges: scheduleGauges(),
+                             webhookInbox: webhookInboxReport(),
                              logger: Logger(label: "cityos.ingress"), requestLogWriter: JSONLogHandler.writeRequestLine)
     }
 
@@ -47,6 +48,18 @@ extension Platform {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             return Array(try encoder.encode(status))
+        }
+    }
+
+    /// The schedules' alerts on `GET /metrics` (``ScheduleStatus/gaugeReadings``), the files read
+    /// afresh at each scrape; `cityos_schedules_up` is 0 while they or Redis cannot be read.
+    func scheduleGauges() -> HandedInGauges {
+        let (directory, registry, redis, namespace) = (config.schedulesDirectory, self.registry, self.redis, self.namespace)
+        return HandedInGauges(group: "schedules", upGauge: "cityos_schedules_up",
+                              upHelp: "1 if the last scrape could read the schedule files and their state in Redis.") {
+            let schedules = try ScheduleFiles.load(directory: directory)
+            return try await ScheduleStatus.read(schedules: schedules, registry: registry, redis: redis,
+                                                 namespace: namespace).gaugeReadings
         }
     }
 }

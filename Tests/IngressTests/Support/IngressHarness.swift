@@ -38,7 +38,8 @@ final class IngressHarness: Sendable {
 
     static func start(secrets: [WebhookSource: String] = secrets, opsToken: String? = opsToken,
                       readinessChecks: [ReadinessCheck]? = nil, benchRoute: Bool = false,
-                      schedules: ScheduleReport? = nil, webhookInbox: WebhookInboxReport? = nil, webhookFastPath: Bool = true,
+                      schedules: ScheduleReport? = nil, handedInGauges: HandedInGauges? = nil,
+                      webhookInbox: WebhookInboxReport? = nil, webhookFastPath: Bool = true,
                       idleTimeoutSeconds: Double = 60, webhookDedupeSeconds: Int = 7 * 86_400,
                       eventLoops: Int? = nil, redisURL: String? = nil,
                       logger: Logger? = nil) async throws -> IngressHarness {
@@ -56,6 +57,7 @@ final class IngressHarness: Sendable {
         configuration.eventLoops = eventLoops
         let server = IngressServer(configuration: configuration, redis: queue.redis, registry: JobCatalog.registry(),
                                    readinessChecks: readinessChecks ?? [.redis(queue.redis)], schedules: schedules,
+                                   handedInGauges: handedInGauges,
                                    webhookInbox: webhookInbox, logger: logger)
         let task = Task { try await server.run() }
         let port = try await Bounded.wait("the ingress to listen") { try await server.listeningPort() }
