@@ -98,11 +98,17 @@ final class PauseTests: XCTestCase {
         let paused = try await pause.waitForExit()
         XCTAssertEqual(paused, 0, pause.log)
         XCTAssertNotNil(pause.log.firstMatch(of: /paused payouts since \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z \(Stripe incident\)/), pause.log)
+        // A check five minutes old, failing: its age, and its first samples, below.
+        try await StatusChecks(redis: harness.redis, namespace: harness.namespace).publish(StatusCheck(
+            name: "outbox.backlog", invariants: ["rows_waiting_over_60s": 2], samples: ["2 jobs wait in the outbox", "job-1"],
+            checkedAt: Clock.nowMillis() - 300_000, jobID: "outbox-backlog"))
         let status = try ChildProcess(arguments: ["status"], environment: env)
         let shown = try await status.waitForExit()
         XCTAssertEqual(shown, 0, status.log)
         XCTAssertTrue(status.log.contains("! payouts: paused since ") && status.log.contains("(Stripe incident): no new job is taken"),
                       status.log)
+        XCTAssertTrue(status.log.contains("CHECK outbox.backlog: 2 mismatches (rows_waiting_over_60s=2) (checked 5m ago)\n"
+                                          + "  2 jobs wait in the outbox\n  job-1\n"), status.log)
         let badName = try ChildProcess(arguments: ["queue", "pause", "pay outs"], environment: env)
         let refusedName = try await badName.waitForExit()
         XCTAssertNotEqual(refusedName, 0, badName.log)

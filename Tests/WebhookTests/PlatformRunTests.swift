@@ -46,8 +46,8 @@ final class PlatformRunTests: XCTestCase {
             "CITYOS_WORKERS_SHUTDOWN_GRACE_SECONDS": "3", "CITYOS_LOG_LEVEL": "info",
         ]) { $1 }
         let run = try ChildProcess(arguments: ["run"], environment: environment)
-        try await eventually(timeout: .seconds(60), "both jobs to start; log: \(run.logPath)") {
-            try await queue.queue("default")?.inFlight == 2
+        try await eventually(timeout: .seconds(60), "both jobs to start and the ingress to listen; log: \(run.logPath)") {
+            try await queue.queue("default")?.inFlight == 2 && run.log.contains(#""msg":"ingress listening""#)
         }
         // A request whose body never finishes arriving: the ingress's drain would wait for it.
         let client = try RawHTTP.Connection(port: port)
@@ -180,6 +180,10 @@ final class PlatformRunTests: XCTestCase {
         for entry in queues { XCTAssertEqual(entry["dead"] as? Int, 0, "\(entry)") }
         let payoutsQueue = try XCTUnwrap(queues.first { $0["name"] as? String == "payouts" }, status.text)
         XCTAssertGreaterThanOrEqual(payoutsQueue["processed"] as? Int ?? 0, 2, "payouts.run and payouts.vendor: \(payoutsQueue)")
+        // The outbox's backlog, published by the process: the fan-out's rows were relayed.
+        let checks = try XCTUnwrap(status.json?["checks"] as? [[String: Any]], status.text)
+        let backlog = try XCTUnwrap(checks.first { $0["name"] as? String == "outbox.backlog" }, status.text)
+        XCTAssertEqual(backlog["ok"] as? Bool, true, "\(backlog)")
 
         // 4. SIGTERM: a clean exit; nothing in the log says error or a failed job.
         run.signal(SIGTERM)

@@ -42,7 +42,10 @@ struct StatusCommand: AsyncParsableCommand {
         for alert in alerts { print(alert) }
         for check in status.checks ?? [] {
             let found = check.invariants.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            print("\nCHECK \(check.name): " + (check.ok ? "ok" : "\(check.mismatches) mismatches (\(found.joined(separator: ", ")))"))
+            let age = max(0, Double(Clock.nowMillis() - check.checkedAt) / 1000)
+            print("\nCHECK \(check.name): " + (check.ok ? "ok" : "\(check.mismatches) mismatches (\(found.joined(separator: ", ")))")
+                  + " (checked \(Self.ago(age)) ago)")
+            for sample in check.samples.prefix(3) where !check.ok { print("  \(sample)") }
         }
         print("\nPROCESSES (\(status.processes.count) live)")
         for p in status.processes {
@@ -59,6 +62,16 @@ struct StatusCommand: AsyncParsableCommand {
                                                           redis: platform.redis, namespace: platform.namespace)
         else { return [] }
         return status.alerts.map { "! \($0)" }
+    }
+
+    /// `12s`, `5m`, `3h`, `2d`.
+    static func ago(_ seconds: Double) -> String {
+        switch seconds {
+        case ..<120: return "\(Int(seconds))s"
+        case ..<7_200: return "\(Int(seconds / 60))m"
+        case ..<172_800: return "\(Int(seconds / 3_600))h"
+        default: return "\(Int(seconds / 86_400))d"
+        }
     }
 
     private func row(_ cells: [String], _ widths: [Int]) -> String {

@@ -12,18 +12,22 @@ extension Platform {
         return OutboxRelay(database: database, onEvent: health.note, sink: OutboxRelay.queueSink(client))
     }
 
-    /// Starts the background services every working process needs — the PostgreSQL pool and
-    /// the outbox relay — and returns a function that stops them.
+    /// Starts the background services every working process needs — the PostgreSQL pool, the
+    /// outbox relay and the `outbox.backlog` check — and returns a function that stops them.
     func startStoreServices() -> @Sendable () async -> Void {
         let database = self.database
         let databaseTask = Task { await database.run() }
-        let health = OutboxRelayHealth(checks: StatusChecks(redis: redis, namespace: namespace))
+        let checks = StatusChecks(redis: redis, namespace: namespace)
+        let health = OutboxRelayHealth(checks: checks)
         let healthTask = Task { await health.run() }
         let relay = makeOutboxRelay(health: health)
         let relayTask = Task { await relay.run() }
+        let backlogTask = Task { await OutboxBacklog.publish(database: database, checks: checks) }
         return {
             relayTask.cancel()
             await relayTask.value
+            backlogTask.cancel()
+            await backlogTask.value
             healthTask.cancel()
             await healthTask.value
             database.shutdown()
