@@ -1,0 +1,88 @@
+import CityOSTesting
+import Foundation
+@testable import Jobs
+import PostgresNIO
+import Queue
+import Store
+import XCTest
+
+/// `payments.retry`'s windows for attempts left pending, at the production limits, by the attempts'
+/// real age (PostgreSQL's clock): resumed under their own key up to 23 h, left alone from 23 h to
+/// 23.5 h (a send may still be running), settled from Stripe's record from 23.5 h to 7 days, an
+/// operator's after; one Stripe answered as still settling is read again by every run.
+final class PaymentsRetryWindowTests: XCTestCase {
+    func testPendingAttemptsAreResumedLeftAloneOrSettledFromTheRecordByTheirAge() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 1_300)
+            let ages = ["30 minutes", "2 hours", "23 hours 10 minutes", "24 hours", "8 days", "30 hours"]
+            let subscriptions = try await world.makeSubscriptions(tenant, plan: plan, count: ages.count, prefix: "window")
+            var invoices: [String: UUID] = [:]
+            for (index, (age, subscription)) in zip(ages, subscriptions).enumerated() {
+                let invoice = UUID()
+                invoices[age] = invoice
+                let intent: String? = age == "30 hours" ? "pi_still_processing" : nil
+                try await world.app.withTenant(tenant) { connection in
+                    // Attempt 1 made `age` ago and still pending (its answer lost; or, with a
+                    // PaymentIntent, answered as still processing).
+                    try await connection.query("""
+                        INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency,
+                                              attempt_count)
+                        SELECT \(tenant), \(invoice), id, plan_id, current_period_end, current_period_end + interval '1 month',
+                               1300, 'USD', 1
+                        FROM subscriptions WHERE id = \(subscription)
+                        """, logger: BillingWorld.logger)
+                    try await connection.query(PostgresQuery(unsafeSQL: """
+                        INSERT INTO payment_attempts (tenant_id, id, invoice_id, attempt, idempotency_key, amount, currency,
+                                                      customer_id, payment_method, payment_intent_id, created_at)
+                        SELECT tenant_id, gen_random_uuid(), id, 1, 'invoice_' || id || '_attempt_1', 1300, 'USD',
+                               'window-\(index + 1)', 'pm_card_visa', $1,
+                               now() - interval '\(age)'
+                        FROM invoices WHERE id = $2
+                        """, binds: { var b = PostgresBindings(); b.append(intent); b.append(invoice); return b }()),
+                        logger: BillingWorld.logger)
+                }
+            }
+
+            let runID = JobID.make()
+            try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(tenantID: tenant),
+                                tenant: nil, id: runID)
+            let fannedOut = try await world.app.withPlatformSweep { connection in
+                let rows = try await connection.query("""
+                    SELECT job_id FROM outbox WHERE kind = 'billing.invoice' AND tenant_id = \(tenant)
+                    """, logger: BillingWorld.logger)
+                var ids: [String] = []
+                for try await id in rows.decode(String.self) { ids.append(id) }
+                return ids
+            }
+            func id(_ age: String, _ suffix: String) throws -> String {
+                JobID.derived(from: "billing.invoice:\(try XCTUnwrap(invoices[age]).uuidString.lowercased()):attempt:1:\(suffix)")
+            }
+            try await world.app.withPlatformSweep { connection in   // no relay of another test's runs them
+                try await connection.query("DELETE FROM outbox WHERE tenant_id = \(tenant)", logger: BillingWorld.logger)
+            }
+            XCTAssertEqual(Set(fannedOut), [try id("2 hours", "resume"), try id("24 hours", "settle"),
+                                            try id("30 hours", "check:\(runID)")],
+                           "30 minutes: too young; 23 h 10 min: a send may still run; 8 days: an operator's")
+
+            // The jobs themselves, at the production limits (23 h, 23.5 h), on the sandbox.
+            let job = world.invoiceJob
+            try await world.run(job, .init(subscriptionID: subscriptions[1]), tenant: tenant)
+            let resumed = try await world.attempts(tenant, invoice: try XCTUnwrap(invoices["2 hours"]))
+            XCTAssertEqual(resumed.map(\.status), ["succeeded"], "resent under its own key: Stripe charges it once")
+
+            try await world.run(job, .init(subscriptionID: subscriptions[2]), tenant: tenant)
+            let waiting = try await world.attempts(tenant, invoice: try XCTUnwrap(invoices["23 hours 10 minutes"]))
+            XCTAssertEqual(waiting.map(\.status), ["pending"], "never resent past 23 h, not settled before 23.5 h")
+
+            let heldBefore = try await world.paymentIntentsHeld()
+            try await world.run(job, .init(subscriptionID: subscriptions[3]), tenant: tenant)
+            let settled = try await world.attempts(tenant, invoice: try XCTUnwrap(invoices["24 hours"]))
+            XCTAssertEqual(settled.map(\.status), ["refused", "succeeded"],
+                           "Stripe has no PaymentIntent for attempt 1: never made; attempt 2 charged at once")
+            XCTAssertEqual(settled.first?.decline, "attempt_never_made")
+            let heldAfter = try await world.paymentIntentsHeld()
+            XCTAssertEqual(heldAfter, heldBefore + 1, "one charge: attempt 2's")
+        }
+    }
+}
