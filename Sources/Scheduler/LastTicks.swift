@@ -12,14 +12,21 @@ import Redis
 /// The record is the scheduler's bookmark, not its guard against duplicates: that is the
 /// queue's sequence claim (see ``TickEnqueuer``), so a record that lags behind after a crash
 /// costs one redundant, harmless enqueue attempt.
+///
+/// A second hash, `NAMESPACE:schedules:disabled`: schedule name → when a running scheduler last saw
+/// it disabled in its file (ms). Ticks up to then were skipped on purpose, not missed: a schedule
+/// enabled again counts its ticks from there, so no catch-up policy runs them.
 public struct LastTicks: Sendable {
     let redis: RedisClient
     /// `NAMESPACE:schedules:last`.
     public let key: String
+    /// `NAMESPACE:schedules:disabled`.
+    public let disabledKey: String
 
     public init(redis: RedisClient, namespace: String) {
         self.redis = redis
         self.key = "\(namespace):schedules:last"
+        self.disabledKey = "\(namespace):schedules:disabled"
     }
 
     /// One schedule's record.
@@ -28,13 +35,23 @@ public struct LastTicks: Sendable {
         public var tickMillis: Int64
         /// The job enqueued for that tick; nil while nothing has been enqueued yet.
         public var jobID: String?
+        /// When a running scheduler last saw the schedule disabled (ms), if it ever did (kept in
+        /// the `…:disabled` hash, not in the record's JSON).
+        public var disabledMillis: Int64?
 
-        public init(tickMillis: Int64, jobID: String?) {
+        public init(tickMillis: Int64, jobID: String?, disabledMillis: Int64? = nil) {
             self.tickMillis = tickMillis
             self.jobID = jobID
+            self.disabledMillis = disabledMillis
         }
 
         public var tick: Date { Date(timeIntervalSince1970: TimeInterval(tickMillis) / 1000) }
+
+        /// Where the schedule's due ticks are counted from: its last tick, or when it was last seen
+        /// disabled if that is later (the ticks in between were skipped on purpose, not missed).
+        public var countsFrom: Date {
+            Date(timeIntervalSince1970: TimeInterval(max(tickMillis, disabledMillis ?? 0)) / 1000)
+        }
 
         enum CodingKeys: String, CodingKey {
             case tickMillis = "tick_ms"
@@ -53,14 +70,33 @@ public struct LastTicks: Sendable {
         }
     }
 
-    /// Every schedule's record, by name. Unreadable entries are left out (and so start anew).
+    /// Every schedule's record, by name, with when it was last seen disabled. Unreadable entries
+    /// are left out (and so start anew).
     public func all() async throws(RedisError) -> [String: Record] {
-        let items = (try await redis.send("HGETALL", .string(key)).array ?? []).compactMap(\.string)
+        let replies = try await redis.pipeline([RedisCommand("HGETALL", .string(key)),
+                                                RedisCommand("HGETALL", .string(disabledKey))])
+        guard replies.count == 2 else { throw .unexpectedReply("HGETALL ×2 returned \(replies.count) replies") }
+        let items = (try replies[0].unwrapped().array ?? []).compactMap(\.string)
+        let disabled = (try replies[1].unwrapped().array ?? []).compactMap(\.string)
         var records: [String: Record] = [:]
         for i in stride(from: 0, to: items.count - 1, by: 2) {
             if let record = Record.decode(items[i + 1]) { records[items[i]] = record }
         }
+        for i in stride(from: 0, to: disabled.count - 1, by: 2) {
+            guard let millis = Int64(disabled[i + 1]) else { continue }
+            // A schedule only ever seen disabled counts from then, as a new one from its first sight.
+            records[disabled[i], default: Record(tickMillis: millis, jobID: nil)].disabledMillis = millis
+        }
         return records
+    }
+
+    /// Notes that a running scheduler sees `names` disabled in its files at `now`: their ticks up
+    /// to then are skipped, not missed, should they be enabled again.
+    public func markDisabled(_ names: [String], now: Date) async throws(RedisError) {
+        guard !names.isEmpty else { return }
+        var arguments: [RedisArgument] = [.string(disabledKey)]
+        for name in names { arguments += [.string(name), .string(String(Self.millis(now)))] }
+        try await redis.send(RedisCommand("HSET", arguments))
     }
 
     /// The record of `name`, creating it at `now` (without a job) if the schedule is new.
@@ -91,7 +127,8 @@ public struct LastTicks: Sendable {
 
     /// Forgets `name` (e.g. a test starting over). The queue's sequence claim stays.
     public func remove(_ name: String) async throws(RedisError) {
-        try await redis.send("HDEL", .string(key), .string(name))
+        _ = try await redis.pipeline([RedisCommand("HDEL", .string(key), .string(name)),
+                                      RedisCommand("HDEL", .string(disabledKey), .string(name))])
     }
 
     static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }

@@ -168,10 +168,11 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
                 ? schedule.cron.nextDates(after: now, in: schedule.timeZone, count: nextCount)
                     .map { ZonedTime.format($0, in: schedule.timeZone) }
                 : []
-            // The tick due after the last one recorded (a new schedule's record is where it started);
-            // not under `catch_up: none`, which drops a late tick on purpose, without a record.
+            // The tick due after the last one recorded (a new schedule's record is where it started,
+            // and a schedule seen disabled counts from then); not under `catch_up: none`, which drops
+            // a late tick on purpose, without a record.
             let missed = records[schedule.name].flatMap { record in
-                schedule.enabled && schedule.catchUp != .none ? schedule.nextRun(after: record.tick) : nil
+                schedule.enabled && schedule.catchUp != .none ? schedule.nextRun(after: record.countsFrom) : nil
             }.flatMap { $0 <= now.addingTimeInterval(-missedAfterSeconds) ? ZonedTime.format($0, in: schedule.timeZone) : nil }
             return Schedule(name: schedule.name, cron: schedule.cronText, timezone: zoneName(schedule.timeZone),
                             job: schedule.jobKind, queue: queue,

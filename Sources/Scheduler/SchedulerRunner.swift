@@ -27,6 +27,13 @@ public enum SchedulerEvent: Sendable {
 public final class SchedulerRunner: Sendable {
     /// The schedules run, enabled ones only.
     public let schedules: [ScheduleDefinition]
+    /// The schedules disabled in the files: their ticks are skipped while this runs (``LastTicks``).
+    public let disabled: [String]
+    /// When this runner last noted its disabled schedules (Redis's time).
+    private let disabledNotedAt = Mutex<Date?>(nil)
+    /// How often a runner notes its disabled schedules: a schedule enabled again catches up at
+    /// most the ticks of this last stretch.
+    static let disabledNoteInterval: TimeInterval = 30
     private let arguments: [String: JSONValue]
     private let enqueuer: TickEnqueuer
     private let lastTicks: LastTicks
@@ -58,6 +65,7 @@ public final class SchedulerRunner: Sendable {
                 hostClock: @escaping @Sendable () -> Date = { Date() }) throws(ScheduleError) {
         self.arguments = try schedules.checkedArguments(registry: client.registry)
         self.schedules = schedules.filter(\.enabled)
+        self.disabled = schedules.filter { !$0.enabled }.map(\.name)
         self.lastTicks = LastTicks(redis: client.redis, namespace: namespace)
         self.enqueuer = TickEnqueuer(client: client, lastTicks: lastTicks)
         self.maxSleep = maxSleep
@@ -86,6 +94,7 @@ public final class SchedulerRunner: Sendable {
                 await stopSignal.sleep(for: sleepTime(after: hostClock() + skew.withLock { $0.seconds }))
             }
         }
+        try? await lastTicks.markDisabled(disabled, now: await sharedNow())   // skipped up to the end of this run
         try? await running.remove(id: processID)
         logger.info("scheduler stopped")
     }
@@ -127,6 +136,7 @@ public final class SchedulerRunner: Sendable {
         var fired: [TickEnqueuer.Fired] = []
         let records: [String: LastTicks.Record]
         do {
+            try? await noteDisabled(now: now)   // tried again at the next poll; the enabled ones go on
             records = try await lastTicks.all()
         } catch {
             report(.pollFailed(schedule: "*", error: "\(error)"))
@@ -146,6 +156,18 @@ public final class SchedulerRunner: Sendable {
         return fired
     }
 
+    /// Notes the schedules disabled in this runner's files as skipped through `now`, every
+    /// ``disabledNoteInterval`` at most.
+    private func noteDisabled(now: Date) async throws(RedisError) {
+        guard !disabled.isEmpty else { return }
+        let due = disabledNotedAt.withLock { noted in
+            noted.map { abs(now.timeIntervalSince($0)) >= Self.disabledNoteInterval } ?? true
+        }
+        guard due else { return }
+        try await lastTicks.markDisabled(disabled, now: now)
+        disabledNotedAt.withLock { $0 = now }
+    }
+
     private func poll(_ schedule: ScheduleDefinition, record: LastTicks.Record?,
                       now: Date) async throws -> [TickEnqueuer.Fired] {
         var last = record
@@ -153,7 +175,9 @@ public final class SchedulerRunner: Sendable {
             last = try await lastTicks.recordOrStart(schedule.name, now: now)
             logger.info("new schedule: ticks count from now", metadata: ["schedule": "\(schedule.name)"])
         }
-        guard let since = last?.tick else { return [] }
+        // From its last tick, or from when a running scheduler last saw it disabled: ticks of a
+        // schedule disabled are skipped, and enabled again it does not catch them up.
+        guard let since = last?.countsFrom else { return [] }
         var fired: [TickEnqueuer.Fired] = []
         let ticks = schedule.dueTicks(after: since, through: now, limit: catchUpLimit)
         if schedule.catchUp != .all, let missed = schedule.nextRun(after: since),

@@ -1,5 +1,6 @@
 import CityOSTesting
 import Foundation
+import Jobs
 import Queue
 import Scheduler
 import XCTest
@@ -118,7 +119,43 @@ final class CatchUpRuntimeTests: XCTestCase {
         let second = await runner.poll(now: try TestTime.date("2030-01-01T12:00:05Z"))
         XCTAssertEqual(first + second, [])
         let records = try await test.lastTicks.all()
-        XCTAssertNil(records["off"])
+        XCTAssertEqual(records["off"], LastTicks.Record(tickMillis: 1_893_499_200_000, jobID: nil, disabledMillis: 1_893_499_200_000),
+                       "seen disabled at 12:00:00 (noted every 30 s at most), nothing enqueued")
+    }
+
+    /// Ticks that fall while a running scheduler has the schedule disabled are skipped, not
+    /// missed: enabled again, even `catch_up: all` does not run them. Ticks missed while no
+    /// scheduler ran at all are still caught up.
+    func testAScheduleEnabledAgainDoesNotCatchUpTheTicksItWasDisabledFor() async throws {
+        let test = try TestRedis.make("re-enabled")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedule = try ScheduleDefinition.noop("hourly-all", cron: "0 * * * *", catchUp: .all)
+        var off = schedule
+        off.enabled = false
+        let on = try test.runner([schedule])
+        await on.poll(now: try TestTime.date("2030-01-01T09:30:00Z"))
+        let ten = await on.poll(now: try TestTime.date("2030-01-01T10:00:01Z"))
+        XCTAssertEqual(ten.map(\.outcome), [.enqueued])
+
+        // Disabled from 10:20 to 13:40: 11:00, 12:00 and 13:00 fall meanwhile.
+        let disabled = try test.runner([off])
+        await disabled.poll(now: try TestTime.date("2030-01-01T10:20:00Z"))
+        await disabled.poll(now: try TestTime.date("2030-01-01T13:40:00Z"))
+        let status = try await ScheduleStatus.read(schedules: [schedule], registry: JobCatalog.registry(), redis: test.redis,
+                                                   namespace: test.namespace, now: try TestTime.date("2030-01-01T13:40:30Z"))
+        XCTAssertNil(status.schedules.first?.missedTick, "skipped on purpose, not missed")
+        XCTAssertEqual(status.schedules.first?.lastRun?.tick, "2030-01-01T10:00:00+00:00", "the last run is still 10:00's")
+
+        let again = try test.runner([schedule])
+        let enabledAgain = await again.poll(now: try TestTime.date("2030-01-01T13:45:00Z"))
+        XCTAssertEqual(enabledAgain, [], "11:00, 12:00 and 13:00 fell while it was disabled")
+        // Then no scheduler runs from 14:30 to 16:10: 15:00 and 16:00 are missed, and caught up.
+        let fourteen = await again.poll(now: try TestTime.date("2030-01-01T14:00:01Z"))
+        XCTAssertEqual(fourteen.map(\.tick), [try TestTime.date("2030-01-01T14:00:00Z")])
+        let caughtUp = await again.poll(now: try TestTime.date("2030-01-01T16:10:00Z"))
+        XCTAssertEqual(caughtUp.map(\.tick), [try TestTime.date("2030-01-01T15:00:00Z"), try TestTime.date("2030-01-01T16:00:00Z")])
+        let contents = try await test.contents(of: "default")
+        XCTAssertEqual(contents.jobIDs.count, 4, "10:00, 14:00, 15:00, 16:00")
     }
 
     /// A host whose clock is a year fast (booted before NTP) must neither fire ticks early nor
