@@ -65,6 +65,24 @@ final class PaymentsRetryWindowTests: XCTestCase {
                                             try id("30 hours", "check:\(runID)")],
                            "30 minutes: too young; 23 h 10 min: a send may still run; 8 days: an operator's")
 
+            // The settling one is read again by the next run, under that run's id; the others are
+            // fanned out once (their ids are taken).
+            let nextRun = JobID.make()
+            try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(tenantID: tenant),
+                                tenant: nil, id: nextRun)
+            let again = try await world.app.withPlatformSweep { connection in
+                let rows = try await connection.query("""
+                    SELECT job_id FROM outbox WHERE kind = 'billing.invoice' AND tenant_id = \(tenant)
+                    """, logger: BillingWorld.logger)
+                var ids: [String] = []
+                for try await id in rows.decode(String.self) { ids.append(id) }
+                return ids
+            }
+            try await world.app.withPlatformSweep { connection in
+                try await connection.query("DELETE FROM outbox WHERE tenant_id = \(tenant)", logger: BillingWorld.logger)
+            }
+            XCTAssertTrue(again.contains(try id("30 hours", "check:\(nextRun)")), "\(again)")
+
             // The jobs themselves, at the production limits (23 h, 23.5 h), on the sandbox.
             let job = world.invoiceJob
             try await world.run(job, .init(subscriptionID: subscriptions[1]), tenant: tenant)

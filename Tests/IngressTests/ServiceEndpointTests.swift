@@ -103,6 +103,20 @@ final class ServiceEndpointTests: XCTestCase {
                       "the queues' gauges are read apart:\n\(three)")
     }
 
+    /// With Redis down the handed-in gauges (which read Redis too) are not read at all: a second
+    /// wait for Redis could outlast the scraper's timeout and lose the scrape that says so.
+    func testHandedInGaugesAreNotReadWhileRedisIsDown() async throws {
+        let reads = Mutex(0)
+        let gauges = HandedInGauges(group: "test", upGauge: "cityos_test_up", upHelp: "1 if the test's gauges read.") {
+            reads.withLock { $0 += 1 }
+            return [GaugeReading("cityos_test_gauge", "A test gauge.", [], 1)]
+        }
+        harness = try await IngressHarness.start(handedInGauges: gauges, redisURL: "redis://127.0.0.1:1")
+        let text = try await harness.request(.GET, "/metrics").text
+        XCTAssertTrue(text.contains("cityos_redis_up 0.0") && text.contains("cityos_test_up 0.0"), text)
+        XCTAssertEqual(reads.withLock { $0 }, 0)
+    }
+
     func testJobOutcomesFromTheWorkerPoolAreCounted() async throws {
         let metrics = IngressMetrics()
         let job = JobEnvelopeFixture.make(kind: "diag.noop", queue: "default")

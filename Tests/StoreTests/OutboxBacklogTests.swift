@@ -10,8 +10,9 @@ final class OutboxBacklogTests: XCTestCase {
     func testRowsWaitingOverAMinuteAreAFailingCheckNamingThem() async throws {
         try await withTestDatabases { databases in
             let app = databases.app
+            // An empty outbox to start from (tests run one at a time, and no relay runs in this one).
             try await app.withPlatformSweep { connection in
-                try await connection.query("DELETE FROM outbox", logger: TestDatabases.logger)   // this test's rows only
+                try await connection.query("DELETE FROM outbox", logger: TestDatabases.logger)
             }
             let empty = try await OutboxBacklog.read(app)
             XCTAssertEqual(empty, OutboxBacklog(waiting: 0, stuck: 0, oldestSeconds: nil, stuckSamples: []))
@@ -46,15 +47,39 @@ final class OutboxBacklogTests: XCTestCase {
             // Published where the status reads it, by the loop every working process runs.
             let checks = StatusChecks(redis: try TestEnvironment.redis(), namespace: TestEnvironment.uniqueNamespace("backlog"))
             let publishing = Task { await OutboxBacklog.publish(database: app, checks: checks) }
-            defer { publishing.cancel() }
-            try await eventually("the backlog check to be published") {
-                try await checks.read().first { $0.name == OutboxBacklog.checkName }?.ok == false
+            var failure: (any Error)?
+            do {
+                try await eventually("the backlog check to be published") {
+                    try await checks.read().first { $0.name == OutboxBacklog.checkName }?.ok == false
+                }
+            } catch {
+                failure = error
             }
             publishing.cancel()
             await publishing.value
-            try await app.withPlatformSweep { connection in
+            try await app.withPlatformSweep { connection in   // whatever happened above: no row left for a later test
                 try await connection.query("DELETE FROM outbox", logger: TestDatabases.logger)
             }
+            if let failure { throw failure }
         }
+    }
+
+    /// A check nothing publishes any more (no working process runs) must not read as all well:
+    /// past its `stale_after_seconds` it reads as failing, `not_published`, for every reader.
+    func testABacklogCheckNobodyRefreshesReadsAsFailing() async throws {
+        let empty = OutboxBacklog(waiting: 0, stuck: 0, oldestSeconds: nil, stuckSamples: [])
+        let now = Clock.nowMillis()
+        XCTAssertTrue(empty.check(checkedAt: now - 50_000).read(at: now).ok, "50 s old: still current")
+        let stale = empty.check(checkedAt: now - 70_000).read(at: now)
+        XCTAssertFalse(stale.ok)
+        XCTAssertEqual(stale.invariants, [OutboxBacklog.stuckInvariant: 0, StatusCheck.notPublished: 1])
+        XCTAssertEqual(stale.mismatches, 1)
+        XCTAssertTrue(stale.samples.first?.hasPrefix("not published for 70 s (expected within 60 s)") == true, "\(stale.samples)")
+
+        let checks = StatusChecks(redis: try TestEnvironment.redis(), namespace: TestEnvironment.uniqueNamespace("stale"))
+        try await checks.publish(empty.check(checkedAt: now - 70_000))
+        let read = try await checks.read().first { $0.name == OutboxBacklog.checkName }
+        XCTAssertEqual(read?.ok, false, "as the status, the dashboard and /metrics read it")
+        XCTAssertEqual(read?.invariants[StatusCheck.notPublished], 1)
     }
 }

@@ -180,7 +180,7 @@ final class PlatformRunTests: XCTestCase {
         for entry in queues { XCTAssertEqual(entry["dead"] as? Int, 0, "\(entry)") }
         let payoutsQueue = try XCTUnwrap(queues.first { $0["name"] as? String == "payouts" }, status.text)
         XCTAssertGreaterThanOrEqual(payoutsQueue["processed"] as? Int ?? 0, 2, "payouts.run and payouts.vendor: \(payoutsQueue)")
-        // The outbox's backlog, published by the process: the fan-out's rows were relayed.
+        // The outbox's backlog check, published by the process's store services, and ok.
         let checks = try XCTUnwrap(status.json?["checks"] as? [[String: Any]], status.text)
         let backlog = try XCTUnwrap(checks.first { $0["name"] as? String == "outbox.backlog" }, status.text)
         XCTAssertEqual(backlog["ok"] as? Bool, true, "\(backlog)")

@@ -212,30 +212,29 @@ public final class IngressMetrics: Sendable {
 
     /// Sets one group's gauges read at this scrape; a series the group had at the last scrape and
     /// not now is removed, not left at its last value.
+    /// Under one lock with ``dropReadGauges(_:)``, so that two scrapes at once cannot unregister a
+    /// gauge the other has just set.
     func setReadGauges(_ group: String, _ readings: [GaugeReading]) {
-        let fresh = readings.map { reading in
-            let gauge = registry.makeGauge(descriptor: Self.descriptor(reading.name, reading.help),
-                                           labels: reading.labels.map { ($0.name, $0.value) })
-            gauge.set(to: reading.value)
-            return gauge
-        }
-        let keep = Set(fresh.map(ObjectIdentifier.init))
-        let stale = readGauges.withLock { held -> [Gauge] in
-            let stale = (held[group] ?? []).filter { !keep.contains(ObjectIdentifier($0)) }
+        readGauges.withLock { held in
+            let fresh = readings.map { reading in
+                let gauge = registry.makeGauge(descriptor: Self.descriptor(reading.name, reading.help),
+                                               labels: reading.labels.map { ($0.name, $0.value) })
+                gauge.set(to: reading.value)
+                return gauge
+            }
+            let keep = Set(fresh.map(ObjectIdentifier.init))
+            for gauge in held[group] ?? [] where !keep.contains(ObjectIdentifier(gauge)) { registry.unregisterGauge(gauge) }
             held[group] = fresh
-            return stale
         }
-        for gauge in stale { registry.unregisterGauge(gauge) }
     }
 
     /// Drops one group's gauges read at a scrape: when their source cannot be read, a value of the
     /// last scrape served as if current would show a queue calm while it backs up. Without the
     /// series, Prometheus marks them stale, and the group's `…_up` gauge says why.
     func dropReadGauges(_ group: String = IngressMetrics.redisGroup) {
-        let gauges = readGauges.withLock { held -> [Gauge] in
-            held.removeValue(forKey: group) ?? []
+        readGauges.withLock { held in
+            for gauge in held.removeValue(forKey: group) ?? [] { registry.unregisterGauge(gauge) }
         }
-        for gauge in gauges { registry.unregisterGauge(gauge) }
     }
 
     /// A 0/1 gauge saying whether a scrape could read a source.

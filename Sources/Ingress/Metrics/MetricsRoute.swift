@@ -18,49 +18,37 @@ struct MetricsRoute: Sendable {
     func register(on router: Router<IngressContext>) {
         router.get("/metrics") { _, _ in
             if queueGauges {
-                await readQueues()
-                if let handedIn { await read(handedIn) }
+                let redisUp = await readQueues()
+                if let handedIn { await read(handedIn, redisUp: redisUp) }
             }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
     }
 
-    private func readQueues() async {
+    /// Returns whether Redis could be read.
+    private func readQueues() async -> Bool {
         do {
             let status = try await QueueStatus.read(redis: redis, namespace: namespace)
             metrics.record(status)
             metrics.recordRedisUp(true)
+            return true
         } catch {
             metrics.dropReadGauges()
             metrics.recordRedisUp(false)
+            return false
         }
     }
 
-    private func read(_ handedIn: HandedInGauges) async {
-        do {
-            metrics.setReadGauges(handedIn.group, try await handedIn.read())
-            metrics.recordUp(handedIn.upGauge, handedIn.upHelp, true)
-        } catch {
+    /// With Redis down the handed-in gauges (which read Redis too) are not read: a second wait for
+    /// Redis's timeout could outlast the scraper's, and the scrape that says Redis is down be lost.
+    private func read(_ handedIn: HandedInGauges, redisUp: Bool) async {
+        guard redisUp, let readings = try? await handedIn.read() else {
             metrics.dropReadGauges(handedIn.group)
             metrics.recordUp(handedIn.upGauge, handedIn.upHelp, false)
+            return
         }
-    }
-}
-
-/// Gauges a process hands the ingress to serve at `GET /metrics`, read at each scrape (the
-/// schedules': the ingress knows no scheduler). When `read` throws, its gauges are left out and
-/// `upGauge` is 0.
-public struct HandedInGauges: Sendable {
-    public var group: String
-    public var upGauge: String
-    public var upHelp: String
-    public var read: @Sendable () async throws -> [GaugeReading]
-
-    public init(group: String, upGauge: String, upHelp: String, read: @escaping @Sendable () async throws -> [GaugeReading]) {
-        self.group = group
-        self.upGauge = upGauge
-        self.upHelp = upHelp
-        self.read = read
+        metrics.setReadGauges(handedIn.group, readings)
+        metrics.recordUp(handedIn.upGauge, handedIn.upHelp, true)
     }
 }

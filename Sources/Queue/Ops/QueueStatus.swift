@@ -117,7 +117,7 @@ public struct QueueStatus: Codable, Sendable {
             else { continue }
             queues[index].longestRunningSeconds = max(queues[index].longestRunningSeconds ?? 0, seconds)
         }
-        let checks = try await StatusChecks(redis: redis, namespace: namespace).read()
+        let checks = try await StatusChecks(redis: redis, namespace: namespace).read(nowMillis: now)
         return QueueStatus(queues: queues, processes: processes, generatedAt: now, checks: checks)
     }
 

@@ -16,14 +16,22 @@ public struct StatusCheck: Codable, Sendable, Equatable {
     public var checkedAt: Int64
     /// The job that ran it.
     public var jobID: String
+    /// For a check published on a period: how old it may grow before readers call it failing
+    /// (invariant ``notPublished``), since then nothing publishes it. Nil: it is kept however old.
+    public var staleAfterSeconds: Int?
+
+    /// The invariant readers add to a check older than its ``staleAfterSeconds``.
+    public static let notPublished = "not_published"
 
     enum CodingKeys: String, CodingKey {
         case name, ok, mismatches, invariants, samples
         case checkedAt = "checked_at"
         case jobID = "job_id"
+        case staleAfterSeconds = "stale_after_seconds"
     }
 
-    public init(name: String, invariants: [String: Int], samples: [String], checkedAt: Int64, jobID: String) {
+    public init(name: String, invariants: [String: Int], samples: [String], checkedAt: Int64, jobID: String,
+                staleAfterSeconds: Int? = nil) {
         self.name = name
         self.invariants = invariants
         self.mismatches = invariants.values.reduce(0, +)
@@ -31,6 +39,21 @@ public struct StatusCheck: Codable, Sendable, Equatable {
         self.samples = samples
         self.checkedAt = checkedAt
         self.jobID = jobID
+        self.staleAfterSeconds = staleAfterSeconds
+    }
+
+    /// The check as a reader at `nowMillis` must show it: failing, with ``notPublished`` and a first
+    /// sample saying so, once older than ``staleAfterSeconds``: a value that nothing refreshes any
+    /// more must not read as all well.
+    public func read(at nowMillis: Int64) -> StatusCheck {
+        guard let staleAfterSeconds, nowMillis - checkedAt > Int64(staleAfterSeconds) * 1000 else { return self }
+        var stale = self
+        stale.invariants[Self.notPublished] = 1
+        stale.mismatches = stale.invariants.values.reduce(0, +)
+        stale.ok = false
+        stale.samples.insert("not published for \((nowMillis - checkedAt) / 1000) s (expected within \(staleAfterSeconds) s): "
+                             + "no process publishes it now", at: 0)
+        return stale
     }
 }
 
@@ -52,12 +75,15 @@ public struct StatusChecks: Sendable {
         _ = try await redis.send("HSET", .string(key), .string(check.name), .string(String(decoding: try JSONEncoder().encode(check), as: UTF8.self)))
     }
 
-    /// Every check's latest result, by name.
-    public func read() async throws -> [StatusCheck] {
+    /// Every check's latest result, by name; a check past its ``StatusCheck/staleAfterSeconds`` at
+    /// `nowMillis` reads as failing (``StatusCheck/read(at:)``).
+    public func read(nowMillis: Int64 = Clock.nowMillis()) async throws -> [StatusCheck] {
         let fields = (try await redis.send("HGETALL", .string(key)).array ?? []).compactMap(\.string)
         var checks: [StatusCheck] = []
         for index in stride(from: 1, to: fields.count, by: 2) {
-            if let check = try? JSONDecoder().decode(StatusCheck.self, from: Data(fields[index].utf8)) { checks.append(check) }
+            if let check = try? JSONDecoder().decode(StatusCheck.self, from: Data(fields[index].utf8)) {
+                checks.append(check.read(at: nowMillis))
+            }
         }
         return checks.sorted { $0.name < $1.name }
     }
