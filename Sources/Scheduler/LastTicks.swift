@@ -14,8 +14,9 @@ import Redis
 /// costs one redundant, harmless enqueue attempt.
 ///
 /// A second hash, `NAMESPACE:schedules:disabled`: schedule name → when a running scheduler last saw
-/// it disabled in its file (ms). Ticks up to then were skipped on purpose, not missed: a schedule
-/// enabled again counts its ticks from there, so no catch-up policy runs them.
+/// it disabled in its file while no running scheduler ran it (ms). Ticks up to then were skipped on
+/// purpose, not missed: a schedule enabled again counts its ticks from there, so no catch-up policy
+/// runs them.
 public struct LastTicks: Sendable {
     let redis: RedisClient
     /// `NAMESPACE:schedules:last`.
@@ -83,9 +84,10 @@ public struct LastTicks: Sendable {
             if let record = Record.decode(items[i + 1]) { records[items[i]] = record }
         }
         for i in stride(from: 0, to: disabled.count - 1, by: 2) {
-            guard let millis = Int64(disabled[i + 1]) else { continue }
-            // A schedule only ever seen disabled counts from then, as a new one from its first sight.
-            records[disabled[i], default: Record(tickMillis: millis, jobID: nil)].disabledMillis = millis
+            // Only on a record there is: a schedule without one (only ever seen disabled, or new
+            // under an old name) starts from now, as every new schedule does.
+            guard let millis = Int64(disabled[i + 1]), records[disabled[i]] != nil else { continue }
+            records[disabled[i]]?.disabledMillis = millis
         }
         return records
     }

@@ -31,8 +31,8 @@ public final class SchedulerRunner: Sendable {
     public let disabled: [String]
     /// When this runner last noted its disabled schedules (Redis's time).
     private let disabledNotedAt = Mutex<Date?>(nil)
-    /// How often a runner notes its disabled schedules: a schedule enabled again catches up at
-    /// most the ticks of this last stretch.
+    /// How often a runner notes its disabled schedules: a schedule enabled again after a runner
+    /// that had it disabled died (no mark at its stop) catches up at most the ticks of this stretch.
     static let disabledNoteInterval: TimeInterval = 30
     private let arguments: [String: JSONValue]
     private let enqueuer: TickEnqueuer
@@ -94,7 +94,9 @@ public final class SchedulerRunner: Sendable {
                 await stopSignal.sleep(for: sleepTime(after: hostClock() + skew.withLock { $0.seconds }))
             }
         }
-        try? await lastTicks.markDisabled(disabled, now: await sharedNow())   // skipped up to the end of this run
+        // Skipped up to the end of this run, by Redis's clock only: a host clock never measured
+        // against it could mark a time ahead and silence the schedule once enabled again.
+        if let now = try? await redis.serverTime() { try? await noteDisabled(now: now, force: true) }
         try? await running.remove(id: processID)
         logger.info("scheduler stopped")
     }
@@ -157,14 +159,19 @@ public final class SchedulerRunner: Sendable {
     }
 
     /// Notes the schedules disabled in this runner's files as skipped through `now`, every
-    /// ``disabledNoteInterval`` at most.
-    private func noteDisabled(now: Date) async throws(RedisError) {
+    /// ``disabledNoteInterval`` at most (`force`: now) — but not those another running scheduler
+    /// runs enabled (a rolling deploy, one not restarted): their ticks are that one's to run, and a
+    /// mark landing just before it records a tick would drop that tick.
+    private func noteDisabled(now: Date, force: Bool = false) async throws(RedisError) {
         guard !disabled.isEmpty else { return }
-        let due = disabledNotedAt.withLock { noted in
+        let due = force || disabledNotedAt.withLock { noted in
             noted.map { abs(now.timeIntervalSince($0)) >= Self.disabledNoteInterval } ?? true
         }
         guard due else { return }
-        try await lastTicks.markDisabled(disabled, now: now)
+        let liveAt = try await redis.serverTime() ?? now
+        let runElsewhere = Set(try await running.live(nowMillis: LastTicks.millis(liveAt))
+            .filter { $0.id != processID }.flatMap(\.schedules.keys))
+        try await lastTicks.markDisabled(disabled.filter { !runElsewhere.contains($0) }, now: now)
         disabledNotedAt.withLock { $0 = now }
     }
 

@@ -119,8 +119,51 @@ final class CatchUpRuntimeTests: XCTestCase {
         let second = await runner.poll(now: try TestTime.date("2030-01-01T12:00:05Z"))
         XCTAssertEqual(first + second, [])
         let records = try await test.lastTicks.all()
-        XCTAssertEqual(records["off"], LastTicks.Record(tickMillis: 1_893_499_200_000, jobID: nil, disabledMillis: 1_893_499_200_000),
-                       "seen disabled at 12:00:00 (noted every 30 s at most), nothing enqueued")
+        XCTAssertNil(records["off"], "nothing enqueued")
+        let mark = try await test.redis.send("HGET", .string(test.lastTicks.disabledKey), "off").string
+        XCTAssertEqual(mark, "1893499200000", "seen disabled at 12:00:00 (noted every 30 s at most)")
+    }
+
+    /// A schedule only ever seen disabled, then enabled, is a new schedule: it starts from now, its
+    /// old mark notwithstanding.
+    func testAScheduleOnlyEverSeenDisabledStartsFromNowOnceEnabled() async throws {
+        let test = try TestRedis.make("never-enabled")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedule = try ScheduleDefinition.noop("later", cron: "0 * * * *", catchUp: .all)
+        var off = schedule
+        off.enabled = false
+        await (try test.runner([off])).poll(now: try TestTime.date("2030-01-01T09:00:00Z"))
+        let enabled = await (try test.runner([schedule])).poll(now: try TestTime.date("2030-01-02T12:10:00Z"))
+        XCTAssertEqual(enabled, [], "a day of hourly ticks since the mark is not caught up")
+        let record = try await test.lastTicks.all()["later"]
+        XCTAssertEqual(record?.tick, try TestTime.date("2030-01-02T12:10:00Z"), "counted from its first poll enabled")
+    }
+
+    /// While another running scheduler runs a schedule enabled (a rolling deploy), one that has it
+    /// disabled marks nothing: the ticks are the other's to run, and a mark could drop one.
+    func testASchedulerDoesNotMarkASkipWhileAnotherRunsTheScheduleEnabled() async throws {
+        let test = try TestRedis.make("mixed")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedule = try ScheduleDefinition.noop("yearly", cron: "0 0 1 1 *")
+        var off = schedule
+        off.enabled = false
+        let enabled = try test.runner([schedule])
+        let running = Task { await enabled.run() }
+        let registry = RunningSchedulers(redis: test.redis, namespace: test.namespace)
+        try await eventually("the enabled scheduler to publish itself") {
+            try await registry.live(nowMillis: Int64(Date().timeIntervalSince1970 * 1000)).contains { $0.id == enabled.processID }
+        }
+        func mark() async throws -> String? {
+            try await test.redis.send("HGET", .string(test.lastTicks.disabledKey), "yearly").string
+        }
+        await (try test.runner([off])).poll(now: Date())
+        let whileEnabledElsewhere = try await mark()
+        XCTAssertNil(whileEnabledElsewhere, "another scheduler runs it enabled")
+        enabled.stop()
+        await running.value
+        await (try test.runner([off])).poll(now: Date())
+        let once = try await mark()
+        XCTAssertNotNil(once, "no scheduler runs it enabled now: its ticks are skipped")
     }
 
     /// Ticks that fall while a running scheduler has the schedule disabled are skipped, not
