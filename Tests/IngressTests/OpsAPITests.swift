@@ -296,6 +296,23 @@ final class OpsAPITests: XCTestCase {
         XCTAssertEqual((page2.json?["entries"] as? [Any])?.count, 1)
         let badLimit = try await harness.ops(.GET, "/v1/queues/mail/dead?limit=0")
         XCTAssertEqual(badLimit.status, 400)
+        // By cursor: each full page names the next; the last names none.
+        let cursor = try XCTUnwrap(page1.json?["next_after"] as? String, page1.text)
+        let byCursor = try await harness.ops(.GET, "/v1/queues/mail/dead?limit=2&after=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")")
+        XCTAssertEqual(byCursor.status, 200, byCursor.text)
+        XCTAssertEqual(byCursor.json?["after"] as? String, cursor)
+        let firstIDs = (page1.json?["entries"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+        let nextIDs = (byCursor.json?["entries"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+        XCTAssertEqual(Set(firstIDs + nextIDs).count, 4, "the two pages hold the four letters: \(firstIDs) \(nextIDs)")
+        let last = try XCTUnwrap(byCursor.json?["next_after"] as? String, "the second page is full")
+        let beyond = try await harness.ops(.GET, "/v1/queues/mail/dead?limit=2&after=\(last)")
+        XCTAssertEqual((beyond.json?["entries"] as? [Any])?.count, 0, beyond.text)
+        XCTAssertNil(beyond.json?["next_after"], "the end: no next page")
+        for bad in ["after=yesterday", "after=12:", "after=\(last)&offset=1"] {
+            let refused = try await harness.ops(.GET, "/v1/queues/mail/dead?\(bad)")
+            XCTAssertEqual(refused.status, 400, "\(bad): \(refused.text)")
+            XCTAssertEqual(refused.errorCode, "bad_request", bad)
+        }
 
         let ids = envelopes.map(\.id)
         let retried = try await harness.ops(.POST, "/v1/queues/mail/dead/\(ids[0])/retry")

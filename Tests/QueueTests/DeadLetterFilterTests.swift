@@ -137,3 +137,67 @@ final class DeadLetterFilterTests: XCTestCase {
         try await harness.clean()
     }
 }
+
+/// Paging by cursor (`after`, a page's last entry): while letters leave the list (replayed,
+/// deleted) or join it, paging through never skips a letter that stays nor shows one twice, ties
+/// of one millisecond included; an offset would skip one for each letter gone from before it.
+final class PageCursorTests: XCTestCase {
+    func testPagingDeadLettersByCursorSkipsNothingAndRepeatsNothingWhileTheyChange() async throws {
+        let harness = try QueueHarness()
+        let dead = harness.deadLetters
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        let cancelling = JobCancel(redis: harness.redis, namespace: harness.namespace)
+        var ids: [String] = []
+        for _ in 0..<7 {
+            let id = try await harness.client.enqueue(NoopJob.self, .init()).id
+            _ = try await cancelling.cancel(queue: "default", id: id, reason: "page test")
+            ids.append(id)
+        }
+        // Died at these times (ms), ties included.
+        let times: [Int64] = [1_000, 2_000, 2_000, 2_000, 3_000, 4_000, 4_000]
+        for (id, time) in zip(ids, times) {
+            _ = try await harness.redis.send("ZADD", .string(keys.dead), .int64(time), .string(id))
+        }
+        // Newest first: by time, then by id in byte order, both descending (Redis's REV order).
+        let order = zip(ids, times).sorted { a, b in
+            a.1 != b.1 ? a.1 > b.1 : Array(b.0.utf8).lexicographicallyPrecedes(Array(a.0.utf8))
+        }.map(\.0)
+
+        let first = try await dead.list(queue: "default", limit: 3)
+        XCTAssertEqual(first.entries.map(\.id), Array(order[0..<3]))
+        let cursor = try XCTUnwrap(first.entries.last.map { PageCursor(at: $0.diedAt, id: $0.id) })
+        XCTAssertEqual(PageCursor(cursor.description), cursor, "written and read back")
+        // Meanwhile a letter of the first page is replayed, and one of the next is deleted.
+        try await dead.retry(queue: "default", id: order[1])
+        try await dead.delete(queue: "default", id: order[4])
+        let byOffset = try await dead.list(queue: "default", offset: 3, limit: 3)
+        XCTAssertNotEqual(byOffset.entries.first?.id, order[3], "an offset skips the letter that moved up")
+        let second = try await dead.list(queue: "default", limit: 3, after: cursor)
+        XCTAssertEqual(second.entries.map(\.id), [order[3], order[5], order[6]], "right after the cursor, nothing skipped")
+        let end = try await dead.list(queue: "default", limit: 3,
+                                      after: try XCTUnwrap(second.entries.last.map { PageCursor(at: $0.diedAt, id: $0.id) }))
+        XCTAssertEqual(end.entries.map(\.id), [])
+
+        // The same through a filter (read in Swift), and the schedule (soonest first).
+        let filtered = try await dead.list(queue: "default", limit: 2, after: cursor, filter: .init(kind: NoopJob.kind))
+        XCTAssertEqual(filtered.entries.map(\.id), [order[3], order[5]])
+        var later: [String] = []
+        for _ in 0..<4 {
+            later.append(try await harness.client.enqueue(NoopJob.self, .init(), options: .init(delaySeconds: 3600)).id)
+        }
+        let due: [Int64] = [9_000_000_000_000, 9_000_000_000_000, 9_000_000_000_001, 9_000_000_000_000]
+        for (id, time) in zip(later, due) {
+            _ = try await harness.redis.send("ZADD", .string(keys.schedule), .int64(time), .string(id))
+        }
+        let soonest = zip(later, due).sorted { a, b in
+            a.1 != b.1 ? a.1 < b.1 : Array(a.0.utf8).lexicographicallyPrecedes(Array(b.0.utf8))
+        }.map(\.0)
+        let scheduled = ScheduledJobs(redis: harness.redis, namespace: harness.namespace)
+        let page = try await scheduled.list(queue: "default", limit: 2)
+        XCTAssertEqual(page.entries.map(\.id), Array(soonest[0..<2]))
+        let next = try await scheduled.list(queue: "default", limit: 2,
+                                            after: try XCTUnwrap(page.entries.last.map { PageCursor(at: $0.dueAt, id: $0.id) }))
+        XCTAssertEqual(next.entries.map(\.id), Array(soonest[2..<4]))
+        try await harness.clean()
+    }
+}

@@ -20,13 +20,33 @@ struct QueueRoutes: Sendable {
     }
 
     /// One page of a queue's dead letters, schedule or running jobs; `queue` is left out for the
-    /// running jobs of every queue.
+    /// running jobs of every queue. The dead letters and the schedule also page by cursor: `after`
+    /// is the cursor this page started after, and `next_after` the one to ask the next page with
+    /// (nil on a page that is not full: the list's end).
     struct Page<Entry: Encodable>: Encodable {
         var queue: String?
         var total: Int
         var offset: Int
         var limit: Int
+        var after: String?
+        var nextAfter: String?
         var entries: [Entry]
+
+        init(queue: String?, total: Int, offset: Int, limit: Int, after: PageCursor? = nil, next: PageCursor? = nil,
+             entries: [Entry]) {
+            self.queue = queue
+            self.total = total
+            self.offset = offset
+            self.limit = limit
+            self.after = after?.description
+            self.nextAfter = entries.count < limit ? nil : next?.description
+            self.entries = entries
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case queue, total, offset, limit, after, entries
+            case nextAfter = "next_after"
+        }
     }
 
     func register(on group: RouterGroup<IngressContext>) {
@@ -50,9 +70,12 @@ struct QueueRoutes: Sendable {
         group.get("/queues/{queue}/scheduled") { request, context in
             let queue = try Self.queue(context)
             let (offset, limit) = try Self.page(request)
+            let after = try Self.cursor(request, offset: offset)
             let (total, entries) = try await ScheduledJobs(redis: self.redis, namespace: self.namespace)
-                .list(queue: queue, offset: offset, limit: limit)
-            return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
+                .list(queue: queue, offset: offset, limit: limit, after: after)
+            let next = entries.last.map { PageCursor(at: $0.dueAt, id: $0.id) }
+            return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, after: after, next: next,
+                                              entries: entries))
         }
         group.get("/running") { request, _ in try await self.running(queue: nil, request) }
         group.get("/queues/{queue}/running") { request, context in
@@ -80,9 +103,13 @@ struct QueueRoutes: Sendable {
         group.get("/queues/{queue}/dead") { request, context in
             let queue = try Self.queue(context)
             let (offset, limit) = try Self.page(request)
+            let after = try Self.cursor(request, offset: offset)
             let filter = try Self.deadFilter(request)
-            let (total, entries) = try await self.deadLetters.list(queue: queue, offset: offset, limit: limit, filter: filter)
-            return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: entries))
+            let (total, entries) = try await self.deadLetters.list(queue: queue, offset: offset, limit: limit, after: after,
+                                                                   filter: filter)
+            let next = entries.last.map { PageCursor(at: $0.diedAt, id: $0.id) }
+            return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, after: after, next: next,
+                                              entries: entries))
         }
         group.post("/queues/{queue}/dead/retry-all") { request, context in
             let queue = try Self.queue(context)
@@ -164,6 +191,16 @@ struct QueueRoutes: Sendable {
         let (total, jobs) = try await RunningNow(redis: redis, namespace: namespace)
             .list(queue: queue, offset: offset, limit: limit)
         return try JSONText.response(Page(queue: queue, total: total, offset: offset, limit: limit, entries: jobs))
+    }
+
+    /// A list's `after` cursor (`TIME:ID`, a page's `next_after`), if asked; not with an `offset`.
+    private static func cursor(_ request: Request, offset: Int) throws(APIError) -> PageCursor? {
+        guard let text = Self.text(request, "after") else { return nil }
+        guard let cursor = PageCursor(text) else {
+            throw .badRequest("after must be a page's next_after, TIME:ID (ms since the epoch, a colon, a job id)")
+        }
+        guard offset == 0 else { throw .badRequest("give after or offset, not both") }
+        return cursor
     }
 
     /// A list's `offset` (0 by default) and `limit` (50 by default, at most 500).

@@ -70,18 +70,20 @@ public struct DeadLetters: Sendable {
         }
     }
 
-    /// Dead letters, newest first; with a filter, the ones it takes (read through all of them,
-    /// which the cap bounds).
-    public func list(queue: String, offset: Int = 0, limit: Int = 50,
+    /// Dead letters, newest first, from `offset` or right after the cursor `after`; with a filter,
+    /// the ones it takes (read through all of them, which the cap bounds).
+    public func list(queue: String, offset: Int = 0, limit: Int = 50, after: PageCursor? = nil,
                      filter: Filter = .all) async throws -> (total: Int, entries: [Entry]) {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         guard filter.isEmpty else {
             let matching = try await matching(queue: queue, filter: filter)
             let (offset, limit) = Paging.clamped(offset: offset, limit: limit)
-            return (matching.count, Array(matching.dropFirst(offset).prefix(limit)))
+            guard let after else { return (matching.count, Array(matching.dropFirst(offset).prefix(limit))) }
+            let rest = matching.filter { after.precedes(at: $0.diedAt, id: $0.id, newestFirst: true) }
+            return (matching.count, Array(rest.prefix(limit)))
         }
         let page = try await TimedJobPage.read(redis: redis, sortedSet: keys.dead, hash: keys.deadJobs, offset: offset,
-                                               limit: limit, newestFirst: true)
+                                               limit: limit, newestFirst: true, after: after)
         return (page.total, page.items.map { Self.entry(id: $0.id, diedAt: $0.at, payload: $0.payload) })
     }
 

@@ -47,11 +47,12 @@ public struct ScheduledJobs: Sendable {
         }
     }
 
-    /// Scheduled jobs, soonest first.
-    public func list(queue: String, offset: Int = 0, limit: Int = 50) async throws -> (total: Int, entries: [Entry]) {
+    /// Scheduled jobs, soonest first; from `offset`, or right after the cursor `after`.
+    public func list(queue: String, offset: Int = 0, limit: Int = 50,
+                     after: PageCursor? = nil) async throws -> (total: Int, entries: [Entry]) {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let page = try await TimedJobPage.read(redis: redis, sortedSet: keys.schedule, hash: keys.jobs, offset: offset,
-                                               limit: limit, newestFirst: false)
+                                               limit: limit, newestFirst: false, after: after)
         return (page.total, page.items.map { item in
             let stored = StoredEnvelope.read(item.payload)
             return Entry(id: item.id, dueAt: item.at, envelope: stored.envelope, raw: stored.raw)

@@ -25,19 +25,23 @@ struct TimedJobPage {
     /// Reads `limit` ids from `offset` of `sortedSet` (`newestFirst`: highest scores first), their
     /// payloads from `hash` and the total, in one step (`QueueScripts.page`): a job that moves
     /// meanwhile is either on the page with its payload or not on it.
+    /// With `after`, the page starts right after that cursor instead (`offset` is not used).
     static func read(redis: RedisClient, sortedSet: String, hash: String, offset: Int, limit: Int,
-                     newestFirst: Bool) async throws -> TimedJobPage {
+                     newestFirst: Bool, after: PageCursor? = nil) async throws -> TimedJobPage {
         let (offset, limit) = Paging.clamped(offset: offset, limit: limit)
         let flat = try await redis.run(QueueScripts.page, keys: [.string(sortedSet), .string(hash)],
-                                       arguments: [.int(offset), .int(offset + limit - 1), .string(newestFirst ? "1" : "0")])
+                                       arguments: [.int(offset), .int(offset + limit - 1), .string(newestFirst ? "1" : "0"),
+                                                   .string(after.map { String($0.at) } ?? ""), .int(limit)])
             .array ?? []
         guard let total = flat.first?.int else { throw RedisError.unexpectedReply("a page without its total") }
         var items: [Item] = []
         for start in stride(from: 1, to: flat.count - 2, by: 3) {
             guard let id = flat[start].string, let payload = flat[start + 2].bytes else { continue }
-            items.append(Item(id: id, at: Int64(Double(flat[start + 1].string ?? "0") ?? 0), payload: payload))
+            let at = Int64(Double(flat[start + 1].string ?? "0") ?? 0)
+            if let after, !after.precedes(at: at, id: id, newestFirst: newestFirst) { continue }
+            items.append(Item(id: id, at: at, payload: payload))
         }
-        return TimedJobPage(total: total, items: items)
+        return TimedJobPage(total: total, items: Array(items.prefix(limit)))
     }
 
     /// A sorted set's `WITHSCORES` reply as (member, score in ms) pairs.

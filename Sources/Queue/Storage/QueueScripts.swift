@@ -134,12 +134,29 @@ enum QueueScripts {
     """)
 
     /// PAGE — KEYS: a sorted set of ids by time, the hash of their payloads. ARGV: start, stop,
-    /// '1' for highest scores first. One page in one step: {total, then per id: id, score,
-    /// payload}; an id without a payload (none should be) is left out.
+    /// '1' for highest scores first, and for a page after a cursor its score ('' for none) and the
+    /// page's size. One page in one step: {total, then per id: id, score, payload}; an id without a
+    /// payload (none should be) is left out. After a cursor, every id of the cursor's score comes
+    /// first, for the caller to keep those after the cursor's id.
     static let page = RedisScript(name: "page", source: """
     local total = redis.call('ZCARD', KEYS[1])
     local scored
-    if ARGV[3] == '1' then
+    local rev = ARGV[3] == '1'
+    if ARGV[4] ~= '' then
+      -- After a cursor at score ARGV[4]: every member of that score (the caller keeps those after
+      -- the cursor's member, by byte order, which Lua's locale-bound string compare is not), then
+      -- ARGV[5] members of the scores beyond it.
+      local at, limit = ARGV[4], tonumber(ARGV[5])
+      if rev then
+        scored = redis.call('ZRANGE', KEYS[1], at, at, 'BYSCORE', 'REV', 'WITHSCORES')
+        local rest = redis.call('ZRANGE', KEYS[1], '(' .. at, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
+        for i = 1, #rest do scored[#scored+1] = rest[i] end
+      else
+        scored = redis.call('ZRANGE', KEYS[1], at, at, 'BYSCORE', 'WITHSCORES')
+        local rest = redis.call('ZRANGE', KEYS[1], '(' .. at, '+inf', 'BYSCORE', 'LIMIT', 0, limit, 'WITHSCORES')
+        for i = 1, #rest do scored[#scored+1] = rest[i] end
+      end
+    elseif rev then
       scored = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
     else
       scored = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')

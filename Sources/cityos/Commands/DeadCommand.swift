@@ -15,6 +15,7 @@ struct DeadCommand: AsyncParsableCommand {
     @Flag(help: "Every dead letter of the queue (retry, delete).") var all = false
     @Option(help: "Entries to list.") var limit: Int = 50
     @Option(help: "Entries to skip when listing.") var offset: Int = 0
+    @Option(help: "List from right after this entry (TIME:ID, as the last line of a full page gives it).") var after: String?
     @Option(help: "Only dead letters of this job kind (list, --all).") var kind: String?
     @Option(help: "Only dead letters whose last error contains this text, ignoring case (list, --all).") var error: String?
 
@@ -24,6 +25,7 @@ struct DeadCommand: AsyncParsableCommand {
 
     func validate() throws {
         try PageOptions.check(limit: limit, offset: offset)
+        _ = try PageOptions.cursor(after, offset: offset)
         if (kind != nil || error != nil), action != .list, !all {
             throw ValidationError("--kind and --error go with list or --all")
         }
@@ -41,13 +43,18 @@ struct DeadCommand: AsyncParsableCommand {
         try await refusalsAsUserErrors {
             switch action {
             case .list:
-                let (total, entries) = try await dead.list(queue: queue, offset: offset, limit: limit, filter: filter)
+                let (total, entries) = try await dead.list(queue: queue, offset: offset, limit: limit,
+                                                           after: try PageOptions.cursor(after, offset: offset), filter: filter)
                 print("\(total) dead in \(queue)" + (filter.isEmpty ? "" : " taken by the filter"))
                 let time = ISO8601DateFormatter()   // UTC, to the second
                 for e in entries {
                     let last = e.envelope?.errors.last?.message ?? "unreadable envelope"
                     let died = time.string(from: Date(timeIntervalSince1970: Double(e.diedAt) / 1000))
                     print("\(e.id)  \(e.envelope?.kind ?? "?")  attempts=\(e.envelope?.attempt ?? 0)  died \(died)  \(last)")
+                }
+                if let next = PageOptions.nextPage(entries.count, limit: limit,
+                                                   last: entries.last.map { PageCursor(at: $0.diedAt, id: $0.id) }) {
+                    print(next)
                 }
             case .show:
                 try printJSON(try await dead.show(queue: queue, id: id ?? ""))

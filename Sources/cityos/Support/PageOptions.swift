@@ -10,4 +10,20 @@ enum PageOptions {
                                   + "and --offset \(Paging.offsets.lowerBound)-\(Paging.offsets.upperBound)")
         }
     }
+
+    /// `--after`, read (nil when not given); not with `--offset`.
+    static func cursor(_ text: String?, offset: Int) throws -> PageCursor? {
+        guard let text else { return nil }
+        guard let cursor = PageCursor(text) else {
+            throw ValidationError("--after is TIME:ID, as the line \"next page: --after …\" gives it")
+        }
+        guard offset == 0 else { throw ValidationError("give --after or --offset, not both") }
+        return cursor
+    }
+
+    /// The line that says how to ask the next page, after a full page that ended at `last`.
+    static func nextPage(_ count: Int, limit: Int, last: PageCursor?) -> String? {
+        guard count == limit, let last else { return nil }
+        return "next page: --after \(last)"
+    }
 }
