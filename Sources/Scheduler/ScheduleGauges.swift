@@ -26,9 +26,9 @@ extension ScheduleStatus {
             readings.append(GaugeReading("cityos_schedule_file_not_applied",
                                          "1 while a running scheduler runs the schedule other than its file says (restart it).",
                                          label, schedule.notRunning == nil ? 0 : 1))
-            let failing = schedule.lastRun.map { $0.jobState == .retrying || $0.jobState == .dead } ?? false
+            let failing = schedule.lastRun.map { [.retrying, .dead, .dropped].contains($0.jobState) } ?? false
             readings.append(GaugeReading("cityos_schedule_last_job_failing",
-                                         "1 while the job of the schedule's last tick is retrying or dead.",
+                                         "1 while the job of the schedule's last tick is retrying or dead (or dropped by the dead letter cap).",
                                          label, failing ? 1 : 0))
             if let last = schedule.lastRun {
                 readings.append(GaugeReading("cityos_schedule_last_run_timestamp_seconds",

@@ -77,6 +77,7 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         public var summary: String {
             switch jobState {
             case .pending, .done: return jobState.rawValue
+            case .dropped: return "dead, and its dead letter dropped by queues.dead_letter_cap"
             case .retrying, .dead:
                 let error = lastError.map { $0.count > 80 ? $0.prefix(79) + "…" : Substring($0) } ?? "?"
                 return "\(jobState.rawValue) after \(failedAttempts ?? 0) failed: \(error)"
@@ -92,8 +93,11 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         case retrying
         /// In its queue's dead letters (`cityos dead show QUEUE ID`).
         case dead
-        /// Neither stored nor a dead letter: it succeeded, or its dead letter is gone (deleted by an
-        /// operator, or dropped by `queues.dead_letter_cap`).
+        /// It died, and its dead letter was dropped by `queues.dead_letter_cap` (the queue keeps the
+        /// ids it dropped, the newest 10,000).
+        case dropped
+        /// Neither stored nor a dead letter, nor dropped: it succeeded, or an operator deleted its
+        /// dead letter.
         case done
     }
 
@@ -117,7 +121,7 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
     }
 
     /// What operators must be told, one line each: no scheduler running, a file not run as it is,
-    /// a schedule run without its file, a missed tick, a last job retrying or dead.
+    /// a schedule run without its file, a missed tick, a last job retrying, dead or dropped.
     public var alerts: [String] {
         var lines: [String] = []
         if runningSchedulers.isEmpty, schedules.contains(where: \.enabled) {
@@ -127,7 +131,7 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         for schedule in schedules {
             if let missed = schedule.missedSummary { lines.append("schedule \(schedule.name): \(missed)") }
             if let notRunning = schedule.notRunning { lines.append("schedule \(schedule.name): \(notRunning)") }
-            if let last = schedule.lastRun, last.jobState == .retrying || last.jobState == .dead {
+            if let last = schedule.lastRun, [.retrying, .dead, .dropped].contains(last.jobState) {
                 lines.append("schedule \(schedule.name): last job \(last.jobID) \(last.summary)")
             }
         }
@@ -152,15 +156,17 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
             let keys = QueueKeys(queue: queue, namespace: namespace)
             lookups.append(RedisCommand("HGET", .string(keys.jobs), .string(id)))
             lookups.append(RedisCommand("HGET", .string(keys.deadJobs), .string(id)))
+            lookups.append(RedisCommand("ZSCORE", .string(keys.deadDropped), .string(id)))
         }
         var found = lookups.isEmpty ? [] : try await redis.pipeline(lookups)[...]
         let rows = zip(schedules, queues).map { schedule, queue in
             let lastRun = records[schedule.name].flatMap { record in
                 record.jobID.map { id in
                     let stored = found.popFirst()?.bytes, dead = found.popFirst()?.bytes
+                    let dropped = found.popFirst()?.string != nil
                     var run = LastRun(tick: ZonedTime.format(record.tick, in: schedule.timeZone), tickMillis: record.tickMillis,
                                       jobID: id, jobState: .done)
-                    run.describeJob(stored: stored, dead: dead)
+                    run.describeJob(stored: stored, dead: dead, dropped: dropped)
                     return run
                 }
             }
@@ -214,8 +220,9 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
 
 extension ScheduleStatus.LastRun {
     /// Sets the job's state from what its queue holds under its id: `stored` (the jobs hash) and
-    /// `dead` (the dead letters), each an envelope or nil.
-    mutating func describeJob(stored: [UInt8]?, dead: [UInt8]?) {
+    /// `dead` (the dead letters), each an envelope or nil, and whether the id is among the dead
+    /// letters the cap `dropped`.
+    mutating func describeJob(stored: [UInt8]?, dead: [UInt8]?, dropped: Bool = false) {
         if let dead {
             jobState = .dead
             note(try? JobEnvelope.decode(dead))
@@ -224,7 +231,7 @@ extension ScheduleStatus.LastRun {
             jobState = (envelope?.attempt ?? 0) > 0 ? .retrying : .pending
             if jobState == .retrying { note(envelope) }
         } else {
-            jobState = .done
+            jobState = dropped ? .dropped : .done
         }
     }
 

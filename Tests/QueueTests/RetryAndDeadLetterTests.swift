@@ -259,6 +259,21 @@ final class RetryAndDeadLetterTests: XCTestCase {
         let kept = try await harness.deadLetters.list(queue: "default").entries.map(\.id)
         XCTAssertEqual(kept.count, 3)
         XCTAssertTrue(Set(kept).isSubset(of: Set(poison.map(\.id))))
+        // The dropped ones are remembered: looking one up says it died and was dropped, not that
+        // it is gone as a success would be.
+        let lookup = JobLookup(redis: harness.redis, namespace: harness.namespace)
+        var droppedIDs: [String] = []
+        for id in poison.map(\.id) where !kept.contains(id) {
+            let found = try await lookup.find(queue: "default", id: id)
+            XCTAssertNil(found)
+            if try await lookup.droppedAt(queue: "default", id: id) != nil { droppedIDs.append(id) }
+        }
+        XCTAssertEqual(droppedIDs.count, 2, "both ids the cap dropped are remembered")
+        let message = JobLookup.notFound(queue: "default", id: droppedIDs[0],
+                                         droppedAt: try await lookup.droppedAt(queue: "default", id: droppedIDs[0]))
+        XCTAssertTrue(message.contains("it died, and its dead letter was dropped at"), message)
+        let neverHere = try await lookup.droppedAt(queue: "default", id: kept[0])
+        XCTAssertNil(neverHere, "a letter kept was not dropped")
         try await harness.clean()
     }
 }

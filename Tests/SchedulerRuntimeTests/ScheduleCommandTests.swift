@@ -2,6 +2,7 @@ import CityOSTesting
 import Foundation
 import Jobs
 import Queue
+import Redis
 @testable import Scheduler
 import Synchronization
 import XCTest
@@ -243,6 +244,34 @@ final class ScheduleCommandTests: XCTestCase {
         XCTAssertEqual(run.summary, "dead after 2 failed: " + String(repeating: "x", count: 79) + "…")
         run.describeJob(stored: nil, dead: nil)
         XCTAssertEqual(run.jobState, .done)
+        run.describeJob(stored: nil, dead: nil, dropped: true)
+        XCTAssertEqual(run.jobState, .dropped)
+        XCTAssertEqual(run.summary, "dead, and its dead letter dropped by queues.dead_letter_cap")
+    }
+
+    /// A last job whose dead letter the cap dropped reads `dropped`, and is an alert, not `done`.
+    func testALastJobWhoseDeadLetterWasDroppedIsNotDone() async throws {
+        let test = try TestRedis.make("dropped")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedule = ScheduleDefinition(name: "nightly", cron: try CronExpression("0 3 * * *"), jobKind: "diag.noop",
+                                          file: "Schedules/nightly.yaml")
+        let runner = try test.runner([schedule])
+        await runner.poll(now: try TestTime.date("2026-03-28T02:00:00Z"))
+        let fired = await runner.poll(now: try TestTime.date("2026-03-28T03:00:01Z"))
+        let jobID = try XCTUnwrap(fired.first?.jobID)
+        // What the cap leaves of a job that died: no envelope anywhere, its id among the dropped.
+        // (RetryAndDeadLetterTests drives the cap itself; this is what it leaves.)
+        let keys = QueueKeys(queue: "default", namespace: test.namespace)
+        _ = try await test.redis.pipeline([
+            RedisCommand("HDEL", .string(keys.jobs), .string(jobID)),
+            RedisCommand("ZADD", .string(keys.deadDropped), .string(String(Clock.nowMillis())), .string(jobID)),
+        ])
+        let status = try await ScheduleStatus.read(schedules: [schedule], registry: JobCatalog.registry(), redis: test.redis,
+                                                   namespace: test.namespace, now: try TestTime.date("2026-03-28T03:10:00Z"))
+        XCTAssertEqual(status.schedules.first?.lastRun?.jobState, .dropped)
+        XCTAssertTrue(status.alerts.contains("schedule nightly: last job \(jobID) dead, and its dead letter dropped by "
+                                             + "queues.dead_letter_cap"), "\(status.alerts)")
+        XCTAssertEqual(status.gaugeReadings.first { $0.name == "cityos_schedule_last_job_failing" }?.value, 1)
     }
 
     func testSchedulesListPrintsEachScheduleFromTheCLI() async throws {

@@ -55,8 +55,10 @@ struct QueueRoutes: Sendable {
         }
         group.get("/queues/{queue}/jobs/{id}") { _, context in
             let (queue, id) = (try Self.queue(context), try Self.id(context))
-            guard let job = try await JobLookup(redis: self.redis, namespace: self.namespace).find(queue: queue, id: id) else {
-                throw APIError.notFound(JobLookup.notFound(queue: queue, id: id))
+            let lookup = JobLookup(redis: self.redis, namespace: self.namespace)
+            guard let job = try await lookup.find(queue: queue, id: id) else {
+                throw APIError.notFound(JobLookup.notFound(queue: queue, id: id,
+                                                           droppedAt: try await lookup.droppedAt(queue: queue, id: id)))
             }
             return try JSONText.response(job)
         }

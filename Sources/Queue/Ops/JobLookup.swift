@@ -1,3 +1,4 @@
+import Foundation
 import Redis
 
 /// Where one job is now, for operators (`GET /v1/queues/{queue}/jobs/{id}`, `cityos job`): ready,
@@ -44,10 +45,23 @@ public struct JobLookup: Sendable {
         }
     }
 
-    /// What to tell someone who looked for a job `find` did not find.
-    public static func notFound(queue: String, id: String) -> String {
-        "no job \(id) in queue \(queue) now: a job that succeeded is deleted, and so is a dead letter once deleted "
+    /// What to tell someone who looked for a job `find` did not find; `droppedAt`: when its dead
+    /// letter was dropped by the cap, if it was (``droppedAt(queue:id:)``).
+    public static func notFound(queue: String, id: String, droppedAt: Int64? = nil) -> String {
+        if let droppedAt {
+            let when = Date(timeIntervalSince1970: Double(droppedAt) / 1000).formatted(.iso8601)
+            return "no job \(id) in queue \(queue) now: it died, and its dead letter was dropped at \(when) by the cap "
+                + "(queues.dead_letter_cap; dead_dropped in the status): its arguments and errors are gone"
+        }
+        return "no job \(id) in queue \(queue) now: a job that succeeded is deleted, and so is a dead letter once deleted "
             + "(webhook events keep their outcome in the webhook inbox)"
+    }
+
+    /// When the dead letter of job `id` was dropped by the cap, if it was and the queue still
+    /// remembers it (the newest ``QueueKeys/droppedKept`` dropped ids).
+    public func droppedAt(queue: String, id: String) async throws -> Int64? {
+        let score = try await redis.send("ZSCORE", .string(QueueKeys(queue: queue, namespace: namespace).deadDropped), .string(id))
+        return score.string.flatMap(Double.init).map { Int64($0) }
     }
 
     /// The job `id` of `queue`, or nil when the queue holds no such job now (see ``notFound(queue:id:)``).

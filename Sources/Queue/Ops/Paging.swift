@@ -15,11 +15,12 @@ public enum Paging {
 /// Where the next page of a time-ordered list (the dead letters, the schedule) starts: right after
 /// this entry, by its time and id. Unlike an offset it holds while the list changes: entries that
 /// leave the list (replayed, deleted, run) or join it before the cursor move no other entry across
-/// a page boundary, so paging through a list never skips an entry that stays nor shows one twice.
-/// Written `TIME:ID` (ms since the epoch, then the job id).
+/// a page boundary, so paging through a list never skips an entry that stays, and shows each that
+/// stays once. Written `TIME:ID` (ms since the epoch, then the job id; percent-encode it in a URL).
 public struct PageCursor: Sendable, Equatable, CustomStringConvertible {
     /// The entry's time (its sorted set's score), ms since the epoch.
     public var at: Int64
+    /// The entry's job id (entries of one time are in byte order of their ids).
     public var id: String
 
     public init(at: Int64, id: String) {

@@ -31,7 +31,8 @@ struct TimedJobPage {
         let (offset, limit) = Paging.clamped(offset: offset, limit: limit)
         let flat = try await redis.run(QueueScripts.page, keys: [.string(sortedSet), .string(hash)],
                                        arguments: [.int(offset), .int(offset + limit - 1), .string(newestFirst ? "1" : "0"),
-                                                   .string(after.map { String($0.at) } ?? ""), .int(limit)])
+                                                   .string(after.map { String($0.at) } ?? ""), .int(limit),
+                                                   .string(after?.id ?? "")])
             .array ?? []
         guard let total = flat.first?.int else { throw RedisError.unexpectedReply("a page without its total") }
         var items: [Item] = []

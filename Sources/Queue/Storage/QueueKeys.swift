@@ -27,6 +27,12 @@ public struct QueueKeys: Sendable {
     public var dead: String { prefix + "dead" }
     /// Hash: dead job id → envelope with its error history.
     public var deadJobs: String { prefix + "deadjobs" }
+    /// Sorted set: the ids of dead letters dropped by the cap, scored by when (ms); the newest
+    /// ``droppedKept`` only. Where an operator looking for a job learns it died and was dropped,
+    /// rather than that it is gone (as a success is). Named in Lua as `dead .. ':dropped'`.
+    public var deadDropped: String { dead + ":dropped" }
+    /// How many dropped ids ``deadDropped`` keeps.
+    public static let droppedKept = 10_000
     /// Hash of counters: enqueued, processed, failed, retried, dead, dead_dropped, recovered.
     public var stats: String { prefix + "stats" }
     /// Hash: epoch minute → jobs processed in it (expires after ten idle minutes).

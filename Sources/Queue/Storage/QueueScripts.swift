@@ -134,27 +134,51 @@ enum QueueScripts {
     """)
 
     /// PAGE — KEYS: a sorted set of ids by time, the hash of their payloads. ARGV: start, stop,
-    /// '1' for highest scores first, and for a page after a cursor its score ('' for none) and the
-    /// page's size. One page in one step: {total, then per id: id, score, payload}; an id without a
-    /// payload (none should be) is left out. After a cursor, every id of the cursor's score comes
-    /// first, for the caller to keep those after the cursor's id.
+    /// '1' for highest scores first, and for a page after a cursor (`PageCursor`) its score ('' for
+    /// none), the page's size and its id. One page in one step: {total, then per id: id, score,
+    /// payload}; an id without a payload (none should be) is left out. After a cursor whose entry
+    /// is still there, by rank (what costs O(log n + page)); after one gone, the ids of its time
+    /// after it in byte order (however many share that ms, without their payloads), then beyond.
     static let page = RedisScript(name: "page", source: """
     local total = redis.call('ZCARD', KEYS[1])
     local scored
     local rev = ARGV[3] == '1'
+    -- Byte order, as Redis orders the members of one score (Lua's own compare follows the locale).
+    local function before(a, b)
+      for i = 1, math.min(#a, #b) do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then return x < y end
+      end
+      return #a < #b
+    end
     if ARGV[4] ~= '' then
-      -- After a cursor at score ARGV[4]: every member of that score (the caller keeps those after
-      -- the cursor's member, by byte order, which Lua's locale-bound string compare is not), then
-      -- ARGV[5] members of the scores beyond it.
-      local at, limit = ARGV[4], tonumber(ARGV[5])
-      if rev then
-        scored = redis.call('ZRANGE', KEYS[1], at, at, 'BYSCORE', 'REV', 'WITHSCORES')
-        local rest = redis.call('ZRANGE', KEYS[1], '(' .. at, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
-        for i = 1, #rest do scored[#scored+1] = rest[i] end
+      local at, limit, id = ARGV[4], tonumber(ARGV[5]), ARGV[6]
+      local own = redis.call('ZSCORE', KEYS[1], id)
+      if own and tonumber(own) == tonumber(at) then
+        -- The cursor's entry is still there: the page is the next `limit` by rank.
+        local r
+        if rev then r = redis.call('ZREVRANK', KEYS[1], id) else r = redis.call('ZRANK', KEYS[1], id) end
+        if rev then scored = redis.call('ZREVRANGE', KEYS[1], r + 1, r + limit, 'WITHSCORES')
+        else scored = redis.call('ZRANGE', KEYS[1], r + 1, r + limit, 'WITHSCORES') end
       else
-        scored = redis.call('ZRANGE', KEYS[1], at, at, 'BYSCORE', 'WITHSCORES')
-        local rest = redis.call('ZRANGE', KEYS[1], '(' .. at, '+inf', 'BYSCORE', 'LIMIT', 0, limit, 'WITHSCORES')
-        for i = 1, #rest do scored[#scored+1] = rest[i] end
+        -- It left: the ids of its time after it (ids only), then the times beyond.
+        scored = {}
+        local same
+        if rev then same = redis.call('ZRANGE', KEYS[1], at, at, 'BYSCORE', 'REV')
+        else same = redis.call('ZRANGE', KEYS[1], at, at, 'BYSCORE') end
+        for i = 1, #same do
+          if #scored >= limit * 2 then break end
+          local after
+          if rev then after = before(same[i], id) else after = before(id, same[i]) end
+          if after then scored[#scored+1] = same[i]; scored[#scored+1] = at end
+        end
+        local left = limit - #scored / 2
+        if left > 0 then
+          local rest
+          if rev then rest = redis.call('ZRANGE', KEYS[1], '(' .. at, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, left, 'WITHSCORES')
+          else rest = redis.call('ZRANGE', KEYS[1], '(' .. at, '+inf', 'BYSCORE', 'LIMIT', 0, left, 'WITHSCORES') end
+          for i = 1, #rest do scored[#scored+1] = rest[i] end
+        end
       end
     elseif rev then
       scored = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
@@ -239,8 +263,9 @@ enum QueueScripts {
     """)
 
     /// Shared Lua: job `id` (already out of line) leaves the jobs hash for the dead letters with
-    /// `payload` (its error history). When the dead letters exceed `cap`, the oldest are dropped
-    /// and counted in `dead_dropped`: capped, never silently.
+    /// `payload` (its error history). When the dead letters exceed `cap`, the oldest are dropped,
+    /// counted in `dead_dropped` and their ids kept a while (`QueueKeys.deadDropped`): capped,
+    /// never silently.
     static let deadHelpers = """
     local function to_dead(jobs, dead, deadjobs, stats, id, payload, now, cap)
       redis.call('HDEL', jobs, id)
@@ -251,7 +276,12 @@ enum QueueScripts {
       local over = redis.call('ZCARD', dead) - tonumber(cap)
       if over > 0 then
         local dropped = redis.call('ZPOPMIN', dead, over)
-        for i = 1, #dropped, 2 do redis.call('HDEL', deadjobs, dropped[i]) end
+        local gone = dead .. ':dropped'   -- QueueKeys.deadDropped: which ids were dropped, and when
+        for i = 1, #dropped, 2 do
+          redis.call('HDEL', deadjobs, dropped[i])
+          redis.call('ZADD', gone, now, dropped[i])
+        end
+        redis.call('ZREMRANGEBYRANK', gone, 0, -(\(QueueKeys.droppedKept) + 1))
         redis.call('HINCRBY', stats, 'dead_dropped', over)
       end
     end

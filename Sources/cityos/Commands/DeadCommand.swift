@@ -26,6 +26,9 @@ struct DeadCommand: AsyncParsableCommand {
     func validate() throws {
         try PageOptions.check(limit: limit, offset: offset)
         _ = try PageOptions.cursor(after, offset: offset)
+        if action != .list, after != nil || offset != 0 {
+            throw ValidationError("--after and --offset go with list (retry and delete --all take every letter, or --kind/--error)")
+        }
         if (kind != nil || error != nil), action != .list, !all {
             throw ValidationError("--kind and --error go with list or --all")
         }

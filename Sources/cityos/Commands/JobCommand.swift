@@ -37,8 +37,9 @@ struct JobCommand: AsyncParsableCommand {
             print("cancelled \(id): now a dead letter of \(queue) (`cityos dead retry \(queue) \(id)` would run it after all)")
             return
         }
-        guard let job = try await JobLookup(redis: platform.redis, namespace: platform.namespace).find(queue: queue, id: id) else {
-            throw userError(JobLookup.notFound(queue: queue, id: id))
+        let lookup = JobLookup(redis: platform.redis, namespace: platform.namespace)
+        guard let job = try await lookup.find(queue: queue, id: id) else {
+            throw userError(JobLookup.notFound(queue: queue, id: id, droppedAt: try await lookup.droppedAt(queue: queue, id: id)))
         }
         try printJSON(job)
     }
