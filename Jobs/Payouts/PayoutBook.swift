@@ -18,6 +18,9 @@ public struct PendingPayout: Sendable, Equatable {
     /// How long the payout has been pending, in seconds (0 for one opened just now). Not part of
     /// its identity: the same payout found again later is equal to itself.
     public var ageSeconds: Double = 0
+    /// When it was opened, seconds since the epoch by PostgreSQL's clock, which its age is measured
+    /// by (nil for one opened just now). Not part of its identity either.
+    public var openedAt: Double? = nil
     /// Left pending by an earlier attempt and resumed, rather than opened just now. Not part of
     /// its identity either.
     public var resumed = false
@@ -81,13 +84,16 @@ struct PayoutBook {
 
     private static func pending(vendor: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [PendingPayout] {
         let rows = try await connection.query("""
-            SELECT id, amount, currency, destination, extract(epoch FROM now() - created_at)::float8 FROM payouts
+            SELECT id, amount, currency, destination, extract(epoch FROM clock_timestamp() - created_at)::float8,
+                   extract(epoch FROM created_at)::float8
+            FROM payouts
             WHERE vendor_id = \(vendor) AND status = 'pending' ORDER BY created_at
             """, logger: logger)
         var found: [PendingPayout] = []
-        for try await (id, amount, currency, destination, age) in rows.decode((UUID, Int64, String, String, Double).self) {
+        for try await (id, amount, currency, destination, age, opened)
+            in rows.decode((UUID, Int64, String, String, Double, Double).self) {
             found.append(PendingPayout(id: id, vendorID: vendor, amount: amount, currency: currency, destination: destination,
-                                       ageSeconds: age, resumed: true))
+                                       ageSeconds: age, openedAt: opened, resumed: true))
         }
         return found
     }
@@ -183,7 +189,8 @@ struct PayoutBook {
         let logger = self.logger
         return try await database.withTenant(tenant) { connection -> Double? in
             let rows = try await connection.query("""
-                SELECT extract(epoch FROM now() - created_at)::float8 FROM payouts WHERE id = \(payout.id) AND status = 'pending'
+                SELECT extract(epoch FROM clock_timestamp() - created_at)::float8 FROM payouts
+                WHERE id = \(payout.id) AND status = 'pending'
                 """, logger: logger)
             for try await age in rows.decode(Double.self) { return age }
             return nil

@@ -115,7 +115,8 @@ public struct PayoutOperations: Sendable {
         }
         let group = "payout_\(key)"
         // An hour's margin for the clocks (this process's against Stripe's), as the job allows.
-        let opened = Int(Date().timeIntervalSince1970 - payout.ageSeconds) - 3_600
+        // When it was opened by PostgreSQL's clock, which its age is measured by; an hour's margin for Stripe's.
+        let opened = Int(payout.createdAt.timeIntervalSince1970) - 3_600
         let inGroup = try await stripe.allTransfers(group: group)
         guard !inGroup.hasMore else {
             throw PayoutSettlementRefusal("Stripe's transfer group \(group) holds more than \(inGroup.data.count) transfers")
@@ -273,7 +274,7 @@ public struct PayoutOperations: Sendable {
 
     private static let columns = """
         id, vendor_id, amount, currency, destination, status, stripe_transfer_id, failure_reason, created_at, settled_at,
-        extract(epoch FROM now() - created_at)::float8
+        extract(epoch FROM clock_timestamp() - created_at)::float8
         """
 
     private static func records(_ rows: PostgresRowSequence) async throws -> [Record] {

@@ -202,8 +202,9 @@ public struct PayoutsVendorJob: JobHandler {
         }
         // Nothing under its key. A transfer of the same amount to the vendor since it was opened (an
         // operator who paid it by hand, say) may be this payout all the same: then it is not paid again.
-        // An hour's margin for the clocks (this process's against Stripe's): it can only add alarms.
-        let opened = Int(Date().timeIntervalSince1970 - payout.ageSeconds) - 3_600
+        // When it was opened by PostgreSQL's clock, which its age is measured by; an hour's margin
+        // for Stripe's: it can only add alarms.
+        let opened = Int(payout.openedAt ?? (Date().timeIntervalSince1970 - payout.ageSeconds)) - 3_600
         let toVendor: StripeList<StripeTransfer>
         switch try await list(destination: payout.destination, since: opened) {
         case .success(let listed): toVendor = listed
