@@ -85,7 +85,10 @@ struct InvoiceBook {
                 """, logger: logger)
             var open: (UUID, Int64, String, Int, Date?)?
             for try await row in invoices.decode((UUID, Int64, String, Int, Date?).self) { open = row }
-            guard let (invoice, amount, currency, count, nextAt) = open else { return nil }
+            guard let (invoice, amount, currency, count, nextAt) = open else {
+                return try await Self.pendingOnClosed(subscription: subscription, customer: customer, method: method,
+                                                      settleAfter: settleAfter, on: connection, logger: logger)
+            }
             var attempt = ChargeAttempt(invoiceID: invoice, subscriptionID: subscription, attempt: count, amount: amount,
                                         currency: currency, customer: customer, paymentMethod: method)
             let latest = count > 0 ? try await Self.latest(of: invoice, attempt: count, on: connection, logger: logger) : nil
@@ -130,6 +133,43 @@ struct InvoiceBook {
                 """, logger: logger)
             return attempt
         }
+    }
+
+    /// An attempt left pending on an invoice no longer open (`uncollectible`: the subscription was
+    /// canceled while the charge was in flight, its answer lost). Never sent again, not even under its
+    /// own key: if the first send never reached Stripe, a resend would charge now for a subscription
+    /// that has ended. But it is read (its PaymentIntent, when Stripe answered with one still settling)
+    /// or, from `settleAfter` on, settled from Stripe's record, so that money taken is booked (the
+    /// invoice becomes paid) and nothing stays pending for ever. Its invoice gets no next attempt.
+    private static func pendingOnClosed(subscription: UUID, customer: String, method: String, settleAfter: Double,
+                                        on connection: PostgresConnection, logger: Logger) async throws -> ChargeAttempt? {
+        let rows = try await connection.query("""
+            SELECT id, amount, currency, attempt_count FROM invoices
+            WHERE subscription_id = \(subscription) AND status = 'uncollectible' AND attempt_count > 0
+            ORDER BY period_start DESC LIMIT 10
+            """, logger: logger)
+        var closed: [(UUID, Int64, String, Int)] = []
+        for try await row in rows.decode((UUID, Int64, String, Int).self) { closed.append(row) }
+        for (invoice, amount, currency, count) in closed {
+            guard let latest = try await latest(of: invoice, attempt: count, on: connection, logger: logger),
+                  latest.status == "pending" else { continue }
+            var attempt = ChargeAttempt(invoiceID: invoice, subscriptionID: subscription, attempt: count, amount: amount,
+                                        currency: currency, customer: latest.payer?.customer ?? customer,
+                                        paymentMethod: latest.payer?.method ?? method)
+            if let intent = latest.paymentIntentID {
+                attempt.paymentIntentID = intent
+                return attempt
+            }
+            guard latest.ageSeconds >= settleAfter else {
+                logger.info("payment attempt pending on a closed invoice waits until Stripe's record can settle it", metadata: [
+                    "invoice_id": "\(invoice)", "attempt": "\(count)", "age_hours": "\(Int(latest.ageSeconds / 3600))"])
+                continue
+            }
+            attempt.pendingSeconds = latest.ageSeconds
+            attempt.madeAt = latest.madeAt
+            return attempt
+        }
+        return nil
     }
 
     /// Keeps the PaymentIntent of an attempt Stripe answered as still settling (`processing`), so

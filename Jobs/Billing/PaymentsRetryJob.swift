@@ -72,6 +72,9 @@ public struct PaymentsRetryJob: JobHandler {
     ///   is settled from Stripe's record (``BillingInvoiceJob``), once a week at most (the job id is
     ///   taken for 7 days), in a batch of its own so that attempts left for an operator never hold
     ///   back the others; older ones are an operator's (`money.reconcile`: `attempt_left_pending`);
+    /// - the same on an invoice closed meanwhile (`uncollectible`: the subscription canceled while
+    ///   the charge was in flight): never resumed, only read or settled from Stripe's record, so that
+    ///   money taken is booked;
     /// - that Stripe answered as still settling (`processing`, or `requires_action` waiting for a
     ///   payment the customer makes later; its PaymentIntent kept on the attempt) and whose webhook
     ///   has not come: each run has the PaymentIntent read again (job id from the attempt and this
@@ -80,6 +83,8 @@ public struct PaymentsRetryJob: JobHandler {
                               logger: Logger) async throws -> [BillingFanOut.Job] {
         var jobs: [BillingFanOut.Job] = []
         for expired in [false, true] {
+            // An invoice closed while its charge was in flight (the subscription canceled) is never
+            // resumed (a resend could charge for a subscription that has ended): only read or settled.
             let window = expired
                 ? "a.payment_intent_id IS NULL AND a.created_at <= now() - interval '23 hours 30 minutes' "
                     + "AND a.created_at > now() - interval '7 days'"
@@ -91,7 +96,8 @@ public struct PaymentsRetryJob: JobHandler {
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT i.tenant_id, i.subscription_id, i.id, i.attempt_count, a.payment_intent_id IS NOT NULL FROM invoices i
                 JOIN payment_attempts a ON a.tenant_id = i.tenant_id AND a.invoice_id = i.id AND a.attempt = i.attempt_count
-                WHERE i.status = 'open' AND i.next_attempt_at IS NULL AND a.status = 'pending'
+                WHERE i.next_attempt_at IS NULL AND a.status = 'pending'
+                  AND (i.status = 'open' OR i.status = 'uncollectible' AND (a.payment_intent_id IS NOT NULL OR \(expired)))
                   AND a.created_at <= now() - make_interval(secs => $1) AND \(window)
                   AND ($2::uuid IS NULL OR i.tenant_id = $2)
                 ORDER BY a.created_at LIMIT $3

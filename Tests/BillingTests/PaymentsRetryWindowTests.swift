@@ -103,4 +103,86 @@ final class PaymentsRetryWindowTests: XCTestCase {
             XCTAssertEqual(heldAfter, heldBefore + 1, "one charge: attempt 2's")
         }
     }
+
+    /// An attempt left pending on an invoice closed while the charge was in flight (the subscription
+    /// canceled, the invoice uncollectible, the answer lost) is never resumed, since a resend could
+    /// charge for a subscription that has ended, but settled from Stripe's record like any other:
+    /// money taken is booked, and an attempt that never reached Stripe is closed without a new one.
+    func testAnAttemptPendingOnAClosedInvoiceIsSettledNeverResumed() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 1_500)
+            let ages = ["2 hours", "24 hours", "25 hours"]
+            let subscriptions = try await world.makeSubscriptions(tenant, plan: plan, count: ages.count, prefix: "closed")
+            var invoices: [String: UUID] = [:]
+            for (index, (age, subscription)) in zip(ages, subscriptions).enumerated() {
+                let invoice = UUID()
+                invoices[age] = invoice
+                try await world.app.withTenant(tenant) { connection in
+                    try await connection.query("""
+                        UPDATE subscriptions SET status = 'canceled', canceled_at = now() WHERE id = \(subscription)
+                        """, logger: BillingWorld.logger)
+                    try await connection.query("""
+                        INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency,
+                                              attempt_count, status, last_failure)
+                        SELECT \(tenant), \(invoice), id, plan_id, current_period_end, current_period_end + interval '1 month',
+                               1500, 'USD', 1, 'uncollectible', 'subscription canceled'
+                        FROM subscriptions WHERE id = \(subscription)
+                        """, logger: BillingWorld.logger)
+                    try await connection.query(PostgresQuery(unsafeSQL: """
+                        INSERT INTO payment_attempts (tenant_id, id, invoice_id, attempt, idempotency_key, amount, currency,
+                                                      customer_id, payment_method, created_at)
+                        SELECT tenant_id, gen_random_uuid(), id, 1, 'invoice_' || id || '_attempt_1', 1500, 'USD',
+                               'closed-\(index + 1)', 'pm_card_visa', now() - interval '\(age)'
+                        FROM invoices WHERE id = $1
+                        """, binds: { var b = PostgresBindings(); b.append(invoice); return b }()), logger: BillingWorld.logger)
+                }
+            }
+            // The 25-hour one did reach Stripe, and charged: only its answer was lost.
+            let charged = ChargeAttempt(invoiceID: try XCTUnwrap(invoices["25 hours"]), subscriptionID: subscriptions[2],
+                                        attempt: 1, amount: 1_500, currency: "USD", customer: "closed-3",
+                                        paymentMethod: "pm_card_visa")
+            let intent = try await BillingInvoiceJob.createIntent(charged, tenant: tenant, stripe: world.connectors.stripe)
+            XCTAssertEqual(intent.status, .succeeded)
+
+            let runID = JobID.make()
+            try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(tenantID: tenant),
+                                tenant: nil, id: runID)
+            let fannedOut = try await world.app.withPlatformSweep { connection in
+                let rows = try await connection.query("""
+                    SELECT job_id FROM outbox WHERE kind = 'billing.invoice' AND tenant_id = \(tenant)
+                    """, logger: BillingWorld.logger)
+                var ids: [String] = []
+                for try await id in rows.decode(String.self) { ids.append(id) }
+                return ids
+            }
+            try await world.app.withPlatformSweep { connection in
+                try await connection.query("DELETE FROM outbox WHERE tenant_id = \(tenant)", logger: BillingWorld.logger)
+            }
+            func id(_ age: String) throws -> String {
+                JobID.derived(from: "billing.invoice:\(try XCTUnwrap(invoices[age]).uuidString.lowercased()):attempt:1:settle")
+            }
+            XCTAssertEqual(Set(fannedOut), [try id("24 hours"), try id("25 hours")], "2 hours: a closed invoice is never resumed")
+
+            let heldBefore = try await world.paymentIntentsHeld()
+            for subscription in subscriptions {
+                try await world.run(world.invoiceJob, .init(subscriptionID: subscription), tenant: tenant)
+            }
+            let young = try await world.attempts(tenant, invoice: try XCTUnwrap(invoices["2 hours"]))
+            XCTAssertEqual(young.map(\.status), ["pending"], "not resent: the subscription has ended")
+            let neverMade = try await world.attempts(tenant, invoice: try XCTUnwrap(invoices["24 hours"]))
+            XCTAssertEqual(neverMade.map(\.status), ["refused"], "never reached Stripe: closed, and no attempt 2")
+            XCTAssertEqual(neverMade.first?.decline, "attempt_never_made")
+            let paid = try await world.attempts(tenant, invoice: try XCTUnwrap(invoices["25 hours"]))
+            XCTAssertEqual(paid.map(\.status), ["succeeded"])
+            XCTAssertEqual(paid.first?.intent, intent.id, "the money taken is booked")
+            var statuses: [[String]] = []
+            for subscription in subscriptions {
+                statuses.append(try await world.invoices(tenant, subscription: subscription).map(\.status))
+            }
+            XCTAssertEqual(statuses, [["uncollectible"], ["uncollectible"], ["paid"]])
+            let heldAfter = try await world.paymentIntentsHeld()
+            XCTAssertEqual(heldAfter, heldBefore, "nothing charged by any of it")
+        }
+    }
 }
