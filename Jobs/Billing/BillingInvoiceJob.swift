@@ -158,7 +158,7 @@ public struct BillingInvoiceJob: JobHandler {
         ///   its amount naming no invoice nor order, taken by hand, say; or one naming this invoice but
         ///   another attempt): the request never reached
         ///   Stripe and nothing was charged: ``InvoiceBook/recordNeverMade``, and the invoice's next
-        ///   attempt is made at once, under its own key;
+        ///   attempt is made at once, under its own key (none when the invoice is closed);
         /// - anything else (several, such a charge, more PaymentIntents than are read: 1,000): left
         ///   pending, for an operator; `money.reconcile` counts it (`attempt_left_pending`).
         func settleFromRecord(pendingFor age: Double) async throws -> Outcome {
@@ -212,6 +212,11 @@ public struct BillingInvoiceJob: JobHandler {
                 message: "never made: Stripe has no PaymentIntent for it (metadata invoice_id and attempt) after \(Int(age / 3600)) h",
                 at: clock.now())
             guard recorded == .applied else { return .done }   // settled meanwhile (its webhook, another run)
+            guard !attempt.onClosedInvoice else {
+                context.logger.warning("payment attempt never reached Stripe; its invoice is closed: no next attempt", metadata: [
+                    "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)"])
+                return .done
+            }
             context.logger.warning("payment attempt never reached Stripe; the invoice's next attempt is made now", metadata: [
                 "invoice_id": "\(attempt.invoiceID)", "attempt": "\(attempt.attempt)"])
             return .neverMade
@@ -235,6 +240,9 @@ public struct BillingInvoiceJob: JobHandler {
                 try await abandon(intent, .authentication)
             case .requiresAction where waitsForAuthentication(intent):
                 try await abandon(intent, .authentication)
+            case .requiresAction where attempt.onClosedInvoice:
+                // A payment the customer was to make later, for a subscription that has ended since.
+                try await abandon(intent, .closed(intent.nextActionType ?? "requires_action"))
             case .requiresAction where Date().timeIntervalSince1970 - Double(intent.created ?? Int.max) > payLaterLimit:
                 try await abandon(intent, .unpaid(intent.nextActionType ?? "requires_action", days: Int(payLaterLimit / 86_400)))
             default:
@@ -312,6 +320,8 @@ public struct BillingInvoiceJob: JobHandler {
     enum Abandonment {
         case authentication
         case unpaid(String, days: Int)
+        /// Waiting for a payment the customer makes later when the invoice was closed.
+        case closed(String)
 
         static let waitedCode = "payment_intent_action_required"
 
@@ -327,6 +337,9 @@ public struct BillingInvoiceJob: JobHandler {
                     + "PaymentIntent canceled"
             case .unpaid(let action, let days):
                 return "the customer did not complete the payment (\(action)) within \(days) days; PaymentIntent canceled"
+            case .closed(let action):
+                return "the invoice was closed (its subscription canceled) while the customer's payment (\(action)) was "
+                    + "pending; PaymentIntent canceled"
             }
         }
     }

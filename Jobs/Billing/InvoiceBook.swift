@@ -22,6 +22,9 @@ public struct ChargeAttempt: Sendable, Equatable {
     public var pendingSeconds: Double? = nil
     /// When the attempt was made (Unix seconds, PostgreSQL's clock), with ``pendingSeconds``.
     public var madeAt: Double? = nil
+    /// Its invoice is closed (`uncollectible`: the subscription was canceled while the charge was in
+    /// flight): the attempt is settled, never resent, and gets no next attempt.
+    public var onClosedInvoice = false
 
     /// Stripe's idempotency key: the invoice and the attempt, so a redelivered job (any process)
     /// repeats this attempt's PaymentIntent instead of making a second one.
@@ -54,7 +57,8 @@ struct InvoiceBook {
     /// creates the invoice of the next period if the subscription is due (`active`, period ended by
     /// `now`; unique per subscription and period, so a second run creates none), then on the
     /// subscription's open invoice either resumes an attempt left `pending` (a crash or a timeout:
-    /// Stripe replays it by its idempotency key) or adds the next attempt if it is due.
+    /// Stripe replays it by its idempotency key) or adds the next attempt if it is due. Without an
+    /// open invoice, an attempt left pending on a closed one is settled (``pendingOnClosed``).
     func prepare(tenant: UUID, subscription: UUID, now: Date) async throws -> ChargeAttempt? {
         let logger = self.logger
         let (resendLimit, settleAfter) = (resendLimitSeconds, max(settleAfterSeconds, resendLimitSeconds))
@@ -156,6 +160,7 @@ struct InvoiceBook {
             var attempt = ChargeAttempt(invoiceID: invoice, subscriptionID: subscription, attempt: count, amount: amount,
                                         currency: currency, customer: latest.payer?.customer ?? customer,
                                         paymentMethod: latest.payer?.method ?? method)
+            attempt.onClosedInvoice = true
             if let intent = latest.paymentIntentID {
                 attempt.paymentIntentID = intent
                 return attempt

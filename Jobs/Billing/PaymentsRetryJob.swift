@@ -97,7 +97,7 @@ public struct PaymentsRetryJob: JobHandler {
                 SELECT i.tenant_id, i.subscription_id, i.id, i.attempt_count, a.payment_intent_id IS NOT NULL FROM invoices i
                 JOIN payment_attempts a ON a.tenant_id = i.tenant_id AND a.invoice_id = i.id AND a.attempt = i.attempt_count
                 WHERE i.next_attempt_at IS NULL AND a.status = 'pending'
-                  AND (i.status = 'open' OR i.status = 'uncollectible' AND (a.payment_intent_id IS NOT NULL OR \(expired)))
+                  AND (i.status = 'open' OR (i.status = 'uncollectible' AND (a.payment_intent_id IS NOT NULL OR \(expired))))
                   AND a.created_at <= now() - make_interval(secs => $1) AND \(window)
                   AND ($2::uuid IS NULL OR i.tenant_id = $2)
                 ORDER BY a.created_at LIMIT $3

@@ -181,8 +181,44 @@ final class PaymentsRetryWindowTests: XCTestCase {
                 statuses.append(try await world.invoices(tenant, subscription: subscription).map(\.status))
             }
             XCTAssertEqual(statuses, [["uncollectible"], ["uncollectible"], ["paid"]])
+            let stillCanceled = try await world.scalar(tenant, """
+                SELECT count(*) FROM subscriptions WHERE id = '\(subscriptions[2].uuidString)' AND status = 'canceled'
+                """)
+            XCTAssertEqual(stillCanceled, 1, "paid late, the subscription stays canceled")
             let heldAfter = try await world.paymentIntentsHeld()
             XCTAssertEqual(heldAfter, heldBefore, "nothing charged by any of it")
+        }
+    }
+
+    /// A payment the customer was to make later (a bank transfer) still pending when the
+    /// subscription is canceled: the invoice is closed, so the PaymentIntent is canceled at once
+    /// (not left open for a week for a subscription that has ended) and the attempt failed, with no
+    /// dunning after it.
+    func testAPaymentToMakeLaterIsCanceledOnceItsInvoiceIsClosed() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 4_200)
+            let made = try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "ended")
+            let id = try XCTUnwrap(made.first)
+            try await world.scriptRequiresAction(customer: "ended-1", nextAction: "display_bank_transfer_instructions")
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let issued = try await world.invoices(tenant, subscription: id)
+            let invoice = try XCTUnwrap(issued.first)
+            let waiting = try await world.attempts(tenant, invoice: invoice.id)
+            let intent = try XCTUnwrap(waiting.first?.intent, "waiting for the transfer, kept on the attempt")
+
+            try await world.run(SubscriptionUpdateJob(database: world.app, clock: world.clock),
+                                .init(subscriptionID: id, cancel: true), tenant: tenant)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["failed"])
+            XCTAssertEqual(attempts.first?.decline, "payment_intent_action_required")
+            let canceled = try await world.paymentIntent(intent)
+            XCTAssertEqual(canceled["status"]?.stringValue, "canceled", "the customer can no longer pay a subscription that ended")
+            let after = try await world.invoices(tenant, subscription: id)
+            let closed = try XCTUnwrap(after.first)
+            XCTAssertEqual(closed.status, "uncollectible")
+            XCTAssertNil(closed.nextAttemptAt, "no dunning after it")
         }
     }
 }

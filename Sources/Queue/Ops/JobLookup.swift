@@ -51,7 +51,8 @@ public struct JobLookup: Sendable {
         if let droppedAt {
             let when = Date(timeIntervalSince1970: Double(droppedAt) / 1000).formatted(.iso8601)
             return "no job \(id) in queue \(queue) now: it died, and its dead letter was dropped at \(when) by the cap "
-                + "(queues.dead_letter_cap; dead_dropped in the status): its arguments and errors are gone"
+                + "(queues.dead_letter_cap; dead_dropped in the status): its arguments and errors are gone "
+                + "(had the id been enqueued again since, that job may have succeeded)"
         }
         return "no job \(id) in queue \(queue) now: a job that succeeded is deleted, and so is a dead letter once deleted "
             + "(webhook events keep their outcome in the webhook inbox)"

@@ -297,7 +297,7 @@ enum QueueScripts {
     return 1
     """)
 
-    /// BURY — KEYS: inflight, jobs, dead, deadjobs, stats. ARGV: id, payload, now, cap.
+    /// BURY — KEYS: inflight, jobs, dead, deadjobs, stats (and, built from `dead`, its `:dropped`). ARGV: id, payload, now, cap.
     /// Moves a job this process holds to the dead letters with its error history.
     static let bury = RedisScript(name: "bury", source: deadHelpers + """
 
@@ -306,7 +306,7 @@ enum QueueScripts {
     return 1
     """)
 
-    /// RECOVER — KEYS: inflight (of a dead process), jobs, ring, stats, wake, dead, deadjobs.
+    /// RECOVER — KEYS: inflight (of a dead process), jobs, ring, stats, wake, dead, deadjobs (and, built from `dead`, its `:dropped`).
     /// ARGV: prefix, now, cap, then per job: id, tenant, the payload as read, the payload with
     /// the crash counted, and 'ready' or 'dead'.
     /// Crash recovery of the jobs a dead process held: each goes back to the head of its tenant's
