@@ -3,13 +3,13 @@ import Queue
 extension ScheduleStatus {
     /// The status as gauges for `GET /metrics`, so that monitoring can page on what `cityos status`
     /// prints in red: `cityos_schedule_alerts` counts the alert lines (``alerts``); per schedule, a
-    /// missed tick, a file the running schedulers do not run as it is, a last job retrying or dead,
+    /// missed tick, a file the running schedulers do not run as it is, a last job retrying, dead or dropped,
     /// and when its last tick ran (for "nothing ran for a day" rules).
     public var gaugeReadings: [GaugeReading] {
         var readings = [
             GaugeReading("cityos_schedule_alerts",
                          "Schedule alerts now, as `cityos status` lists them (no scheduler running, a missed tick, "
-                            + "a file not run as it is, a schedule run without its file, a last job retrying or dead).",
+                            + "a file not run as it is, a schedule run without its file, a last job retrying, dead or dropped).",
                          [], Double(alerts.count)),
             GaugeReading("cityos_schedulers_running", "Live scheduler processes (0: no schedule is enqueued).",
                          [], Double(runningSchedulers.count)),

@@ -11,6 +11,21 @@ import XCTest
 /// 23.5 h (a send may still be running), settled from Stripe's record from 23.5 h to 7 days, an
 /// operator's after; one Stripe answered as still settling is read again by every run.
 final class PaymentsRetryWindowTests: XCTestCase {
+    /// Runs one delivery of `payments.retry` for `tenant` under job id `id`, and returns the ids of
+    /// the `billing.invoice` jobs it put in the outbox, deleted there (no other test's relay runs them).
+    private static func runPaymentsRetry(_ world: BillingWorld, tenant: UUID, id: String) async throws -> [String] {
+        try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(tenantID: tenant),
+                            tenant: nil, id: id)
+        return try await world.app.withPlatformSweep { connection in
+            let rows = try await connection.query("""
+                DELETE FROM outbox WHERE kind = 'billing.invoice' AND tenant_id = \(tenant) RETURNING job_id
+                """, logger: BillingWorld.logger)
+            var ids: [String] = []
+            for try await id in rows.decode(String.self) { ids.append(id) }
+            return ids
+        }
+    }
+
     func testPendingAttemptsAreResumedLeftAloneOrSettledFromTheRecordByTheirAge() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
@@ -45,21 +60,9 @@ final class PaymentsRetryWindowTests: XCTestCase {
             }
 
             let runID = JobID.make()
-            try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(tenantID: tenant),
-                                tenant: nil, id: runID)
-            let fannedOut = try await world.app.withPlatformSweep { connection in
-                let rows = try await connection.query("""
-                    SELECT job_id FROM outbox WHERE kind = 'billing.invoice' AND tenant_id = \(tenant)
-                    """, logger: BillingWorld.logger)
-                var ids: [String] = []
-                for try await id in rows.decode(String.self) { ids.append(id) }
-                return ids
-            }
+            let fannedOut = try await Self.runPaymentsRetry(world, tenant: tenant, id: runID)
             func id(_ age: String, _ suffix: String) throws -> String {
                 JobID.derived(from: "billing.invoice:\(try XCTUnwrap(invoices[age]).uuidString.lowercased()):attempt:1:\(suffix)")
-            }
-            try await world.app.withPlatformSweep { connection in   // no relay of another test's runs them
-                try await connection.query("DELETE FROM outbox WHERE tenant_id = \(tenant)", logger: BillingWorld.logger)
             }
             XCTAssertEqual(Set(fannedOut), [try id("2 hours", "resume"), try id("24 hours", "settle"),
                                             try id("30 hours", "check:\(runID)")],
@@ -68,19 +71,7 @@ final class PaymentsRetryWindowTests: XCTestCase {
             // The settling one is read again by the next run, under that run's id; the others are
             // fanned out once (their ids are taken).
             let nextRun = JobID.make()
-            try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(tenantID: tenant),
-                                tenant: nil, id: nextRun)
-            let again = try await world.app.withPlatformSweep { connection in
-                let rows = try await connection.query("""
-                    SELECT job_id FROM outbox WHERE kind = 'billing.invoice' AND tenant_id = \(tenant)
-                    """, logger: BillingWorld.logger)
-                var ids: [String] = []
-                for try await id in rows.decode(String.self) { ids.append(id) }
-                return ids
-            }
-            try await world.app.withPlatformSweep { connection in
-                try await connection.query("DELETE FROM outbox WHERE tenant_id = \(tenant)", logger: BillingWorld.logger)
-            }
+            let again = try await Self.runPaymentsRetry(world, tenant: tenant, id: nextRun)
             XCTAssertTrue(again.contains(try id("30 hours", "check:\(nextRun)")), "\(again)")
 
             // The jobs themselves, at the production limits (23 h, 23.5 h), on the sandbox.
@@ -146,19 +137,7 @@ final class PaymentsRetryWindowTests: XCTestCase {
             XCTAssertEqual(intent.status, .succeeded)
 
             let runID = JobID.make()
-            try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(tenantID: tenant),
-                                tenant: nil, id: runID)
-            let fannedOut = try await world.app.withPlatformSweep { connection in
-                let rows = try await connection.query("""
-                    SELECT job_id FROM outbox WHERE kind = 'billing.invoice' AND tenant_id = \(tenant)
-                    """, logger: BillingWorld.logger)
-                var ids: [String] = []
-                for try await id in rows.decode(String.self) { ids.append(id) }
-                return ids
-            }
-            try await world.app.withPlatformSweep { connection in
-                try await connection.query("DELETE FROM outbox WHERE tenant_id = \(tenant)", logger: BillingWorld.logger)
-            }
+            let fannedOut = try await Self.runPaymentsRetry(world, tenant: tenant, id: runID)
             func id(_ age: String) throws -> String {
                 JobID.derived(from: "billing.invoice:\(try XCTUnwrap(invoices[age]).uuidString.lowercased()):attempt:1:settle")
             }
