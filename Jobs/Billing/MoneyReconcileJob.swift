@@ -14,6 +14,10 @@ public struct MoneyReconcileJob: JobHandler {
     public typealias Arguments = JSONValue
 
     public static let kind = "money.reconcile"
+    /// How old its check may grow before the status calls it failing (`not_published`): it runs
+    /// daily (Schedules/money-reconcile.yaml), and a day and two hours without a run means the money
+    /// is no longer checked (the schedule disabled, its jobs dead), which a green check would hide.
+    public static let staleAfterSeconds = 26 * 3600
     public static let options = JobOptions(queue: "payments", retry: .exponentialJitter(maxAttempts: 5), timeout: .seconds(600))
     let database: Database?
     let checks: StatusChecks?
@@ -152,7 +156,8 @@ public struct MoneyReconcileJob: JobHandler {
 
         func check(jobID: String) -> StatusCheck {
             StatusCheck(name: MoneyReconcileJob.kind, invariants: invariants, samples: Array(samples.prefix(20)),
-                        checkedAt: Int64(Date().timeIntervalSince1970 * 1000), jobID: jobID)
+                        checkedAt: Int64(Date().timeIntervalSince1970 * 1000), jobID: jobID,
+                        staleAfterSeconds: MoneyReconcileJob.staleAfterSeconds)
         }
     }
 }

@@ -21,6 +21,8 @@ final class MoneyReconcileTests: XCTestCase {
             // The database is shared by the whole suite: compare with what was there before.
             let before = try await reconcile(world)
             XCTAssertEqual(Set(before.invariants.keys), Set(MoneyReconcileJob.invariants.map(\.name)), "every invariant is reported")
+            XCTAssertEqual(before.staleAfterSeconds, 26 * 3600, "a day and two hours without a run reads as failing")
+            XCTAssertEqual(before.read(at: before.checkedAt + 27 * 3_600_000).invariants[StatusCheck.notPublished], 1)
 
             // A paid invoice no attempt paid (what a bug or a hand edit would leave).
             let forged = UUID()
