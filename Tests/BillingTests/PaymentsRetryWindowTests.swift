@@ -11,6 +11,34 @@ import XCTest
 /// 23.5 h (a send may still be running), settled from Stripe's record from 23.5 h to 7 days, an
 /// operator's after; one Stripe answered as still settling is read again by every run.
 final class PaymentsRetryWindowTests: XCTestCase {
+    /// An invoice of `subscription` for `amount` USD cents whose attempt 1, charging `customer`, was
+    /// made `age` ago (an SQL interval) and is still pending: its answer lost, or with `intent`,
+    /// answered as still settling; `closed`: the invoice `uncollectible`, its subscription canceled
+    /// meanwhile. Returns the invoice's id.
+    private static func pendingAttempt(_ world: BillingWorld, tenant: UUID, subscription: UUID, amount: Int64, age: String,
+                                       customer: String, intent: String? = nil, closed: Bool = false) async throws -> UUID {
+        let invoice = UUID()
+        let status = closed ? "uncollectible" : "open"
+        let failure: String? = closed ? "subscription canceled" : nil
+        try await world.app.withTenant(tenant) { connection in
+            try await connection.query("""
+                INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency,
+                                      attempt_count, status, last_failure)
+                SELECT \(tenant), \(invoice), id, plan_id, current_period_end, current_period_end + interval '1 month',
+                       \(amount), 'USD', 1, \(status), \(failure)
+                FROM subscriptions WHERE id = \(subscription)
+                """, logger: BillingWorld.logger)
+            try await connection.query("""
+                INSERT INTO payment_attempts (tenant_id, id, invoice_id, attempt, idempotency_key, amount, currency,
+                                              customer_id, payment_method, payment_intent_id, created_at)
+                SELECT tenant_id, gen_random_uuid(), id, 1, 'invoice_' || id || '_attempt_1', amount, currency,
+                       \(customer), 'pm_card_visa', \(intent), now() - \(age)::interval
+                FROM invoices WHERE id = \(invoice)
+                """, logger: BillingWorld.logger)
+        }
+        return invoice
+    }
+
     /// Runs one delivery of `payments.retry` for `tenant` under job id `id`, and returns the ids of
     /// the `billing.invoice` jobs it put in the outbox, deleted there (no other test's relay runs them).
     private static func runPaymentsRetry(_ world: BillingWorld, tenant: UUID, id: String) async throws -> [String] {
@@ -34,29 +62,10 @@ final class PaymentsRetryWindowTests: XCTestCase {
             let subscriptions = try await world.makeSubscriptions(tenant, plan: plan, count: ages.count, prefix: "window")
             var invoices: [String: UUID] = [:]
             for (index, (age, subscription)) in zip(ages, subscriptions).enumerated() {
-                let invoice = UUID()
-                invoices[age] = invoice
-                let intent: String? = age == "30 hours" ? "pi_still_processing" : nil
-                try await world.app.withTenant(tenant) { connection in
-                    // Attempt 1 made `age` ago and still pending (its answer lost; or, with a
-                    // PaymentIntent, answered as still processing).
-                    try await connection.query("""
-                        INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency,
-                                              attempt_count)
-                        SELECT \(tenant), \(invoice), id, plan_id, current_period_end, current_period_end + interval '1 month',
-                               1300, 'USD', 1
-                        FROM subscriptions WHERE id = \(subscription)
-                        """, logger: BillingWorld.logger)
-                    try await connection.query(PostgresQuery(unsafeSQL: """
-                        INSERT INTO payment_attempts (tenant_id, id, invoice_id, attempt, idempotency_key, amount, currency,
-                                                      customer_id, payment_method, payment_intent_id, created_at)
-                        SELECT tenant_id, gen_random_uuid(), id, 1, 'invoice_' || id || '_attempt_1', 1300, 'USD',
-                               'window-\(index + 1)', 'pm_card_visa', $1,
-                               now() - interval '\(age)'
-                        FROM invoices WHERE id = $2
-                        """, binds: { var b = PostgresBindings(); b.append(intent); b.append(invoice); return b }()),
-                        logger: BillingWorld.logger)
-                }
+                // With a PaymentIntent: answered as still processing.
+                invoices[age] = try await Self.pendingAttempt(world, tenant: tenant, subscription: subscription, amount: 1_300,
+                                                              age: age, customer: "window-\(index + 1)",
+                                                              intent: age == "30 hours" ? "pi_still_processing" : nil)
             }
 
             let runID = JobID.make()
@@ -107,27 +116,13 @@ final class PaymentsRetryWindowTests: XCTestCase {
             let subscriptions = try await world.makeSubscriptions(tenant, plan: plan, count: ages.count, prefix: "closed")
             var invoices: [String: UUID] = [:]
             for (index, (age, subscription)) in zip(ages, subscriptions).enumerated() {
-                let invoice = UUID()
-                invoices[age] = invoice
                 try await world.app.withTenant(tenant) { connection in
                     try await connection.query("""
                         UPDATE subscriptions SET status = 'canceled', canceled_at = now() WHERE id = \(subscription)
                         """, logger: BillingWorld.logger)
-                    try await connection.query("""
-                        INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency,
-                                              attempt_count, status, last_failure)
-                        SELECT \(tenant), \(invoice), id, plan_id, current_period_end, current_period_end + interval '1 month',
-                               1500, 'USD', 1, 'uncollectible', 'subscription canceled'
-                        FROM subscriptions WHERE id = \(subscription)
-                        """, logger: BillingWorld.logger)
-                    try await connection.query(PostgresQuery(unsafeSQL: """
-                        INSERT INTO payment_attempts (tenant_id, id, invoice_id, attempt, idempotency_key, amount, currency,
-                                                      customer_id, payment_method, created_at)
-                        SELECT tenant_id, gen_random_uuid(), id, 1, 'invoice_' || id || '_attempt_1', 1500, 'USD',
-                               'closed-\(index + 1)', 'pm_card_visa', now() - interval '\(age)'
-                        FROM invoices WHERE id = $1
-                        """, binds: { var b = PostgresBindings(); b.append(invoice); return b }()), logger: BillingWorld.logger)
                 }
+                invoices[age] = try await Self.pendingAttempt(world, tenant: tenant, subscription: subscription, amount: 1_500,
+                                                              age: age, customer: "closed-\(index + 1)", closed: true)
             }
             // The 25-hour one did reach Stripe, and charged: only its answer was lost.
             let charged = ChargeAttempt(invoiceID: try XCTUnwrap(invoices["25 hours"]), subscriptionID: subscriptions[2],
