@@ -377,16 +377,51 @@ final class DunningTests: XCTestCase {
         }
     }
 
-    /// 3-D Secure off-session: Stripe answers `requires_action` and keeps the PaymentIntent so, for
-    /// ever. It is canceled (so it can never charge once the next attempt has) and the attempt fails
-    /// for dunning to chase; a cancel that did not get through is tried again from the PaymentIntent
-    /// kept on the attempt.
-    func testAChargeWaitingForTheCustomersAuthenticationIsCanceledAndChasedByDunning() async throws {
+    /// 3-D Secure off-session: the customer's bank asks them to authenticate the charge, and nobody
+    /// is there to do it. Stripe declines it (402 `authentication_required`, the PaymentIntent back in
+    /// `requires_payment_method`): the attempt fails for dunning to chase, nothing to cancel.
+    func testAnOffSessionChargeTheBankWantsAuthenticatedIsDeclinedAndChasedByDunning() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
             let plan = try await world.makePlan(tenant, amount: 4_200)
             let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "sca").first)
             try await world.scriptRequiresAction(customer: "sca-1")
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            var attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["failed"])
+            XCTAssertEqual(attempts.first?.decline, "authentication_required")
+            let intent = try unwrap(attempts.first?.intent, "the declined PaymentIntent, named in Stripe's error")
+            let declined = try await world.paymentIntent(intent)
+            XCTAssertEqual(declined["status"]?.stringValue, "requires_payment_method")
+            let cancels = try await world.paymentIntentCancels()
+            XCTAssertEqual(cancels, 0, "a declined PaymentIntent cannot charge: nothing to cancel")
+            let state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "past_due")
+            let open = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(open.status, "open")
+            XCTAssertNotNil(open.nextAttemptAt, "dunning schedules the next attempt")
+
+            // By the next attempt the customer has authenticated (or changed card): it charges.
+            world.clock.advance(by: day)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let paid = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(paid.status, "paid")
+            attempts = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(attempts.map(\.status), ["failed", "succeeded"])
+        }
+    }
+
+    /// Should Stripe ever answer an off-session charge with `requires_action` for an authentication
+    /// (it declines them: see above), the PaymentIntent would wait for ever. It is canceled (so it can
+    /// never charge once the next attempt has) and the attempt fails for dunning to chase; a cancel
+    /// that did not get through is tried again from the PaymentIntent kept on the attempt.
+    func testAChargeWaitingForTheCustomersAuthenticationIsCanceledAndChasedByDunning() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 4_200)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "sca").first)
+            try await world.scriptRequiresAction(customer: "sca-1", evenOffSession: true)
             try await world.scriptFailure(endpoint: "POST /stripe/v1/payment_intents/{id}/cancel", status: 503, times: 3)
             do {
                 try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)

@@ -92,6 +92,43 @@ final class StripeConnectorTests: XCTestCase {
         XCTAssertEqual(next.status, .succeeded)
     }
 
+    /// The customer's bank asks them to authenticate a charge (3-D Secure): off-session nobody can,
+    /// and Stripe declines it (402 `authentication_required`); on-session it waits for them
+    /// (`requires_action`). A payment the customer makes later (a bank transfer) waits either way.
+    func testAChargeTheBankWantsAuthenticatedIsDeclinedOffSessionAndWaitsOnSession() async throws {
+        let connectors = try sandbox.connectors()
+        defer { Task { await connectors.shutdown() } }
+        let euros = Money(minorUnits: 4200, currency: "eur")
+        try await sandbox.script(["kind": "requires_action", "customer": "cus_sca", "times": 2])
+        do {
+            _ = try await connectors.stripe.chargeOffSession(amount: euros, customer: "cus_sca", paymentMethod: "pm_card_visa",
+                                                             idempotencyKey: "sca:off")
+            XCTFail("off-session, a charge that needs authentication must be declined")
+        } catch {
+            guard case .declined(_, let code, let declineCode, _, let intentID) = error else {
+                return XCTFail("expected a decline, got \(error)")
+            }
+            XCTAssertEqual(code, "authentication_required")
+            XCTAssertEqual(declineCode, "authentication_required")
+            XCTAssertFalse(error.isRetryable)
+            let intent = try await connectors.stripe.paymentIntent(id: try XCTUnwrap(intentID))
+            XCTAssertEqual(intent.status, .requiresPaymentMethod)
+            XCTAssertNil(intent.nextActionType)
+        }
+        let created = try await connectors.stripe.createPaymentIntent(.init(amount: euros, customer: "cus_sca"),
+                                                                      idempotencyKey: "sca:on:create")
+        let waiting = try await connectors.stripe.confirmPaymentIntent(id: created.id, paymentMethod: "pm_card_visa",
+                                                                       offSession: false, idempotencyKey: "sca:on:confirm")
+        XCTAssertEqual(waiting.status, .requiresAction, "on-session the customer is there to authenticate")
+        XCTAssertEqual(waiting.nextActionType, "use_stripe_sdk")
+
+        try await sandbox.script(["kind": "requires_action", "customer": "cus_sca", "next_action": "display_bank_transfer_instructions"])
+        let transfer = try await connectors.stripe.chargeOffSession(amount: euros, customer: "cus_sca", paymentMethod: "pm_card_visa",
+                                                                    idempotencyKey: "sca:transfer")
+        XCTAssertEqual(transfer.status, .requiresAction, "a payment the customer makes later is not declined off-session")
+        XCTAssertEqual(transfer.nextActionType, "display_bank_transfer_instructions")
+    }
+
     func testCreateThenConfirmOffSession() async throws {
         let connectors = try sandbox.connectors()
         defer { Task { await connectors.shutdown() } }

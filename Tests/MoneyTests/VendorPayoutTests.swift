@@ -357,6 +357,39 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
         }
     }
 
+    /// The vendor's account lost its `transfers` capability at Stripe (requirements past due) before
+    /// the platform heard of it: Stripe refuses the transfer. The payout fails saying why, its
+    /// entries go back to the balance, and once the account is active again they are paid once.
+    func testATransferToAnAccountThatCannotReceiveOneFailsThePayoutAndKeepsTheBalance() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let connected = try XCTUnwrap(account)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            try await world.setPayoutsEnabled(connected, false)
+            do {
+                try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+                XCTFail("a refused transfer fails the job")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent, "\(failure)")
+                XCTAssertTrue("\(failure)".contains("insufficient_capabilities_for_transfer"), "\(failure)")
+            }
+            let failed = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(failed.map(\.status), ["failed"])
+            XCTAssertTrue(failed.first?.reason?.contains("capabilities") ?? false, "\(failed)")
+            let balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, owed, "nothing was paid")
+            let none = try await world.transfers(to: connected)
+            XCTAssertTrue(none.isEmpty)
+
+            try await world.setPayoutsEnabled(connected, true)
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["failed", "paid"])
+            let transfers = try await world.transfers(to: connected)
+            XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "paid once, in full")
+        }
+    }
+
     func testAProcessWithoutConnectorsRefusesPayoutsSayingWhy() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, _) = try await vendorWithSales(world)

@@ -115,8 +115,11 @@ struct ControlRoutes {
     /// `{"kind": "processing", "customer": "cus_…", "times": 1}` (the charge stays `processing`, no webhook,
     /// until `POST /_sandbox/stripe/payment_intents/{id}/settle`),
     /// `{"kind": "requires_action", "customer": "cus_…", "times": 1}` (the customer's bank asks them to
-    /// authenticate the charge: it stays `requires_action` until canceled, no webhook; `"next_action":
-    /// "display_bank_transfer_instructions"` names another next action than `use_stripe_sdk`).
+    /// authenticate the charge: it stays `requires_action` until canceled, no webhook; an off-session
+    /// charge is declined instead, 402 `authentication_required`, as Stripe does, unless
+    /// `"even_off_session": true`; `"next_action": "display_bank_transfer_instructions"` names another
+    /// next action than `use_stripe_sdk`: a payment the customer makes later, `requires_action` even
+    /// off-session).
     static func script(_ body: [String: SandboxJSON], world: SandboxWorld) throws(ControlError) -> SandboxJSON {
         let times = body["times"]?.int ?? 1
         guard (1...10_000).contains(times) else { throw ControlError("bad_request", "times must be 1...10000") }
@@ -133,7 +136,12 @@ struct ControlRoutes {
                 throw ControlError("bad_request", "\(kind) needs a customer")
             }
             let nextAction = kind == "requires_action" ? body["next_action"]?.string ?? "use_stripe_sdk" : nil
-            world.scripting.leaveUnsettled(customer: customer, status: kind, nextAction: nextAction, times: times)
+            let evenOffSession = body["even_off_session"]?.bool ?? false
+            guard body["even_off_session"] == nil || body["even_off_session"]?.bool != nil else {
+                throw ControlError("bad_request", "even_off_session must be true or false")
+            }
+            world.scripting.leaveUnsettled(customer: customer, .init(status: kind, nextAction: nextAction,
+                                                                     evenOffSession: evenOffSession, left: times))
             return world.scripting.json
         }
         guard let endpoint = body["endpoint"]?.string, world.endpoints.contains(endpoint) else {

@@ -31,6 +31,25 @@ final class Scripting: Sendable {
     /// that an endpoint with idempotency saves the answer the caller gets.
     @TaskLocal static var behind: Outcome?
 
+    /// A customer's next charges scripted to stay unsettled.
+    struct Unsettled: Sendable, Equatable {
+        /// `processing` or `requires_action`.
+        var status: String
+        /// The `next_action` type of a `requires_action`.
+        var nextAction: String?
+        /// Answer `requires_action` for an authentication even to an off-session charge, which
+        /// Stripe itself declines instead (402 `authentication_required`): to test a client's guard
+        /// for a PaymentIntent that waits for an authentication nobody is there to give.
+        var evenOffSession = false
+        var left: Int
+
+        /// Whether the customer's bank asks them to authenticate (3-D Secure), rather than for a
+        /// payment they make later (bank transfer instructions, a voucher, microdeposits).
+        var asksForAuthentication: Bool {
+            status == "requires_action" && (nextAction == "use_stripe_sdk" || nextAction == "redirect_to_url")
+        }
+    }
+
     struct Decline: Sendable {
         var code: String
         var remaining: Int
@@ -41,7 +60,7 @@ final class Scripting: Sendable {
         var declines: [String: Decline] = [:]
         /// Customers whose next charges stay unsettled, by count, with the status Stripe answers:
         /// `processing` (a bank debit), `requires_action` (the bank asks the customer to authenticate).
-        var unsettled: [String: (status: String, nextAction: String?, left: Int)] = [:]
+        var unsettled: [String: Unsettled] = [:]
         /// Calls held by a `hang`, woken by `releaseAll()`.
         var hanging: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
@@ -67,18 +86,18 @@ final class Scripting: Sendable {
         state.withLock { $0.declines[customer] = Decline(code: code, remaining: times) }
     }
 
-    func leaveUnsettled(customer: String, status: String, nextAction: String? = nil, times: Int) {
-        state.withLock { $0.unsettled[customer] = (status, nextAction, times) }
+    func leaveUnsettled(customer: String, _ unsettled: Unsettled) {
+        state.withLock { $0.unsettled[customer] = unsettled }
     }
 
-    /// The status (and next action) this customer's next charge is scripted to stay in, if any
-    /// (used up as taken).
-    func takeUnsettled(customer: String?) -> (status: String, nextAction: String?)? {
+    /// What this customer's next charge is scripted to stay in, if anything (used up as taken).
+    func takeUnsettled(customer: String?) -> Unsettled? {
         guard let customer else { return nil }
         return state.withLock { state in
-            guard let (status, nextAction, left) = state.unsettled[customer], left > 0 else { return nil }
-            state.unsettled[customer] = left > 1 ? (status, nextAction, left - 1) : nil
-            return (status, nextAction)
+            guard var held = state.unsettled[customer], held.left > 0 else { return nil }
+            held.left -= 1
+            state.unsettled[customer] = held.left > 0 ? held : nil
+            return held
         }
     }
 
@@ -115,7 +134,8 @@ final class Scripting: Sendable {
             }
             var unsettled: [String: SandboxJSON] = [:]
             for (customer, held) in state.unsettled {
-                unsettled[customer] = ["status": .string(held.status), "next_action": held.nextAction.json, "times": .int(held.left)]
+                unsettled[customer] = ["status": .string(held.status), "next_action": held.nextAction.json,
+                                       "even_off_session": .bool(held.evenOffSession), "times": .int(held.left)]
             }
             return ["endpoints": .object(outcomes), "declines": .object(declines), "unsettled": .object(unsettled)]
         }

@@ -26,7 +26,7 @@ struct StripeRoutes {
                 throw stripeInvalid("You cannot confirm this PaymentIntent because it's missing a payment method.",
                                     param: "payment_method")
             }
-            return Self.attemptCharge(intent, key: key, world: world)
+            return Self.attemptCharge(intent, offSession: try form.bool("off_session"), key: key, world: world)
         }
         routes.stripePost("/v1/payment_intents/{id}/cancel") { form, context, key throws(ServiceFailure) in
             try Self.cancel(Answer.parameter(context, "id"), reason: form["cancellation_reason"], key: key, world: world)
@@ -93,24 +93,31 @@ struct StripeRoutes {
             world.stripe.paymentIntents.put(intent["id"]?.string ?? "", intent)
             return StripeOutcome(body: intent)
         }
-        return attemptCharge(intent, key: key, world: world)
+        return attemptCharge(intent, offSession: offSession, key: key, world: world)
     }
 
     /// Charges the intent's payment method: succeeded, or declined (402 `card_error`, the intent
-    /// back in `requires_payment_method`), with the matching webhook.
-    static func attemptCharge(_ original: SandboxJSON, key: String?, world: SandboxWorld) -> StripeOutcome {
+    /// back in `requires_payment_method`), with the matching webhook. A charge the customer's bank
+    /// asks them to authenticate waits for them (`requires_action`), or, `offSession` (nobody there
+    /// to do it), is declined with `authentication_required`, as Stripe does.
+    static func attemptCharge(_ original: SandboxJSON, offSession: Bool, key: String?, world: SandboxWorld) -> StripeOutcome {
         var intent = original
         let id = intent["id"]?.string ?? ""
         let method = intent["payment_method"]?.string ?? ""
         let charge = SandboxIDs.stripe("ch")
         intent["latest_charge"] = .string(charge)
-        if let (status, nextAction) = world.scripting.takeUnsettled(customer: intent["customer"]?.string) {
+        let unsettled = world.scripting.takeUnsettled(customer: intent["customer"]?.string)
+        if let unsettled, unsettled.asksForAuthentication, offSession, !unsettled.evenOffSession {
+            return decline(intent, charge: charge, code: "authentication_required", declineCode: "authentication_required",
+                           message: "Your card was declined. This transaction requires authentication.", key: key, world: world)
+        }
+        if let unsettled {
             // A bank debit: Stripe answers `processing`; the outcome comes later, by webhook. Or the
-            // customer's bank asks for authentication (3-D Secure): `requires_action`, until the
-            // customer acts or the PaymentIntent is canceled.
-            intent["status"] = .string(status)
-            if status == "requires_action" {
-                let type = nextAction ?? "use_stripe_sdk"
+            // customer's bank asks for authentication (3-D Secure), or for a payment they make later:
+            // `requires_action`, until the customer acts or the PaymentIntent is canceled.
+            intent["status"] = .string(unsettled.status)
+            if unsettled.status == "requires_action" {
+                let type = unsettled.nextAction ?? "use_stripe_sdk"
                 intent["next_action"] = type == "use_stripe_sdk"
                     ? ["type": "use_stripe_sdk", "use_stripe_sdk": ["type": "three_d_secure_redirect"]] : ["type": .string(type)]
             }
@@ -121,18 +128,8 @@ struct StripeRoutes {
             ?? StripeState.decliningPaymentMethods[method]
         if let declineCode {
             let message = declineCode == "insufficient_funds" ? "Your card has insufficient funds." : "Your card was declined."
-            intent["status"] = "requires_payment_method"
-            intent["last_payment_error"] = [
-                "type": "card_error", "code": "card_declined", "decline_code": .string(declineCode),
-                "message": .string(message), "charge": .string(charge), "payment_method": ["id": .string(method)]]
-            world.stripe.paymentIntents.put(id, intent)
-            let body: SandboxJSON = ["error": [
-                "type": "card_error", "code": "card_declined", "decline_code": .string(declineCode),
-                "message": .string(message), "charge": .string(charge), "payment_intent": intent,
-                "doc_url": "https://stripe.com/docs/error-codes/card-declined"]]
-            return StripeOutcome(status: 402, body: body, afterwards: { [intent] in
-                send("payment_intent.payment_failed", intent, key: key, world: world)
-            })
+            return decline(intent, charge: charge, code: "card_declined", declineCode: declineCode, message: message,
+                           key: key, world: world)
         }
         intent["status"] = "succeeded"
         intent["amount_received"] = intent["amount"]
@@ -143,12 +140,42 @@ struct StripeRoutes {
         })
     }
 
+    /// A declined charge: 402 `card_error` with `code` and `declineCode`, the intent back in
+    /// `requires_payment_method` with the error as its `last_payment_error`, and
+    /// `payment_intent.payment_failed` sent.
+    static func decline(_ original: SandboxJSON, charge: String, code: String, declineCode: String, message: String,
+                        key: String?, world: SandboxWorld) -> StripeOutcome {
+        var intent = original
+        let error: [String: SandboxJSON] = [
+            "type": "card_error", "code": .string(code), "decline_code": .string(declineCode),
+            "message": .string(message), "charge": .string(charge)]
+        intent["status"] = "requires_payment_method"
+        intent["next_action"] = nil
+        var last = error
+        last["payment_method"] = ["id": intent["payment_method"] ?? .null]
+        intent["last_payment_error"] = .object(last)
+        world.stripe.paymentIntents.put(intent["id"]?.string ?? "", intent)
+        var body = error
+        body["payment_intent"] = intent
+        body["doc_url"] = .string("https://stripe.com/docs/error-codes/\(String(code.map { $0 == "_" ? "-" : $0 }))")
+        return StripeOutcome(status: 402, body: ["error": .object(body)], afterwards: { [intent] in
+            send("payment_intent.payment_failed", intent, key: key, world: world)
+        })
+    }
+
     static func createTransfer(_ form: StripeForm, key: String?, world: SandboxWorld) throws(ServiceFailure) -> StripeOutcome {
         let amount = try form.amount()
         let currency = try form.currency()
         let destination = try form.required("destination")
-        guard world.stripe.accounts[destination] != nil else {
+        guard let account = world.stripe.accounts[destination] else {
             throw .shaped(.stripe, status: 400, message: "No such destination: '\(destination)'", code: "resource_missing")
+        }
+        // As Stripe: an account whose `transfers` capability is not active (onboarding unfinished,
+        // requirements past due) cannot receive a transfer.
+        guard account["capabilities"]?["transfers"]?.string == "active" else {
+            throw .shaped(.stripe, status: 400, message: "Your destination account needs to have at least one of the following "
+                + "capabilities enabled: transfers, crypto_transfers, legacy_payments",
+                          code: "insufficient_capabilities_for_transfer").adding(param: "destination")
         }
         let transfer: SandboxJSON = [
             "id": .string(SandboxIDs.stripe("tr")), "object": "transfer", "amount": .int(amount), "amount_reversed": 0,

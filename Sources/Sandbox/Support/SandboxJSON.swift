@@ -46,6 +46,7 @@ enum SandboxJSON: Sendable, Equatable, Codable {
 
     var string: String? { if case .string(let value) = self { return value } else { return nil } }
     var int: Int? { if case .int(let value) = self { return value } else { return nil } }
+    var bool: Bool? { if case .bool(let value) = self { return value } else { return nil } }
     var object: [String: SandboxJSON]? { if case .object(let value) = self { return value } else { return nil } }
     var array: [SandboxJSON]? { if case .array(let value) = self { return value } else { return nil } }
 

@@ -53,7 +53,7 @@ struct ServiceFailure: Error, Sendable {
         return failure
     }
 
-    private func adding(param: String) -> ServiceFailure {
+    func adding(param: String) -> ServiceFailure {
         var copy = self
         copy.body["error"]?["param"] = .string(param)
         return copy

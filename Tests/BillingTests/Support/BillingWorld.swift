@@ -296,10 +296,12 @@ final class BillingWorld: @unchecked Sendable {
     }
 
     /// Scripts `customer`'s next charge to wait for them (`requires_action`): to authenticate it
-    /// (3-D Secure, `use_stripe_sdk`), or for a payment they make later (`nextAction`).
-    func scriptRequiresAction(customer: String, nextAction: String = "use_stripe_sdk") async throws {
+    /// (3-D Secure, `use_stripe_sdk`; off-session Stripe declines it instead, 402
+    /// `authentication_required`, unless `evenOffSession`), or for a payment they make later (`nextAction`).
+    func scriptRequiresAction(customer: String, nextAction: String = "use_stripe_sdk", evenOffSession: Bool = false) async throws {
         _ = try await sandboxJSON("/_sandbox/script", method: "POST",
-                                  body: "{\"kind\":\"requires_action\",\"customer\":\"\(customer)\",\"next_action\":\"\(nextAction)\"}")
+                                  body: "{\"kind\":\"requires_action\",\"customer\":\"\(customer)\",\"next_action\":\"\(nextAction)\","
+                                      + "\"even_off_session\":\(evenOffSession)}")
     }
 
     /// Scripts the next `times` calls to `endpoint` (`"POST /stripe/v1/…"`) to fail with `status`, before

@@ -204,6 +204,12 @@ final class MoneyWorld: @unchecked Sendable {
         try await control("/_sandbox/script", json)
     }
 
+    /// Sets whether connected account `account` can receive transfers and payouts, as Stripe's
+    /// onboarding or review would (its `transfers` capability `active` or `inactive`).
+    func setPayoutsEnabled(_ account: String, _ enabled: Bool) async throws {
+        try await control("/_sandbox/stripe/accounts/\(account)", "{\"payouts_enabled\": \(enabled)}")
+    }
+
     /// Forgets Stripe's idempotency keys, as Stripe does 24 hours after a key's first use.
     func expireIdempotencyKeys() async throws {
         try await control("/_sandbox/stripe/idempotency/expire", "{}")
