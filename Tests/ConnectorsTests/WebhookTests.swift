@@ -110,6 +110,53 @@ final class WebhookTests: XCTestCase {
         XCTAssertTrue(catcher.received.isEmpty)
     }
 
+    /// As the real services now and then do, an event is sent again, the same id and body signed
+    /// anew: twice, or late (held while sending is off, sent after a later one).
+    func testAnEventIsDeliveredAgainAsADuplicateOrLate() async throws {
+        let connectors = try sandbox.connectors()
+        defer { Task { await connectors.shutdown() } }
+        try await sandbox.control("POST", "/_sandbox/webhooks", ["enabled": false])
+        let first = try await connectors.stripe.chargeOffSession(
+            amount: .init(minorUnits: 700, currency: "usd"), customer: "cus_again", paymentMethod: "pm_card_visa",
+            idempotencyKey: "again-1")
+        try await sandbox.control("POST", "/_sandbox/webhooks", ["enabled": true])
+        let second = try await connectors.stripe.chargeOffSession(
+            amount: .init(minorUnits: 800, currency: "usd"), customer: "cus_again", paymentMethod: "pm_card_visa",
+            idempotencyKey: "again-2")
+        try await eventually("the second charge's event delivered") { self.catcher.received.count == 1 }
+        let held = try await sandbox.control("GET", "/_sandbox/webhooks")["deliveries"] as? [[String: Any]] ?? []
+        let firstEvent = try XCTUnwrap(held.first?["id"] as? String)
+        XCTAssertEqual(held.first?["state"] as? String, "skipped")
+
+        // The first charge's event, late; then again: a duplicate.
+        let late = try await sandbox.control("POST", "/_sandbox/webhooks/redeliver", ["id": firstEvent])
+        XCTAssertEqual(late["state"] as? String, "pending")
+        try await eventually("the late event delivered") { self.catcher.received.count == 2 }
+        try await sandbox.control("POST", "/_sandbox/webhooks/redeliver", ["id": firstEvent, "source": "stripe"])
+        try await eventually("the duplicate delivered") { self.catcher.received.count == 3 }
+        let objects = catcher.received.map { ($0.json["data"] as? [String: Any])?["object"] as? [String: Any] }
+        XCTAssertEqual(objects.map { $0?["id"] as? String }, [second.id, first.id, first.id], "late, then twice")
+        XCTAssertEqual(catcher.received[1].body, catcher.received[2].body, "the same event, byte for byte")
+        XCTAssertEqual(catcher.received[2].json["id"] as? String, firstEvent)
+        for received in catcher.received {
+            try Self.verifyTimestamped(received, header: "Stripe-Signature", secret: SandboxHarness.secrets["stripe"]!)
+        }
+        let deliveries = try await sandbox.control("GET", "/_sandbox/webhooks")["deliveries"] as? [[String: Any]] ?? []
+        XCTAssertEqual(deliveries.map { $0["redelivery"] as? Bool }, [false, false, true, true])
+
+        let unknown = try await sandbox.raw("POST", "/_sandbox/webhooks/redeliver", headers: ["Content-Type": "application/json"],
+                                            body: #"{"id": "evt_never_sent"}"#)
+        XCTAssertEqual(unknown.status, 404, "\(unknown.json)")
+        let otherService = try await sandbox.raw("POST", "/_sandbox/webhooks/redeliver", headers: ["Content-Type": "application/json"],
+                                                 body: #"{"id": "\#(firstEvent)", "source": "medusa"}"#)
+        XCTAssertEqual(otherService.status, 404, "no medusa event has that id")
+        let badSource = try await sandbox.raw("POST", "/_sandbox/webhooks/redeliver", headers: ["Content-Type": "application/json"],
+                                              body: #"{"id": "\#(firstEvent)", "source": "paypal"}"#)
+        XCTAssertEqual(badSource.status, 400)
+        XCTAssertTrue(((badSource.json["error"] as? [String: Any])?["message"] as? String ?? "").contains("stripe"), "\(badSource.json)")
+        XCTAssertEqual(catcher.received.count, 3, "nothing more was sent")
+    }
+
     // MARK: Signatures, computed here independently of the sandbox
 
     static func verifyTimestamped(_ received: WebhookCatcher.Received, header: String, secret: String,

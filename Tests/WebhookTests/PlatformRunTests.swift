@@ -185,7 +185,30 @@ final class PlatformRunTests: XCTestCase {
         let backlog = try XCTUnwrap(checks.first { $0["name"] as? String == "outbox.backlog" }, status.text)
         XCTAssertEqual(backlog["ok"] as? Bool, true, "\(backlog)")
 
-        // 4. SIGTERM: a clean exit; nothing in the log says error or a failed job.
+        // 4. Every webhook sent again, newest first, as the services now and then do (duplicates,
+        //    late): the ingress answers each as a duplicate, and nothing is booked or paid twice.
+        let sent = try await client.sandbox("GET", "/_sandbox/webhooks")["deliveries"] as? [[String: Any]] ?? []
+        let delivered = sent.filter { $0["state"] as? String == "delivered" }
+        XCTAssertTrue(delivered.contains { $0["type"] as? String == "transfer.created" }, "the payout's transfer event: \(sent)")
+        let duplicatesBefore = try await client.duplicates(base)
+        for delivery in delivered.reversed() {
+            let again = try await client.sandbox("POST", "/_sandbox/webhooks/redeliver",
+                                                 ["id": try XCTUnwrap(delivery["id"] as? String), "source": try XCTUnwrap(delivery["source"] as? String)])
+            XCTAssertEqual(again["state"] as? String, "pending", "\(again)")
+        }
+        var duplicates = 0
+        try await eventually(timeout: .seconds(30), "\(delivered.count) redeliveries answered as duplicates, \(duplicates) so far; "
+                             + "log: \(run.logPath)") {
+            duplicates = try await client.duplicates(base) - duplicatesBefore
+            return duplicates >= delivered.count
+        }
+        XCTAssertEqual(duplicates, delivered.count, "every redelivery a duplicate, none accepted as new")
+        let again = try await Self.payouts(app, tenant)
+        XCTAssertEqual(again.map(\.0), ["paid"], "one payout")
+        let ledgerAgain = try await Self.ledger(app, tenant)
+        XCTAssertEqual(ledgerAgain, settled, "nothing booked twice")
+
+        // 5. SIGTERM: a clean exit; nothing in the log says error or a failed job.
         run.signal(SIGTERM)
         let exit = try await run.waitForExit(timeout: .seconds(60))
         XCTAssertEqual(exit, 0, "log: \(run.logPath)")
@@ -194,7 +217,7 @@ final class PlatformRunTests: XCTestCase {
         }
         XCTAssertEqual(troubles, [], "log: \(run.logPath)")
 
-        // 5. Every job's outcome names its trace; the payout's jobs name the caller's, through
+        // 6. Every job's outcome names its trace; the payout's jobs name the caller's, through
         //    the outbox that payouts.run fans payouts.vendor out through.
         let outcomes = run.log.split(separator: "\n").compactMap { line -> [String: Any]? in
             guard line.contains("\"msg\":\"job succeeded\"") else { return nil }
@@ -267,6 +290,15 @@ final class PlatformRunTests: XCTestCase {
 
         func sandbox(_ method: String, _ path: String, _ json: [String: Any]? = nil) async throws -> [String: Any] {
             try await call(method, sandboxURL + path, json: json).json ?? [:]
+        }
+
+        /// Webhook deliveries the ingress answered as duplicates, every source (`/metrics`).
+        func duplicates(_ base: String) async throws -> Int {
+            let metrics = try await call("GET", base + "/metrics")
+            return metrics.text.split(separator: "\n")
+                .filter { $0.hasPrefix("cityos_webhooks_total{") && $0.contains(#"result="duplicate""#) }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+                .reduce(0) { $0 + Int($1) }
         }
 
         /// A Stripe call at the sandbox: a POST when `form` is given, else a GET.

@@ -9,6 +9,8 @@ import Hummingbird
 /// - `GET /_sandbox/state`: the ids each service holds (PaymentIntents, transfers, products, …)
 /// - `POST /_sandbox/reset`: forget everything (data, scripts, counts, keys, deliveries)
 /// - `GET|POST /_sandbox/webhooks`: deliveries so far; `{"enabled": false}` turns sending off
+/// - `POST /_sandbox/webhooks/redeliver`: `{"id": "evt_…"}` sends a recorded event again (a duplicate,
+///   or a late delivery)
 /// - `POST /_sandbox/medusa/orders`: place an order (sends `order.placed`)
 /// - `POST /_sandbox/fleetbase/orders/{id}/status`: set any delivery status (sends its event)
 /// - `POST /_sandbox/stripe/payment_intents/{id}/settle`: a `processing` PaymentIntent succeeds or fails
@@ -42,6 +44,26 @@ struct ControlRoutes {
                 }
                 world.webhooks.enabled = enabled
                 return ["enabled": .bool(enabled)]
+            }
+        }
+        router.post("/_sandbox/webhooks/redeliver") { request, _ in
+            await Self.handle { () throws(ControlError) in
+                let body = try await Self.object(request)
+                guard let id = body["id"]?.string, !id.isEmpty else {
+                    throw ControlError("bad_request", "send {\"id\": \"<event id>\"} (and \"source\" to choose between services)")
+                }
+                var source: SandboxService?
+                if let named = body["source"] {
+                    guard let known = named.string.flatMap(SandboxService.init(rawValue:)) else {
+                        throw ControlError("bad_request", "source must be one of: "
+                            + SandboxService.allCases.map(\.rawValue).joined(separator: ", "))
+                    }
+                    source = known
+                }
+                guard let state = world.webhooks.redeliver(eventID: id, source: source) else {
+                    throw ControlError("not_found", "no webhook with event id \(id) was sent", status: 404)
+                }
+                return ["redelivered": .string(id), "state": .string(state)]
             }
         }
         router.post("/_sandbox/medusa/orders") { request, _ in

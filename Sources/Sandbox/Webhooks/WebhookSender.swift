@@ -7,7 +7,8 @@ import Synchronization
 /// Sends the sandbox's webhooks to the platform's ingress, like the real services do for
 /// asynchronous outcomes: signed with the source's secret, in the background (an API answer
 /// never waits for it), each tried up to 3 times with a 5 s timeout. Every delivery is recorded
-/// for `GET /_sandbox/webhooks`; the control API turns sending off and on.
+/// for `GET /_sandbox/webhooks`; the control API turns sending off and on, and sends a recorded
+/// event again (`redeliver`), as the real services do now and then: the same event twice, or late.
 final class WebhookSender: Sendable {
     struct Delivery: Sendable {
         let source: SandboxService
@@ -18,6 +19,8 @@ final class WebhookSender: Sendable {
 
     private struct Record {
         var delivery: Delivery
+        /// Sent again by `redeliver`, not by the service's own work.
+        var redelivery = false
         var state: String  // pending, delivered, failed, skipped
         var attempts = 0
         var lastStatus: Int?
@@ -58,21 +61,38 @@ final class WebhookSender: Sendable {
     /// is off or the source has no secret.
     func send(_ source: SandboxService, eventID: String, type: String, body: SandboxJSON) {
         let delivery = Delivery(source: source, eventID: eventID, type: type, body: body.data)
-        let hasSecret = configuration.webhookSecrets[source.rawValue] != nil
-        let index = state.withLock { state -> Int? in
-            var record = Record(delivery: delivery, state: "pending")
-            if !state.enabled {
-                record.state = "skipped"
-                record.error = "webhooks are turned off"
-            } else if !hasSecret {
-                record.state = "skipped"
-                record.error = "no secret for \(source.rawValue) (CITYOS_WEBHOOK_SECRET_\(source.rawValue.uppercased()))"
-            }
-            state.next += 1
-            state.records[state.next] = record
-            return record.state == "pending" ? state.next : nil
-        }
+        let index = state.withLock { record(delivery, redelivery: false, in: &$0) }
         if let index { continuation.yield(index) }
+    }
+
+    /// Sends the event recorded last under `eventID` (of `source`, when given) again: the same id and
+    /// body, signed anew, as a service's duplicate or late delivery. Its record's state (`pending`,
+    /// or `skipped` when sending is off), or nil when no such event was recorded.
+    func redeliver(eventID: String, source: SandboxService?) -> String? {
+        let queued = state.withLock { state -> (index: Int?, state: String)? in
+            let sent = state.records.filter { $0.value.delivery.eventID == eventID && (source == nil || $0.value.delivery.source == source) }
+            guard let last = sent.max(by: { $0.key < $1.key })?.value.delivery else { return nil }
+            let index = record(last, redelivery: true, in: &state)
+            return (index, state.records[state.next]?.state ?? "pending")
+        }
+        if let index = queued?.index { continuation.yield(index) }
+        return queued?.state
+    }
+
+    /// Records a delivery; its number when it is to be sent, nil when skipped.
+    private func record(_ delivery: Delivery, redelivery: Bool, in state: inout State) -> Int? {
+        let source = delivery.source.rawValue
+        var record = Record(delivery: delivery, redelivery: redelivery, state: "pending")
+        if !state.enabled {
+            record.state = "skipped"
+            record.error = "webhooks are turned off"
+        } else if configuration.webhookSecrets[source] == nil {
+            record.state = "skipped"
+            record.error = "no secret for \(source) (CITYOS_WEBHOOK_SECRET_\(source.uppercased()))"
+        }
+        state.next += 1
+        state.records[state.next] = record
+        return record.state == "pending" ? state.next : nil
     }
 
     /// Delivers queued events until `stop()`.
@@ -132,7 +152,7 @@ final class WebhookSender: Sendable {
         }
     }
 
-    /// `{"enabled", "pending", "deliveries": [{source, id, type, state, attempts, last_status, error}]}`.
+    /// `{"enabled", "pending", "deliveries": [{source, id, type, state, attempts, last_status, error, redelivery}]}`.
     var json: SandboxJSON {
         state.withLock { state in
             let records = state.records.sorted { $0.key < $1.key }.map(\.value)
@@ -140,7 +160,7 @@ final class WebhookSender: Sendable {
                 ["source": .string(record.delivery.source.rawValue), "id": .string(record.delivery.eventID),
                  "type": .string(record.delivery.type), "state": .string(record.state),
                  "attempts": .int(record.attempts), "last_status": record.lastStatus.map(SandboxJSON.int) ?? .null,
-                 "error": record.error.json]
+                 "error": record.error.json, "redelivery": .bool(record.redelivery)]
             }
             return ["enabled": .bool(state.enabled),
                     "pending": .int(records.filter { $0.state == "pending" }.count),
