@@ -40,12 +40,27 @@ final class JSONFieldScannerTests: XCTestCase {
         XCTAssertNil(scan(deep), "nesting is bounded")
     }
 
+    /// A key on a path repeated in its object is refused: JSONDecoder, which the job reads the
+    /// body with, keeps the first value, so the event's id or tenant would differ from what the
+    /// ingress deduplicated and routed it by. Keys off the paths may repeat, as JSON allows.
+    func testAKeyOnAPathRepeatedInItsObjectIsRefused() {
+        XCTAssertNil(scan(#"{"id":"evt_A","n":1,"id":"evt_B"}"#))
+        XCTAssertNil(scan(#"{"id":{"x":1},"id":"evt_B"}"#), "the first is not a string: still a repeat")
+        XCTAssertNil(scan(#"{"data":{"object":{}},"data":{"object":{"metadata":{"tenant_id":"b"}}}}"#), "a repeated key on the way")
+        XCTAssertNil(scan(#"{"data":{"object":{"metadata":{"tenant_id":"a","tenant_id":"b"}}}}"#))
+        XCTAssertEqual(scan(#"{"x":1,"x":2,"id":"evt_A","data":{"y":1,"y":2,"object":{"id":"o","id":"p"}}}"#)?[0], "evt_A",
+                       "keys off the paths may repeat")
+        XCTAssertEqual(scan(#"{"list":[{"id":"a"},{"id":"b"}],"id":"evt_A"}"#)?[0], "evt_A", "ids in other objects are theirs")
+    }
+
     /// A number a Double cannot hold is refused, as JSONDecoder (which reads the job's arguments)
     /// refuses it: accepted, the event would be answered 202 and die unread in the worker.
     func testNumbersOutOfADoublesRangeAreRefusedAsJSONDecoderRefusesThem() {
-        let refused = ["1e400", "-1e400", "1E+999", "1e-400", "2e-324", "-0.5e-330", String(repeating: "9", count: 400)]
+        let refused = ["1e400", "-1e400", "1E+999", "1e-400", "2e-324", "-0.5e-330", String(repeating: "9", count: 400),
+                       "0." + String(repeating: "0", count: 400) + "1", "-0." + String(repeating: "0", count: 330) + "5"]
         let accepted = ["1e308", "-1.7976931348623157e308", "4.9e-324", "0e999999", "0.000e-999", "-0", "12345678901234567890",
-                        String(repeating: "9", count: 300)]
+                        String(repeating: "9", count: 300), "0." + String(repeating: "0", count: 299) + "1",
+                        "0." + String(repeating: "0", count: 400), "1." + String(repeating: "5", count: 400)]
         for number in refused + accepted {
             let text = #"{"id":"evt_1","n":"# + number + "}"
             let decoder = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) != nil

@@ -109,6 +109,24 @@ final class WebhookUnitTests: XCTestCase {
         XCTAssertFalse(saved.id.hasSuffix(":"), saved.id)
     }
 
+    /// An empty tenant is no tenant, as a template renders a missing field, for every source: not
+    /// a 400 that the sender would retry until it gave the event up.
+    func testAnEmptyTenantCountsAsAbsent() throws {
+        let bodies: [(WebhookSource, String)] = [
+            (.stripe, #"{"id":"evt_1","type":"t","data":{"object":{"metadata":{"tenant_id":""}}},"tenant_id":""}"#),
+            (.medusa, #"{"id":"e","type":"t","tenant_id":""}"#),
+            (.fleetbase, #"{"id":"e","event":"order.created","tenant_id":""}"#),
+            (.erpnext, #"{"doctype":"Sales Invoice","name":"SI-1","event":"on_submit","modified":"m","tenant_id":""}"#),
+        ]
+        for (source, body) in bodies {
+            let event = try WebhookEvent.read(source, body: ByteBuffer(bytes: Array(body.utf8)))
+            XCTAssertNil(event.tenant, "\(source)")
+        }
+        let stripe = try WebhookEvent.read(.stripe, body: ByteBuffer(bytes: Array(
+            #"{"id":"evt_1","type":"t","data":{"object":{"metadata":{"tenant_id":""}}},"tenant_id":"t-2"}"#.utf8)))
+        XCTAssertEqual(stripe.tenant, "t-2", "an empty metadata tenant gives way to the top-level one")
+    }
+
     func testInvalidTenantIsRefused() {
         XCTAssertThrowsError(try WebhookEvent.read(.medusa, body: ByteBuffer(bytes: Array(#"{"id":"e","type":"t","tenant_id":"a b"}"#.utf8))))
     }

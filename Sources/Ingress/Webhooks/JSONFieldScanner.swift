@@ -34,6 +34,10 @@ struct JSONFieldScanner {
         let paths: [[[UInt8]]]
         var index = 0
         var found: [Int: String] = [:]
+        /// By depth, the paths whose key at that depth was met: a key on a path met twice (the
+        /// same object's key repeated) is refused, since JSONDecoder, which the job reads the body
+        /// with, would keep the first where this keeps the last.
+        var seen: [UInt16] = []
 
         init(bytes: UnsafeRawBufferPointer, paths: [[[UInt8]]]) {
             self.bytes = bytes
@@ -92,6 +96,13 @@ struct JSONFieldScanner {
                         let matches = key.map { $0.utf8.elementsEqual(paths[path][depth]) } ?? raw.elementsEqual(paths[path][depth])
                         guard matches else { continue }
                         if paths[path].count == depth + 1 { complete |= 1 << path } else { childMask |= 1 << path }
+                    }
+                    if complete | childMask != 0 {
+                        if seen.count <= depth { seen += repeatElement(0, count: depth + 1 - seen.count) }
+                        guard seen[depth] & (complete | childMask) == 0 else {
+                            throw Invalid(reason: "the key before byte \(index) appears twice in its object")
+                        }
+                        seen[depth] |= complete | childMask
                     }
                 } else {
                     _ = try string(decode: false)
@@ -266,9 +277,11 @@ struct JSONFieldScanner {
             }
             index += 1
             let integerDigits = first == UInt8(ascii: "0") ? 1 : 1 + digits()
+            var fractionDigits = 0
             if peek == UInt8(ascii: ".") {
                 index += 1
-                guard digits() > 0 else { throw Invalid(reason: "bad fraction at byte \(index)") }
+                fractionDigits = digits()
+                guard fractionDigits > 0 else { throw Invalid(reason: "bad fraction at byte \(index)") }
             }
             var exponent = false
             if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
@@ -277,8 +290,10 @@ struct JSONFieldScanner {
                 guard digits() > 0 else { throw Invalid(reason: "bad exponent at byte \(index)") }
                 exponent = true
             }
-            // Only an exponent or some 300 digits can leave a Double's range.
-            if exponent || integerDigits > 300 { try representable(from: start) }
+            // Only an exponent or some 300 digits can leave a Double's range: 300 integer digits
+            // can overflow it, and a fraction of over 300 digits underflow it (0.000…01 below
+            // 1e-323 reads as zero); 1e-300, the smallest 300 fraction digits can write, is a Double.
+            if exponent || integerDigits > 300 || fractionDigits > 300 { try representable(from: start) }
         }
 
         /// The job's arguments are read by JSONDecoder, which refuses a number a Double cannot

@@ -48,22 +48,23 @@ struct WebhookEvent: Equatable {
         switch source {
         case .stripe:
             event = WebhookEvent(id: try required(field(.id), "id"), type: try required(field(.type), "type"),
-                                 tenant: field(.stripeTenantID) ?? field(.tenantID))
+                                 tenant: nonEmpty(field(.stripeTenantID)) ?? nonEmpty(field(.tenantID)))
         case .medusa, .payload:
             event = WebhookEvent(id: try required(field(.id), "id"), type: try required(field(.type), "type"),
-                                 tenant: field(.tenantID))
+                                 tenant: nonEmpty(field(.tenantID)))
         case .fleetbase:
             event = WebhookEvent(id: try required(field(.id), "id"), type: try required(field(.event), "event"),
-                                 tenant: field(.tenantID))
+                                 tenant: nonEmpty(field(.tenantID)))
         case .erpnext:
             let doctype = try required(field(.doctype), "doctype")
             let name = try required(field(.name), "name")
             let action = try required(field(.event), "event")
-            // An empty value counts as absent: a Frappe template renders a missing field as "",
-            // and an empty id would make every such event one duplicate of the first.
+            // An empty value counts as absent (the tenant's too, for every source): a Frappe
+            // template renders a missing field as "", and an empty id would make every such event
+            // one duplicate of the first.
             let version = nonEmpty(field(.modified)) ?? Self.digest(body)
             event = WebhookEvent(id: nonEmpty(field(.id)) ?? "\(doctype):\(name):\(action):\(version)",
-                                 type: "\(doctype).\(action)", tenant: field(.tenantID))
+                                 type: "\(doctype).\(action)", tenant: nonEmpty(field(.tenantID)))
         }
         guard event.id.utf8.count <= maxIDLength else {
             throw .badRequest("the event id is longer than \(maxIDLength) bytes")
