@@ -125,16 +125,23 @@ final class DunningTests: XCTestCase {
     /// job a dead letter saying so, and running the job again after the fix charges at once. An
     /// amount Stripe cannot take exactly (12.345 KWD) is refused before it is sent, the same way.
     /// Stripe charged but its answer did not read; the next send is refused before Stripe reads the
-    /// key (401). The attempt is left pending, not `refused`: refused, the replay made the next
+    /// key (401), or answered by something in front of Stripe (a proxy's 404 or 400, no Stripe
+    /// error object). The attempt is left pending, not `refused`: refused, the replay made the next
     /// attempt under a new key, and the customer was charged twice for one invoice.
     func testACredentialsRefusalAfterAnUnreadChargeLeavesTheAttemptPendingNotChargedTwice() async throws {
+        for (status, byProxy) in [(401, false), (404, true), (400, true)] {
+            try await refusedBeforeStripeReadTheKey(status: status, byProxy: byProxy)
+        }
+    }
+
+    private func refusedBeforeStripeReadTheKey(status: Int, byProxy: Bool) async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
             let plan = try await world.makePlan(tenant, amount: 1_500)
-            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "unread").first)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "unread\(status)").first)
             try await world.scriptIntentGarble()
             do { try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant) } catch {}
-            try await world.scriptIntentFailure(status: 401)
+            try await world.scriptIntentFailure(status: status, byProxy: byProxy)
             do {
                 try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
                 XCTFail("a refused send is not a paid invoice")

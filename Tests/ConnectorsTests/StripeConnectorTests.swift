@@ -129,6 +129,27 @@ final class StripeConnectorTests: XCTestCase {
         XCTAssertEqual(transfer.nextActionType, "display_bank_transfer_instructions")
     }
 
+    /// A 4xx without Stripe's error object did not come from Stripe (a proxy, a gateway, a wrong
+    /// URL): it is an unexpected answer that may hide an earlier send's effect, never a refusal of
+    /// the request by Stripe. The same status with Stripe's error object is Stripe's refusal.
+    func testA4xxWithoutStripesErrorObjectIsNotARefusal() async throws {
+        let connectors = try sandbox.connectors()
+        defer { Task { await connectors.shutdown() } }
+        for (status, from, refusal) in [(404, "proxy", false), (400, "proxy", false), (413, "proxy", false),
+                                        (404, "service", true), (400, "service", true)] {
+            try await sandbox.script(["kind": "fail", "endpoint": "POST /stripe/v1/transfers", "status": status, "from": from])
+            do {
+                _ = try await connectors.stripe.createTransfer(amount: Money(minorUnits: 100, currency: "usd"),
+                                                               destination: "acct_any", idempotencyKey: "proxy-\(status)-\(from)")
+                XCTFail("\(status) from the \(from) must fail")
+            } catch {
+                XCTAssertEqual(error.refusesThisRequest, refusal, "\(status) from the \(from): \(error)")
+                XCTAssertEqual(error.mayHaveTakenEffect, !refusal, "\(status) from the \(from): \(error)")
+                XCTAssertFalse(error.isRetryable, "\(status) from the \(from): \(error)")
+            }
+        }
+    }
+
     func testCreateThenConfirmOffSession() async throws {
         let connectors = try sandbox.connectors()
         defer { Task { await connectors.shutdown() } }

@@ -120,6 +120,36 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
         }
     }
 
+    /// The same, with a 404 that is not Stripe's (a proxy in front of it, a wrong `stripe.url` after a
+    /// deploy: a plain body, no Stripe error object): it says nothing of the earlier send that made
+    /// the transfer, so the payout stays pending, and the send after the fix is answered with that
+    /// transfer. Read as Stripe's refusal, the payout failed and its balance was paid again.
+    func testA404ThatIsNotStripesAfterAnUnreadAnswerLeavesThePayoutPendingNotPaidTwice() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            try await world.script(#"{"kind": "garble", "endpoint": "POST /stripe/v1/transfers"}"#)
+            do { try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant) } catch {}
+            try await world.script(#"{"kind": "fail", "endpoint": "POST /stripe/v1/transfers", "status": 404, "from": "proxy"}"#)
+            do {
+                try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+                XCTFail("an answer that is not Stripe's is not a paid payout")
+            } catch let error as ConnectorError {
+                XCTAssertTrue(error.mayHaveTakenEffect, "\(error)")
+                XCTAssertTrue(error.description.contains("not Stripe's answer"), error.description)
+            }
+            let afterProxy = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(afterProxy.map(\.status), ["pending"], "not failed: its entries stay held")
+
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)   // the retry after the fix
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)   // and the next day's run
+            let transfers = try await world.transfers(to: try XCTUnwrap(account))
+            XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "one transfer")
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["paid"])
+        }
+    }
+
     /// A hold setting that is not a number of days (`"7d"`) is read as the default 7 days, and the
     /// payout runs; before, the cast failed and stopped every payout of the tenant.
     func testAnUnreadableHoldSettingFallsBackToTheDefaultHold() async throws {

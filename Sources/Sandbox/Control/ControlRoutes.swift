@@ -126,7 +126,8 @@ struct ControlRoutes {
     }
 
     /// `{"kind": "fail", "endpoint": "POST /stripe/v1/payment_intents", "status": 500, "times": 1}`
-    /// (`"retry_after": 2` adds that `Retry-After` header, as a 503 may carry),
+    /// (`"retry_after": 2` adds that `Retry-After` header, as a 503 may carry; `"from": "proxy"`
+    /// answers a plain text body, as a proxy, a gateway or a wrong URL would, not the service's error),
     /// `{"kind": "rate_limit", "endpoint": …, "retry_after": 1, "times": 1}`,
     /// `{"kind": "hang", "endpoint": …, "seconds": 30, "times": 1}`,
     /// `{"kind": "garble", "endpoint": …, "times": 1}` (the service runs; its success answer is cut off),
@@ -174,7 +175,11 @@ struct ControlRoutes {
         case "fail":
             let status = body["status"]?.int ?? 500
             guard (400...599).contains(status) else { throw ControlError("bad_request", "status must be 400...599") }
-            outcome = .fail(status: status, retryAfter: try retryAfter(body["retry_after"]))
+            let from = body["from"]?.string ?? "service"
+            guard body["from"] == nil || ["service", "proxy"].contains(from) else {
+                throw ControlError("bad_request", "from must be service or proxy")
+            }
+            outcome = .fail(status: status, retryAfter: try retryAfter(body["retry_after"]), byProxy: from == "proxy")
         case "rate_limit":
             outcome = .rateLimit(retryAfter: try retryAfter(body["retry_after"]) ?? 1)
         case "hang":

@@ -11,8 +11,10 @@ import Synchronization
 /// request's idempotency key and answers to every retry with that key while it keeps the key).
 final class Scripting: Sendable {
     enum Outcome: Sendable, Equatable {
-        /// `retryAfter`: a `Retry-After` header (seconds), as a 503 often carries.
-        case fail(status: Int, retryAfter: Int?)
+        /// `retryAfter`: a `Retry-After` header (seconds), as a 503 often carries. `byProxy`: the
+        /// answer of something in front of the service (a proxy, a gateway, a wrong URL), a plain
+        /// text body rather than the service's error object.
+        case fail(status: Int, retryAfter: Int?, byProxy: Bool = false)
         case rateLimit(retryAfter: Int)
         case hang(seconds: Double)
         case garble
@@ -119,8 +121,9 @@ final class Scripting: Sendable {
             for (endpoint, queue) in state.outcomes {
                 outcomes[endpoint] = .array(queue.map { outcome in
                     switch outcome {
-                    case .fail(let status, let after):
-                        return ["kind": "fail", "status": .int(status), "retry_after": after.map { .int($0) } ?? .null]
+                    case .fail(let status, let after, let byProxy):
+                        return ["kind": "fail", "status": .int(status), "retry_after": after.map { .int($0) } ?? .null,
+                                "from": byProxy ? "proxy" : "service"]
                     case .rateLimit(let after): return ["kind": "rate_limit", "retry_after": .int(after)]
                     case .hang(let seconds): return ["kind": "hang", "seconds": .decimal(Decimal(seconds))]
                     case .garble: return ["kind": "garble"]

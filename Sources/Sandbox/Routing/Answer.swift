@@ -18,6 +18,16 @@ enum Answer {
         json(failure.body, status: failure.status, headers: failure.headers)
     }
 
+    /// What a proxy or gateway in front of the service answers: `status` with a plain text body,
+    /// none of the service's own error object.
+    static func proxyFailure(status: Int, retryAfter: Int?) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = "text/plain"
+        if let retryAfter { fields[.retryAfter] = "\(retryAfter)" }
+        return Response(status: .init(code: status), headers: fields,
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: "\(status) sandbox: scripted answer of a proxy\n")))
+    }
+
     /// A success whose body was cut off: `200` with JSON that does not parse.
     static func garbled() -> Response {
         var fields = HTTPFields()

@@ -51,7 +51,8 @@ struct ServiceRoutes {
 
     static func play(_ outcome: Scripting.Outcome, service: SandboxService, world: SandboxWorld) async -> Response {
         switch outcome {
-        case .fail(let status, let retryAfter):
+        case .fail(let status, let retryAfter, let byProxy):
+            if byProxy { return Answer.proxyFailure(status: status, retryAfter: retryAfter) }
             var failure = ServiceFailure.shaped(service, status: status, message: "sandbox: scripted failure (\(status))")
             if let retryAfter { failure.headers["Retry-After"] = "\(retryAfter)" }
             return Answer.failure(failure)

@@ -312,9 +312,10 @@ final class BillingWorld: @unchecked Sendable {
     }
 
     /// Scripts the next PaymentIntent request to fail with `status`, before Stripe runs it.
-    func scriptIntentFailure(status: Int) async throws {
+    func scriptIntentFailure(status: Int, byProxy: Bool = false) async throws {
         _ = try await sandboxJSON("/_sandbox/script", method: "POST",
-                                  body: "{\"kind\":\"fail\",\"endpoint\":\"POST /stripe/v1/payment_intents\",\"status\":\(status)}")
+                                  body: "{\"kind\":\"fail\",\"endpoint\":\"POST /stripe/v1/payment_intents\",\"status\":\(status),"
+                                      + "\"from\":\"\(byProxy ? "proxy" : "service")\"}")
     }
 
     /// Scripts the next PaymentIntent request to run at Stripe and answer with a body that does not read.
