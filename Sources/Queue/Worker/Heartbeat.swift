@@ -45,27 +45,34 @@ struct Heartbeat: Sendable {
         }
     }
 
-    /// Registers or refreshes this process, with the jobs it runs now.
-    func beat() async throws {
+    /// Registers or refreshes this process, with the jobs it runs now: its hash, the hash's
+    /// expiry and its registration in one script (``ProcessScripts/beat``). Returns false when
+    /// the key had expired since the last beat (not on the first): the others may have taken this
+    /// process for dead and put its running jobs back in line, which is logged.
+    @discardableResult
+    func beat(first: Bool = false) async throws -> Bool {
         let id = configuration.processID
         let ttlMillis = Int(configuration.heartbeatTTL.seconds * 1000)
         let queues = configuration.queues.map { "\($0.name):\($0.weight)" }.joined(separator: ",")
         let now = Clock.nowMillis()
-        var commands = [
-            RedisCommand("HSET", [.string(keys.process(id)),
-                                  "host", .string(ProcessInfo.processInfo.hostName),
-                                  "pid", .int(Int(getpid())),
-                                  "started_at", .int64(startedAt),
-                                  "beat_at", .int64(now),
-                                  "queues", .string(queues),
-                                  "concurrency", .int(configuration.concurrency),
-                                  "busy", .int(slots.busy),
-                                  "running", .string(RunningNow.published(running.snapshot()))]),
-            RedisCommand("PEXPIRE", .string(keys.process(id)), .int(ttlMillis)),
-            RedisCommand("ZADD", .string(keys.processes), .int64(now), .string(id)),
+        let fields: [(String, RedisArgument)] = [
+            ("host", .string(ProcessInfo.processInfo.hostName)), ("pid", .int(Int(getpid()))),
+            ("started_at", .int64(startedAt)), ("beat_at", .int64(now)), ("queues", .string(queues)),
+            ("concurrency", .int(configuration.concurrency)), ("busy", .int(slots.busy)),
+            ("running", .string(RunningNow.published(running.snapshot()))),
         ]
-        commands += configuration.queues.map { RedisCommand("SADD", .string(keys.queues), .string($0.name)) }
-        for reply in try await redis.pipeline(commands) { try reply.unwrapped() }
+        let arguments: [RedisArgument] = [.string(id), .int(ttlMillis), .int64(now), .int(fields.count)]
+            + fields.flatMap { [RedisArgument.string($0.0), $0.1] } + configuration.queues.map { .string($0.name) }
+        let existed = try await redis.run(ProcessScripts.beat, keys: [.string(keys.process(id)), .string(keys.processes),
+                                                                       .string(keys.queues)],
+                                          arguments: arguments).int == 1
+        if !existed && !first {
+            logger.warning("""
+                this process's heartbeat key had expired (it could not beat for a whole TTL: blocked, paused, or Redis was \
+                out of reach): other workers may have taken it for dead and put the jobs it runs back in line
+                """, metadata: ["running": "\(running.count)", "heartbeat_ttl_seconds": "\(configuration.heartbeatTTL.seconds)"])
+        }
+        return existed
     }
 
     /// Finds registered processes whose heartbeat key has expired and requeues their jobs.
@@ -92,11 +99,15 @@ struct Heartbeat: Sendable {
                 outcome.buried += one.buried
             }
             recovered += outcome.requeued + outcome.buried
-            try await redis.send("DEL", .string(keys.suspect(process)))
-            try await redis.send("ZREM", .string(keys.processes), .string(process))
+            // Out of the registry only while its key is still missing: had it beaten meanwhile and
+            // then died, unregistered, the jobs it fetched since would never be recovered.
+            let forgotten = try await redis.run(ProcessScripts.forget, keys: [.string(keys.process(process)), .string(keys.processes),
+                                                                              .string(keys.suspect(process))],
+                                                arguments: [.string(process)]).int == 1
             missing.forget(process)
             logger.notice("recovered a dead worker process", metadata: [
-                "process": "\(process)", "jobs": "\(outcome.requeued)", "dead_letters": "\(outcome.buried)"])
+                "process": "\(process)", "jobs": "\(outcome.requeued)", "dead_letters": "\(outcome.buried)",
+                "beat_again": "\(!forgotten)"])
         }
         return recovered
     }

@@ -48,8 +48,18 @@ struct JobRunner: Sendable {
             }
             lane = taken
         }
-        let token = running.register(header: header, payload: payload, policy: handler.options.retry,
-                                     timeout: handler.options.timeout, lane: lane)
+        let (token, superseded) = running.register(header: header, payload: payload, policy: handler.options.retry,
+                                                   timeout: handler.options.timeout, lane: lane)
+        if let superseded {
+            // Its run lost the claim and returns without giving back its slot: given back here.
+            slots.release()
+            logger.warning("""
+                job fetched again while this process still ran it (the job was put back in line: this process was taken \
+                for dead); the earlier run is cancelled and its outcome ignored
+                """, metadata: [
+                    "job_id": "\(id)", "kind": "\(header.kind)",
+                    "running_for_ms": "\(Clock.nowMillis() - superseded.startedAt)"])
+        }
         let running = self.running
         let context = JobContext(header: header, logger: logger) { running.progress(id: id, note: $0) }
         let observer = self.observer

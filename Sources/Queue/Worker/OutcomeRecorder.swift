@@ -93,8 +93,10 @@ final class OutcomeRecorder: Sendable {
             for (index, (queue, ids)) in queues.enumerated() {
                 do {
                     guard index < replies.count else { throw RedisError.unexpectedReply("no reply to an ack") }
-                    try replies[index].unwrapped()
-                    metrics.processed(queue: queue, count: ids.count)
+                    // Counted as Redis applied them: an ack of a job this process no longer held
+                    // (put back in line while it ran) acknowledges nothing.
+                    let applied = try replies[index].unwrapped().int ?? ids.count
+                    metrics.processed(queue: queue, count: applied)
                     release(ids)
                 } catch {
                     unwritten.append((queue, ids))
@@ -117,11 +119,12 @@ final class OutcomeRecorder: Sendable {
     func retry(_ envelope: JobEnvelope, dueMillis: Int64, logger: Logger) async -> Bool {
         let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
         return await written(envelope.id, logger: logger) {
-            try await redis.run(QueueScripts.retry,
-                                keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.schedule),
-                                       .string(keys.stats)],
-                                arguments: [.string(envelope.id), .raw(try envelope.encoded()), .int64(dueMillis)])
-            metrics.failed(queue: envelope.queue)
+            let applied = try await redis.run(QueueScripts.retry,
+                                              keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.schedule),
+                                                     .string(keys.stats)],
+                                              arguments: [.string(envelope.id), .raw(try envelope.encoded()), .int64(dueMillis)]).int == 1
+            if applied { metrics.failed(queue: envelope.queue) }
+            return applied
         }
     }
 
@@ -131,7 +134,7 @@ final class OutcomeRecorder: Sendable {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         return await written(id, logger: logger) {
             try await redis.run(QueueScripts.putBack, keys: [.string(keys.inflight(processID)), .string(keys.schedule)],
-                                arguments: [.string(id), .int64(dueMillis)])
+                                arguments: [.string(id), .int64(dueMillis)]).int == 1
         }
     }
 
@@ -139,12 +142,13 @@ final class OutcomeRecorder: Sendable {
     func bury(_ envelope: JobEnvelope, logger: Logger) async -> Bool {
         let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
         return await written(envelope.id, logger: logger) {
-            try await redis.run(QueueScripts.bury,
-                                keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.dead),
-                                       .string(keys.deadJobs), .string(keys.stats)],
-                                arguments: [.string(envelope.id), .raw(try envelope.encoded()),
-                                            .int64(Clock.nowMillis()), .int(deadLetterCap)])
-            metrics.dead(queue: envelope.queue)
+            let applied = try await redis.run(QueueScripts.bury,
+                                              keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.dead),
+                                                     .string(keys.deadJobs), .string(keys.stats)],
+                                              arguments: [.string(envelope.id), .raw(try envelope.encoded()),
+                                                          .int64(Clock.nowMillis()), .int(deadLetterCap)]).int == 1
+            if applied { metrics.dead(queue: envelope.queue) }
+            return applied
         }
     }
 
@@ -153,19 +157,31 @@ final class OutcomeRecorder: Sendable {
     /// lives. Safe to repeat: the scripts do nothing for a job this process no longer holds.
     /// Meanwhile the job counts as held (not a stray). Gives up once the pool has stopped: its
     /// jobs were returned, or are recovered by another process (at least once, never lost).
-    private func written(_ id: String, logger: Logger, _ write: () async throws -> Void) async -> Bool {
+    /// Returns whether it was applied: not when `write` says this process no longer held the job
+    /// (put back in line while it ran: its other run's outcome stands), nor when given up.
+    private func written(_ id: String, logger: Logger, _ write: () async throws -> Bool) async -> Bool {
         hold(id)
         defer { release([id]) }
         var delay = Duration.milliseconds(100)
+        var triedBefore = false
         while true {
             do {
-                try await write()
+                guard try await write() else {
+                    // After a try whose answer was lost, nothing to apply means that try applied it.
+                    if triedBefore { return true }
+                    logger.warning("""
+                        outcome not recorded: this process no longer holds the job (it was put back in line while it \
+                        ran here); the outcome of its other run stands
+                        """)
+                    return false
+                }
                 return true
             } catch {
                 if closed.load(ordering: .relaxed) {
                     logger.error("could not record job failure; the job is recovered and run again", metadata: ["error": "\(error)"])
                     return false
                 }
+                triedBefore = true
                 logger.warning("could not record job failure; will retry", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))

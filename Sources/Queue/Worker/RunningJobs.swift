@@ -27,15 +27,20 @@ final class RunningJobs: Sendable {
     private let entries = Mutex<[String: Entry]>([:])
     private let tokens = Atomic<UInt64>(0)
 
-    /// Holds the job from now on. Returns the run's token, for ``claim(_:token:)``.
+    /// Holds the job from now on. Returns the run's token, for ``claim(_:token:)``, and the run of
+    /// the same job this one takes over from, if one was still running here: the job was put back
+    /// in line while it ran (this process taken for dead after it could not beat for a TTL) and
+    /// fetched again. That run can no longer claim its outcome; its task is cancelled, and the
+    /// caller gives back the slot it held, which nothing else would.
     @discardableResult
     func register(header: JobEnvelope.Header, payload: [UInt8], policy: RetryPolicy, timeout: Duration,
-                  lane: UInt64? = nil) -> UInt64 {
+                  lane: UInt64? = nil) -> (token: UInt64, superseded: Entry?) {
         let token = tokens.add(1, ordering: .relaxed).newValue
         let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: .now + timeout,
                           startedAt: Clock.nowMillis(), token: token, lane: lane)
-        entries.withLock { $0[header.id] = entry }
-        return token
+        let superseded = entries.withLock { $0.updateValue(entry, forKey: header.id) }
+        superseded?.task?.cancel()
+        return (token, superseded)
     }
 
     /// The run starts now (a suspect, after its mark was written): its timeout counts from here.

@@ -47,8 +47,10 @@ public struct WorkerConfiguration: Sendable {
         for item in text.split(separator: ",") {
             let parts = item.split(separator: ":", omittingEmptySubsequences: false)
             let name = parts[0].trimmingCharacters(in: .whitespaces)
-            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) else {
-                throw .badQueues(text, "queue name '\(name)' must be letters, digits, '_', '-' or '.'")
+            // The rule every queue name meets (the ops API's and the CLI's too): a worker must not
+            // take a queue whose dead letters and pause operators could not reach.
+            guard KeyName.isValid(name) else {
+                throw .badQueues(text, "queue name '\(name)' must be \(KeyName.rule)")
             }
             var weight = 1
             if parts.count > 1 {

@@ -14,7 +14,7 @@ public final class WorkerPool: Sendable {
     private let running = RunningJobs()
     private let recorder: OutcomeRecorder
     private let runner: JobRunner
-    private let heartbeat: Heartbeat
+    let heartbeat: Heartbeat
     private let stopping = Atomic<Bool>(false)
     private let wakeConnection = Mutex<RedisConnection?>(nil)
 
@@ -90,7 +90,7 @@ public final class WorkerPool: Sendable {
         var told = false
         while !isStopping {
             do {
-                try await heartbeat.beat()
+                try await heartbeat.beat(first: true)
                 if told { logger.info("Redis answers: worker registered") }
                 return true
             } catch let error as RedisError where error.isConnectionFailure || error.isLoading {

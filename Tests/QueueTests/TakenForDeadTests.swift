@@ -1,0 +1,133 @@
+import CityOSTesting
+import Foundation
+import Jobs
+@testable import Queue
+import Redis
+import XCTest
+
+/// A live worker taken for dead (it could not beat for a TTL: paused, starved, cut off from Redis)
+/// has its running jobs put back in line by another process. It keeps its capacity when it fetches
+/// one of them again, and stays registered when it beats again during the recovery.
+final class TakenForDeadTests: XCTestCase {
+    private func gated() throws -> (Gate, QueueHarness) {
+        let gate = Gate()
+        var registry = JobCatalog.registry()
+        registry.register(GateJob(gate: gate))
+        return (gate, try QueueHarness(registry: registry))
+    }
+
+    /// The job is put back while it runs, and the same worker fetches it again: the earlier run is
+    /// superseded and the slot it held given back. Before, that run lost its claim and returned
+    /// without giving back its slot: each time, the worker lost one slot for good, and here (two
+    /// slots, one run) it could not take the next job at all.
+    func testAJobFetchedAgainWhileItsEarlierRunStillRunsGivesBackThatRunsSlot() async throws {
+        let (gate, harness) = try gated()
+        let pool = harness.makePool(concurrency: 2, heartbeatTTL: .seconds(30))
+        let task = Task { try await pool.run() }
+        let job = try await harness.client.enqueue(GateJob.self, .init()).id
+        try await eventually("the job never started") { harness.events.starts(of: job).count == 1 }
+
+        // Another process's recovery, as after this one missed its beats for a TTL.
+        let recovery = CrashRecovery(redis: harness.redis, crashLimit: 3, deadLetterCap: 100, logger: TestEnvironment.logger)
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        let recovered = try await recovery.recover(process: pool.configuration.processID, keys: keys, runningSuspect: nil)
+        XCTAssertEqual(recovered.requeued, 1)
+        try await eventually("the worker never fetched the job again") { harness.events.starts(of: job).count == 2 }
+
+        let next = try await harness.client.enqueue(GateJob.self, .init()).id
+        try await eventually("the next job never started: the superseded run's slot was not given back") {
+            harness.events.starts(of: next).count == 1
+        }
+        gate.open(.succeed)
+        try await eventually("the jobs never finished") { harness.events.succeeded(job) && harness.events.succeeded(next) }
+        let successes = harness.events.succeededIDs.filter { $0 == job }
+        XCTAssertEqual(successes.count, 1, "one outcome for the job: the superseded run's is ignored")
+        try await eventually("the job never left the in-flight hash") { try await harness.queue("default")?.inFlight == 0 }
+        pool.stop()
+        try await task.value
+        try await harness.clean()
+    }
+
+    /// The job is put back while it runs and another worker runs it too; the first run then fails.
+    /// Its retry finds the job no longer held here and writes nothing: nor is it reported (no
+    /// "will retry" event, no failed count) as though it had been. The other run's outcomes are.
+    func testAnOutcomeForAJobNoLongerHeldIsNeitherWrittenNorReported() async throws {
+        let (gate, harness) = try gated()
+        let a = harness.makePool(concurrency: 1, heartbeatTTL: .seconds(30))
+        let b = harness.makePool(concurrency: 1, heartbeatTTL: .seconds(30))
+        let aTask = Task { try await a.run() }
+        let bTask = Task { try await b.run() }
+        let job = try await harness.client.enqueue(GateJob.self, .init()).id
+        try await eventually("the job never started") { harness.events.starts(of: job).count == 1 }
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        let holder = try await harness.redis.send("HEXISTS", .string(keys.inflight(a.configuration.processID)), .string(job)).int == 1
+            ? a : b
+        let recovery = CrashRecovery(redis: harness.redis, crashLimit: 3, deadLetterCap: 100, logger: TestEnvironment.logger)
+        _ = try await recovery.recover(process: holder.configuration.processID, keys: keys, runningSuspect: nil)
+        try await eventually("the other worker never ran the job") { harness.events.starts(of: job).count == 2 }
+
+        gate.open(.fail)
+        try await eventually("the job never became a dead letter") { harness.events.deadReason(job) != nil }
+        XCTAssertEqual(harness.events.retries(of: job).count, 1,
+                       "one retry, the other run's: the first run's failure changed nothing and is not reported")
+        let counts = [a, b].compactMap { $0.metrics.byQueue["default"] }
+        XCTAssertEqual(counts.reduce(0) { $0 + $1.failed }, 2, "the other run's two failed attempts (a retry, then dead)")
+        XCTAssertEqual(counts.reduce(0) { $0 + $1.dead }, 1)
+        a.stop()
+        b.stop()
+        try await aTask.value
+        try await bTask.value
+        try await harness.clean()
+    }
+
+    /// A process found dead is taken out of the registry only while its key is still missing: one
+    /// that beat meanwhile stays registered, so that the jobs it fetches from then on are recovered
+    /// should it die after all.
+    func testAProcessThatBeatDuringItsRecoveryStaysRegistered() async throws {
+        let harness = try QueueHarness()
+        let keys = GlobalKeys(namespace: harness.namespace)
+        let process = "ghost-\(UUID().uuidString.prefix(8))"
+        try await harness.redis.send("ZADD", .string(keys.processes), 1, .string(process))
+        try await harness.redis.send("SET", .string(keys.suspect(process)), "default|job-1")
+        try await harness.redis.send("HSET", .string(keys.process(process)), "pid", "1")   // it beat again
+        let kept = try await harness.redis.run(ProcessScripts.forget, keys: [
+            .string(keys.process(process)), .string(keys.processes), .string(keys.suspect(process))], arguments: [.string(process)])
+        XCTAssertEqual(kept.int, 0)
+        let stillRegistered = try await harness.redis.send("ZSCORE", .string(keys.processes), .string(process))
+        XCTAssertNotNil(stillRegistered.string, "registered while it beats")
+        let suspect = try await harness.redis.send("EXISTS", .string(keys.suspect(process)))
+        XCTAssertEqual(suspect.int, 1, "its suspect mark kept")
+
+        try await harness.redis.send("DEL", .string(keys.process(process)))   // and now it is gone for good
+        let forgotten = try await harness.redis.run(ProcessScripts.forget, keys: [
+            .string(keys.process(process)), .string(keys.processes), .string(keys.suspect(process))], arguments: [.string(process)])
+        XCTAssertEqual(forgotten.int, 1)
+        let gone = try await harness.redis.send("ZSCORE", .string(keys.processes), .string(process))
+        XCTAssertNil(gone.string)
+        try await harness.clean()
+    }
+
+    /// A beat writes the process's hash with its expiry in one script, and says whether the key
+    /// was still there: not after it expired (the process could not beat for a TTL).
+    func testABeatSetsTheExpiryWithTheHashAndTellsWhenTheKeyHadExpired() async throws {
+        let harness = try QueueHarness()
+        let pool = harness.makePool(heartbeatTTL: .seconds(30))
+        let task = Task { try await pool.run() }
+        let key = GlobalKeys(namespace: harness.namespace).process(pool.configuration.processID)
+        try await eventually("the worker never registered") { try await harness.redis.send("EXISTS", .string(key)).int == 1 }
+        let ttl = try await harness.redis.send("PTTL", .string(key)).int ?? -1
+        XCTAssertGreaterThan(ttl, 0, "the hash expires")
+        XCTAssertLessThanOrEqual(ttl, 30_000)
+        let heartbeat = pool.heartbeat
+        let again = try await heartbeat.beat()
+        XCTAssertTrue(again, "the key was there")
+        try await harness.redis.send("DEL", .string(key))
+        let afterExpiry = try await heartbeat.beat()
+        XCTAssertFalse(afterExpiry, "the key had gone: others may have taken this process for dead")
+        let ttlAfter = try await harness.redis.send("PTTL", .string(key)).int ?? -1
+        XCTAssertGreaterThan(ttlAfter, 0)
+        pool.stop()
+        try await task.value
+        try await harness.clean()
+    }
+}
