@@ -48,7 +48,10 @@ public struct CommissionRule: Sendable, Equatable {
         let (product, overflow) = lineTotal.multipliedReportingOverflow(by: bps)
         guard !overflow else { throw .amountTooLarge(lineTotal) }
         let percentage = Self.divideHalfEven(product, by: 10_000)
-        let commission = min(lineTotal, percentage + flatAmount)
+        // A flat amount (never negative, by the schema) that takes the sum past Int64's range is
+        // more than the line anyway: the whole line, not a trap that kills the worker each time.
+        let (sum, past) = percentage.addingReportingOverflow(max(0, flatAmount))
+        let commission = past ? lineTotal : min(lineTotal, sum)
         return LineSplit(commission: commission, earnings: lineTotal - commission)
     }
 

@@ -38,4 +38,14 @@ final class CommissionRoundingTests: XCTestCase {
     func testAnOverflowingLineIsRefusedNotWrapped() {
         XCTAssertThrowsError(try CommissionRule(basisPoints: 10_000).split(lineTotal: .max / 2, monthlySales: 0))
     }
+
+    /// A flat amount near Int64's top (a mistyped rule) takes the whole line: before, the sum
+    /// trapped, killing the worker at every run of the job.
+    func testAFlatAmountPastInt64sRangeTakesTheWholeLineNotTheProcess() throws {
+        let split = try CommissionRule(basisPoints: 5_000, flatAmount: .max).split(lineTotal: 10_000, monthlySales: 0)
+        XCTAssertEqual([split.commission, split.earnings], [10_000, 0])
+        let near = try CommissionRule(basisPoints: 10_000, flatAmount: .max - 10).split(lineTotal: 1_000_000, monthlySales: 0)
+        XCTAssertEqual(near.commission + near.earnings, 1_000_000)
+        XCTAssertEqual(near.earnings, 0)
+    }
 }
