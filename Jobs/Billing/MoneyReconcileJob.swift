@@ -68,6 +68,19 @@ public struct MoneyReconcileJob: JobHandler {
             SELECT a.tenant_id, a.invoice_id FROM payment_attempts a
             WHERE a.status = 'pending' AND a.payment_intent_id IS NULL AND a.created_at < now() - interval '25 hours'
             """),
+        // No open invoice waits on a refusal: its last attempt refused by Stripe for the platform's
+        // own request (an amount under Stripe's minimum, a customer not in the account, an amount
+        // not in the currency's steps). Nothing chases it, and its subscription is not billed again
+        // while it is open, so the customer is served unpaid until an operator acts: fix the setup
+        // and replay the `billing.invoice` dead letter, or, when the invoice itself cannot be
+        // charged (its amount), cancel the subscription (`subscription.update` with `cancel`, which
+        // closes the invoice as uncollectible) and subscribe the customer again.
+        ("invoice_refused", """
+            SELECT i.tenant_id, i.id FROM invoices i
+            WHERE i.status = 'open' AND (
+                SELECT a.status FROM payment_attempts a WHERE a.tenant_id = i.tenant_id AND a.invoice_id = i.id
+                ORDER BY a.attempt DESC LIMIT 1) = 'refused'
+            """),
         // Every paid invoice has a succeeded attempt of its amount and currency, the PaymentIntent it names.
         ("paid_invoice_attempt", """
             SELECT i.tenant_id, i.id FROM invoices i

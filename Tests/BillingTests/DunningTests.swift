@@ -182,11 +182,15 @@ final class DunningTests: XCTestCase {
             XCTAssertEqual(attempts.map(\.status), ["refused"])
             var state = try await world.subscription(tenant, id)
             XCTAssertEqual(state.status, "active", "the customer is not at fault: not past_due")
+            var waiting = try await refusedOpen(world, invoice.id)
+            XCTAssertEqual(waiting, 1, "money.reconcile reports the invoice nothing chases")
 
             // The dead letter replayed after the fix: the next attempt at once, paid.
             try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
             invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
             XCTAssertEqual(invoice.status, "paid")
+            waiting = try await refusedOpen(world, invoice.id)
+            XCTAssertEqual(waiting, 0, "paid: no longer reported")
             attempts = try await world.attempts(tenant, invoice: invoice.id)
             XCTAssertEqual(attempts.map(\.status), ["refused", "succeeded"])
             state = try await world.subscription(tenant, id)
@@ -205,6 +209,23 @@ final class DunningTests: XCTestCase {
             XCTAssertEqual(kwdAttempts.map(\.status), ["refused"], "not left pending, which nothing would ever settle")
             let calls = try await world.paymentIntentCalls()
             XCTAssertEqual(calls, 2, "the KWD charge was never sent")
+            // Its amount can never be charged: reported until an operator cancels the subscription,
+            // which closes the invoice.
+            waiting = try await refusedOpen(world, kwdInvoice.id)
+            XCTAssertEqual(waiting, 1)
+            try await world.run(SubscriptionUpdateJob(database: world.app, clock: world.clock),
+                                .init(subscriptionID: inKWD, cancel: true), tenant: tenant)
+            waiting = try await refusedOpen(world, kwdInvoice.id)
+            XCTAssertEqual(waiting, 0, "closed as uncollectible")
+        }
+    }
+
+    /// Whether `money.reconcile`'s `invoice_refused` counts `invoice`.
+    private func refusedOpen(_ world: BillingWorld, _ invoice: UUID) async throws -> Int {
+        let sql = try unwrap(MoneyReconcileJob.invariants.first { $0.name == "invoice_refused" }?.sql)
+        let query = "SELECT * FROM (\(sql)) AS q(tenant_id, id) WHERE q.id = '\(invoice.uuidString.lowercased())'"
+        return try await world.app.withPlatformSweep { connection in
+            try await MoneyReconcileJob.count(query, on: connection, logger: BillingWorld.logger).0
         }
     }
 
