@@ -43,6 +43,9 @@ public enum AttemptRecord: Sendable, Equatable {
 /// ``BillingInvoiceJob``): ``prepare(tenant:subscription:now:)`` opens the period's invoice and its
 /// next attempt; ``recordSucceeded(_:)`` and ``recordFailed(_:)`` apply an attempt's outcome,
 /// whether it comes from Stripe's answer or from a webhook, in any order, never moving a state back.
+/// Every transaction that writes more than one row locks the subscription first (then its invoice,
+/// then the attempt), as `prepare` and `subscription.update` do: in another order, an outcome
+/// racing a `prepare` of the same subscription could deadlock, and PostgreSQL would abort one.
 struct InvoiceBook {
     let database: Database
     let logger: Logger
@@ -237,6 +240,7 @@ struct InvoiceBook {
     func recordSucceeded(_ success: Success) async throws -> AttemptRecord {
         let logger = self.logger
         return try await database.withTenant(success.tenant) { connection in
+            try await Self.lockSubscription(ofInvoice: success.invoiceID, on: connection, logger: logger)
             let attempts = try await connection.query("""
                 SELECT amount, currency, status FROM payment_attempts
                 WHERE invoice_id = \(success.invoiceID) AND attempt = \(success.attempt) FOR UPDATE
@@ -297,6 +301,7 @@ struct InvoiceBook {
     func recordFailed(_ failure: Failure) async throws -> AttemptRecord {
         let logger = self.logger
         return try await database.withTenant(failure.tenant) { connection in
+            try await Self.lockSubscription(ofInvoice: failure.invoiceID, on: connection, logger: logger)
             let settled = try await connection.query("""
                 UPDATE payment_attempts SET status = 'failed', payment_intent_id = coalesce(payment_intent_id, \(failure.paymentIntentID)),
                     decline_code = \(failure.declineCode), failure_message = \(failure.message), settled_at = \(failure.at)
@@ -369,6 +374,7 @@ struct InvoiceBook {
                         withoutPaymentIntent: Bool = false) async throws -> AttemptRecord {
         let logger = self.logger
         return try await database.withTenant(refusal.tenant) { connection in
+            try await Self.lockSubscription(ofInvoice: refusal.invoiceID, on: connection, logger: logger)
             let settled = try await connection.query("""
                 UPDATE payment_attempts SET status = 'refused', decline_code = \(refusal.declineCode),
                     failure_message = \(refusal.message), settled_at = \(refusal.at)
@@ -385,6 +391,16 @@ struct InvoiceBook {
                 """, logger: logger)
             return .applied
         }
+    }
+
+    /// Locks the subscription of `invoice` (see the type's comment: the subscription first).
+    private static func lockSubscription(ofInvoice invoice: UUID, on connection: PostgresConnection,
+                                         logger: Logger) async throws {
+        try await connection.query("""
+            SELECT 1 FROM subscriptions s
+            WHERE s.id = (SELECT i.subscription_id FROM invoices i WHERE i.id = \(invoice))
+            FOR UPDATE OF s
+            """, logger: logger)
     }
 
     private static func scheduleRetry(invoice: UUID, subscription: UUID, at next: Date, firstFailed: Date, reason: String,
