@@ -60,14 +60,31 @@ public struct DeadLetters: Sendable {
 
         public var isEmpty: Bool { kind == nil && errorContains == nil }
 
-        func matches(_ entry: Entry) -> Bool {
-            if let kind, entry.envelope?.kind != kind { return false }
+        /// Whether the filter takes the stored letter `payload`. Only its kind and error history
+        /// are read (JSONDecoder builds nothing of the arguments, which may be a webhook's whole
+        /// body): a filter reads through every dead letter, up to the cap's 10,000.
+        func matches(payload: [UInt8]) -> Bool {
+            let fields = try? JSONDecoder().decode(FilterFields.self, from: Data(payload))
+            if let kind, fields?.kind != kind { return false }
             if let text = errorContains {
-                guard let last = entry.envelope?.errors.last?.message,
+                guard let last = fields?.errors?.last?.message,
                       last.range(of: text, options: .caseInsensitive) != nil else { return false }
             }
             return true
         }
+
+        /// What a filter reads of a stored envelope.
+        private struct FilterFields: Decodable {
+            struct Failure: Decodable { var message: String }
+            var kind: String?
+            var errors: [Failure]?
+        }
+    }
+
+    /// A dead letter a filter took: its id and time of death.
+    struct Match {
+        let id: String
+        let diedAt: Int64
     }
 
     /// Dead letters, newest first, from `offset` or right after the cursor `after`; with a filter,
@@ -78,9 +95,16 @@ public struct DeadLetters: Sendable {
         guard filter.isEmpty else {
             let matching = try await matching(queue: queue, filter: filter)
             let (offset, limit) = Paging.clamped(offset: offset, limit: limit)
-            guard let after else { return (matching.count, Array(matching.dropFirst(offset).prefix(limit))) }
-            let rest = matching.filter { after.precedes(at: $0.diedAt, id: $0.id, newestFirst: true) }
-            return (matching.count, Array(rest.prefix(limit)))
+            let page = after.map { after in matching.filter { after.precedes(at: $0.diedAt, id: $0.id, newestFirst: true) }
+                .prefix(limit) } ?? matching.dropFirst(offset).prefix(limit)
+            // Only the page's letters are read whole; one replayed or deleted since is left out.
+            guard !page.isEmpty else { return (matching.count, []) }
+            let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.deadJobs)] + page.map { .string($0.id) }))
+                .unwrapped().array ?? []
+            let entries = zip(page, payloads).compactMap { match, payload in
+                payload.bytes.map { Self.entry(id: match.id, diedAt: match.diedAt, payload: $0) }
+            }
+            return (matching.count, entries)
         }
         let page = try await TimedJobPage.read(redis: redis, sortedSet: keys.dead, hash: keys.deadJobs, offset: offset,
                                                limit: limit, newestFirst: true, after: after)
@@ -88,20 +112,20 @@ public struct DeadLetters: Sendable {
     }
 
     /// The dead letters `filter` takes, newest first: the ids as they are when asked (so a letter
-    /// that dies meanwhile is not taken, nor one seen twice), their envelopes read 500 at a time.
-    func matching(queue: String, filter: Filter) async throws -> [Entry] {
+    /// that dies meanwhile is not taken, nor one seen twice), their payloads read 100 at a time
+    /// and only their ids kept, so that a filter over the whole cap holds one chunk at a time.
+    func matching(queue: String, filter: Filter) async throws -> [Match] {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let scored = TimedJobPage.scored(
             try await redis.send("ZRANGE", .string(keys.dead), 0, -1, "REV", "WITHSCORES").unwrapped().array ?? [])
-        var found: [Entry] = []
-        for start in stride(from: 0, to: scored.count, by: 500) {
-            let chunk = scored[start..<min(scored.count, start + 500)]
+        var found: [Match] = []
+        for start in stride(from: 0, to: scored.count, by: 100) {
+            let chunk = scored[start..<min(scored.count, start + 100)]
             let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.deadJobs)] + chunk.map { .string($0.id) }))
                 .unwrapped().array ?? []
             for (item, payload) in zip(chunk, payloads) {
                 guard let bytes = payload.bytes else { continue }   // replayed or deleted meanwhile
-                let entry = Self.entry(id: item.id, diedAt: item.at, payload: bytes)
-                if filter.matches(entry) { found.append(entry) }
+                if filter.matches(payload: bytes) { found.append(Match(id: item.id, diedAt: item.at)) }
             }
         }
         return found
@@ -233,8 +257,8 @@ public struct DeadLetters: Sendable {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         guard filter.isEmpty else {
             var count = 0
-            for entry in try await matching(queue: queue, filter: filter) {
-                do { try await delete(queue: queue, id: entry.id); count += 1 } catch Failure.notFound { continue }
+            for match in try await matching(queue: queue, filter: filter) {
+                do { try await delete(queue: queue, id: match.id); count += 1 } catch Failure.notFound { continue }
             }
             return count
         }
