@@ -74,6 +74,13 @@ final class ScheduleMetricsTests: XCTestCase {
         XCTAssertTrue(broken.contains("cityos_schedules_up 0.0\n"), broken)
         XCTAssertFalse(broken.contains("cityos_schedule_enabled{"), "no series of the last scrape served as if current:\n\(broken)")
         XCTAssertTrue(broken.contains("cityos_redis_up 1.0\n"), "the queues' gauges are read apart:\n\(broken)")
+        // The schedules report names the broken file: a 500 with its problem, not a bare "internal".
+        let report = try RawHTTP.exchange(port: port, RawHTTP.request("GET", "/v1/schedules",
+                                                                      headers: [("Authorization", "Bearer ops-token-gauges")]),
+                                          responses: 1).first
+        XCTAssertEqual(report?.status, 500)
+        XCTAssertTrue(report?.body.contains(#""code":"schedules_unreadable""#) ?? false, report?.body ?? "")
+        XCTAssertTrue(report?.body.contains("broken.yaml") ?? false, report?.body ?? "")
         server.signal(SIGTERM)
         _ = try await server.waitForExit()
     }
