@@ -114,18 +114,7 @@ public final class IngressServer: Sendable {
         let schedules = self.schedules
         ops.get("/schedules") { _, _ in
             guard let schedules else { throw APIError.notConfigured("the schedules report") }
-            do {
-                return JSONText.response(json: try await schedules())
-            } catch let error as APIError {
-                throw error
-            } catch let error as RedisError {
-                throw APIError.redisUnavailable(error)
-            } catch {
-                // A schedule file that does not load: the operator's to fix, named (the file and
-                // its problem; schedule files hold no secrets), not a bare 500.
-                throw APIError(.internalServerError, code: "schedules_unreadable",
-                               message: "the schedule files could not be read: \(error)")
-            }
+            return JSONText.response(json: try await schedules())
         }
         WebhookInboxRoute(report: webhookInbox).register(on: ops)
         return (router, webhooks)

@@ -1,7 +1,7 @@
 import CityOSTesting
 import Foundation
 import Jobs
-import Queue
+@testable import Queue
 import Redis
 import Synchronization
 import XCTest
@@ -66,7 +66,7 @@ final class CrashAndShutdownTests: XCTestCase {
                 let processes = try await harness.status().processes.filter { $0.pid == Int(worker.pid) }.map(\.id)
                 for process in processes {
                     if let marked = try await harness.redis.send("GET", .string(suspectKey.suspect(process))).string,
-                       marked.hasSuffix("\n" + poison.id) { return true }
+                       RunningSuspect(stored: marked)?.id == poison.id { return true }
                 }
                 return false
             }

@@ -107,6 +107,24 @@ final class TakenForDeadTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// A suspect's mark names its run: a run of the job that ended late (timed out, deaf to
+    /// cancellation) does not clear the mark of the same job's next run, whose death must still be
+    /// blamed on it. A mark of an earlier build (no run) still reads.
+    func testASuspectsMarkIsClearedOnlyByTheRunThatWroteIt() async throws {
+        let harness = try QueueHarness()
+        let lane = SuspectLane(redis: harness.redis, namespace: harness.namespace, processID: "p-1", logger: TestEnvironment.logger)
+        let key = GlobalKeys(namespace: harness.namespace).suspect("p-1")
+        await lane.mark(queue: "default", id: "job-1", run: 2)
+        await lane.clear(queue: "default", id: "job-1", run: 1)
+        let kept = try await harness.redis.send("GET", .string(key)).string
+        XCTAssertEqual(kept.flatMap(RunningSuspect.init(stored:)), RunningSuspect(queue: "default", id: "job-1", run: 2))
+        await lane.clear(queue: "default", id: "job-1", run: 2)
+        let cleared = try await harness.redis.send("EXISTS", .string(key)).int
+        XCTAssertEqual(cleared, 0)
+        XCTAssertEqual(RunningSuspect(stored: "default\njob-1"), RunningSuspect(queue: "default", id: "job-1"))
+        try await harness.clean()
+    }
+
     /// A beat writes the process's hash with its expiry in one script, and says whether the key
     /// was still there: not after it expired (the process could not beat for a TTL).
     func testABeatSetsTheExpiryWithTheHashAndTellsWhenTheKeyHadExpired() async throws {

@@ -95,14 +95,23 @@ public struct DeadLetters: Sendable {
         guard filter.isEmpty else {
             let matching = try await matching(queue: queue, filter: filter)
             let (offset, limit) = Paging.clamped(offset: offset, limit: limit)
-            let page = after.map { after in matching.filter { after.precedes(at: $0.diedAt, id: $0.id, newestFirst: true) }
-                .prefix(limit) } ?? matching.dropFirst(offset).prefix(limit)
-            // Only the page's letters are read whole; one replayed or deleted since is left out.
-            guard !page.isEmpty else { return (matching.count, []) }
-            let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.deadJobs)] + page.map { .string($0.id) }))
-                .unwrapped().array ?? []
-            let entries = zip(page, payloads).compactMap { match, payload in
-                payload.bytes.map { Self.entry(id: match.id, diedAt: match.diedAt, payload: $0) }
+            let candidates = after.map { after in
+                ArraySlice(matching.filter { after.precedes(at: $0.diedAt, id: $0.id, newestFirst: true) })
+            } ?? matching.dropFirst(offset)
+            // Only the page's letters are read whole. One replayed or deleted since (or no longer
+            // taken by the filter) is left out and the page topped up from the next matches, so a
+            // page comes back short only at the end and paging by cursor goes on to the end.
+            var entries: [Entry] = []
+            var next = candidates.startIndex
+            while entries.count < limit, next < candidates.endIndex {
+                let chunk = candidates[next..<min(next + (limit - entries.count), candidates.endIndex)]
+                next = chunk.endIndex
+                let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.deadJobs)] + chunk.map { .string($0.id) }))
+                    .unwrapped().array ?? []
+                for (match, payload) in zip(chunk, payloads) {
+                    guard let bytes = payload.bytes, filter.matches(payload: bytes) else { continue }
+                    entries.append(Self.entry(id: match.id, diedAt: match.diedAt, payload: bytes))
+                }
             }
             return (matching.count, entries)
         }

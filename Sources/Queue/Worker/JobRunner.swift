@@ -66,10 +66,10 @@ struct JobRunner: Sendable {
         let suspects = self.suspects
         let task = Task {
             if let lane {
-                await suspects.mark(queue: header.queue, id: id)
+                await suspects.mark(queue: header.queue, id: id, run: lane)
                 // Returned by a shutdown while the mark was written: another process may run it.
                 guard running.startClock(id: id, token: token) else {
-                    await suspects.clear(queue: header.queue, id: id)
+                    await suspects.clear(queue: header.queue, id: id, run: lane)
                     suspects.free(lane)
                     return
                 }
@@ -88,7 +88,7 @@ struct JobRunner: Sendable {
             }
             let seconds = (ContinuousClock.now - start).seconds
             if let lane {
-                await suspects.clear(queue: header.queue, id: id)
+                await suspects.clear(queue: header.queue, id: id, run: lane)
                 suspects.free(lane)
             }
             // Lost the claim: the run timed out or was interrupted, and that outcome stands.

@@ -118,14 +118,14 @@ final class OutcomeRecorder: Sendable {
     /// written (see `written`).
     func retry(_ envelope: JobEnvelope, dueMillis: Int64, logger: Logger) async -> Bool {
         let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
-        return await written(envelope.id, logger: logger) {
-            let applied = try await redis.run(QueueScripts.retry,
-                                              keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.schedule),
-                                                     .string(keys.stats)],
-                                              arguments: [.string(envelope.id), .raw(try envelope.encoded()), .int64(dueMillis)]).int == 1
-            if applied { metrics.failed(queue: envelope.queue) }
-            return applied
+        let applied = await written(envelope.id, logger: logger) {
+            try await redis.run(QueueScripts.retry,
+                                keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.schedule),
+                                       .string(keys.stats)],
+                                arguments: [.string(envelope.id), .raw(try envelope.encoded()), .int64(dueMillis)]).int == 1
         }
+        if applied { metrics.failed(queue: envelope.queue) }
+        return applied
     }
 
     /// Puts a job this process took back in its queue's schedule until `dueMillis`, unchanged and
@@ -141,15 +141,15 @@ final class OutcomeRecorder: Sendable {
     /// Moves a job to its queue's dead letters. Returns whether it was written (see `written`).
     func bury(_ envelope: JobEnvelope, logger: Logger) async -> Bool {
         let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
-        return await written(envelope.id, logger: logger) {
-            let applied = try await redis.run(QueueScripts.bury,
-                                              keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.dead),
-                                                     .string(keys.deadJobs), .string(keys.stats)],
-                                              arguments: [.string(envelope.id), .raw(try envelope.encoded()),
-                                                          .int64(Clock.nowMillis()), .int(deadLetterCap)]).int == 1
-            if applied { metrics.dead(queue: envelope.queue) }
-            return applied
+        let applied = await written(envelope.id, logger: logger) {
+            try await redis.run(QueueScripts.bury,
+                                keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.dead),
+                                       .string(keys.deadJobs), .string(keys.stats)],
+                                arguments: [.string(envelope.id), .raw(try envelope.encoded()),
+                                            .int64(Clock.nowMillis()), .int(deadLetterCap)]).int == 1
         }
+        if applied { metrics.dead(queue: envelope.queue) }
+        return applied
     }
 
     /// Writes job `id`'s failed attempt, trying again until Redis takes it: unwritten, the job
@@ -163,12 +163,14 @@ final class OutcomeRecorder: Sendable {
         hold(id)
         defer { release([id]) }
         var delay = Duration.milliseconds(100)
-        var triedBefore = false
+        // Whether a try that failed may have run in Redis (its answer lost): then nothing to apply
+        // on a later try means that one applied it. Not after a refusal or an error reply, which
+        // ran nothing.
+        var mayHaveApplied = false
         while true {
             do {
                 guard try await write() else {
-                    // After a try whose answer was lost, nothing to apply means that try applied it.
-                    if triedBefore { return true }
+                    if mayHaveApplied { return true }
                     logger.warning("""
                         outcome not recorded: this process no longer holds the job (it was put back in line while it \
                         ran here); the outcome of its other run stands
@@ -181,7 +183,10 @@ final class OutcomeRecorder: Sendable {
                     logger.error("could not record job failure; the job is recovered and run again", metadata: ["error": "\(error)"])
                     return false
                 }
-                triedBefore = true
+                switch error as? RedisError {
+                case .timeout?, .connectionClosed?, .protocolError?: mayHaveApplied = true
+                default: break
+                }
                 logger.warning("could not record job failure; will retry", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))

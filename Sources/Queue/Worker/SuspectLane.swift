@@ -48,11 +48,11 @@ final class SuspectLane: Sendable {
 
     /// Writes the mark before a suspect runs, trying again while Redis does not answer (unmarked,
     /// a death would not be blamed on it, and a job that kills its process would go on doing so).
-    func mark(queue: String, id: String) async {
+    func mark(queue: String, id: String, run: UInt64) async {
         var delay = Duration.milliseconds(100)
         for attempt in 1...20 {
             do {
-                try await redis.send("SET", .string(key), .string(RunningSuspect(queue: queue, id: id).stored)).unwrapped()
+                try await redis.send("SET", .string(key), .string(RunningSuspect(queue: queue, id: id, run: run).stored)).unwrapped()
                 return
             } catch {
                 if attempt == 20 || Task.isCancelled {
@@ -66,11 +66,12 @@ final class SuspectLane: Sendable {
     }
 
     /// Clears the mark once the suspect's run is over, if it is still this run's (a run whose
-    /// timeout freed the lane may end after the next suspect marked itself).
-    func clear(queue: String, id: String) async {
+    /// timeout freed the lane may end after the next suspect marked itself, the same job's next
+    /// run included: the mark names the run, not only the job).
+    func clear(queue: String, id: String, run: UInt64) async {
         do {
             try await redis.run(Self.clearIfMine, keys: [.string(key)],
-                                arguments: [.string(RunningSuspect(queue: queue, id: id).stored)]).unwrapped()
+                                arguments: [.string(RunningSuspect(queue: queue, id: id, run: run).stored)]).unwrapped()
         } catch {
             // Left behind, a later death of this process would blame this finished job: recovery
             // finds it no longer in flight, so nothing comes of it.
@@ -87,21 +88,25 @@ extension SuspectLane {
     """)
 }
 
-/// The suspect a process runs, as its suspect key holds it.
+/// The suspect a process runs, as its suspect key holds it: `queue\nid\nrun` (a mark written by
+/// an earlier build has no run).
 struct RunningSuspect: Equatable {
     var queue: String
     var id: String
+    /// Which run of the job (its lane token in the process): two runs of one job have two marks.
+    var run: UInt64?
 
-    var stored: String { queue + "\n" + id }
+    var stored: String { queue + "\n" + id + (run.map { "\n\($0)" } ?? "") }
 
-    init(queue: String, id: String) {
+    init(queue: String, id: String, run: UInt64? = nil) {
         self.queue = queue
         self.id = id
+        self.run = run
     }
 
     init?(stored: String) {
-        let parts = stored.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return nil }
-        self.init(queue: String(parts[0]), id: String(parts[1]))
+        let parts = stored.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count >= 2 else { return nil }
+        self.init(queue: String(parts[0]), id: String(parts[1]), run: parts.count == 3 ? UInt64(parts[2]) : nil)
     }
 }

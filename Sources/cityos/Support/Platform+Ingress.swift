@@ -42,7 +42,15 @@ extension Platform {
     func scheduleReport() -> ScheduleReport {
         let (directory, registry, redis, namespace) = (config.schedulesDirectory, self.registry, self.redis, self.namespace)
         return {
-            let schedules = try ScheduleFiles.load(directory: directory)
+            let schedules: [ScheduleDefinition]
+            do {
+                schedules = try ScheduleFiles.load(directory: directory)
+            } catch {
+                // The operator's to fix, named (the file and its problem; schedule files hold no
+                // secrets), not a bare 500.
+                throw APIError(.internalServerError, code: "schedules_unreadable",
+                               message: "the schedule files could not be read: \(error)")
+            }
             let status = try await ScheduleStatus.read(schedules: schedules, registry: registry, redis: redis,
                                                        namespace: namespace)
             let encoder = JSONEncoder()
