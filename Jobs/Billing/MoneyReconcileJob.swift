@@ -74,10 +74,11 @@ public struct MoneyReconcileJob: JobHandler {
         // while it is open, so the customer is served unpaid until an operator acts: fix the setup
         // and replay the `billing.invoice` dead letter, or, when the invoice itself cannot be
         // charged (its amount), cancel the subscription (`subscription.update` with `cancel`, which
-        // closes the invoice as uncollectible) and subscribe the customer again.
+        // closes the invoice as uncollectible) and subscribe the customer again. (An attempt that
+        // never reached Stripe is refused too, but with its next attempt due at once: not counted.)
         ("invoice_refused", """
             SELECT i.tenant_id, i.id FROM invoices i
-            WHERE i.status = 'open' AND (
+            WHERE i.status = 'open' AND i.next_attempt_at IS NULL AND (
                 SELECT a.status FROM payment_attempts a WHERE a.tenant_id = i.tenant_id AND a.invoice_id = i.id
                 ORDER BY a.attempt DESC LIMIT 1) = 'refused'
             """),

@@ -21,10 +21,10 @@ enum CommissionRules {
             throw JobFailure.permanent(CommissionError.noRule(tenant: tenant.uuidString, vendor: vendor.uuidString).description)
         }
         let tiers = try await connection.query("""
-            SELECT min_monthly_sales, basis_points FROM commission_tiers WHERE rule_id = \(stored.id)
+            SELECT min_monthly_sales, basis_points, currency FROM commission_tiers WHERE rule_id = \(stored.id)
             """, logger: logger)
-        for try await (minimum, bps) in tiers.decode((Int64, Int).self) {
-            stored.rule.tiers.append(.init(minimumMonthlySales: minimum, basisPoints: bps))
+        for try await (minimum, bps, currency) in tiers.decode((Int64, Int, String?).self) {
+            stored.tiers.append((StoredRule.Tier(minimumMonthlySales: minimum, basisPoints: bps), currency))
         }
         return stored
     }
@@ -45,14 +45,21 @@ enum CommissionRules {
     }
 
     struct StoredRule {
+        typealias Tier = CommissionRule.Tier
         var id: UUID
         var rule: CommissionRule
         var flatCurrency: String?
+        /// The rule's tiers, each with its currency (nil: a tier written before tiers had one,
+        /// which applies in every currency).
+        var tiers: [(tier: Tier, currency: String?)] = []
 
-        /// The rule for an order in `currency`: a flat amount in another currency does not apply.
+        /// The rule for an order in `currency`: a flat amount in another currency does not apply,
+        /// nor does a tier whose threshold is in another currency (migration 0016).
         func applying(currency: String) -> CommissionRule {
             var rule = self.rule
-            if flatCurrency?.uppercased() != currency.uppercased() { rule.flatAmount = 0 }
+            let currency = currency.uppercased()
+            if flatCurrency?.uppercased() != currency { rule.flatAmount = 0 }
+            rule.tiers = tiers.filter { $0.currency == nil || $0.currency?.uppercased() == currency }.map(\.tier)
             return rule
         }
     }

@@ -21,9 +21,10 @@ import Store
 ///    with the transfer id and appends the ledger's `payout` entry (−amount).
 ///
 /// Failures: a retryable Stripe error (5xx, timeout, 429), or an answer that may hide a transfer made
-/// (a success whose body does not read), fails the attempt and the job is retried; the payout stays
-/// pending and is resumed (also by the next day's `payouts.run`). A non-retryable
-/// one (the account cannot receive, invalid request) marks the payout `failed` with the reason —
+/// (a success whose body does not read, a 4xx without Stripe's error object), fails the attempt and
+/// the job is retried; the payout stays pending and is resumed (also by the next day's `payouts.run`).
+/// A refusal Stripe read the request for (the account cannot receive, invalid request) marks the
+/// payout `failed` with the reason —
 /// its entries are payable again — and the job fails permanently, so it shows in the dead letters.
 /// An idempotency-key mismatch is a bug, not a refusal: the payout is left pending for an operator.
 ///

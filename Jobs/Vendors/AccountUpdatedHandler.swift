@@ -6,8 +6,10 @@ import Queue
 import Store
 
 /// Stripe `account.updated` (`data.object` is the connected account): whether the vendor on that
-/// account can receive payouts (`payouts_enabled`), which `payouts.run` and `payouts.vendor`
-/// check before paying. Never backwards: an event applies only if it is newer (Stripe's `created`)
+/// account can be paid, which `payouts.run` and `payouts.vendor` check before paying: its
+/// `payouts_enabled`, and its `transfers` capability `active` when the account names its
+/// capabilities (the two change apart: an account under review may take payouts to its bank and
+/// no transfers, and a transfer to it is refused, a failed payout every day). Never backwards: an event applies only if it is newer (Stripe's `created`)
 /// than the last applied for the account; an account no vendor has is ignored.
 ///
 /// Stripe stamps events in whole seconds, and an account's onboarding often sends several
@@ -22,9 +24,11 @@ struct AccountUpdatedHandler: WebhookEventHandler {
     func handle(_ event: WebhookEventArguments, context: JobContext) async throws -> WebhookOutcome {
         let database = try JobDependency.required(database, "a database", for: "webhook \(event.type)")
         let account = try event.requiredString("data", "object", "id")
-        guard let enabled = event.bool("data", "object", "payouts_enabled") else {
+        guard let payouts = event.bool("data", "object", "payouts_enabled") else {
             throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no data.object.payouts_enabled")
         }
+        let transfers = event.string("data", "object", "capabilities", "transfers")
+        let enabled = payouts && (transfers.map { $0 == "active" } ?? true)
         guard let created = event.int("created").flatMap(EventClock.millis(seconds:)) else {
             throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no created timestamp (Unix seconds, 1970 to 9999)")
         }
@@ -64,12 +68,13 @@ struct AccountUpdatedHandler: WebhookEventHandler {
         return outcome
     }
 
-    /// Whether the account can receive payouts, as Stripe has it now.
+    /// Whether the vendor on the account can be paid, as Stripe has it now.
     private func stripePayoutsEnabled(_ account: String, _ event: WebhookEventArguments) async throws -> Bool {
         let stripe = try JobDependency.required(stripe, "the Stripe connector (to order same-second events)",
                                                 for: "webhook \(event.type)")
         do {
-            return try await stripe.account(id: account).payoutsEnabled
+            let now = try await stripe.account(id: account)
+            return now.payoutsEnabled && (now.capabilities?.transfers.map { $0 == "active" } ?? true)
         } catch {
             throw OutsideCall.failure(error, "stripe \(event.type) event \(event.eventID): reading account \(account)")
         }

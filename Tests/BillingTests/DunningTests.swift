@@ -220,6 +220,28 @@ final class DunningTests: XCTestCase {
         }
     }
 
+    /// An attempt that never reached Stripe is refused too, with the invoice's next attempt due at
+    /// once: something chases it, so `invoice_refused` does not count it.
+    func testAnAttemptThatNeverReachedStripeIsNotCountedAsARefusalNothingChases() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 1_500)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "never").first)
+            try await world.scriptIntentFailure(status: 503)
+            try await world.scriptIntentFailure(status: 503)
+            try await world.scriptIntentFailure(status: 503)
+            do { try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant) } catch {}
+            let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            let pending = try await world.attempts(tenant, invoice: invoice.id)
+            XCTAssertEqual(pending.map(\.status), ["pending"])
+            let recorded = try await world.book.recordNeverMade(tenant: tenant, invoiceID: invoice.id, attempt: 1,
+                                                                message: "never made", at: Date())
+            XCTAssertEqual(recorded, .applied)
+            let waiting = try await refusedOpen(world, invoice.id)
+            XCTAssertEqual(waiting, 0, "its next attempt is due at once")
+        }
+    }
+
     /// Whether `money.reconcile`'s `invoice_refused` counts `invoice`.
     private func refusedOpen(_ world: BillingWorld, _ invoice: UUID) async throws -> Int {
         let sql = try unwrap(MoneyReconcileJob.invariants.first { $0.name == "invoice_refused" }?.sql)

@@ -24,12 +24,15 @@ final class InvoiceLockOrderTests: XCTestCase {
             let intent = try unwrap(try await world.attempts(tenant, invoice: invoice.id).first?.intent, "settling")
 
             let (go, proceed) = AsyncStream.makeStream(of: Void.self)
-            let held = Mutex(false)
+            let held = Mutex<Int32?>(nil)
             let refused = Mutex<String?>(nil)
             let holder = Task {
                 try await world.app.withTenant(tenant) { connection in
                     try await connection.query("SELECT 1 FROM subscriptions WHERE id = \(id) FOR UPDATE", logger: BillingWorld.logger)
-                    held.withLock { $0 = true }
+                    for try await pid in try await connection.query("SELECT pg_backend_pid()", logger: BillingWorld.logger)
+                        .decode(Int32.self) {
+                        held.withLock { $0 = pid }
+                    }
                     for await _ in go { break }
                     do {
                         try await connection.query("SELECT 1 FROM invoices WHERE id = \(invoice.id) FOR UPDATE NOWAIT",
@@ -40,16 +43,19 @@ final class InvoiceLockOrderTests: XCTestCase {
                     }
                 }
             }
-            try await eventually("the subscription never locked") { held.withLock { $0 } }
+            try await eventually("the subscription never locked") { held.withLock { $0 } != nil }
+            let holderPID = try unwrap(held.withLock { $0 })
             let outcome = Task {
                 try await world.book.recordSucceeded(.init(tenant: tenant, invoiceID: invoice.id, attempt: 1,
                                                            paymentIntentID: intent, amount: 2_500, currency: "usd", at: Date()))
             }
-            try await eventually("the outcome never waited for a lock") {
+            // Waiting for a lock the holder has: a lock not granted whose blocker is the holder's backend.
+            try await eventually("the outcome never waited for the holder's lock") {
                 try await world.app.withPlatformSweep { connection in
                     var waiting = 0
-                    for try await count in try await connection.query(
-                        "SELECT count(*)::int FROM pg_locks WHERE NOT granted", logger: BillingWorld.logger).decode(Int.self) {
+                    for try await count in try await connection.query("""
+                        SELECT count(*)::int FROM pg_locks l WHERE NOT l.granted AND \(holderPID) = ANY(pg_blocking_pids(l.pid))
+                        """, logger: BillingWorld.logger).decode(Int.self) {
                         waiting = count
                     }
                     return waiting > 0

@@ -78,6 +78,41 @@ final class CommissionLedgerTests: XCTestCase {
         }
     }
 
+    /// A tier's threshold is an amount in its currency: 100.00 USD of sales reaches the USD tier
+    /// for a USD order, and not for a JPY order, however many yen the vendor sold; a tier without a
+    /// currency (written before tiers had one) applies in every currency, as it did.
+    func testATiersThresholdCountsInItsOwnCurrencyOnly() async throws {
+        try await MoneyWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (vendor, _) = try await world.makeVendor(tenant)
+            try await world.setRule(tenant, basisPoints: 2_000, tiers: [(10_000, 1_000)], tierCurrency: "USD")
+            func order(_ currency: String, day: Int, amount: Int64) -> CommissionCalculateJob.PlacedOrder {
+                .init(currency: currency, placedAt: "2026-11-0\(day)T10:00:00Z", lines: [.init(vendorID: vendor, quantity: 1, unitAmount: amount)])
+            }
+            func commission(_ placed: CommissionCalculateJob.PlacedOrder) async throws -> Int64 {
+                try await world.sum(tenant, "order_id = '\(placed.id.uuidString.lowercased())' AND kind = 'commission'")
+            }
+            let yen = [order("JPY", day: 1, amount: 50_000), order("JPY", day: 2, amount: 10_000)]
+            let dollars = [order("USD", day: 3, amount: 10_000), order("USD", day: 4, amount: 10_000)]
+            for placed in yen + dollars { try await world.run(world.calculate, .init(order: placed), tenant: tenant) }
+            let yenRates = try await [commission(yen[0]), commission(yen[1])]
+            XCTAssertEqual(yenRates, [-10_000, -2_000], "¥50,000 sold is not 500.00 USD: 20 % both times")
+            let dollarRates = try await [commission(dollars[0]), commission(dollars[1])]
+            XCTAssertEqual(dollarRates, [-2_000, -1_000], "100.00 USD sold: the USD tier's 10 %")
+
+            let other = try await world.makeTenant()
+            let (seller, _) = try await world.makeVendor(other)
+            try await world.setRule(other, basisPoints: 2_000, tiers: [(10_000, 1_000)], tierCurrency: nil)
+            let legacy = [CommissionCalculateJob.PlacedOrder(currency: "JPY", placedAt: "2026-11-01T10:00:00Z",
+                                                             lines: [.init(vendorID: seller, quantity: 1, unitAmount: 50_000)]),
+                          CommissionCalculateJob.PlacedOrder(currency: "JPY", placedAt: "2026-11-02T10:00:00Z",
+                                                             lines: [.init(vendorID: seller, quantity: 1, unitAmount: 10_000)])]
+            for placed in legacy { try await world.run(world.calculate, .init(order: placed), tenant: other) }
+            let legacyRate = try await world.sum(other, "order_id = '\(legacy[1].id.uuidString.lowercased())' AND kind = 'commission'")
+            XCTAssertEqual(legacyRate, -1_000, "a tier without a currency applies in every currency, as before")
+        }
+    }
+
     func testARefundAppendsReversalsThatCancelTheLineAndEditNothing() async throws {
         try await MoneyWorld.run { world in
             let tenant = try await world.makeTenant()

@@ -387,15 +387,15 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
         }
     }
 
-    /// The vendor's account lost its `transfers` capability at Stripe (requirements past due) before
-    /// the platform heard of it: Stripe refuses the transfer. The payout fails saying why, its
+    /// The vendor's account lost its `transfers` capability at Stripe (under review, payouts still
+    /// enabled) before the platform heard of it: Stripe refuses the transfer. The payout fails saying why, its
     /// entries go back to the balance, and once the account is active again they are paid once.
     func testATransferToAnAccountThatCannotReceiveOneFailsThePayoutAndKeepsTheBalance() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, account) = try await vendorWithSales(world)
             let connected = try XCTUnwrap(account)
             let owed = try await world.balance(tenant, vendor: vendor)
-            try await world.setPayoutsEnabled(connected, false)
+            try await world.setTransfers(connected, "inactive")
             do {
                 try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
                 XCTFail("a refused transfer fails the job")
@@ -411,7 +411,7 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
             let none = try await world.transfers(to: connected)
             XCTAssertTrue(none.isEmpty)
 
-            try await world.setPayoutsEnabled(connected, true)
+            try await world.setTransfers(connected, "active")
             try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
             let payouts = try await world.payouts(tenant, vendor: vendor)
             XCTAssertEqual(payouts.map(\.status), ["failed", "paid"])

@@ -34,6 +34,40 @@ final class StripeEventTests: XCTestCase {
         }
     }
 
+    /// Payouts enabled with the `transfers` capability not active (an account under review): a
+    /// transfer to it would be refused, so the vendor is not payable; the capability active again,
+    /// it is. Of two events in one second, what Stripe says now decides, both flags read.
+    func testAVendorWhoseAccountCannotReceiveTransfersIsNotPayableEvenWithPayoutsEnabled() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let account = "acct_" + UUID().uuidString.prefix(12).lowercased()
+            let vendor = try await world.makeVendor(tenant, account: account, payoutsEnabled: true)
+            func payable() async throws -> [Bool] {
+                try await world.values(tenant, "SELECT payouts_enabled FROM vendors WHERE id = '\(vendor.uuidString.lowercased())'",
+                                       as: Bool.self)
+            }
+            func update(transfers: String, created: Int) async throws {
+                let event = Self.event("account.updated", object: [
+                    "id": account, "object": "account", "payouts_enabled": true, "capabilities": ["transfers": transfers]],
+                                       created: created)
+                try await world.post(.stripe, event)
+                try await world.settled("stripe", try XCTUnwrap(event["id"] as? String), as: "processed")
+            }
+            try await update(transfers: "inactive", created: 1_900_000_000)
+            var flags = try await payable()
+            XCTAssertEqual(flags, [false], "no transfer can reach it")
+            try await update(transfers: "active", created: 1_900_000_100)
+            flags = try await payable()
+            XCTAssertEqual(flags, [true])
+
+            // A tie, settled by Stripe's account now: payouts enabled, transfers pending.
+            _ = try await world.sandbox("POST", "/_sandbox/stripe/accounts/\(account)", ["payouts_enabled": true, "transfers": "pending"])
+            try await update(transfers: "active", created: 1_900_000_100)
+            flags = try await payable()
+            XCTAssertEqual(flags, [false], "Stripe says the transfers capability is pending")
+        }
+    }
+
     /// Stripe stamps events in whole seconds, and onboarding sends several `account.updated`
     /// within one: of two that tie, the second is settled by the account as Stripe has it now.
     func testAccountUpdatedEventsOfOneSecondEndWithTheAccountsStateInEitherOrder() async throws {

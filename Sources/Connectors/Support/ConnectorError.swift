@@ -31,7 +31,9 @@ public enum ConnectorError: Error, Sendable, Equatable, CustomStringConvertible 
     case timedOut(service: Service, seconds: Double)
     /// The connection broke after the request was sent: the request may have taken effect.
     case connectionLost(service: Service, reason: String)
-    /// The answer could not be read (not JSON, missing fields, an amount finer than the currency).
+    /// The answer could not be read (not JSON, missing fields, an amount finer than the currency),
+    /// or, for Stripe, a 4xx came without Stripe's error object (a proxy, a wrong URL): it says
+    /// nothing of what the service did with the request.
     case unexpectedResponse(service: Service, status: Int, reason: String)
     /// A setting the call needs is missing (a credential, usually).
     case notConfigured(service: Service, setting: String)

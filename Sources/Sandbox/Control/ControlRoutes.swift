@@ -15,8 +15,9 @@ import Hummingbird
 /// - `POST /_sandbox/fleetbase/orders/{id}/status`: set any delivery status (sends its event)
 /// - `POST /_sandbox/stripe/payment_intents/{id}/settle`: a `processing` PaymentIntent succeeds or fails
 ///   (sends its event)
-/// - `POST /_sandbox/stripe/accounts/{id}`: a connected account's `payouts_enabled`, as Stripe's
-///   onboarding would set it (creates the account if needed; sends `account.updated`)
+/// - `POST /_sandbox/stripe/accounts/{id}`: a connected account's `payouts_enabled` and/or its
+///   `transfers` capability, as Stripe's onboarding or review would set them (creates the account
+///   if needed; sends `account.updated`)
 /// - `GET /_sandbox/health`
 /// Errors here are `{"error": {"code", "message"}}`.
 struct ControlRoutes {
@@ -76,11 +77,16 @@ struct ControlRoutes {
         }
         router.post("/_sandbox/stripe/accounts/{id}") { request, context in
             await Self.handle { () throws(ControlError) in
-                guard case .bool(let enabled)? = try await Self.object(request)["payouts_enabled"] else {
-                    throw ControlError("bad_request", "send {\"payouts_enabled\": true|false}")
+                let body = try await Self.object(request)
+                let enabled = body["payouts_enabled"]?.bool
+                let transfers = body["transfers"]?.string
+                guard enabled != nil || transfers != nil, body["payouts_enabled"] == nil || enabled != nil,
+                      body["transfers"] == nil || ["active", "inactive", "pending"].contains(transfers ?? "") else {
+                    throw ControlError("bad_request",
+                                       "send {\"payouts_enabled\": true|false} and/or {\"transfers\": \"active\"|\"inactive\"|\"pending\"}")
                 }
                 let id = Answer.parameter(context, "id")
-                let account = StripeRoutes.account(id: id, payoutsEnabled: enabled, world: world)
+                let account = StripeRoutes.account(id: id, payoutsEnabled: enabled, transfers: transfers, world: world)
                 StripeRoutes.send("account.updated", account, key: nil, world: world)
                 return account
             }
@@ -176,7 +182,7 @@ struct ControlRoutes {
             let status = body["status"]?.int ?? 500
             guard (400...599).contains(status) else { throw ControlError("bad_request", "status must be 400...599") }
             let from = body["from"]?.string ?? "service"
-            guard body["from"] == nil || ["service", "proxy"].contains(from) else {
+            guard body["from"] == nil || (body["from"]?.string != nil && ["service", "proxy"].contains(from)) else {
                 throw ControlError("bad_request", "from must be service or proxy")
             }
             outcome = .fail(status: status, retryAfter: try retryAfter(body["retry_after"]), byProxy: from == "proxy")

@@ -326,14 +326,20 @@ struct StripeRoutes {
          "created": .int(SandboxIDs.now)]
     }
 
-    /// Sets whether account `id` can receive payouts, as Stripe's onboarding or review would
-    /// (the control API's `POST /_sandbox/stripe/accounts/{id}`); creates the account if needed.
-    static func account(id: String, payoutsEnabled: Bool, world: SandboxWorld) -> SandboxJSON {
+    /// Sets whether account `id` can receive payouts and transfers, as Stripe's onboarding or
+    /// review would (the control API's `POST /_sandbox/stripe/accounts/{id}`); creates the account
+    /// if needed. Unnamed, the `transfers` capability follows `payoutsEnabled` (`active` or
+    /// `inactive`); named, it is set apart, as Stripe's two change apart. Nil keeps a setting.
+    static func account(id: String, payoutsEnabled: Bool?, transfers: String? = nil, world: SandboxWorld) -> SandboxJSON {
         let set = { (account: inout SandboxJSON) in
-            account["payouts_enabled"] = .bool(payoutsEnabled)
-            account["capabilities"] = ["transfers": payoutsEnabled ? "active" : "inactive", "card_payments": "active"]
-            account["requirements"] = ["currently_due": payoutsEnabled ? [] : ["external_account"],
-                                       "disabled_reason": payoutsEnabled ? nil : "requirements.past_due"]
+            let payouts = payoutsEnabled ?? account["payouts_enabled"]?.bool ?? true
+            let capability = transfers ?? (payoutsEnabled.map { $0 ? "active" : "inactive" }
+                ?? account["capabilities"]?["transfers"]?.string ?? "active")
+            account["payouts_enabled"] = .bool(payouts)
+            account["capabilities"] = ["transfers": .string(capability), "card_payments": "active"]
+            let ready = payouts && capability == "active"
+            account["requirements"] = ["currently_due": ready ? [] : [payouts ? "individual.verification.document" : "external_account"],
+                                       "disabled_reason": ready ? nil : "requirements.past_due"]
         }
         if let account = world.stripe.accounts.update(id, set) { return account }
         var account = newAccount(id: id)

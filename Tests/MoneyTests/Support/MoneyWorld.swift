@@ -132,9 +132,10 @@ final class MoneyWorld: @unchecked Sendable {
         return (id, accountID)
     }
 
-    /// The tenant's default rule (vendor nil) or a vendor's override, with tiers.
+    /// The tenant's default rule (vendor nil) or a vendor's override, with tiers (their thresholds
+    /// in `tierCurrency`; nil: a tier without a currency, as before migration 0016).
     func setRule(_ tenant: UUID, vendor: UUID? = nil, basisPoints: Int, flat: Int64 = 0, currency: String = "USD",
-                 tiers: [(Int64, Int)] = []) async throws {
+                 tiers: [(Int64, Int)] = [], tierCurrency: String? = "USD") async throws {
         let ruleID = UUID()
         try await app.withTenant(tenant) { connection in
             try await connection.query("""
@@ -143,8 +144,8 @@ final class MoneyWorld: @unchecked Sendable {
                 """, logger: Self.logger)
             for (minimum, bps) in tiers {
                 try await connection.query("""
-                    INSERT INTO commission_tiers (tenant_id, rule_id, min_monthly_sales, basis_points)
-                    VALUES (\(tenant), \(ruleID), \(minimum), \(bps))
+                    INSERT INTO commission_tiers (tenant_id, rule_id, min_monthly_sales, basis_points, currency)
+                    VALUES (\(tenant), \(ruleID), \(minimum), \(bps), \(tierCurrency))
                     """, logger: Self.logger)
             }
         }
@@ -204,10 +205,10 @@ final class MoneyWorld: @unchecked Sendable {
         try await control("/_sandbox/script", json)
     }
 
-    /// Sets whether connected account `account` can receive transfers and payouts, as Stripe's
-    /// onboarding or review would (its `transfers` capability `active` or `inactive`).
-    func setPayoutsEnabled(_ account: String, _ enabled: Bool) async throws {
-        try await control("/_sandbox/stripe/accounts/\(account)", "{\"payouts_enabled\": \(enabled)}")
+    /// Sets connected account `account`'s `transfers` capability (`active`, `inactive`, `pending`),
+    /// as Stripe's review would, its payouts left as they are.
+    func setTransfers(_ account: String, _ capability: String) async throws {
+        try await control("/_sandbox/stripe/accounts/\(account)", "{\"transfers\": \"\(capability)\"}")
     }
 
     /// Forgets Stripe's idempotency keys, as Stripe does 24 hours after a key's first use.
