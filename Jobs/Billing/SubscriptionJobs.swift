@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import Logging
 import PostgresNIO
@@ -9,13 +10,24 @@ struct PlanReference: Sendable {
     var id: UUID?
     var code: String?
 
-    /// The active plan's id in the transaction's tenant; a missing or inactive plan is a permanent failure.
+    /// The active plan's id in the transaction's tenant; a missing or inactive plan is a permanent
+    /// failure, and so is one whose amount Stripe cannot charge exactly (12.345 KWD: it takes
+    /// three-decimal currencies in steps of 0.010): subscribed, its every invoice would be refused,
+    /// open for ever, the subscription served unpaid.
     func resolve(on connection: PostgresConnection, logger: Logger) async throws -> UUID {
         guard id != nil || code != nil else { throw JobFailure.permanent("name the plan: plan_id or plan_code") }
         let rows = try await connection.query("""
-            SELECT id FROM plans WHERE active AND (id = \(id) OR code = \(code)) LIMIT 1
+            SELECT id, code, amount, currency FROM plans WHERE active AND (id = \(id) OR code = \(code)) LIMIT 1
             """, logger: logger)
-        for try await found in rows.decode(UUID.self) { return found }
+        for try await (found, code, amount, currency) in rows.decode((UUID, String, Int64, String).self) {
+            do {
+                _ = try StripeAmount.units(Money(minorUnits: Int(amount), currency: currency))
+            } catch {
+                throw JobFailure.permanent("plan \(code) cannot be charged: \(error); every invoice of it would be refused. "
+                    + "Fix the plan's amount (or use another plan)")
+            }
+            return found
+        }
         throw JobFailure.permanent(BillingError.unknownPlan(id?.uuidString.lowercased() ?? code ?? "?").description)
     }
 }

@@ -113,6 +113,48 @@ final class BillingCycleTests: XCTestCase {
         }
     }
 
+    /// A plan Stripe cannot charge exactly (12.345 KWD: three-decimal currencies go in steps of
+    /// 0.010) is refused when subscribed to or changed to, saying why: its every invoice would be
+    /// refused, left open for ever, the subscription served unpaid.
+    func testAPlanStripeCannotChargeIsRefusedWhenSubscribedOrChangedTo() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            _ = try await world.makePlan(tenant, code: "kwd-odd", amount: 12_345, currency: "KWD")
+            _ = try await world.makePlan(tenant, code: "kwd-even", amount: 12_340, currency: "KWD")
+            let create = SubscriptionCreateJob(database: world.app, clock: world.clock)
+            let refused = UUID()
+            do {
+                try await world.run(create, .init(subscriptionID: refused, customerID: "kwd-1", paymentMethod: "pm_card_visa",
+                                                  planCode: "kwd-odd"), tenant: tenant)
+                XCTFail("12.345 KWD cannot be charged")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.isPermanent)
+                XCTAssertTrue(failure.description.contains("plan kwd-odd cannot be charged"), failure.description)
+                XCTAssertTrue(failure.description.contains("0.010"), failure.description)
+            }
+            let none = try await world.scalar(tenant, "SELECT count(*) FROM subscriptions WHERE id = '\(refused.uuidString.lowercased())'")
+            XCTAssertEqual(none, 0)
+
+            // Starting tomorrow: nothing charged now (the database is shared; no charge left in its outbox).
+            let kept = UUID()
+            try await world.run(create, .init(subscriptionID: kept, customerID: "kwd-2", paymentMethod: "pm_card_visa",
+                                              planCode: "kwd-even", startAt: BillingWorld.start.addingTimeInterval(86_400)),
+                                tenant: tenant)
+            let fannedOut = try await world.scalar(tenant, "SELECT count(*) FROM outbox WHERE tenant_id IS NOT NULL")
+            XCTAssertEqual(fannedOut, 0)
+            do {
+                try await world.run(SubscriptionUpdateJob(database: world.app, clock: world.clock),
+                                    .init(subscriptionID: kept, planCode: "kwd-odd"), tenant: tenant)
+                XCTFail("a change to a plan that cannot be charged must be refused")
+            } catch let failure as JobFailure {
+                XCTAssertTrue(failure.description.contains("plan kwd-odd cannot be charged"), failure.description)
+            }
+            let next = try await world.scalar(tenant, "SELECT count(*) FROM subscriptions WHERE id = '\(kept.uuidString.lowercased())' "
+                                                  + "AND next_plan_id IS NULL")
+            XCTAssertEqual(next, 1, "the subscription stays on its plan")
+        }
+    }
+
     /// An import that backdates a subscription by months would have each daily cycle charge one more
     /// past month; a start inside the current period is taken (its period charged once).
     func testASubscriptionStartingAWholePeriodAgoIsRefusedAndOneInsideThePeriodIsBilledOnce() async throws {
