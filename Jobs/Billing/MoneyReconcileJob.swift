@@ -75,10 +75,11 @@ public struct MoneyReconcileJob: JobHandler {
         // and replay the `billing.invoice` dead letter, or, when the invoice itself cannot be
         // charged (its amount), cancel the subscription (`subscription.update` with `cancel`, which
         // closes the invoice as uncollectible) and subscribe the customer again. (An attempt that
-        // never reached Stripe is refused too, but with its next attempt due at once: not counted.)
+        // never reached Stripe is refused too, but with its next attempt due at once: not counted,
+        // unless that attempt is a day overdue, `payments.retry` not running.)
         ("invoice_refused", """
             SELECT i.tenant_id, i.id FROM invoices i
-            WHERE i.status = 'open' AND i.next_attempt_at IS NULL AND (
+            WHERE i.status = 'open' AND (i.next_attempt_at IS NULL OR i.next_attempt_at < now() - interval '1 day') AND (
                 SELECT a.status FROM payment_attempts a WHERE a.tenant_id = i.tenant_id AND a.invoice_id = i.id
                 ORDER BY a.attempt DESC LIMIT 1) = 'refused'
             """),

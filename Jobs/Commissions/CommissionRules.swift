@@ -59,7 +59,12 @@ enum CommissionRules {
             var rule = self.rule
             let currency = currency.uppercased()
             if flatCurrency?.uppercased() != currency { rule.flatAmount = 0 }
-            rule.tiers = tiers.filter { $0.currency == nil || $0.currency?.uppercased() == currency }.map(\.tier)
+            // A tier in the order's currency wins over one without a currency at the same threshold.
+            let own = tiers.filter { $0.currency?.uppercased() == currency }.map(\.tier)
+            let legacy = tiers.filter { tier in
+                tier.currency == nil && !own.contains { $0.minimumMonthlySales == tier.tier.minimumMonthlySales }
+            }.map(\.tier)
+            rule.tiers = own + legacy
             return rule
         }
     }

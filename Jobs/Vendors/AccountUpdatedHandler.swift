@@ -8,7 +8,7 @@ import Store
 /// Stripe `account.updated` (`data.object` is the connected account): whether the vendor on that
 /// account can be paid, which `payouts.run` and `payouts.vendor` check before paying: its
 /// `payouts_enabled`, and its `transfers` capability `active` when the account names its
-/// capabilities (the two change apart: an account under review may take payouts to its bank and
+/// capabilities (named without `transfers`: not payable) (the two change apart: an account under review may take payouts to its bank and
 /// no transfers, and a transfer to it is refused, a failed payout every day). Never backwards: an event applies only if it is newer (Stripe's `created`)
 /// than the last applied for the account; an account no vendor has is ignored.
 ///
@@ -27,8 +27,11 @@ struct AccountUpdatedHandler: WebhookEventHandler {
         guard let payouts = event.bool("data", "object", "payouts_enabled") else {
             throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no data.object.payouts_enabled")
         }
-        let transfers = event.string("data", "object", "capabilities", "transfers")
-        let enabled = payouts && (transfers.map { $0 == "active" } ?? true)
+        // An account that names its capabilities can take transfers only with `transfers` active
+        // (absent: it has not that capability); one that names none (an older payload) is read by
+        // its payouts alone, as before.
+        let named = event.value(["data", "object", "capabilities"]).map { if case .object = $0 { true } else { false } } ?? false
+        let enabled = payouts && (!named || event.string("data", "object", "capabilities", "transfers") == "active")
         guard let created = event.int("created").flatMap(EventClock.millis(seconds:)) else {
             throw JobFailure.permanent("stripe \(event.type) event \(event.eventID) has no created timestamp (Unix seconds, 1970 to 9999)")
         }
@@ -74,7 +77,7 @@ struct AccountUpdatedHandler: WebhookEventHandler {
                                                 for: "webhook \(event.type)")
         do {
             let now = try await stripe.account(id: account)
-            return now.payoutsEnabled && (now.capabilities?.transfers.map { $0 == "active" } ?? true)
+            return now.payoutsEnabled && (now.capabilities.map { $0.transfers == "active" } ?? true)
         } catch {
             throw OutsideCall.failure(error, "stripe \(event.type) event \(event.eventID): reading account \(account)")
         }

@@ -1,6 +1,6 @@
 import CityOSTesting
 import Foundation
-import Jobs
+@testable import Jobs
 import PostgresNIO
 import Queue
 import Synchronization
@@ -110,6 +110,14 @@ final class CommissionLedgerTests: XCTestCase {
             for placed in legacy { try await world.run(world.calculate, .init(order: placed), tenant: other) }
             let legacyRate = try await world.sum(other, "order_id = '\(legacy[1].id.uuidString.lowercased())' AND kind = 'commission'")
             XCTAssertEqual(legacyRate, -1_000, "a tier without a currency applies in every currency, as before")
+
+            // A tier in the order's currency wins over one without at the same threshold.
+            let rule = CommissionRules.StoredRule(
+                id: UUID(), rule: CommissionRule(basisPoints: 2_000), flatCurrency: nil,
+                tiers: [(.init(minimumMonthlySales: 10_000, basisPoints: 1_500), nil),
+                        (.init(minimumMonthlySales: 10_000, basisPoints: 500), "USD")])
+            XCTAssertEqual(rule.applying(currency: "usd").basisPoints(monthlySales: 10_000), 500)
+            XCTAssertEqual(rule.applying(currency: "EUR").basisPoints(monthlySales: 10_000), 1_500)
         }
     }
 

@@ -59,10 +59,21 @@ final class StripeEventTests: XCTestCase {
             try await update(transfers: "active", created: 1_900_000_100)
             flags = try await payable()
             XCTAssertEqual(flags, [true])
+            // Capabilities named, `transfers` not among them: the account has not that capability.
+            let cardsOnly = Self.event("account.updated", object: [
+                "id": account, "object": "account", "payouts_enabled": true, "capabilities": ["card_payments": "active"]],
+                                       created: 1_900_000_050 + 100)
+            try await world.post(.stripe, cardsOnly)
+            try await world.settled("stripe", try XCTUnwrap(cardsOnly["id"] as? String), as: "processed")
+            flags = try await payable()
+            XCTAssertEqual(flags, [false], "no transfers capability named")
+            try await update(transfers: "active", created: 1_900_000_200)
+            flags = try await payable()
+            XCTAssertEqual(flags, [true])
 
             // A tie, settled by Stripe's account now: payouts enabled, transfers pending.
             _ = try await world.sandbox("POST", "/_sandbox/stripe/accounts/\(account)", ["payouts_enabled": true, "transfers": "pending"])
-            try await update(transfers: "active", created: 1_900_000_100)
+            try await update(transfers: "active", created: 1_900_000_200)
             flags = try await payable()
             XCTAssertEqual(flags, [false], "Stripe says the transfers capability is pending")
         }
