@@ -8,8 +8,9 @@ import Store
 /// Stripe `account.updated` (`data.object` is the connected account): whether the vendor on that
 /// account can be paid, which `payouts.run` and `payouts.vendor` check before paying: its
 /// `payouts_enabled`, and its `transfers` capability `active` when the account names its
-/// capabilities (named without `transfers`: not payable) (the two change apart: an account under review may take payouts to its bank and
-/// no transfers, and a transfer to it is refused, a failed payout every day). Never backwards: an event applies only if it is newer (Stripe's `created`)
+/// capabilities (named without `transfers`: not payable). The two change apart: an account under
+/// review may take payouts to its bank and no transfers, and a transfer to it is refused, a failed
+/// payout every day. Never backwards: an event applies only if it is newer (Stripe's `created`)
 /// than the last applied for the account; an account no vendor has is ignored.
 ///
 /// Stripe stamps events in whole seconds, and an account's onboarding often sends several
