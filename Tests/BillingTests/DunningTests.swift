@@ -438,7 +438,7 @@ final class DunningTests: XCTestCase {
             try await world.scriptRequiresAction(customer: "sca-1")
             try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
             let invoice = try unwrap(try await world.invoices(tenant, subscription: id).first)
-            var attempts = try await world.attempts(tenant, invoice: invoice.id)
+            let attempts = try await world.attempts(tenant, invoice: invoice.id)
             XCTAssertEqual(attempts.map(\.status), ["failed"])
             XCTAssertEqual(attempts.first?.decline, "authentication_required")
             let intent = try unwrap(attempts.first?.intent, "the declined PaymentIntent, named in Stripe's error")
@@ -446,20 +446,26 @@ final class DunningTests: XCTestCase {
             XCTAssertEqual(declined["status"]?.stringValue, "requires_payment_method")
             let cancels = try await world.paymentIntentCancels()
             XCTAssertEqual(cancels, 0, "a declined PaymentIntent cannot charge: nothing to cancel")
-            let state = try await world.subscription(tenant, id)
-            XCTAssertEqual(state.status, "past_due")
-            let open = try unwrap(try await world.invoices(tenant, subscription: id).first)
-            XCTAssertEqual(open.status, "open")
-            XCTAssertNotNil(open.nextAttemptAt, "dunning schedules the next attempt")
-
-            // By the next attempt the customer has authenticated (or changed card): it charges.
-            world.clock.advance(by: day)
-            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
-            let paid = try unwrap(try await world.invoices(tenant, subscription: id).first)
-            XCTAssertEqual(paid.status, "paid")
-            attempts = try await world.attempts(tenant, invoice: invoice.id)
-            XCTAssertEqual(attempts.map(\.status), ["failed", "succeeded"])
+            try await chasedThenPaid(world, tenant: tenant, subscription: id, invoice: invoice.id)
         }
+    }
+
+    /// After an attempt failed for want of the customer's authentication: the subscription is
+    /// past_due and the invoice open with its next attempt; by then the customer has authenticated
+    /// (or changed card), and the next attempt, a day later, charges.
+    private func chasedThenPaid(_ world: BillingWorld, tenant: UUID, subscription id: UUID, invoice: UUID) async throws {
+        let state = try await world.subscription(tenant, id)
+        XCTAssertEqual(state.status, "past_due")
+        let open = try unwrap(try await world.invoices(tenant, subscription: id).first)
+        XCTAssertEqual(open.status, "open")
+        XCTAssertNotNil(open.nextAttemptAt, "dunning schedules the next attempt")
+
+        world.clock.advance(by: day)
+        try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+        let paid = try unwrap(try await world.invoices(tenant, subscription: id).first)
+        XCTAssertEqual(paid.status, "paid")
+        let attempts = try await world.attempts(tenant, invoice: invoice)
+        XCTAssertEqual(attempts.map(\.status), ["failed", "succeeded"])
     }
 
     /// Should Stripe ever answer an off-session charge with `requires_action` for an authentication
@@ -492,19 +498,7 @@ final class DunningTests: XCTestCase {
             XCTAssertEqual(cancels, 4, "three refused in front of Stripe, then the one that took")
             let canceled = try await world.paymentIntent(intent)
             XCTAssertEqual(canceled["status"]?.stringValue, "canceled", "it can never charge now")
-            let state = try await world.subscription(tenant, id)
-            XCTAssertEqual(state.status, "past_due")
-            let open = try unwrap(try await world.invoices(tenant, subscription: id).first)
-            XCTAssertEqual(open.status, "open")
-            XCTAssertNotNil(open.nextAttemptAt, "dunning schedules the next attempt")
-
-            // By the next attempt the customer has authenticated (or changed card): it charges.
-            world.clock.advance(by: day)
-            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
-            let paid = try unwrap(try await world.invoices(tenant, subscription: id).first)
-            XCTAssertEqual(paid.status, "paid")
-            attempts = try await world.attempts(tenant, invoice: invoice.id)
-            XCTAssertEqual(attempts.map(\.status), ["failed", "succeeded"])
+            try await chasedThenPaid(world, tenant: tenant, subscription: id, invoice: invoice.id)
             let calls = try await world.paymentIntentCalls()
             XCTAssertEqual(calls, 2, "one charge per attempt")
         }

@@ -96,27 +96,9 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
     /// reads the key (a key being rotated: 401). The payout stays pending, its entries held: failed,
     /// it freed them for a new payout under a new key, and the vendor was paid twice.
     func testACredentialsRefusalAfterAnUnreadAnswerLeavesThePayoutPendingNotPaidTwice() async throws {
-        try await MoneyWorld.run { world in
-            let (tenant, vendor, account) = try await vendorWithSales(world)
-            let owed = try await world.balance(tenant, vendor: vendor)
-            try await world.script(#"{"kind": "garble", "endpoint": "POST /stripe/v1/transfers"}"#)
-            do { try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant) } catch {}
-            try await world.script(#"{"kind": "fail", "endpoint": "POST /stripe/v1/transfers", "status": 401}"#)
-            do {
-                try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
-                XCTFail("a refused send is not a paid payout")
-            } catch let failure as JobFailure {
-                XCTAssertTrue(failure.description.contains("left pending"), failure.description)
-            }
-            let afterRefusal = try await world.payouts(tenant, vendor: vendor)
-            XCTAssertEqual(afterRefusal.map(\.status), ["pending"], "not failed: its entries stay held")
-
-            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)   // the replay after the fix
-            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)   // and the next day's run
-            let transfers = try await world.transfers(to: try XCTUnwrap(account))
-            XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "one transfer")
-            let payouts = try await world.payouts(tenant, vendor: vendor)
-            XCTAssertEqual(payouts.map(\.status), ["paid"])
+        try await unreadAnswerThen(#"{"kind": "fail", "endpoint": "POST /stripe/v1/transfers", "status": 401}"#) { error in
+            guard let failure = error as? JobFailure else { return XCTFail("expected a JobFailure, got \(error)") }
+            XCTAssertTrue(failure.description.contains("left pending"), failure.description)
         }
     }
 
@@ -125,23 +107,33 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
     /// the transfer, so the payout stays pending, and the send after the fix is answered with that
     /// transfer. Read as Stripe's refusal, the payout failed and its balance was paid again.
     func testA404ThatIsNotStripesAfterAnUnreadAnswerLeavesThePayoutPendingNotPaidTwice() async throws {
+        try await unreadAnswerThen(#"{"kind": "fail", "endpoint": "POST /stripe/v1/transfers", "status": 404, "from": "proxy"}"#) { error in
+            guard let error = error as? ConnectorError else { return XCTFail("expected a ConnectorError, got \(error)") }
+            XCTAssertTrue(error.mayHaveTakenEffect, "\(error)")
+            XCTAssertTrue(error.description.contains("not Stripe's answer"), error.description)
+        }
+    }
+
+    /// A transfer Stripe made whose answer did not read, then `answer` (a script) to the next send,
+    /// which `check` looks at: the payout stays pending, its entries held, and the sends after it
+    /// are answered with the transfer made: one transfer, one paid payout.
+    private func unreadAnswerThen(_ answer: String, _ check: (any Error) -> Void) async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, account) = try await vendorWithSales(world)
             let owed = try await world.balance(tenant, vendor: vendor)
             try await world.script(#"{"kind": "garble", "endpoint": "POST /stripe/v1/transfers"}"#)
             do { try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant) } catch {}
-            try await world.script(#"{"kind": "fail", "endpoint": "POST /stripe/v1/transfers", "status": 404, "from": "proxy"}"#)
+            try await world.script(answer)
             do {
                 try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
-                XCTFail("an answer that is not Stripe's is not a paid payout")
-            } catch let error as ConnectorError {
-                XCTAssertTrue(error.mayHaveTakenEffect, "\(error)")
-                XCTAssertTrue(error.description.contains("not Stripe's answer"), error.description)
+                XCTFail("a refused send is not a paid payout")
+            } catch {
+                check(error)
             }
-            let afterProxy = try await world.payouts(tenant, vendor: vendor)
-            XCTAssertEqual(afterProxy.map(\.status), ["pending"], "not failed: its entries stay held")
+            let afterRefusal = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(afterRefusal.map(\.status), ["pending"], "not failed: its entries stay held")
 
-            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)   // the retry after the fix
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)   // the replay after the fix
             try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)   // and the next day's run
             let transfers = try await world.transfers(to: try XCTUnwrap(account))
             XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "one transfer")
