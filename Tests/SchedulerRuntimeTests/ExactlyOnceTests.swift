@@ -155,6 +155,50 @@ final class ExactlyOnceTests: XCTestCase {
         XCTAssertEqual(contents.jobIDs, [TickEnqueuer.jobID(schedule: "every-ten", tick: newer)])
     }
 
+    /// A schedule moved to another queue while an older process still sends it to the first:
+    /// both find the same tick due, and it is stored once, in the queue of whoever claimed it.
+    func testAScheduleMovedToAnotherQueueIsNotEnqueuedTwiceForOneTick() async throws {
+        let test = try TestRedis.make("moved-queue")
+        addTeardownBlock { await test.deleteNamespace() }
+        let tick = try TestTime.date("2030-01-01T00:00:10Z")
+        let old = try ScheduleDefinition.noop("every-ten", cron: "*/10 * * * * *")
+        var moved = old
+        moved.queue = "billing"
+        let first = try await TickEnqueuer(client: test.jobClient(), lastTicks: test.lastTicks)
+            .fire(old, args: .object([:]), tick: tick)
+        XCTAssertEqual(first.outcome, .enqueued)
+        let second = try await TickEnqueuer(client: test.jobClient(try test.newClient()), lastTicks: test.lastTicks)
+            .fire(moved, args: .object([:]), tick: tick)
+        XCTAssertEqual(second.outcome, .alreadyEnqueued, "the tick was claimed in the other queue")
+        let inDefault = try await test.contents(of: "default")
+        let inBilling = try await test.contents(of: "billing")
+        XCTAssertEqual(inDefault.jobIDs, [TickEnqueuer.jobID(schedule: "every-ten", tick: tick)])
+        XCTAssertEqual(inBilling.jobIDs, [], "no second job for the same tick")
+        XCTAssertEqual(inBilling.enqueuedCounter, 0)
+    }
+
+    /// A claim an older build wrote in its queue's own hash is still read: the tick is not
+    /// enqueued again after the upgrade.
+    func testAClaimKeptPerQueueByAnOlderBuildIsStillHonoured() async throws {
+        let test = try TestRedis.make("old-claim")
+        addTeardownBlock { await test.deleteNamespace() }
+        let tick = try TestTime.date("2030-01-01T00:00:10Z")
+        let schedule = try ScheduleDefinition.noop("every-ten", cron: "*/10 * * * * *")
+        try await test.redis.send("HSET", .string(QueueKeys(queue: "default", namespace: test.namespace).sequences),
+                                  .string(TickEnqueuer.sequenceName(schedule: "every-ten")),
+                                  .string(String(Int64(tick.timeIntervalSince1970 * 1000))))
+        let fired = try await TickEnqueuer(client: test.jobClient(), lastTicks: test.lastTicks)
+            .fire(schedule, args: .object([:]), tick: tick)
+        XCTAssertEqual(fired.outcome, .alreadyEnqueued)
+        let next = try await TickEnqueuer(client: test.jobClient(), lastTicks: test.lastTicks)
+            .fire(schedule, args: .object([:]), tick: tick.addingTimeInterval(10))
+        XCTAssertEqual(next.outcome, .enqueued, "the next tick is claimed in both hashes")
+        let perQueue = try await test.redis.send("HGET", .string(QueueKeys(queue: "default", namespace: test.namespace).sequences),
+                                                 .string(TickEnqueuer.sequenceName(schedule: "every-ten")))
+        XCTAssertEqual(perQueue.string, String(Int64(tick.addingTimeInterval(10).timeIntervalSince1970 * 1000)),
+                       "an older build on the same queue would refuse it too")
+    }
+
     func testJobIDIsDerivedFromScheduleAndTick() throws {
         let tick = try TestTime.date("2030-01-01T00:00:10Z")
         XCTAssertEqual(TickEnqueuer.jobID(schedule: "a", tick: tick), TickEnqueuer.jobID(schedule: "a", tick: tick))

@@ -1,13 +1,14 @@
 import Redis
 
-/// A claim that only ever moves forward: the highest number enqueued under a name in one queue.
+/// A claim that only ever moves forward: the highest number enqueued under a name, whatever
+/// the queue the job went to.
 ///
 /// The scheduler claims each tick of a schedule with the tick's time as the number. Because
 /// the claim is recorded by the same Lua step that stores the job, no crash can separate the
 /// two: either the job is stored and the claim moved, or neither happened. A number at or
 /// below the recorded one creates nothing, however long ago the first job ran.
 public struct EnqueueSequence: Sendable, Equatable {
-    /// What the claim is for, e.g. `schedule:payouts-daily`. Unique within the queue.
+    /// What the claim is for, e.g. `schedule:payouts-daily`. Unique within the namespace.
     public var name: String
     /// Must be above the number last recorded under `name` for the job to be stored.
     public var number: Int64
@@ -31,7 +32,13 @@ extension JobClient {
     }
 
     /// Enqueues a job only if `sequence.number` is above the number last recorded under
-    /// `sequence.name` in the job's queue, and records it — in one atomic step.
+    /// `sequence.name`, and records it — in one atomic step.
+    ///
+    /// The claim is the namespace's, not the queue's: a schedule moved to another queue (its
+    /// file's `queue:` edited, or its kind's default queue changed in code) while an older
+    /// process still sends it to the first one cannot have one tick stored in both. Claims
+    /// written by builds that kept them per queue (`QueueKeys.sequences`) are still read, and
+    /// still written, so such a build on the same queue refuses what this one claimed.
     ///
     /// Use it with a fixed `options.jobID` for work that must be enqueued exactly once per
     /// position of a sequence (a schedule's ticks). Idempotency keys are ignored here: the
@@ -48,7 +55,8 @@ extension JobClient {
         let reply = try await redis.run(
             SequencedEnqueueScript.script,
             keys: [.string(keys.jobs), .string(keys.ring), .string(keys.schedule), .string(keys.stats),
-                   .string(keys.wake), .string(global.queues), .string(keys.sequences)],
+                   .string(keys.wake), .string(global.queues), .string(keys.sequences),
+                   .string(global.sequences)],
             arguments: [.string(keys.prefix), .string(envelope.queue), .int64(Clock.nowMillis()),
                         .string(sequence.name), .int64(sequence.number),
                         .string(envelope.id), .string(envelope.tenantKey), .int64(envelope.dueAt ?? 0),
@@ -62,21 +70,33 @@ extension JobClient {
 }
 
 extension QueueKeys {
-    /// Hash: sequence name → the highest number enqueued under it (see `EnqueueSequence`).
+    /// Hash: sequence name → the highest number enqueued under it in this queue, as builds
+    /// before the namespace's `GlobalKeys.sequences` kept it; still read and written.
     public var sequences: String { prefix + "seq" }
 }
 
+extension GlobalKeys {
+    /// Hash: sequence name → the highest number enqueued under it, in any queue (see
+    /// `EnqueueSequence`).
+    public var sequences: String { "\(namespace):seq" }
+}
+
 enum SequencedEnqueueScript {
-    /// SEQUENCED ENQUEUE — KEYS: jobs, ring, schedule, stats, wake, queues-set, sequences.
+    /// SEQUENCED ENQUEUE — KEYS: jobs, ring, schedule, stats, wake, queues-set, the queue's
+    /// sequences (older builds'), the namespace's sequences.
     /// ARGV: prefix, queue, now, sequence name, number, id, tenant, due (0 = now), payload.
-    /// Returns {1 | 0, previous number or ""}: 1 when the job was stored.
+    /// Returns {1 | 0, previous number or ""}: 1 when the job was stored; the previous number
+    /// is the higher of the two hashes'.
     /// Guarantees: the sequence moves to `number` exactly when the job is stored (or its id
     /// already was), in one step; a number at or below the recorded one changes nothing.
     static let script = RedisScript(name: "sequenced_enqueue", source: QueueScripts.readyHelpers + """
 
     local prefix, now, number = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[5])
-    local previous = redis.call('HGET', KEYS[7], ARGV[4])
+    local previous = redis.call('HGET', KEYS[8], ARGV[4])
+    local queued = redis.call('HGET', KEYS[7], ARGV[4])
+    if queued and (not previous or tonumber(queued) > tonumber(previous)) then previous = queued end
     if previous and tonumber(previous) >= number then return {0, previous} end
+    redis.call('HSET', KEYS[8], ARGV[4], ARGV[5])
     redis.call('HSET', KEYS[7], ARGV[4], ARGV[5])
     redis.call('SADD', KEYS[6], ARGV[2])
     local id, t, due = ARGV[6], ARGV[7], tonumber(ARGV[8])
