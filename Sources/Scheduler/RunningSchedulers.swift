@@ -53,7 +53,8 @@ public struct RunningSchedulers: Sendable {
         _ = try await redis.send("HDEL", .string(key), .string(id))
     }
 
-    /// The schedulers whose entry was refreshed within `staleAfter` of `nowMillis`, oldest first.
+    /// The schedulers whose entry was refreshed within `staleAfter` of `nowMillis` (before or
+    /// after it), oldest first.
     public func live(nowMillis: Int64, staleAfter: TimeInterval = RunningSchedulers.staleAfter) async throws(RedisError) -> [Entry] {
         try await read(nowMillis: nowMillis, staleAfter: staleAfter).live
     }
@@ -67,7 +68,9 @@ public struct RunningSchedulers: Sendable {
         for index in stride(from: 0, to: items.count - 1, by: 2) {
             guard let id = items[index].string else { continue }
             guard let bytes = items[index + 1].bytes, let entry = try? JSONDecoder().decode(Entry.self, from: Data(bytes)),
-                  Double(nowMillis - entry.beatMillis) <= staleAfter * 1000 else {
+                  // Either way: a beat stamped ahead of now (a clock that was ahead) is no sign
+                  // of life, or a scheduler that died would look alive until that time came.
+                  abs(Double(nowMillis - entry.beatMillis)) <= staleAfter * 1000 else {
                 stale.append(id)
                 continue
             }

@@ -49,6 +49,9 @@ public final class SchedulerRunner: Sendable {
     private let hostClock: @Sendable () -> Date
     /// Redis's time minus this host's, as last measured; and when the skew was last logged.
     private let skew = Mutex<(seconds: TimeInterval, warnedAt: Date?)>((0, nil))
+    /// Per schedule, the first missed tick last said to be skipped: nothing moves the record past
+    /// ticks that `none` drops, so every poll until the next tick finds them again.
+    private let skipsReported = Mutex<[String: Date]>([:])
     /// How far this host's clock may be off Redis's before it is logged (as a warning, every 10 min).
     public static let clockSkewWarning: TimeInterval = 5
 
@@ -90,7 +93,13 @@ public final class SchedulerRunner: Sendable {
             // this scheduler look gone.
             group.addTask { await self.publish() }
             while !stopSignal.isStopped {
-                await poll(now: await sharedNow())
+                if let now = await sharedNow() {
+                    await poll(now: now)
+                } else {
+                    // No time but Redis's: a host clock off by a year would claim a tick a year
+                    // ahead, and the claim only moves forward. Redis is away anyway.
+                    report(.pollFailed(schedule: "*", error: "Redis did not answer TIME"))
+                }
                 await stopSignal.sleep(for: sleepTime(after: hostClock() + skew.withLock { $0.seconds }))
             }
         }
@@ -104,18 +113,27 @@ public final class SchedulerRunner: Sendable {
     /// Publishes this scheduler in ``RunningSchedulers`` every ``RunningSchedulers/beatInterval`` (at
     /// once, then every second while Redis refuses) until it stops.
     private func publish() async {
-        let started = LastTicks.millis(await sharedNow())
-        var entry = RunningSchedulers.Entry(id: processID, startedMillis: started, beatMillis: started,
-                                            schedules: Dictionary(schedules.map { ($0.name, $0.fingerprint) }) { first, _ in first })
+        var entry: RunningSchedulers.Entry?
         var swept = false
         while !stopSignal.isStopped {
-            entry.beatMillis = LastTicks.millis(await sharedNow())
             var wait = RunningSchedulers.beatInterval
-            do {
-                try await running.beat(entry, sweep: !swept)
-                swept = true
-            } catch {
-                logger.debug("scheduler could not publish itself; trying again", metadata: ["error": "\(error)"])
+            // Stamped by Redis's clock only: a beat stamped ahead by this host's would not look
+            // stale to the others when it should.
+            if let now = await sharedNow() {
+                let millis = LastTicks.millis(now)
+                var beat = entry ?? RunningSchedulers.Entry(
+                    id: processID, startedMillis: millis, beatMillis: millis,
+                    schedules: Dictionary(schedules.map { ($0.name, $0.fingerprint) }) { first, _ in first })
+                beat.beatMillis = millis
+                entry = beat
+                do {
+                    try await running.beat(beat, sweep: !swept)
+                    swept = true
+                } catch {
+                    logger.debug("scheduler could not publish itself; trying again", metadata: ["error": "\(error)"])
+                    wait = 1
+                }
+            } else {
                 wait = 1
             }
             await stopSignal.sleep(for: .milliseconds(Int64(wait * 1000)))
@@ -188,7 +206,8 @@ public final class SchedulerRunner: Sendable {
         var fired: [TickEnqueuer.Fired] = []
         let ticks = schedule.dueTicks(after: since, through: now, limit: catchUpLimit)
         if schedule.catchUp != .all, let missed = schedule.nextRun(after: since),
-           missed < (ticks.first ?? now.addingTimeInterval(-dueTicksGrace)) {
+           missed < (ticks.first ?? now.addingTimeInterval(-dueTicksGrace)),
+           skipsReported.withLock({ $0.updateValue(missed, forKey: schedule.name) }) != missed {
             // `latest` runs only the newest missed tick, `none` none of them: as they should, but
             // never silently (a poll that failed or came late under `none` drops its tick).
             logger.warning("missed ticks skipped by catch_up: \(schedule.catchUp.rawValue)", metadata: [
@@ -212,11 +231,11 @@ public final class SchedulerRunner: Sendable {
     }
 
     /// Redis's clock (`TIME`), the one every scheduler shares. Logs a host clock that is off by
-    /// more than `clockSkewWarning`. If Redis does not answer, this host's clock (corrected by the
-    /// last skew measured): the poll then fails on Redis anyway.
-    private func sharedNow() async -> Date {
+    /// more than `clockSkewWarning`. nil if Redis does not answer: no poll or beat then goes by
+    /// this host's clock (the skew last measured may be stale, or never measured, at boot).
+    private func sharedNow() async -> Date? {
         let host = hostClock()
-        guard let now = try? await redis.serverTime() else { return host + skew.withLock { $0.seconds } }
+        guard let now = try? await redis.serverTime() else { return nil }
         let offset = now.timeIntervalSince(host)
         let warn = skew.withLock { state -> Bool in
             state.seconds = offset

@@ -166,6 +166,22 @@ final class CatchUpRuntimeTests: XCTestCase {
         XCTAssertNotNil(once, "no scheduler runs it enabled now: its ticks are skipped")
     }
 
+    /// A scheduler whose last beat was stamped ahead of now (by a clock that was ahead, before
+    /// beats followed Redis's only) is not taken for a live one until that time comes: it would
+    /// hide "no scheduler running" and keep the others from marking what they have disabled.
+    func testABeatStampedAheadOfNowIsNotASignOfLife() async throws {
+        let test = try TestRedis.make("beat-ahead")
+        addTeardownBlock { await test.deleteNamespace() }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let registry = RunningSchedulers(redis: test.redis, namespace: test.namespace)
+        for (id, beat) in [("ahead", now + 3_600_000), ("recent", now - 2_000), ("just-ahead", now + 2_000)] {
+            let json = #"{"id":"\#(id)","started_ms":\#(now - 10_000),"beat_ms":\#(beat),"schedules":{"s":"x"}}"#
+            try await test.redis.send("HSET", .string("\(test.namespace):schedulers"), .string(id), .string(json))
+        }
+        let live = try await registry.live(nowMillis: now).map(\.id)
+        XCTAssertEqual(Set(live), ["recent", "just-ahead"], "an hour ahead is not live; seconds either way are")
+    }
+
     /// Ticks that fall while a running scheduler has the schedule disabled are skipped, not
     /// missed: enabled again, even `catch_up: all` does not run them. Ticks missed while no
     /// scheduler ran at all are still caught up.
@@ -264,5 +280,13 @@ final class CatchUpRuntimeTests: XCTestCase {
         let warnings = log.all.filter { $0.message.hasPrefix("missed ticks skipped by catch_up") }
         XCTAssertEqual(Set(warnings.compactMap { $0.metadata["schedule"] }), ["late-none", "late-latest"], "\(log.all.map(\.message))")
         XCTAssertTrue(warnings.allSatisfy { $0.metadata["skipped_from"] != nil })
+
+        // Nothing moves `none`'s record past the ticks it dropped: the polls until its next
+        // tick find them again, and say so once, not once a poll.
+        _ = await runner.poll(now: aligned.addingTimeInterval(3))
+        _ = await runner.poll(now: aligned.addingTimeInterval(4))
+        let after = log.all.filter { $0.message.hasPrefix("missed ticks skipped by catch_up") }
+        XCTAssertEqual(after.compactMap { $0.metadata["schedule"] }.filter { $0 == "late-none" }.count, 1,
+                       "\(after.map(\.metadata))")
     }
 }
