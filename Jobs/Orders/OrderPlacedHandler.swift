@@ -52,15 +52,21 @@ struct OrderPlacedHandler: WebhookEventHandler {
         try await fulfilments.cancelIfCanceled(tenant: tenant, order: placed.id)
 
         if let delivery {
+            let tenantID = JSON.string(tenant.uuidString.lowercased())
             try await fulfilments.once(.delivery, tenant: tenant, order: placed.id, lookUp: {
-                do { return try await connectors.fleetbase.orders(internalID: medusaID).first?.id } catch {
+                // Only a delivery this tenant's attempt made: two tenants' stores may number
+                // their orders alike, and a list that ignored the filter would answer others'.
+                do {
+                    return try await connectors.fleetbase.orders(internalID: medusaID)
+                        .first { $0.internalID == medusaID && $0.meta?["tenant_id"] == tenantID }?.id
+                } catch {
                     throw OutsideCall.failure(error, "looking up the Fleetbase delivery of order \(medusaID)")
                 }
             }) {
                 do {
                     return try await connectors.fleetbase.createOrder(
                         pickup: delivery.pickup, dropoff: delivery.dropoff, internalID: medusaID,
-                        meta: ["tenant_id": .string(tenant.uuidString.lowercased()), "order_id": .string(medusaID)]).id
+                        meta: ["tenant_id": tenantID, "order_id": .string(medusaID)]).id
                 } catch {
                     throw OutsideCall.failure(error, "creating the Fleetbase delivery of order \(medusaID)")
                 }

@@ -64,7 +64,9 @@ final class OrderEventTests: XCTestCase {
             let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
             // What an attempt that crashed after its outside calls, before its commit, left behind.
             let place = FleetbasePlace(street1: "1 Warehouse Way")
-            let delivery = try await world.connectors.fleetbase.createOrder(pickup: place, dropoff: place, internalID: order)
+            let delivery = try await world.connectors.fleetbase.createOrder(
+                pickup: place, dropoff: place, internalID: order,
+                meta: ["tenant_id": .string(tenant.uuidString.lowercased()), "order_id": .string(order)])
             let invoice = try await world.connectors.erpnext.createSalesInvoice(
                 customer: "cus_webhook_test", currency: "USD",
                 lines: [ERPNextInvoiceLine(itemCode: "variant_lamp", quantity: 2, unitPrice: Money(minorUnits: 1250, currency: "usd"))],
@@ -77,6 +79,30 @@ final class OrderEventTests: XCTestCase {
             let (deliveries, documents) = try await world.sandboxDocuments()
             XCTAssertEqual(deliveries, [delivery.id])
             XCTAssertEqual(documents, [invoice.name])
+        }
+    }
+
+    /// Another tenant's delivery for an order numbered alike (two stores, one Fleetbase) is not
+    /// taken for the one a crashed attempt of this order made: this order gets its own.
+    func testADeliveryOfAnotherTenantWithTheSameOrderNumberIsNotAdopted() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let other = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            let place = FleetbasePlace(street1: "9 Elsewhere Road")
+            let theirs = try await world.connectors.fleetbase.createOrder(
+                pickup: place, dropoff: place, internalID: order,
+                meta: ["tenant_id": .string(other.uuidString.lowercased()), "order_id": .string(order)])
+
+            try await world.handleOrderPlaced(order, tenant: tenant)
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            let ours = try XCTUnwrap(fulfilment?.deliveryID)
+            XCTAssertNotEqual(ours, theirs.id, "the other tenant's delivery was adopted")
+            let (deliveries, _) = try await world.sandboxDocuments()
+            XCTAssertEqual(Set(deliveries), [theirs.id, ours])
+            let made = try await world.connectors.fleetbase.order(id: ours)
+            XCTAssertEqual(made.meta?["tenant_id"], .string(tenant.uuidString.lowercased()))
         }
     }
 
