@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Queue
 
 extension ExecutionLedger {
     /// A row to insert as a job's whole effect: its table and columns (names fixed in code,
@@ -22,6 +23,8 @@ extension ExecutionLedger {
     /// security applies to the insert as it would in `withTenant`.
     ///
     /// - Returns: `.ran` if this delivery wrote the row, `.alreadyDone` if an earlier one had.
+    /// - Throws: `JobFailure.permanent` when the id's ledger row is another scope's (another
+    ///   tenant claimed this id first), as `runOnce` does; `StoreError` when the database failed.
     public func insertOnce(jobID: String, kind: String, tenant: UUID?, _ insert: Insert) async throws -> LedgerOutcome {
         precondition(insert.columns.count == insert.values.count, "one value per column")
         var binds = PostgresBindings(capacity: 4 + insert.values.count)
@@ -49,9 +52,21 @@ extension ExecutionLedger {
         do {
             let rows = try await database.client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: database.logger)
             for try await _ in rows { return .ran }
-            return .alreadyDone
         } catch {
             throw StoreError.query("recording job \(jobID) and its effect", error)
         }
+        // Nothing inserted: an earlier delivery's row, or one another scope holds (row-level
+        // security hides it), which must not pass for this job's having run.
+        let logger = database.logger
+        let seen: Bool
+        if let tenant {
+            seen = try await database.withTenant(tenant) { try await Self.visible(jobID, $0, logger) }
+        } else {
+            seen = try await database.withoutTenant { try await Self.visible(jobID, $0, logger) }
+        }
+        guard seen else {
+            throw JobFailure.permanent("job id \(jobID) is already recorded in another tenant's execution ledger: not run")
+        }
+        return .alreadyDone
     }
 }

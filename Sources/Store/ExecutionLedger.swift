@@ -87,7 +87,7 @@ public struct ExecutionLedger: Sendable {
     }
 
     /// Whether this transaction's scope sees `jobID`'s ledger row.
-    private static func visible(_ jobID: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
+    static func visible(_ jobID: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
         let rows = try await connection.query("SELECT 1 FROM job_executions WHERE job_id = \(jobID)", logger: logger)
         for try await _ in rows { return true }
         return false

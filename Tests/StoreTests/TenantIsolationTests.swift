@@ -66,6 +66,58 @@ final class TenantIsolationTests: XCTestCase {
         }
     }
 
+    /// Every table holding a `tenant_id` has row-level security enabled and forced (its owner
+    /// is held to it too) and a policy for the application role: a table added without them
+    /// would be readable by every tenant, as audit_log was until 0017.
+    func testEveryTableWithATenantIDIsUnderForcedRowLevelSecurity() async throws {
+        try await withTestDatabases { databases in
+            let tables = try await databases.admin.withoutTenant { connection in
+                let rows = try await connection.query("""
+                    SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                           EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = 'public' AND p.tablename = c.relname
+                                   AND 'cityos_app' = ANY(p.roles))
+                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+                    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                    """, logger: self.logger)
+                var found: [(String, Bool, Bool, Bool)] = []
+                for try await row in rows.decode((String, Bool, Bool, Bool).self) { found.append(row) }
+                return found
+            }
+            XCTAssertGreaterThan(tables.count, 10, "the tenant tables were found")
+            let open = tables.filter { !($0.1 && $0.2 && $0.3) }.map(\.0).sorted()
+            XCTAssertEqual(open, [], "tables with tenant_id lacking ENABLE, FORCE or a cityos_app policy")
+        }
+    }
+
+    /// The audit log: a tenant reads its own entries only, and cannot write one in another's name.
+    func testATenantNeitherReadsNorWritesAnotherTenantsAuditEntries() async throws {
+        try await withTestDatabases { databases in
+            let a = try await TenantFixture.create(in: databases.app)
+            let b = try await TenantFixture.create(in: databases.app)
+            let target = "test-\(UUID().uuidString)"
+            for tenant in [a.id, b.id] {
+                try await databases.app.withTenant(tenant) { connection in
+                    _ = try await connection.query("""
+                        INSERT INTO audit_log (actor, action, target, tenant_id) VALUES ('test', 'replay', \(target), \(tenant))
+                        """, logger: self.logger)
+                }
+            }
+            let seen = try await databases.app.withTenant(a.id) { connection in
+                try await connection.values("SELECT tenant_id FROM audit_log WHERE target = \(target)", as: UUID.self)
+            }
+            XCTAssertEqual(seen, [a.id], "tenant B's audit entry must be invisible to tenant A")
+            let forged = await thrownError {
+                try await databases.app.withTenant(a.id) { connection in
+                    _ = try await connection.query("""
+                        INSERT INTO audit_log (actor, action, target, tenant_id) VALUES ('test', 'forged', \(target), \(b.id))
+                        """, logger: self.logger)
+                }
+            }
+            XCTAssertEqual(forged.map { PostgresServerMessage($0).sqlState }, "42501")
+        }
+    }
+
     /// The execution ledger is isolated too: a tenant neither reads another's job history nor
     /// claims another tenant's job id ahead of it (which would make that job skip as "already
     /// done"); a claim of an id another scope holds still conflicts, so the id runs once.
@@ -119,6 +171,19 @@ final class TenantIsolationTests: XCTestCase {
             }
             XCTAssertTrue((refused as? JobFailure)?.isPermanent == true, "\(String(describing: refused))")
             XCTAssertTrue("\(String(describing: refused))".contains("another tenant's execution ledger"), "\(String(describing: refused))")
+            // The one-statement path (`insertOnce`) says the same, and writes nothing.
+            let insert = ExecutionLedger.Insert(into: "diag_records", columns: ["key", "job_id"], values: [guessed, guessed])
+            let refusedInsert = await thrownError { _ = try await ledger.insertOnce(jobID: guessed, kind: "diag.record", tenant: b.id, insert) }
+            XCTAssertTrue((refusedInsert as? JobFailure)?.isPermanent == true, "\(String(describing: refusedInsert))")
+            let ownInsert = "b-insert-" + UUID().uuidString
+            let ownValues = ExecutionLedger.Insert(into: "diag_records", columns: ["key", "job_id"], values: [ownInsert, ownInsert])
+            let first = try await ledger.insertOnce(jobID: ownInsert, kind: "diag.record", tenant: b.id, ownValues)
+            let second = try await ledger.insertOnce(jobID: ownInsert, kind: "diag.record", tenant: b.id, ownValues)
+            XCTAssertEqual([first, second], [.ran, .alreadyDone], "B's own redelivery through insertOnce is already done")
+            let written = try await databases.app.withoutTenant { connection in
+                try await connection.values("SELECT count(*) FROM diag_records WHERE key IN (\(guessed), \(ownInsert))", as: Int64.self)
+            }
+            XCTAssertEqual(written, [1], "one row: B's own, once; none for the id A holds")
             let again = try await ledger.runOnce(jobID: bJob, kind: "payouts.vendor", tenant: b.id) { _ in
                 XCTFail("a job that committed ran again")
             }
