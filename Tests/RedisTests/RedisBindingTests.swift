@@ -202,6 +202,51 @@ final class RedisBindingTests: XCTestCase {
         }
     }
 
+    func testAUserAndPasswordInTheURLAreReadPercentDecoded() throws {
+        let endpoint = try RedisEndpoint(url: "redis://app:p%40ss%3Aword@10.0.0.5:6380/1")
+        XCTAssertEqual(endpoint, RedisEndpoint(host: "10.0.0.5", port: 6380, username: "app", password: "p@ss:word", database: 1))
+        XCTAssertEqual(endpoint.redacted, "redis://app:****@10.0.0.5:6380/1")
+        // An unencoded '@' in the password still works: the last '@' ends the credentials.
+        XCTAssertEqual(try RedisEndpoint(url: "redis://:a@b@host").password, "a@b")
+        XCTAssertEqual(try RedisEndpoint(url: "unix://worker:pw@/tmp/r.sock"),
+                       RedisEndpoint(socketPath: "/tmp/r.sock", username: "worker", password: "pw"))
+        XCTAssertNil(try RedisEndpoint(url: "redis://onlyuser:@host").username, "a user without a password is not used")
+        XCTAssertThrowsError(try RedisEndpoint(url: "redis://:bad%zz@host")) { error in
+            XCTAssertFalse("\(error)".contains("bad%zz"), "the password is masked: \(error)")
+        }
+    }
+
+    /// A URL naming an ACL user authenticates as that user, not as `default`.
+    func testAClientAuthenticatesAsTheACLUserItsURLNames() async throws {
+        let admin = try TestEnvironment.redis(connections: 1)
+        defer { admin.shutdown() }
+        let user = "cityos-test-\(UInt32.random(in: 0...UInt32.max))"
+        let password = "p@ss:\(UInt32.random(in: 0...UInt32.max))"
+        try await admin.send("ACL", "SETUSER", .string(user), "on", .string(">" + password), "~*", "&*", "+@all")
+        addTeardownBlock {
+            let cleanup = try TestEnvironment.redis(connections: 1)
+            _ = try? await cleanup.send("ACL", "DELUSER", .string(user))
+            cleanup.shutdown()
+        }
+        var endpoint = try RedisEndpoint(url: try TestEnvironment.redisURL())
+        endpoint.username = user
+        endpoint.password = password
+        let redis = RedisClient(.init(endpoint: endpoint, connections: 1))
+        defer { redis.shutdown() }
+        let whoami = try await redis.send("ACL", "WHOAMI").string
+        XCTAssertEqual(whoami, user)
+
+        endpoint.password = "wrong"
+        let refused = RedisClient(.init(endpoint: endpoint, connections: 1))
+        defer { refused.shutdown() }
+        do {
+            try await refused.send("PING")
+            XCTFail("a wrong password must be refused")
+        } catch {
+            XCTAssertFalse("\(error)".contains(password), "\(error)")
+        }
+    }
+
     func testAClientReachesRedisOverItsUnixSocket() async throws {
         let redis = RedisClient(.init(endpoint: try RedisEndpoint(url: try TestEnvironment.redisSocketURL()), connections: 1))
         defer { redis.shutdown() }

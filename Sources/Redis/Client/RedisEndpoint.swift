@@ -1,26 +1,39 @@
 import Redaction
 
-/// Where a Redis server is: read from a `redis://[:password@]host[:port][/db]` URL, or, for a
-/// Redis on the same machine, `unix://[:password@]/path/to/redis.sock[?db=N]` (its Unix socket:
-/// no TCP stack between the two, which spares both sides CPU on every round trip).
+/// Where a Redis server is: read from a `redis://[[user]:password@]host[:port][/db]` URL, or,
+/// for a Redis on the same machine, `unix://[[user]:password@]/path/to/redis.sock[?db=N]` (its
+/// Unix socket: no TCP stack between the two, which spares both sides CPU on every round trip).
+/// A user and password are percent-decoded (`%40` for an `@` in a password); with a user, the
+/// connection authenticates as that ACL user (`AUTH user password`), without one as `default`.
 public struct RedisEndpoint: Sendable, Equatable {
     public var host: String
     public var port: Int
     /// The Unix socket's path; when set, `host` and `port` are not used.
     public var socketPath: String?
+    /// The ACL user (Redis 6+); nil authenticates as `default`.
+    public var username: String?
     public var password: String?
     public var database: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 6379, password: String? = nil, database: Int = 0) {
+    public init(host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil,
+                database: Int = 0) {
         self.host = host
         self.port = port
+        self.username = username
         self.password = password
         self.database = database
     }
 
-    public init(socketPath: String, password: String? = nil, database: Int = 0) {
-        self.init(password: password, database: database)
+    public init(socketPath: String, username: String? = nil, password: String? = nil, database: Int = 0) {
+        self.init(username: username, password: password, database: database)
         self.socketPath = socketPath
+    }
+
+    /// What the connection sends to authenticate, if anything: `AUTH [user] password`.
+    var authCommand: RedisCommand? {
+        guard let password else { return nil }
+        if let username { return RedisCommand("AUTH", .string(username), .string(password)) }
+        return RedisCommand("AUTH", .string(password))
     }
 
     /// Where it is, for messages: `host:port`, or the socket's path.
@@ -39,10 +52,10 @@ public struct RedisEndpoint: Sendable, Equatable {
         self = parsed
     }
 
-    /// After `redis://`: `[:password@]host[:port][/db]`.
+    /// After `redis://`: `[[user]:password@]host[:port][/db]`.
     private static func tcp(_ text: Substring) -> RedisEndpoint? {
         var rest = text
-        let password = password(takenFrom: &rest)
+        guard let (username, password) = credentials(takenFrom: &rest) else { return nil }
         var database = 0
         if let slash = rest.firstIndex(of: "/") {
             let db = rest[rest.index(after: slash)...]
@@ -59,13 +72,13 @@ public struct RedisEndpoint: Sendable, Equatable {
             rest = rest[..<colon]
         }
         guard !rest.isEmpty else { return nil }
-        return RedisEndpoint(host: String(rest), port: port, password: password, database: database)
+        return RedisEndpoint(host: String(rest), port: port, username: username, password: password, database: database)
     }
 
-    /// After `unix://`: `[:password@]/path[?db=N]`.
+    /// After `unix://`: `[[user]:password@]/path[?db=N]`.
     private static func socket(_ text: Substring) -> RedisEndpoint? {
         var rest = text
-        let password = password(takenFrom: &rest)
+        guard let (username, password) = credentials(takenFrom: &rest) else { return nil }
         var database = 0
         if let question = rest.firstIndex(of: "?") {
             let query = rest[rest.index(after: question)...]
@@ -74,20 +87,48 @@ public struct RedisEndpoint: Sendable, Equatable {
             rest = rest[..<question]
         }
         guard rest.hasPrefix("/"), rest.count > 1 else { return nil }
-        return RedisEndpoint(socketPath: String(rest), password: password, database: database)
+        return RedisEndpoint(socketPath: String(rest), username: username, password: password, database: database)
     }
 
-    /// Takes `[user][:password]@` off the front of `rest`; the password, if one is given.
-    private static func password(takenFrom rest: inout Substring) -> String? {
-        guard let at = rest.lastIndex(of: "@") else { return nil }
-        let secret = rest[..<at].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).last ?? ""
+    /// Takes `[user][:password]@` off the front of `rest`: the user and the password given, each
+    /// percent-decoded (nil when empty or absent); nil when one of them is not valid
+    /// percent-encoding. A user without a password (`user@`) is not used: Redis has no such AUTH.
+    private static func credentials(takenFrom rest: inout Substring) -> (String?, String?)? {
+        guard let at = rest.lastIndex(of: "@") else { return (nil, nil) }
+        let parts = rest[..<at].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
         rest = rest[rest.index(after: at)...]
-        return secret.isEmpty ? nil : String(secret)
+        guard let user = percentDecoded(parts.count == 2 ? parts[0] : ""),
+              let secret = percentDecoded(parts.count == 2 ? parts[1] : (parts.first ?? ""))
+        else { return nil }
+        let password = secret.isEmpty ? nil : secret
+        return (password == nil || user.isEmpty ? nil : user, password)
+    }
+
+    /// `text` with each `%XX` turned into its byte; nil for a `%` not followed by two hex digits
+    /// or bytes that are not UTF-8.
+    static func percentDecoded(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
     }
 
     /// The URL with any password masked, safe for logs and `cityos config`.
     public var redacted: String {
-        let auth = password == nil ? "" : ":\(URLRedaction.mask)@"
+        let auth = password == nil ? "" : "\(username ?? ""):\(URLRedaction.mask)@"
         if let socketPath { return "unix://\(auth)\(socketPath)" + (database == 0 ? "" : "?db=\(database)") }
         return "redis://\(auth)\(host):\(port)/\(database)"
     }

@@ -52,8 +52,8 @@ public final class RedisConnection: Sendable {
         }
         let connection = RedisConnection(address: address, channel: channel, broken: broken)
         do {
-            if let password = endpoint.password {
-                try await connection.send(RedisCommand("AUTH", .string(password))).unwrapped()
+            if let auth = endpoint.authCommand {
+                try await connection.send(auth).unwrapped()
             }
             if endpoint.database != 0 {
                 try await connection.send(RedisCommand("SELECT", .int(endpoint.database))).unwrapped()

@@ -8,8 +8,10 @@ final class ReplyParser {
 
     init?() {
         guard let reader = redisReaderCreate() else { return nil }
-        // Keep hiredis's buffer from shrinking and regrowing between large replies.
-        reader.pointee.maxbuf = 0
+        // hiredis frees its emptied buffer when more than this is left over (its default, 16 KiB,
+        // would shrink and regrow it between a worker's larger replies); 0 would keep the largest
+        // reply's buffer for the connection's life (one HGETALL of a big hash, held for good).
+        reader.pointee.maxbuf = 1 << 20
         self.reader = reader
     }
 
