@@ -140,6 +140,12 @@ public struct CityOSConfig: Sendable {
             + "(CITYOS_DATABASE_URL) names \(appTarget): set CITYOS_DATABASE_ADMIN_URL to the schema owner's URL of that database"
     }
     public var databasePoolSize: Int { int("database.pool_size") ?? 8 }
+    /// `database.lock_timeout_seconds`, `.statement_timeout_seconds` and
+    /// `.idle_in_transaction_timeout_seconds` (0: no limit), in seconds.
+    public var databaseSessionLimits: (lock: Int, statement: Int, idleInTransaction: Int) {
+        (int("database.lock_timeout_seconds") ?? 30, int("database.statement_timeout_seconds") ?? 900,
+         int("database.idle_in_transaction_timeout_seconds") ?? 300)
+    }
     public var httpHost: String { string("http.host") ?? "127.0.0.1" }
     public var httpPort: Int { int("http.port") ?? 8080 }
     public var webhookFastPath: Bool { (int("http.webhook_fast_path") ?? 1) == 1 }

@@ -63,6 +63,12 @@ public struct Setting: Sendable {
         // At least 2: the outbox relay holds one connection for its LISTEN, and PostgresNIO waits
         // for a free connection without a timeout (a pool of 1 hung every job, silently).
         Setting("database.pool_size", .integer(2...200), default: "8"),
+        // Limits on each session of the workers' pool, so that a stuck query gives its connection
+        // back (a job's timeout cannot interrupt a query under way); 0: none. A statement waiting
+        // longer for a lock fails, and its job is retried.
+        Setting("database.lock_timeout_seconds", .integer(0...86_400), default: "30"),
+        Setting("database.statement_timeout_seconds", .integer(0...86_400), default: "900"),
+        Setting("database.idle_in_transaction_timeout_seconds", .integer(0...86_400), default: "300"),
         Setting("http.host", .host, default: "127.0.0.1"),
         Setting("http.port", .integer(1...65535), default: "8080"),
         // 1: well-formed webhooks are answered on the event loop; 0: everything goes through the router.

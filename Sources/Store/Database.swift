@@ -28,11 +28,41 @@ public final class Database: Sendable {
     private let shutdownSignal: AsyncStream<Void>
     private let shutdownTrigger: AsyncStream<Void>.Continuation
 
-    /// A pool for `url`, opening at most `maximumConnections` connections.
+    /// How long the server lets one of this pool's sessions wait or work before it ends the
+    /// statement (or, idle in a transaction, the session), so that a stuck query gives its
+    /// connection back: a job whose task was cancelled at its timeout cannot interrupt a query
+    /// under way (PostgresNIO's queries are not cancellable), and a pool of a few connections
+    /// would otherwise empty one stuck job at a time. nil: the server's setting.
+    public struct SessionLimits: Sendable, Equatable {
+        /// `statement_timeout`: any one statement.
+        public var statement: Duration?
+        /// `lock_timeout`: waiting for a row or table lock (a claim behind another delivery's
+        /// uncommitted one, a row another job holds `FOR UPDATE`): the job fails and is retried.
+        public var lock: Duration?
+        /// `idle_in_transaction_session_timeout`: a transaction left open with nothing running.
+        public var idleInTransaction: Duration?
+
+        public init(statement: Duration? = nil, lock: Duration? = nil, idleInTransaction: Duration? = nil) {
+            self.statement = statement
+            self.lock = lock
+            self.idleInTransaction = idleInTransaction
+        }
+
+        /// The startup parameters that set them, in milliseconds.
+        var startupParameters: [(String, String)] {
+            [("statement_timeout", statement), ("lock_timeout", lock),
+             ("idle_in_transaction_session_timeout", idleInTransaction)].compactMap { name, limit in
+                limit.map { (name, String($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)) }
+            }
+        }
+    }
+
+    /// A pool for `url`, opening at most `maximumConnections` connections, each session held to
+    /// `limits`.
     ///
     /// An ``OutboxRelay`` holds one connection for LISTEN while it runs, so give a pool
     /// shared with a relay at least two.
-    public init(url: DatabaseURL, maximumConnections: Int = 16, logger: Logger) {
+    public init(url: DatabaseURL, maximumConnections: Int = 16, limits: SessionLimits = SessionLimits(), logger: Logger) {
         var configuration = PostgresClient.Configuration(
             host: url.host,
             port: url.port,
@@ -42,6 +72,7 @@ public final class Database: Sendable {
             tls: Self.tls(url.tls)
         )
         configuration.options.maximumConnections = max(1, maximumConnections)
+        configuration.options.additionalStartupParameters = limits.startupParameters
         self.url = url
         self.logger = logger
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
@@ -49,8 +80,9 @@ public final class Database: Sendable {
     }
 
     /// A pool for a `postgres://` URL string; throws ``StoreError/invalidURL(_:reason:)``.
-    public convenience init(url: String, maximumConnections: Int = 16, logger: Logger) throws {
-        try self.init(url: DatabaseURL(url), maximumConnections: maximumConnections, logger: logger)
+    public convenience init(url: String, maximumConnections: Int = 16, limits: SessionLimits = SessionLimits(),
+                            logger: Logger) throws {
+        try self.init(url: DatabaseURL(url), maximumConnections: maximumConnections, limits: limits, logger: logger)
     }
 
     /// Runs the pool until ``shutdown()`` is called or the calling task is cancelled.

@@ -37,7 +37,11 @@ struct Platform {
         let redis = RedisClient(.init(endpoint: endpoint, connections: config.redisConnections))
         let database: Database
         do {
+            let limits = config.databaseSessionLimits
+            func limit(_ seconds: Int) -> Duration? { seconds > 0 ? .seconds(seconds) : nil }
             database = try Database(url: config.databaseURL, maximumConnections: config.databasePoolSize,
+                                    limits: .init(statement: limit(limits.statement), lock: limit(limits.lock),
+                                                  idleInTransaction: limit(limits.idleInTransaction)),
                                     logger: Logger(label: "cityos.store"))
         } catch {
             throw userError("configuration: database.url (CITYOS_DATABASE_URL): \(error)")
