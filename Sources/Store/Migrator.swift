@@ -22,6 +22,14 @@ public struct Migrator: Sendable {
 
     public let database: Database
     public let migrations: [Migration]
+    /// How long one statement of a migration waits for a lock before the migration is rolled
+    /// back and tried again, and how many times it is tried. An `ALTER TABLE` waiting behind a
+    /// running worker's long transaction (a rolling deploy) would otherwise queue every later
+    /// query on that table behind itself: all jobs would stall until that transaction ended.
+    public var lockTimeout: Duration = .seconds(5)
+    public var lockAttempts = 12
+    /// The pause between two tries of a migration that timed out on a lock.
+    public var lockRetryPause: Duration = .seconds(5)
 
     /// A migrator applying `migrations` (by default those shipped with the store).
     /// Throws if two of them share a version.
@@ -38,7 +46,7 @@ public struct Migrator: Sendable {
         try verify(applied)
         var newlyApplied: [Migration] = []
         for migration in migrations where applied[migration.version] == nil {
-            if try await apply(migration) {
+            if try await applyWaitingForLocks(migration) {
                 database.logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
                 newlyApplied.append(migration)
             }
@@ -76,9 +84,29 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// `apply`, tried again (up to `lockAttempts` times) while a statement times out waiting for
+    /// a lock (SQLSTATE 55P03): the running transactions that hold it end meanwhile.
+    private func applyWaitingForLocks(_ migration: Migration) async throws -> Bool {
+        var attempt = 1
+        while true {
+            do {
+                return try await apply(migration)
+            } catch let StoreError.migrationFailed(_, statement, "55P03"?, _) where attempt < lockAttempts {
+                database.logger.warning("""
+                    a migration waited too long for a lock held by running transactions; rolled back, \
+                    trying again
+                    """, metadata: ["migration": "\(migration.name)", "statement": "\(statement)",
+                                    "attempt": "\(attempt)", "of": "\(lockAttempts)"])
+                attempt += 1
+                try await Task.sleep(for: lockRetryPause)
+            }
+        }
+    }
+
     /// Applies `migration` unless another process did meanwhile; true if this one did.
     private func apply(_ migration: Migration) async throws -> Bool {
-        try await inLockedTransaction("applying \(migration.name)") { connection, logger in
+        let lockTimeout = "\(max(1, lockTimeout.components.seconds * 1000 + lockTimeout.components.attoseconds / 1_000_000_000_000_000))ms"
+        return try await inLockedTransaction("applying \(migration.name)") { connection, logger in
             let rows = try await connection.query(
                 "SELECT version, name, checksum FROM schema_migrations WHERE version = \(migration.version)",
                 logger: logger
@@ -87,6 +115,8 @@ public struct Migrator: Sendable {
                 try Self.check(migration, against: AppliedMigration(version: version, name: name, checksum: checksum))
                 return false
             }
+            // After the advisory lock, which waits for another migrator as long as it takes.
+            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = '\(lockTimeout)'"), logger: logger)
             for (number, statement) in SQLScript.statements(in: migration.sql).enumerated() {
                 do {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)

@@ -53,8 +53,12 @@ extension StoreError: CustomStringConvertible, LocalizedError {
             return "migration \(name) was applied with checksum \(applied) but the file now has \(current); "
                 + "restore the file and put the change in a new migration"
         case .migrationFailed(let name, let statement, let sqlState, let message):
+            let hint = sqlState == "55P03"
+                ? " (every try waited too long for a lock that running transactions held: let the workers' "
+                    + "long jobs finish, or stop the workers of the old build, then migrate again)"
+                : ""
             return "migration \(name) failed at statement \(statement)\(Self.state(sqlState)): \(message); "
-                + "it was rolled back"
+                + "it was rolled back" + hint
         case .queryFailed(let operation, let sqlState, let message):
             return "\(operation) failed\(Self.state(sqlState)): \(message)"
         case .transactionRolledBack:

@@ -63,6 +63,92 @@ final class MigratorTests: XCTestCase {
         }
     }
 
+    /// A migration whose statement waits behind a running transaction's lock gives up after its
+    /// lock timeout, is rolled back and tried again (queries behind it are not held for longer
+    /// than that); once the transaction ends, the next try applies it. A lock held through every
+    /// try stops the migration, saying why.
+    func testAMigrationBehindARunningTransactionsLockIsTriedAgainThenApplied() async throws {
+        let table = "lock_probe_\(UInt32.random(in: 0...UInt32.max))"
+        let version = 900_000 + Int.random(in: 0..<90_000)
+        let migration = try Migration(name: "\(version)_probe.sql", sql: "ALTER TABLE \(table) ADD COLUMN added int;\n")
+        let logger = TestDatabases.logger
+        try await withTestDatabases { databases in
+            let admin = databases.admin
+            /// The shared test database keeps no trace of the probe.
+            func cleanUp() async throws {
+                try await admin.withoutTenant { connection in
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP TABLE IF EXISTS \(table)"), logger: logger)
+                    _ = try await connection.query("DELETE FROM schema_migrations WHERE version = \(version)", logger: logger)
+                }
+            }
+            try await admin.withoutTenant { connection in
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE TABLE \(table) (id int)"), logger: logger)
+            }
+            do {
+                try await lockProbe(admin: admin, table: table, version: version, migration: migration)
+            } catch {
+                try? await cleanUp()
+                throw error
+            }
+            try await cleanUp()
+        }
+    }
+
+    private func lockProbe(admin: Database, table: String, version: Int, migration: Migration) async throws {
+        let logger = TestDatabases.logger
+        var migrator = try Migrator(database: admin, migrations: try Migration.bundled() + [migration])
+        migrator.lockTimeout = .milliseconds(200)
+        migrator.lockRetryPause = .milliseconds(100)
+        let (released, release) = AsyncStream.makeStream(of: Void.self)
+        let (locked, didLock) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await admin.withoutTenant { connection in
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "SELECT * FROM \(table) FOR UPDATE"), logger: logger)
+                didLock.yield()
+                for await _ in released { break }
+            }
+        }
+        defer { release.finish() }
+        for await _ in locked { break }
+
+        // A lock held through every try: the migration stops, rolled back, naming the cause.
+        migrator.lockAttempts = 2
+        let error = await thrownError { _ = try await migrator.migrate() }
+        guard case .migrationFailed(_, _, let sqlState, _)? = error as? StoreError else {
+            return XCTFail("expected migrationFailed, got \(String(describing: error))")
+        }
+        XCTAssertEqual(sqlState, "55P03")
+        XCTAssertTrue("\(error.map { "\($0)" } ?? "")".contains("waited too long for a lock"), "\(String(describing: error))")
+        let notYet = try await Migrator(database: admin).appliedMigrations().contains { $0.version == version }
+        XCTAssertFalse(notYet, "a failed migration is not recorded")
+
+        // Tried again while the lock is held; applied once the transaction ends.
+        migrator.lockAttempts = 100
+        let migrating = Task { [migrator] in try await migrator.migrate() }
+        // Seen waiting on the lock in two statements (two start times): a try gave up and came back.
+        let starts = Recorder<String>()
+        try await eventually(within: 20, "the migrator to wait on the probe's lock, time out, and wait again") {
+            let waiting = try await admin.withoutTenant { connection in
+                try await connection.values("""
+                    SELECT query_start::text FROM pg_stat_activity
+                    WHERE wait_event_type = 'Lock' AND query LIKE \("ALTER TABLE \(table)%")
+                    """, as: String.self)
+            }
+            starts.append(contentsOf: waiting)
+            return Set(starts.all).count >= 2
+        }
+        release.finish()
+        try await holder.value
+        let applied = try await migrating.value
+        XCTAssertEqual(applied.map(\.version), [version])
+        let columns = try await admin.withoutTenant { connection in
+            try await connection.values("""
+                SELECT count(*) FROM information_schema.columns WHERE table_name = \(table) AND column_name = 'added'
+                """, as: Int64.self)
+        }
+        XCTAssertEqual(columns, [1])
+    }
+
     func testFailedMigrationIsRolledBackAndNotRecorded() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cityos-migrations-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
