@@ -77,6 +77,14 @@ struct ProductSync: Sendable {
             try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
             let link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger)
             if let link, link.archived { return .ignored }
+            if let link, link.payloadDocID != docID {
+                // A second document naming a product linked to another (Payload's "Duplicate", an
+                // import): syncing it would move the link to it, and its copy would overwrite the
+                // product's, while the linked document's publishes were then ignored.
+                logger.warning("a content document names a product already linked to another document: not synced", metadata: [
+                    "tenant": "\(tenant)", "product": "\(productID)", "document": "\(docID)", "linked_document": "\(link.payloadDocID)"])
+                return .ignored
+            }
             if let link, let eventVersion, eventVersion <= link.payloadVersion { return .ignored }   // an old event
             var fetched = known
             if link != nil || known == nil { fetched = try await document(docID) }

@@ -17,8 +17,9 @@ struct SyncCursor: Sendable, Equatable {
     var checked: Int64 = 0
     var repaired: Int64 = 0
     var conflicts: Int64 = 0
-    /// Products an outside service refused for good in this job (not kept across jobs: each is
-    /// logged, and tried again by the next run).
+    /// Products an outside service refused for good in this job, or that Medusa listed for this
+    /// tenant but are another's (not kept across jobs: each is logged, and tried again by the
+    /// next run).
     var skipped: Int64 = 0
     /// Whether this run was started by an earlier job (or delivery) and is being resumed.
     var resumed = false
@@ -26,7 +27,7 @@ struct SyncCursor: Sendable, Equatable {
     /// How far the run has got, for operators (`cityos running`): where it goes on from, or done.
     func progressNote(finished: Bool) -> String {
         var counts = "\(checked) products checked, \(repaired) repaired, \(conflicts) conflicts"
-        if skipped > 0 { counts += ", \(skipped) skipped (refused by Medusa or Payload; see the log)" }
+        if skipped > 0 { counts += ", \(skipped) skipped (refused by Medusa or Payload, or not this tenant's; see the log)" }
         if finished { return "done: \(counts)" }
         switch phase {
         case .medusa: return "Medusa's products from offset \(position): \(counts)"

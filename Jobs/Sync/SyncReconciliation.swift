@@ -66,13 +66,23 @@ struct SyncReconciliation: Sendable {
         let (saved, failure) = try await database.withTenant(tenant) { connection -> (SyncCursor, (any Error)?) in
             try await SyncLinks.lock(products.map(\.id), tenant: tenant, on: connection, logger: logger)
             let links = try await SyncLinks.links(medusaIDs: products.map(\.id), on: connection, logger: logger)
-            let docs = try await documents(for: products.map(\.id), tenant: tenantText)
+            let docs = try await documents(for: products.map(\.id), tenant: tenantText, links: links)
             var changed: [SyncLink] = []
             var conflicts: [(medusaID: String, docID: String?, conflict: SyncConflict)] = []
             var state = next
             var done = 0
             var failure: (any Error)?
+            var foreign: [String] = []
             for product in products {
+                guard product.metadata?["tenant_id"]?.stringValue == tenantText else {
+                    // Listed for this tenant but another's (or no one's): a Medusa that ignored the
+                    // platform's filter. Syncing it would copy that tenant's product into this one's
+                    // content, and link it here.
+                    foreign.append(product.id)
+                    state.skipped += 1
+                    done += 1
+                    continue
+                }
                 let link = links[product.id]
                 if let link, link.archived || Int64(product.version ?? 0) < link.medusaVersion { done += 1; continue }
                 let result: ProductPair.Result
@@ -104,6 +114,10 @@ struct SyncReconciliation: Sendable {
                     conflicts.append((medusaID: product.id, docID: result.link.payloadDocID, conflict: conflict))
                 }
                 done += 1
+            }
+            if let first = foreign.first {
+                logger.warning("sync.reconcile skipped products Medusa listed for this tenant that are not this tenant's",
+                               metadata: ["tenant": "\(tenantText)", "count": "\(foreign.count)", "first": "\(first)"])
             }
             if failure != nil {
                 // What the products before the failing one did was written outside: keep their links,
@@ -173,18 +187,22 @@ struct SyncReconciliation: Sendable {
         return finished
     }
 
-    /// The content documents of these products, by medusa id (the oldest if there are several).
-    private func documents(for medusaIDs: [String], tenant: String) async throws -> [String: JSON] {
-        var found: [String: JSON] = [:]
+    /// The content documents of these products, by medusa id: the linked one where a product has
+    /// a link (a copy naming the same product is not it), else the oldest if there are several.
+    private func documents(for medusaIDs: [String], tenant: String, links: [String: SyncLink] = [:]) async throws -> [String: JSON] {
+        var oldest: [String: JSON] = [:]
+        var linked: [String: JSON] = [:]
         for chunk in medusaIDs.chunked(Self.lookupChunk) {
             let page = try await payload.find(JSON.self, in: collection,
                                               matching: [.equals("tenant_id", tenant), .isIn("medusa_id", chunk)],
-                                              limit: chunk.count * 2)
+                                              limit: chunk.count * 2, sort: "createdAt")
             for doc in page.docs {
-                if let id = doc["medusa_id"]?.stringValue, found[id] == nil { found[id] = doc }
+                guard let id = doc["medusa_id"]?.stringValue else { continue }
+                if oldest[id] == nil { oldest[id] = doc }
+                if let link = links[id], doc["id"]?.idValue == link.payloadDocID { linked[id] = doc }
             }
         }
-        return found
+        return oldest.merging(linked) { _, linked in linked }
     }
 }
 

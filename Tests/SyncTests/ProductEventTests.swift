@@ -218,6 +218,44 @@ final class ProductEventTests: XCTestCase {
         }
     }
 
+    /// A second document naming a linked product (Payload's "Duplicate"), published with other
+    /// copy: the link stays with the first, the product keeps its copy, and a reconciliation
+    /// compares the product with the linked document, not the copy.
+    func testADuplicatedContentDocumentDoesNotTakeOverTheProductsLink() async throws {
+        try await SyncWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let product = try await world.createProduct(tenant, title: "Desk", description: "The desk's copy")
+            let id = try XCTUnwrap(product["id"] as? String)
+            try await eventually("the stub exists") { try await world.links(tenant)[id] != nil }
+            let linked = try await world.links(tenant)
+            let original = try XCTUnwrap(linked[id])
+            try await world.settle()
+
+            let processed = try await world.queue.queue("webhooks")?.processed ?? 0
+            // Made a draft, edited, then published: its event's version (3) is newer than the link's.
+            let copy = try await world.payload("POST", "/api/products-content", [
+                "medusa_id": id, "tenant_id": tenant.uuidString.lowercased(), "title": "Desk", "_status": "draft"])
+            let copyID = try XCTUnwrap((copy["doc"] as? [String: Any])?["id"] as? Int)
+            try await world.payload("PATCH", "/api/products-content/\(copyID)", ["description": "Copy of the desk's copy"])
+            try await world.payload("PATCH", "/api/products-content/\(copyID)", ["_status": "published"])
+            try await eventually("the copy's content.published was handled") {
+                (try await world.queue.queue("webhooks")?.processed ?? 0) >= processed + 1
+            }
+            try await world.settle()
+            let afterEvent = try await world.links(tenant)[id]
+            XCTAssertEqual(afterEvent, original, "the link stays with the first document (the copy is \(copyID))")
+            let kept = try await world.product(id)
+            XCTAssertEqual(kept["description"] as? String, "The desk's copy", "the copy's text did not reach the product")
+
+            let run = try await world.reconcile(tenant, batchSize: 10)
+            XCTAssertEqual(run.repaired, 0, "the product and its linked document agree")
+            let afterRun = try await world.links(tenant)[id]
+            XCTAssertEqual(afterRun, original)
+            let still = try await world.product(id)
+            XCTAssertEqual(still["description"] as? String, "The desk's copy")
+        }
+    }
+
     func testDeletedProductArchivesItsContentAndUploadedMediaIsAttached() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()

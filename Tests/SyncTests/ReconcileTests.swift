@@ -75,13 +75,18 @@ final class ReconcileTests: XCTestCase {
 
             // Product 2: an editor changed commerce's handle (restored in Payload: a conflict).
             try await world.payload("PATCH", "/api/products-content/\(docs[2])", ["handle": "editor-2"])
-            // Product 5: the same, and content's description, which then goes to Medusa: unavailable once
-            // (a POST without an idempotency key is not sent again by the transport: the attempt fails).
+            // Product 5: the same, and content's description, which then goes to Medusa: unavailable for
+            // the attempt's first send and both of the transport's resends (setting fields is idempotent,
+            // so the transport resends it), so the attempt fails there.
             try await world.payload("PATCH", "/api/products-content/\(docs[5])", ["handle": "editor-5", "description": "edited 5"])
             _ = try await world.call("POST", "/_sandbox/script",
-                                     ["kind": "fail", "endpoint": "POST /medusa/admin/products/{id}", "status": 503, "times": 1])
+                                     ["kind": "fail", "endpoint": "POST /medusa/admin/products/{id}", "status": 503, "times": 3])
 
+            let before = try await world.writes()
             let run = try await world.reconcile(tenant, batchSize: 10)
+            let afterRun = try await world.writes()
+            let posts = delta(afterRun, before)["POST /medusa/admin/products/{id}"]
+            XCTAssertEqual(posts, 4, "three refused sends (the failed attempt), then the retry's one")
             XCTAssertEqual(run.repaired, 2)
             let conflicts = try await world.conflicts(tenant)
             XCTAssertEqual(Set(conflicts.map(\.medusaID)), [products[2], products[5]], "\(conflicts)")
@@ -120,6 +125,32 @@ final class ReconcileTests: XCTestCase {
             XCTAssertEqual(next.repaired, 1, "the next run tries the skipped product again")
             let fixed = try await world.product(products[2])
             XCTAssertEqual(fixed["description"] as? String, "edited 2")
+        }
+    }
+
+    /// A Medusa that ignores the platform's `tenant_id` filter lists every tenant's products to
+    /// each tenant's run: the others' are skipped, neither copied into this tenant's content nor
+    /// linked here, and nothing of theirs is written.
+    func testProductsOfAnotherTenantListedByMedusaAreNotSynced() async throws {
+        try await SyncWorld.run { world in
+            let a = try await world.makeTenant()
+            let b = try await world.makeTenant()
+            try await world.setWebhooks(false)
+            let (aProducts, _) = try await world.seed(a, count: 5)
+            let (bProducts, _) = try await world.seed(b, count: 5)
+            _ = try await world.call("POST", "/_sandbox/medusa/filters", ["tenant_id": false])
+
+            let before = try await world.writes()
+            let run = try await world.reconcile(a, batchSize: 20)
+            XCTAssertEqual(run.checked, 10, "Medusa listed both tenants' products")
+            let links = try await world.links(a)
+            XCTAssertEqual(Set(links.keys), Set(aProducts), "only tenant A's products are linked under A")
+            let after = try await world.writes()
+            XCTAssertEqual(delta(after, before), [:], "A's were in step; B's were not touched")
+            for product in bProducts {
+                let docs = try await world.documents(of: product)
+                XCTAssertEqual(docs.count, 1, "B's product still has only its own document: \(docs)")
+            }
         }
     }
 

@@ -32,14 +32,15 @@ public struct PayloadConnector: Sendable {
             decoding: PayloadPage<Document>.self)
     }
 
-    /// `GET /api/{collection}?where[a][equals]=…&where[b][in]=x,y&limit=&page=`: documents matching
-    /// every condition.
+    /// `GET /api/{collection}?where[a][equals]=…&where[b][in]=x,y&limit=&page=[&sort=]`: documents
+    /// matching every condition, in `sort`'s order (a field, `-field` descending) or Payload's own.
     public func find<Document: Decodable & Sendable>(
         _ type: Document.Type = JSON.self, in collection: String = PayloadCollection.productsContent,
-        matching conditions: [PayloadCondition], limit: Int = 10, page: Int = 1
+        matching conditions: [PayloadCondition], limit: Int = 10, page: Int = 1, sort: String? = nil
     ) async throws(ConnectorError) -> PayloadPage<Document> {
         var query = conditions.map(\.queryItem)
         query.append(contentsOf: [("limit", "\(limit)"), ("page", "\(page)"), Self.idsOnly])
+        if let sort { query.append(("sort", sort)) }
         return try await client.send(
             ServiceRequest(.get, "/api/\(ServiceRequest.segment(collection))", endpoint: "GET /api/{collection}",
                            query: query),

@@ -12,6 +12,8 @@ import Hummingbird
 /// - `POST /_sandbox/webhooks/redeliver`: `{"id": "evt_…"}` sends a recorded event again (a duplicate,
 ///   or a late delivery)
 /// - `POST /_sandbox/medusa/orders`: place an order (sends `order.placed`)
+/// - `POST /_sandbox/medusa/filters`: `{"tenant_id": false}` makes product lists ignore `tenant_id`
+///   (a Medusa without the platform's plugin); `true` honours it again
 /// - `POST /_sandbox/fleetbase/orders/{id}/status`: set any delivery status (sends its event)
 /// - `POST /_sandbox/stripe/payment_intents/{id}/settle`: a `processing` PaymentIntent succeeds or fails
 ///   (sends its event)
@@ -65,6 +67,15 @@ struct ControlRoutes {
                     throw ControlError("not_found", "no webhook with event id \(id) was sent", status: 404)
                 }
                 return ["redelivered": .string(id), "state": .string(state)]
+            }
+        }
+        router.post("/_sandbox/medusa/filters") { request, _ in
+            await Self.handle { () throws(ControlError) in
+                guard case .bool(let honoured)? = try await Self.object(request)["tenant_id"] else {
+                    throw ControlError("bad_request", "send {\"tenant_id\": false} or {\"tenant_id\": true}")
+                }
+                world.medusa.filtersByTenant.store(honoured, ordering: .relaxed)
+                return ["tenant_id": .bool(honoured)]
             }
         }
         router.post("/_sandbox/medusa/orders") { request, _ in

@@ -14,8 +14,9 @@ struct MedusaRoutes {
     func register() {
         let world = routes.world
         routes.on(.get, "/admin/products") { request, _ throws(ServiceFailure) in
-            Answer.json(Self.page(Self.filtered(world.medusa.products.all, Answer.queryItems(request)), key: "products",
-                                  request: request))
+            Answer.json(Self.page(Self.filtered(world.medusa.products.all, Answer.queryItems(request),
+                                                byTenant: world.medusa.filtersByTenant.load(ordering: .relaxed)),
+                                  key: "products", request: request))
         }
         routes.on(.get, "/admin/products/{id}") { _, context throws(ServiceFailure) in
             let id = Answer.parameter(context, "id")
@@ -64,9 +65,11 @@ struct MedusaRoutes {
     /// The platform's filters: `tenant_id` (the product's `metadata.tenant_id`: a multi-tenant
     /// Medusa scopes products per tenant) and the ids, as Medusa reads them: `id[]=a&id[]=b` (or
     /// `id[]=a,b`) is a list of ids; a plain `id=a,b` is the one id "a,b", which matches nothing.
-    static func filtered(_ all: [SandboxJSON], _ items: [(name: String, value: String)]) -> [SandboxJSON] {
+    /// Without `byTenant` (`POST /_sandbox/medusa/filters {"tenant_id": false}`), `tenant_id` is
+    /// ignored, as by a Medusa without the platform's plugin.
+    static func filtered(_ all: [SandboxJSON], _ items: [(name: String, value: String)], byTenant: Bool = true) -> [SandboxJSON] {
         var products = all
-        if let tenant = items.last(where: { $0.name == "tenant_id" })?.value {
+        if byTenant, let tenant = items.last(where: { $0.name == "tenant_id" })?.value {
             products = products.filter { $0["metadata"]?["tenant_id"]?.string == tenant }
         }
         let listed = items.filter { $0.name == "id[]" }.flatMap { $0.value.split(separator: ",").map(String.init) }

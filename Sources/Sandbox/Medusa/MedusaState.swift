@@ -1,11 +1,17 @@
+import Synchronization
+
 /// What the Medusa sandbox keeps: products (with variants and prices) and orders.
 final class MedusaState: Sendable {
     let products = RecordStore()
     let orders = RecordStore()
+    /// Whether product lists honour the platform's `tenant_id` filter (a Medusa without the
+    /// platform's plugin ignores it and lists every tenant's products).
+    let filtersByTenant = Atomic<Bool>(true)
 
     func reset() {
         products.reset()
         orders.reset()
+        filtersByTenant.store(true, ordering: .relaxed)
     }
 
     /// The platform envelope a Medusa subscriber posts: `{id, type, data: {id, version?,
