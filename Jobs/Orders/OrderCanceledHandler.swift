@@ -20,6 +20,8 @@ struct OrderCanceledHandler: WebhookEventHandler {
 
     /// Invoices nothing was paid on yet: cancelled in ERPNext with the order.
     static let cancellableInvoiceStates: Set<String> = ["invoiced", "overdue"]
+    /// ERPNext states of a Sales Invoice with money on it: cancelling is for accounting then.
+    static let paidInvoiceStates: Set<String> = ["Paid", "Partly Paid", "Credit Note Issued", "Return"]
 
     /// Delivery states that cannot be cancelled any more.
     static let finalDeliveryStates: Set<String> = ["completed", "delivered", "canceled", "cancelled", "failed"]
@@ -66,18 +68,32 @@ struct OrderCanceledHandler: WebhookEventHandler {
     }
 
     /// Cancels the unpaid invoice in ERPNext and records it (as a version of the invoice, so a late
-    /// `Unpaid` event cannot undo it). ERPNext refusing — a payment was allocated meanwhile — leaves
-    /// the invoice to accounting (a credit note), logged; other failures are retried.
+    /// `Unpaid` event cannot undo it). ERPNext refusing because a payment was allocated meanwhile
+    /// (or the invoice is no longer submitted) leaves the invoice to accounting (a credit note),
+    /// logged; an invoice found cancelled already is recorded so; other refusals (Frappe answers
+    /// 417 to any validation error, e.g. the invoice edited at the same moment) and failures are
+    /// retried.
     private static func cancelInvoice(_ name: String, erpnext: ERPNextConnector, tenant: UUID, database: Database,
                                       logger: Logger) async throws {
         let cancelled: ERPNextDocument
         do { cancelled = try await erpnext.cancel(doctype: "Sales Invoice", name: name) } catch {
-            if !error.isRetryable, case .rejected = error {
+            guard !error.isRetryable, case .rejected = error else {
+                throw OutsideCall.failure(error, "cancelling ERPNext invoice \(name)")
+            }
+            let current: ERPNextDocument
+            do { current = try await erpnext.document(doctype: "Sales Invoice", name: name) } catch {
+                throw OutsideCall.failure(error, "reading ERPNext invoice \(name) after it refused its cancellation")
+            }
+            switch current.docstatus {
+            case 2?:
+                cancelled = current   // cancelled meanwhile (by someone, or by an earlier attempt)
+            case 1? where !Self.paidInvoiceStates.contains(current.status ?? "") && (current.paidAmount ?? 0) == 0:
+                throw InvoiceCancellationRefused(invoice: name, status: current.status, reason: "\(error)")
+            default:
                 logger.notice("ERPNext kept the invoice of a canceled order; left to accounting",
-                              metadata: ["invoice": "\(name)", "error": "\(error)"])
+                              metadata: ["invoice": "\(name)", "status": "\(current.status ?? "?")", "error": "\(error)"])
                 return
             }
-            throw OutsideCall.failure(error, "cancelling ERPNext invoice \(name)")
         }
         let stamp = EventClock.millis(cancelled.modified) ?? Int64(Date().timeIntervalSince1970 * 1000)
         let version = ObjectVersions.version(millis: stamp, rank: InvoiceStatusHandler.statuses["Cancelled"]?.rank ?? 4)
@@ -88,5 +104,16 @@ struct OrderCanceledHandler: WebhookEventHandler {
                 UPDATE order_fulfilments SET accounting_status = 'cancelled', updated_at = now() WHERE invoice_name = \(name)
                 """, logger: logger)
         }
+    }
+}
+
+/// ERPNext refused to cancel an invoice that nothing was paid on (a refusal other than a payment
+/// allocated to it): retried.
+struct InvoiceCancellationRefused: Error, CustomStringConvertible {
+    let invoice: String
+    let status: String?
+    let reason: String
+    var description: String {
+        "ERPNext refused to cancel invoice \(invoice) (\(status ?? "no status"), nothing paid on it): \(reason); retrying"
     }
 }

@@ -8,8 +8,10 @@ import Store
 /// per order however many events name it (the same event redelivered, or several events):
 /// 1. the order, its lines and their commissions (`commission.calculate`, run under a job id
 ///    derived from the order, so the execution ledger lets it commit once);
-/// 2. one Fleetbase delivery order, if the order has a pickup and a drop-off address;
-/// 3. one ERPNext sales invoice, submitted.
+/// 2. one ERPNext sales invoice, submitted;
+/// 3. one Fleetbase delivery order, if the order has a drop-off address (then a pickup address
+///    is required). Last, so that an address Fleetbase refuses, or a missing pickup address,
+///    dead-letters the job with its reason after the commissions and the invoice are made.
 /// Steps 2 and 3 lock the order's fulfilment row while they call out and store the outside id in
 /// the same transaction, so concurrent events for one order create one document; and they look the
 /// document up by our reference first (Fleetbase `internal_id`, the invoice's `remarks`), so a
@@ -37,7 +39,9 @@ struct OrderPlacedHandler: WebhookEventHandler {
         let placedAt = event.string("data", "placed_at") ?? event.string("data", "created_at")
             ?? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(event.receivedAt) / 1000))
         let placed = try MedusaOrderMapping.placedOrder(order, placedAt: placedAt)
-        let delivery = try MedusaOrderMapping.delivery(order)
+        // Read now, used last: an address Fleetbase cannot take (or none to take) fails the job
+        // for good only after the commissions and the invoice, which do not depend on it.
+        let delivery = Result { () throws(JobFailure) in try MedusaOrderMapping.delivery(order) }
 
         try await Self.requireVendors(of: placed, tenant: tenant, database: database, logger: context.logger)
         try await CommissionCalculateJob(database: database).run(
@@ -51,27 +55,10 @@ struct OrderPlacedHandler: WebhookEventHandler {
         // order is booked canceled, and gets no delivery or invoice.
         try await fulfilments.cancelIfCanceled(tenant: tenant, order: placed.id)
 
-        if let delivery {
-            let tenantID = JSON.string(tenant.uuidString.lowercased())
-            try await fulfilments.once(.delivery, tenant: tenant, order: placed.id, lookUp: {
-                // Only a delivery this tenant's attempt made: two tenants' stores may number
-                // their orders alike, and a list that ignored the filter would answer others'.
-                do {
-                    return try await connectors.fleetbase.orders(internalID: medusaID)
-                        .first { $0.internalID == medusaID && $0.meta?["tenant_id"] == tenantID }?.id
-                } catch {
-                    throw OutsideCall.failure(error, "looking up the Fleetbase delivery of order \(medusaID)")
-                }
-            }) {
-                do {
-                    return try await connectors.fleetbase.createOrder(
-                        pickup: delivery.pickup, dropoff: delivery.dropoff, internalID: medusaID,
-                        meta: ["tenant_id": tenantID, "order_id": .string(medusaID)]).id
-                } catch {
-                    throw OutsideCall.failure(error, "creating the Fleetbase delivery of order \(medusaID)")
-                }
-            }
-        }
+        // The invoice before the delivery: a delivery Fleetbase refuses (an address it cannot
+        // place) dead-letters the job with the reason, and must not leave a booked order without
+        // its invoice; replayed once the address is right, the job finds the invoice and makes
+        // the delivery.
         let remarks = Self.remarksPrefix + medusaID
         try await fulfilments.once(.invoice, tenant: tenant, order: placed.id, lookUp: {
             do { return try await connectors.erpnext.names(doctype: "Sales Invoice", whereEqual: [("remarks", remarks)]).first } catch {
@@ -90,6 +77,28 @@ struct OrderPlacedHandler: WebhookEventHandler {
                     remarks: remarks).name
             } catch {
                 throw OutsideCall.failure(error, "creating the ERPNext invoice of order \(medusaID)")
+            }
+        }
+
+        if let delivery = try delivery.get() {
+            let tenantID = JSON.string(tenant.uuidString.lowercased())
+            try await fulfilments.once(.delivery, tenant: tenant, order: placed.id, lookUp: {
+                // Only a delivery this tenant's attempt made: two tenants' stores may number
+                // their orders alike, and a list that ignored the filter would answer others'.
+                do {
+                    return try await connectors.fleetbase.orders(internalID: medusaID)
+                        .first { $0.internalID == medusaID && $0.meta?["tenant_id"] == tenantID }?.id
+                } catch {
+                    throw OutsideCall.failure(error, "looking up the Fleetbase delivery of order \(medusaID)")
+                }
+            }) {
+                do {
+                    return try await connectors.fleetbase.createOrder(
+                        pickup: delivery.pickup, dropoff: delivery.dropoff, internalID: medusaID,
+                        meta: ["tenant_id": tenantID, "order_id": .string(medusaID)]).id
+                } catch {
+                    throw OutsideCall.failure(error, "creating the Fleetbase delivery of order \(medusaID)")
+                }
             }
         }
         return .processed

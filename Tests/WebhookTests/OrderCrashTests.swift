@@ -17,13 +17,13 @@ final class OrderCrashTests: XCTestCase {
             try await world.post(.medusa, placed)
             let environment = try world.childEnvironment
 
-            // 1. Killed once Fleetbase has the delivery, before its id is stored.
-            try await Self.runUntilKilled(environment, failpoint: "order.placed.delivery_created")
-            let afterFirst = try await world.sandboxDocuments()
-            XCTAssertEqual(afterFirst.deliveries.count, 1)
-            XCTAssertEqual(afterFirst.documents.count, 0)
-            // 2. The redelivery finds that delivery, then is killed once ERPNext has the invoice.
+            // 1. Killed once ERPNext has the invoice, before its name is stored.
             try await Self.runUntilKilled(environment, failpoint: "order.placed.invoice_created")
+            let afterFirst = try await world.sandboxDocuments()
+            XCTAssertEqual(afterFirst.documents.count, 1)
+            XCTAssertEqual(afterFirst.deliveries.count, 0)
+            // 2. The redelivery finds that invoice, then is killed once Fleetbase has the delivery.
+            try await Self.runUntilKilled(environment, failpoint: "order.placed.delivery_created")
             // 3. A healthy worker finishes.
             let worker = try ChildProcess(arguments: ["work", "--queues", "webhooks", "--concurrency", "2"], environment: environment)
             defer { worker.signal(SIGKILL) }

@@ -106,6 +106,37 @@ final class OrderEventTests: XCTestCase {
         }
     }
 
+    /// Fleetbase refusing the delivery (an address it cannot place) dead-letters the event with
+    /// the reason, after the commissions and the invoice: the order is not left uninvoiced. Sent
+    /// again once the address is right, it makes the delivery and no second invoice.
+    func testARefusedDeliveryLeavesTheOrderInvoicedAndTheEventDeadLettered() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            let scripted = try await world.sandbox("POST", "/_sandbox/script",
+                                                   ["kind": "fail", "endpoint": "POST /fleetbase/v1/orders", "status": 422, "times": 1])
+            XCTAssertNil(scripted["error"], "the sandbox took the script: \(scripted)")
+            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+            try await world.post(.medusa, placed)
+            let row = try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "failed")
+            XCTAssertTrue(row.error?.contains("Fleetbase delivery") == true, String(describing: row.error))
+            XCTAssertEqual(row.attempts, 1, "a refusal is not retried")
+            let ledger = try await world.ledger(tenant, medusaOrder: order)
+            XCTAssertEqual(ledger, Self.booked, "commissions booked")
+            let invoiced = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertNotNil(invoiced?.invoiceName, "invoiced although the delivery was refused")
+            XCTAssertNil(invoiced?.deliveryID)
+
+            try await world.handleOrderPlaced(order, tenant: tenant)
+            let (deliveries, documents) = try await world.sandboxDocuments()
+            XCTAssertEqual(deliveries.count, 1)
+            XCTAssertEqual(documents, [try XCTUnwrap(invoiced?.invoiceName)], "no second invoice")
+            let done = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertEqual(done?.deliveryID, deliveries.first)
+        }
+    }
+
     func testOrderPlacedWithoutAnOrderIDFailsWithTheReasonAndIsDeadLettered() async throws {
         try await DispatchWorld.run { world in
             let tenant = try await world.makeTenant()
@@ -256,6 +287,54 @@ final class OrderEventTests: XCTestCase {
             let invoice = try await world.connectors.erpnext.document(doctype: "Sales Invoice", name: try XCTUnwrap(fulfilment?.invoiceName))
             XCTAssertEqual(invoice.docstatus, 2, "the unpaid invoice is cancelled in ERPNext")
             XCTAssertEqual(fulfilment?.accountingStatus, "cancelled")
+        }
+    }
+
+    /// ERPNext refusing to cancel an unpaid invoice for another reason (Frappe answers 417 to any
+    /// validation error, e.g. the invoice edited at the same moment) is tried again, not taken for
+    /// a payment: the next attempt cancels it.
+    func testAnUnpaidInvoiceWhoseCancellationIsRefusedOnceIsCancelledByTheRetry() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
+            try await world.handleOrderPlaced(order, tenant: tenant)
+            let scripted = try await world.sandbox("POST", "/_sandbox/script", [
+                "kind": "fail", "endpoint": "POST /erpnext/api/method/frappe.client.cancel", "status": 417, "times": 1])
+            XCTAssertNil(scripted["error"], "the sandbox took the script: \(scripted)")
+            let canceled = DispatchWorld.medusaEvent("order.canceled", id: order, tenant: tenant)
+            try await world.post(.medusa, canceled)
+            let row = try await world.settled("medusa", try XCTUnwrap(canceled["id"] as? String), as: "processed", timeout: .seconds(30))
+            XCTAssertEqual(row.attempts, 2, "refused once, then cancelled")
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            let invoice = try await world.connectors.erpnext.document(doctype: "Sales Invoice", name: try XCTUnwrap(fulfilment?.invoiceName))
+            XCTAssertEqual(invoice.docstatus, 2)
+            XCTAssertEqual(fulfilment?.accountingStatus, "cancelled")
+        }
+    }
+
+    /// An invoice with a payment on it is not cancelled: ERPNext refuses, the status read back says
+    /// why, and it is left to accounting (a credit note) without retrying.
+    func testAPartlyPaidInvoiceOfACanceledOrderIsLeftToAccounting() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
+            try await world.handleOrderPlaced(order, tenant: tenant)
+            let booked = try await world.fulfilment(tenant, medusaOrder: order)
+            let name = try XCTUnwrap(booked?.invoiceName)
+            _ = try await world.connectors.erpnext.createPaymentEntry(
+                customer: "cus_webhook_test", amount: Money(minorUnits: 1000, currency: "usd"), paidTo: "Bank - C",
+                referenceNumber: "pi_partly", referenceDate: "2030-01-01", invoice: name)
+            let canceled = DispatchWorld.medusaEvent("order.canceled", id: order, tenant: tenant)
+            try await world.post(.medusa, canceled)
+            let row = try await world.settled("medusa", try XCTUnwrap(canceled["id"] as? String), as: "processed")
+            XCTAssertEqual(row.attempts, 1, "not retried")
+            let invoice = try await world.connectors.erpnext.document(doctype: "Sales Invoice", name: name)
+            XCTAssertEqual(invoice.docstatus, 1, "still submitted")
+            XCTAssertEqual(invoice.status, "Partly Paid")
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertNotEqual(fulfilment?.accountingStatus, "cancelled")
         }
     }
 
