@@ -20,8 +20,18 @@ struct OrderCanceledHandler: WebhookEventHandler {
 
     /// Invoices nothing was paid on yet: cancelled in ERPNext with the order.
     static let cancellableInvoiceStates: Set<String> = ["invoiced", "overdue"]
-    /// ERPNext states of a Sales Invoice with money on it: cancelling is for accounting then.
-    static let paidInvoiceStates: Set<String> = ["Paid", "Partly Paid", "Credit Note Issued", "Return"]
+    /// ERPNext states of a Sales Invoice with money on it: cancelling is for accounting then. (An
+    /// overdue invoice reads `Overdue` even when partly paid: its amounts tell, see `hasPayments`.)
+    static let paidInvoiceStates: Set<String> = ["Paid", "Partly Paid", "Credit Note Issued", "Return",
+                                                  "Partly Paid and Discounted", "Unpaid and Discounted",
+                                                  "Overdue and Discounted"]
+
+    /// Whether money was paid or allocated on the invoice, or documents are linked to it.
+    static func hasPayments(_ invoice: ERPNextDocument) -> Bool {
+        if paidInvoiceStates.contains(invoice.status ?? "") || (invoice.paidAmount ?? 0) > 0 { return true }
+        if let outstanding = invoice.outstandingAmount, let total = invoice.grandTotal, outstanding < total { return true }
+        return false
+    }
 
     /// Delivery states that cannot be cancelled any more.
     static let finalDeliveryStates: Set<String> = ["completed", "delivered", "canceled", "cancelled", "failed"]
@@ -77,8 +87,14 @@ struct OrderCanceledHandler: WebhookEventHandler {
                                       logger: Logger) async throws {
         let cancelled: ERPNextDocument
         do { cancelled = try await erpnext.cancel(doctype: "Sales Invoice", name: name) } catch {
-            guard !error.isRetryable, case .rejected = error else {
+            guard !error.isRetryable, case .rejected(_, _, let code, _) = error else {
                 throw OutsideCall.failure(error, "cancelling ERPNext invoice \(name)")
+            }
+            if code == "LinkExistsError" {
+                // A Payment Entry (or another document) is linked to it: for accounting.
+                logger.notice("ERPNext kept the invoice of a canceled order; left to accounting",
+                              metadata: ["invoice": "\(name)", "error": "\(error)"])
+                return
             }
             let current: ERPNextDocument
             do { current = try await erpnext.document(doctype: "Sales Invoice", name: name) } catch {
@@ -87,7 +103,7 @@ struct OrderCanceledHandler: WebhookEventHandler {
             switch current.docstatus {
             case 2?:
                 cancelled = current   // cancelled meanwhile (by someone, or by an earlier attempt)
-            case 1? where !Self.paidInvoiceStates.contains(current.status ?? "") && (current.paidAmount ?? 0) == 0:
+            case 1? where !Self.hasPayments(current):
                 throw InvoiceCancellationRefused(invoice: name, status: current.status, reason: "\(error)")
             default:
                 logger.notice("ERPNext kept the invoice of a canceled order; left to accounting",

@@ -80,7 +80,10 @@ struct OrderPlacedHandler: WebhookEventHandler {
             }
         }
 
-        if let delivery = try delivery.get() {
+        // Unless the order has no drop-off address; a bad address fails only where a delivery is
+        // still to be made (not for an order canceled meanwhile, nor one whose delivery is stored).
+        let needsDelivery = switch delivery { case .success(nil): false; default: true }
+        if needsDelivery {
             let tenantID = JSON.string(tenant.uuidString.lowercased())
             try await fulfilments.once(.delivery, tenant: tenant, order: placed.id, lookUp: {
                 // Only a delivery this tenant's attempt made: two tenants' stores may number
@@ -92,9 +95,10 @@ struct OrderPlacedHandler: WebhookEventHandler {
                     throw OutsideCall.failure(error, "looking up the Fleetbase delivery of order \(medusaID)")
                 }
             }) {
+                guard let places = try delivery.get() else { throw JobFailure.permanent("order \(medusaID) has no delivery address") }
                 do {
                     return try await connectors.fleetbase.createOrder(
-                        pickup: delivery.pickup, dropoff: delivery.dropoff, internalID: medusaID,
+                        pickup: places.pickup, dropoff: places.dropoff, internalID: medusaID,
                         meta: ["tenant_id": tenantID, "order_id": .string(medusaID)]).id
                 } catch {
                     throw OutsideCall.failure(error, "creating the Fleetbase delivery of order \(medusaID)")

@@ -3,8 +3,8 @@ import Foundation
 import Jobs
 import XCTest
 
-/// order.placed through real `cityos work` processes killed on purpose right after Fleetbase made
-/// the delivery, then right after ERPNext made the invoice — each before our commit: the order still
+/// order.placed through real `cityos work` processes killed on purpose right after ERPNext made
+/// the invoice, then right after Fleetbase made the delivery — each before our commit: the order still
 /// ends with one delivery, one invoice and its commissions booked once.
 final class OrderCrashTests: XCTestCase {
     func testWorkersKilledAfterEachOutsideCreateLeaveOneDeliveryAndOneInvoice() async throws {

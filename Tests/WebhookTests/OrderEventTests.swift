@@ -137,6 +137,32 @@ final class OrderEventTests: XCTestCase {
         }
     }
 
+    /// An order with a drop-off address and no pickup address: dead-lettered with the reason,
+    /// after its commissions and invoice. Canceled before it was booked, it needs no delivery, and
+    /// the missing address fails nothing.
+    func testAMissingPickupAddressFailsOnlyAnOrderThatIsToBeDelivered() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, pickup: false)
+            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+            try await world.post(.medusa, placed)
+            let row = try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "failed")
+            XCTAssertTrue(row.error?.contains("no pickup_address") == true, String(describing: row.error))
+            let booked = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertNotNil(booked?.invoiceName, "invoiced")
+
+            let canceledFirst = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, pickup: false)
+            let canceled = DispatchWorld.medusaEvent("order.canceled", id: canceledFirst, tenant: tenant)
+            try await world.post(.medusa, canceled)
+            try await world.settled("medusa", try XCTUnwrap(canceled["id"] as? String), as: "processed")
+            try await world.handleOrderPlaced(canceledFirst, tenant: tenant)
+            let none = try await world.fulfilment(tenant, medusaOrder: canceledFirst)
+            XCTAssertEqual(none?.canceled, true)
+            XCTAssertNil(none?.deliveryID)
+        }
+    }
+
     func testOrderPlacedWithoutAnOrderIDFailsWithTheReasonAndIsDeadLettered() async throws {
         try await DispatchWorld.run { world in
             let tenant = try await world.makeTenant()

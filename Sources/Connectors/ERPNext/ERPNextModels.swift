@@ -24,7 +24,11 @@ public struct ERPNextDocument: Sendable, Decodable, Equatable {
     public let docstatus: Int?
     /// In major units, as ERPNext writes it (`grand_total`, `paid_amount`).
     public let grandTotal: Decimal?
+    /// Paid at a point of sale (`paid_amount`); payments allocated by a Payment Entry lower
+    /// `outstandingAmount` instead.
     public let paidAmount: Decimal?
+    /// What is left to pay on an invoice (`outstanding_amount`).
+    public let outstandingAmount: Decimal?
     public let currency: String?
     public let modified: String?
     /// A Sales Invoice's state: `Draft`, `Unpaid`, `Partly Paid`, `Paid`, `Overdue`, `Cancelled`, …
@@ -33,7 +37,8 @@ public struct ERPNextDocument: Sendable, Decodable, Equatable {
     public let remarks: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, doctype, docstatus, currency, modified, status, remarks, grandTotal = "grand_total", paidAmount = "paid_amount"
+        case name, doctype, docstatus, currency, modified, status, remarks, grandTotal = "grand_total", paidAmount = "paid_amount",
+             outstandingAmount = "outstanding_amount"
     }
 }
 

@@ -12,10 +12,12 @@ extension DispatchWorld {
 
     /// Places an order in the sandbox's Medusa (no webhook is sent: the test posts the events):
     /// two lamps at 12.50 USD from `vendor`, with pickup and drop-off addresses. Returns its id.
-    func placeMedusaOrder(tenant: UUID, vendor: UUID, delivery: Bool = true) async throws -> String {
+    func placeMedusaOrder(tenant: UUID, vendor: UUID, delivery: Bool = true, pickup: Bool = true) async throws -> String {
         var metadata: [String: Any] = ["tenant_id": tenant.uuidString.lowercased()]
         if delivery {
-            metadata["pickup_address"] = ["name": "Vendor depot", "street1": "1 Warehouse Way", "city": "Riyadh", "country": "SA"]
+            if pickup {
+                metadata["pickup_address"] = ["name": "Vendor depot", "street1": "1 Warehouse Way", "city": "Riyadh", "country": "SA"]
+            }
             metadata["shipping_address"] = ["name": "Customer", "street1": "22 Palm Street", "city": "Riyadh", "country": "SA"]
         }
         let answer = try await sandbox("POST", "/_sandbox/medusa/orders", [
