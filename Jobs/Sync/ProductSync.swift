@@ -180,8 +180,9 @@ struct ProductSync: Sendable {
     /// by an attempt that died before its commit), else none.
     private func contentDocument(link: SyncLink?, productID: String, tenant: UUID) async throws -> JSON? {
         if let link { return try await document(link.payloadDocID) }
+        // The oldest, as the reconciliation takes it (Payload's default order is newest first).
         let page = try await payload.find(JSON.self, in: collection, matching: [
-            .equals("medusa_id", productID), .equals("tenant_id", tenant.uuidString.lowercased())], limit: 1)
+            .equals("medusa_id", productID), .equals("tenant_id", tenant.uuidString.lowercased())], limit: 1, sort: "createdAt")
         return page.docs.first
     }
 

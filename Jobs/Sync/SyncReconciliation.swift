@@ -64,6 +64,7 @@ struct SyncReconciliation: Sendable {
         }
         let pair = ProductPair(medusa: medusa, payload: payload, collection: collection)
         let (saved, failure) = try await database.withTenant(tenant) { connection -> (SyncCursor, (any Error)?) in
+            try await SyncLinks.allowLongOutsideCalls(on: connection, logger: logger)
             try await SyncLinks.lock(products.map(\.id), tenant: tenant, on: connection, logger: logger)
             let links = try await SyncLinks.links(medusaIDs: products.map(\.id), on: connection, logger: logger)
             let docs = try await documents(for: products.map(\.id), tenant: tenantText, links: links)
@@ -73,12 +74,14 @@ struct SyncReconciliation: Sendable {
             var done = 0
             var failure: (any Error)?
             var foreign: [String] = []
+            var foreignLinked: [String] = []
             for product in products {
                 guard product.metadata?["tenant_id"]?.stringValue == tenantText else {
                     // Listed for this tenant but another's (or no one's): a Medusa that ignored the
                     // platform's filter. Syncing it would copy that tenant's product into this one's
                     // content, and link it here.
                     foreign.append(product.id)
+                    if links[product.id] != nil { foreignLinked.append(product.id) }
                     state.skipped += 1
                     done += 1
                     continue
@@ -119,6 +122,12 @@ struct SyncReconciliation: Sendable {
                 logger.warning("sync.reconcile skipped products Medusa listed for this tenant that are not this tenant's",
                                metadata: ["tenant": "\(tenantText)", "count": "\(foreign.count)", "first": "\(first)"])
             }
+            if !foreignLinked.isEmpty {
+                // Linked here by an earlier run (or a product moved to another tenant): this tenant's
+                // content holds a copy of another's product. An operator decides what becomes of it.
+                logger.error("another tenant's products are linked to this tenant's content documents; not synced, left as they are",
+                             metadata: ["tenant": "\(tenantText)", "products": "\(foreignLinked.joined(separator: ","))"])
+            }
             if failure != nil {
                 // What the products before the failing one did was written outside: keep their links,
                 // their conflicts and the cursor at the failing product, then fail the attempt.
@@ -140,8 +149,10 @@ struct SyncReconciliation: Sendable {
     /// One page of content documents: those whose product no longer exists are archived.
     private func payloadBatch(_ cursor: inout SyncCursor, tenant: UUID, batchSize: Int, jobID: String) async throws -> Bool {
         let tenantText = tenant.uuidString.lowercased()
+        // Oldest first: documents made while the run pages through (stubs of new products) come
+        // last, instead of shifting the pages still to read (Payload's default is newest first).
         let page = try await payload.find(JSON.self, in: collection, matching: [.equals("tenant_id", tenantText)],
-                                          limit: batchSize, page: cursor.position)
+                                          limit: batchSize, page: cursor.position, sort: "createdAt")
         var live: [String: String] = [:]   // medusa id → document id, for documents not archived
         for doc in page.docs where doc["archived"] != .bool(true) {
             if let medusaID = doc["medusa_id"]?.stringValue, let docID = doc["id"]?.idValue { live[medusaID] = docID }
@@ -166,6 +177,7 @@ struct SyncReconciliation: Sendable {
         let finished = !page.hasNextPage
         let pair = ProductPair(medusa: medusa, payload: payload, collection: collection)
         let saved = try await database.withTenant(tenant) { connection in
+            try await SyncLinks.allowLongOutsideCalls(on: connection, logger: logger)
             try await SyncLinks.lock(gone, tenant: tenant, on: connection, logger: logger)
             let links = try await SyncLinks.links(medusaIDs: gone, on: connection, logger: logger)
             var archived: [SyncLink] = []
@@ -201,6 +213,14 @@ struct SyncReconciliation: Sendable {
                 if oldest[id] == nil { oldest[id] = doc }
                 if let link = links[id], doc["id"]?.idValue == link.payloadDocID { linked[id] = doc }
             }
+        }
+        // A linked document the page left out (more copies than the page holds) is read by its
+        // id: the oldest of the others is not it, and would take over the link.
+        for (id, link) in links where linked[id] == nil && !link.archived {
+            let doc = try await orNil { () async throws(ConnectorError) -> JSON in
+                try await payload.document(JSON.self, in: collection, id: link.payloadDocID)
+            }
+            if let doc, doc["tenant_id"]?.stringValue == tenant { linked[id] = doc }
         }
         return oldest.merging(linked) { _, linked in linked }
     }

@@ -108,6 +108,7 @@ struct PayloadRoutes {
                 matching = matching.filter { Self.text(at: parts[0], in: $0) == value }
             }
         }
+        matching = Self.sorted(matching, by: query["sort"] ?? "-createdAt")
         let limit = max(1, Int(query["limit"] ?? "") ?? 10)
         let page = max(1, Int(query["page"] ?? "") ?? 1)
         let totalPages = max(1, (matching.count + limit - 1) / limit)
@@ -117,6 +118,42 @@ struct PayloadRoutes {
                 "totalPages": .int(totalPages), "page": .int(page), "pagingCounter": .int(start + 1),
                 "hasPrevPage": .bool(page > 1), "hasNextPage": .bool(page < totalPages),
                 "prevPage": page > 1 ? .int(page - 1) : .null, "nextPage": page < totalPages ? .int(page + 1) : .null]
+    }
+
+    /// Documents in `sort`'s order, as Payload reads it: fields separated by commas, each
+    /// ascending or, prefixed with `-`, descending; without `sort`, Payload's default, newest
+    /// first (`-createdAt`). Ties go by id, in the first field's direction.
+    static func sorted(_ docs: [SandboxJSON], by sort: String) -> [SandboxJSON] {
+        let fields = sort.split(separator: ",").map { field in
+            field.hasPrefix("-") ? (String(field.dropFirst()), true) : (String(field), false)
+        }
+        let tieDescending = fields.first?.1 ?? true
+        func compare(_ a: SandboxJSON?, _ b: SandboxJSON?) -> Int {
+            switch (a, b) {
+            case (.int(let x)?, .int(let y)?): return x < y ? -1 : (x > y ? 1 : 0)
+            default:
+                let x = a.flatMap { text(of: $0) } ?? "", y = b.flatMap { text(of: $0) } ?? ""
+                return x < y ? -1 : (x > y ? 1 : 0)
+            }
+        }
+        return docs.sorted { a, b in
+            for (field, descending) in fields {
+                let order = compare(a[field], b[field])
+                if order != 0 { return descending ? order > 0 : order < 0 }
+            }
+            let order = compare(a["id"], b["id"])
+            return tieDescending ? order > 0 : order < 0
+        }
+    }
+
+    private static func text(of value: SandboxJSON) -> String? {
+        switch value {
+        case .string(let text): return text
+        case .int(let number): return String(number)
+        case .decimal(let number): return number.description
+        case .bool(let flag): return flag ? "true" : "false"
+        default: return nil
+        }
     }
 
     /// A field's value as query text (`42`, `true`, `abc`), following dots into nested objects.
