@@ -6,8 +6,8 @@ import Queue
 /// Two steps, each atomic on its own, in an order that makes a crash between them harmless:
 /// 1. **Claim and enqueue, one Lua step** (`JobClient.enqueue(kind:args:options:sequence:)`):
 ///    the job, with the id derived from (schedule, tick), is stored only if the tick is later
-///    than the schedule's claim in that queue (hash `…:{q:QUEUE}:seq`, field
-///    `schedule:NAME`), and the claim moves to the tick in the same step. There is no moment
+///    than the schedule's claim (hash `NAMESPACE:seq`, field `schedule:NAME`, whatever the
+///    queue), and the claim moves to the tick in the same step. There is no moment
 ///    where a tick is claimed but its job is not stored, or the reverse.
 /// 2. **Record** the tick in ``LastTicks`` (the bookmark used to find missed ticks).
 ///

@@ -211,6 +211,10 @@ final class RedisBindingTests: XCTestCase {
         XCTAssertEqual(try RedisEndpoint(url: "unix://worker:pw@/tmp/r.sock"),
                        RedisEndpoint(socketPath: "/tmp/r.sock", username: "worker", password: "pw"))
         XCTAssertNil(try RedisEndpoint(url: "redis://onlyuser:@host").username, "a user without a password is not used")
+        // `default` (and no user) authenticate with the password alone, as Redis before 6 takes it.
+        XCTAssertEqual(try RedisEndpoint(url: "redis://default:pw@host").authCommand?.arguments, RedisCommand("AUTH", "pw").arguments)
+        XCTAssertEqual(try RedisEndpoint(url: "redis://:pw@host").authCommand?.arguments, RedisCommand("AUTH", "pw").arguments)
+        XCTAssertEqual(try RedisEndpoint(url: "redis://app:pw@host").authCommand?.arguments, RedisCommand("AUTH", "app", "pw").arguments)
         XCTAssertThrowsError(try RedisEndpoint(url: "redis://:bad%zz@host")) { error in
             XCTAssertFalse("\(error)".contains("bad%zz"), "the password is masked: \(error)")
         }

@@ -1,8 +1,10 @@
 import Redis
 
 /// Every Redis key of the queue engine, in one place. All keys of one queue share the hash
-/// tag `{q:NAME}`, so each Lua script touches a single Redis Cluster slot and queues can be
-/// spread over shards. Keys built inside scripts from `prefix` keep the same tag.
+/// tag `{q:NAME}`; keys built inside scripts from `prefix` keep the same tag. The enqueue
+/// scripts also touch namespace-wide keys (`GlobalKeys.queues`, the scheduler's
+/// `GlobalKeys.sequences`), so the engine runs on one Redis server (or a primary with
+/// replicas), not on Redis Cluster.
 public struct QueueKeys: Sendable {
     public let queue: String
     /// `cityos:{q:NAME}:` — the prefix of every key of this queue.

@@ -29,10 +29,11 @@ public struct RedisEndpoint: Sendable, Equatable {
         self.socketPath = socketPath
     }
 
-    /// What the connection sends to authenticate, if anything: `AUTH [user] password`.
+    /// What the connection sends to authenticate, if anything: `AUTH [user] password`; for the
+    /// user `default`, `AUTH password`, which Redis before 6 (without users) also takes.
     var authCommand: RedisCommand? {
         guard let password else { return nil }
-        if let username { return RedisCommand("AUTH", .string(username), .string(password)) }
+        if let username, username != "default" { return RedisCommand("AUTH", .string(username), .string(password)) }
         return RedisCommand("AUTH", .string(password))
     }
 
@@ -92,7 +93,8 @@ public struct RedisEndpoint: Sendable, Equatable {
 
     /// Takes `[user][:password]@` off the front of `rest`: the user and the password given, each
     /// percent-decoded (nil when empty or absent); nil when one of them is not valid
-    /// percent-encoding. A user without a password (`user@`) is not used: Redis has no such AUTH.
+    /// percent-encoding. `user:@` (a user without a password) sends no AUTH; `word@` alone is
+    /// read as a password, as builds before users were read it.
     private static func credentials(takenFrom rest: inout Substring) -> (String?, String?)? {
         guard let at = rest.lastIndex(of: "@") else { return (nil, nil) }
         let parts = rest[..<at].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
