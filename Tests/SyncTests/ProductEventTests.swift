@@ -49,11 +49,7 @@ final class ProductEventTests: XCTestCase {
     func testContentPublishedUpdatesTheProductAndTheRoundTripsStopWriting() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()
-            let product = try await world.createProduct(tenant, title: "Chair", description: "Old copy")
-            let id = try XCTUnwrap(product["id"] as? String)
-            try await eventually("the stub exists") { try await world.links(tenant)[id] != nil }
-            let linked = try await world.links(tenant)
-            let docID = try XCTUnwrap(linked[id])
+            let (id, docID) = try await world.linkedProduct(tenant, title: "Chair", description: "Old copy")
             try await world.settle()
             let start = try await world.writes()
 
@@ -115,11 +111,7 @@ final class ProductEventTests: XCTestCase {
     func testTheSameFieldChangedOnBothSidesGoesToItsOwnerAndAConflictRowSaysSo() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()
-            let product = try await world.createProduct(tenant, title: "Desk", description: "Copy A")
-            let id = try XCTUnwrap(product["id"] as? String)
-            try await eventually("the stub exists") { try await world.links(tenant)[id] != nil }
-            let linked = try await world.links(tenant)
-            let docID = try XCTUnwrap(linked[id])
+            let (id, docID) = try await world.linkedProduct(tenant, title: "Desk", description: "Copy A")
             try await world.settle()
 
             // Both sides change handle and description while no event flows.
@@ -157,11 +149,7 @@ final class ProductEventTests: XCTestCase {
     func testAConflictSettledBeforeAFailedWriteIsRecordedOnce() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()
-            let product = try await world.createProduct(tenant, title: "Lamp", description: "Old copy")
-            let id = try XCTUnwrap(product["id"] as? String)
-            try await eventually("the stub exists") { try await world.links(tenant)[id] != nil }
-            let links = try await world.links(tenant)
-            let docID = try XCTUnwrap(links[id])
+            let (id, docID) = try await world.linkedProduct(tenant, title: "Lamp", description: "Old copy")
             try await world.settle()
             let handle = try await world.document(docID)["handle"] as? String
 
@@ -183,11 +171,7 @@ final class ProductEventTests: XCTestCase {
     func testLateEventsNeverMoveARecordBackwards() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()
-            let product = try await world.createProduct(tenant, title: "Stool")
-            let id = try XCTUnwrap(product["id"] as? String)
-            try await eventually("the stub exists") { try await world.links(tenant)[id] != nil }
-            let linked = try await world.links(tenant)
-            let docID = try XCTUnwrap(linked[id])
+            let (id, docID) = try await world.linkedProduct(tenant, title: "Stool")
             try await world.medusa("POST", "/admin/products/\(id)", ["handle": "stool-2"])
             try await world.medusa("POST", "/admin/products/\(id)", ["handle": "stool-3"])
             try await eventually("Payload has the last handle") { try await world.document(docID)["handle"] as? String == "stool-3" }
@@ -224,11 +208,7 @@ final class ProductEventTests: XCTestCase {
     func testADuplicatedContentDocumentDoesNotTakeOverTheProductsLink() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()
-            let product = try await world.createProduct(tenant, title: "Desk", description: "The desk's copy")
-            let id = try XCTUnwrap(product["id"] as? String)
-            try await eventually("the stub exists") { try await world.links(tenant)[id] != nil }
-            let linked = try await world.links(tenant)
-            let original = try XCTUnwrap(linked[id])
+            let (id, original) = try await world.linkedProduct(tenant, title: "Desk", description: "The desk's copy")
             try await world.settle()
 
             let processed = try await world.queue.queue("webhooks")?.processed ?? 0
@@ -259,11 +239,7 @@ final class ProductEventTests: XCTestCase {
     func testDeletedProductArchivesItsContentAndUploadedMediaIsAttached() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()
-            let product = try await world.createProduct(tenant, title: "Sofa")
-            let id = try XCTUnwrap(product["id"] as? String)
-            try await eventually("the stub exists") { try await world.links(tenant)[id] != nil }
-            let linked = try await world.links(tenant)
-            let docID = try XCTUnwrap(linked[id])
+            let (id, docID) = try await world.linkedProduct(tenant, title: "Sofa")
             try await world.payload("PATCH", "/api/products-content/\(docID)", ["_status": "published"])
             try await world.settle()
 

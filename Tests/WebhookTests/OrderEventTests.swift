@@ -321,16 +321,11 @@ final class OrderEventTests: XCTestCase {
     /// a payment: the next attempt cancels it.
     func testAnUnpaidInvoiceWhoseCancellationIsRefusedOnceIsCancelledByTheRetry() async throws {
         try await DispatchWorld.run { world in
-            let tenant = try await world.makeTenant()
-            let vendor = try await world.makeVendor(tenant)
-            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
-            try await world.handleOrderPlaced(order, tenant: tenant)
+            let (tenant, order) = try await Self.bookedOrderWithoutDelivery(world)
             let scripted = try await world.sandbox("POST", "/_sandbox/script", [
                 "kind": "fail", "endpoint": "POST /erpnext/api/method/frappe.client.cancel", "status": 417, "times": 1])
             XCTAssertNil(scripted["error"], "the sandbox took the script: \(scripted)")
-            let canceled = DispatchWorld.medusaEvent("order.canceled", id: order, tenant: tenant)
-            try await world.post(.medusa, canceled)
-            let row = try await world.settled("medusa", try XCTUnwrap(canceled["id"] as? String), as: "processed", timeout: .seconds(30))
+            let row = try await Self.cancel(order, tenant: tenant, world)
             XCTAssertEqual(row.attempts, 2, "refused once, then cancelled")
             let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
             let invoice = try await world.connectors.erpnext.document(doctype: "Sales Invoice", name: try XCTUnwrap(fulfilment?.invoiceName))
@@ -343,18 +338,13 @@ final class OrderEventTests: XCTestCase {
     /// why, and it is left to accounting (a credit note) without retrying.
     func testAPartlyPaidInvoiceOfACanceledOrderIsLeftToAccounting() async throws {
         try await DispatchWorld.run { world in
-            let tenant = try await world.makeTenant()
-            let vendor = try await world.makeVendor(tenant)
-            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
-            try await world.handleOrderPlaced(order, tenant: tenant)
+            let (tenant, order) = try await Self.bookedOrderWithoutDelivery(world)
             let booked = try await world.fulfilment(tenant, medusaOrder: order)
             let name = try XCTUnwrap(booked?.invoiceName)
             _ = try await world.connectors.erpnext.createPaymentEntry(
                 customer: "cus_webhook_test", amount: Money(minorUnits: 1000, currency: "usd"), paidTo: "Bank - C",
                 referenceNumber: "pi_partly", referenceDate: "2030-01-01", invoice: name)
-            let canceled = DispatchWorld.medusaEvent("order.canceled", id: order, tenant: tenant)
-            try await world.post(.medusa, canceled)
-            let row = try await world.settled("medusa", try XCTUnwrap(canceled["id"] as? String), as: "processed")
+            let row = try await Self.cancel(order, tenant: tenant, world)
             XCTAssertEqual(row.attempts, 1, "not retried")
             let invoice = try await world.connectors.erpnext.document(doctype: "Sales Invoice", name: name)
             XCTAssertEqual(invoice.docstatus, 1, "still submitted")
@@ -362,6 +352,22 @@ final class OrderEventTests: XCTestCase {
             let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
             XCTAssertNotEqual(fulfilment?.accountingStatus, "cancelled")
         }
+    }
+
+    /// A new tenant's order, placed and booked (commissions and invoice), with nothing to deliver.
+    private static func bookedOrderWithoutDelivery(_ world: DispatchWorld) async throws -> (tenant: UUID, order: String) {
+        let tenant = try await world.makeTenant()
+        let vendor = try await world.makeVendor(tenant)
+        let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
+        try await world.handleOrderPlaced(order, tenant: tenant)
+        return (tenant, order)
+    }
+
+    /// Posts `order.canceled` for `order` and waits until it is processed (30 s: after retries).
+    private static func cancel(_ order: String, tenant: UUID, _ world: DispatchWorld) async throws -> DispatchWorld.InboxRow {
+        let canceled = DispatchWorld.medusaEvent("order.canceled", id: order, tenant: tenant)
+        try await world.post(.medusa, canceled)
+        return try await world.settled("medusa", try XCTUnwrap(canceled["id"] as? String), as: "processed", timeout: .seconds(30))
     }
 
     /// The order is booked with its commissions reversed once, its fulfilment canceled, and no

@@ -48,6 +48,16 @@ extension SyncWorld {
         return try await medusa("POST", "/admin/products", body)["product"] as? [String: Any] ?? [:]
     }
 
+    /// Creates a product in Medusa and waits until its content stub is linked: (product id,
+    /// document id).
+    func linkedProduct(_ tenant: UUID, title: String, description: String? = nil) async throws -> (id: String, docID: String) {
+        let product = try await createProduct(tenant, title: title, description: description)
+        let id = try XCTUnwrap(product["id"] as? String)
+        try await eventually("the stub exists") { try await self.links(tenant)[id] != nil }
+        let linked = try await links(tenant)
+        return (id, try XCTUnwrap(linked[id]))
+    }
+
     func product(_ id: String) async throws -> [String: Any] {
         try await medusa("GET", "/admin/products/\(id)")["product"] as? [String: Any] ?? [:]
     }
