@@ -28,8 +28,6 @@ public struct SyncLink: Sendable, Equatable {
 /// The sync's tables, read and written inside a tenant transaction (row-level security keeps
 /// every statement to that tenant): per-product locks, links, conflicts.
 enum SyncLinks {
-    /// Serializes everyone who syncs these products (event handlers, the reconciliation) until
-    /// the transaction ends. Locks are taken in sorted order, so two batches never deadlock.
     /// For a transaction that holds its products' locks across its calls to Medusa and Payload
     /// (a reconciliation batch: hundreds of them): the pool's idle-in-transaction limit
     /// (`database.idle_in_transaction_timeout_seconds`) would end the session midway, after the
@@ -38,6 +36,8 @@ enum SyncLinks {
         try await connection.query("SET LOCAL idle_in_transaction_session_timeout = 0", logger: logger)
     }
 
+    /// Serializes everyone who syncs these products (event handlers, the reconciliation) until
+    /// the transaction ends. Locks are taken in sorted order, so two batches never deadlock.
     static func lock(_ medusaIDs: [String], tenant: UUID, on connection: PostgresConnection, logger: Logger) async throws {
         let keys = medusaIDs.map { "sync:\(tenant.uuidString.lowercased()):\($0)" }.sorted()
         guard !keys.isEmpty else { return }
