@@ -74,10 +74,24 @@ struct OrderFulfilments {
             binds.append(order)
             try await connection.query(PostgresQuery(unsafeSQL: """
                 UPDATE order_fulfilments SET \(document.rawValue) = $1, updated_at = now()
-                    \(document == .invoice ? ", accounting_status = 'invoiced'" : ", delivery_status = coalesce(delivery_status, 'created')")
+                    \(document == .invoice ? ", accounting_status = 'invoiced'"
+                        : ", delivery_status = CASE WHEN delivery_status IS NULL OR delivery_status = 'refused' THEN 'created' ELSE delivery_status END")
                 WHERE order_id = $2
                 """, binds: binds), logger: logger)
             return (id, true)
+        }
+    }
+
+    /// Marks the order's delivery refused (`delivery_status = 'refused'`) while it has none: the
+    /// order is booked and invoiced, and what is missing shows in the row, not only in the dead
+    /// letter. Making the delivery later (a replay) sets it to `created`.
+    func markDeliveryRefused(tenant: UUID, order: UUID) async throws {
+        let logger = self.logger
+        try await database.withTenant(tenant) { connection in
+            try await connection.query("""
+                UPDATE order_fulfilments SET delivery_status = 'refused', updated_at = now()
+                WHERE order_id = \(order) AND delivery_id IS NULL AND canceled_at IS NULL
+                """, logger: logger)
         }
     }
 

@@ -84,28 +84,43 @@ struct OrderPlacedHandler: WebhookEventHandler {
         // still to be made (not for an order canceled meanwhile, nor one whose delivery is stored).
         let needsDelivery = switch delivery { case .success(nil): false; default: true }
         if needsDelivery {
-            let tenantID = JSON.string(tenant.uuidString.lowercased())
-            try await fulfilments.once(.delivery, tenant: tenant, order: placed.id, lookUp: {
-                // Only a delivery this tenant's attempt made: two tenants' stores may number
-                // their orders alike, and a list that ignored the filter would answer others'.
-                do {
-                    return try await connectors.fleetbase.orders(internalID: medusaID)
-                        .first { $0.internalID == medusaID && $0.meta?["tenant_id"] == tenantID }?.id
-                } catch {
-                    throw OutsideCall.failure(error, "looking up the Fleetbase delivery of order \(medusaID)")
-                }
-            }) {
-                guard let places = try delivery.get() else { throw JobFailure.permanent("order \(medusaID) has no delivery address") }
-                do {
-                    return try await connectors.fleetbase.createOrder(
-                        pickup: places.pickup, dropoff: places.dropoff, internalID: medusaID,
-                        meta: ["tenant_id": tenantID, "order_id": .string(medusaID)]).id
-                } catch {
-                    throw OutsideCall.failure(error, "creating the Fleetbase delivery of order \(medusaID)")
-                }
+            do {
+                try await makeDelivery(delivery, medusaID: medusaID, order: placed.id, tenant: tenant,
+                                       fulfilments: fulfilments, fleetbase: connectors.fleetbase)
+            } catch let failure as JobFailure where failure.isPermanent {
+                // Refused for good (an address Fleetbase cannot place, none to pick up from): the
+                // row says so beside the dead letter's reason, until a replay makes the delivery.
+                try await fulfilments.markDeliveryRefused(tenant: tenant, order: placed.id)
+                throw failure
             }
         }
         return .processed
+    }
+
+    /// The order's one Fleetbase delivery (`OrderFulfilments.once`).
+    private func makeDelivery(_ delivery: Result<(pickup: FleetbasePlace, dropoff: FleetbasePlace)?, JobFailure>,
+                              medusaID: String, order: UUID, tenant: UUID, fulfilments: OrderFulfilments,
+                              fleetbase: FleetbaseConnector) async throws {
+        let tenantID = JSON.string(tenant.uuidString.lowercased())
+        try await fulfilments.once(.delivery, tenant: tenant, order: order, lookUp: {
+            // Only a delivery this tenant's attempt made: two tenants' stores may number
+            // their orders alike, and a list that ignored the filter would answer others'.
+            do {
+                return try await fleetbase.orders(internalID: medusaID)
+                    .first { $0.internalID == medusaID && $0.meta?["tenant_id"] == tenantID }?.id
+            } catch {
+                throw OutsideCall.failure(error, "looking up the Fleetbase delivery of order \(medusaID)")
+            }
+        }) {
+            guard let places = try delivery.get() else { throw JobFailure.permanent("order \(medusaID) has no delivery address") }
+            do {
+                return try await fleetbase.createOrder(
+                    pickup: places.pickup, dropoff: places.dropoff, internalID: medusaID,
+                    meta: ["tenant_id": tenantID, "order_id": .string(medusaID)]).id
+            } catch {
+                throw OutsideCall.failure(error, "creating the Fleetbase delivery of order \(medusaID)")
+            }
+        }
     }
 
     /// Fails for good if a line names a vendor the tenant does not have (a retry cannot add it).

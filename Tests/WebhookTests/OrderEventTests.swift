@@ -127,6 +127,7 @@ final class OrderEventTests: XCTestCase {
             let invoiced = try await world.fulfilment(tenant, medusaOrder: order)
             XCTAssertNotNil(invoiced?.invoiceName, "invoiced although the delivery was refused")
             XCTAssertNil(invoiced?.deliveryID)
+            XCTAssertEqual(invoiced?.deliveryStatus, "refused", "the row says what is missing")
 
             try await world.handleOrderPlaced(order, tenant: tenant)
             let (deliveries, documents) = try await world.sandboxDocuments()
@@ -134,6 +135,7 @@ final class OrderEventTests: XCTestCase {
             XCTAssertEqual(documents, [try XCTUnwrap(invoiced?.invoiceName)], "no second invoice")
             let done = try await world.fulfilment(tenant, medusaOrder: order)
             XCTAssertEqual(done?.deliveryID, deliveries.first)
+            XCTAssertEqual(done?.deliveryStatus, "created")
         }
     }
 
@@ -151,6 +153,7 @@ final class OrderEventTests: XCTestCase {
             XCTAssertTrue(row.error?.contains("no pickup_address") == true, String(describing: row.error))
             let booked = try await world.fulfilment(tenant, medusaOrder: order)
             XCTAssertNotNil(booked?.invoiceName, "invoiced")
+            XCTAssertEqual(booked?.deliveryStatus, "refused")
 
             let canceledFirst = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, pickup: false)
             let canceled = DispatchWorld.medusaEvent("order.canceled", id: canceledFirst, tenant: tenant)
@@ -160,6 +163,7 @@ final class OrderEventTests: XCTestCase {
             let none = try await world.fulfilment(tenant, medusaOrder: canceledFirst)
             XCTAssertEqual(none?.canceled, true)
             XCTAssertNil(none?.deliveryID)
+            XCTAssertNil(none?.deliveryStatus, "nothing refused: nothing was to be delivered")
         }
     }
 
