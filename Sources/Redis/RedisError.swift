@@ -32,7 +32,7 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unexpectedReply(let message):
             return "unexpected Redis reply: \(message)"
         case .invalidURL(let url):
-            return "invalid Redis URL '\(url)': expected redis://[:password@]host:port[/db] or unix://[:password@]/path/to/redis.sock[?db=N]"
+            return "invalid Redis URL '\(url)': expected redis://[[user]:password@]host:port[/db] or unix://[[user]:password@]/path/to/redis.sock[?db=N]"
         }
     }
 
@@ -42,8 +42,10 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         return false
     }
 
-    /// True for failures where the server may not have seen the command, so a caller
-    /// may reasonably try again later (connect failures, closed connections, timeouts).
+    /// True for failures of the connection rather than answers of the server: a connect that
+    /// failed (nothing was sent), or a timeout, a closed connection or unreadable bytes after
+    /// the command was sent, when the server may or may not have run it. Trying again later is
+    /// for commands that are safe to run twice.
     public var isConnectionFailure: Bool {
         switch self {
         case .connectionRefused, .timeout, .connectionClosed, .protocolError: return true
