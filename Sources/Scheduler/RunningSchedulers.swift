@@ -27,6 +27,8 @@ public struct RunningSchedulers: Sendable {
     public static let beatInterval: TimeInterval = 5
     /// An entry not refreshed for this long is a scheduler gone (killed without removing it).
     public static let staleAfter: TimeInterval = 30
+    /// An entry not refreshed for this long is dropped by the next scheduler that starts.
+    public static let sweepAfter: TimeInterval = 86_400
 
     let redis: RedisClient
     let key: String
@@ -42,7 +44,7 @@ public struct RunningSchedulers: Sendable {
         let json = (try? JSONEncoder().encode(entry)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         _ = try await redis.send("HSET", .string(key), .string(entry.id), .string(json))
         guard sweep else { return }
-        let gone = try await read(nowMillis: entry.beatMillis, staleAfter: 86_400).stale
+        let gone = try await read(nowMillis: entry.beatMillis, staleAfter: Self.sweepAfter).stale
         if !gone.isEmpty {
             _ = try await redis.send(RedisCommand("HDEL", [.string(key)] + gone.map { .string($0) }))
         }

@@ -182,6 +182,32 @@ final class CatchUpRuntimeTests: XCTestCase {
         XCTAssertEqual(Set(live), ["recent", "just-ahead"], "an hour ahead is not live; seconds either way are")
     }
 
+    /// A scheduler that runs the schedule enabled but has not beat for a minute (its Redis failed
+    /// for a while) has not stopped: one that has it disabled marks nothing, or the ticks the
+    /// first could not enqueue meanwhile would be dropped. One silent for over a day is gone.
+    func testASchedulerSilentForAMinuteStillKeepsItsSchedulesFromBeingMarkedSkipped() async throws {
+        let test = try TestRedis.make("silent")
+        addTeardownBlock { await test.deleteNamespace() }
+        var off = try ScheduleDefinition.noop("yearly", cron: "0 0 1 1 *")
+        off.enabled = false
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        func beat(at millis: Int64) async throws {
+            let json = #"{"id":"other","started_ms":\#(millis - 10_000),"beat_ms":\#(millis),"schedules":{"yearly":"x"}}"#
+            try await test.redis.send("HSET", .string("\(test.namespace):schedulers"), "other", .string(json))
+        }
+        func mark() async throws -> String? {
+            try await test.redis.send("HGET", .string(test.lastTicks.disabledKey), "yearly").string
+        }
+        try await beat(at: now - 60_000)
+        await (try test.runner([off])).poll(now: Date())
+        let whileSilent = try await mark()
+        XCTAssertNil(whileSilent, "a scheduler silent for a minute still runs it")
+        try await beat(at: now - 2 * 86_400_000)
+        await (try test.runner([off])).poll(now: Date())
+        let gone = try await mark()
+        XCTAssertNotNil(gone, "silent for two days: gone, and the ticks are skipped")
+    }
+
     /// Ticks that fall while a running scheduler has the schedule disabled are skipped, not
     /// missed: enabled again, even `catch_up: all` does not run them. Ticks missed while no
     /// scheduler ran at all are still caught up.
