@@ -29,7 +29,9 @@ struct OrderCanceledHandler: WebhookEventHandler {
     /// Whether money was paid or allocated on the invoice, or documents are linked to it.
     static func hasPayments(_ invoice: ERPNextDocument) -> Bool {
         if paidInvoiceStates.contains(invoice.status ?? "") || (invoice.paidAmount ?? 0) > 0 { return true }
-        if let outstanding = invoice.outstandingAmount, let total = invoice.grandTotal, outstanding < total { return true }
+        // Against the rounded total when rounding is on: ERPNext sets the outstanding amount to it.
+        let total = (invoice.roundedTotal ?? 0) > 0 ? invoice.roundedTotal : invoice.grandTotal
+        if let outstanding = invoice.outstandingAmount, let total, outstanding < total { return true }
         return false
     }
 
@@ -52,7 +54,9 @@ struct OrderCanceledHandler: WebhookEventHandler {
         let logger = context.logger
         let state = try await database.withTenant(tenant) { connection -> (String?, String?, String?, String)? in
             let rows = try await connection.query("""
-                UPDATE order_fulfilments SET canceled_at = coalesce(canceled_at, now()), updated_at = now()
+                UPDATE order_fulfilments SET canceled_at = coalesce(canceled_at, now()), updated_at = now(),
+                    delivery_status = CASE WHEN delivery_id IS NULL AND delivery_status = 'refused' THEN NULL
+                                           ELSE delivery_status END
                 WHERE order_id = \(order) RETURNING delivery_id, delivery_status, invoice_name, accounting_status
                 """, logger: logger)
             for try await row in rows.decode((String?, String?, String?, String).self) { return row }

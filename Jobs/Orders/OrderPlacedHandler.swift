@@ -87,11 +87,14 @@ struct OrderPlacedHandler: WebhookEventHandler {
             do {
                 try await makeDelivery(delivery, medusaID: medusaID, order: placed.id, tenant: tenant,
                                        fulfilments: fulfilments, fleetbase: connectors.fleetbase)
-            } catch let failure as JobFailure where failure.isPermanent {
+            } catch let refusal as DeliveryRefusal {
                 // Refused for good (an address Fleetbase cannot place, none to pick up from): the
                 // row says so beside the dead letter's reason, until a replay makes the delivery.
-                try await fulfilments.markDeliveryRefused(tenant: tenant, order: placed.id)
-                throw failure
+                do { try await fulfilments.markDeliveryRefused(tenant: tenant, order: placed.id) } catch {
+                    context.logger.warning("could not mark the order's delivery refused", metadata: [
+                        "order": "\(medusaID)", "error": "\(error)"])
+                }
+                throw refusal.failure
             }
         }
         return .processed
@@ -112,13 +115,24 @@ struct OrderPlacedHandler: WebhookEventHandler {
                 throw OutsideCall.failure(error, "looking up the Fleetbase delivery of order \(medusaID)")
             }
         }) {
-            guard let places = try delivery.get() else { throw JobFailure.permanent("order \(medusaID) has no delivery address") }
+            let places: (pickup: FleetbasePlace, dropoff: FleetbasePlace)?
+            switch delivery {
+            case .success(let found): places = found
+            case .failure(let failure): throw DeliveryRefusal(failure: failure)
+            }
+            guard let places else { throw JobFailure.permanent("order \(medusaID) has no delivery address") }
             do {
                 return try await fleetbase.createOrder(
                     pickup: places.pickup, dropoff: places.dropoff, internalID: medusaID,
                     meta: ["tenant_id": tenantID, "order_id": .string(medusaID)]).id
             } catch {
-                throw OutsideCall.failure(error, "creating the Fleetbase delivery of order \(medusaID)")
+                let failure = OutsideCall.failure(error, "creating the Fleetbase delivery of order \(medusaID)")
+                // Fleetbase refused this delivery (not credentials, nor an answer that may hide a
+                // delivery it made: those are not the order's).
+                if (error as? ConnectorError)?.refusesThisRequest == true, let failure = failure as? JobFailure {
+                    throw DeliveryRefusal(failure: failure)
+                }
+                throw failure
             }
         }
     }
@@ -138,4 +152,10 @@ struct OrderPlacedHandler: WebhookEventHandler {
             throw JobFailure.permanent("order \(order.externalID ?? "?"): tenant \(tenant) has no vendor \(missing.joined(separator: ", "))")
         }
     }
+}
+
+/// The order's delivery cannot be made as it stands (its address, or Fleetbase's refusal of it):
+/// `failure` is what the job fails with; the fulfilment row is marked `refused` first.
+struct DeliveryRefusal: Error {
+    let failure: JobFailure
 }

@@ -139,6 +139,26 @@ final class OrderEventTests: XCTestCase {
         }
     }
 
+    /// Fleetbase refusing our credentials is not the order's delivery being refused: the event is
+    /// dead-lettered with the reason, and the row does not say `refused`.
+    func testACredentialsFailureDoesNotMarkTheDeliveryRefused() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+            let scripted = try await world.sandbox("POST", "/_sandbox/script",
+                                                   ["kind": "fail", "endpoint": "POST /fleetbase/v1/orders", "status": 401, "times": 1])
+            XCTAssertNil(scripted["error"], "the sandbox took the script: \(scripted)")
+            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+            try await world.post(.medusa, placed)
+            let row = try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "failed")
+            XCTAssertTrue(row.error?.contains("Fleetbase delivery") == true, String(describing: row.error))
+            let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
+            XCTAssertNotNil(fulfilment?.invoiceName)
+            XCTAssertNil(fulfilment?.deliveryStatus, "not the order's refusal")
+        }
+    }
+
     /// An order with a drop-off address and no pickup address: dead-lettered with the reason,
     /// after its commissions and invoice. Canceled before it was booked, it needs no delivery, and
     /// the missing address fails nothing.

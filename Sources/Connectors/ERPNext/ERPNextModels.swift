@@ -29,6 +29,9 @@ public struct ERPNextDocument: Sendable, Decodable, Equatable {
     public let paidAmount: Decimal?
     /// What is left to pay on an invoice (`outstanding_amount`).
     public let outstandingAmount: Decimal?
+    /// The grand total rounded (`rounded_total`; 0 when rounding is off); what is outstanding
+    /// starts from it.
+    public let roundedTotal: Decimal?
     public let currency: String?
     public let modified: String?
     /// A Sales Invoice's state: `Draft`, `Unpaid`, `Partly Paid`, `Paid`, `Overdue`, `Cancelled`, …
@@ -38,7 +41,7 @@ public struct ERPNextDocument: Sendable, Decodable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case name, doctype, docstatus, currency, modified, status, remarks, grandTotal = "grand_total", paidAmount = "paid_amount",
-             outstandingAmount = "outstanding_amount"
+             outstandingAmount = "outstanding_amount", roundedTotal = "rounded_total"
     }
 }
 
