@@ -29,6 +29,10 @@ public struct RunningSchedulers: Sendable {
     public static let staleAfter: TimeInterval = 30
     /// An entry not refreshed for this long is dropped by the next scheduler that starts.
     public static let sweepAfter: TimeInterval = 86_400
+    /// A scheduler silent for less than this still keeps the schedules it runs from being marked
+    /// skipped by one that has them disabled (``SchedulerRunner``): a few minutes of Redis trouble
+    /// do not drop its ticks, and a killed one holds marks back no longer than this.
+    public static let holdsMarksFor: TimeInterval = 600
 
     let redis: RedisClient
     let key: String

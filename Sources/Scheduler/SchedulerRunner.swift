@@ -187,10 +187,10 @@ public final class SchedulerRunner: Sendable {
         }
         guard due else { return }
         let liveAt = try await redis.serverTime() ?? now
-        // Every scheduler that beat within the day, not only the live ones: one whose Redis failed
-        // for a minute has not stopped, and a mark would drop the ticks it could not enqueue then.
-        // (One that stops removes its entry; one killed leaves it for a day, and marks wait.)
-        let runElsewhere = Set(try await running.live(nowMillis: LastTicks.millis(liveAt), staleAfter: RunningSchedulers.sweepAfter)
+        // Every scheduler that beat within `holdsMarksFor`, not only the live ones: one whose Redis
+        // failed for a minute has not stopped, and a mark would drop the ticks it could not enqueue
+        // then. (One that stops removes its entry; one killed holds marks back that long.)
+        let runElsewhere = Set(try await running.live(nowMillis: LastTicks.millis(liveAt), staleAfter: RunningSchedulers.holdsMarksFor)
             .filter { $0.id != processID }.flatMap(\.schedules.keys))
         try await lastTicks.markDisabled(disabled.filter { !runElsewhere.contains($0) }, now: now)
         disabledNotedAt.withLock { $0 = now }
