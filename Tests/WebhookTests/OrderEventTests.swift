@@ -111,16 +111,7 @@ final class OrderEventTests: XCTestCase {
     /// again once the address is right, it makes the delivery and no second invoice.
     func testARefusedDeliveryLeavesTheOrderInvoicedAndTheEventDeadLettered() async throws {
         try await DispatchWorld.run { world in
-            let tenant = try await world.makeTenant()
-            let vendor = try await world.makeVendor(tenant)
-            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
-            let scripted = try await world.sandbox("POST", "/_sandbox/script",
-                                                   ["kind": "fail", "endpoint": "POST /fleetbase/v1/orders", "status": 422, "times": 1])
-            XCTAssertNil(scripted["error"], "the sandbox took the script: \(scripted)")
-            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
-            try await world.post(.medusa, placed)
-            let row = try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "failed")
-            XCTAssertTrue(row.error?.contains("Fleetbase delivery") == true, String(describing: row.error))
+            let (tenant, order, row) = try await Self.placedWhileFleetbaseAnswers(422, world)
             XCTAssertEqual(row.attempts, 1, "a refusal is not retried")
             let ledger = try await world.ledger(tenant, medusaOrder: order)
             XCTAssertEqual(ledger, Self.booked, "commissions booked")
@@ -143,16 +134,7 @@ final class OrderEventTests: XCTestCase {
     /// dead-lettered with the reason, and the row does not say `refused`.
     func testACredentialsFailureDoesNotMarkTheDeliveryRefused() async throws {
         try await DispatchWorld.run { world in
-            let tenant = try await world.makeTenant()
-            let vendor = try await world.makeVendor(tenant)
-            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
-            let scripted = try await world.sandbox("POST", "/_sandbox/script",
-                                                   ["kind": "fail", "endpoint": "POST /fleetbase/v1/orders", "status": 401, "times": 1])
-            XCTAssertNil(scripted["error"], "the sandbox took the script: \(scripted)")
-            let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
-            try await world.post(.medusa, placed)
-            let row = try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "failed")
-            XCTAssertTrue(row.error?.contains("Fleetbase delivery") == true, String(describing: row.error))
+            let (tenant, order, _) = try await Self.placedWhileFleetbaseAnswers(401, world)
             let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
             XCTAssertNotNil(fulfilment?.invoiceName)
             XCTAssertNil(fulfilment?.deliveryStatus, "not the order's refusal")
@@ -376,6 +358,23 @@ final class OrderEventTests: XCTestCase {
             let fulfilment = try await world.fulfilment(tenant, medusaOrder: order)
             XCTAssertNotEqual(fulfilment?.accountingStatus, "cancelled")
         }
+    }
+
+    /// A new tenant's order, with a delivery, whose `order.placed` meets Fleetbase answering
+    /// `status` to the delivery's creation: the event fails, and its inbox row is returned.
+    private static func placedWhileFleetbaseAnswers(_ status: Int, _ world: DispatchWorld) async throws
+        -> (tenant: UUID, order: String, row: DispatchWorld.InboxRow) {
+        let tenant = try await world.makeTenant()
+        let vendor = try await world.makeVendor(tenant)
+        let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor)
+        let scripted = try await world.sandbox("POST", "/_sandbox/script",
+                                               ["kind": "fail", "endpoint": "POST /fleetbase/v1/orders", "status": status, "times": 1])
+        XCTAssertNil(scripted["error"], "the sandbox took the script: \(scripted)")
+        let placed = DispatchWorld.medusaEvent("order.placed", id: order, tenant: tenant)
+        try await world.post(.medusa, placed)
+        let row = try await world.settled("medusa", try XCTUnwrap(placed["id"] as? String), as: "failed")
+        XCTAssertTrue(row.error?.contains("Fleetbase delivery") == true, String(describing: row.error))
+        return (tenant, order, row)
     }
 
     /// A new tenant's order, placed and booked (commissions and invoice), with nothing to deliver.
