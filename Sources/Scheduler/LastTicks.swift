@@ -14,7 +14,7 @@ import Redis
 /// costs one redundant, harmless enqueue attempt.
 ///
 /// A second hash, `NAMESPACE:schedules:disabled`: schedule name → when a running scheduler last saw
-/// it disabled in its file while no running scheduler ran it (ms). Ticks up to then were skipped on
+/// it disabled in its file, or not in its files at all (removed), while no running scheduler ran it (ms). Ticks up to then were skipped on
 /// purpose, not missed: a schedule enabled again counts its ticks from there, so no catch-up policy
 /// runs them.
 public struct LastTicks: Sendable {
@@ -90,6 +90,11 @@ public struct LastTicks: Sendable {
             records[disabled[i]]?.disabledMillis = millis
         }
         return records
+    }
+
+    /// The names of every schedule with a record, removed ones included.
+    public func names() async throws(RedisError) -> [String] {
+        (try await redis.send("HKEYS", .string(key)).array ?? []).compactMap(\.string)
     }
 
     /// Notes that a running scheduler sees `names` disabled in its files at `now`: their ticks up

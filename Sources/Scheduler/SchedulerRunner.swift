@@ -177,22 +177,30 @@ public final class SchedulerRunner: Sendable {
     }
 
     /// Notes the schedules disabled in this runner's files as skipped through `now`, every
-    /// ``disabledNoteInterval`` at most (`force`: now) — but not those another running scheduler
-    /// runs enabled (a rolling deploy, one not restarted): their ticks are that one's to run, and a
-    /// mark landing just before it records a tick would drop that tick.
+    /// ``disabledNoteInterval`` at most (`force`: now) — and so the schedules removed from them (a
+    /// record in ``LastTicks`` under a name its files do not have): a schedule deleted for a week and
+    /// added back counts from then, instead of catching up the week (all of it under `catch_up: all`).
+    /// Not those another running scheduler runs enabled (a rolling deploy, one not restarted): their
+    /// ticks are that one's to run, and a mark landing just before it records a tick would drop that tick.
     private func noteDisabled(now: Date, force: Bool = false) async throws(RedisError) {
-        guard !disabled.isEmpty else { return }
         let due = force || disabledNotedAt.withLock { noted in
             noted.map { abs(now.timeIntervalSince($0)) >= Self.disabledNoteInterval } ?? true
         }
         guard due else { return }
+        let inFiles = Set(schedules.map(\.name) + disabled)
+        let removed = try await lastTicks.names().filter { !inFiles.contains($0) }
+        let skipped = disabled + removed.sorted()
+        guard !skipped.isEmpty else {
+            disabledNotedAt.withLock { $0 = now }
+            return
+        }
         let liveAt = try await redis.serverTime() ?? now
         // Every scheduler that beat within `holdsMarksFor`, not only the live ones: one whose Redis
         // failed for a minute has not stopped, and a mark would drop the ticks it could not enqueue
         // then. (One that stops removes its entry; one killed holds marks back that long.)
         let runElsewhere = Set(try await running.live(nowMillis: LastTicks.millis(liveAt), staleAfter: RunningSchedulers.holdsMarksFor)
             .filter { $0.id != processID }.flatMap(\.schedules.keys))
-        try await lastTicks.markDisabled(disabled.filter { !runElsewhere.contains($0) }, now: now)
+        try await lastTicks.markDisabled(skipped.filter { !runElsewhere.contains($0) }, now: now)
         disabledNotedAt.withLock { $0 = now }
     }
 

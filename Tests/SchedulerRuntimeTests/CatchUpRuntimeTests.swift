@@ -243,6 +243,39 @@ final class CatchUpRuntimeTests: XCTestCase {
         XCTAssertEqual(contents.jobIDs.count, 4, "10:00, 14:00, 15:00, 16:00")
     }
 
+    /// A schedule removed from the files (its file deleted) is, to the schedulers running without
+    /// it, disabled: added back hours later, even `catch_up: all` does not run the ticks it was away
+    /// for, nor does `latest` run the last of them at once. Another schedule of the same runner is
+    /// not touched.
+    func testAScheduleRemovedThenAddedBackDoesNotCatchUpTheTicksItWasAwayFor() async throws {
+        let test = try TestRedis.make("removed")
+        addTeardownBlock { await test.deleteNamespace() }
+        let schedule = try ScheduleDefinition.noop("hourly-back", cron: "0 * * * *", catchUp: .all)
+        let other = try ScheduleDefinition.noop("hourly-stays", cron: "30 * * * *", catchUp: .all)
+        let both = try test.runner([schedule, other])
+        await both.poll(now: try TestTime.date("2030-01-01T09:45:00Z"))
+        let ten = await both.poll(now: try TestTime.date("2030-01-01T10:00:01Z"))
+        XCTAssertEqual(ten.map(\.outcome), [.enqueued])
+
+        // Its file deleted from 10:20 to 13:40: 11:00, 12:00 and 13:00 fall meanwhile.
+        let without = try test.runner([other])
+        await without.poll(now: try TestTime.date("2030-01-01T10:20:00Z"))
+        let whileAway = await without.poll(now: try TestTime.date("2030-01-01T13:40:00Z"))
+        XCTAssertEqual(whileAway.map(\.tick), ["10:30", "11:30", "12:30", "13:30"].map { try? TestTime.date("2030-01-01T\($0):00Z") },
+                       "the schedule still in the files runs as before")
+        let mark = try await test.redis.send("HGET", .string(test.lastTicks.disabledKey), "hourly-back").string
+        XCTAssertEqual(mark, String(Int64(try TestTime.date("2030-01-01T13:40:00Z").timeIntervalSince1970 * 1000)),
+                       "seen missing from the files at 13:40")
+        let stays = try await test.redis.send("HGET", .string(test.lastTicks.disabledKey), "hourly-stays").string
+        XCTAssertNil(stays, "a schedule in the files is not marked")
+
+        let back = try test.runner([schedule, other])
+        let addedBack = await back.poll(now: try TestTime.date("2030-01-01T13:45:00Z"))
+        XCTAssertEqual(addedBack, [], "11:00, 12:00 and 13:00 fell while it was removed")
+        let fourteen = await back.poll(now: try TestTime.date("2030-01-01T14:00:01Z"))
+        XCTAssertEqual(fourteen.map(\.tick), [try TestTime.date("2030-01-01T14:00:00Z")], "then it runs as before")
+    }
+
     /// A host whose clock is a year fast (booted before NTP) must neither fire ticks early nor
     /// record its schedule a year ahead, which would silence the schedule for a year once the
     /// clock is right (a claim only moves forward): polls look at Redis's clock.
