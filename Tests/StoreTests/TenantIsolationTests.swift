@@ -328,3 +328,56 @@ final class TenantIsolationTests: XCTestCase {
         }
     }
 }
+
+/// The worker's start-up check (``RoleIsolation``) calls out every role row-level security does
+/// not bind as the application role's policies intend.
+final class RoleIsolationTests: XCTestCase {
+    /// A role granted `cityos_platform` with INHERIT (a DBA's default) holds the platform's sweep
+    /// policies, which see every tenant's rows, without `SET ROLE`: the check must refuse it. The
+    /// application role, a NOINHERIT member, passes.
+    func testARoleThatInheritsThePlatformRoleIsRefused() async throws {
+        let adminURL = try TestDatabases.url("CITYOS_DATABASE_ADMIN_URL")
+        let superURL = try XCTUnwrap(Self.url(adminURL, user: "postgres"))
+        let role = "cityos_inherits_\(UUID().uuidString.prefix(8).lowercased())"
+        let superuser = try Database(url: superURL, maximumConnections: 1, logger: TestDatabases.logger)
+        try await withTestDatabases { databases in
+            try await withRunning([superuser]) {
+                func run(_ sql: String) async throws {
+                    try await superuser.withoutTenant { connection in
+                        _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestDatabases.logger)
+                    }
+                }
+                try await run("CREATE ROLE \(role) LOGIN INHERIT NOSUPERUSER NOBYPASSRLS")
+                do {
+                    try await run("GRANT cityos_app TO \(role)")
+                    try await run("GRANT cityos_platform TO \(role)")
+                    let inheriting = try Database(url: try XCTUnwrap(Self.url(adminURL, user: role)), maximumConnections: 1,
+                                                  logger: TestDatabases.logger)
+                    var problem: String?
+                    try await withRunning([inheriting]) { problem = try await RoleIsolation.problem(database: inheriting) }
+                    XCTAssertTrue(problem?.contains("inherits cityos_platform") == true, problem ?? "no problem found")
+                    try await run("ALTER ROLE \(role) NOINHERIT")
+                    let member = try Database(url: try XCTUnwrap(Self.url(adminURL, user: role)), maximumConnections: 1,
+                                              logger: TestDatabases.logger)
+                    var memberProblem: String?
+                    try await withRunning([member]) { memberProblem = try await RoleIsolation.problem(database: member) }
+                    XCTAssertNil(memberProblem, "a NOINHERIT member must SET ROLE to sweep, as the application role does")
+                    let appProblem = try await RoleIsolation.problem(database: databases.app)
+                    XCTAssertNil(appProblem, "the application role")
+                } catch {
+                    try? await run("DROP ROLE IF EXISTS \(role)")
+                    throw error
+                }
+                try await run("DROP ROLE IF EXISTS \(role)")
+            }
+        }
+    }
+
+    /// `url` with its user replaced (the test PostgreSQL trusts loopback connections).
+    private static func url(_ url: String, user: String) -> String? {
+        guard var components = URLComponents(string: url) else { return nil }
+        components.user = user
+        components.password = nil
+        return components.string
+    }
+}
