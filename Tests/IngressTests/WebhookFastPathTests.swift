@@ -178,6 +178,23 @@ final class WebhookFastPathTests: XCTestCase {
         XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }), ["evt_chunked", "evt_after_chunked"])
     }
 
+    /// A chunked body the HTTP decoder rejects while the handler reads it (a chunk size that is
+    /// not hex) is the client's mistake: 400 with the JSON error, not a 500, and nothing stored.
+    func testAChunkedBodyThatIsNotValidHTTPIsA400() async throws {
+        harness = try await IngressHarness.start()
+        let body = Signer.stripeEvent(id: "evt_bad_chunk")
+        var chunked = Array("POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n".utf8)
+        chunked += Array("Stripe-Signature: \(Signer.timestamped(body, secret: "whsec_stripe_test"))\r\n\r\n".utf8)
+        chunked += Array("zz\r\n".utf8) + body + Array("\r\n0\r\n\r\n".utf8)
+        let answers = try RawHTTP.exchange(port: harness.port, chunked, responses: 1)
+
+        XCTAssertEqual(answers.first?.status, 400, answers.first?.body ?? "")
+        let error = answers.first?.json?["error"] as? [String: Any]
+        XCTAssertEqual(error?["code"] as? String, "bad_request", answers.first?.body ?? "")
+        let stored = try await harness.storedWebhookJobs()
+        XCTAssertEqual(stored.count, 0, "nothing stored")
+    }
+
     func testAClientThatWaitsFor100ContinueGetsItAtOnceThenItsAnswer() async throws {
         harness = try await IngressHarness.start()
         let alone = expectingContinue("evt_expect")

@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Queue
 import Redis
 
@@ -38,6 +39,12 @@ struct ErrorMiddleware: RouterMiddleware {
             return error
         case is NIOTooManyBytesError:
             return .bodyTooLarge(limit: IngressConfiguration.maxBodyBytes)
+        case let error as HTTPParserError:
+            // The body was not valid HTTP/1.1 (a bad chunk size, a body cut short): the decoder
+            // ends the body's stream with its error while the handler reads it. The client's
+            // mistake, answered as between requests, never a 500.
+            logger.debug("request body is not valid HTTP/1.1", metadata: ["error": "\(error.debugDescription)"])
+            return ProtocolErrorAnswer.answer(to: error)
         case let error as RedisError:
             if case .unexpectedReply = error {
                 logger.error("unexpected answer from Redis", metadata: ["error": "\(error)"])
