@@ -44,7 +44,7 @@ public struct BillingCycleJob: JobHandler {
                 """, logger: logger)
             var jobs: [BillingFanOut.Job] = []
             for try await (tenant, subscription) in rows.decode((UUID, UUID).self) {
-                jobs.append(.init(id: JobID.derived(from: "billing.invoice:\(runID):\(subscription.uuidString.lowercased())"),
+                jobs.append(.init(id: JobID.derived(from: "billing.invoice:\(runID):\(tenant.uuidString.lowercased()):\(subscription.uuidString.lowercased())"),
                                   tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
             }
             try await BillingFanOut.enqueue(jobs, kind: BillingInvoiceJob.kind, queue: BillingInvoiceJob.options.queue,

@@ -53,7 +53,7 @@ public struct PaymentsRetryJob: JobHandler {
                 """, logger: logger)
             var jobs: [BillingFanOut.Job] = []
             for try await (tenant, subscription, invoice, count) in rows.decode((UUID, UUID, UUID, Int).self) {
-                jobs.append(.init(id: JobID.derived(from: "billing.invoice:\(invoice.uuidString.lowercased()):attempt:\(count + 1)"),
+                jobs.append(.init(id: JobID.derived(from: "billing.invoice:\(tenant.uuidString.lowercased()):\(invoice.uuidString.lowercased()):attempt:\(count + 1)"),
                                   tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
             }
             jobs += try await Self.stuck(after: arguments.stuckAfterSeconds ?? 3_600, tenant: arguments.tenantID, limit: batch,
@@ -103,7 +103,7 @@ public struct PaymentsRetryJob: JobHandler {
                 ORDER BY a.created_at LIMIT $3
                 """, binds: binds), logger: logger)
             for try await (tenant, subscription, invoice, attempt, settling) in rows.decode((UUID, UUID, UUID, Int, Bool).self) {
-                let base = "billing.invoice:\(invoice.uuidString.lowercased()):attempt:\(attempt)"
+                let base = "billing.invoice:\(tenant.uuidString.lowercased()):\(invoice.uuidString.lowercased()):attempt:\(attempt)"
                 let id = settling ? "\(base):check:\(runID)" : expired ? "\(base):settle" : "\(base):resume"
                 jobs.append(.init(id: JobID.derived(from: id), tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
             }

@@ -140,7 +140,7 @@ public struct SubscriptionCreateJob: JobHandler {
             }
             if start <= now {
                 try await Outbox.enqueue(on: connection, job: OutboxJob(
-                    jobID: JobID.derived(from: "billing.invoice:first:\(id.uuidString.lowercased())"), kind: BillingInvoiceJob.kind,
+                    jobID: JobID.derived(from: "billing.invoice:first:\(tenant.uuidString.lowercased()):\(id.uuidString.lowercased())"), kind: BillingInvoiceJob.kind,
                     queue: BillingInvoiceJob.options.queue, tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(id)), logger: logger)
             }
             logger.info("subscription created", metadata: ["subscription_id": "\(id)", "plan_id": "\(plan)"])

@@ -50,7 +50,7 @@ public struct PayoutsRunJob: JobHandler {
             for (tenant, vendor) in vendors {
                 let args = "{\"vendor_id\":\"\(vendor.uuidString.lowercased())\"}"
                 try await Outbox.enqueue(on: connection, job: OutboxJob(
-                    jobID: JobID.derived(from: "payouts.vendor:\(runID):\(vendor.uuidString.lowercased())"), kind: PayoutsVendorJob.kind,
+                    jobID: JobID.derived(from: "payouts.vendor:\(runID):\(tenant.uuidString.lowercased()):\(vendor.uuidString.lowercased())"), kind: PayoutsVendorJob.kind,
                     queue: PayoutsVendorJob.options.queue, tenant: tenant, argsJSON: args), logger: logger)
             }
             logger.info("payouts fanned out", metadata: ["vendors": "\(vendors.count)"])

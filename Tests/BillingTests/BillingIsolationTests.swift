@@ -69,4 +69,41 @@ final class BillingIsolationTests: XCTestCase {
             }
         }
     }
+
+    /// Subscription ids are unique per tenant only: two tenants may hold the same one (a caller of
+    /// `subscription.create` chooses it). One cycle bills both: the invoice jobs it fans out are
+    /// named by tenant too, so neither is taken for the other's (it was dropped as a duplicate).
+    func testOneCycleBillsTwoTenantsSubscriptionsOfTheSameID() async throws {
+        try await BillingWorld.run { world in
+            let shared = UUID()
+            let tenants = [try await world.makeTenant(), try await world.makeTenant()]
+            let at = world.clock.now()
+            for tenant in tenants {
+                let plan = try await world.makePlan(tenant)
+                try await world.app.withTenant(tenant) { connection in
+                    try await connection.query("""
+                        INSERT INTO subscriptions (tenant_id, id, customer_id, payment_method, plan_id, current_period_start, current_period_end)
+                        VALUES (\(tenant), \(shared), 'cus_shared', 'pm_card_visa', \(plan), \(at), \(at))
+                        """, logger: BillingWorld.logger)
+                }
+            }
+            let before = try await world.app.withPlatformSweep { connection in
+                let rows = try await connection.query("SELECT coalesce(max(id), 0)::int8 FROM outbox", logger: BillingWorld.logger)
+                for try await id in rows.decode(Int64.self) { return id }
+                return 0
+            }
+            // Every tenant's due subscriptions, as the schedule runs it (no relay here: the fan-out
+            // stays in the outbox, and is removed below).
+            try await world.run(BillingCycleJob(database: world.app, clock: world.clock), .init(), tenant: nil)
+            for tenant in tenants {
+                let fannedOut = try await world.scalar(tenant, """
+                    SELECT count(*) FROM outbox WHERE id > \(before) AND kind = 'billing.invoice' AND args->>'subscription_id' = '\(shared.uuidString.lowercased())'
+                    """)
+                XCTAssertEqual(fannedOut, 1, "tenant \(tenant): its subscription's invoice job")
+            }
+            try await world.app.withPlatformSweep { connection in
+                try await connection.query("DELETE FROM outbox WHERE id > \(before)", logger: BillingWorld.logger)
+            }
+        }
+    }
 }

@@ -71,7 +71,7 @@ final class PaymentsRetryWindowTests: XCTestCase {
             let runID = JobID.make()
             let fannedOut = try await Self.runPaymentsRetry(world, tenant: tenant, id: runID)
             func id(_ age: String, _ suffix: String) throws -> String {
-                JobID.derived(from: "billing.invoice:\(try XCTUnwrap(invoices[age]).uuidString.lowercased()):attempt:1:\(suffix)")
+                JobID.derived(from: "billing.invoice:\(tenant.uuidString.lowercased()):\(try XCTUnwrap(invoices[age]).uuidString.lowercased()):attempt:1:\(suffix)")
             }
             XCTAssertEqual(Set(fannedOut), [try id("2 hours", "resume"), try id("24 hours", "settle"),
                                             try id("30 hours", "check:\(runID)")],
@@ -134,7 +134,7 @@ final class PaymentsRetryWindowTests: XCTestCase {
             let runID = JobID.make()
             let fannedOut = try await Self.runPaymentsRetry(world, tenant: tenant, id: runID)
             func id(_ age: String) throws -> String {
-                JobID.derived(from: "billing.invoice:\(try XCTUnwrap(invoices[age]).uuidString.lowercased()):attempt:1:settle")
+                JobID.derived(from: "billing.invoice:\(tenant.uuidString.lowercased()):\(try XCTUnwrap(invoices[age]).uuidString.lowercased()):attempt:1:settle")
             }
             XCTAssertEqual(Set(fannedOut), [try id("24 hours"), try id("25 hours")], "2 hours: a closed invoice is never resumed")
 
