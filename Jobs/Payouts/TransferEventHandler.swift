@@ -13,11 +13,15 @@ import Store
 /// - payout `paid` with this transfer → already reconciled: ignored;
 /// - a transfer with no `payout_id` was not made by payouts: ignored.
 /// Everything else needs an operator and fails the event with the reason (dead letter, inbox
-/// `failed`): a reversed transfer (the vendor's money came back), a different transfer or amount
-/// than the payout's, or a transfer for a payout marked `failed` (its entries are payable again, so
-/// paying them again would pay twice).
+/// `failed`): a reversed transfer (the vendor's money came back), a different transfer, amount or
+/// destination account than the payout's, a transfer for a payout marked `failed` (its entries are
+/// payable again, so paying them again would pay twice), or a transfer Stripe says did not go
+/// through (`transfer.failed`, `transfer.canceled`: types older API versions still send). Only
+/// `transfer.created`, `transfer.updated` and `transfer.paid` (older versions) book a payout paid.
 struct TransferEventHandler: WebhookEventHandler {
     let database: Database?
+    /// The types that say a transfer was made (`transfer.paid`: API versions before 2017).
+    static let typesThatBookPaid: Set<String> = ["transfer.created", "transfer.updated", "transfer.paid"]
 
     func handle(_ event: WebhookEventArguments, context: JobContext) async throws -> WebhookOutcome {
         let database = try JobDependency.required(database, "a database", for: "webhook \(event.type)")
@@ -31,6 +35,7 @@ struct TransferEventHandler: WebhookEventHandler {
         }
         let tenant = try EventTenant.required(event, context)
         let reversed = event.bool("data", "object", "reversed") == true || (event.int("data", "object", "amount_reversed") ?? 0) > 0
+        let booksPaid = Self.typesThatBookPaid.contains(event.type)
         let logger = context.logger
         let row = try await database.withTenant(tenant) { connection -> (String, UUID, Int64, String, String, String?)? in
             let rows = try await connection.query("""
@@ -49,7 +54,14 @@ struct TransferEventHandler: WebhookEventHandler {
         if reversed {
             throw JobFailure.permanent("transfer \(transferID) was reversed: \(payout) needs an operator to settle the returned money")
         }
+        if let to = event.string("data", "object", "destination"), to != destination {
+            throw JobFailure.permanent("transfer \(transferID) went to \(to), \(payout) was for \(destination); "
+                + "an operator must reconcile it")
+        }
         switch status {
+        case "pending" where !booksPaid:
+            throw JobFailure.permanent("stripe \(event.type) for transfer \(transferID): the transfer did not go through; "
+                + "\(payout) is left pending for an operator (`cityos payouts settle`)")
         case "pending":
             guard amount == payoutAmount, transferCurrency.lowercased() == currency.lowercased() else {
                 throw JobFailure.permanent("transfer \(transferID) is \(amount) \(transferCurrency.uppercased()), \(payout) is "
@@ -59,7 +71,7 @@ struct TransferEventHandler: WebhookEventHandler {
             try await PayoutBook(database: database, logger: logger).markPaid(pending, transferID: transferID, tenant: tenant,
                                                                               jobID: context.jobID)
             return .processed
-        case "paid" where storedTransfer == transferID:
+        case "paid" where storedTransfer == transferID && booksPaid:
             return .ignored
         default:
             throw JobFailure.permanent("transfer \(transferID) does not match \(payout), transfer \(storedTransfer ?? "none"); "

@@ -190,4 +190,46 @@ final class StripeEventTests: XCTestCase {
             XCTAssertTrue(failed.error?.contains("reversed") == true, String(describing: failed.error))
         }
     }
+
+    /// A transfer event books a pending payout paid only when it says the transfer was made, to the
+    /// payout's account: `transfer.failed` (older API versions) and a transfer to another account
+    /// carrying the payout's id fail the event for an operator, and the payout stays pending.
+    func testATransferThatFailedOrWentElsewhereDoesNotBookThePayoutPaid() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let account = "acct_" + UUID().uuidString.prefix(12).lowercased()
+            let vendor = try await world.makeVendor(tenant, account: account, payoutsEnabled: true)
+            let payout = UUID()
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("""
+                    INSERT INTO payouts (tenant_id, id, vendor_id, amount, currency, destination)
+                    VALUES (\(tenant), \(payout), \(vendor), 4200, 'USD', \(account))
+                    """, logger: DispatchWorld.logger)
+            }
+            let transfer: [String: Any] = [
+                "id": "tr_" + UUID().uuidString.prefix(10), "object": "transfer", "amount": 4200, "currency": "usd",
+                "destination": account, "reversed": false, "amount_reversed": 0,
+                "metadata": ["payout_id": payout.uuidString.lowercased(), "tenant_id": tenant.uuidString.lowercased()]]
+            let failedTransfer = Self.event("transfer.failed", object: transfer)
+            try await world.post(.stripe, failedTransfer)
+            let failed = try await world.settled("stripe", try XCTUnwrap(failedTransfer["id"] as? String), as: "failed")
+            XCTAssertTrue(failed.error?.contains("did not go through") == true, String(describing: failed.error))
+
+            var elsewhere = transfer
+            elsewhere["destination"] = "acct_someone_else"
+            let toAnother = Self.event("transfer.created", object: elsewhere)
+            try await world.post(.stripe, toAnother)
+            let misdirected = try await world.settled("stripe", try XCTUnwrap(toAnother["id"] as? String), as: "failed")
+            XCTAssertTrue(misdirected.error?.contains("acct_someone_else") == true, String(describing: misdirected.error))
+
+            let statuses = try await world.values(tenant, """
+                SELECT status FROM payouts WHERE id = '\(payout.uuidString.lowercased())'
+                """, as: String.self)
+            XCTAssertEqual(statuses, ["pending"], "neither booked it paid")
+            let booked = try await world.values(tenant, """
+                SELECT amount FROM vendor_ledger_entries WHERE payout_id = '\(payout.uuidString.lowercased())'
+                """, as: Int64.self)
+            XCTAssertEqual(booked, [], "no ledger entry")
+        }
+    }
 }
