@@ -120,12 +120,28 @@ struct StubbornJob: JobHandler {
     }
 }
 
-/// `test.deaf`: runs 5 s whatever happens, deaf to its 300 ms timeout's cancellation.
+/// `test.deaf`: runs 3 s whatever happens, deaf to its 300 ms timeout's cancellation, then throws
+/// (as a handler whose cancellation surfaced late would).
 struct DeafJob: JobHandler {
     struct Arguments: Codable, Sendable {}
+    struct Cancelled: Error {}
     static let kind = "test.deaf"
+    static let runs: Duration = .seconds(3)
     static let options = JobOptions(queue: "default", retry: .dontRetry, timeout: .milliseconds(300))
     func run(_ arguments: Arguments, context: JobContext) async throws {
-        await Task.detached { try? await Task.sleep(for: .seconds(5)) }.value
+        await Task.detached { try? await Task.sleep(for: Self.runs) }.value
+        throw Cancelled()
+    }
+}
+
+/// `test.late-success`: deaf to its 300 ms timeout, it finishes its work a second in, and succeeds.
+struct LateSuccessJob: JobHandler {
+    struct Arguments: Codable, Sendable {}
+    static let kind = "test.late-success"
+    static let options = JobOptions(queue: "default",
+                                    retry: RetryPolicy(maxAttempts: 3, base: .milliseconds(50), cap: .milliseconds(50), jitter: 0),
+                                    timeout: .milliseconds(300))
+    func run(_ arguments: Arguments, context: JobContext) async throws {
+        await Task.detached { try? await Task.sleep(for: .seconds(1)) }.value
     }
 }

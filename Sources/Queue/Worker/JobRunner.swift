@@ -91,11 +91,18 @@ struct JobRunner: Sendable {
                 await suspects.clear(queue: header.queue, id: id, run: lane)
                 suspects.free(lane)
             }
-            // Lost the claim: the run timed out or was interrupted, and that outcome stands.
-            guard running.claim(id, token: token) else { return }
+            // Lost the claim: the run was interrupted by a shutdown, or superseded, and that stands.
+            guard let claimed = running.claim(id, token: token) else { return }
             if let failure {
-                await recordFailure(header: header, payload: payload, failure: failure, policy: handler.options.retry)
+                // Past its deadline, cancelled: a timeout, whatever the cancellation made it throw.
+                let reason = claimed.overdue ? JobFailure.timedOut(claimed.timeout) : failure
+                await recordFailure(header: header, payload: payload, failure: reason, policy: handler.options.retry)
             } else {
+                if claimed.overdue {
+                    // Its effects happened: a retry would make them twice.
+                    logger.warning("job finished after its timeout; recorded as done", metadata: [
+                        "job_id": "\(id)", "kind": "\(header.kind)", "seconds": "\(seconds)"])
+                }
                 observer?(.succeeded(header, seconds: seconds))
                 recorder.succeeded(id: header.id, queue: header.queue)
             }
@@ -104,13 +111,13 @@ struct JobRunner: Sendable {
         running.attach(id: id, task: task)
     }
 
-    /// The timeout watch claimed a late job: it counts as a failed attempt. A suspect's lane is
-    /// freed now, not when its handler (perhaps deaf to cancellation) returns.
-    func timedOut(_ entry: RunningJobs.Entry) async {
+    /// A run shutdown's grace period ended on after it was past its deadline: it counts as a failed
+    /// attempt (returned to its queue as interrupted, a job that always times out would run again
+    /// at every restart, its attempts never used up). Its slot is the caller's.
+    func timedOutAtShutdown(_ entry: RunningJobs.Entry) async {
         if let lane = entry.lane { suspects.free(lane) }
         await recordFailure(header: entry.header, payload: entry.payload,
                             failure: JobFailure.timedOut(entry.timeout), policy: entry.policy)
-        slots.release()
     }
 
     private func finishDetached(_ envelope: JobEnvelope, failure: JobFailure) {

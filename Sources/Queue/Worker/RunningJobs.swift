@@ -1,10 +1,13 @@
 import Synchronization
 
 /// The jobs running in this process, with their deadlines. Each run's outcome is claimed
-/// exactly once: by the run when it finishes, by the timeout watch when it runs late, or by
-/// shutdown when the grace period ends — whoever claims first decides. A run claims with the
-/// token `register` gave it: a run that timed out and finished late must not claim the entry of
-/// the same job's next attempt, fetched meanwhile by this process.
+/// exactly once: by the run when it returns, or by shutdown when the grace period ends —
+/// whoever claims first decides. A run past its deadline is cancelled and marked overdue, but
+/// keeps its entry (and so its slot, its lane and its place in the process's in-flight hash) until
+/// its handler returns: a handler deaf to cancellation (a PostgreSQL query runs to its own timeout)
+/// would otherwise run on while its retry started, two runs of one job at once. A run claims with
+/// the token `register` gave it: a run superseded (the job fetched again after this process was
+/// taken for dead) must not claim the entry of the job's next run.
 final class RunningJobs: Sendable {
     struct Entry: Sendable {
         let header: JobEnvelope.Header
@@ -22,6 +25,8 @@ final class RunningJobs: Sendable {
         var token: UInt64 = 0
         /// The `SuspectLane` token the run holds, when it is a suspect's.
         var lane: UInt64?
+        /// Past its deadline: cancelled, and its outcome is a timeout unless it succeeded after all.
+        var overdue = false
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -68,24 +73,27 @@ final class RunningJobs: Sendable {
         }
     }
 
-    /// True for the one caller that claims the run's outcome.
-    func claim(_ id: String, token: UInt64) -> Bool {
+    /// The run's entry, for the one caller that claims its outcome; nil for the others.
+    func claim(_ id: String, token: UInt64) -> Entry? {
         entries.withLock { e in
-            guard e[id]?.token == token else { return false }
-            e.removeValue(forKey: id)
-            return true
+            guard e[id]?.token == token else { return nil }
+            return e.removeValue(forKey: id)
         }
     }
 
-    /// Claims every job past its deadline, cancelling its task.
-    func claimOverdue(now: ContinuousClock.Instant) -> [Entry] {
-        let overdue = entries.withLock { e -> [Entry] in
-            let late = e.values.filter { $0.deadline <= now }
-            for entry in late { e.removeValue(forKey: entry.header.id) }
+    /// Marks every run newly past its deadline overdue and cancels its task; the entry stays until
+    /// the run returns. Returns the runs marked.
+    func markOverdue(now: ContinuousClock.Instant) -> [Entry] {
+        let late = entries.withLock { e -> [Entry] in
+            var late: [Entry] = []
+            for (id, entry) in e where !entry.overdue && entry.deadline <= now {
+                e[id]?.overdue = true
+                late.append(entry)
+            }
             return late
         }
-        for entry in overdue { entry.task?.cancel() }
-        return overdue
+        for entry in late { entry.task?.cancel() }
+        return late
     }
 
     /// Claims every running job, cancelling its task (the end of a shutdown's grace period).

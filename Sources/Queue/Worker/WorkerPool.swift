@@ -199,10 +199,13 @@ public final class WorkerPool: Sendable {
 
     // MARK: Timeouts and shutdown
 
+    /// Cancels each run past its deadline. Its outcome (a timeout) is recorded when its handler
+    /// returns; until then it holds its slot, so that its retry never runs beside it.
     private func watchTimeouts() async {
         while !Task.isCancelled {
-            for entry in running.claimOverdue(now: .now) {
-                Task { await runner.timedOut(entry) }
+            for entry in running.markOverdue(now: .now) {
+                logger.warning("job past its timeout: cancelled; retried once its handler returns", metadata: [
+                    "job_id": "\(entry.header.id)", "kind": "\(entry.header.kind)", "timeout": "\(entry.timeout)"])
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
@@ -219,7 +222,12 @@ public final class WorkerPool: Sendable {
             await slots.waitForFree(slots.capacity)
             group.cancelAll()
         }
-        let interrupted = running.claimAll()
+        let claimed = running.claimAll()
+        for entry in claimed where entry.overdue {
+            await runner.timedOutAtShutdown(entry)
+            slots.release()
+        }
+        let interrupted = claimed.filter { !$0.overdue }
         guard !interrupted.isEmpty else { return }
         let byQueue = Dictionary(grouping: interrupted, by: { $0.header.queue })
         for (queue, entries) in byQueue {
