@@ -27,11 +27,16 @@ final class TakenForDeadTests: XCTestCase {
         let job = try await harness.client.enqueue(GateJob.self, .init()).id
         try await eventually("the job never started") { harness.events.starts(of: job).count == 1 }
 
-        // Another process's recovery, as after this one missed its beats for a TTL.
+        // Another process's recovery, as after this one missed its beats for a TTL (its key
+        // expired); then it beats again, and may fetch.
         let recovery = CrashRecovery(redis: harness.redis, crashLimit: 3, deadLetterCap: 100, logger: TestEnvironment.logger)
         let keys = QueueKeys(queue: "default", namespace: harness.namespace)
-        let recovered = try await recovery.recover(process: pool.configuration.processID, keys: keys, runningSuspect: nil)
+        let processKey = GlobalKeys(namespace: harness.namespace).process(pool.configuration.processID)
+        try await harness.redis.send("DEL", .string(processKey))
+        let recovered = try await recovery.recover(process: pool.configuration.processID, processKey: processKey, keys: keys,
+                                                   runningSuspect: nil)
         XCTAssertEqual(recovered.requeued, 1)
+        try await pool.heartbeat.beat()
         try await eventually("the worker never fetched the job again") { harness.events.starts(of: job).count == 2 }
 
         let next = try await harness.client.enqueue(GateJob.self, .init()).id
@@ -45,6 +50,49 @@ final class TakenForDeadTests: XCTestCase {
         try await eventually("the job never left the in-flight hash") { try await harness.queue("default")?.inFlight == 0 }
         pool.stop()
         try await task.value
+        try await harness.clean()
+    }
+
+    /// A process that beats between being found missing and its recovery is alive: the recovery
+    /// touches none of its jobs (it checks the key in the same script that moves them). And a
+    /// process whose key is gone (taken for dead, perhaps forgotten) takes nothing until it beats:
+    /// what it took would be in the in-flight hash of no registered process.
+    func testNeitherARecoveryOfALiveProcessNorAFetchByOneWithoutAHeartbeatMovesAJob() async throws {
+        let (gate, harness) = try gated()
+        let pool = harness.makePool(concurrency: 2, heartbeatTTL: .seconds(30))
+        let task = Task { try await pool.run() }
+        let job = try await harness.client.enqueue(GateJob.self, .init()).id
+        try await eventually("the job never started") { harness.events.starts(of: job).count == 1 }
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        let processKey = GlobalKeys(namespace: harness.namespace).process(pool.configuration.processID)
+        let recovery = CrashRecovery(redis: harness.redis, crashLimit: 3, deadLetterCap: 100, logger: TestEnvironment.logger)
+        let outcome = try await recovery.recover(process: pool.configuration.processID, processKey: processKey, keys: keys,
+                                                 runningSuspect: nil)
+        XCTAssertEqual(outcome, CrashRecovery.Outcome(requeued: 0, buried: 0, alive: true))
+        let held = try await harness.redis.send("HEXISTS", .string(keys.inflight(pool.configuration.processID)), .string(job)).int
+        XCTAssertEqual(held, 1, "still the live process's")
+        gate.open(.succeed)
+        try await eventually("the job never finished") { harness.events.succeeded(job) }
+        pool.stop()
+        try await task.value
+
+        // A fetch as a process with no heartbeat key takes nothing; once it beats, it does.
+        let next = try await harness.client.enqueue(NoopJob.self, .init()).id
+        let ghost = GlobalKeys(namespace: harness.namespace).process("p-ghost")
+        func fetch() async throws -> [String] {
+            let reply = try await harness.redis.run(
+                QueueScripts.fetch,
+                keys: [.string(keys.ring), .string(keys.jobs), .string(keys.inflight("p-ghost")), .string(keys.wake),
+                       .string(keys.paused), .string(ghost)],
+                arguments: [.string(keys.prefix), .int(10)])
+            let items = reply.array ?? []
+            return stride(from: 0, to: items.count - 1, by: 2).compactMap { items[$0].string }
+        }
+        let unregistered = try await fetch()
+        XCTAssertEqual(unregistered, [], "no heartbeat key: nothing taken")
+        try await harness.redis.send("SET", .string(ghost), "1", "PX", "30000")
+        let registered = try await fetch()
+        XCTAssertEqual(registered, [next], "with its key, the process takes the job")
         try await harness.clean()
     }
 
@@ -63,7 +111,10 @@ final class TakenForDeadTests: XCTestCase {
         let holder = try await harness.redis.send("HEXISTS", .string(keys.inflight(a.configuration.processID)), .string(job)).int == 1
             ? a : b
         let recovery = CrashRecovery(redis: harness.redis, crashLimit: 3, deadLetterCap: 100, logger: TestEnvironment.logger)
-        _ = try await recovery.recover(process: holder.configuration.processID, keys: keys, runningSuspect: nil)
+        let processKey = GlobalKeys(namespace: harness.namespace).process(holder.configuration.processID)
+        try await harness.redis.send("DEL", .string(processKey))
+        _ = try await recovery.recover(process: holder.configuration.processID, processKey: processKey, keys: keys, runningSuspect: nil)
+        try await holder.heartbeat.beat()
         try await eventually("the other worker never ran the job") { harness.events.starts(of: job).count == 2 }
 
         gate.open(.fail)

@@ -71,16 +71,20 @@ enum QueueScripts {
     return out
     """)
 
-    /// FETCH — KEYS: ring, jobs, inflight (this process), wake, paused. ARGV: prefix, count.
+    /// FETCH — KEYS: ring, jobs, inflight (this process), wake, paused, and (optional) this
+    /// process's heartbeat key. ARGV: prefix, count.
     /// Takes up to `count` ready jobs, visiting tenants round robin (each turn takes a fair
     /// share), and moves their ids into this process's in-flight hash in the same step; takes
-    /// nothing from a paused queue (`QueuePause`).
+    /// nothing from a paused queue (`QueuePause`), nor for a process whose heartbeat key is gone:
+    /// taken for dead, it may have been forgotten, and what it took before its next beat would be
+    /// in the in-flight hash of no registered process, which no one recovers should it die then.
     /// Cost grows with the jobs taken, not with the number of tenants or queues.
     /// Returns {id1, payload1, id2, payload2, …}.
     static let fetch = RedisScript(name: "fetch", source: """
     local prefix, want = ARGV[1], tonumber(ARGV[2])
     local ring, jobs, inflight = KEYS[1], KEYS[2], KEYS[3]
     if redis.call('EXISTS', KEYS[5]) == 1 then return {} end
+    if KEYS[6] and redis.call('EXISTS', KEYS[6]) == 0 then return {} end
     local tenants = redis.call('LLEN', ring)
     if tenants == 0 then return {} end
     local share = math.max(1, math.ceil(want / tenants))
@@ -306,7 +310,10 @@ enum QueueScripts {
     return 1
     """)
 
-    /// RECOVER — KEYS: inflight (of a dead process), jobs, ring, stats, wake, dead, deadjobs (and, built from `dead`, its `:dropped`).
+    /// RECOVER — KEYS: inflight (of a dead process), jobs, ring, stats, wake, dead, deadjobs (and, built from `dead`, its `:dropped`),
+    /// and (optional) the dead process's heartbeat key: if it is there again (the process beat
+    /// since it was found missing), nothing is touched and {-1} is returned, so that a live
+    /// process's running jobs are never handed to a second runner.
     /// ARGV: prefix, now, cap, then per job: id, tenant, the payload as read, the payload with
     /// the crash counted, and 'ready' or 'dead'.
     /// Crash recovery of the jobs a dead process held: each goes back to the head of its tenant's
@@ -316,6 +323,7 @@ enum QueueScripts {
     static let recover = RedisScript(name: "recover", source: readyHelpers + "\n" + deadHelpers + """
 
     local prefix, now, cap = ARGV[1], ARGV[2], ARGV[3]
+    if KEYS[8] and redis.call('EXISTS', KEYS[8]) == 1 then return {-1} end
     local requeued, buried = 0, {}
     for i = 4, #ARGV, 5 do
       local id, t, read, counted, verdict = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]

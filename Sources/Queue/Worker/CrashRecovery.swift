@@ -32,12 +32,16 @@ struct CrashRecovery: Sendable {
     struct Outcome: Equatable {
         var requeued = 0
         var buried = 0
+        /// The process beat again before its jobs were touched: it lives, and nothing was recovered.
+        var alive = false
     }
 
     /// How many of a dead process's jobs one script call returns.
     static let batch = 200
 
-    func recover(process: String, keys: QueueKeys, runningSuspect: String?) async throws -> Outcome {
+    /// - Parameter processKey: the process's heartbeat key, checked in each script call: a process
+    ///   that beats again between being found missing and its recovery keeps its jobs.
+    func recover(process: String, processKey: String, keys: QueueKeys, runningSuspect: String?) async throws -> Outcome {
         let held = try await redis.send("HGETALL", .string(keys.inflight(process))).array ?? []
         var entries: [(id: String, tenant: String)] = []
         for pair in stride(from: 0, to: held.count - 1, by: 2) {
@@ -60,8 +64,13 @@ struct CrashRecovery: Sendable {
             }
             let reply = try await redis.run(QueueScripts.recover,
                                             keys: [.string(keys.inflight(process)), .string(keys.jobs), .string(keys.ring),
-                                                   .string(keys.stats), .string(keys.wake), .string(keys.dead), .string(keys.deadJobs)],
+                                                   .string(keys.stats), .string(keys.wake), .string(keys.dead), .string(keys.deadJobs),
+                                                   .string(processKey)],
                                             arguments: arguments).array ?? []
+            if reply.first?.int == -1 {
+                outcome.alive = true
+                return outcome
+            }
             outcome.requeued += reply.first?.int ?? 0
             for buried in reply.dropFirst().compactMap(\.string) {
                 outcome.buried += 1

@@ -93,10 +93,13 @@ struct Heartbeat: Sendable {
             var outcome = CrashRecovery.Outcome()
             let blamed = try await redis.send("GET", .string(keys.suspect(process))).string.flatMap(RunningSuspect.init(stored:))
             for queue in queues {
-                let one = try await recovery.recover(process: process, keys: QueueKeys(queue: queue, namespace: configuration.namespace),
+                let one = try await recovery.recover(process: process, processKey: keys.process(process),
+                                                     keys: QueueKeys(queue: queue, namespace: configuration.namespace),
                                                      runningSuspect: blamed?.queue == queue ? blamed?.id : nil)
                 outcome.requeued += one.requeued
                 outcome.buried += one.buried
+                // It beat meanwhile: alive after all; the rest of its jobs stay its own.
+                if one.alive { break }
             }
             recovered += outcome.requeued + outcome.buried
             // Out of the registry only while its key is still missing: had it beaten meanwhile and

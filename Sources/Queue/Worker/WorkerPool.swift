@@ -153,7 +153,8 @@ public final class WorkerPool: Sendable {
             let reply = try await redis.run(
                 QueueScripts.fetch,
                 keys: [.string(keys.ring), .string(keys.jobs), .string(keys.inflight(configuration.processID)),
-                       .string(keys.wake), .string(keys.paused)],
+                       .string(keys.wake), .string(keys.paused),
+                       .string(GlobalKeys(namespace: configuration.namespace).process(configuration.processID))],
                 arguments: [.string(keys.prefix), .int(count)])
             let items = reply.array ?? []
             guard items.count >= 2 else { continue }
