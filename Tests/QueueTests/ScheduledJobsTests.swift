@@ -95,4 +95,30 @@ final class ScheduledJobsTests: XCTestCase {
         XCTAssertEqual(refused, 2, again.log)
         try await harness.clean()
     }
+
+    /// Promotion reads Redis's clock, the one every worker shares: a job due a second ago by it is
+    /// made ready, one due in a minute stays in the schedule.
+    func testPromotionMovesWhatIsDueByRedissClock() async throws {
+        let harness = try QueueHarness()
+        let time = try await harness.redis.send("TIME").array?.compactMap(\.string).compactMap(Int64.init) ?? []
+        let redisNow = try XCTUnwrap(time.count == 2 ? time[0] * 1000 + time[1] / 1000 : nil)
+        var due = harness.client.makeEnvelope(kind: NoopJob.kind, args: .object([:]), options: .init())
+        due.dueAt = redisNow + 60_000
+        var later = harness.client.makeEnvelope(kind: NoopJob.kind, args: .object([:]), options: .init())
+        later.dueAt = redisNow + 60_000
+        _ = try await harness.client.enqueueBatch([due, later])
+        // Its time moved to a second ago by Redis's clock.
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        try await harness.redis.send("ZADD", .string(keys.schedule), "XX", .int64(redisNow - 1_000), .string(due.id))
+        let before = try await harness.queue("default")
+        XCTAssertEqual(before?.delayed, 2, "both wait in the schedule")
+        let promoter = Promoter(redis: harness.redis, queues: ["default"], namespace: harness.namespace, interval: .seconds(1),
+                                logger: TestEnvironment.logger)
+        let moved = try await promoter.promoteDue()
+        XCTAssertEqual(moved, [1])
+        let after = try await harness.queue("default")
+        XCTAssertEqual(after?.ready, 1)
+        XCTAssertEqual(after?.delayed, 1, "the one due in a minute stays")
+        try await harness.clean()
+    }
 }

@@ -345,13 +345,17 @@ enum QueueScripts {
     return out
     """)
 
-    /// PROMOTE — KEYS: schedule, jobs, ring, wake. ARGV: prefix, now, limit.
+    /// PROMOTE — KEYS: schedule, jobs, ring, wake. ARGV: prefix, limit.
     /// Moves retries and delayed jobs that are due into their tenant's ready list.
     /// Whichever process runs it first moves them; the others find nothing. Returns the count.
+    /// Due by Redis's clock, the one every worker shares: any worker promotes every worker's jobs,
+    /// and one whose host clock ran fast would otherwise release them all early.
     static let promote = RedisScript(name: "promote", source: readyHelpers + """
 
     local prefix = ARGV[1]
-    local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+    local clock = redis.call('TIME')
+    local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+    local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
     local n = 0
     for _, id in ipairs(ids) do
       redis.call('ZREM', KEYS[1], id)

@@ -2,7 +2,8 @@ import Logging
 import Redis
 
 /// Moves retries and delayed jobs whose time has come from each queue's schedule to ready.
-/// Every worker process runs one; the Lua script makes each move happen once.
+/// Every worker process runs one; the Lua script makes each move happen once, when the job is due
+/// by Redis's clock (not this host's).
 struct Promoter: Sendable {
     let redis: RedisClient
     let queues: [String]
@@ -26,12 +27,11 @@ struct Promoter: Sendable {
     /// One pass over every queue; returns how many jobs each queue got.
     @discardableResult
     func promoteDue() async throws -> [Int] {
-        let now = Clock.nowMillis()
         let invocations = queues.map { queue in
             let keys = QueueKeys(queue: queue, namespace: namespace)
             return QueueScripts.promote.invocation(
                 keys: [.string(keys.schedule), .string(keys.jobs), .string(keys.ring), .string(keys.wake)],
-                arguments: [.string(keys.prefix), .int64(now), .int(Self.batch)])
+                arguments: [.string(keys.prefix), .int(Self.batch)])
         }
         return try await redis.runPipelined(invocations).map { try $0.unwrapped().int ?? 0 }
     }
