@@ -51,6 +51,12 @@ public enum RawHTTP {
             guard written == bytes.count else { throw Failure(description: "wrote \(written) of \(bytes.count) bytes") }
         }
 
+        /// Shuts this side's sending half (`shutdown(SHUT_WR)`): the server reads the end of input,
+        /// and may still write.
+        public func finishSending() {
+            _ = shutdown(fd, Int32(SHUT_WR))
+        }
+
         /// Reads until `count` more responses have arrived (10 s at most without a byte).
         public func read(responses count: Int) throws -> [Response] {
             var responses: [Response] = []

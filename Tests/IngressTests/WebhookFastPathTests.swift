@@ -178,6 +178,20 @@ final class WebhookFastPathTests: XCTestCase {
         XCTAssertEqual(Set(stored.compactMap { $0.args["event_id"]?.stringValue }), ["evt_chunked", "evt_after_chunked"])
     }
 
+    /// A client that shuts its sending side right after its delivery (`nc -N`, some senders) still
+    /// gets its answer: the end of input waits while the job is on its way to Redis. Before, the
+    /// router's side closed the connection at it, and the stored delivery went unanswered.
+    func testAClientThatShutsItsSendingSideAfterADeliveryGetsItsAnswer() async throws {
+        harness = try await IngressHarness.start()
+        let connection = try RawHTTP.Connection(port: harness.port)
+        try connection.write(signed("evt_half_closed"))
+        connection.finishSending()
+        let answers = try connection.read(responses: 1)
+        XCTAssertEqual(answers.first?.status, 202, answers.first?.body ?? "")
+        let stored = try await harness.storedWebhookJobs()
+        XCTAssertEqual(stored.compactMap { $0.args["event_id"]?.stringValue }, ["evt_half_closed"])
+    }
+
     /// A chunked body the HTTP decoder rejects while the handler reads it (a chunk size that is
     /// not hex) is the client's mistake: 400 with the JSON error, not a 500, and nothing stored.
     func testAChunkedBodyThatIsNotValidHTTPIsA400() async throws {

@@ -72,6 +72,9 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var routerOwes = 0
     private var quiescing = false
     private var heldQuiesce = false
+    /// The client shut its sending side while a delivery was on its way to Redis: passed on once
+    /// it is answered, or the router's side would close the connection before the answer.
+    private var heldInputClosed = false
     private var heldRead = false
     /// Bytes passed on since the last `channelReadComplete`: the decoder acts on them only when
     /// one follows, so bytes passed on outside a read need one of their own.
@@ -223,6 +226,11 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             process(context: context)
         }
         if unannounced { channelReadComplete(context: context) }
+        if heldInputClosed, !isStoring {
+            // Every request the client sent before it shut its side is answered or passed on.
+            heldInputClosed = false
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
         if heldRead {
             heldRead = false
             context.read()
@@ -278,7 +286,18 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
         }
+        // A client that shuts its sending side after its request (`shutdown(SHUT_WR)`) still reads
+        // the answer: the router's side would end the connection at this event, before Redis answers.
+        if case ChannelEvent.inputClosed = event, isStoring {
+            heldInputClosed = true
+            return
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    private var isStoring: Bool {
+        if case .storing = state { return true }
+        return false
     }
 
     // MARK: Outbound
