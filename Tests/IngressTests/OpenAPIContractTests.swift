@@ -136,6 +136,43 @@ final class OpenAPIContractTests: XCTestCase {
         XCTAssertEqual(documented.sorted(), JobCatalog.registry().kinds, "the kinds in openapi.yaml against the registry's")
     }
 
+    /// Every error code the server's source can answer with (`code: "…"` in the ingress and in
+    /// the routes `cityos` adds) is in `ErrorDetail.code`'s list, and every metric the ingress
+    /// registers is named in `/metrics`'s description: the probes above reach only some of them.
+    func testTheDocumentNamesEveryErrorCodeAndMetricTheSourceHas() async throws {
+        harness = try await IngressHarness.start()
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources")
+        func literals(_ pattern: String, under folders: [String]) throws -> Set<String> {
+            let expression = try NSRegularExpression(pattern: pattern)
+            var found = Set<String>()
+            for folder in folders {
+                let root = sources.appendingPathComponent(folder)
+                let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)?
+                    .compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" } ?? []
+                for file in files {
+                    let text = try String(contentsOf: file, encoding: .utf8)
+                    for match in expression.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                        if let range = Range(match.range(at: 1), in: text) { found.insert(String(text[range])) }
+                    }
+                }
+            }
+            return found
+        }
+        let codes = try literals(#"code: "([a-z_]+)""#, under: ["Ingress", "cityos"])
+        XCTAssertGreaterThan(codes.count, 10, "the scan found the source's error codes")
+        let documented = try await documentedErrorCodes()
+        XCTAssertEqual(codes.subtracting(documented), [], "error codes the source answers with that openapi.yaml does not list")
+
+        let metrics = try literals(#""(cityos_[a-z_]+)""#, under: ["Ingress/Metrics"])
+        XCTAssertGreaterThan(metrics.count, 5, "the scan found the ingress's metrics")
+        let answer = try await harness.request(.GET, "/openapi.yaml")
+        var node: Any? = try Yams.load(yaml: answer.text)
+        for key in ["paths", "/metrics", "get", "description"] { node = (node as? [String: Any])?[key] }
+        let description = try XCTUnwrap(node as? String, "/metrics has no description")
+        XCTAssertEqual(metrics.filter { !description.contains($0) }, [], "metrics /metrics's description does not name")
+    }
+
     func testArgsThatAreNotAnObjectAre400() async throws {
         harness = try await IngressHarness.start()
         for args in ["[1]", "\"x\"", "3"] {
