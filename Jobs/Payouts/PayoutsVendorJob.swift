@@ -27,6 +27,9 @@ import Store
 /// payout `failed` with the reason —
 /// its entries are payable again — and the job fails permanently, so it shows in the dead letters.
 /// An idempotency-key mismatch is a bug, not a refusal: the payout is left pending for an operator.
+/// The platform's own balance short (`balance_insufficient`: its charges' funds not yet available)
+/// is not the vendor's refusal: the payout is marked `failed` all the same (Stripe keeps that answer
+/// under its key for a day), and the job is retried an hour later, paying the entries by a new payout.
 ///
 /// Stripe keeps idempotency keys for 24 hours, so a payout pending for longer than
 /// `resendLimitSeconds` (23 h; its retries exhausted, found again by a later `payouts.run`) is never
@@ -86,6 +89,21 @@ public struct PayoutsVendorJob: JobHandler {
         case waiting
         /// Refused for good, or left pending for an operator: why.
         case refused(String)
+        /// Refused because the platform's Stripe balance is short now: marked failed, its entries
+        /// payable again, and the job tries again later with a new payout (a new key: Stripe keeps
+        /// the refusal under the old one for a day).
+        case balanceShort(String)
+    }
+
+    /// How long a vendor's payout waits when the platform's Stripe balance is short before the job
+    /// tries again (funds from charges become available over days; retries use the job's attempts).
+    static let balanceShortRetry: Duration = .seconds(3_600)
+
+    /// The platform's Stripe balance could not pay a payout: retried after ``balanceShortRetry``.
+    struct BalanceShort: Error, RetryAfterHint, CustomStringConvertible {
+        let reasons: [String]
+        var retryAfter: Duration? { PayoutsVendorJob.balanceShortRetry }
+        var description: String { reasons.joined(separator: "; ") }
     }
 
     public func run(_ arguments: Arguments, context: JobContext) async throws {
@@ -94,6 +112,7 @@ public struct PayoutsVendorJob: JobHandler {
         let tenant = try JobTenant.required(context)
         let book = PayoutBook(database: database, logger: context.logger)
         var refused: [String] = []
+        var short: [String] = []
         var payouts = try await book.open(tenant: tenant, vendor: arguments.vendorID)
         for round in 0..<2 {
             var waiting = false
@@ -102,13 +121,15 @@ public struct PayoutsVendorJob: JobHandler {
                 case .settled: break
                 case .waiting: waiting = true
                 case .refused(let reason): refused.append(reason)
+                case .balanceShort(let reason): short.append(reason)
                 }
             }
             // Resumed payouts held back the rest of the balance; now settled, it can be opened.
-            guard round == 0, refused.isEmpty, !waiting, payouts.contains(where: \.resumed) else { break }
+            guard round == 0, refused.isEmpty, short.isEmpty, !waiting, payouts.contains(where: \.resumed) else { break }
             payouts = try await book.open(tenant: tenant, vendor: arguments.vendorID)
         }
-        if !refused.isEmpty { throw JobFailure.permanent(refused.joined(separator: "; ")) }
+        if !refused.isEmpty { throw JobFailure.permanent((refused + short).joined(separator: "; ")) }
+        if !short.isEmpty { throw BalanceShort(reasons: short) }
     }
 
     /// Steps 2 and 3 for one payout, or its settlement from Stripe's record once it is too old to send.
@@ -149,6 +170,15 @@ public struct PayoutsVendorJob: JobHandler {
                 // its entries for a new payout under a new key, which would pay them again.
                 throw JobFailure.permanent("payout \(payout.idempotencyKey): \(error); left pending, its entries held: "
                     + "fix the Stripe setup, then replay this dead letter (the same key is sent again)")
+            }
+            if case .rejected(_, _, "balance_insufficient"?, _) = error {
+                // Not the vendor's fault, nor for good: charges' funds become available later.
+                try await book.markFailed(payout, reason: error.description, tenant: tenant)
+                context.logger.warning("payout refused: the platform's Stripe balance is short; tried again later", metadata: [
+                    "payout_id": "\(payout.id)", "error": "\(error)"])
+                return .balanceShort("payout \(payout.idempotencyKey) of \(payout.amount) \(payout.currency): the platform's "
+                    + "available Stripe balance is short (\(error)); marked failed, its entries go into a new payout when "
+                    + "the job tries again")
             }
             let reason = "payout \(payout.idempotencyKey) failed: \(error)"
             try await book.markFailed(payout, reason: error.description, tenant: tenant)

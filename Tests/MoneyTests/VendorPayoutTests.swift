@@ -412,6 +412,39 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
         }
     }
 
+    /// The platform's own available Stripe balance is short (its charges' funds not yet
+    /// available): not the vendor's refusal, nor for good. The payout is failed (Stripe keeps the
+    /// refusal under its key for a day), the job fails for a retry an hour later, not a dead letter,
+    /// and once the balance allows, the entries are paid once, by a new payout.
+    func testAPayoutThePlatformsBalanceCannotPayYetIsRetriedLaterByANewPayout() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, account) = try await vendorWithSales(world)
+            let connected = try XCTUnwrap(account)
+            let owed = try await world.balance(tenant, vendor: vendor)
+            try await world.setAvailable("usd", Int(owed) - 1)
+            do {
+                try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+                XCTFail("a short balance fails the attempt")
+            } catch let short as PayoutsVendorJob.BalanceShort {
+                XCTAssertEqual(short.retryAfter, .seconds(3_600), "tried again in an hour")
+                XCTAssertTrue(short.description.contains("balance_insufficient"), short.description)
+            }
+            let failed = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(failed.map(\.status), ["failed"])
+            let balance = try await world.balance(tenant, vendor: vendor)
+            XCTAssertEqual(balance, owed, "nothing was paid")
+            let none = try await world.transfers(to: connected)
+            XCTAssertTrue(none.isEmpty)
+
+            try await world.setAvailable("usd", Int(owed))
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            let payouts = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(payouts.map(\.status), ["failed", "paid"])
+            let transfers = try await world.transfers(to: connected)
+            XCTAssertEqual(transfers.map(\.amount), [Int(owed)], "paid once, in full")
+        }
+    }
+
     func testAProcessWithoutConnectorsRefusesPayoutsSayingWhy() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, _) = try await vendorWithSales(world)

@@ -3,6 +3,8 @@ import Hummingbird
 
 /// The control API a test drives the sandbox with (docs/sandbox.md), under `/_sandbox`:
 /// - `POST /_sandbox/script`: script outcomes (`fail`, `fail_behind`, `rate_limit`, `hang`, `garble`, `decline`, …); `GET` lists them
+/// - `POST /_sandbox/stripe/balance`: the platform's available balance in a currency (`{"currency": "usd",
+///   "available": 500}`; `null`: no limit, as at start): a transfer above it is refused `balance_insufficient`,
 /// - `POST /_sandbox/stripe/idempotency/expire`: forget Stripe's idempotency keys (`{}`: all; `{"key": …}`: one),
 ///   keeping what they made, as Stripe does after 24 hours
 /// - `GET /_sandbox/calls`: calls per endpoint, with arrival times
@@ -100,6 +102,18 @@ struct ControlRoutes {
                 let account = StripeRoutes.account(id: id, payoutsEnabled: enabled, transfers: transfers, world: world)
                 StripeRoutes.send("account.updated", account, key: nil, world: world)
                 return account
+            }
+        }
+        router.post("/_sandbox/stripe/balance") { request, _ in
+            await Self.handle { () throws(ControlError) in
+                let body = try await Self.object(request)
+                guard let currency = body["currency"]?.string, currency.count == 3,
+                      body["available"] == .null || (body["available"]?.int).map({ $0 >= 0 }) == true else {
+                    throw ControlError("bad_request",
+                                       "send {\"currency\": \"usd\", \"available\": N} (Stripe's units, N >= 0) or \"available\": null (no limit)")
+                }
+                world.stripe.setAvailable(body["available"]?.int, currency: currency)
+                return ["currency": .string(currency.lowercased()), "available": body["available"] ?? .null]
             }
         }
         router.post("/_sandbox/stripe/idempotency/expire") { request, _ in

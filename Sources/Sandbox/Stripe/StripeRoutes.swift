@@ -177,6 +177,12 @@ struct StripeRoutes {
                 + "capabilities enabled: transfers, crypto_transfers, legacy_payments",
                           code: "insufficient_capabilities_for_transfer").adding(param: "destination")
         }
+        // As Stripe: a transfer is paid from the platform's available balance (charges still
+        // pending do not count), and refused whole when it is short.
+        guard world.stripe.takeForTransfer(amount, currency: currency) else {
+            throw .shaped(.stripe, status: 400, message: "You have insufficient available funds in your Stripe account. "
+                + "Try adding funds directly to your available balance.", code: "balance_insufficient")
+        }
         let transfer: SandboxJSON = [
             "id": .string(SandboxIDs.stripe("tr")), "object": "transfer", "amount": .int(amount), "amount_reversed": 0,
             "currency": .string(currency), "destination": .string(destination),

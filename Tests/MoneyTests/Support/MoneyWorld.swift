@@ -211,6 +211,11 @@ final class MoneyWorld: @unchecked Sendable {
         try await control("/_sandbox/stripe/accounts/\(account)", "{\"transfers\": \"\(capability)\"}")
     }
 
+    /// Sets the platform's available Stripe balance in `currency` (Stripe's units; nil: no limit).
+    func setAvailable(_ currency: String, _ amount: Int?) async throws {
+        try await control("/_sandbox/stripe/balance", "{\"currency\": \"\(currency)\", \"available\": \(amount.map(String.init) ?? "null")}")
+    }
+
     /// Forgets Stripe's idempotency keys, as Stripe does 24 hours after a key's first use.
     func expireIdempotencyKeys() async throws {
         try await control("/_sandbox/stripe/idempotency/expire", "{}")
