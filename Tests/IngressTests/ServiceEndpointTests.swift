@@ -38,6 +38,27 @@ final class ServiceEndpointTests: XCTestCase {
         redis.shutdown()
     }
 
+    /// A check deaf to cancellation (a query on a connection whose packets vanish) does not hold
+    /// `/readyz` past its 2-second deadline: it answers 503 naming the check.
+    func testReadinessAnswersByItsDeadlineWhenACheckNeverReturns() async throws {
+        let redis = try TestRedisClient.make()
+        harness = try await IngressHarness.start(readinessChecks: [
+            .redis(redis),
+            ReadinessCheck(name: "postgres") {
+                // Deaf to cancellation: a detached wait is not cancelled with the check's task.
+                await Task.detached { try? await Task.sleep(for: .seconds(20)) }.value
+            },
+        ])
+        let start = ContinuousClock.now
+        let ready = try await harness.request(.GET, "/readyz")
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(10), "answered by the deadline, not when the check returned")
+        XCTAssertEqual(ready.status, 503)
+        let checks = ready.json?["checks"] as? [[String: Any]] ?? []
+        XCTAssertEqual(checks.map { $0["ok"] as? Bool }, [true, false])
+        XCTAssertTrue((checks.last?["error"] as? String)?.contains("no answer within") == true, ready.text)
+        redis.shutdown()
+    }
+
     func testAWebhookInboxThatCannotBeReadIs503WithRetryAfterNot500() async throws {
         struct ConnectionRefused: Error {}
         harness = try await IngressHarness.start(webhookInbox: { _, _, _ in throw ConnectionRefused() })

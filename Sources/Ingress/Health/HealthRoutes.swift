@@ -1,4 +1,5 @@
 import Hummingbird
+import Synchronization
 
 /// `GET /healthz`: the process is alive (no dependency is consulted).
 /// `GET /readyz`: every readiness check passes within `timeout`; 503 otherwise.
@@ -50,23 +51,72 @@ struct HealthRoutes: Sendable {
         }
     }
 
+    /// One check, raced against `timeout`. The check runs in a task of its own that is not
+    /// awaited once the deadline passes: a check deaf to cancellation (a PostgreSQL query on a
+    /// connection whose packets vanish) would otherwise hold the answer until TCP gave up.
     private static func run(_ check: ReadinessCheck, timeout: Duration) async -> CheckResult {
-        await withTaskGroup(of: CheckResult?.self) { group in
-            group.addTask {
+        let first = FirstAnswer()
+        return await withCheckedContinuation { continuation in
+            first.start(continuation)
+            let work = Task {
                 do {
                     try await check.check()
-                    return CheckResult(name: check.name, ok: true)
+                    first.answer(CheckResult(name: check.name, ok: true))
                 } catch {
-                    return CheckResult(name: check.name, ok: false, error: "\(error)")
+                    first.answer(CheckResult(name: check.name, ok: false, error: "\(error)"))
                 }
             }
-            group.addTask {
+            let timer = Task {
                 try? await Task.sleep(for: timeout)
-                return Task.isCancelled ? nil : CheckResult(name: check.name, ok: false, error: "no answer within \(timeout)")
+                guard !Task.isCancelled else { return }
+                if first.answer(CheckResult(name: check.name, ok: false, error: "no answer within \(timeout)")) { work.cancel() }
             }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? CheckResult(name: check.name, ok: false, error: "cancelled")
+            first.onAnswer { timer.cancel() }
+        }
+    }
+
+    /// Resumes a continuation with the first of several answers; the others are dropped.
+    private final class FirstAnswer: Sendable {
+        private struct State {
+            var continuation: CheckedContinuation<CheckResult, Never>?
+            var early: CheckResult?
+            var answered = false
+            var then: (@Sendable () -> Void)?
+        }
+        private let state = Mutex(State())
+
+        func start(_ continuation: CheckedContinuation<CheckResult, Never>) {
+            let early = state.withLock { state -> CheckResult? in
+                if let early = state.early { return early }
+                state.continuation = continuation
+                return nil
+            }
+            if let early { continuation.resume(returning: early) }
+        }
+
+        /// Runs `then` once an answer came (at once if one has).
+        func onAnswer(_ then: @escaping @Sendable () -> Void) {
+            let now = state.withLock { state -> Bool in
+                if state.answered { return true }
+                state.then = then
+                return false
+            }
+            if now { then() }
+        }
+
+        /// True for the answer that counts.
+        @discardableResult
+        func answer(_ result: CheckResult) -> Bool {
+            let (won, continuation, then) = state.withLock { state -> (Bool, CheckedContinuation<CheckResult, Never>?, (@Sendable () -> Void)?) in
+                guard !state.answered else { return (false, nil, nil) }
+                state.answered = true
+                if state.continuation == nil { state.early = result }
+                defer { state.continuation = nil; state.then = nil }
+                return (true, state.continuation, state.then)
+            }
+            continuation?.resume(returning: result)
+            then?()
+            return won
         }
     }
 }
