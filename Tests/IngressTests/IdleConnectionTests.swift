@@ -23,6 +23,24 @@ final class IdleConnectionTests: XCTestCase {
         }
     }
 
+    /// A request the router takes longer to answer than the idle timeout (here a readiness check
+    /// of 1.2 s against 0.5 s) keeps its connection: nothing moves on it, but an answer is owed.
+    func testARequestSlowerThanTheIdleTimeoutIsAnsweredNotCutOff() async throws {
+        for fastPath in [true, false] {
+            harness = try await IngressHarness.start(readinessChecks: [
+                ReadinessCheck(name: "slow") { try await Task.sleep(for: .milliseconds(1_200)) },
+            ], webhookFastPath: fastPath, idleTimeoutSeconds: 0.5)
+            let connection = try RawHTTP.Connection(port: harness.port)
+            try connection.write(RawHTTP.request("GET", "/readyz"))
+            let answer = try connection.read(responses: 1)
+            XCTAssertEqual(answer.first?.status, 200, "fast path \(fastPath): \(answer.first?.body ?? "")")
+            let closedAfter = try connection.awaitClose(seconds: 10)
+            XCTAssertLessThan(closedAfter, 5, "and idle once answered, it is closed (fast path \(fastPath))")
+            await harness.stop()
+            harness = nil
+        }
+    }
+
     func testDeliveriesKeepTheirConnectionOpenAndItClosesOnceTheyStop() async throws {
         harness = try await IngressHarness.start(idleTimeoutSeconds: 0.5)
         let connection = try RawHTTP.Connection(port: harness.port)

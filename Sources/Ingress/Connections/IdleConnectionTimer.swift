@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTPTypes
 
 /// Closes a connection on which nothing has been read or written for `timeout`
 /// (`http.idle_timeout_seconds`): an idle keep-alive connection, or a peer that connected and
@@ -6,9 +7,9 @@ import NIOCore
 ///
 /// It is the first handler after the socket, so it sees every byte, those of the deliveries the
 /// webhook fast path answers included. (Hummingbird's own idle timeout counts only what its
-/// decoder parses: it would close connections busy with fast-path deliveries.) Every answer the
-/// ingress gives is bounded by far shorter timeouts (Redis's command timeout, readiness checks
-/// of 2 s), so a request in progress is not cut short by it. A peer that trickles bytes keeps
+/// decoder parses: it would close connections busy with fast-path deliveries.) A request the
+/// router is still working on keeps its connection however long it takes (a retry-all of ten
+/// thousand dead letters, a PostgreSQL read): ``RequestsInProgress`` counts them. A peer that trickles bytes keeps
 /// its connection; the fast path's and the decoder's size limits bound what it can make us hold,
 /// and a per-request read deadline is left to the TLS-terminating proxy in front (README, HTTP).
 final class IdleConnectionTimer: ChannelDuplexHandler, RemovableChannelHandler {
@@ -20,6 +21,17 @@ final class IdleConnectionTimer: ChannelDuplexHandler, RemovableChannelHandler {
     private let timeout: TimeAmount
     private var lastActivity = NIODeadline.now()
     private var check: Scheduled<Void>?
+    /// Requests the router has read and not finished answering (``RequestsInProgress``).
+    private var inProgress = 0
+
+    /// The router read a request's head (on the channel's event loop).
+    func requestStarted() { inProgress += 1 }
+
+    /// The router wrote the end of an answer; the idle time counts from now.
+    func requestAnswered() {
+        inProgress = max(0, inProgress - 1)
+        lastActivity = .now()
+    }
 
     init(timeout: TimeAmount) {
         self.timeout = timeout
@@ -64,7 +76,9 @@ final class IdleConnectionTimer: ChannelDuplexHandler, RemovableChannelHandler {
         check = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.check = nil
             let due = self.lastActivity + self.timeout
-            if NIODeadline.now() >= due {
+            if self.inProgress > 0 {
+                self.arm(context, at: .now() + self.timeout)   // owed an answer: not idle
+            } else if NIODeadline.now() >= due {
                 context.close(promise: nil)
             } else {
                 self.arm(context, at: due)
@@ -75,5 +89,30 @@ final class IdleConnectionTimer: ChannelDuplexHandler, RemovableChannelHandler {
     private func disarm() {
         check?.cancel()
         check = nil
+    }
+}
+
+/// Tells the idle timer which requests the router is working on: from a request's head read to
+/// the end of its answer written, the connection is not idle, however long the handler takes.
+final class RequestsInProgress: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let timer: IdleConnectionTimer
+
+    init(timer: IdleConnectionTimer) {
+        self.timer = timer
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) { timer.requestStarted() }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { timer.requestAnswered() }
+        context.write(data, promise: promise)
     }
 }

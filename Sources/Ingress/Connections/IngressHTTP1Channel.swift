@@ -8,7 +8,7 @@ import NIOHTTPTypesHTTP1
 /// Hummingbird's HTTP/1.1 connection, with the ingress's own handlers in front of its decoder:
 ///
 ///     socket ⇄ IdleConnectionTimer ⇄ WebhookFastPath ⇄ HTTP/1 decoder and encoder ⇄ ProtocolErrorAnswer ⇄ ExpectContinue
-///            ⇄ HTTP types ⇄ RouterAnswers ⇄ … router
+///            ⇄ HTTP types ⇄ RequestsInProgress ⇄ RouterAnswers ⇄ … router
 ///
 /// The timer closes connections idle for `http.idle_timeout_seconds` (none when nil). The fast
 /// path (none when `lane` is nil: `http.webhook_fast_path: 0`) reads the raw bytes first and
@@ -24,9 +24,10 @@ struct IngressHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let fastPath = lane.map { WebhookFastPath(lane: $0) }
+        let timer = idleTimeout.map { IdleConnectionTimer(timeout: $0) }
         do {
             let operations = channel.pipeline.syncOperations
-            if let idleTimeout { try operations.addHandler(IdleConnectionTimer(timeout: idleTimeout)) }
+            if let timer { try operations.addHandler(timer) }
             if let fastPath { try operations.addHandler(fastPath) }
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
@@ -38,6 +39,7 @@ struct IngressHTTP1Channel: ServerChildChannel {
             try operations.addHandler(ProtocolErrorAnswer(logger: logger), position: .before(codec))
             try operations.addHandler(ExpectContinue(), position: .before(codec))
             if let fastPath { try operations.addHandler(RouterAnswers(fastPath: fastPath), position: .after(codec)) }
+            if let timer { try operations.addHandler(RequestsInProgress(timer: timer), position: .after(codec)) }
             return value
         }.nonisolated()
     }
