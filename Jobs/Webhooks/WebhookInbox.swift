@@ -49,9 +49,11 @@ public struct WebhookInbox: Sendable {
                 if let settled = WebhookOutcome(rawValue: status) { return .settled(settled) }
                 return .run(attempts: attempts)
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501"
+                    && error.serverInfo?[.message]?.contains("row-level security") == true {
             // The event's row exists in another scope (another tenant's, or the platform's when this
-            // delivery names a tenant): row-level security refuses to touch it.
+            // delivery names a tenant): row-level security refuses to touch it. (Any other 42501, a
+            // missing grant, is the deployment's: retried, not dead-lettered as another tenant's.)
             throw JobFailure.permanent("webhook \(event.source) \(event.eventID) is in the inbox under another tenant or none")
         } catch {
             throw DatabaseFailure("storing webhook \(event.source) \(event.eventID) in the inbox", error)
