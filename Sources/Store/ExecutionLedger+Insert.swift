@@ -60,12 +60,13 @@ extension ExecutionLedger {
         let logger = database.logger
         let seen: Bool
         if let tenant {
-            seen = try await database.withTenant(tenant) { try await Self.visible(jobID, $0, logger) }
+            seen = try await database.withTenant(tenant) { try await Self.visible(jobID, tenant: tenant, $0, logger) }
         } else {
-            seen = try await database.withoutTenant { try await Self.visible(jobID, $0, logger) }
+            seen = try await database.withoutTenant { try await Self.visible(jobID, tenant: nil, $0, logger) }
         }
         guard seen else {
-            throw JobFailure.permanent("job id \(jobID) is already recorded in another tenant's execution ledger: not run")
+            throw JobFailure.permanent("job id \(jobID) is already recorded in another scope's execution ledger "
+                + "(another tenant's, or a tenant's for a platform job): not run")
         }
         return .alreadyDone
     }

@@ -86,9 +86,12 @@ public struct ExecutionLedger: Sendable {
         }
     }
 
-    /// Whether this transaction's scope sees `jobID`'s ledger row.
-    static func visible(_ jobID: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
-        let rows = try await connection.query("SELECT 1 FROM job_executions WHERE job_id = \(jobID)", logger: logger)
+    /// Whether `jobID`'s ledger row is this scope's own: `tenant`'s, or a tenant-less one for nil.
+    /// Row-level security shows a tenant or tenant-less transaction only its own rows; a platform
+    /// sweep sees every tenant's, and a tenant's row must not pass for the sweep's having run.
+    static func visible(_ jobID: String, tenant: UUID?, _ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
+        let rows = try await connection.query(
+            "SELECT 1 FROM job_executions WHERE job_id = \(jobID) AND tenant_id IS NOT DISTINCT FROM \(tenant)", logger: logger)
         for try await _ in rows { return true }
         return false
     }
@@ -128,11 +131,12 @@ public struct ExecutionLedger: Sendable {
             }
             var inserted = false
             for try await _ in rows { inserted = true }
-            if !inserted, try await !visible(jobID, connection, logger) {
+            if !inserted, try await !visible(jobID, tenant: tenant, connection, logger) {
                 // The id's row belongs to another scope (row-level security hides it): another
                 // tenant claimed this id first. Skipping as "already done" would let a tenant
                 // that guessed a derived id silence another tenant's job.
-                throw JobFailure.permanent("job id \(jobID) is already recorded in another tenant's execution ledger: not run")
+                throw JobFailure.permanent("job id \(jobID) is already recorded in another scope's execution ledger "
+                    + "(another tenant's, or a tenant's for a platform job): not run")
             }
             return inserted
         } catch let failure as JobFailure {

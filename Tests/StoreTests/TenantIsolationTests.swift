@@ -170,7 +170,19 @@ final class TenantIsolationTests: XCTestCase {
                 }
             }
             XCTAssertTrue((refused as? JobFailure)?.isPermanent == true, "\(String(describing: refused))")
-            XCTAssertTrue("\(String(describing: refused))".contains("another tenant's execution ledger"), "\(String(describing: refused))")
+            XCTAssertTrue("\(String(describing: refused))".contains("another scope's execution ledger"), "\(String(describing: refused))")
+            // A platform sweep sees every tenant's rows: B's row under an id must not pass for the
+            // sweep's having run either. Its own redelivery is already done.
+            let sweepRefused = await thrownError {
+                try await ledger.runOnce(jobID: bJob, kind: "payouts.run", scope: .platformSweep) { _ in
+                    XCTFail("a sweep ran under an id B holds")
+                }
+            }
+            XCTAssertTrue((sweepRefused as? JobFailure)?.isPermanent == true, "\(String(describing: sweepRefused))")
+            let sweepJob = "sweep-" + UUID().uuidString
+            let sweeps = [try await ledger.runOnce(jobID: sweepJob, kind: "payouts.run", scope: .platformSweep) { _ in },
+                          try await ledger.runOnce(jobID: sweepJob, kind: "payouts.run", scope: .platformSweep) { _ in }]
+            XCTAssertEqual(sweeps, [.ran, .alreadyDone])
             // The one-statement path (`insertOnce`) says the same, and writes nothing.
             let insert = ExecutionLedger.Insert(into: "diag_records", columns: ["key", "job_id"], values: [guessed, guessed])
             let refusedInsert = await thrownError { _ = try await ledger.insertOnce(jobID: guessed, kind: "diag.record", tenant: b.id, insert) }
