@@ -4,7 +4,8 @@ import Queue
 import Store
 
 /// `billing.cycle` (daily, Schedules/billing-cycle.yaml): finds, across tenants, the subscriptions
-/// due — `active`, their paid period ended by the billing clock, no invoice open — and fans out one
+/// due — `active`, of an `active` tenant (a suspended or deleted tenant's customers are not
+/// charged), their paid period ended by the billing clock, no invoice open — and fans out one
 /// `billing.invoice` per subscription through the outbox. It reads as a platform sweep and writes
 /// only the outbox, in one transaction through the execution ledger, so a redelivered cycle fans
 /// out nothing twice; a second cycle finds the subscriptions invoiced (their invoice is open or
@@ -36,6 +37,7 @@ public struct BillingCycleJob: JobHandler {
         try await ExecutionLedger(database: database).runOnce(jobID: runID, kind: Self.kind, scope: .platformSweep) { connection in
             let rows = try await connection.query("""
                 SELECT s.tenant_id, s.id FROM subscriptions s
+                JOIN tenants t ON t.id = s.tenant_id AND t.status = 'active'
                 WHERE s.status = 'active' AND s.current_period_end <= \(now)
                   AND (\(arguments.tenantID)::uuid IS NULL OR s.tenant_id = \(arguments.tenantID))
                   AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.tenant_id = s.tenant_id AND i.subscription_id = s.id

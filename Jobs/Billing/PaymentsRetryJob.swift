@@ -5,7 +5,8 @@ import Queue
 import Store
 
 /// `payments.retry {"batch_size": 2000}` (every 15 minutes, Schedules/payment-retries.yaml): finds,
-/// across tenants, the open invoices whose next dunning attempt is due by the billing clock, and
+/// across tenants, the open invoices whose next dunning attempt is due by the billing clock (of
+/// `active` tenants: a suspended or deleted tenant's customers are not chased), and
 /// fans out one `billing.invoice` per invoice through the outbox (job id from the invoice and the
 /// attempt, so overlapping runs enqueue each attempt once). At most `batch_size` per run, oldest
 /// due first; the rest are found by the next run. It also resumes, once each, attempts left pending
@@ -48,6 +49,7 @@ public struct PaymentsRetryJob: JobHandler {
             let rows = try await connection.query("""
                 SELECT tenant_id, subscription_id, id, attempt_count FROM invoices
                 WHERE status = 'open' AND next_attempt_at <= \(now)
+                  AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = invoices.tenant_id AND t.status = 'active')
                   AND (\(arguments.tenantID)::uuid IS NULL OR tenant_id = \(arguments.tenantID))
                 ORDER BY next_attempt_at, tenant_id, id LIMIT \(batch)
                 """, logger: logger)

@@ -5,8 +5,9 @@ import Queue
 import Store
 
 /// `payouts.run` (daily, Schedules/vendor-payouts.yaml): finds, across tenants, the vendors that
-/// may have something to pay — payouts enabled on a connected account and entries not yet paid
-/// out, or a payout left pending — and enqueues one `payouts.vendor` job per vendor through the
+/// may have something to pay — payouts enabled on a connected account, of an `active` tenant (a
+/// suspended or deleted tenant's vendors are not paid new money), and entries not yet paid out, or a
+/// payout left pending (settled whatever the tenant's status: it may already be sent) — and enqueues one `payouts.vendor` job per vendor through the
 /// outbox. It reads as a platform sweep and writes only the outbox, in one transaction through the
 /// execution ledger, so a redelivered run fans out nothing twice. Two runs (a manual one and the
 /// schedule) are harmless too: `payouts.vendor` resumes a pending payout or finds nothing payable.
@@ -34,6 +35,7 @@ public struct PayoutsRunJob: JobHandler {
                 SELECT v.tenant_id, v.id FROM vendors v
                 WHERE (\(arguments.tenantID)::uuid IS NULL OR v.tenant_id = \(arguments.tenantID))
                   AND ((v.payouts_enabled AND v.stripe_account_id IS NOT NULL AND v.status = 'active'
+                        AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = v.tenant_id AND t.status = 'active')
                         AND EXISTS (SELECT 1 FROM vendor_ledger_entries e
                                     WHERE e.tenant_id = v.tenant_id AND e.vendor_id = v.id AND e.kind <> 'payout'
                                       AND NOT EXISTS (

@@ -106,4 +106,49 @@ final class BillingIsolationTests: XCTestCase {
             }
         }
     }
+
+    /// A suspended tenant's customers are neither invoiced by the cycle nor chased by the retry
+    /// sweep; an active tenant's beside it are. (Attempts already under way still settle.)
+    func testTheSweepsLeaveASuspendedTenantsCustomersAlone() async throws {
+        try await BillingWorld.run { world in
+            let active = try await world.makeTenant()
+            let suspended = try await world.makeTenant()
+            for tenant in [active, suspended] {
+                let plan = try await world.makePlan(tenant)
+                try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "due")
+                // And an open invoice whose next dunning attempt is due.
+                let chased = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "chased").first)
+                let invoice = UUID()
+                let due = world.clock.now().addingTimeInterval(-3_600)
+                try await world.app.withTenant(tenant) { connection in
+                    try await connection.query("""
+                        INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency,
+                                              status, attempt_count, next_attempt_at)
+                        VALUES (\(tenant), \(invoice), \(chased), \(plan), now() - interval '1 month', now(), 2900, 'USD', 'open', 1,
+                                \(due))
+                        """, logger: BillingWorld.logger)
+                    try await connection.query("UPDATE subscriptions SET status = 'past_due', current_period_end = now() + interval '1 month' WHERE id = \(chased)",
+                                               logger: BillingWorld.logger)
+                }
+            }
+            try await world.app.withTenant(suspended) { connection in
+                try await connection.query("UPDATE tenants SET status = 'suspended' WHERE id = \(suspended)", logger: BillingWorld.logger)
+            }
+            let before = try await world.app.withPlatformSweep { connection in
+                let rows = try await connection.query("SELECT coalesce(max(id), 0)::int8 FROM outbox", logger: BillingWorld.logger)
+                for try await id in rows.decode(Int64.self) { return id }
+                return 0
+            }
+            try await world.run(BillingCycleJob(database: world.app, clock: world.clock), .init(), tenant: nil)
+            try await world.run(PaymentsRetryJob(database: world.app, clock: world.clock), .init(), tenant: nil)
+            let fannedOut = [
+                try await world.scalar(active, "SELECT count(*) FROM outbox WHERE id > \(before)"),
+                try await world.scalar(suspended, "SELECT count(*) FROM outbox WHERE id > \(before)"),
+            ]
+            XCTAssertEqual(fannedOut, [2, 0], "the active tenant's due subscription and due retry; nothing of the suspended one's")
+            try await world.app.withPlatformSweep { connection in
+                try await connection.query("DELETE FROM outbox WHERE id > \(before)", logger: BillingWorld.logger)
+            }
+        }
+    }
 }

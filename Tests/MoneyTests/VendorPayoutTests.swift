@@ -445,6 +445,38 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
         }
     }
 
+    /// A suspended tenant's vendors are not paid new money by the daily run (a pending payout,
+    /// perhaps already sent, would still be settled); once active again, they are.
+    func testTheDailyRunPaysNoVendorOfASuspendedTenant() async throws {
+        try await MoneyWorld.run { world in
+            let (tenant, vendor, _) = try await vendorWithSales(world)
+            func fannedOut() async throws -> [String] {
+                try await world.app.withTenant(tenant) { connection in
+                    let rows = try await connection.query(
+                        "SELECT args->>'vendor_id' FROM outbox WHERE kind = 'payouts.vendor' ORDER BY id", logger: MoneyWorld.logger)
+                    var found: [String] = []
+                    for try await vendor in rows.decode(String.self) { found.append(vendor) }
+                    return found
+                }
+            }
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("UPDATE tenants SET status = 'suspended' WHERE id = \(tenant)", logger: MoneyWorld.logger)
+            }
+            try await world.run(PayoutsRunJob(database: world.app), .init(tenantID: tenant), tenant: nil)
+            let whileSuspended = try await fannedOut()
+            XCTAssertEqual(whileSuspended, [], "no payout job for a suspended tenant's vendor")
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("UPDATE tenants SET status = 'active' WHERE id = \(tenant)", logger: MoneyWorld.logger)
+            }
+            try await world.run(PayoutsRunJob(database: world.app), .init(tenantID: tenant), tenant: nil)
+            let whenActive = try await fannedOut()
+            XCTAssertEqual(whenActive, [vendor.uuidString.lowercased()])
+            try await world.app.withPlatformSweep { connection in
+                try await connection.query("DELETE FROM outbox WHERE tenant_id = \(tenant)", logger: MoneyWorld.logger)
+            }
+        }
+    }
+
     func testAProcessWithoutConnectorsRefusesPayoutsSayingWhy() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, _) = try await vendorWithSales(world)
