@@ -69,6 +69,31 @@ final class OutcomeWriteTests: XCTestCase {
         return try await harness.redis.send("HEXISTS", .string(keys.inflight(pool.configuration.processID)), .string(id)).int == 1
     }
 
+    /// A failed attempt's write that cannot reach Redis keeps trying; once this process fetches
+    /// the job again (it was put back in line meanwhile), that write is stale and stops, written
+    /// nowhere, while a write for the new run of the same job goes on being tried.
+    func testAnOutcomeOfARunWhoseJobWasFetchedAgainIsDroppedAndTheNewRunsIsNot() async throws {
+        let unreachable = try RedisClient(url: "redis://127.0.0.1:1/0")
+        defer { unreachable.shutdown() }
+        let recorder = OutcomeRecorder(redis: unreachable, processID: "p-test", namespace: "test-stale-outcome",
+                                       deadLetterCap: 10, metrics: WorkerMetrics(), logger: TestEnvironment.logger)
+        let envelope = JobEnvelope(kind: NoopJob.kind, queue: "default", maxAttempts: 3)
+        let old = Task { await recorder.retry(envelope, dueMillis: Clock.nowMillis(), logger: TestEnvironment.logger) }
+        try await eventually("the old run's write to be under way") { recorder.held.contains(envelope.id) }
+        recorder.fetchedAgain([envelope.id, "another-job"])
+        let oldWritten = await old.value
+        XCTAssertFalse(oldWritten, "the stale write stopped without writing")
+
+        let new = Task { await recorder.retry(envelope, dueMillis: Clock.nowMillis(), logger: TestEnvironment.logger) }
+        try await eventually("the new run's write to be under way") { recorder.held.contains(envelope.id) }
+        // Given several tries' time (100, 200, 400 ms): it must still be trying, not dropped.
+        try await Task.sleep(for: .milliseconds(800))
+        XCTAssertTrue(recorder.held.contains(envelope.id), "the new run's write is still being tried")
+        recorder.close()
+        let newWritten = await new.value
+        XCTAssertFalse(newWritten, "given up only when the recorder closed")
+    }
+
     func testAnAckRedisRefusedIsWrittenOnceRedisTakesIt() async throws {
         let (harness, pool, task, id) = try await refusedOutcome(.succeed)
         let refusedStillHeld = try await inFlight(harness, pool, id)

@@ -29,11 +29,51 @@ final class OutcomeRecorder: Sendable {
 
     /// The jobs whose outcome is on its way to Redis (a success waiting for its ack, a failed
     /// attempt being written): no longer running, still in this process's in-flight hash, and
-    /// not strays (`Heartbeat.recoverStrays`).
-    private let unwritten = Mutex<Set<String>>([])
-    var held: Set<String> { unwritten.withLock { $0 } }
-    private func hold(_ id: String) { unwritten.withLock { _ = $0.insert(id) } }
-    private func release(_ ids: some Sequence<String>) { unwritten.withLock { $0.subtract(ids) } }
+    /// not strays (`Heartbeat.recoverStrays`). Counted: an outcome of a run fetched again may
+    /// still be on its way while the new run's is written.
+    private let unwritten = Mutex<[String: Int]>([:])
+    var held: Set<String> { unwritten.withLock { Set($0.keys) } }
+    private func hold(_ id: String) { unwritten.withLock { $0[id, default: 0] += 1 } }
+    private func release(_ ids: some Sequence<String>) {
+        unwritten.withLock { held in
+            for id in ids {
+                if let count = held[id], count > 1 { held[id] = count - 1 } else { held[id] = nil }
+            }
+        }
+    }
+
+    /// Each failed-attempt write under way has a number; those whose job was fetched again since
+    /// are stale (``fetchedAgain(_:)``).
+    private let writes = Mutex<(next: UInt64, byID: [String: Set<UInt64>], stale: Set<UInt64>)>((0, [:], []))
+
+    /// Jobs this process has just fetched. One whose earlier run's outcome is still on its way was
+    /// put back in line meanwhile (this process taken for dead while Redis was out of its reach)
+    /// and fetched anew: that outcome is stale, and written now it would take the new run's
+    /// in-flight entry (a retry or a dead letter while the new run goes on, so a third run). It is
+    /// dropped: an ack not yet sent at once, a failed attempt's write at its next try.
+    func fetchedAgain(_ ids: [String]) {
+        let again = held.intersection(ids)
+        guard !again.isEmpty else { return }
+        let droppedAcks = pending.withLock { pending -> [String] in
+            var dropped: [String] = []
+            for queue in pending.keys {
+                pending[queue]?.removeAll { id in
+                    guard again.contains(id) else { return false }
+                    dropped.append(id)
+                    return true
+                }
+            }
+            return dropped
+        }
+        release(droppedAcks)
+        writes.withLock { writes in
+            for id in again { writes.stale.formUnion(writes.byID[id] ?? []) }
+        }
+        logger.warning("""
+            jobs fetched again while this process still had an outcome of theirs to write (they were put back in \
+            line: this process was taken for dead); those outcomes are dropped, the new runs' stand
+            """, metadata: ["jobs": "\(again.sorted().joined(separator: ","))"])
+    }
 
     /// Queues a success for the next batch.
     func succeeded(id: String, queue: String) {
@@ -161,13 +201,27 @@ final class OutcomeRecorder: Sendable {
     /// (put back in line while it ran: its other run's outcome stands), nor when given up.
     private func written(_ id: String, logger: Logger, _ write: () async throws -> Bool) async -> Bool {
         hold(id)
-        defer { release([id]) }
+        let number = writes.withLock { writes -> UInt64 in
+            writes.next += 1
+            writes.byID[id, default: []].insert(writes.next)
+            return writes.next
+        }
+        defer {
+            release([id])
+            writes.withLock { writes in
+                writes.byID[id]?.remove(number)
+                if writes.byID[id]?.isEmpty == true { writes.byID[id] = nil }
+                writes.stale.remove(number)
+            }
+        }
         var delay = Duration.milliseconds(100)
         // Whether a try that failed may have run in Redis (its answer lost): then nothing to apply
         // on a later try means that one applied it. Not after a refusal or an error reply, which
         // ran nothing.
         var mayHaveApplied = false
         while true {
+            // The job was fetched again meanwhile: this outcome is stale (``fetchedAgain(_:)``).
+            if writes.withLock({ $0.stale.contains(number) }) { return false }
             do {
                 guard try await write() else {
                     if mayHaveApplied { return true }

@@ -158,6 +158,7 @@ public final class WorkerPool: Sendable {
                 arguments: [.string(keys.prefix), .int(count)])
             let items = reply.array ?? []
             guard items.count >= 2 else { continue }
+            recorder.fetchedAgain(stride(from: 0, to: items.count - 1, by: 2).compactMap { items[$0].string })
             slots.take(items.count / 2)
             for i in stride(from: 0, to: items.count - 1, by: 2) {
                 runner.start(id: items[i].string ?? "", queue: queue, payload: items[i + 1].bytes ?? [])
