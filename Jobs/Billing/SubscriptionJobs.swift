@@ -223,6 +223,16 @@ public struct SubscriptionUpdateJob: JobHandler {
                 try await connection.query("""
                     UPDATE subscriptions SET payment_method = \(method), updated_at = now() WHERE id = \(arguments.subscriptionID)
                     """, logger: logger)
+                // An open invoice dunning gave up on (`final_action: past_due`: no attempt left, none
+                // under way) is chased once more with the new method, by the next `payments.retry`:
+                // nothing else would ever collect it.
+                try await connection.query("""
+                    UPDATE invoices i SET next_attempt_at = \(now), updated_at = now()
+                    WHERE i.subscription_id = \(arguments.subscriptionID) AND i.status = 'open' AND i.next_attempt_at IS NULL
+                      AND i.attempt_count > 0
+                      AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.tenant_id = i.tenant_id AND a.invoice_id = i.id
+                                      AND a.attempt = i.attempt_count AND a.status = 'pending')
+                    """, logger: logger)
             }
             if arguments.cancel == true, status != "canceled" {
                 try await connection.query("""

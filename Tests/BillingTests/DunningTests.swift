@@ -573,6 +573,35 @@ final class DunningTests: XCTestCase {
         }
     }
 
+    /// Under `final_action: past_due` the invoice stays open with no attempt left: nothing would
+    /// ever collect it. A new payment method has it chased once more, by the next retry sweep.
+    func testANewPaymentMethodChasesAnInvoiceDunningGaveUpOn() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant(dunning: "{\"retry_hours\": [12], \"final_action\": \"past_due\"}")
+            let plan = try await world.makePlan(tenant, amount: 1_500)
+            let id = try unwrap(try await world.makeSubscriptions(
+                tenant, plan: plan, count: 1, prefix: "gaveup", paymentMethod: "pm_card_chargeDeclined").first)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            world.clock.advance(by: 12 * 3_600)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let givenUp = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(givenUp.status, "open")
+            XCTAssertNil(givenUp.nextAttemptAt, "no attempt left")
+            let state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.status, "past_due")
+
+            try await world.run(SubscriptionUpdateJob(database: world.app, clock: world.clock),
+                                .init(subscriptionID: id, paymentMethod: "pm_card_visa"), tenant: tenant)
+            let rescheduled = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(rescheduled.nextAttemptAt, world.clock.now(), "chased again at once")
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let paid = try unwrap(try await world.invoices(tenant, subscription: id).first)
+            XCTAssertEqual(paid.status, "paid")
+            let attempts = try await world.attempts(tenant, invoice: paid.id).map(\.status)
+            XCTAssertEqual(attempts, ["failed", "failed", "succeeded"])
+        }
+    }
+
     func testCancelingDuringDunningStopsTheRetries() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
