@@ -136,4 +136,28 @@ final class DeadLetterFilterTests: XCTestCase {
         }
         try await harness.clean()
     }
+
+    /// A filtered bulk delete removes each letter only as its filter saw it: the script is given the
+    /// payload read, and a letter that changed since (replayed by another operator, dead again of
+    /// something else) is left.
+    func testAFilteredDeleteLeavesALetterThatChangedSinceItMatched() async throws {
+        let harness = try QueueHarness()
+        let (stripe, _, _) = try await deadLetters(harness)
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        let matched = try await harness.deadLetters.matching(queue: "default", filter: .init(errorContains: "503"))
+        let first = try XCTUnwrap(matched.first { $0.id == stripe[0] })
+        // Since it matched, the letter changed (its last error is another one now).
+        let shown = try await harness.deadLetters.show(queue: "default", id: first.id)
+        var changed = try XCTUnwrap(shown.envelope)
+        changed.errors.append(JobErrorRecord(attempt: 2, at: Clock.nowMillis(), message: "card declined"))
+        try await harness.redis.send("HSET", .string(keys.deadJobs), .string(first.id), .raw(try changed.encoded()))
+        let stale = try await harness.redis.run(QueueScripts.deleteDead, keys: [.string(keys.dead), .string(keys.deadJobs)],
+                                                arguments: [.string(first.id), .raw(first.payload)])
+        XCTAssertEqual(stale.int, 0, "changed since it matched: left")
+        let kept = try await harness.deadLetters.show(queue: "default", id: first.id)
+        XCTAssertEqual(kept.envelope?.errors.last?.message, "card declined")
+        let deleted = try await harness.deadLetters.deleteAll(queue: "default", filter: .init(errorContains: "503"))
+        XCTAssertEqual(deleted, 2, "the two letters still as they matched")
+        try await harness.clean()
+    }
 }

@@ -85,6 +85,8 @@ public struct DeadLetters: Sendable {
     struct Match {
         let id: String
         let diedAt: Int64
+        /// The letter as the filter saw it: a bulk delete removes it only if it is still this one.
+        let payload: [UInt8]
     }
 
     /// Dead letters, newest first, from `offset` or right after the cursor `after`; with a filter,
@@ -134,7 +136,7 @@ public struct DeadLetters: Sendable {
                 .unwrapped().array ?? []
             for (item, payload) in zip(chunk, payloads) {
                 guard let bytes = payload.bytes else { continue }   // replayed or deleted meanwhile
-                if filter.matches(payload: bytes) { found.append(Match(id: item.id, diedAt: item.at)) }
+                if filter.matches(payload: bytes) { found.append(Match(id: item.id, diedAt: item.at, payload: bytes)) }
             }
         }
         return found
@@ -195,12 +197,16 @@ public struct DeadLetters: Sendable {
     }
 
     private struct Cancelled: Error {}
+    private struct NoLongerMatching: Error {}
 
-    private func replay(queue: String, id: String, leavingCancelled: Bool) async throws {
+    /// Replays one letter; with a filter, only while the letter still matches it (another operator
+    /// may have replayed it, and it died again of something else).
+    private func replay(queue: String, id: String, leavingCancelled: Bool, filter: Filter = .all) async throws {
         // The letter as read is what comes back; if it changed before the script ran (replayed and
         // dead again, or cancelled, by another operator), it is read again.
         for _ in 0..<5 {
             let (diedAt, payload) = try await read(queue: queue, id: id)
+            if !filter.isEmpty, !filter.matches(payload: payload) { throw NoLongerMatching() }
             let entry = Self.entry(id: id, diedAt: diedAt, payload: payload)
             if leavingCancelled, let last = entry.envelope?.errors.last, JobCancel.isCancellation(last) { throw Cancelled() }
             var envelope = entry.envelope ?? JobEnvelope(id: id, kind: "poison", queue: queue,
@@ -238,9 +244,11 @@ public struct DeadLetters: Sendable {
         var done = BulkReplay()
         for id in ids {
             do {
-                try await replay(queue: queue, id: id, leavingCancelled: filter.errorContains == nil)
+                try await replay(queue: queue, id: id, leavingCancelled: filter.errorContains == nil, filter: filter)
                 done.retried += 1
             } catch Failure.notFound {
+                continue
+            } catch is NoLongerMatching {
                 continue
             } catch Failure.liveTwin {
                 done.leftLiveTwin += 1
@@ -265,9 +273,13 @@ public struct DeadLetters: Sendable {
     public func deleteAll(queue: String, filter: Filter = .all) async throws -> Int {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         guard filter.isEmpty else {
+            // Each letter only as the filter saw it: one replayed meanwhile that died again of
+            // something else is not the one asked for.
             var count = 0
             for match in try await matching(queue: queue, filter: filter) {
-                do { try await delete(queue: queue, id: match.id); count += 1 } catch Failure.notFound { continue }
+                let deleted = try await redis.run(QueueScripts.deleteDead, keys: [.string(keys.dead), .string(keys.deadJobs)],
+                                                  arguments: [.string(match.id), .raw(match.payload)])
+                if deleted.int == 1 { count += 1 }
             }
             return count
         }

@@ -197,7 +197,8 @@ enum QueueScripts {
     return out
     """)
 
-    /// DELETE DEAD — KEYS: dead, deadjobs. ARGV: an id, or none for every letter. Returns how many
+    /// DELETE DEAD — KEYS: dead, deadjobs. ARGV: an id (and, optionally, its payload as read: the
+    /// letter is deleted only if it is still that one), or none for every letter. Returns how many
     /// letters it deleted. One step: a twin of the id dying between two commands would otherwise
     /// lose its payload and leave its id listed with none.
     static let deleteDead = RedisScript(name: "delete_dead", source: """
@@ -206,6 +207,7 @@ enum QueueScripts {
       redis.call('DEL', KEYS[1], KEYS[2])
       return n
     end
+    if ARGV[2] and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
     if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
     redis.call('HDEL', KEYS[2], ARGV[1])
     return 1
