@@ -67,11 +67,18 @@ struct InvoiceBook {
         let (resendLimit, settleAfter) = (resendLimitSeconds, max(settleAfterSeconds, resendLimitSeconds))
         return try await database.withTenant(tenant) { connection in
             let subscriptions = try await connection.query("""
-                SELECT customer_id, payment_method FROM subscriptions WHERE id = \(subscription) FOR UPDATE
+                SELECT customer_id, payment_method,
+                       coalesce((SELECT t.status = 'active' FROM tenants t WHERE t.id = subscriptions.tenant_id), false)
+                FROM subscriptions WHERE id = \(subscription) FOR UPDATE
                 """, logger: logger)
-            var payer: (String, String)?
-            for try await row in subscriptions.decode((String, String).self) { payer = row }
-            guard let (customer, method) = payer else { throw JobFailure.permanent(BillingError.unknownSubscription(subscription).description) }
+            var payer: (String, String, Bool)?
+            for try await row in subscriptions.decode((String, String, Bool).self) { payer = row }
+            guard let (customer, method, tenantActive) = payer else {
+                throw JobFailure.permanent(BillingError.unknownSubscription(subscription).description)
+            }
+            // A suspended or deleted tenant's customers get no new invoice and no new attempt; an
+            // attempt already under way is still resumed or settled below.
+            let charges = tenantActive
             try await connection.query("""
                 INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency)
                 SELECT s.tenant_id, \(UUID()), s.id, p.id, s.current_period_end,
@@ -82,7 +89,7 @@ struct InvoiceBook {
                            ELSE make_interval(years => p.interval_count) END,
                        p.amount, p.currency
                 FROM subscriptions s JOIN plans p ON p.tenant_id = s.tenant_id AND p.id = coalesce(s.next_plan_id, s.plan_id)
-                WHERE s.id = \(subscription) AND s.status = 'active' AND s.current_period_end <= \(now)
+                WHERE s.id = \(subscription) AND s.status = 'active' AND s.current_period_end <= \(now) AND \(charges)
                   AND NOT EXISTS (SELECT 1 FROM invoices o WHERE o.subscription_id = s.id AND o.status = 'open')
                 ON CONFLICT (tenant_id, subscription_id, period_start) DO NOTHING
                 """, logger: logger)
@@ -126,7 +133,7 @@ struct InvoiceBook {
             // A refused attempt charged nothing and waits for an operator: running the invoice's job
             // again (after the fix) makes the next attempt at once.
             let refused = latest?.status == "refused"
-            guard count == 0 || refused || (nextAt.map { $0 <= now } ?? false) else { return nil }
+            guard charges, count == 0 || refused || (nextAt.map { $0 <= now } ?? false) else { return nil }
             attempt.attempt = count + 1
             try await connection.query("""
                 INSERT INTO payment_attempts (tenant_id, id, invoice_id, attempt, idempotency_key, amount, currency,

@@ -46,19 +46,20 @@ struct PayoutBook {
     ///
     /// Payable: ledger entries other than `payout`, older than the tenant's hold period
     /// (`tenants.settings.payouts.hold_days`, default 7), not claimed by a pending or paid payout;
-    /// only for an active vendor with a connected account and `payouts_enabled`.
+    /// only for an active vendor of an active tenant with a connected account and `payouts_enabled`.
     /// The vendor's row is locked, so two concurrent runs for one vendor cannot both claim entries.
     func open(tenant: UUID, vendor: UUID) async throws -> [PendingPayout] {
         let logger = self.logger
         return try await database.withTenant(tenant) { connection in
             let rows = try await connection.query("""
                 SELECT status, stripe_account_id, payouts_enabled, minimum_payout_amount, minimum_payout_currency,
-                       \(unescaped: Self.unreadableHoldSQL)
+                       \(unescaped: Self.unreadableHoldSQL),
+                       coalesce((SELECT t.status = 'active' FROM tenants t WHERE t.id = vendors.tenant_id), false)
                 FROM vendors WHERE id = \(vendor) FOR UPDATE
                 """, logger: logger)
-            var vendorRow: (String, String?, Bool, Int64, String, String?)?
-            for try await row in rows.decode((String, String?, Bool, Int64, String, String?).self) { vendorRow = row }
-            guard let (status, account, enabled, minimum, minimumCurrency, unreadableHold) = vendorRow else {
+            var vendorRow: (String, String?, Bool, Int64, String, String?, Bool)?
+            for try await row in rows.decode((String, String?, Bool, Int64, String, String?, Bool).self) { vendorRow = row }
+            guard let (status, account, enabled, minimum, minimumCurrency, unreadableHold, tenantActive) = vendorRow else {
                 throw JobFailure.permanent("vendor \(vendor) does not exist in tenant \(tenant)")
             }
             if let unreadableHold {
@@ -67,7 +68,8 @@ struct PayoutBook {
             }
             let pending = try await Self.pending(vendor: vendor, on: connection, logger: logger)
             if !pending.isEmpty { return pending }
-            guard status == "active", enabled, let account, !account.isEmpty else { return [] }
+            // No new payout for a suspended or deleted tenant's vendor (a pending one, above, settles).
+            guard tenantActive, status == "active", enabled, let account, !account.isEmpty else { return [] }
             var opened: [PendingPayout] = []
             for (currency, total) in try await Self.payable(vendor: vendor, on: connection, logger: logger) {
                 let floor = currency == minimumCurrency ? max(minimum, 1) : 1

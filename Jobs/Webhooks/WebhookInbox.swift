@@ -50,10 +50,12 @@ public struct WebhookInbox: Sendable {
                 return .run(attempts: attempts)
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501"
-                    && error.serverInfo?[.message]?.contains("row-level security") == true {
+                    && (error.serverInfo?[.routine] == "ExecWithCheckOptions"
+                        || error.serverInfo?[.message]?.contains("row-level security") == true) {
             // The event's row exists in another scope (another tenant's, or the platform's when this
-            // delivery names a tenant): row-level security refuses to touch it. (Any other 42501, a
-            // missing grant, is the deployment's: retried, not dead-lettered as another tenant's.)
+            // delivery names a tenant): row-level security refuses to touch it, which its routine says
+            // in any language. (Any other 42501, a missing grant, is the deployment's: retried, not
+            // dead-lettered as another tenant's.)
             throw JobFailure.permanent("webhook \(event.source) \(event.eventID) is in the inbox under another tenant or none")
         } catch {
             throw DatabaseFailure("storing webhook \(event.source) \(event.eventID) in the inbox", error)

@@ -146,6 +146,16 @@ final class BillingIsolationTests: XCTestCase {
                 try await world.scalar(suspended, "SELECT count(*) FROM outbox WHERE id > \(before)"),
             ]
             XCTAssertEqual(fannedOut, [2, 0], "the active tenant's due subscription and due retry; nothing of the suspended one's")
+            // Nor does an invoice job already on its way (fanned out before the suspension) charge.
+            let due = try await world.app.withTenant(suspended) { connection in
+                try await connection.query("SELECT id FROM subscriptions WHERE customer_id = 'due-1'", logger: BillingWorld.logger)
+                    .collect().first?.decode(UUID.self)
+            }
+            try await world.run(world.invoiceJob, .init(subscriptionID: try unwrap(due)), tenant: suspended)
+            let invoiced = try await world.scalar(suspended, "SELECT count(*) FROM invoices WHERE subscription_id = '\(try unwrap(due).uuidString.lowercased())'")
+            XCTAssertEqual(invoiced, 0, "no invoice for a suspended tenant's customer")
+            let attempts = try await world.scalar(suspended, "SELECT count(*) FROM payment_attempts")
+            XCTAssertEqual(attempts, 0, "no attempt on its open invoice either")
             try await world.app.withPlatformSweep { connection in
                 try await connection.query("DELETE FROM outbox WHERE id > \(before)", logger: BillingWorld.logger)
             }

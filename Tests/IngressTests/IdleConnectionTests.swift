@@ -41,6 +41,21 @@ final class IdleConnectionTests: XCTestCase {
         }
     }
 
+    /// A client that sends a request's head and then nothing (its body never comes) is idle, not
+    /// a request in progress: its connection is closed at the timeout.
+    func testAHeadWhoseBodyNeverComesIsClosedAtTheIdleTimeout() async throws {
+        for fastPath in [true, false] {
+            harness = try await IngressHarness.start(webhookFastPath: fastPath, idleTimeoutSeconds: 0.5)
+            let connection = try RawHTTP.Connection(port: harness.port)
+            try connection.write(Array(("POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(IngressHarness.opsToken)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{").utf8))
+            let closedAfter = try connection.awaitClose(seconds: 10)
+            XCTAssertGreaterThanOrEqual(closedAfter, 0.4, "closed before the timeout (fast path \(fastPath))")
+            await harness.stop()
+            harness = nil
+        }
+    }
+
     func testDeliveriesKeepTheirConnectionOpenAndItClosesOnceTheyStop() async throws {
         harness = try await IngressHarness.start(idleTimeoutSeconds: 0.5)
         let connection = try RawHTTP.Connection(port: harness.port)

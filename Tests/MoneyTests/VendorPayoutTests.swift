@@ -445,8 +445,9 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
         }
     }
 
-    /// A suspended tenant's vendors are not paid new money by the daily run (a pending payout,
-    /// perhaps already sent, would still be settled); once active again, they are.
+    /// A suspended tenant's vendors are not paid new money, neither by the daily run nor by a vendor
+    /// job already on its way (a pending payout, perhaps already sent, would still be settled); once
+    /// active again, they are.
     func testTheDailyRunPaysNoVendorOfASuspendedTenant() async throws {
         try await MoneyWorld.run { world in
             let (tenant, vendor, _) = try await vendorWithSales(world)
@@ -465,6 +466,10 @@ final class VendorPayoutTests: XCTestCase, PayoutFixtures {
             try await world.run(PayoutsRunJob(database: world.app), .init(tenantID: tenant), tenant: nil)
             let whileSuspended = try await fannedOut()
             XCTAssertEqual(whileSuspended, [], "no payout job for a suspended tenant's vendor")
+            // Nor does a vendor job already on its way (fanned out before, or retried) open one.
+            try await world.run(world.payVendor, .init(vendorID: vendor), tenant: tenant)
+            let opened = try await world.payouts(tenant, vendor: vendor)
+            XCTAssertEqual(opened.map(\.status), [], "no payout opened for a suspended tenant")
             try await world.app.withTenant(tenant) { connection in
                 try await connection.query("UPDATE tenants SET status = 'active' WHERE id = \(tenant)", logger: MoneyWorld.logger)
             }

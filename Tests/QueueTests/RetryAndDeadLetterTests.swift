@@ -229,6 +229,26 @@ final class RetryAndDeadLetterTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// A handler that never returns after its timeout is given up on after the abandon grace: its
+    /// timeout is recorded (here a dead letter: one attempt) and its slot given back, so that the
+    /// pool (one slot) runs the next job instead of being stuck for ever.
+    func testARunThatNeverReturnsIsGivenUpOnAndItsSlotGivenBack() async throws {
+        var registry = JobCatalog.registry()
+        registry.register(NeverReturnsJob())
+        let harness = try QueueHarness(registry: registry)
+        let stuck = try await harness.client.enqueue(NeverReturnsJob.self, .init()).id
+        let next = try await harness.client.enqueue(NoopJob.self, .init()).id
+        let pool = harness.makePool(concurrency: 1, abandonGrace: .milliseconds(300))
+        let task = Task { try await pool.run() }
+        try await eventually(timeout: .seconds(8), "the stuck job given up on and the next job run in its slot") {
+            harness.events.deadReason(stuck) != nil && harness.events.succeeded(next)
+        }
+        XCTAssertEqual(harness.events.deadReason(stuck), "timed out after 0.2s")
+        pool.stop()
+        try await task.value
+        try await harness.clean()
+    }
+
     /// A handler deaf to its timeout that then finishes its work has made its effects: the job is
     /// recorded as done, not retried (a retry would make them twice).
     func testARunThatSucceedsAfterItsTimeoutIsDoneNotRetried() async throws {

@@ -96,8 +96,9 @@ final class ScheduledJobsTests: XCTestCase {
         try await harness.clean()
     }
 
-    /// Promotion reads Redis's clock, the one every worker shares: a job due a second ago by it is
-    /// made ready, one due in a minute stays in the schedule.
+    /// Promotion's due decision against Redis's clock (`TIME` in the script): a job due a second ago
+    /// by it is made ready, one due in a minute stays in the schedule. (The test host shares Redis's
+    /// clock, so this guards the script's decision, not the choice of clock itself.)
     func testPromotionMovesWhatIsDueByRedissClock() async throws {
         let harness = try QueueHarness()
         let time = try await harness.redis.send("TIME").array?.compactMap(\.string).compactMap(Int64.init) ?? []

@@ -145,3 +145,13 @@ struct LateSuccessJob: JobHandler {
         await Task.detached { try? await Task.sleep(for: .seconds(1)) }.value
     }
 }
+
+/// `test.never-returns`: deaf to its 200 ms timeout, its handler runs 10 s (for a test, for ever).
+struct NeverReturnsJob: JobHandler {
+    struct Arguments: Codable, Sendable {}
+    static let kind = "test.never-returns"
+    static let options = JobOptions(queue: "default", retry: .dontRetry, timeout: .milliseconds(200))
+    func run(_ arguments: Arguments, context: JobContext) async throws {
+        await Task.detached { try? await Task.sleep(for: .seconds(10)) }.value
+    }
+}

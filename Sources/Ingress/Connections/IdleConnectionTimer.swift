@@ -24,7 +24,7 @@ final class IdleConnectionTimer: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests the router has read and not finished answering (``RequestsInProgress``).
     private var inProgress = 0
 
-    /// The router read a request's head (on the channel's event loop).
+    /// The router read a whole request (on the channel's event loop).
     func requestStarted() { inProgress += 1 }
 
     /// The router wrote the end of an answer; the idle time counts from now.
@@ -92,8 +92,9 @@ final class IdleConnectionTimer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// Tells the idle timer which requests the router is working on: from a request's head read to
-/// the end of its answer written, the connection is not idle, however long the handler takes.
+/// Tells the idle timer which requests the router is working on: from a request's end read to the
+/// end of its answer written, the connection is not idle, however long the handler takes. (From
+/// its end, not its head: a client that sends a head and then nothing is idle, and is closed.)
 final class RequestsInProgress: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -107,7 +108,7 @@ final class RequestsInProgress: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) { timer.requestStarted() }
+        if case .end = unwrapInboundIn(data) { timer.requestStarted() }
         context.fireChannelRead(data)
     }
 

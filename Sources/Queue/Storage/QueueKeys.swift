@@ -1,10 +1,10 @@
 import Redis
 
 /// Every Redis key of the queue engine, in one place. All keys of one queue share the hash
-/// tag `{q:NAME}`; keys built inside scripts from `prefix` keep the same tag. The enqueue
-/// scripts also touch namespace-wide keys (`GlobalKeys.queues`, the scheduler's
-/// `GlobalKeys.sequences`), so the engine runs on one Redis server (or a primary with
-/// replicas), not on Redis Cluster.
+/// tag `{q:NAME}`; keys built inside scripts from `prefix` keep the same tag. Some scripts also
+/// touch namespace-wide keys (the enqueue scripts `GlobalKeys.queues` and the scheduler's
+/// `GlobalKeys.sequences`; fetch and crash recovery a process's heartbeat key), so the engine runs
+/// on one Redis server (or a primary with replicas), not on Redis Cluster.
 public struct QueueKeys: Sendable {
     public let queue: String
     /// `cityos:{q:NAME}:` — the prefix of every key of this queue.

@@ -94,8 +94,10 @@ struct JobRunner: Sendable {
             // Lost the claim: the run was interrupted by a shutdown, or superseded, and that stands.
             guard let claimed = running.claim(id, token: token) else { return }
             if let failure {
-                // Past its deadline, cancelled: a timeout, whatever the cancellation made it throw.
-                let reason = claimed.overdue ? JobFailure.timedOut(claimed.timeout) : failure
+                // Past its deadline, cancelled: a timeout, whatever the cancellation made it throw
+                // (unless it failed for good: that reason stands).
+                let permanent = (failure as? JobFailure)?.isPermanent ?? false
+                let reason = claimed.overdue && !permanent ? JobFailure.timedOut(claimed.timeout) : failure
                 await recordFailure(header: header, payload: payload, failure: reason, policy: handler.options.retry)
             } else {
                 if claimed.overdue {
@@ -111,13 +113,15 @@ struct JobRunner: Sendable {
         running.attach(id: id, task: task)
     }
 
-    /// A run shutdown's grace period ended on after it was past its deadline: it counts as a failed
-    /// attempt (returned to its queue as interrupted, a job that always times out would run again
-    /// at every restart, its attempts never used up). Its slot is the caller's.
-    func timedOutAtShutdown(_ entry: RunningJobs.Entry) async {
+    /// A run past its deadline that was given up on (``RunningJobs/claimAbandoned(now:)``), or that
+    /// shutdown's grace period ended on: it counts as a failed attempt (returned to its queue as
+    /// interrupted, a job that always times out would run again at every restart, its attempts never
+    /// used up). Frees its lane and gives back its slot.
+    func abandoned(_ entry: RunningJobs.Entry) async {
         if let lane = entry.lane { suspects.free(lane) }
         await recordFailure(header: entry.header, payload: entry.payload,
                             failure: JobFailure.timedOut(entry.timeout), policy: entry.policy)
+        slots.release()
     }
 
     private func finishDetached(_ envelope: JobEnvelope, failure: JobFailure) {

@@ -52,7 +52,7 @@ final class OutcomeRecorder: Sendable {
     /// in-flight entry (a retry or a dead letter while the new run goes on, so a third run). It is
     /// dropped: an ack not yet sent at once, a failed attempt's write at its next try.
     func fetchedAgain(_ ids: [String]) {
-        let again = held.intersection(ids)
+        let again = unwritten.withLock { held in Set(ids.filter { held[$0] != nil }) }
         guard !again.isEmpty else { return }
         let droppedAcks = pending.withLock { pending -> [String] in
             var dropped: [String] = []

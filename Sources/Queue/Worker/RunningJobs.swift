@@ -41,7 +41,10 @@ final class RunningJobs: Sendable {
     func register(header: JobEnvelope.Header, payload: [UInt8], policy: RetryPolicy, timeout: Duration,
                   lane: UInt64? = nil) -> (token: UInt64, superseded: Entry?) {
         let token = tokens.add(1, ordering: .relaxed).newValue
-        let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: .now + timeout,
+        // A suspect's timeout counts from ``startClock(id:token:)``, once its mark is written: a
+        // deadline passing while the mark is retried would cancel a run that has not started.
+        let deadline: ContinuousClock.Instant = lane == nil ? .now + timeout : .now + .seconds(365 * 86_400)
+        let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: deadline,
                           startedAt: Clock.nowMillis(), token: token, lane: lane)
         let superseded = entries.withLock { $0.updateValue(entry, forKey: header.id) }
         superseded?.task?.cancel()
@@ -94,6 +97,18 @@ final class RunningJobs: Sendable {
         }
         for entry in late { entry.task?.cancel() }
         return late
+    }
+
+    /// Claims every overdue run that has not returned its timeout, or `grace` if longer, past its
+    /// deadline: a handler that never returns (a wait nothing resumes, a call without a timeout of
+    /// its own) would otherwise hold its slot, and a suspect the lane, for ever. Its late return
+    /// claims nothing.
+    func claimAbandoned(now: ContinuousClock.Instant, grace: Duration) -> [Entry] {
+        entries.withLock { e -> [Entry] in
+            let gone = e.values.filter { $0.overdue && $0.deadline + max($0.timeout, grace) <= now }
+            for entry in gone { e.removeValue(forKey: entry.header.id) }
+            return gone
+        }
     }
 
     /// Claims every running job, cancelling its task (the end of a shutdown's grace period).

@@ -25,6 +25,10 @@ public struct WorkerConfiguration: Sendable {
     /// dead letter instead of going back in line: a job that crashes or exhausts its process would
     /// otherwise kill every worker in turn, for ever.
     public var crashLimit: Int = 3
+    /// A run past its timeout whose handler, deaf to the cancellation, has not returned this long
+    /// (or its own timeout, if longer) after the deadline is given up on: its slot is given back and
+    /// the job retried (it may then run twice). Until then it holds its slot and its job.
+    public var abandonGrace: Duration = .seconds(30)
 
     public init(queues: [(name: String, weight: Int)] = [("default", 1)], concurrency: Int = 32,
                 fetchBatch: Int = 100, heartbeatTTL: Duration = .seconds(5), shutdownGrace: Duration = .seconds(25),

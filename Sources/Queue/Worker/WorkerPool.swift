@@ -209,6 +209,14 @@ public final class WorkerPool: Sendable {
                 logger.warning("job past its timeout: cancelled; retried once its handler returns", metadata: [
                     "job_id": "\(entry.header.id)", "kind": "\(entry.header.kind)", "timeout": "\(entry.timeout)"])
             }
+            for entry in running.claimAbandoned(now: .now, grace: configuration.abandonGrace) {
+                logger.error("""
+                    job's handler has not returned long after its timeout: given up on, its slot given back and the job \
+                    retried; if the handler is still working, the job may run twice
+                    """, metadata: ["job_id": "\(entry.header.id)", "kind": "\(entry.header.kind)",
+                                    "timeout": "\(entry.timeout)"])
+                Task { await runner.abandoned(entry) }
+            }
             try? await Task.sleep(for: .milliseconds(100))
         }
     }
@@ -225,10 +233,9 @@ public final class WorkerPool: Sendable {
             group.cancelAll()
         }
         let claimed = running.claimAll()
-        for entry in claimed where entry.overdue {
-            await runner.timedOutAtShutdown(entry)
-            slots.release()
-        }
+        // Not awaited: with Redis away a write is tried until the recorder closes, and the shutdown
+        // must go on. Unwritten, the job is returned with the leftovers (or recovered).
+        for entry in claimed where entry.overdue { Task { await runner.abandoned(entry) } }
         let interrupted = claimed.filter { !$0.overdue }
         guard !interrupted.isEmpty else { return }
         let byQueue = Dictionary(grouping: interrupted, by: { $0.header.queue })
