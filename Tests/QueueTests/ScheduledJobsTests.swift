@@ -122,4 +122,32 @@ final class ScheduledJobsTests: XCTestCase {
         XCTAssertEqual(after?.delayed, 1, "the one due in a minute stays")
         try await harness.clean()
     }
+
+    /// Promotion reads the tenant from the envelope's head as the platform writes it, and decodes
+    /// the envelope only when the head is another (another writer's key order): each job lands in
+    /// its tenant's ready list either way, and a job with no tenant in the `_` list.
+    func testPromotionPutsEachJobInItsTenantsListHoweverItsEnvelopeIsWritten() async throws {
+        let harness = try QueueHarness()
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        let far = Clock.nowMillis() + 3_600_000
+        let acme = harness.client.makeEnvelope(kind: NoopJob.kind, args: .object(["big": .string(String(repeating: "x", count: 100_000))]),
+                                               options: .init(tenant: "acme-1", runAtMillis: far))
+        let none = harness.client.makeEnvelope(kind: NoopJob.kind, args: .object([:]), options: .init(runAtMillis: far))
+        _ = try await harness.client.enqueueBatch([acme, none])
+        let other = "other-writer-" + UUID().uuidString
+        try await harness.redis.send("HSET", .string(keys.jobs), .string(other),
+                                     .string(#"{"kind":"diag.noop","tenant":"beta","id":"\#(other)","queue":"default","args":{}}"#))
+        for id in [acme.id, none.id, other] {
+            try await harness.redis.send("ZADD", .string(keys.schedule), "1", .string(id))
+        }
+        let promoter = Promoter(redis: harness.redis, queues: ["default"], namespace: harness.namespace, interval: .seconds(1),
+                                logger: TestEnvironment.logger)
+        let moved = try await promoter.promoteDue()
+        XCTAssertEqual(moved, [3])
+        for (tenant, id) in [("acme-1", acme.id), ("_", none.id), ("beta", other)] {
+            let listed = try await harness.redis.send("LRANGE", .string(keys.prefix + "t:" + tenant), 0, -1).array?.compactMap(\.string)
+            XCTAssertEqual(listed, [id], "tenant \(tenant)")
+        }
+        try await harness.clean()
+    }
 }

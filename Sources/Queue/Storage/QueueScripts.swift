@@ -363,9 +363,19 @@ enum QueueScripts {
       redis.call('ZREM', KEYS[1], id)
       local payload = redis.call('HGET', KEYS[2], id)
       if payload then
-        local ok, env = pcall(cjson.decode, payload)
-        local t = '_'
-        if ok and type(env) == 'table' and type(env.tenant) == 'string' and env.tenant ~= '' then t = env.tenant end
+        -- The tenant from the envelope's head, as `JobEnvelope.encoded` writes it; decoding the
+        -- whole envelope (a webhook's body up to 1 MiB) for it would hold Redis for every retry.
+        -- Anything else (a tenant with other characters, another writer) is decoded.
+        local t = string.match(payload, '^{"id":"[^"\\\\]*","kind":"[^"\\\\]*","queue":"[^"\\\\]*","tenant":"([%w%-_%.:]+)","args":')
+        if not t then
+          if string.match(payload, '^{"id":"[^"\\\\]*","kind":"[^"\\\\]*","queue":"[^"\\\\]*","tenant":null,"args":') then
+            t = '_'
+          else
+            local ok, env = pcall(cjson.decode, payload)
+            t = '_'
+            if ok and type(env) == 'table' and type(env.tenant) == 'string' and env.tenant ~= '' then t = env.tenant end
+          end
+        end
         make_ready(prefix, KEYS[3], t, id, false)
         n = n + 1
       end
