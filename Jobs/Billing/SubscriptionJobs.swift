@@ -156,7 +156,8 @@ public struct SubscriptionCreateJob: JobHandler {
 /// flight: a change is measured against the plan the subscription will be on once that invoice is
 /// paid, so changing back to that plan clears the change, and changing back to the plan before it
 /// takes effect at the period after.
-/// A new payment method is used from the next attempt on (e.g. after a decline). `cancel` ends the
+/// A new payment method is used from the next attempt on (e.g. after a decline); an open invoice
+/// dunning gave up on (its last attempt declined, none left) gets one more attempt. `cancel` ends the
 /// subscription now: no further invoices, and an open invoice is not retried (`uncollectible`).
 public struct SubscriptionUpdateJob: JobHandler {
     public struct Arguments: Codable, Sendable {
@@ -223,15 +224,16 @@ public struct SubscriptionUpdateJob: JobHandler {
                 try await connection.query("""
                     UPDATE subscriptions SET payment_method = \(method), updated_at = now() WHERE id = \(arguments.subscriptionID)
                     """, logger: logger)
-                // An open invoice dunning gave up on (`final_action: past_due`: no attempt left, none
-                // under way) is chased once more with the new method, by the next `payments.retry`:
-                // nothing else would ever collect it.
+                // An open invoice dunning gave up on (`final_action: past_due`: no attempt left, its
+                // last one declined) is chased once more with the new method, by the next
+                // `payments.retry`: nothing else would ever collect it. (Not one whose last attempt
+                // Stripe refused for the platform's setup: that waits for an operator.)
                 try await connection.query("""
                     UPDATE invoices i SET next_attempt_at = \(now), updated_at = now()
                     WHERE i.subscription_id = \(arguments.subscriptionID) AND i.status = 'open' AND i.next_attempt_at IS NULL
                       AND i.attempt_count > 0
-                      AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.tenant_id = i.tenant_id AND a.invoice_id = i.id
-                                      AND a.attempt = i.attempt_count AND a.status = 'pending')
+                      AND EXISTS (SELECT 1 FROM payment_attempts a WHERE a.tenant_id = i.tenant_id AND a.invoice_id = i.id
+                                  AND a.attempt = i.attempt_count AND a.status = 'failed')
                     """, logger: logger)
             }
             if arguments.cancel == true, status != "canceled" {

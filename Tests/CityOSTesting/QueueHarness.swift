@@ -37,7 +37,7 @@ public final class QueueHarness: Sendable {
     /// A worker pool in this process, recording its events in `events`.
     public func makePool(queues: [(name: String, weight: Int)] = [("default", 1)], concurrency: Int = 8,
                          grace: Duration = .seconds(5), heartbeatTTL: Duration = .seconds(2),
-                         deadLetterCap: Int = 1000, abandonGrace: Duration = .seconds(30)) -> WorkerPool {
+                         deadLetterCap: Int = 1000, abandonGrace: Duration = .seconds(900)) -> WorkerPool {
         var configuration = WorkerConfiguration(queues: queues, concurrency: concurrency, heartbeatTTL: heartbeatTTL,
                                                 shutdownGrace: grace, deadLetterCap: deadLetterCap,
                                                 promoteInterval: .milliseconds(50), namespace: namespace)

@@ -56,6 +56,19 @@ final class IdleConnectionTests: XCTestCase {
         }
     }
 
+    /// An answer written before its request's body came (a 401 for a missing token) and the body
+    /// read after it leave nothing owed: the connection is idle, and closed at the timeout.
+    func testARequestAnsweredBeforeItsBodyCameLeavesTheConnectionIdle() async throws {
+        harness = try await IngressHarness.start(idleTimeoutSeconds: 0.5)
+        let connection = try RawHTTP.Connection(port: harness.port)
+        try connection.write(Array("POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n".utf8))
+        let answer = try connection.read(responses: 1)
+        XCTAssertEqual(answer.first?.status, 401, answer.first?.body ?? "")
+        try connection.write(Array("{}".utf8))
+        let closedAfter = try connection.awaitClose(seconds: 10)
+        XCTAssertLessThan(closedAfter, 5, "idle once the late body was read")
+    }
+
     func testDeliveriesKeepTheirConnectionOpenAndItClosesOnceTheyStop() async throws {
         harness = try await IngressHarness.start(idleTimeoutSeconds: 0.5)
         let connection = try RawHTTP.Connection(port: harness.port)

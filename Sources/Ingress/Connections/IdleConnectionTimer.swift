@@ -21,15 +21,18 @@ final class IdleConnectionTimer: ChannelDuplexHandler, RemovableChannelHandler {
     private let timeout: TimeAmount
     private var lastActivity = NIODeadline.now()
     private var check: Scheduled<Void>?
-    /// Requests the router has read and not finished answering (``RequestsInProgress``).
+    /// Requests the router has read whole, less the answers it has written (``RequestsInProgress``):
+    /// above zero, an answer is owed.
     private var inProgress = 0
 
     /// The router read a whole request (on the channel's event loop).
     func requestStarted() { inProgress += 1 }
 
-    /// The router wrote the end of an answer; the idle time counts from now.
+    /// The router wrote the end of an answer; the idle time counts from now. Signed: an answer
+    /// written before its request's end was read (a 401 or 413 sent before the body came) counts
+    /// down first, and the end read later brings the count back, not above, zero.
     func requestAnswered() {
-        inProgress = max(0, inProgress - 1)
+        inProgress -= 1
         lastActivity = .now()
     }
 

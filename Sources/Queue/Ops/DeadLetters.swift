@@ -85,8 +85,6 @@ public struct DeadLetters: Sendable {
     struct Match {
         let id: String
         let diedAt: Int64
-        /// The letter as the filter saw it: a bulk delete removes it only if it is still this one.
-        let payload: [UInt8]
     }
 
     /// Dead letters, newest first, from `offset` or right after the cursor `after`; with a filter,
@@ -126,20 +124,31 @@ public struct DeadLetters: Sendable {
     /// that dies meanwhile is not taken, nor one seen twice), their payloads read 100 at a time
     /// and only their ids kept, so that a filter over the whole cap holds one chunk at a time.
     func matching(queue: String, filter: Filter) async throws -> [Match] {
+        var found: [Match] = []
+        try await forEachMatchingChunk(queue: queue, filter: filter) { chunk in
+            found += chunk.map { Match(id: $0.id, diedAt: $0.diedAt) }
+        }
+        return found
+    }
+
+    /// Hands `body` the letters `filter` takes, with their payloads as read, 100 letters read at a
+    /// time (a bulk delete compares each with what it deletes, holding one chunk at a time).
+    private func forEachMatchingChunk(queue: String, filter: Filter,
+                                      _ body: ([(id: String, diedAt: Int64, payload: [UInt8])]) async throws -> Void) async throws {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let scored = TimedJobPage.scored(
             try await redis.send("ZRANGE", .string(keys.dead), 0, -1, "REV", "WITHSCORES").unwrapped().array ?? [])
-        var found: [Match] = []
         for start in stride(from: 0, to: scored.count, by: 100) {
             let chunk = scored[start..<min(scored.count, start + 100)]
             let payloads = try await redis.send(RedisCommand("HMGET", [.string(keys.deadJobs)] + chunk.map { .string($0.id) }))
                 .unwrapped().array ?? []
+            var matched: [(id: String, diedAt: Int64, payload: [UInt8])] = []
             for (item, payload) in zip(chunk, payloads) {
                 guard let bytes = payload.bytes else { continue }   // replayed or deleted meanwhile
-                if filter.matches(payload: bytes) { found.append(Match(id: item.id, diedAt: item.at, payload: bytes)) }
+                if filter.matches(payload: bytes) { matched.append((item.id, item.at, bytes)) }
             }
+            if !matched.isEmpty { try await body(matched) }
         }
-        return found
     }
 
     /// One dead letter by id.
@@ -276,10 +285,12 @@ public struct DeadLetters: Sendable {
             // Each letter only as the filter saw it: one replayed meanwhile that died again of
             // something else is not the one asked for.
             var count = 0
-            for match in try await matching(queue: queue, filter: filter) {
-                let deleted = try await redis.run(QueueScripts.deleteDead, keys: [.string(keys.dead), .string(keys.deadJobs)],
-                                                  arguments: [.string(match.id), .raw(match.payload)])
-                if deleted.int == 1 { count += 1 }
+            try await forEachMatchingChunk(queue: queue, filter: filter) { chunk in
+                for letter in chunk {
+                    let deleted = try await redis.run(QueueScripts.deleteDead, keys: [.string(keys.dead), .string(keys.deadJobs)],
+                                                      arguments: [.string(letter.id), .raw(letter.payload)])
+                    if deleted.int == 1 { count += 1 }
+                }
             }
             return count
         }

@@ -113,12 +113,12 @@ struct JobRunner: Sendable {
         running.attach(id: id, task: task)
     }
 
-    /// A run past its deadline that was given up on (``RunningJobs/claimAbandoned(now:)``), or that
-    /// shutdown's grace period ended on: it counts as a failed attempt (returned to its queue as
+    /// A run past its deadline that was given up on (``RunningJobs/claimAbandoned(now:grace:)``), or
+    /// that shutdown's grace period ended on: it counts as a failed attempt (returned to its queue as
     /// interrupted, a job that always times out would run again at every restart, its attempts never
-    /// used up). Frees its lane and gives back its slot.
+    /// used up). Gives back its slot. A suspect's lane stays held until its handler returns (its run
+    /// frees it): while the handler runs it may still be what kills the process.
     func abandoned(_ entry: RunningJobs.Entry) async {
-        if let lane = entry.lane { suspects.free(lane) }
         await recordFailure(header: entry.header, payload: entry.payload,
                             failure: JobFailure.timedOut(entry.timeout), policy: entry.policy)
         slots.release()

@@ -5,7 +5,9 @@ import Synchronization
 /// whoever claims first decides. A run past its deadline is cancelled and marked overdue, but
 /// keeps its entry (and so its slot, its lane and its place in the process's in-flight hash) until
 /// its handler returns: a handler deaf to cancellation (a PostgreSQL query runs to its own timeout)
-/// would otherwise run on while its retry started, two runs of one job at once. A run claims with
+/// would otherwise run on while its retry started, two runs of one job at once. One that has not
+/// returned long after (``claimAbandoned(now:grace:)``) is given up on, so that a handler that never
+/// returns does not hold its slot for ever. A run claims with
 /// the token `register` gave it: a run superseded (the job fetched again after this process was
 /// taken for dead) must not claim the entry of the job's next run.
 final class RunningJobs: Sendable {

@@ -27,8 +27,9 @@ public struct WorkerConfiguration: Sendable {
     public var crashLimit: Int = 3
     /// A run past its timeout whose handler, deaf to the cancellation, has not returned this long
     /// (or its own timeout, if longer) after the deadline is given up on: its slot is given back and
-    /// the job retried (it may then run twice). Until then it holds its slot and its job.
-    public var abandonGrace: Duration = .seconds(30)
+    /// the job retried (it may then run twice). Until then it holds its slot and its job. 15 minutes,
+    /// PostgreSQL's `statement_timeout` by default: a query that ignored the cancellation has ended by then.
+    public var abandonGrace: Duration = .seconds(900)
 
     public init(queues: [(name: String, weight: Int)] = [("default", 1)], concurrency: Int = 32,
                 fetchBatch: Int = 100, heartbeatTTL: Duration = .seconds(5), shutdownGrace: Duration = .seconds(25),

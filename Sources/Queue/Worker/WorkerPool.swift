@@ -202,11 +202,12 @@ public final class WorkerPool: Sendable {
     // MARK: Timeouts and shutdown
 
     /// Cancels each run past its deadline. Its outcome (a timeout) is recorded when its handler
-    /// returns; until then it holds its slot, so that its retry never runs beside it.
+    /// returns; until then it holds its slot, so that its retry never runs beside it, unless it is
+    /// given up on (``WorkerConfiguration/abandonGrace`` later).
     private func watchTimeouts() async {
         while !Task.isCancelled {
             for entry in running.markOverdue(now: .now) {
-                logger.warning("job past its timeout: cancelled; retried once its handler returns", metadata: [
+                logger.warning("job past its timeout: cancelled; retried once its handler returns (or is given up on)", metadata: [
                     "job_id": "\(entry.header.id)", "kind": "\(entry.header.kind)", "timeout": "\(entry.timeout)"])
             }
             for entry in running.claimAbandoned(now: .now, grace: configuration.abandonGrace) {
@@ -233,9 +234,7 @@ public final class WorkerPool: Sendable {
             group.cancelAll()
         }
         let claimed = running.claimAll()
-        // Not awaited: with Redis away a write is tried until the recorder closes, and the shutdown
-        // must go on. Unwritten, the job is returned with the leftovers (or recovered).
-        for entry in claimed where entry.overdue { Task { await runner.abandoned(entry) } }
+        await recordTimeouts(claimed.filter(\.overdue))
         let interrupted = claimed.filter { !$0.overdue }
         guard !interrupted.isEmpty else { return }
         let byQueue = Dictionary(grouping: interrupted, by: { $0.header.queue })
@@ -250,6 +249,27 @@ public final class WorkerPool: Sendable {
                 observer?(.interrupted(entry.header))
                 slots.release()
             }
+        }
+    }
+
+    /// Records the timeouts of runs shutdown's grace period ended on, waiting for them at most
+    /// ``OutcomeRecorder/lastAcksPatience``: with Redis away a write is tried until the recorder
+    /// closes, and the shutdown must go on. One unwritten then is returned with the leftovers.
+    private func recordTimeouts(_ overdue: [RunningJobs.Entry]) async {
+        guard !overdue.isEmpty else { return }
+        let (runner, recorder) = (self.runner, self.recorder)
+        await withTaskGroup(of: Bool.self) { group in
+            for entry in overdue { group.addTask { await runner.abandoned(entry); return true } }
+            group.addTask {
+                try? await Task.sleep(for: OutcomeRecorder.lastAcksPatience)
+                if !Task.isCancelled { recorder.close() }   // the writes give up at their next try
+                return false
+            }
+            var left = overdue.count
+            while left > 0, let written = await group.next() {
+                if written { left -= 1 }
+            }
+            group.cancelAll()
         }
     }
 
