@@ -163,10 +163,7 @@ final class WebhookFastPathTests: XCTestCase {
 
     func testAChunkedDeliveryHandsTheRestOfTheConnectionToTheRouter() async throws {
         harness = try await IngressHarness.start()
-        let body = Signer.stripeEvent(id: "evt_chunked")
-        var chunked = Array("POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n".utf8)
-        chunked += Array("Stripe-Signature: \(Signer.timestamped(body, secret: "whsec_stripe_test"))\r\n\r\n".utf8)
-        chunked += Array("\(String(body.count, radix: 16))\r\n".utf8) + body + Array("\r\n0\r\n\r\n".utf8)
+        let chunked = Self.chunkedDelivery("evt_chunked")
         let answers = try RawHTTP.exchange(port: harness.port, chunked + signed("evt_after_chunked"), responses: 2)
 
         XCTAssertEqual(answers.map(\.status), [202, 202], answers.map(\.body).joined(separator: "\n"))
@@ -196,10 +193,7 @@ final class WebhookFastPathTests: XCTestCase {
     /// not hex) is the client's mistake: 400 with the JSON error, not a 500, and nothing stored.
     func testAChunkedBodyThatIsNotValidHTTPIsA400() async throws {
         harness = try await IngressHarness.start()
-        let body = Signer.stripeEvent(id: "evt_bad_chunk")
-        var chunked = Array("POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n".utf8)
-        chunked += Array("Stripe-Signature: \(Signer.timestamped(body, secret: "whsec_stripe_test"))\r\n\r\n".utf8)
-        chunked += Array("zz\r\n".utf8) + body + Array("\r\n0\r\n\r\n".utf8)
+        let chunked = Self.chunkedDelivery("evt_bad_chunk", chunkSize: "zz")
         let answers = try RawHTTP.exchange(port: harness.port, chunked, responses: 1)
 
         XCTAssertEqual(answers.first?.status, 400, answers.first?.body ?? "")
@@ -389,5 +383,15 @@ final class WebhookFastPathTests: XCTestCase {
         let answeredByRouter = try await answeredCount(path: "router")
         XCTAssertEqual(answeredOnLoop, 0)
         XCTAssertEqual(answeredByRouter, 1)
+    }
+
+    /// A signed Stripe delivery with a chunked body of one chunk, whose size line is `chunkSize`
+    /// (the body's length in hex when nil).
+    private static func chunkedDelivery(_ id: String, chunkSize: String? = nil) -> [UInt8] {
+        let body = Signer.stripeEvent(id: id)
+        var chunked = Array("POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n".utf8)
+        chunked += Array("Stripe-Signature: \(Signer.timestamped(body, secret: "whsec_stripe_test"))\r\n\r\n".utf8)
+        chunked += Array("\(chunkSize ?? String(body.count, radix: 16))\r\n".utf8) + body + Array("\r\n0\r\n\r\n".utf8)
+        return chunked
     }
 }

@@ -151,20 +151,7 @@ final class StripeEventTests: XCTestCase {
 
     func testTransferEventsReconcileThePayoutOnceAndAReversalNeedsAnOperator() async throws {
         try await DispatchWorld.run { world in
-            let tenant = try await world.makeTenant()
-            let account = "acct_" + UUID().uuidString.prefix(12).lowercased()
-            let vendor = try await world.makeVendor(tenant, account: account, payoutsEnabled: true)
-            let payout = UUID()
-            try await world.app.withTenant(tenant) { connection in
-                try await connection.query("""
-                    INSERT INTO payouts (tenant_id, id, vendor_id, amount, currency, destination)
-                    VALUES (\(tenant), \(payout), \(vendor), 4200, 'USD', \(account))
-                    """, logger: DispatchWorld.logger)
-            }
-            let transfer: [String: Any] = [
-                "id": "tr_" + UUID().uuidString.prefix(10), "object": "transfer", "amount": 4200, "currency": "usd",
-                "destination": account, "reversed": false, "amount_reversed": 0,
-                "metadata": ["payout_id": payout.uuidString.lowercased(), "tenant_id": tenant.uuidString.lowercased()]]
+            let (tenant, payout, transfer) = try await Self.pendingPayoutOf4200(world)
             let created = Self.event("transfer.created", object: transfer)
             try await world.post(.stripe, created)
             try await world.settled("stripe", try XCTUnwrap(created["id"] as? String), as: "processed")
@@ -196,20 +183,7 @@ final class StripeEventTests: XCTestCase {
     /// carrying the payout's id fail the event for an operator, and the payout stays pending.
     func testATransferThatFailedOrWentElsewhereDoesNotBookThePayoutPaid() async throws {
         try await DispatchWorld.run { world in
-            let tenant = try await world.makeTenant()
-            let account = "acct_" + UUID().uuidString.prefix(12).lowercased()
-            let vendor = try await world.makeVendor(tenant, account: account, payoutsEnabled: true)
-            let payout = UUID()
-            try await world.app.withTenant(tenant) { connection in
-                try await connection.query("""
-                    INSERT INTO payouts (tenant_id, id, vendor_id, amount, currency, destination)
-                    VALUES (\(tenant), \(payout), \(vendor), 4200, 'USD', \(account))
-                    """, logger: DispatchWorld.logger)
-            }
-            let transfer: [String: Any] = [
-                "id": "tr_" + UUID().uuidString.prefix(10), "object": "transfer", "amount": 4200, "currency": "usd",
-                "destination": account, "reversed": false, "amount_reversed": 0,
-                "metadata": ["payout_id": payout.uuidString.lowercased(), "tenant_id": tenant.uuidString.lowercased()]]
+            let (tenant, payout, transfer) = try await Self.pendingPayoutOf4200(world)
             let failedTransfer = Self.event("transfer.failed", object: transfer)
             try await world.post(.stripe, failedTransfer)
             let failed = try await world.settled("stripe", try XCTUnwrap(failedTransfer["id"] as? String), as: "failed")
@@ -231,5 +205,24 @@ final class StripeEventTests: XCTestCase {
                 """, as: Int64.self)
             XCTAssertEqual(booked, [], "no ledger entry")
         }
+    }
+
+    /// A tenant whose vendor has a payout of 4,200 pending, and the transfer Stripe would make for it.
+    private static func pendingPayoutOf4200(_ world: DispatchWorld) async throws -> (tenant: UUID, payout: UUID, transfer: [String: Any]) {
+        let tenant = try await world.makeTenant()
+        let account = "acct_" + UUID().uuidString.prefix(12).lowercased()
+        let vendor = try await world.makeVendor(tenant, account: account, payoutsEnabled: true)
+        let payout = UUID()
+        try await world.app.withTenant(tenant) { connection in
+            try await connection.query("""
+                INSERT INTO payouts (tenant_id, id, vendor_id, amount, currency, destination)
+                VALUES (\(tenant), \(payout), \(vendor), 4200, 'USD', \(account))
+                """, logger: DispatchWorld.logger)
+        }
+        let transfer: [String: Any] = [
+            "id": "tr_" + UUID().uuidString.prefix(10), "object": "transfer", "amount": 4200, "currency": "usd",
+            "destination": account, "reversed": false, "amount_reversed": 0,
+            "metadata": ["payout_id": payout.uuidString.lowercased(), "tenant_id": tenant.uuidString.lowercased()]]
+        return (tenant, payout, transfer)
     }
 }
