@@ -19,6 +19,8 @@ public final class WorkerPool: Sendable {
     private let wakeConnection = Mutex<RedisConnection?>(nil)
 
     private let observer: JobObserver?
+    /// This process's heartbeat key, which every fetch checks.
+    private let processKey: String
 
     public init(redis: RedisClient, registry: JobRegistry, configuration: WorkerConfiguration,
                 metrics: WorkerMetrics = WorkerMetrics(), logger: Logger, observer: JobObserver? = nil) {
@@ -26,6 +28,7 @@ public final class WorkerPool: Sendable {
         var logger = logger
         logger[metadataKey: "process"] = "\(configuration.processID)"
         self.configuration = configuration
+        self.processKey = GlobalKeys(namespace: configuration.namespace).process(configuration.processID)
         self.metrics = metrics
         self.redis = redis
         self.logger = logger
@@ -153,8 +156,7 @@ public final class WorkerPool: Sendable {
             let reply = try await redis.run(
                 QueueScripts.fetch,
                 keys: [.string(keys.ring), .string(keys.jobs), .string(keys.inflight(configuration.processID)),
-                       .string(keys.wake), .string(keys.paused),
-                       .string(GlobalKeys(namespace: configuration.namespace).process(configuration.processID))],
+                       .string(keys.wake), .string(keys.paused), .string(processKey)],
                 arguments: [.string(keys.prefix), .int(count)])
             let items = reply.array ?? []
             guard items.count >= 2 else { continue }
