@@ -78,13 +78,13 @@ final class OutcomeWriteTests: XCTestCase {
         let recorder = OutcomeRecorder(redis: unreachable, processID: "p-test", namespace: "test-stale-outcome",
                                        deadLetterCap: 10, metrics: WorkerMetrics(), logger: TestEnvironment.logger)
         let envelope = JobEnvelope(kind: NoopJob.kind, queue: "default", maxAttempts: 3)
-        let old = Task { await recorder.retry(envelope, dueMillis: Clock.nowMillis(), logger: TestEnvironment.logger) }
+        let old = Task { await recorder.retry(envelope, dueMillis: Clock.nowMillis(), lease: Lease(1), logger: TestEnvironment.logger) }
         try await eventually("the old run's write to be under way") { recorder.held.contains(envelope.id) }
         recorder.fetchedAgain([envelope.id, "another-job"])
         let oldWritten = await old.value
         XCTAssertFalse(oldWritten, "the stale write stopped without writing")
 
-        let new = Task { await recorder.retry(envelope, dueMillis: Clock.nowMillis(), logger: TestEnvironment.logger) }
+        let new = Task { await recorder.retry(envelope, dueMillis: Clock.nowMillis(), lease: Lease(1), logger: TestEnvironment.logger) }
         try await eventually("the new run's write to be under way") { recorder.held.contains(envelope.id) }
         // Given several tries' time (100, 200, 400 ms): it must still be trying, not dropped.
         try await Task.sleep(for: .milliseconds(800))

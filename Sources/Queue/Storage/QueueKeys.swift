@@ -21,7 +21,8 @@ public struct QueueKeys: Sendable {
     public var ring: String { prefix + "ring" }
     /// List of one tenant's ready job ids, oldest first.
     public func tenantList(_ tenant: String) -> String { prefix + "t:" + tenant }
-    /// Hash: job id → tenant, the jobs one worker process holds.
+    /// Hash: job id → `TENANT:LEASE`, the jobs one worker process holds and the fetch that took
+    /// each (`Lease`).
     public func inflight(_ process: String) -> String { prefix + "inflight:" + process }
     /// Sorted set: job id scored by due time (ms): retries and delayed jobs.
     public var schedule: String { prefix + "schedule" }
@@ -45,6 +46,27 @@ public struct QueueKeys: Sendable {
     public var paused: String { prefix + "paused" }
     /// Idempotency keys: key → the first job's id, with a time to live.
     public var uniquePrefix: String { prefix + "uniq:" }
+}
+
+/// Which fetch took a job: each of a worker process's fetches has a lease of its own, kept with
+/// the job in the process's in-flight hash (`QueueScripts.leaseHelpers`), and a run's outcome is
+/// written only while the job is still held under its lease. A job put back in line while the
+/// process ran it (taken for dead) and fetched again by the same process has a new one: an outcome
+/// of its earlier run still on its way to Redis then changes nothing.
+public struct Lease: Sendable, Hashable {
+    public let value: UInt64
+    public init(_ value: UInt64) { self.value = value }
+
+    var argument: RedisArgument { .string(String(value)) }
+
+    /// The tenant in an in-flight hash's value (`TENANT:LEASE`, or a bare `TENANT` an earlier build
+    /// wrote); tenants have no ':' (`KeyName`).
+    static func tenant(of held: String) -> String {
+        guard let colon = held.utf8.lastIndex(of: UInt8(ascii: ":")) else { return held }
+        let digits = held.utf8[held.utf8.index(after: colon)...]
+        guard !digits.isEmpty, digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return held }
+        return String(held[..<colon])
+    }
 }
 
 /// Keys shared by all queues.

@@ -20,6 +20,26 @@ enum QueueScripts {
     end
     """
 
+    /// Shared Lua for the in-flight hashes, whose values are `TENANT:LEASE` (`fetch` writes them; a
+    /// bare `TENANT` is an entry an earlier build wrote). The lease names the fetch that took the
+    /// job: a job put back in line while this process ran it (taken for dead) and fetched again by
+    /// the same process has a new lease, so an outcome of the earlier run, still on its way to Redis,
+    /// finds the entry no longer its own and changes nothing.
+    /// Begins and ends with a line break, to be put between other Lua.
+    static let leaseHelpers = """
+
+    local function tenant_of(held)
+      return string.match(held, '^(.*):%d+$') or held
+    end
+    local function holds(inflight, id, lease)
+      local held = redis.call('HGET', inflight, id)
+      if not held then return false end
+      local own = string.match(held, ':(%d+)$')
+      return own == nil or own == lease
+    end
+
+    """
+
     /// ENQUEUE — KEYS: jobs, ring, schedule, stats, wake, queues-set.
     /// ARGV: prefix, queue, now, then per job: id, tenant, due (0 = now), unique key ("" = none),
     /// unique ttl seconds, payload. Returns per job: {id, 1 if new | 0 if it already existed}.
@@ -72,7 +92,8 @@ enum QueueScripts {
     """)
 
     /// FETCH — KEYS: ring, jobs, inflight (this process), wake, paused, and (optional) this
-    /// process's heartbeat key. ARGV: prefix, count.
+    /// process's heartbeat key. ARGV: prefix, count, and (optional) the fetch's lease, which each
+    /// in-flight entry keeps (`leaseHelpers`).
     /// Takes up to `count` ready jobs, visiting tenants round robin (each turn takes a fair
     /// share), and moves their ids into this process's in-flight hash in the same step; takes
     /// nothing from a paused queue (`QueuePause`), nor for a process whose heartbeat key is gone:
@@ -83,6 +104,8 @@ enum QueueScripts {
     static let fetch = RedisScript(name: "fetch", source: """
     local prefix, want = ARGV[1], tonumber(ARGV[2])
     local ring, jobs, inflight = KEYS[1], KEYS[2], KEYS[3]
+    local lease = ''
+    if ARGV[3] then lease = ':' .. ARGV[3] end
     if redis.call('EXISTS', KEYS[5]) == 1 then return {} end
     if KEYS[6] and redis.call('EXISTS', KEYS[6]) == 0 then return {} end
     local tenants = redis.call('LLEN', ring)
@@ -97,7 +120,7 @@ enum QueueScripts {
       local ids = redis.call('LPOP', key, math.min(share, want - got))
       if ids then
         local pairs_ = {}
-        for _, id in ipairs(ids) do pairs_[#pairs_+1] = id; pairs_[#pairs_+1] = t end
+        for _, id in ipairs(ids) do pairs_[#pairs_+1] = id; pairs_[#pairs_+1] = t .. lease end
         redis.call('HSET', inflight, unpack(pairs_))
         local payloads = redis.call('HMGET', jobs, unpack(ids))
         for j, id in ipairs(ids) do
@@ -237,14 +260,16 @@ enum QueueScripts {
     """)
 
     /// ACK — KEYS: inflight, jobs, stats, throughput. ARGV: the current minute (epoch
-    /// minutes), then the job ids that succeeded.
-    /// Removes each job that this process still holds. A job no longer held (a slow process
-    /// whose jobs were already recovered) keeps its stored envelope, so its requeued copy
-    /// still runs: at least once, never zero times. Returns the number acknowledged.
-    static let ack = RedisScript(name: "ack", source: """
+    /// minutes), then per job that succeeded: its id and the lease its run was fetched under.
+    /// Removes each job that this process still holds under that lease. A job no longer held (a
+    /// slow process whose jobs were already recovered, or fetched again since) keeps its stored
+    /// envelope, so its requeued copy still runs: at least once, never zero times. Returns the
+    /// number acknowledged.
+    static let ack = RedisScript(name: "ack", source: leaseHelpers + """
     local n = 0
-    for i = 2, #ARGV do
-      if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
+    for i = 2, #ARGV, 2 do
+      if holds(KEYS[1], ARGV[i], ARGV[i+1]) then
+        redis.call('HDEL', KEYS[1], ARGV[i])
         redis.call('HDEL', KEYS[2], ARGV[i]); n = n + 1
       end
     end
@@ -257,10 +282,12 @@ enum QueueScripts {
     return n
     """)
 
-    /// RETRY — KEYS: inflight, jobs, schedule, stats. ARGV: id, new payload, due (ms).
-    /// Records a failed attempt: the updated envelope waits in the schedule until due.
-    static let retry = RedisScript(name: "retry", source: """
-    if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+    /// RETRY — KEYS: inflight, jobs, schedule, stats. ARGV: id, new payload, due (ms), lease.
+    /// Records a failed attempt of a job this process holds under that lease: the updated
+    /// envelope waits in the schedule until due. Returns 1, or 0 if not held.
+    static let retry = RedisScript(name: "retry", source: leaseHelpers + """
+    if not holds(KEYS[1], ARGV[1], ARGV[4]) then return 0 end
+    redis.call('HDEL', KEYS[1], ARGV[1])
     redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
     redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
     redis.call('HINCRBY', KEYS[4], 'failed', 1)
@@ -293,21 +320,25 @@ enum QueueScripts {
     end
     """
 
-    /// PUT BACK — KEYS: inflight, schedule. ARGV: id, due (ms).
+    /// PUT BACK — KEYS: inflight, schedule. ARGV: id, due (ms), lease.
     /// A job this process took but will not run now (a suspect while its lane is taken) waits in
     /// the schedule until due, as it was: no attempt counted, no payload change. Returns 1 if it
-    /// was held.
-    static let putBack = RedisScript(name: "put_back", source: """
-    if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+    /// was held under that lease.
+    static let putBack = RedisScript(name: "put_back", source: leaseHelpers + """
+    if not holds(KEYS[1], ARGV[1], ARGV[3]) then return 0 end
+    redis.call('HDEL', KEYS[1], ARGV[1])
     redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
     return 1
     """)
 
-    /// BURY — KEYS: inflight, jobs, dead, deadjobs, stats (and, built from `dead`, its `:dropped`). ARGV: id, payload, now, cap.
-    /// Moves a job this process holds to the dead letters with its error history.
-    static let bury = RedisScript(name: "bury", source: deadHelpers + """
+    /// BURY — KEYS: inflight, jobs, dead, deadjobs, stats (and, built from `dead`, its `:dropped`).
+    /// ARGV: id, payload, now, cap, lease.
+    /// Moves a job this process holds under that lease to the dead letters with its error
+    /// history. Returns 1, or 0 if not held.
+    static let bury = RedisScript(name: "bury", source: deadHelpers + leaseHelpers + """
 
-    if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+    if not holds(KEYS[1], ARGV[1], ARGV[5]) then return 0 end
+    redis.call('HDEL', KEYS[1], ARGV[1])
     to_dead(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
     return 1
     """)
@@ -388,20 +419,20 @@ enum QueueScripts {
     /// ARGV: prefix, then job ids to return (none = every job in the hash).
     /// Returns in-flight jobs to the head of their tenant's ready list: after a crash
     /// (recovery) or at shutdown (jobs taken but not run). Returns the count.
-    static let requeue = RedisScript(name: "requeue", source: readyHelpers + """
+    static let requeue = RedisScript(name: "requeue", source: readyHelpers + leaseHelpers + """
 
     local prefix, n = ARGV[1], 0
     local entries = {}
     if #ARGV > 1 then
       for i = 2, #ARGV do
-        local t = redis.call('HGET', KEYS[1], ARGV[i])
-        if t then entries[#entries+1] = ARGV[i]; entries[#entries+1] = t end
+        local held = redis.call('HGET', KEYS[1], ARGV[i])
+        if held then entries[#entries+1] = ARGV[i]; entries[#entries+1] = held end
       end
     else
       entries = redis.call('HGETALL', KEYS[1])
     end
     for i = 1, #entries, 2 do
-      local id, t = entries[i], entries[i+1]
+      local id, t = entries[i], tenant_of(entries[i+1])
       redis.call('HDEL', KEYS[1], id)
       if redis.call('HEXISTS', KEYS[2], id) == 1 then
         make_ready(prefix, KEYS[3], t, id, true)

@@ -45,7 +45,7 @@ struct CrashRecovery: Sendable {
         let held = try await redis.send("HGETALL", .string(keys.inflight(process))).array ?? []
         var entries: [(id: String, tenant: String)] = []
         for pair in stride(from: 0, to: held.count - 1, by: 2) {
-            if let id = held[pair].string, let tenant = held[pair + 1].string { entries.append((id, tenant)) }
+            if let id = held[pair].string, let value = held[pair + 1].string { entries.append((id, Lease.tenant(of: value))) }
         }
         var outcome = Outcome()
         var start = 0

@@ -15,8 +15,9 @@ struct JobRunner: Sendable {
     let observer: JobObserver?
 
     /// Starts the job in a task of its own and returns at once; the slot is given back when
-    /// the job's outcome has been handed to the recorder.
-    func start(id: String, queue: String, payload: [UInt8]) {
+    /// the job's outcome has been handed to the recorder. `lease` is the fetch's that took it: its
+    /// outcome is written under it.
+    func start(id: String, queue: String, payload: [UInt8], lease: Lease) {
         let header: JobEnvelope.Header
         let arguments: Range<Int>
         do {
@@ -24,12 +25,12 @@ struct JobRunner: Sendable {
             header = scan.header
             arguments = scan.arguments
         } catch {
-            finishDetached(Self.poison(id: id, queue: queue, payload: payload), failure: error)
+            finishDetached(Self.poison(id: id, queue: queue, payload: payload), failure: error, lease: lease)
             return
         }
         guard let handler = registry.handler(for: header.kind) else {
             let envelope = (try? JobEnvelope.decode(payload)) ?? Self.poison(id: id, queue: queue, payload: payload)
-            finishDetached(envelope, failure: .unknownKind(header.kind))
+            finishDetached(envelope, failure: .unknownKind(header.kind), lease: lease)
             return
         }
         // A suspect (its worker died holding it before) runs only while it holds this process's
@@ -40,7 +41,7 @@ struct JobRunner: Sendable {
             guard let taken = suspects.tryTake() else {
                 let recorder = self.recorder, slots = self.slots, logger = self.logger
                 Task {
-                    _ = await recorder.putBack(id: id, queue: queue,
+                    _ = await recorder.putBack(id: id, queue: queue, lease: lease,
                                                dueMillis: Clock.nowMillis() + SuspectLane.retakeAfterMillis, logger: logger)
                     slots.release()
                 }
@@ -49,7 +50,7 @@ struct JobRunner: Sendable {
             lane = taken
         }
         let (token, superseded) = running.register(header: header, payload: payload, policy: handler.options.retry,
-                                                   timeout: handler.options.timeout, lane: lane)
+                                                   timeout: handler.options.timeout, lease: lease, lane: lane)
         if let superseded {
             // Its run lost the claim and returns without giving back its slot: given back here.
             slots.release()
@@ -98,7 +99,8 @@ struct JobRunner: Sendable {
                 // (unless it failed for good: that reason stands).
                 let permanent = (failure as? JobFailure)?.isPermanent ?? false
                 let reason = claimed.overdue && !permanent ? JobFailure.timedOut(claimed.timeout) : failure
-                await recordFailure(header: header, payload: payload, failure: reason, policy: handler.options.retry)
+                await recordFailure(header: header, payload: payload, failure: reason, policy: handler.options.retry,
+                                    lease: lease)
             } else {
                 if claimed.overdue {
                     // Its effects happened: a retry would make them twice.
@@ -106,7 +108,7 @@ struct JobRunner: Sendable {
                         "job_id": "\(id)", "kind": "\(header.kind)", "seconds": "\(seconds)"])
                 }
                 observer?(.succeeded(header, seconds: seconds))
-                recorder.succeeded(id: header.id, queue: header.queue)
+                recorder.succeeded(id: header.id, queue: header.queue, lease: lease)
             }
             slots.release()
         }
@@ -120,13 +122,13 @@ struct JobRunner: Sendable {
     /// frees it): while the handler runs it may still be what kills the process.
     func abandoned(_ entry: RunningJobs.Entry) async {
         await recordFailure(header: entry.header, payload: entry.payload,
-                            failure: JobFailure.timedOut(entry.timeout), policy: entry.policy)
+                            failure: JobFailure.timedOut(entry.timeout), policy: entry.policy, lease: entry.lease)
         slots.release()
     }
 
-    private func finishDetached(_ envelope: JobEnvelope, failure: JobFailure) {
+    private func finishDetached(_ envelope: JobEnvelope, failure: JobFailure, lease: Lease) {
         Task {
-            await record(envelope, failure: failure, policy: .dontRetry)
+            await record(envelope, failure: failure, policy: .dontRetry, lease: lease)
             slots.release()
         }
     }
@@ -137,18 +139,20 @@ struct JobRunner: Sendable {
                     args: .string(String(decoding: payload.prefix(4096), as: UTF8.self)), maxAttempts: 1)
     }
 
-    private func recordFailure(header: JobEnvelope.Header, payload: [UInt8], failure: Error, policy: RetryPolicy) async {
+    private func recordFailure(header: JobEnvelope.Header, payload: [UInt8], failure: Error, policy: RetryPolicy,
+                               lease: Lease) async {
         do {
-            await record(try JobEnvelope.decode(payload), failure: failure, policy: policy)
+            await record(try JobEnvelope.decode(payload), failure: failure, policy: policy, lease: lease)
         } catch {
             // The header decoded but the whole envelope does not (e.g. a malformed error history).
-            await record(Self.poison(id: header.id, queue: header.queue, payload: payload), failure: error, policy: .dontRetry)
+            await record(Self.poison(id: header.id, queue: header.queue, payload: payload), failure: error, policy: .dontRetry,
+                         lease: lease)
         }
     }
 
     /// Records a failed attempt: a retry with backoff (no sooner than the failure's `RetryAfterHint`
     /// asks), or a dead letter.
-    func record(_ envelope: JobEnvelope, failure: Error, policy: RetryPolicy) async {
+    func record(_ envelope: JobEnvelope, failure: Error, policy: RetryPolicy, lease: Lease) async {
         var next = envelope
         next.attempt += 1
         let message = Self.message(for: failure)
@@ -163,7 +167,7 @@ struct JobRunner: Sendable {
         log[metadataKey: "attempt"] = "\(next.attempt)"
         if let trace = envelope.trace { log[metadataKey: "trace_id"] = "\(TraceParent.traceID(of: trace))" }
         if permanent || next.attempt >= next.maxAttempts {
-            guard await recorder.bury(next, logger: log) else { return }
+            guard await recorder.bury(next, lease: lease, logger: log) else { return }
             observer?(.dead(next, reason: message))
             log.error("job dead", metadata: ["reason": "\(message)"])
         } else {
@@ -173,7 +177,7 @@ struct JobRunner: Sendable {
             let asked = ((failure as? any RetryAfterHint)?.retryAfter).map { min(Int64(max(0, $0.seconds * 1000)), longest) } ?? 0
             let due = Clock.nowMillis() + max(policy.delayMillis(afterAttempt: next.attempt), asked)
             next.dueAt = due
-            guard await recorder.retry(next, dueMillis: due, logger: log) else { return }
+            guard await recorder.retry(next, dueMillis: due, lease: lease, logger: log) else { return }
             observer?(.retrying(next, error: message, dueAt: due))
             log.warning("job failed; will retry", metadata: ["error": "\(message)", "due_at": "\(due)"])
         }

@@ -4,14 +4,20 @@ import Synchronization
 
 /// Records what became of each job. Successes are acknowledged in batches: every ack that
 /// arrives while one round trip is under way goes in the next one. Retries and dead letters
-/// are written at once. A job leaves this process's in-flight hash only here.
+/// are written at once. A job leaves this process's in-flight hash only here, and each outcome
+/// only while the job is still held under the lease of the fetch its run came from (`Lease`).
 final class OutcomeRecorder: Sendable {
     private let redis: RedisClient
     private let processID: String
     private let namespace: String
     private let deadLetterCap: Int
     private let logger: Logger
-    private let pending = Mutex<[String: [String]]>([:])
+    /// Acks not yet written, by queue: each job's id and its run's lease.
+    private let pending = Mutex<[String: [Ack]]>([:])
+    private struct Ack {
+        let id: String
+        let lease: Lease
+    }
     private let signal: AsyncStream<Void>
     private let signalContinuation: AsyncStream<Void>.Continuation
     let metrics: WorkerMetrics
@@ -50,16 +56,17 @@ final class OutcomeRecorder: Sendable {
     /// put back in line meanwhile (this process taken for dead while Redis was out of its reach)
     /// and fetched anew: that outcome is stale, and written now it would take the new run's
     /// in-flight entry (a retry or a dead letter while the new run goes on, so a third run). It is
-    /// dropped: an ack not yet sent at once, a failed attempt's write at its next try.
+    /// dropped: an ack not yet sent at once, a failed attempt's write at its next try. A write
+    /// already on its way finds the entry under another lease in Redis and changes nothing.
     func fetchedAgain(_ ids: [String]) {
         let again = unwritten.withLock { held in Set(ids.filter { held[$0] != nil }) }
         guard !again.isEmpty else { return }
         let droppedAcks = pending.withLock { pending -> [String] in
             var dropped: [String] = []
             for queue in pending.keys {
-                pending[queue]?.removeAll { id in
-                    guard again.contains(id) else { return false }
-                    dropped.append(id)
+                pending[queue]?.removeAll { ack in
+                    guard again.contains(ack.id) else { return false }
+                    dropped.append(ack.id)
                     return true
                 }
             }
@@ -76,9 +83,9 @@ final class OutcomeRecorder: Sendable {
     }
 
     /// Queues a success for the next batch.
-    func succeeded(id: String, queue: String) {
+    func succeeded(id: String, queue: String, lease: Lease) {
         hold(id)
-        pending.withLock { $0[queue, default: []].append(id) }
+        pending.withLock { $0[queue, default: []].append(Ack(id: id, lease: lease)) }
         signalContinuation.yield()
     }
 
@@ -109,37 +116,37 @@ final class OutcomeRecorder: Sendable {
     /// Writes every pending ack; on a Redis failure keeps them and tries again, so an outcome
     /// is never lost (the jobs stay in flight, recoverable, until it is written).
     func flush() async {
-        let batch = pending.withLock { p -> [String: [String]] in
+        let batch = pending.withLock { p -> [String: [Ack]] in
             defer { p.removeAll(keepingCapacity: true) }
             return p
         }
         guard !batch.isEmpty else { return }
         let minute = Int(Clock.nowMillis() / 60_000)
         let queues = Array(batch)
-        let invocations = queues.map { queue, ids in
+        let invocations = queues.map { queue, acks in
             let keys = QueueKeys(queue: queue, namespace: namespace)
             return QueueScripts.ack.invocation(
                 keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.stats), .string(keys.throughput)],
-                arguments: [.int(minute)] + ids.map { .string($0) })
+                arguments: [.int(minute)] + acks.flatMap { [RedisArgument.string($0.id), $0.lease.argument] })
         }
         // A queue's acks are written when its script answered; an error answer (-LOADING while
         // Redis reads its data after a restart, -BUSY, -MISCONF, -NOPERM) wrote nothing, and
         // neither did a call that failed. Acks are safe to send again: one already applied finds
         // nothing to remove.
-        var unwritten: [(String, [String])] = []
+        var unwritten: [(String, [Ack])] = []
         var failure: (any Error)?
         do {
             let replies = try await redis.runPipelined(invocations)
-            for (index, (queue, ids)) in queues.enumerated() {
+            for (index, (queue, acks)) in queues.enumerated() {
                 do {
                     guard index < replies.count else { throw RedisError.unexpectedReply("no reply to an ack") }
                     // Counted as Redis applied them: an ack of a job this process no longer held
                     // (put back in line while it ran) acknowledges nothing.
-                    let applied = try replies[index].unwrapped().int ?? ids.count
+                    let applied = try replies[index].unwrapped().int ?? acks.count
                     metrics.processed(queue: queue, count: applied)
-                    release(ids)
+                    release(acks.map(\.id))
                 } catch {
-                    unwritten.append((queue, ids))
+                    unwritten.append((queue, acks))
                     failure = error
                 }
             }
@@ -149,20 +156,21 @@ final class OutcomeRecorder: Sendable {
         }
         guard let failure else { return }
         logger.warning("could not record acks; will retry", metadata: ["error": "\(failure)"])
-        pending.withLock { p in for (q, ids) in unwritten { p[q, default: []].append(contentsOf: ids) } }
+        pending.withLock { p in for (q, acks) in unwritten { p[q, default: []].append(contentsOf: acks) } }
         try? await Task.sleep(for: .milliseconds(200))
         signalContinuation.yield()
     }
 
     /// Records a failed attempt that will be tried again at `dueMillis`. Returns whether it was
     /// written (see `written`).
-    func retry(_ envelope: JobEnvelope, dueMillis: Int64, logger: Logger) async -> Bool {
+    func retry(_ envelope: JobEnvelope, dueMillis: Int64, lease: Lease, logger: Logger) async -> Bool {
         let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
         let applied = await written(envelope.id, logger: logger) {
             try await redis.run(QueueScripts.retry,
                                 keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.schedule),
                                        .string(keys.stats)],
-                                arguments: [.string(envelope.id), .raw(try envelope.encoded()), .int64(dueMillis)]).int == 1
+                                arguments: [.string(envelope.id), .raw(try envelope.encoded()), .int64(dueMillis),
+                                            lease.argument]).int == 1
         }
         if applied { metrics.failed(queue: envelope.queue) }
         return applied
@@ -170,23 +178,23 @@ final class OutcomeRecorder: Sendable {
 
     /// Puts a job this process took back in its queue's schedule until `dueMillis`, unchanged and
     /// with no attempt counted (a suspect whose lane is taken). Returns whether it was written.
-    func putBack(id: String, queue: String, dueMillis: Int64, logger: Logger) async -> Bool {
+    func putBack(id: String, queue: String, lease: Lease, dueMillis: Int64, logger: Logger) async -> Bool {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         return await written(id, logger: logger) {
             try await redis.run(QueueScripts.putBack, keys: [.string(keys.inflight(processID)), .string(keys.schedule)],
-                                arguments: [.string(id), .int64(dueMillis)]).int == 1
+                                arguments: [.string(id), .int64(dueMillis), lease.argument]).int == 1
         }
     }
 
     /// Moves a job to its queue's dead letters. Returns whether it was written (see `written`).
-    func bury(_ envelope: JobEnvelope, logger: Logger) async -> Bool {
+    func bury(_ envelope: JobEnvelope, lease: Lease, logger: Logger) async -> Bool {
         let keys = QueueKeys(queue: envelope.queue, namespace: namespace)
         let applied = await written(envelope.id, logger: logger) {
             try await redis.run(QueueScripts.bury,
                                 keys: [.string(keys.inflight(processID)), .string(keys.jobs), .string(keys.dead),
                                        .string(keys.deadJobs), .string(keys.stats)],
                                 arguments: [.string(envelope.id), .raw(try envelope.encoded()),
-                                            .int64(Clock.nowMillis()), .int(deadLetterCap)]).int == 1
+                                            .int64(Clock.nowMillis()), .int(deadLetterCap), lease.argument]).int == 1
         }
         if applied { metrics.dead(queue: envelope.queue) }
         return applied

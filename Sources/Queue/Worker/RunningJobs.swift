@@ -25,6 +25,8 @@ final class RunningJobs: Sendable {
         var task: Task<Void, Never>?
         /// Which run of the job this is (``register`` hands it out).
         var token: UInt64 = 0
+        /// The fetch's that took it, under which its outcome is written.
+        var lease = Lease(0)
         /// The `SuspectLane` token the run holds, when it is a suspect's.
         var lane: UInt64?
         /// Past its deadline: cancelled, and its outcome is a timeout unless it succeeded after all.
@@ -41,13 +43,13 @@ final class RunningJobs: Sendable {
     /// caller gives back the slot it held, which nothing else would.
     @discardableResult
     func register(header: JobEnvelope.Header, payload: [UInt8], policy: RetryPolicy, timeout: Duration,
-                  lane: UInt64? = nil) -> (token: UInt64, superseded: Entry?) {
+                  lease: Lease, lane: UInt64? = nil) -> (token: UInt64, superseded: Entry?) {
         let token = tokens.add(1, ordering: .relaxed).newValue
         // A suspect's timeout counts from ``startClock(id:token:)``, once its mark is written: a
         // deadline passing while the mark is retried would cancel a run that has not started.
         let deadline: ContinuousClock.Instant = lane == nil ? .now + timeout : .now + .seconds(365 * 86_400)
         let entry = Entry(header: header, payload: payload, policy: policy, timeout: timeout, deadline: deadline,
-                          startedAt: Clock.nowMillis(), token: token, lane: lane)
+                          startedAt: Clock.nowMillis(), token: token, lease: lease, lane: lane)
         let superseded = entries.withLock { $0.updateValue(entry, forKey: header.id) }
         superseded?.task?.cancel()
         return (token, superseded)

@@ -21,6 +21,8 @@ public final class WorkerPool: Sendable {
     private let observer: JobObserver?
     /// This process's heartbeat key, which every fetch checks.
     private let processKey: String
+    /// The last fetch's lease (`Lease`).
+    private let leases = Atomic<UInt64>(0)
 
     public init(redis: RedisClient, registry: JobRegistry, configuration: WorkerConfiguration,
                 metrics: WorkerMetrics = WorkerMetrics(), logger: Logger, observer: JobObserver? = nil) {
@@ -153,17 +155,18 @@ public final class WorkerPool: Sendable {
     private func fetchOnce(count: Int) async throws -> Int {
         for queue in weightedOrder() {
             let keys = QueueKeys(queue: queue, namespace: configuration.namespace)
+            let lease = Lease(leases.add(1, ordering: .relaxed).newValue)
             let reply = try await redis.run(
                 QueueScripts.fetch,
                 keys: [.string(keys.ring), .string(keys.jobs), .string(keys.inflight(configuration.processID)),
                        .string(keys.wake), .string(keys.paused), .string(processKey)],
-                arguments: [.string(keys.prefix), .int(count)])
+                arguments: [.string(keys.prefix), .int(count), lease.argument])
             let items = reply.array ?? []
             guard items.count >= 2 else { continue }
             recorder.fetchedAgain(stride(from: 0, to: items.count - 1, by: 2).compactMap { items[$0].string })
             slots.take(items.count / 2)
             for i in stride(from: 0, to: items.count - 1, by: 2) {
-                runner.start(id: items[i].string ?? "", queue: queue, payload: items[i + 1].bytes ?? [])
+                runner.start(id: items[i].string ?? "", queue: queue, payload: items[i + 1].bytes ?? [], lease: lease)
             }
             return items.count / 2
         }
