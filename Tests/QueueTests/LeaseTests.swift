@@ -99,6 +99,20 @@ final class LeaseTests: XCTestCase {
         let dead = try await harness.redis.send("ZCARD", .string(keys.dead)).int
         XCTAssertEqual(dead, 0)
 
+        // One ack batch with the earlier run's ack and a current one of another job: only the latter.
+        let other = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(tenant: "acme")).id
+        let third = try await fetch(harness, lease: 3)
+        XCTAssertEqual(third, [other])
+        let batch = try await harness.redis.run(
+            QueueScripts.ack,
+            keys: [.string(keys.inflight(process)), .string(keys.jobs), .string(keys.stats), .string(keys.throughput)],
+            arguments: [.int(1), .string(id), Lease(1).argument, .string(other), Lease(3).argument]).int
+        XCTAssertEqual(batch, 1, "the batch acknowledges the current run's job only")
+        let otherHeld = try await held(harness, other)
+        XCTAssertNil(otherHeld)
+        let afterBatch = try await held(harness, id)
+        XCTAssertEqual(afterBatch, "acme:2")
+
         let newAck = try await ack(harness, id, lease: 2)
         XCTAssertEqual(newAck, 1, "the new run's ack is written")
         let gone = try await harness.redis.send("HEXISTS", .string(keys.jobs), .string(id)).int
@@ -137,10 +151,16 @@ final class LeaseTests: XCTestCase {
         let harness = try QueueHarness()
         let keys = QueueKeys(queue: "default", namespace: harness.namespace)
         let id = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(tenant: "acme")).id
+        let other = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(tenant: "globex")).id
         _ = try await fetch(harness, lease: 3)
-        try await harness.redis.send("HSET", .string(keys.inflight(process)), .string(id), "acme")
+        try await harness.redis.send("HSET", .string(keys.inflight(process)), .string(id), "acme", .string(other), "globex")
         let acked = try await ack(harness, id, lease: 9)
         XCTAssertEqual(acked, 1)
+        let returned = try await harness.redis.run(QueueScripts.requeue, keys: OutcomeRecorder.requeueKeys(keys, process: process),
+                                                   arguments: [.string(keys.prefix)]).int
+        XCTAssertEqual(returned, 1)
+        let line = try await list(harness, keys.tenantList("globex"))
+        XCTAssertEqual(line, [other], "returned to its tenant's line")
         try await harness.clean()
 
         XCTAssertEqual(Lease.tenant(of: "acme:12"), "acme")
