@@ -163,6 +163,7 @@ public struct CityOSConfig: Sendable {
     public var heartbeatTTL: Double { double("workers.heartbeat_ttl_seconds") ?? 5 }
     public var shutdownGrace: Double { double("workers.shutdown_grace_seconds") ?? 25 }
     public var crashLimit: Int { int("workers.crash_limit") ?? 3 }
+    public var unknownKindPatience: Int { int("workers.unknown_kind_patience_seconds") ?? 3600 }
     public var deadLetterCap: Int { int("queues.dead_letter_cap") ?? 10_000 }
     public var schedulesDirectory: String { string("scheduler.directory") ?? "Schedules" }
     /// How many days a settled webhook inbox row is kept after its last update (`webhooks.prune`).

@@ -86,6 +86,9 @@ public struct Setting: Sendable {
         // Deaths of the worker process holding a job (crash, OOM kill) before it becomes a dead letter.
         // (At least 2: the first death blames every job in flight; later ones only the suspect running alone.)
         Setting("workers.crash_limit", .integer(2...100), default: "3"),
+        // How long a job of a kind this build has no handler for (a newer build's, mid-deploy) is put
+        // back for a worker that has one before it becomes a dead letter; 0: a dead letter at once.
+        Setting("workers.unknown_kind_patience_seconds", .integer(0...2_592_000), default: "3600"),
         Setting("queues.dead_letter_cap", .integer(1...10_000_000), default: "10000"),
         Setting("scheduler.directory", .text, default: "Schedules"),
         // Settled webhook inbox rows (`processed`, `ignored`) untouched this many days are deleted by

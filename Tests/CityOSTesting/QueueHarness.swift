@@ -37,13 +37,17 @@ public final class QueueHarness: Sendable {
     /// A worker pool in this process, recording its events in `events`.
     public func makePool(queues: [(name: String, weight: Int)] = [("default", 1)], concurrency: Int = 8,
                          grace: Duration = .seconds(5), heartbeatTTL: Duration = .seconds(2),
-                         deadLetterCap: Int = 1000, abandonGrace: Duration = .seconds(900)) -> WorkerPool {
+                         deadLetterCap: Int = 1000, abandonGrace: Duration = .seconds(900),
+                         unknownKindPatience: Duration = .seconds(3600), registry: JobRegistry? = nil) -> WorkerPool {
         var configuration = WorkerConfiguration(queues: queues, concurrency: concurrency, heartbeatTTL: heartbeatTTL,
                                                 shutdownGrace: grace, deadLetterCap: deadLetterCap,
                                                 promoteInterval: .milliseconds(50), namespace: namespace)
         configuration.abandonGrace = abandonGrace
+        configuration.unknownKindPatience = unknownKindPatience
+        configuration.unknownKindRetake = .milliseconds(200)
         let events = self.events
-        return WorkerPool(redis: redis, registry: registry, configuration: configuration, logger: TestEnvironment.logger,
+        return WorkerPool(redis: redis, registry: registry ?? self.registry, configuration: configuration,
+                          logger: TestEnvironment.logger,
                           observer: { events.append($0) })
     }
 

@@ -13,6 +13,9 @@ struct JobRunner: Sendable {
     let suspects: SuspectLane
     let logger: Logger
     let observer: JobObserver?
+    /// How long a job of a kind with no handler here waits for a worker that has one, and how long
+    /// at a time (`WorkerConfiguration.unknownKindPatience`, `unknownKindRetake`).
+    var unknownKind: (patience: Duration, retake: Duration) = (.seconds(3600), .seconds(30))
 
     /// Starts the job in a task of its own and returns at once; the slot is given back when
     /// the job's outcome has been handed to the recorder. `lease` is the fetch's that took it: its
@@ -29,6 +32,11 @@ struct JobRunner: Sendable {
             return
         }
         guard let handler = registry.handler(for: header.kind) else {
+            let waited = Clock.nowMillis() - max(header.enqueuedAt, header.dueAt ?? 0)
+            if waited < Int64(unknownKind.patience.seconds * 1000) {
+                putBackUnknown(id: id, queue: queue, kind: header.kind, lease: lease)
+                return
+            }
             let envelope = (try? JobEnvelope.decode(payload)) ?? Self.poison(id: id, queue: queue, payload: payload)
             finishDetached(envelope, failure: .unknownKind(header.kind), lease: lease)
             return
@@ -39,12 +47,7 @@ struct JobRunner: Sendable {
         var lane: UInt64?
         if (header.crashes ?? 0) > 0 {
             guard let taken = suspects.tryTake() else {
-                let recorder = self.recorder, slots = self.slots, logger = self.logger
-                Task {
-                    _ = await recorder.putBack(id: id, queue: queue, lease: lease,
-                                               dueMillis: Clock.nowMillis() + SuspectLane.retakeAfterMillis, logger: logger)
-                    slots.release()
-                }
+                putBack(id: id, queue: queue, lease: lease, forMillis: SuspectLane.retakeAfterMillis)
                 return
             }
             lane = taken
@@ -124,6 +127,27 @@ struct JobRunner: Sendable {
         await recordFailure(header: entry.header, payload: entry.payload,
                             failure: JobFailure.timedOut(entry.timeout), policy: entry.policy, lease: entry.lease)
         slots.release()
+    }
+
+    /// A job of a kind this build does not know, perhaps a newer build's: back to the schedule for
+    /// a while, unchanged and with no attempt counted, for a worker that knows it.
+    private func putBackUnknown(id: String, queue: String, kind: String, lease: Lease) {
+        let retake = unknownKind.retake
+        logger.warning("""
+            no handler for this job's kind in this build (a newer build's, during a deploy?): put back for a worker \
+            that has one
+            """, metadata: ["job_id": "\(id)", "kind": "\(kind)", "retry_in_s": "\(retake.seconds)",
+                            "dead_after_s": "\(unknownKind.patience.seconds)"])
+        putBack(id: id, queue: queue, lease: lease, forMillis: Int64(retake.seconds * 1000))
+    }
+
+    /// Puts a job taken but not run back in the schedule for `forMillis`, then gives back its slot.
+    private func putBack(id: String, queue: String, lease: Lease, forMillis: Int64) {
+        let recorder = self.recorder, slots = self.slots, logger = self.logger
+        Task {
+            _ = await recorder.putBack(id: id, queue: queue, lease: lease, dueMillis: Clock.nowMillis() + forMillis, logger: logger)
+            slots.release()
+        }
     }
 
     private func finishDetached(_ envelope: JobEnvelope, failure: JobFailure, lease: Lease) {

@@ -30,6 +30,12 @@ public struct WorkerConfiguration: Sendable {
     /// the job retried (it may then run twice). Until then it holds its slot and its job. 15 minutes,
     /// PostgreSQL's `statement_timeout` by default: a query that ignored the cancellation has ended by then.
     public var abandonGrace: Duration = .seconds(900)
+    /// A job of a kind this build has no handler for (a newer build's, during a rolling deploy)
+    /// goes back to the schedule for ``unknownKindRetake`` at a time, unchanged and with no attempt
+    /// counted, so that a worker of the build that knows it takes it; once it has waited this long
+    /// since it was due, it becomes a dead letter (`unknown job kind`).
+    public var unknownKindPatience: Duration = .seconds(3600)
+    public var unknownKindRetake: Duration = .seconds(30)
 
     public init(queues: [(name: String, weight: Int)] = [("default", 1)], concurrency: Int = 32,
                 fetchBatch: Int = 100, heartbeatTTL: Duration = .seconds(5), shutdownGrace: Duration = .seconds(25),

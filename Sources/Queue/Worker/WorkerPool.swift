@@ -41,7 +41,8 @@ public final class WorkerPool: Sendable {
         self.runner = JobRunner(registry: registry, recorder: recorder, running: running, slots: slots,
                                 suspects: SuspectLane(redis: redis, namespace: configuration.namespace,
                                                       processID: configuration.processID, logger: logger),
-                                logger: logger, observer: observer)
+                                logger: logger, observer: observer,
+                                unknownKind: (configuration.unknownKindPatience, configuration.unknownKindRetake))
         self.heartbeat = Heartbeat(redis: redis, configuration: configuration, slots: slots, running: running,
                                    recorder: recorder, startedAt: Clock.nowMillis(), logger: logger)
     }

@@ -74,6 +74,7 @@ struct Platform {
             shutdownGrace: .milliseconds(Int(config.shutdownGrace * 1000)),
             deadLetterCap: config.deadLetterCap, namespace: namespace)
         configuration.crashLimit = config.crashLimit
+        configuration.unknownKindPatience = .seconds(config.unknownKindPatience)
         return configuration
     }
 }

@@ -27,9 +27,10 @@ enum WorkerRun {
         let (events, continuation) = AsyncStream.makeStream(of: JobEvent.self)
         var logger = Logger(label: "worker-test")
         logger.logLevel = .critical
-        let pool = WorkerPool(redis: harness.queue.redis, registry: JobCatalog.registry(),
-                              configuration: WorkerConfiguration(queues: [(queue, 1)], concurrency: 4,
-                                                                 shutdownGrace: .seconds(2), namespace: harness.queue.namespace),
+        var configuration = WorkerConfiguration(queues: [(queue, 1)], concurrency: 4, shutdownGrace: .seconds(2),
+                                                namespace: harness.queue.namespace)
+        configuration.unknownKindPatience = .zero   // the tests' kinds no worker knows: dead letters at once
+        let pool = WorkerPool(redis: harness.queue.redis, registry: JobCatalog.registry(), configuration: configuration,
                               logger: logger, observer: { continuation.yield($0) })
         let running = Task { try await pool.run() }
         defer { pool.stop() }
