@@ -24,6 +24,11 @@ public final class Database: Sendable {
     /// The underlying PostgresNIO pool, for callers that need it directly.
     public let client: PostgresClient
     let logger: Logger
+    /// Transactions held across calls to outside services (``withTenantAcrossOutsideCalls(_:_:)``)
+    /// take one of these first: at most half the pool (less the outbox relay's listener), so that
+    /// an outside service that answers slowly or not at all cannot hold every connection while
+    /// other jobs (billing, payouts) wait for one.
+    public let outsideCalls: Permits
 
     private let shutdownSignal: AsyncStream<Void>
     private let shutdownTrigger: AsyncStream<Void>.Continuation
@@ -72,6 +77,7 @@ public final class Database: Sendable {
             tls: Self.tls(url.tls)
         )
         configuration.options.maximumConnections = max(1, maximumConnections)
+        self.outsideCalls = Permits((max(1, maximumConnections) - 1) / 2)
         configuration.options.additionalStartupParameters = limits.startupParameters
         self.url = url
         self.logger = logger

@@ -33,6 +33,22 @@ extension Database {
         try await withTransaction(.tenant(tenant), body)
     }
 
+    /// ``withTenant(_:_:)`` for a transaction that holds its locks across calls to outside services
+    /// (creating an order's delivery once, syncing a product): it waits for one of the
+    /// ``Database/outsideCalls`` permits first, so that such transactions never hold more than half
+    /// the pool. Do not nest it: a body that asked for a second permit could wait for itself.
+    /// - Throws: `CancellationError` if the task is cancelled while it waits for a permit.
+    @discardableResult
+    public func withTenantAcrossOutsideCalls<Result>(
+        _ tenant: UUID,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        try await outsideCalls.acquire()
+        defer { outsideCalls.release() }
+        return try await withTransaction(.tenant(tenant), body)
+    }
+
     /// Runs `body` in one transaction with no tenant set: no tenant row is visible.
     @discardableResult
     public func withoutTenant<Result>(

@@ -55,7 +55,10 @@ final class UnknownKindTests: XCTestCase {
         let twoHoursAgo = Clock.nowMillis() - 7_200_000
         let stale = JobEnvelope(kind: GateJob.kind, queue: "default", maxAttempts: 3, enqueuedAt: twoHoursAgo)
         let fresh = JobEnvelope(kind: GateJob.kind, queue: "default", maxAttempts: 3)
-        _ = try await harness.client.enqueueBatch([stale, fresh])
+        // Enqueued long ago, but due only now (a retry, a replayed dead letter): it waits too.
+        let replayed = JobEnvelope(kind: GateJob.kind, queue: "default", maxAttempts: 3, enqueuedAt: twoHoursAgo,
+                                   dueAt: Clock.nowMillis())
+        _ = try await harness.client.enqueueBatch([stale, fresh, replayed])
         let pool = harness.makePool(registry: JobCatalog.registry())   // patience: one hour
         let task = Task { try await pool.run() }
         try await eventually("the job that waited two hours never became a dead letter") {
@@ -65,11 +68,27 @@ final class UnknownKindTests: XCTestCase {
         try await eventually("the fresh job was never put back") {
             try await harness.redis.send("ZSCORE", .string(keys.schedule), .string(fresh.id)).string != nil
         }
+        try await eventually("the job due only now was never put back") {
+            try await harness.redis.send("ZSCORE", .string(keys.schedule), .string(replayed.id)).string != nil
+        }
         XCTAssertNil(harness.events.deadReason(fresh.id), "the fresh one waits")
+        XCTAssertNil(harness.events.deadReason(replayed.id), "the one due only now waits")
         pool.stop()
         try await task.value
         let queue = try await harness.queue("default")
         XCTAssertEqual(queue?.dead, 1)
         try await harness.clean()
+    }
+
+    /// The put-back warning comes once a minute per kind, saying how many it held back.
+    func testTheWarningComesOnceAMinutePerKindWithHowManyWereHeldBack() {
+        let throttle = LogThrottle(interval: .seconds(60))
+        let start = ContinuousClock.now
+        XCTAssertEqual(throttle.pass("a", now: start), 0)
+        XCTAssertNil(throttle.pass("a", now: start + .seconds(1)))
+        XCTAssertNil(throttle.pass("a", now: start + .seconds(59)))
+        XCTAssertEqual(throttle.pass("b", now: start + .seconds(2)), 0, "another kind has its own minute")
+        XCTAssertEqual(throttle.pass("a", now: start + .seconds(61)), 2)
+        XCTAssertNil(throttle.pass("a", now: start + .seconds(62)))
     }
 }

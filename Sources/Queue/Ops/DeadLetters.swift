@@ -240,8 +240,8 @@ public struct DeadLetters: Sendable {
     }
 
     /// Replays every dead letter the queue holds when asked, each once, newest first. The ids are
-    /// read once up front (at most the cap's), so a replayed job that dies again at once (a kind no
-    /// handler takes, a failure that persists) stays dead rather than being replayed round and
+    /// read once up front (at most the cap's), so a replayed job that dies again at once (a failure
+    /// that persists) stays dead rather than being replayed round and
     /// round while workers kill it; so do letters that die meanwhile. With a filter, only the
     /// letters it takes. Letters cancelled by an operator stay dead unless the filter names them by
     /// their error text; letters whose id is live again stay dead (`BulkReplay` counts both).

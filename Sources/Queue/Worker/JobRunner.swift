@@ -16,6 +16,8 @@ struct JobRunner: Sendable {
     /// How long a job of a kind with no handler here waits for a worker that has one, and how long
     /// at a time (`WorkerConfiguration.unknownKindPatience`, `unknownKindRetake`).
     var unknownKind: (patience: Duration, retake: Duration) = (.seconds(3600), .seconds(30))
+    /// One warning per unknown kind a minute, however many of its jobs are put back.
+    let unknownKindLog = LogThrottle(interval: .seconds(60))
 
     /// Starts the job in a task of its own and returns at once; the slot is given back when
     /// the job's outcome has been handed to the recorder. `lease` is the fetch's that took it: its
@@ -133,11 +135,13 @@ struct JobRunner: Sendable {
     /// a while, unchanged and with no attempt counted, for a worker that knows it.
     private func putBackUnknown(id: String, queue: String, kind: String, lease: Lease) {
         let retake = unknownKind.retake
-        logger.warning("""
-            no handler for this job's kind in this build (a newer build's, during a deploy?): put back for a worker \
-            that has one
-            """, metadata: ["job_id": "\(id)", "kind": "\(kind)", "retry_in_s": "\(retake.seconds)",
-                            "dead_after_s": "\(unknownKind.patience.seconds)"])
+        if let held = unknownKindLog.pass(kind) {
+            logger.warning("""
+                no handler for this job's kind in this build (a newer build's, during a deploy?): put back for a worker \
+                that has one
+                """, metadata: ["job_id": "\(id)", "kind": "\(kind)", "retry_in_s": "\(retake.seconds)",
+                                "dead_after_s": "\(unknownKind.patience.seconds)", "put_back_since_last_line": "\(held)"])
+        }
         putBack(id: id, queue: queue, lease: lease, forMillis: Int64(retake.seconds * 1000))
     }
 
