@@ -63,7 +63,7 @@ struct SyncReconciliation: Sendable {
             next.position = 1
         }
         let pair = ProductPair(medusa: medusa, payload: payload, collection: collection)
-        let (saved, failure) = try await database.withTenantAcrossOutsideCalls(tenant) { connection -> (SyncCursor, (any Error)?) in
+        let (saved, failure) = try await database.withTenantAcrossOutsideCalls(tenant, lane: .batch) { connection -> (SyncCursor, (any Error)?) in
             try await SyncLinks.allowLongOutsideCalls(on: connection, logger: logger)
             try await SyncLinks.lock(products.map(\.id), tenant: tenant, on: connection, logger: logger)
             let links = try await SyncLinks.links(medusaIDs: products.map(\.id), on: connection, logger: logger)
@@ -176,7 +176,7 @@ struct SyncReconciliation: Sendable {
         next.position += 1
         let finished = !page.hasNextPage
         let pair = ProductPair(medusa: medusa, payload: payload, collection: collection)
-        let saved = try await database.withTenantAcrossOutsideCalls(tenant) { connection in
+        let saved = try await database.withTenantAcrossOutsideCalls(tenant, lane: .batch) { connection in
             try await SyncLinks.allowLongOutsideCalls(on: connection, logger: logger)
             try await SyncLinks.lock(gone, tenant: tenant, on: connection, logger: logger)
             let links = try await SyncLinks.links(medusaIDs: gone, on: connection, logger: logger)

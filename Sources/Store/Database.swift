@@ -24,11 +24,14 @@ public final class Database: Sendable {
     /// The underlying PostgresNIO pool, for callers that need it directly.
     public let client: PostgresClient
     let logger: Logger
-    /// Transactions held across calls to outside services (``withTenantAcrossOutsideCalls(_:_:)``)
-    /// take one of these first: at most half the pool (less the outbox relay's listener), so that
-    /// an outside service that answers slowly or not at all cannot hold every connection while
-    /// other jobs (billing, payouts) wait for one.
+    /// Transactions held across calls to outside services (``withTenantAcrossOutsideCalls(_:lane:_:)``)
+    /// take a permit of their lane first, so that an outside service that answers slowly or not at
+    /// all cannot hold every connection while other jobs (billing, payouts) wait for one: event
+    /// handlers (one order's invoice or delivery, one product) at most half the pool less the
+    /// outbox relay's listener, batches (a reconciliation's hundreds of products, held for minutes)
+    /// one, so that they never keep the handlers waiting.
     public let outsideCalls: Permits
+    public let outsideBatches: Permits
 
     private let shutdownSignal: AsyncStream<Void>
     private let shutdownTrigger: AsyncStream<Void>.Continuation
@@ -78,6 +81,7 @@ public final class Database: Sendable {
         )
         configuration.options.maximumConnections = max(1, maximumConnections)
         self.outsideCalls = Permits((max(1, maximumConnections) - 1) / 2)
+        self.outsideBatches = Permits(1)
         configuration.options.additionalStartupParameters = limits.startupParameters
         self.url = url
         self.logger = logger

@@ -33,19 +33,29 @@ extension Database {
         try await withTransaction(.tenant(tenant), body)
     }
 
+    /// Which permits a transaction held across outside calls takes (``Database/outsideCalls``).
+    public enum OutsideCallLane: Sendable {
+        /// One event's work: an order's invoice or delivery, one product.
+        case handler
+        /// A batch held for minutes: a reconciliation's page of products.
+        case batch
+    }
+
     /// ``withTenant(_:_:)`` for a transaction that holds its locks across calls to outside services
-    /// (creating an order's delivery once, syncing a product): it waits for one of the
-    /// ``Database/outsideCalls`` permits first, so that such transactions never hold more than half
-    /// the pool. Do not nest it: a body that asked for a second permit could wait for itself.
+    /// (creating an order's delivery once, syncing a product): it waits for a permit of its `lane`
+    /// first, so that such transactions never hold every connection of the pool. Do not nest it: a
+    /// body that asked for a second permit could wait for itself.
     /// - Throws: `CancellationError` if the task is cancelled while it waits for a permit.
     @discardableResult
     public func withTenantAcrossOutsideCalls<Result>(
         _ tenant: UUID,
+        lane: OutsideCallLane = .handler,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
-        try await outsideCalls.acquire()
-        defer { outsideCalls.release() }
+        let permits = lane == .handler ? outsideCalls : outsideBatches
+        try await permits.acquire()
+        defer { permits.release() }
         return try await withTransaction(.tenant(tenant), body)
     }
 
