@@ -36,13 +36,17 @@ public struct LastTicks: Sendable {
         public var tickMillis: Int64
         /// The job enqueued for that tick; nil while nothing has been enqueued yet.
         public var jobID: String?
+        /// The queue it went to (nil in records written before it was kept): the status looks the job
+        /// up there, not in the queue the file names now, which an edit may have changed.
+        public var queue: String?
         /// When a running scheduler last saw the schedule disabled (ms), if it ever did (kept in
         /// the `…:disabled` hash, not in the record's JSON).
         public var disabledMillis: Int64?
 
-        public init(tickMillis: Int64, jobID: String?, disabledMillis: Int64? = nil) {
+        public init(tickMillis: Int64, jobID: String?, queue: String? = nil, disabledMillis: Int64? = nil) {
             self.tickMillis = tickMillis
             self.jobID = jobID
+            self.queue = queue
             self.disabledMillis = disabledMillis
         }
 
@@ -57,6 +61,7 @@ public struct LastTicks: Sendable {
         enum CodingKeys: String, CodingKey {
             case tickMillis = "tick_ms"
             case jobID = "job_id"
+            case queue
         }
 
         var json: String {
@@ -122,11 +127,11 @@ public struct LastTicks: Sendable {
         return start
     }
 
-    /// Records that `tick` of `name` was enqueued as `jobID`, unless a later tick already is.
+    /// Records that `tick` of `name` was enqueued as `jobID` in `queue`, unless a later tick already is.
     /// - Returns: whether the record moved.
     @discardableResult
-    public func advance(_ name: String, to tick: Date, jobID: String) async throws(RedisError) -> Bool {
-        let record = Record(tickMillis: Self.millis(tick), jobID: jobID)
+    public func advance(_ name: String, to tick: Date, jobID: String, queue: String? = nil) async throws(RedisError) -> Bool {
+        let record = Record(tickMillis: Self.millis(tick), jobID: jobID, queue: queue)
         let reply = try await redis.run(Self.advanceScript, keys: [.string(key)],
                                         arguments: [.string(name), .string(String(record.tickMillis)), .string(record.json)])
         return reply.int == 1

@@ -76,7 +76,8 @@ public struct RunningSchedulers: Sendable {
             guard let bytes = items[index + 1].bytes, let entry = try? JSONDecoder().decode(Entry.self, from: Data(bytes)),
                   // Either way: a beat stamped ahead of now (a clock that was ahead) is no sign
                   // of life, or a scheduler that died would look alive until that time came.
-                  abs(Double(nowMillis - entry.beatMillis)) <= staleAfter * 1000 else {
+                  // (As Doubles: an entry written by hand must not trap the subtraction.)
+                  abs(Double(nowMillis) - Double(entry.beatMillis)) <= staleAfter * 1000 else {
                 stale.append(id)
                 continue
             }

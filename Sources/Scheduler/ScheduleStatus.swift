@@ -149,11 +149,12 @@ public struct ScheduleStatus: Codable, Sendable, Equatable {
         let records = try await LastTicks(redis: redis, namespace: namespace).all()
         let running = try await RunningSchedulers(redis: redis, namespace: namespace).live(nowMillis: LastTicks.millis(now))
         let queues = schedules.map { registry.queue(for: $0.jobKind, override: $0.queue) }
-        // Where each last job is: stored in its queue, in its dead letters, or neither (one round trip).
+        // Where each last job is: stored in its queue (the one it went to, which an edit of the file
+        // may have changed since), in its dead letters, or neither (one round trip).
         var lookups: [RedisCommand] = []
         for (schedule, queue) in zip(schedules, queues) {
-            guard let id = records[schedule.name]?.jobID else { continue }
-            let keys = QueueKeys(queue: queue, namespace: namespace)
+            guard let record = records[schedule.name], let id = record.jobID else { continue }
+            let keys = QueueKeys(queue: record.queue ?? queue, namespace: namespace)
             lookups.append(RedisCommand("HGET", .string(keys.jobs), .string(id)))
             lookups.append(RedisCommand("HGET", .string(keys.deadJobs), .string(id)))
             lookups.append(RedisCommand("ZSCORE", .string(keys.deadDropped), .string(id)))

@@ -90,8 +90,12 @@ public final class SchedulerRunner: Sendable {
         ])
         await withDiscardingTaskGroup { group in
             // Beats on a task of its own: a long poll (a catch-up, Redis timeouts) does not make
-            // this scheduler look gone.
-            group.addTask { await self.publish() }
+            // this scheduler look gone. The first poll waits for the first beat (or its failure):
+            // until then, another scheduler without one of this one's schedules would take it for
+            // run nowhere and mark its ticks skipped.
+            let (firstBeat, beaten) = AsyncStream.makeStream(of: Void.self)
+            group.addTask { await self.publish(firstBeat: beaten) }
+            for await _ in firstBeat { break }
             while !stopSignal.isStopped {
                 if let now = await sharedNow() {
                     await poll(now: now)
@@ -112,7 +116,8 @@ public final class SchedulerRunner: Sendable {
 
     /// Publishes this scheduler in ``RunningSchedulers`` every ``RunningSchedulers/beatInterval`` (at
     /// once, then every second while Redis refuses) until it stops.
-    private func publish() async {
+    private func publish(firstBeat: AsyncStream<Void>.Continuation) async {
+        defer { firstBeat.finish() }
         var entry: RunningSchedulers.Entry?
         var swept = false
         while !stopSignal.isStopped {
@@ -136,6 +141,7 @@ public final class SchedulerRunner: Sendable {
             } else {
                 wait = 1
             }
+            firstBeat.finish()
             await stopSignal.sleep(for: .milliseconds(Int64(wait * 1000)))
         }
     }

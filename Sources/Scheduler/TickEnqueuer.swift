@@ -70,6 +70,7 @@ public struct TickEnqueuer: Sendable {
         let tickMillis = LastTicks.millis(tick)
         let id = Self.jobID(schedule: schedule.name, tickMillis: tickMillis)
         let trace = TraceParent.make()
+        let queue = client.registry.queue(for: schedule.jobKind, override: schedule.queue)
         let receipt = try await client.enqueue(
             kind: schedule.jobKind, args: args,
             options: JobClient.Options(queue: schedule.queue, jobID: id, trace: trace),
@@ -78,11 +79,12 @@ public struct TickEnqueuer: Sendable {
             // The claim is at a later tick whose enqueuer may have died before recording it:
             // record that tick (its job id follows from it), not this one.
             let later = Date(timeIntervalSince1970: TimeInterval(claimed) / 1000)
+            // Its queue is most likely this file's (the process that claimed it may have had another).
             try await lastTicks.advance(schedule.name, to: later,
-                                        jobID: Self.jobID(schedule: schedule.name, tickMillis: claimed))
+                                        jobID: Self.jobID(schedule: schedule.name, tickMillis: claimed), queue: queue)
             return Fired(schedule: schedule.name, tick: tick, jobID: id, outcome: .superseded(by: later), trace: nil)
         }
-        try await lastTicks.advance(schedule.name, to: tick, jobID: id)
+        try await lastTicks.advance(schedule.name, to: tick, jobID: id, queue: queue)
         return Fired(schedule: schedule.name, tick: tick, jobID: id,
                      outcome: receipt.created ? .enqueued : .alreadyEnqueued,
                      trace: receipt.created ? trace : nil)

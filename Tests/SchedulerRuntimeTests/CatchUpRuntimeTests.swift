@@ -174,7 +174,10 @@ final class CatchUpRuntimeTests: XCTestCase {
         addTeardownBlock { await test.deleteNamespace() }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let registry = RunningSchedulers(redis: test.redis, namespace: test.namespace)
-        for (id, beat) in [("ahead", now + 3_600_000), ("recent", now - 2_000), ("just-ahead", now + 2_000)] {
+        // And one written by hand with the smallest number: read as stale, not a trap (before, the
+        // subtraction overflowed and killed every reader: the scheduler, /metrics, `cityos status`).
+        for (id, beat) in [("ahead", now + 3_600_000), ("recent", now - 2_000), ("just-ahead", now + 2_000),
+                           ("corrupt", Int64.min)] {
             let json = #"{"id":"\#(id)","started_ms":\#(now - 10_000),"beat_ms":\#(beat),"schedules":{"s":"x"}}"#
             try await test.redis.send("HSET", .string("\(test.namespace):schedulers"), .string(id), .string(json))
         }

@@ -232,6 +232,32 @@ final class ScheduleCommandTests: XCTestCase {
         XCTAssertTrue(json.contains(#""job_state":"done""#), json)
     }
 
+    /// The file's queue edited after a run: the last job is looked up where it went, not where the
+    /// file now sends them (before, a job still waiting read "done").
+    func testTheLastRunIsLookedUpInTheQueueItsJobWentTo() async throws {
+        let (test, folder) = try redisAndFolder("moved-queue")
+        let file = """
+            name: flaky
+            cron: "0 * * * *"
+            job: diag.flaky
+            args: {fail_times: 1}
+            """
+        try folder.write("schedules/flaky.yaml", file)
+        let directory = folder.url.appendingPathComponent("schedules").path
+        let schedule = try XCTUnwrap(try ScheduleFiles.load(directory: directory).first)
+        let runner = try test.runner([schedule])
+        await runner.poll(now: try TestTime.date("2026-03-28T00:30:00Z"))
+        let fired = await runner.poll(now: try TestTime.date("2026-03-28T01:00:01Z"))
+        XCTAssertEqual(fired.map(\.outcome), [.enqueued])
+        try folder.write("schedules/flaky.yaml", file + "\nqueue: elsewhere\n")
+        let moved = try XCTUnwrap(try ScheduleFiles.load(directory: directory).first)
+        XCTAssertEqual(moved.queue, "elsewhere")
+        let status = try await ScheduleStatus.read(schedules: [moved], registry: JobCatalog.registry(), redis: test.redis,
+                                                   namespace: test.namespace)
+        XCTAssertEqual(status.schedules.first?.queue, "elsewhere", "the file's queue, for the next runs")
+        XCTAssertEqual(status.schedules.first?.lastRun?.jobState, .pending, "the last job still waits where it went")
+    }
+
     func testADeadLastJobShowsItsAttemptsAndReason() throws {
         var envelope = JobEnvelope(kind: "payouts.run", queue: "payouts", maxAttempts: 2)
         envelope.attempt = 2

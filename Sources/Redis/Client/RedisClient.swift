@@ -72,18 +72,22 @@ public final class RedisClient: Sendable {
     }
 
     /// Runs many script invocations in one round trip, reloading forgotten scripts once.
-    /// A command that answered `NOSCRIPT` never ran, so sending it again after loading is safe.
+    /// A command that answered `NOSCRIPT` never ran, so sending it again after loading is safe; it
+    /// then runs after the others (the loads and the calls sent again go out together, in that
+    /// order, on one connection). Pipeline only calls that do not depend on each other's order.
     public func runPipelined(_ invocations: [RedisScript.Invocation]) async throws(RedisError) -> [RedisReply] {
         var replies = try await pipeline(invocations.map(\.command))
         let missing = replies.indices.filter { replies[$0].isNoScript }
         guard !missing.isEmpty else { return replies }
         var toLoad: [String: RedisScript] = [:]
         for index in missing { toLoad[invocations[index].script.sha1] = invocations[index].script }
-        for script in toLoad.values {
-            try await send(RedisCommand("SCRIPT", "LOAD", .string(script.source)))
+        let loads = toLoad.values.map { RedisCommand("SCRIPT", "LOAD", .string($0.source)) }
+        let answered = try await pipeline(loads + missing.map { invocations[$0].command })
+        guard answered.count == loads.count + missing.count else {
+            throw .unexpectedReply("\(answered.count) replies to \(loads.count + missing.count) commands")
         }
-        let retried = try await pipeline(missing.map { invocations[$0].command })
-        for (offset, index) in missing.enumerated() { replies[index] = retried[offset] }
+        for load in answered.prefix(loads.count) { try load.unwrapped() }
+        for (offset, index) in missing.enumerated() { replies[index] = answered[loads.count + offset] }
         return replies
     }
 

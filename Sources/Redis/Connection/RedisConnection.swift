@@ -51,12 +51,14 @@ public final class RedisConnection: Sendable {
             throw .connectionRefused(address: address, reason: "\(error)")
         }
         let connection = RedisConnection(address: address, channel: channel, broken: broken)
+        // AUTH and SELECT in one round trip, within the connect timeout too: a server that accepts
+        // connections and then answers nothing must not hold a caller for more than that.
+        var setup: [RedisCommand] = []
+        if let auth = endpoint.authCommand { setup.append(auth) }
+        if endpoint.database != 0 { setup.append(RedisCommand("SELECT", .int(endpoint.database))) }
         do {
-            if let auth = endpoint.authCommand {
-                try await connection.send(auth).unwrapped()
-            }
-            if endpoint.database != 0 {
-                try await connection.send(RedisCommand("SELECT", .int(endpoint.database))).unwrapped()
+            if !setup.isEmpty {
+                for reply in try await connection.send(setup, timeout: connectTimeout) { try reply.unwrapped() }
             }
         } catch {
             connection.close()
