@@ -51,7 +51,7 @@ struct OrderFulfilments {
     func once(_ document: Document, tenant: UUID, order: UUID, lookUp: () async throws -> String? = { nil },
               create: () async throws -> String) async throws -> (id: String, created: Bool)? {
         let logger = self.logger
-        return try await database.withTenantAcrossOutsideCalls(tenant) { connection in
+        return try await database.withTenantAcrossOutsideCalls(tenant, lane: .orders) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT \(document.rawValue), canceled_at IS NOT NULL FROM order_fulfilments
                 WHERE order_id = $1 FOR UPDATE

@@ -20,7 +20,7 @@ struct ProductSync: Sendable {
     /// `product.created` / `product.updated`: pushes commerce-owned fields to the content document
     /// (created as a draft stub the first time), and resolves conflicts.
     func commerceChanged(tenant: UUID, productID: String, eventVersion: Int64?, jobID: String) async throws -> WebhookOutcome {
-        try await keepingSettled(tenant: tenant, detectedBy: "product.event", jobID: jobID) { try await database.withTenantAcrossOutsideCalls(tenant) { connection in
+        try await keepingSettled(tenant: tenant, detectedBy: "product.event", jobID: jobID) { try await database.withTenantAcrossOutsideCalls(tenant, lane: .sync) { connection in
             try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
             let link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger)
             if let link, link.archived { return .ignored }
@@ -47,7 +47,7 @@ struct ProductSync: Sendable {
     /// `product.deleted`: the content document is archived (unpublished, `archived: true`), not
     /// deleted — editors' copy and media survive, and the link remembers it.
     func commerceDeleted(tenant: UUID, productID: String, jobID: String) async throws -> WebhookOutcome {
-        try await database.withTenantAcrossOutsideCalls(tenant) { connection in
+        try await database.withTenantAcrossOutsideCalls(tenant, lane: .sync) { connection in
             try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
             guard var link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger), !link.archived else {
                 return .ignored
@@ -73,7 +73,7 @@ struct ProductSync: Sendable {
         }
         guard let productID else { return .ignored }   // not a product's content
         let known = firstRead
-        return try await keepingSettled(tenant: tenant, detectedBy: "content.event", jobID: jobID) { try await database.withTenantAcrossOutsideCalls(tenant) { connection in
+        return try await keepingSettled(tenant: tenant, detectedBy: "content.event", jobID: jobID) { try await database.withTenantAcrossOutsideCalls(tenant, lane: .sync) { connection in
             try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
             let link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger)
             if let link, link.archived { return .ignored }
@@ -129,7 +129,7 @@ struct ProductSync: Sendable {
         guard let productID = try await database.withTenant(tenant, { connection in
             try await SyncLinks.medusaID(payloadDocID: docID, on: connection, logger: logger)
         }) else { return .ignored }
-        return try await database.withTenantAcrossOutsideCalls(tenant) { connection in
+        return try await database.withTenantAcrossOutsideCalls(tenant, lane: .sync) { connection in
             try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
             guard var link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger),
                   let doc = try await document(docID) else { return .ignored }

@@ -52,7 +52,7 @@ struct TenantUpdatedHandler: WebhookEventHandler {
         let settings = try object("settings")
         let branding = try object("branding")
         let logger = context.logger
-        return try await database.withTenantAcrossOutsideCalls(tenant) { connection in
+        return try await database.withTenant(tenant) { connection in
             guard try await ObjectVersions.advance("tenant.settings", tenant.uuidString.lowercased(), to: stamp, tenant: tenant,
                                                    on: connection, logger: logger) else { return .ignored }
             let settingsText = settings?.jsonText

@@ -51,8 +51,7 @@ struct AccountUpdatedHandler: WebhookEventHandler {
         }
         var outcome = WebhookOutcome.ignored
         for tenant in tenants {
-            // Across a call to Stripe when two events share a second (`.same`).
-            let applied = try await database.withTenantAcrossOutsideCalls(tenant) { connection -> Bool in
+            let applied = try await database.withTenant(tenant) { connection -> Bool in
                 let payoutsEnabled: Bool
                 switch try await ObjectVersions.step("stripe.account", account, to: created, tenant: tenant,
                                                      on: connection, logger: logger) {

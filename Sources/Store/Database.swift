@@ -26,11 +26,14 @@ public final class Database: Sendable {
     let logger: Logger
     /// Transactions held across calls to outside services (``withTenantAcrossOutsideCalls(_:lane:_:)``)
     /// take a permit of their lane first, so that an outside service that answers slowly or not at
-    /// all cannot hold every connection while other jobs (billing, payouts) wait for one: event
-    /// handlers (one order's invoice or delivery, one product) at most half the pool less the
-    /// outbox relay's listener, batches (a reconciliation's hundreds of products, held for minutes)
-    /// one, so that they never keep the handlers waiting.
-    public let outsideCalls: Permits
+    /// all cannot hold every connection while other jobs (billing, payouts) wait for one. With the
+    /// pool's N connections, less the outbox relay's listener: orders' (an invoice or a delivery
+    /// created once) at most (N − 1) / 2, one product's sync (N − 1) / 4, a reconciliation's batch
+    /// (hundreds of products' locks, held for minutes) one; each at least one. A lane waits only for
+    /// its own: a batch whose locks a product's sync waits on keeps no order waiting. From 8
+    /// connections on, they leave at least a quarter of the pool to other work.
+    public let outsideOrders: Permits
+    public let outsideSyncs: Permits
     public let outsideBatches: Permits
 
     private let shutdownSignal: AsyncStream<Void>
@@ -80,7 +83,8 @@ public final class Database: Sendable {
             tls: Self.tls(url.tls)
         )
         configuration.options.maximumConnections = max(1, maximumConnections)
-        self.outsideCalls = Permits((max(1, maximumConnections) - 1) / 2)
+        self.outsideOrders = Permits((max(1, maximumConnections) - 1) / 2)
+        self.outsideSyncs = Permits((max(1, maximumConnections) - 1) / 4)
         self.outsideBatches = Permits(1)
         configuration.options.additionalStartupParameters = limits.startupParameters
         self.url = url

@@ -33,10 +33,13 @@ extension Database {
         try await withTransaction(.tenant(tenant), body)
     }
 
-    /// Which permits a transaction held across outside calls takes (``Database/outsideCalls``).
+    /// Which permits a transaction held across outside calls takes (``Database/outsideOrders``,
+    /// ``Database/outsideSyncs``, ``Database/outsideBatches``).
     public enum OutsideCallLane: Sendable {
-        /// One event's work: an order's invoice or delivery, one product.
-        case handler
+        /// An order's invoice or delivery, created once.
+        case orders
+        /// One product's sync (an event of Medusa or Payload).
+        case sync
         /// A batch held for minutes: a reconciliation's page of products.
         case batch
     }
@@ -49,11 +52,16 @@ extension Database {
     @discardableResult
     public func withTenantAcrossOutsideCalls<Result>(
         _ tenant: UUID,
-        lane: OutsideCallLane = .handler,
+        lane: OutsideCallLane,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
-        let permits = lane == .handler ? outsideCalls : outsideBatches
+        let permits: Permits
+        switch lane {
+        case .orders: permits = outsideOrders
+        case .sync: permits = outsideSyncs
+        case .batch: permits = outsideBatches
+        }
         try await permits.acquire()
         defer { permits.release() }
         return try await withTransaction(.tenant(tenant), body)

@@ -3,11 +3,19 @@ import PostgresNIO
 import XCTest
 @testable import Store
 
-/// Transactions held across calls to outside services take a permit of their lane first: event
-/// handlers at most half the pool (less the relay's listener), batches one. A service that hangs
-/// cannot hold every connection while other jobs wait for one, and a long batch never keeps the
-/// handlers waiting.
+/// Transactions held across calls to outside services take a permit of their lane first (orders,
+/// one product's sync, a reconciliation's batch). A service that hangs cannot hold every
+/// connection while other jobs wait for one, and a lane waits only for its own.
 final class OutsideCallPermitsTests: XCTestCase {
+    /// Waits for `task` at most `seconds`, cancelling it then: a task's value ignores cancellation,
+    /// so a bare timeout around it would wait on.
+    private func value<T: Sendable>(of task: Task<T, any Error>, within seconds: Double = 10,
+                                    _ what: String) async throws -> T {
+        try await withTimeout(seconds, what) {
+            try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        }
+    }
+
     func testWaitersAreServedInTurnAndACancelledOneLeavesTheLine() async throws {
         let permits = Permits(1)
         try await permits.acquire()
@@ -25,47 +33,47 @@ final class OutsideCallPermitsTests: XCTestCase {
         }
         try await eventually("the fourth waiter never joined the line") { permits.waiting == 3 }
         cancelled.cancel()
-        let outcome = try await withTimeout(5, "the cancelled waiter to leave") { await cancelled.result }
-        guard case .failure(let error) = outcome, error is CancellationError else {
-            return XCTFail("a cancelled waiter got a permit: \(outcome)")
-        }
+        do {
+            try await value(of: cancelled, "the cancelled waiter to leave")
+            XCTFail("a cancelled waiter got a permit")
+        } catch is CancellationError {}
         XCTAssertEqual(permits.waiting, 2, "the cancelled waiter left the line")
         XCTAssertEqual(order.all, [], "nobody passes while the permit is held")
 
         permits.release()   // to the second waiter, first in line
-        try await withTimeout(5, "the second waiter to pass") { try await second.value }
+        try await value(of: second, "the second waiter to pass")
         XCTAssertEqual(order.all, ["second"], "the fourth still waits")
         permits.release()
-        try await withTimeout(5, "the fourth waiter to pass") { try await fourth.value }
+        try await value(of: fourth, "the fourth waiter to pass")
         XCTAssertEqual(order.all, ["second", "fourth"])
         permits.release()
         XCTAssertEqual(permits.free, 1, "nothing leaked: the one permit is free again")
         XCTAssertEqual(permits.waiting, 0)
     }
 
-    /// A pool of 4: one handler permit. A transaction across an outside call that hangs holds it; a
+    /// A pool of 4: one orders permit. A transaction across an outside call that hangs holds it; a
     /// second such transaction waits for it, while other transactions still get connections.
     func testAHangingOutsideCallLeavesConnectionsForOtherTransactions() async throws {
         try await withTestDatabases(appConnections: 4) { databases in
             let database = databases.app
-            XCTAssertEqual(database.outsideCalls.count, 1)
+            XCTAssertEqual(database.outsideOrders.count, 1)
             let tenant = try await TenantFixture.create(in: database)
             let hanging = Latch()
             defer { hanging.open() }   // never leave the first transaction stuck, should a wait below fail
             let first = Task {
-                try await database.withTenantAcrossOutsideCalls(tenant.id) { connection in
+                try await database.withTenantAcrossOutsideCalls(tenant.id, lane: .orders) { connection in
                     _ = try await connection.query("SELECT 1", logger: TestDatabases.logger)
                     await hanging.wait()   // the outside service that does not answer
                 }
             }
-            try await eventually("the first transaction never took the permit") { database.outsideCalls.free == 0 }
+            try await eventually("the first transaction never took the permit") { database.outsideOrders.free == 0 }
             let second = Task {
-                try await database.withTenantAcrossOutsideCalls(tenant.id) { connection in
+                try await database.withTenantAcrossOutsideCalls(tenant.id, lane: .orders) { connection in
                     try await connection.values("SELECT count(*) FROM stores", as: Int64.self).first ?? -1
                 }
             }
             try await eventually("the second transaction across an outside call did not wait") {
-                database.outsideCalls.waiting == 1
+                database.outsideOrders.waiting == 1
             }
             // Other work still gets connections, three times over.
             for _ in 0..<3 {
@@ -76,41 +84,54 @@ final class OutsideCallPermitsTests: XCTestCase {
                 }
                 XCTAssertEqual(stores, [1])
             }
-            XCTAssertEqual(database.outsideCalls.waiting, 1, "still waiting while the first hangs")
+            XCTAssertEqual(database.outsideOrders.waiting, 1, "still waiting while the first hangs")
             hanging.open()
-            try await withTimeout(10, "the first transaction to end") { try await first.value }
-            let counted = try await withTimeout(10, "the second transaction to run") { try await second.value }
+            try await value(of: first, "the first transaction to end")
+            let counted = try await value(of: second, "the second transaction to run")
             XCTAssertEqual(counted, 1)
         }
     }
 
-    /// A batch (a reconciliation's page of products) held for minutes takes the batch lane's permit,
-    /// not one of the handlers': an order's delivery created meanwhile does not wait for it.
-    func testALongBatchDoesNotKeepTheHandlersWaiting() async throws {
-        try await withTestDatabases(appConnections: 4) { databases in
+    /// The default pool of 8: a reconciliation batch holds a product's lock across its calls, and a
+    /// sync of that product waits on the lock, holding the one sync permit. Neither keeps an order's
+    /// transaction waiting, nor a second sync from waiting its turn rather than taking a connection.
+    func testABatchAndTheSyncsWaitingOnItsLocksKeepNoOrderWaiting() async throws {
+        try await withTestDatabases(appConnections: 8) { databases in
             let database = databases.app
+            XCTAssertEqual([database.outsideOrders.count, database.outsideSyncs.count, database.outsideBatches.count], [3, 1, 1])
             let tenant = try await TenantFixture.create(in: database)
             let hanging = Latch()
             defer { hanging.open() }
+            let lock = "SELECT pg_advisory_xact_lock(hashtextextended('sync:test-product', 0))"
             let batch = Task {
-                try await database.withTenantAcrossOutsideCalls(tenant.id, lane: .batch) { _ in await hanging.wait() }
-            }
-            try await eventually("the batch never took its permit") { database.outsideBatches.free == 0 }
-            let second = Task {
-                try await database.withTenantAcrossOutsideCalls(tenant.id, lane: .batch) { _ in }
-            }
-            try await eventually("a second batch did not wait for the first") { database.outsideBatches.waiting == 1 }
-            let handled = try await withTimeout(10, "a handler's transaction while a batch runs") {
-                try await database.withTenantAcrossOutsideCalls(tenant.id) { connection in
-                    try await connection.values("SELECT count(*) FROM stores", as: Int64.self)
+                try await database.withTenantAcrossOutsideCalls(tenant.id, lane: .batch) { connection in
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: lock), logger: TestDatabases.logger)
+                    await hanging.wait()   // a page of products' calls to Payload
                 }
             }
-            XCTAssertEqual(handled, [1])
-            hanging.open()
-            try await withTimeout(10, "the batches to end") {
-                try await batch.value
-                try await second.value
+            try await eventually("the batch never took its permit") { database.outsideBatches.free == 0 }
+            let sync = Task {
+                try await database.withTenantAcrossOutsideCalls(tenant.id, lane: .sync) { connection in
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: lock), logger: TestDatabases.logger)
+                }
             }
+            try await eventually("the product's sync never took its permit") { database.outsideSyncs.free == 0 }
+            let secondSync = Task {
+                try await database.withTenantAcrossOutsideCalls(tenant.id, lane: .sync) { _ in }
+            }
+            try await eventually("a second sync did not wait its turn") { database.outsideSyncs.waiting == 1 }
+            for _ in 0..<3 {
+                let handled = try await withTimeout(10, "an order's transaction while the syncs wait on the batch") {
+                    try await database.withTenantAcrossOutsideCalls(tenant.id, lane: .orders) { connection in
+                        try await connection.values("SELECT count(*) FROM stores", as: Int64.self)
+                    }
+                }
+                XCTAssertEqual(handled, [1])
+            }
+            hanging.open()
+            try await value(of: batch, "the batch to end")
+            try await value(of: sync, "the sync to get its lock")
+            try await value(of: secondSync, "the second sync to run")
         }
     }
 }
