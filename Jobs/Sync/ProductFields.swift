@@ -30,12 +30,16 @@ public enum ProductFields {
     /// In a stable order, for plans and conflict rows.
     public static let names: [String] = ["title", "handle", "status", "variants", "description", "seo_title", "seo_description"]
 
-    /// The fields as Medusa holds them.
+    /// The fields as Medusa holds them. Variants in id order and each one's prices in currency
+    /// order: Medusa does not promise an order, and the same product listed in another order must
+    /// not read as a change (a write to Payload and a repair at every run).
     public static func commerceView(_ product: MedusaProduct) -> [String: JSON] {
-        let variants: [JSON] = product.variants.map { variant in
+        let variants: [JSON] = product.variants.sorted { $0.id < $1.id }.map { variant in
             .object(["id": .string(variant.id), "sku": text(variant.sku),
                      "inventory_quantity": variant.inventoryQuantity.map { .number(Decimal($0)) } ?? .null,
-                     "prices": .array(variant.prices.map { price in
+                     "prices": .array(variant.prices.sorted {
+                         ($0.money.currency.lowercased(), $0.money.minorUnits) < ($1.money.currency.lowercased(), $1.money.minorUnits)
+                     }.map { price in
                          .object(["amount": .number(Decimal(price.money.minorUnits)),
                                   "currency_code": .string(price.money.currency.lowercased())])
                      })])

@@ -27,7 +27,7 @@ struct SyncCursor: Sendable, Equatable {
     /// How far the run has got, for operators (`cityos running`): where it goes on from, or done.
     func progressNote(finished: Bool) -> String {
         var counts = "\(checked) products checked, \(repaired) repaired, \(conflicts) conflicts"
-        if skipped > 0 { counts += ", \(skipped) skipped (refused by Medusa or Payload, or not this tenant's; see the log)" }
+        if skipped > 0 { counts += ", \(skipped) skipped (refused by Medusa or Payload, unreadable, or not this tenant's; see the log)" }
         if finished { return "done: \(counts)" }
         switch phase {
         case .medusa: return "Medusa's products from offset \(position): \(counts)"

@@ -56,9 +56,16 @@ struct SyncReconciliation: Sendable {
         let page = try await medusa.products(limit: batchSize, offset: cursor.position, tenantID: tenantText)
         let products = page.products
         var next = cursor
-        next.position += products.count
-        next.checked += Int64(products.count)
-        if products.isEmpty || next.position >= page.count {
+        next.position += page.listed
+        next.checked += Int64(page.listed)
+        // A product this build cannot read is skipped, like one its service refuses: failing the run
+        // would stop every later run at the same page.
+        next.skipped += Int64(page.unreadable.count)
+        for bad in page.unreadable {
+            logger.warning("sync.reconcile skipped a Medusa product it cannot read; the next run tries it again",
+                           metadata: ["medusa_id": "\(bad.id ?? "?")", "error": "\(bad.reason)"])
+        }
+        if page.listed == 0 || next.position >= page.count {
             next.phase = .payload
             next.position = 1
         }
@@ -160,7 +167,8 @@ struct SyncReconciliation: Sendable {
         var existing = Set<String>()
         for chunk in Array(live.keys).sorted().chunked(Self.lookupChunk) {
             let found = try await medusa.products(limit: chunk.count, tenantID: tenantText, ids: chunk)
-            existing.formUnion(found.products.map(\.id))
+            // One it cannot read exists all the same: its document is kept.
+            existing.formUnion(found.products.map(\.id) + found.unreadable.compactMap(\.id))
         }
         // Archiving unpublishes an editor's document: each product the list lookup did not return
         // is asked for by its id, and only a 404 counts as gone.

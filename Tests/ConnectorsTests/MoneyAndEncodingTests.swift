@@ -29,6 +29,24 @@ final class MoneyAndEncodingTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode(MedusaOrder.self, from: Data(whole.utf8)).total?.minorUnits, 2_500)
     }
 
+    /// A product whose price is finer than its currency's minor unit (10.005 USD) is left out of its
+    /// page and named, instead of making the whole page (and every reconciliation run that reaches
+    /// it) unreadable; where the next page starts counts it.
+    func testAnUnreadableProductIsLeftOutOfItsPageAndNamed() throws {
+        func product(_ id: String, _ amount: String) -> String {
+            #"{"id":""# + id + #"","title":"T","variants":[{"id":"v_"# + id
+                + #"","prices":[{"amount":"# + amount + #","currency_code":"usd"}]}]}"#
+        }
+        let json = #"{"products":["# + [product("p1", "10.5"), product("p2", "10.005"), product("p3", "7")].joined(separator: ",")
+            + #"],"count":3,"offset":0,"limit":3}"#
+        let page = try JSONDecoder().decode(MedusaProductPage.self, from: Data(json.utf8))
+        XCTAssertEqual(page.products.map(\.id), ["p1", "p3"])
+        XCTAssertEqual(page.unreadable.map(\.id), ["p2"])
+        XCTAssertTrue(page.unreadable.first?.reason.contains("minor units") == true, page.unreadable.first?.reason ?? "")
+        XCTAssertEqual(page.listed, 3)
+        XCTAssertEqual(page.products.first?.variants.first?.prices.first?.money.minorUnits, 1_050)
+    }
+
     /// Stripe's units are not always ISO 4217's minor units: ISK is two-decimal at Stripe (ISO:
     /// none), MGA zero-decimal (ISO: two), and three-decimal amounts go in multiples of 10.
     func testAmountsAreSentAndReadInStripesUnitsOfEachCurrency() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import Connectors
 import Jobs
 import XCTest
@@ -51,5 +52,23 @@ final class SyncPlanTests: XCTestCase {
         XCTAssertEqual(plan.conflicts.count, 1)
         XCTAssertEqual(plan.conflicts.first?.winner, .commerce)
         XCTAssertTrue(plan.conflicts.first?.reason.contains("restored") == true)
+    }
+
+    /// Medusa promises no order for a product's variants or a variant's prices: the same product
+    /// listed in another order is the same commerce view, not a change to write at every run.
+    func testTheCommerceViewDoesNotDependOnTheOrderMedusaListsIn() throws {
+        func product(_ variants: [(String, [(String, String)])]) throws -> MedusaProduct {
+            let list = variants.map { id, prices in
+                #"{"id":""# + id + #"","prices":["# + prices.map { amount, currency in
+                    #"{"amount":"# + amount + #","currency_code":""# + currency + #""}"#
+                }.joined(separator: ",") + "]}"
+            }.joined(separator: ",")
+            return try JSONDecoder().decode(MedusaProduct.self, from: Data((#"{"id":"p","title":"T","variants":["# + list + "]}").utf8))
+        }
+        let one = try product([("v_a", [("10", "usd"), ("9", "eur")]), ("v_b", [("5", "usd")])])
+        let other = try product([("v_b", [("5", "usd")]), ("v_a", [("9", "eur"), ("10", "usd")])])
+        XCTAssertEqual(ProductFields.commerceView(one), ProductFields.commerceView(other))
+        let changed = try product([("v_b", [("5", "usd")]), ("v_a", [("9", "eur"), ("11", "usd")])])
+        XCTAssertNotEqual(ProductFields.commerceView(one), ProductFields.commerceView(changed), "a price change still reads as one")
     }
 }

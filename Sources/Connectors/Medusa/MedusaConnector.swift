@@ -13,11 +13,14 @@ public struct MedusaConnector: Sendable {
         return (body?["message"]?.stringValue, body?["type"]?.stringValue)
     })
 
+    /// Medusa's admin API leaves a variant's stock out unless asked for (`fields=+…`).
+    static let productFields = ("fields", "+variants.inventory_quantity")
+
     /// `GET /admin/products?limit=&offset=` in creation order (`order=created_at`), optionally only
     /// one tenant's products (`tenant_id`, the platform's per-tenant scope) or only the given ids.
     public func products(limit: Int = 50, offset: Int = 0, tenantID: String? = nil,
                          ids: [String]? = nil) async throws(ConnectorError) -> MedusaProductPage {
-        var query = [("limit", "\(limit)"), ("offset", "\(offset)"), ("order", "created_at")]
+        var query = [("limit", "\(limit)"), ("offset", "\(offset)"), ("order", "created_at"), Self.productFields]
         if let tenantID { query.append(("tenant_id", tenantID)) }
         // Medusa reads a list only in the array form (`id[]`); a plain `id=a,b` is one id, "a,b".
         if let ids { query += ids.map { ("id[]", $0) } }
@@ -27,7 +30,8 @@ public struct MedusaConnector: Sendable {
     /// `GET /admin/products/{id}`.
     public func product(id: String) async throws(ConnectorError) -> MedusaProduct {
         try await client.send(
-            ServiceRequest(.get, "/admin/products/\(ServiceRequest.segment(id))", endpoint: "GET /admin/products/{id}"),
+            ServiceRequest(.get, "/admin/products/\(ServiceRequest.segment(id))", endpoint: "GET /admin/products/{id}",
+                           query: [Self.productFields]),
             decoding: ProductEnvelope.self).product
     }
 

@@ -144,12 +144,47 @@ enum MedusaAmount {
     }
 }
 
-/// A page of products: `{products, count, offset, limit}`.
+/// A page of products: `{products, count, offset, limit}`. A product this build cannot read (a price
+/// finer than its currency's minor unit, a field of another type) is left out of `products` and
+/// named in `unreadable`, so that one bad product does not make its whole page, and every page
+/// after it, unreadable.
 public struct MedusaProductPage: Sendable, Decodable, Equatable {
     public let products: [MedusaProduct]
+    public let unreadable: [Unreadable]
     public let count: Int
     public let offset: Int
     public let limit: Int
+
+    public struct Unreadable: Sendable, Equatable {
+        public let id: String?
+        public let reason: String
+    }
+
+    /// How many products the page listed, read or not: where the next page starts.
+    public var listed: Int { products.count + unreadable.count }
+
+    enum CodingKeys: String, CodingKey { case products, count, offset, limit }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var list = try c.nestedUnkeyedContainer(forKey: .products)
+        var products: [MedusaProduct] = []
+        var unreadable: [Unreadable] = []
+        while !list.isAtEnd {
+            do {
+                products.append(try list.decode(MedusaProduct.self))
+            } catch {
+                // A failed element leaves the container where it was: read it as plain JSON to move on.
+                let raw = try list.decode(JSON.self)
+                unreadable.append(Unreadable(id: raw["id"]?.stringValue, reason: "\(error)"))
+            }
+        }
+        self.products = products
+        self.unreadable = unreadable
+        count = try c.decode(Int.self, forKey: .count)
+        offset = try c.decode(Int.self, forKey: .offset)
+        limit = try c.decode(Int.self, forKey: .limit)
+    }
 }
 
 /// A page of orders: `{orders, count, offset, limit}`.
