@@ -178,4 +178,18 @@ final class TransportTests: XCTestCase {
             XCTAssertFalse(error.mayHaveTakenEffect)
         }
     }
+
+    /// Only Medusa's own not_found is "no such product"; a 404 from anything in front of it (an HTML
+    /// page) is a failure that may pass, never "deleted" (which archives the product's document).
+    func testAMedusa404IsNotFoundOnlyInMedusasOwnWords() {
+        let own = ServiceResponse(status: 404, headers: [:],
+                                  body: Data(#"{"type":"not_found","message":"Product with id: p was not found"}"#.utf8))
+        let proxy = ServiceResponse(status: 404, headers: [:], body: Data("<html><body>Not Found</body></html>".utf8))
+        guard case .notFound = MedusaConnector.errors.read(own, .medusa) else {
+            return XCTFail("Medusa's not_found: \(MedusaConnector.errors.read(own, .medusa))")
+        }
+        guard case .unavailable(_, 404, _, _) = MedusaConnector.errors.read(proxy, .medusa) else {
+            return XCTFail("a proxy's 404: \(MedusaConnector.errors.read(proxy, .medusa))")
+        }
+    }
 }

@@ -8,9 +8,15 @@ public struct MedusaConnector: Sendable {
     public init(client: ServiceClient) { self.client = client }
 
     /// Medusa's errors: `{"type": "not_found", "message": "…"}`; 401 `{"message": "Unauthorized"}`.
-    static let errors = ServiceErrorReader(details: { response in
+    /// A 404 means "no such product" only in Medusa's own words (`type: not_found`): a proxy's or a
+    /// gateway's 404 (an HTML page, a route not mounted) is a failure that may pass, or the sync
+    /// would take the product for deleted and archive its document, which nothing undoes.
+    public static let errors = ServiceErrorReader(details: { response in
         let body = ServiceErrorReader.object(response)
         return (body?["message"]?.stringValue, body?["type"]?.stringValue)
+    }, special: { response, service in
+        guard response.status == 404, ServiceErrorReader.object(response)?["type"]?.stringValue != "not_found" else { return nil }
+        return .unavailable(service: service, status: 404, message: "HTTP 404 without Medusa's not_found answer (a proxy's?)")
     })
 
     /// Medusa's admin API leaves a variant's stock out unless asked for (`fields=+…`).
