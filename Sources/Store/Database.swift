@@ -31,7 +31,7 @@ public final class Database: Sendable {
     /// created once) at most (N − 1) / 2, one product's sync (N − 1) / 4, a reconciliation's batch
     /// (hundreds of products' locks, held for minutes) one; each at least one. A lane waits only for
     /// its own: a batch whose locks a product's sync waits on keeps no order waiting. From 8
-    /// connections on, they leave at least a quarter of the pool to other work.
+    /// connections on, they leave about a quarter of the pool to other work (2 of 8).
     public let outsideOrders: Permits
     public let outsideSyncs: Permits
     public let outsideBatches: Permits

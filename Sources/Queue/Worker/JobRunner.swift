@@ -35,7 +35,8 @@ struct JobRunner: Sendable {
         }
         guard let handler = registry.handler(for: header.kind) else {
             let waited = Clock.nowMillis() - max(header.enqueuedAt, header.dueAt ?? 0)
-            if waited < Int64(unknownKind.patience.seconds * 1000) {
+            // (No patience is none, whatever the clocks say: a job stamped ahead of this host waits too.)
+            if unknownKind.patience > .zero, waited < Int64(unknownKind.patience.seconds * 1000) {
                 putBackUnknown(id: id, queue: queue, kind: header.kind, lease: lease)
                 return
             }
