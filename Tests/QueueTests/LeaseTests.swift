@@ -43,6 +43,13 @@ final class LeaseTests: XCTestCase {
         return try JobEnvelope.decode(try XCTUnwrap(stored))
     }
 
+    /// Returns `ids` (none: every job) of the process's in-flight hash to their queue.
+    private func requeue(_ harness: QueueHarness, _ ids: [String] = []) async throws -> Int? {
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        return try await harness.redis.run(QueueScripts.requeue, keys: OutcomeRecorder.requeueKeys(keys, process: process),
+                                           arguments: [.string(keys.prefix)] + ids.map { .string($0) }).int
+    }
+
     private func list(_ harness: QueueHarness, _ key: String) async throws -> [String] {
         try await harness.redis.send("LRANGE", .string(key), "0", "-1").array?.compactMap(\.string) ?? []
     }
@@ -130,11 +137,9 @@ final class LeaseTests: XCTestCase {
         let b = try await harness.client.enqueue(NoopJob.self, .init(), options: .init(tenant: "globex")).id
         let taken = try await fetch(harness, lease: 7)
         XCTAssertEqual(Set(taken), [a, b])
-        let byID = try await harness.redis.run(QueueScripts.requeue, keys: OutcomeRecorder.requeueKeys(keys, process: process),
-                                               arguments: [.string(keys.prefix), .string(a)]).int
+        let byID = try await requeue(harness, [a])
         XCTAssertEqual(byID, 1)
-        let all = try await harness.redis.run(QueueScripts.requeue, keys: OutcomeRecorder.requeueKeys(keys, process: process),
-                                              arguments: [.string(keys.prefix)]).int
+        let all = try await requeue(harness)
         XCTAssertEqual(all, 1)
         let acme = try await list(harness, keys.tenantList("acme"))
         let globex = try await list(harness, keys.tenantList("globex"))
@@ -156,8 +161,7 @@ final class LeaseTests: XCTestCase {
         try await harness.redis.send("HSET", .string(keys.inflight(process)), .string(id), "acme", .string(other), "globex")
         let acked = try await ack(harness, id, lease: 9)
         XCTAssertEqual(acked, 1)
-        let returned = try await harness.redis.run(QueueScripts.requeue, keys: OutcomeRecorder.requeueKeys(keys, process: process),
-                                                   arguments: [.string(keys.prefix)]).int
+        let returned = try await requeue(harness)
         XCTAssertEqual(returned, 1)
         let line = try await list(harness, keys.tenantList("globex"))
         XCTAssertEqual(line, [other], "returned to its tenant's line")

@@ -42,18 +42,11 @@ final class OutcomeWriteTests: XCTestCase {
         return entries.contains { ($0.array ?? []).contains { $0.string == stats } }
     }
 
-    private func gated() throws -> (Gate, QueueHarness) {
-        let gate = Gate()
-        var registry = JobCatalog.registry()
-        registry.register(GateJob(gate: gate))
-        return (gate, try QueueHarness(registry: registry))
-    }
-
     /// A gated job running in a pool, then outcomes refused and the gate opened with `outcome`:
     /// the job ends while Redis refuses to record it. Returns when Redis has refused it.
     private func refusedOutcome(_ outcome: Gate.Outcome)
         async throws -> (harness: QueueHarness, pool: WorkerPool, task: Task<Void, any Error>, id: String) {
-        let (gate, harness) = try gated()
+        let (gate, harness) = try GateJob.harness()
         let pool = harness.makePool()
         let task = Task { try await pool.run() }
         let id = try await harness.client.enqueue(GateJob.self, .init()).id
@@ -160,7 +153,7 @@ final class OutcomeWriteTests: XCTestCase {
     }
 
     func testAWorkerThatCouldNotReturnItsJobsStaysRegisteredSoThatTheyAreRecovered() async throws {
-        let (gate, harness) = try gated()
+        let (gate, harness) = try GateJob.harness()
         let first = harness.makePool(grace: .milliseconds(100), heartbeatTTL: .seconds(1))
         let firstTask = Task { try await first.run() }
         let id = try await harness.client.enqueue(GateJob.self, .init()).id
@@ -218,7 +211,7 @@ final class OutcomeWriteTests: XCTestCase {
     /// Redis down for longer than the heartbeat TTL comes back with every heartbeat key expired,
     /// live workers' too. The first worker back must not take the others for dead.
     func testWorkersThatOutliveARedisOutageLongerThanTheTTLDoNotRecoverEachOthersJobs() async throws {
-        let (gate, harness) = try gated()
+        let (gate, harness) = try GateJob.harness()
         let ttl = Duration.seconds(2)
         let a = harness.makePool(concurrency: 1, heartbeatTTL: ttl)
         let aTask = Task { try await a.run() }

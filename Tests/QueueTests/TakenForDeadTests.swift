@@ -9,19 +9,12 @@ import XCTest
 /// has its running jobs put back in line by another process. It keeps its capacity when it fetches
 /// one of them again, and stays registered when it beats again during the recovery.
 final class TakenForDeadTests: XCTestCase {
-    private func gated() throws -> (Gate, QueueHarness) {
-        let gate = Gate()
-        var registry = JobCatalog.registry()
-        registry.register(GateJob(gate: gate))
-        return (gate, try QueueHarness(registry: registry))
-    }
-
     /// The job is put back while it runs, and the same worker fetches it again: the earlier run is
     /// superseded and the slot it held given back. Before, that run lost its claim and returned
     /// without giving back its slot: each time, the worker lost one slot for good, and here (two
     /// slots, one run) it could not take the next job at all.
     func testAJobFetchedAgainWhileItsEarlierRunStillRunsGivesBackThatRunsSlot() async throws {
-        let (gate, harness) = try gated()
+        let (gate, harness) = try GateJob.harness()
         let pool = harness.makePool(concurrency: 2, heartbeatTTL: .seconds(30))
         let task = Task { try await pool.run() }
         let job = try await harness.client.enqueue(GateJob.self, .init()).id
@@ -58,7 +51,7 @@ final class TakenForDeadTests: XCTestCase {
     /// process whose key is gone (taken for dead, perhaps forgotten) takes nothing until it beats:
     /// what it took would be in the in-flight hash of no registered process.
     func testNeitherARecoveryOfALiveProcessNorAFetchByOneWithoutAHeartbeatMovesAJob() async throws {
-        let (gate, harness) = try gated()
+        let (gate, harness) = try GateJob.harness()
         let pool = harness.makePool(concurrency: 2, heartbeatTTL: .seconds(30))
         let task = Task { try await pool.run() }
         let job = try await harness.client.enqueue(GateJob.self, .init()).id
@@ -100,7 +93,7 @@ final class TakenForDeadTests: XCTestCase {
     /// Its retry finds the job no longer held here and writes nothing: nor is it reported (no
     /// "will retry" event, no failed count) as though it had been. The other run's outcomes are.
     func testAnOutcomeForAJobNoLongerHeldIsNeitherWrittenNorReported() async throws {
-        let (gate, harness) = try gated()
+        let (gate, harness) = try GateJob.harness()
         let a = harness.makePool(concurrency: 1, heartbeatTTL: .seconds(30))
         let b = harness.makePool(concurrency: 1, heartbeatTTL: .seconds(30))
         let aTask = Task { try await a.run() }

@@ -1,3 +1,5 @@
+import CityOSTesting
+import Jobs
 import Queue
 import Synchronization
 
@@ -67,6 +69,16 @@ struct GateJob: JobHandler {
     let gate: Gate
     func run(_ arguments: Arguments, context: JobContext) async throws {
         if await gate.passed() == .fail { throw Refused() }
+    }
+}
+
+extension GateJob {
+    /// A queue harness whose registry has the catalog's kinds and `test.gate`, and the gate.
+    static func harness() throws -> (Gate, QueueHarness) {
+        let gate = Gate()
+        var registry = JobCatalog.registry()
+        registry.register(GateJob(gate: gate))
+        return (gate, try QueueHarness(registry: registry))
     }
 }
 

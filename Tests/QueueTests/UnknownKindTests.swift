@@ -10,15 +10,8 @@ import XCTest
 /// until a worker that knows the kind takes it, and becomes a dead letter only once it has waited
 /// `unknownKindPatience` since it was due.
 final class UnknownKindTests: XCTestCase {
-    private func harness() throws -> (Gate, QueueHarness) {
-        let gate = Gate()
-        var registry = JobCatalog.registry()
-        registry.register(GateJob(gate: gate))
-        return (gate, try QueueHarness(registry: registry))
-    }
-
     func testAJobOfAKindThisBuildDoesNotKnowWaitsForAWorkerThatDoes() async throws {
-        let (gate, harness) = try harness()
+        let (gate, harness) = try GateJob.harness()
         let keys = QueueKeys(queue: "default", namespace: harness.namespace)
         let id = try await harness.client.enqueue(GateJob.self, .init()).id
         let old = harness.makePool(registry: JobCatalog.registry())   // the build before: no `test.gate`
@@ -50,7 +43,7 @@ final class UnknownKindTests: XCTestCase {
     }
 
     func testAJobOfAnUnknownKindThatWaitedLongerThanThePatienceIsADeadLetter() async throws {
-        let (_, harness) = try harness()
+        let (_, harness) = try GateJob.harness()
         let keys = QueueKeys(queue: "default", namespace: harness.namespace)
         let twoHoursAgo = Clock.nowMillis() - 7_200_000
         let stale = JobEnvelope(kind: GateJob.kind, queue: "default", maxAttempts: 3, enqueuedAt: twoHoursAgo)
