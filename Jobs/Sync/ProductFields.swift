@@ -87,18 +87,22 @@ public enum ProductFields {
     }
 
     /// The Medusa update that sets `values` (only content-owned fields are ever sent there).
-    static func medusaUpdate(_ values: [String: JSON]) -> MedusaProductUpdate {
+    /// A metadata change sends the product's whole `metadata` as read (`current`) with the SEO
+    /// keys set, never the SEO keys alone: a Medusa that replaces `metadata` on update, rather
+    /// than merging it, would otherwise drop `tenant_id` (which scopes the product to its tenant)
+    /// and every other key. A Medusa that merges gets the keys it already has.
+    static func medusaUpdate(_ values: [String: JSON], current: [String: JSON]?) -> MedusaProductUpdate {
         var update = MedusaProductUpdate()
-        var metadata: [String: JSON] = [:]
+        var seo: [String: JSON] = [:]
         for (name, value) in values {
             switch name {
             case "description": update.description = value.stringValue ?? ""
             case "title": update.title = value.stringValue
-            case "seo_title", "seo_description": metadata[name] = .string(value.stringValue ?? "")
+            case "seo_title", "seo_description": seo[name] = .string(value.stringValue ?? "")
             default: break
             }
         }
-        if !metadata.isEmpty { update.metadata = metadata }
+        if !seo.isEmpty { update.metadata = (current ?? [:]).merging(seo) { _, new in new } }
         return update
     }
 

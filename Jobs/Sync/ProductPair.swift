@@ -47,7 +47,7 @@ struct ProductPair: Sendable {
         if !plan.toCommerce.isEmpty {
             let updated: MedusaProduct
             do {
-                updated = try await medusa.updateProduct(id: product.id, ProductFields.medusaUpdate(plan.toCommerce))
+                updated = try await medusa.updateProduct(id: product.id, ProductFields.medusaUpdate(plan.toCommerce, current: product.metadata))
             } catch {
                 // Payload was written: the conflicts commerce won there are settled, whatever happens next.
                 guard writes > 0 else { throw error }

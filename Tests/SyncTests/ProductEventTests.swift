@@ -86,6 +86,32 @@ final class ProductEventTests: XCTestCase {
         }
     }
 
+    /// A Medusa that replaces a product's `metadata` on update, rather than merging it, keeps the
+    /// product's `tenant_id` and its other keys when the sync writes the SEO fields: the sync sends
+    /// the whole `metadata` it read, with the SEO keys set.
+    func testSEOWrittenToAMedusaThatReplacesMetadataKeepsTheTenantAndTheOtherKeys() async throws {
+        try await SyncWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (id, docID) = try await world.linkedProduct(tenant, title: "Stool")
+            try await world.medusa("POST", "/admin/products/\(id)", ["metadata": ["material": "oak"]])
+            try await world.settle()
+            _ = try await world.call("POST", "/_sandbox/medusa/metadata", ["merge": false])
+            try await world.payload("PATCH", "/api/products-content/\(docID)", [
+                "seo": ["title": "Oak stool", "description": "Solid oak"], "_status": "published"])
+            try await eventually("Medusa has the published SEO title") {
+                (try await world.product(id)["metadata"] as? [String: Any])?["seo_title"] as? String == "Oak stool"
+            }
+            try await world.settle()
+            let product = try await world.product(id)
+            let metadata = try XCTUnwrap(product["metadata"] as? [String: Any])
+            XCTAssertEqual(metadata["tenant_id"] as? String, tenant.uuidString.lowercased(), "the product is still its tenant's")
+            XCTAssertEqual(metadata["material"] as? String, "oak", "a key the sync does not own is kept")
+            XCTAssertEqual(metadata["seo_description"] as? String, "Solid oak")
+            let linked = try await world.links(tenant)
+            XCTAssertEqual(linked[id], docID, "the product is still linked to its document")
+        }
+    }
+
     /// Tenant A's content document naming tenant B's product (a `medusa_id` typed, imported or
     /// copied) syncs nothing: B's product keeps its copy, and A gets no link to it.
     func testAContentDocumentNamingAnotherTenantsProductSyncsNothing() async throws {

@@ -16,6 +16,8 @@ import Hummingbird
 /// - `POST /_sandbox/medusa/orders`: place an order (sends `order.placed`)
 /// - `POST /_sandbox/medusa/filters`: `{"tenant_id": false}` makes product lists ignore `tenant_id`
 ///   (a Medusa without the platform's plugin); `true` honours it again
+/// - `POST /_sandbox/medusa/metadata`: `{"merge": false}` makes product updates replace the product's
+///   `metadata` with the one sent instead of merging it; `true` merges again
 /// - `POST /_sandbox/fleetbase/orders/{id}/status`: set any delivery status (sends its event)
 /// - `POST /_sandbox/stripe/payment_intents/{id}/settle`: a `processing` PaymentIntent succeeds or fails
 ///   (sends its event)
@@ -78,6 +80,15 @@ struct ControlRoutes {
                 }
                 world.medusa.filtersByTenant.store(honoured, ordering: .relaxed)
                 return ["tenant_id": .bool(honoured)]
+            }
+        }
+        router.post("/_sandbox/medusa/metadata") { request, _ in
+            await Self.handle { () throws(ControlError) in
+                guard case .bool(let merges)? = try await Self.object(request)["merge"] else {
+                    throw ControlError("bad_request", "send {\"merge\": false} or {\"merge\": true}")
+                }
+                world.medusa.mergesMetadata.store(merges, ordering: .relaxed)
+                return ["merge": .bool(merges)]
             }
         }
         router.post("/_sandbox/medusa/orders") { request, _ in

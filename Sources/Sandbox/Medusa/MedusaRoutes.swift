@@ -36,7 +36,9 @@ struct MedusaRoutes {
             guard unknown.isEmpty else {
                 throw .badRequest(.medusa, "Invalid request: Unrecognized fields: \(unknown.map { "'\($0)'" }.joined(separator: ", "))")
             }
-            guard let product = world.medusa.products.update(id, { Self.apply(fields, to: &$0) }) else {
+            guard let product = world.medusa.products.update(id, {
+                Self.apply(fields, to: &$0, mergingMetadata: world.medusa.mergesMetadata.load(ordering: .relaxed))
+            }) else {
                 throw Self.missing("Product", id)
             }
             MedusaState.send("product.updated", product, world: world)
@@ -117,11 +119,12 @@ struct MedusaRoutes {
                 "variants": .array(variants), "version": 1, "created_at": now, "updated_at": now]
     }
 
-    /// Sets the given fields; metadata keys merge, and a key set to "" is removed (Medusa's rule).
-    static func apply(_ fields: [String: SandboxJSON], to product: inout SandboxJSON) {
+    /// Sets the given fields; metadata keys merge, and a key set to "" is removed (Medusa's rule),
+    /// or, with `mergingMetadata` off, the metadata sent replaces the product's.
+    static func apply(_ fields: [String: SandboxJSON], to product: inout SandboxJSON, mergingMetadata: Bool = true) {
         for (key, value) in fields where key != "metadata" { product[key] = value }
         if let metadata = fields["metadata"]?.object {
-            var merged = product["metadata"]?.object ?? [:]
+            var merged = mergingMetadata ? product["metadata"]?.object ?? [:] : [:]
             for (key, value) in metadata {
                 if value == "" { merged.removeValue(forKey: key) } else { merged[key] = value }
             }

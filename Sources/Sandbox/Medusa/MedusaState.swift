@@ -7,11 +7,15 @@ final class MedusaState: Sendable {
     /// Whether product lists honour the platform's `tenant_id` filter (a Medusa without the
     /// platform's plugin ignores it and lists every tenant's products).
     let filtersByTenant = Atomic<Bool>(true)
+    /// Whether a product update merges the `metadata` it sends into the product's (a key set to
+    /// "" removed), or replaces the product's `metadata` with it.
+    let mergesMetadata = Atomic<Bool>(true)
 
     func reset() {
         products.reset()
         orders.reset()
         filtersByTenant.store(true, ordering: .relaxed)
+        mergesMetadata.store(true, ordering: .relaxed)
     }
 
     /// The platform envelope a Medusa subscriber posts: `{id, type, data: {id, version?,
