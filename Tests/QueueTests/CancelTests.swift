@@ -74,6 +74,11 @@ final class CancelTests: XCTestCase {
         XCTAssertEqual(total, 1)
         XCTAssertEqual(entries.map(\.id), [cancelled])
 
+        // A filter that matches only the cancellation's reason ("duplicate") names a failure, not a
+        // cancellation: the cancelled payout stays dead.
+        let byReason = try await harness.deadLetters.retryAll(queue: "default", filter: .init(errorContains: "DUPLICATE"))
+        XCTAssertEqual(byReason, DeadLetters.BulkReplay(retried: 0, leftCancelled: 1, leftLiveTwin: 0))
+
         // Named by its error text, it is replayed: the operator asked for exactly these.
         let named = try await harness.deadLetters.retryAll(queue: "default", filter: .init(errorContains: "cancelled by an operator"))
         XCTAssertEqual(named, DeadLetters.BulkReplay(retried: 1, leftCancelled: 0, leftLiveTwin: 0))

@@ -8,23 +8,29 @@ import XCTest
 /// Dead letters taken by kind and by their last error (`DeadLetters.Filter`): listed, replayed and
 /// deleted, leaving the others as they were.
 final class DeadLetterFilterTests: XCTestCase {
-    /// Dead letters made by cancelling waiting jobs, each with `reason` as its last error.
+    /// Dead letters of jobs that failed, each with `reason` as its last error, stored as a worker
+    /// buries them (newest last). Failures, not cancellations: a bulk replay filtered by a reason's
+    /// words leaves an operator's cancellations dead (CancelTests).
     private func deadLetters(_ harness: QueueHarness) async throws -> (stripe: [String], timeouts: [String], other: String) {
-        let cancelling = JobCancel(redis: harness.redis, namespace: harness.namespace)
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        var died = Clock.nowMillis()
+        func bury(_ kind: String, _ args: JSONValue, _ reason: String) async throws -> String {
+            var envelope = harness.client.makeEnvelope(kind: kind, args: args, options: .init())
+            envelope.attempt = 1
+            envelope.errors = [JobErrorRecord(attempt: 1, at: died, message: reason)]
+            died += 1
+            _ = try await harness.redis.pipeline([
+                RedisCommand("SADD", .string(GlobalKeys(namespace: harness.namespace).queues), "default"),
+                RedisCommand("ZADD", .string(keys.dead), .int64(died), .string(envelope.id)),
+                RedisCommand("HSET", .string(keys.deadJobs), .string(envelope.id), .raw(try envelope.encoded())),
+            ])
+            return envelope.id
+        }
         var stripe: [String] = []
-        for _ in 0..<3 {
-            let id = try await harness.client.enqueue(NoopJob.self, .init()).id
-            _ = try await cancelling.cancel(queue: "default", id: id, reason: "Stripe answered 503")
-            stripe.append(id)
-        }
+        for _ in 0..<3 { stripe.append(try await bury(NoopJob.kind, .object([:]), "Stripe answered 503")) }
         var timeouts: [String] = []
-        for _ in 0..<2 {
-            let id = try await harness.client.enqueue(SleepJob.self, .init(ms: 1)).id
-            _ = try await cancelling.cancel(queue: "default", id: id, reason: "timed out")
-            timeouts.append(id)
-        }
-        let other = try await harness.client.enqueue(NoopJob.self, .init()).id
-        _ = try await cancelling.cancel(queue: "default", id: other, reason: "duplicate")
+        for _ in 0..<2 { timeouts.append(try await bury(SleepJob.kind, .object(["ms": .number(1)]), "timed out")) }
+        let other = try await bury(NoopJob.kind, .object([:]), "duplicate")
         return (stripe, timeouts, other)
     }
 
@@ -44,8 +50,6 @@ final class DeadLetterFilterTests: XCTestCase {
         let none = try await dead.list(queue: "default", filter: .init(kind: "no.such.kind"))
         XCTAssertEqual(none.total, 0)
 
-        // These letters are cancellations: a bulk replay takes them only when its filter names
-        // their error text (by kind alone it leaves them, as CancelTests shows).
         let replayed = try await dead.retryAll(queue: "default", filter: .init(kind: SleepJob.kind, errorContains: "timed out"))
         XCTAssertEqual(replayed.retried, 2)
         let lookup = JobLookup(redis: harness.redis, namespace: harness.namespace)

@@ -154,6 +154,21 @@ final class RetryAndDeadLetterTests: XCTestCase {
         XCTAssertTrue(try XCTUnwrap(harness.events.deadReason(badArgs.id)).contains("args.ms"))
         let poison = try await harness.deadLetters.show(queue: "default", id: "poison-1")
         XCTAssertEqual(poison.envelope?.args, .string("{not json"), "the raw bytes are kept for inspection")
+
+        // Replayed, a letter that was never a job dies again at once, even in a pool where a kind
+        // it does not know would wait for a newer build.
+        try await harness.deadLetters.retry(queue: "default", id: "poison-1")
+        let deadAfterReplay = try await harness.queue("default")?.dead
+        XCTAssertEqual(deadAfterReplay, 2)
+        let patient = harness.makePool(unknownKindPatience: .seconds(3600))
+        let again = Task { try await patient.run() }
+        try await eventually("the replayed poison did not die again") { try await harness.queue("default")?.dead == 3 }
+        patient.stop()
+        try await again.value
+        let replayed = try await harness.deadLetters.show(queue: "default", id: "poison-1")
+        XCTAssertTrue(replayed.envelope?.errors.last?.message.contains("replayed, and still not a job") == true,
+                      "\(String(describing: replayed.envelope?.errors))")
+        XCTAssertEqual(replayed.envelope?.args, .string("{not json"))
         let queue = try await harness.queue("default")
         XCTAssertEqual(queue?.ready, 0)
         XCTAssertEqual(queue?.inFlight, 0)

@@ -54,6 +54,17 @@ final class ScheduledJobsTests: XCTestCase {
         let left = try await scheduled.list(queue: "default")
         XCTAssertEqual(left.entries.map(\.id), [other])
 
+        // A job already due (no worker has promoted it yet) is never put later: Redis's clock
+        // sets the time, and only an earlier one.
+        let overdue = try await waitingRetry(harness, dueIn: 3_600)
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        let past = Clock.nowMillis() - 60_000
+        _ = try await harness.redis.send("ZADD", .string(keys.schedule), "XX", .int64(past), .string(overdue))
+        try await scheduled.runNow(queue: "default", id: overdue)
+        let score = try await harness.redis.send("ZSCORE", .string(keys.schedule), .string(overdue)).string.flatMap(Double.init)
+        XCTAssertEqual(score, Double(past), "an overdue job keeps its due time")
+        _ = try await harness.redis.send("ZREM", .string(keys.schedule), .string(overdue))
+
         let ready = try await harness.client.enqueue(NoopJob.self, .init()).id
         do {
             try await scheduled.runNow(queue: "default", id: ready)
@@ -67,7 +78,6 @@ final class ScheduledJobsTests: XCTestCase {
         } catch let failure as ScheduledJobs.Failure {
             XCTAssertEqual(failure, .notFound(queue: "default", id: "no-such-job"))
         }
-        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
         let members = try await harness.redis.send("ZCARD", .string(keys.schedule)).int
         XCTAssertEqual(members, 1, "a failed run-now added nothing to the schedule")
         try await harness.clean()

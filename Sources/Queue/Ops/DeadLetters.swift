@@ -60,6 +60,16 @@ public struct DeadLetters: Sendable {
 
         public var isEmpty: Bool { kind == nil && errorContains == nil }
 
+        /// Whether a bulk replay with this filter takes letters an operator cancelled: only when its
+        /// error text is part of the words every cancellation begins with ("cancelled", "by an
+        /// operator", …), so that it names cancellations as such. A text that only matches a
+        /// cancellation's reason ("503", "stripe") takes the failures it names and leaves what an
+        /// operator took out of line on purpose.
+        var namesCancellations: Bool {
+            guard let text = errorContains else { return false }
+            return JobCancel.message(reason: nil).range(of: text, options: .caseInsensitive) != nil
+        }
+
         /// Whether the filter takes the stored letter `payload`. Only its kind and error history
         /// are read (JSONDecoder builds nothing of the arguments, which may be a webhook's whole
         /// body): a filter reads through every dead letter, up to the cap's 10,000.
@@ -180,8 +190,9 @@ public struct DeadLetters: Sendable {
         /// Letters replayed.
         public var retried = 0
         /// Letters an operator cancelled (`JobCancel`), left dead: a bulk replay brings back what
-        /// failed, not what someone took out of line on purpose. A filter on their error text
-        /// (`error=cancelled`) replays them, as does replaying one by its id.
+        /// failed, not what someone took out of line on purpose. An error filter that names them as
+        /// cancellations (`error=cancelled`, `Filter.namesCancellations`) replays them, as does
+        /// replaying one by its id; a filter that matches only a cancellation's reason does not.
         public var leftCancelled = 0
         /// Letters whose id is a live job again, left dead: replaying would run that id twice.
         public var leftLiveTwin = 0
@@ -218,7 +229,7 @@ public struct DeadLetters: Sendable {
             if !filter.isEmpty, !filter.matches(payload: payload) { throw NoLongerMatching() }
             let entry = Self.entry(id: id, diedAt: diedAt, payload: payload)
             if leavingCancelled, let last = entry.envelope?.errors.last, JobCancel.isCancellation(last) { throw Cancelled() }
-            var envelope = entry.envelope ?? JobEnvelope(id: id, kind: "poison", queue: queue,
+            var envelope = entry.envelope ?? JobEnvelope(id: id, kind: JobRunner.poisonKind, queue: queue,
                                                          args: .string(entry.raw ?? ""), maxAttempts: 1)
             envelope.attempt = 0
             envelope.crashes = nil               // a replay after the fix starts its count afresh
@@ -243,8 +254,9 @@ public struct DeadLetters: Sendable {
     /// read once up front (at most the cap's), so a replayed job that dies again at once (a failure
     /// that persists) stays dead rather than being replayed round and
     /// round while workers kill it; so do letters that die meanwhile. With a filter, only the
-    /// letters it takes. Letters cancelled by an operator stay dead unless the filter names them by
-    /// their error text; letters whose id is live again stay dead (`BulkReplay` counts both).
+    /// letters it takes. Letters cancelled by an operator stay dead unless the error filter names
+    /// them as cancellations (`Filter.namesCancellations`: "cancelled", not a word of the reason);
+    /// letters whose id is live again stay dead (`BulkReplay` counts both).
     public func retryAll(queue: String, filter: Filter = .all) async throws -> BulkReplay {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let ids = filter.isEmpty
@@ -253,7 +265,7 @@ public struct DeadLetters: Sendable {
         var done = BulkReplay()
         for id in ids {
             do {
-                try await replay(queue: queue, id: id, leavingCancelled: filter.errorContains == nil, filter: filter)
+                try await replay(queue: queue, id: id, leavingCancelled: !filter.namesCancellations, filter: filter)
                 done.retried += 1
             } catch Failure.notFound {
                 continue

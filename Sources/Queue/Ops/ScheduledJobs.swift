@@ -59,13 +59,13 @@ public struct ScheduledJobs: Sendable {
         })
     }
 
-    /// Makes scheduled job `id` due now: the next promotion (every worker process of the queue runs
-    /// one every 200 ms) puts it in line, and its attempts go on counting as before.
+    /// Makes scheduled job `id` due now by Redis's clock (`QueueScripts.runNow`): the next promotion
+    /// (every worker process of the queue runs one every 200 ms) puts it in line, and its attempts
+    /// go on counting as before.
     /// - Throws: `Failure` when it is not scheduled; `RedisError` when Redis did not answer.
     public func runNow(queue: String, id: String) async throws {
         let keys = QueueKeys(queue: queue, namespace: namespace)
-        // XX: only a job that is in the schedule; CH: counted when its due time changed.
-        let changed = try await redis.send("ZADD", .string(keys.schedule), "XX", "CH", .int64(Clock.nowMillis()), .string(id)).unwrapped()
+        let changed = try await redis.run(QueueScripts.runNow, keys: [.string(keys.schedule)], arguments: [.string(id)])
         if changed.int == 1 { return }
         guard let found = try await JobLookup(redis: redis, namespace: namespace).find(queue: queue, id: id) else {
             throw Failure.notFound(queue: queue, id: id)

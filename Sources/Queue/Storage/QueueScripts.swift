@@ -378,6 +378,15 @@ enum QueueScripts {
     return out
     """)
 
+    /// RUN NOW — KEYS: schedule. ARGV: id. Makes a scheduled job due now by Redis's clock (the one
+    /// the promotion goes by: a caller's fast clock would put the job later), never later than it
+    /// was due. Returns 1 when its due time moved, 0 when it was already due or is not scheduled.
+    static let runNow = RedisScript(name: "run_now", source: """
+    local clock = redis.call('TIME')
+    local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+    return redis.call('ZADD', KEYS[1], 'XX', 'LT', 'CH', now, ARGV[1])
+    """)
+
     /// PROMOTE — KEYS: schedule, jobs, ring, wake. ARGV: prefix, limit.
     /// Moves retries and delayed jobs that are due into their tenant's ready list.
     /// Whichever process runs it first moves them; the others find nothing. Returns the count.

@@ -33,6 +33,14 @@ struct JobRunner: Sendable {
             finishDetached(Self.poison(id: id, queue: queue, payload: payload), failure: error, lease: lease)
             return
         }
+        if header.kind == Self.poisonKind {
+            // A replayed letter that was never a job (its arguments the text it held): no build
+            // runs it, so it dies again at once rather than waiting as a newer build's kind.
+            let envelope = (try? JobEnvelope.decode(payload)) ?? Self.poison(id: id, queue: queue, payload: payload)
+            finishDetached(envelope, failure: JobFailure.poison("replayed, and still not a job: its arguments are the text it held"),
+                           lease: lease)
+            return
+        }
         guard let handler = registry.handler(for: header.kind) else {
             let waited = Clock.nowMillis() - max(header.enqueuedAt, header.dueAt ?? 0)
             // (No patience is none, whatever the clocks say: a job stamped ahead of this host waits too.)
@@ -162,9 +170,12 @@ struct JobRunner: Sendable {
         }
     }
 
+    /// The kind of a dead letter that was never a job (`poison`); no handler is ever registered for it.
+    static let poisonKind = "poison"
+
     /// An envelope that is not a job keeps its raw text as its arguments, for inspection.
     static func poison(id: String, queue: String, payload: [UInt8]) -> JobEnvelope {
-        JobEnvelope(id: id, kind: "poison", queue: queue,
+        JobEnvelope(id: id, kind: poisonKind, queue: queue,
                     args: .string(String(decoding: payload.prefix(4096), as: UTF8.self)), maxAttempts: 1)
     }
 
