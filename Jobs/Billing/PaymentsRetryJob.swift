@@ -54,9 +54,14 @@ public struct PaymentsRetryJob: JobHandler {
                 ORDER BY next_attempt_at, tenant_id, id LIMIT \(batch)
                 """, logger: logger)
             var jobs: [BillingFanOut.Job] = []
+            // The hour is in the id: the relay drops an id it has seen for 7 days, and a job that
+            // made no attempt (its tenant suspended meanwhile, or its dead letter deleted) would
+            // otherwise keep the invoice from being chased for a week. Within the hour, the sweeps
+            // every 15 minutes fan out one job per attempt.
+            let hour = Int64((now.timeIntervalSince1970 / 3600).rounded(.down))
             for try await (tenant, subscription, invoice, count) in rows.decode((UUID, UUID, UUID, Int).self) {
-                jobs.append(.init(id: JobID.derived(from: "billing.invoice:\(tenant.uuidString.lowercased()):\(invoice.uuidString.lowercased()):attempt:\(count + 1)"),
-                                  tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
+                let id = "billing.invoice:\(tenant.uuidString.lowercased()):\(invoice.uuidString.lowercased()):attempt:\(count + 1):hour:\(hour)"
+                jobs.append(.init(id: JobID.derived(from: id), tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
             }
             jobs += try await Self.stuck(after: arguments.stuckAfterSeconds ?? 3_600, tenant: arguments.tenantID, limit: batch,
                                          runID: runID, on: connection, logger: logger)

@@ -78,6 +78,34 @@ final class BillingCycleTests: XCTestCase {
         }
     }
 
+    /// A subscription whole periods behind (its tenant suspended from February to mid-May, then
+    /// active again) is charged for the period in progress only, not for each period that ended
+    /// without an invoice, one charge a day.
+    func testASubscriptionMonthsBehindIsChargedForThePeriodInProgressOnly() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, code: "basic", amount: 1_000)
+            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1).first)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let paid = try await world.subscription(tenant, id)
+            XCTAssertEqual(paid.end, ISO8601DateFormatter().date(from: "2027-02-01T00:00:00Z"))
+
+            world.clock.set(ISO8601DateFormatter().date(from: "2027-05-15T00:00:00Z")!)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            world.clock.advance(by: 86_400)
+            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+            let invoices = try await world.invoices(tenant, subscription: id)
+            XCTAssertEqual(invoices.count, 2, "January's and the period in progress, nothing in between: \(invoices)")
+            XCTAssertEqual(invoices.last?.periodStart, ISO8601DateFormatter().date(from: "2027-05-01T00:00:00Z"))
+            XCTAssertEqual(invoices.last?.periodEnd, ISO8601DateFormatter().date(from: "2027-06-01T00:00:00Z"))
+            XCTAssertEqual(invoices.map(\.status), ["paid", "paid"])
+            let state = try await world.subscription(tenant, id)
+            XCTAssertEqual(state.end, ISO8601DateFormatter().date(from: "2027-06-01T00:00:00Z"))
+            let calls = try await world.paymentIntentCalls()
+            XCTAssertEqual(calls, 2, "one charge for the period in progress")
+        }
+    }
+
     /// Changed to pro, invoiced on pro, declined, then changed back to basic: the pro invoice is
     /// already issued and keeps its amount, but the periods after it are basic again.
     func testChangingBackWhileTheNewPlansInvoiceIsChasedBillsTheOldPlanFromThePeriodAfter() async throws {

@@ -108,6 +108,38 @@ final class PaymentsRetryWindowTests: XCTestCase {
     /// canceled, the invoice uncollectible, the answer lost) is never resumed, since a resend could
     /// charge for a subscription that has ended, but settled from Stripe's record like any other:
     /// money taken is booked, and an attempt that never reached Stripe is closed without a new one.
+    /// A due retry's job id names the attempt and the hour: the sweeps of one hour fan out one job
+    /// (the relay drops an id it has seen), and the next hour's is a new one, so that a job that made
+    /// no attempt (its tenant suspended meanwhile) holds the invoice back an hour, not the relay's
+    /// 7-day memory of ids.
+    func testADueRetryIsFannedOutUnderTheAttemptAndTheHour() async throws {
+        try await BillingWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let plan = try await world.makePlan(tenant, amount: 1_300)
+            let subscription = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "due").first)
+            let invoice = UUID()
+            let due = world.clock.now().addingTimeInterval(-60)
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("""
+                    INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency,
+                                          status, attempt_count, next_attempt_at)
+                    SELECT \(tenant), \(invoice), id, plan_id, current_period_end, current_period_end + interval '1 month',
+                           1300, 'USD', 'open', 1, \(due)
+                    FROM subscriptions WHERE id = \(subscription)
+                    """, logger: BillingWorld.logger)
+            }
+            let first = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())
+            world.clock.advance(by: 15 * 60)
+            let sameHour = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())
+            world.clock.advance(by: 3_600)
+            let nextHour = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())
+            XCTAssertEqual(first.count, 1)
+            XCTAssertEqual(sameHour, first, "within the hour, the same job: the relay enqueues it once")
+            XCTAssertEqual(nextHour.count, 1)
+            XCTAssertNotEqual(nextHour, first, "the next hour's sweep fans out a job of its own")
+        }
+    }
+
     func testAnAttemptPendingOnAClosedInvoiceIsSettledNeverResumed() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
