@@ -94,17 +94,27 @@ public struct CommissionCalculateJob: JobHandler {
         }
     }
 
+    /// The most an order may total, in minor units (10^15: ten trillion of a two-decimal currency).
+    /// A vendor's ledger and payouts are sums of orders in 64 bits; a bound far below 2^63 keeps
+    /// them from overflowing, which would fail every later order and payout of the vendor.
+    static let maxOrderTotal: Int64 = 1_000_000_000_000_000
+
     static func validate(_ order: PlacedOrder) throws {
         guard order.currency.count == 3, !order.lines.isEmpty,
               order.lines.allSatisfy({ $0.quantity > 0 && $0.unitAmount >= 0 }) else {
             throw JobFailure.permanent("order \(order.id): a currency code and lines with quantity > 0 and unit_amount >= 0 are required")
         }
-        let (_, overflow) = order.lines.reduce((Int64(0), false)) { partial, line in
+        if let line = order.lines.first(where: { $0.quantity > Int(Int32.max) }) {
+            throw JobFailure.permanent("order \(order.id): line \(line.id) has quantity \(line.quantity), above the \(Int32.max) an order line holds")
+        }
+        let (total, overflow) = order.lines.reduce((Int64(0), false)) { partial, line in
             let (product, o1) = Int64(line.quantity).multipliedReportingOverflow(by: line.unitAmount)
             let (sum, o2) = partial.0.addingReportingOverflow(product)
             return (sum, partial.1 || o1 || o2)
         }
-        guard !overflow else { throw JobFailure.permanent("order \(order.id): line totals overflow 64-bit minor units") }
+        guard !overflow, total <= maxOrderTotal else {
+            throw JobFailure.permanent("order \(order.id): its lines total more than \(maxOrderTotal) minor units, the most an order may")
+        }
     }
 
     /// Inserts the order and its lines, or leaves them if they are already stored.

@@ -5,9 +5,11 @@ import Store
 /// Stripe `charge.refunded` (`data.object` is the charge; `metadata.order_id` the Medusa order it
 /// paid for): reverses the order's commissions through `commission.reverse` (reason `refund`), once
 /// per charge and refunded amount. A full refund reverses the whole order; a partial one the lines
-/// in `metadata.line_ids` (Medusa line ids, comma-separated) — without them a partial refund leaves
-/// the commissions as they are (ignored: the refund cannot be attributed to vendors). A charge
-/// that paid for no order (a subscription's invoice) is ignored.
+/// in `metadata.line_ids` (Medusa line ids, comma-separated). A partial refund without them cannot
+/// be attributed to vendors: it fails for good (the inbox row `failed`, a dead letter saying what to
+/// do), so that an operator reverses the refunded lines, rather than the vendors being paid their
+/// earnings on money given back while the inbox says "ignored". A charge that paid for no order (a
+/// subscription's invoice) is ignored.
 struct ChargeRefundedHandler: WebhookEventHandler {
     let database: Database?
 
@@ -23,7 +25,14 @@ struct ChargeRefundedHandler: WebhookEventHandler {
         let full = event.bool("data", "object", "refunded") == true || (amount > 0 && refunded >= amount)
         let lines = (event.string("data", "object", "metadata", "line_ids") ?? "")
             .split(separator: ",").map { MedusaOrderMapping.lineID($0.trimmingCharacters(in: .whitespaces)) }
-        if !full && lines.isEmpty { return .ignored }
+        if !full && lines.isEmpty {
+            throw JobFailure.permanent("""
+                \(event.source) \(event.type) event \(event.eventID): a partial refund (\(refunded) of \(amount) in Stripe's units) \
+                of charge \(chargeID), order \(medusaOrder), names no lines (metadata.line_ids), so its vendors' commissions \
+                cannot be reversed here: reverse the refunded lines with a commission.reverse job \
+                ({"order_id", "line_ids", "reason": "refund"}), then delete this dead letter
+                """)
+        }
         try await CommissionReverseJob(database: database).run(
             .init(orderID: MedusaOrderMapping.orderID(medusaOrder), lineIDs: full ? nil : lines, reason: .refund),
             context: DerivedJob.context(id: "charge.refunded:\(tenant.uuidString.lowercased()):\(chargeID):\(refunded)",

@@ -60,6 +60,8 @@ final class MoneyAndEncodingTests: XCTestCase {
         XCTAssertEqual(StripeAmount.money(100_000, currency: "isk"), Money(minorUnits: 1_000, currency: "isk"))
         XCTAssertEqual(StripeAmount.money(1_500, currency: "mga"), Money(minorUnits: 150_000, currency: "mga"))
         XCTAssertEqual(StripeAmount.money(1_050, currency: "usd"), Money(minorUnits: 1_050, currency: "usd"))
+        XCTAssertEqual(StripeAmount.money(.max / 10, currency: "mga"), Money(minorUnits: .max, currency: "mga"),
+                       "too large for Money: the largest, not a wrapped amount")
     }
 
     func testJSONNumbersDecodeExactly() throws {

@@ -44,6 +44,31 @@ final class CommissionLedgerTests: XCTestCase {
         }
     }
 
+    /// An order whose line would not fit an order line's quantity column, or whose total would let
+    /// a vendor's sums near 64 bits, fails for good with a reason, before anything is stored: else
+    /// each retry failed in PostgreSQL, or the vendor's later orders and payouts did.
+    func testAnOrderTooLargeToBookIsRefusedWithItsReason() throws {
+        let vendor = UUID()
+        func refusal(_ lines: [CommissionCalculateJob.PlacedOrder.Line]) -> String? {
+            let order = CommissionCalculateJob.PlacedOrder(currency: "USD", placedAt: MoneyWorld.placedAt(), lines: lines)
+            do {
+                try CommissionCalculateJob.validate(order)
+                return nil
+            } catch JobFailure.permanent(let reason) {
+                return reason
+            } catch {
+                return "\(error)"
+            }
+        }
+        let quantity = refusal([.init(vendorID: vendor, quantity: Int(Int32.max) + 1, unitAmount: 0)])
+        XCTAssertTrue(quantity?.contains("quantity 2147483648") == true, quantity ?? "accepted")
+        let total = refusal([.init(vendorID: vendor, quantity: 2, unitAmount: CommissionCalculateJob.maxOrderTotal / 2 + 1)])
+        XCTAssertTrue(total?.contains("the most an order may") == true, total ?? "accepted")
+        let overflowing = refusal([.init(vendorID: vendor, quantity: 3, unitAmount: .max / 2)])
+        XCTAssertTrue(overflowing?.contains("the most an order may") == true, overflowing ?? "accepted")
+        XCTAssertNil(refusal([.init(vendorID: vendor, quantity: 1, unitAmount: CommissionCalculateJob.maxOrderTotal)]))
+    }
+
     func testARedeliveredOrAnotherJobForTheSameOrderBooksNothingTwice() async throws {
         try await MoneyWorld.run { world in
             let tenant = try await world.makeTenant()

@@ -135,6 +135,28 @@ final class StripeEventTests: XCTestCase {
         }
     }
 
+    /// A partial refund that names no lines cannot be attributed to vendors: the event fails for an
+    /// operator, with what to do, and reverses nothing, rather than reading "ignored" while the
+    /// vendors keep their earnings on the money given back.
+    func testAPartialRefundNamingNoLinesFailsForAnOperator() async throws {
+        try await DispatchWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let vendor = try await world.makeVendor(tenant)
+            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
+            try await world.handleOrderPlaced(order, tenant: tenant)
+            let charge: [String: Any] = ["id": "ch_" + UUID().uuidString.prefix(8), "object": "charge", "amount": 2500,
+                                         "amount_refunded": 1000, "refunded": false,
+                                         "metadata": ["order_id": order, "tenant_id": tenant.uuidString.lowercased()]]
+            let event = Self.event("charge.refunded", object: charge)
+            try await world.post(.stripe, event)
+            let row = try await world.settled("stripe", try XCTUnwrap(event["id"] as? String), as: "failed")
+            XCTAssertTrue(row.error?.contains("names no lines (metadata.line_ids)") == true, String(describing: row.error))
+            XCTAssertTrue(row.error?.contains("commission.reverse") == true, String(describing: row.error))
+            let ledger = try await world.ledger(tenant, medusaOrder: order)
+            XCTAssertEqual(ledger, ["commission -250", "earning 2500"], "nothing reversed")
+        }
+    }
+
     /// A refunded charge of no order (a subscription invoice's) has nothing to reverse: ignored,
     /// not a dead letter that no replay could ever make succeed.
     func testARefundedChargeOfNoOrderIsIgnored() async throws {

@@ -47,11 +47,16 @@ public enum StripeAmount {
     }
 
     /// An amount Stripe gives (in its units) as `Money`. A fraction of `Money`'s unit (which
-    /// Stripe does not make for these currencies) is dropped toward zero.
+    /// Stripe does not make for these currencies) is dropped toward zero; an amount too large for
+    /// `Money` (which Stripe does not make either) reads as the largest one, never as a wrapped,
+    /// plausible one: compared with what was charged or sent, it is a mismatch for an operator.
     public static func money(_ units: Int, currency: String) -> Money {
         let shift = exponent(of: currency) - Money.exponent(of: currency)
         if shift > 0 { return Money(minorUnits: units / power(shift), currency: currency) }
-        if shift < 0 { return Money(minorUnits: units &* power(-shift), currency: currency) }
+        if shift < 0 {
+            let (scaled, overflow) = units.multipliedReportingOverflow(by: power(-shift))
+            return Money(minorUnits: overflow ? (units < 0 ? .min : .max) : scaled, currency: currency)
+        }
         return Money(minorUnits: units, currency: currency)
     }
 
