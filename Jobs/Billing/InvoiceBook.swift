@@ -79,28 +79,34 @@ struct InvoiceBook {
             // A suspended or deleted tenant's customers get no new invoice and no new attempt; an
             // attempt already under way is still resumed or settled below.
             let charges = tenantActive
-            // The period in progress: the latest period start, counted from the end of the period
-            // paid, that `now` has reached. A subscription whole periods behind (its tenant suspended
-            // for months and active again, or a past-due invoice paid long after) is not charged for
-            // the periods that ended without an invoice, one charge a day, but from the current one.
+            // The next period from the end of the one paid; but a tenant active again after a
+            // suspension (`tenants.status_changed_at`, migration 0018) that began before that end
+            // came back in the middle of a later period: its customers are invoiced from the period
+            // in progress when it came back, not for each period of the suspension, one charge a day.
+            // Other gaps (an invoice paid late, billing stopped a while) are invoiced period by period.
             let created = try await connection.query("""
                 INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency)
                 SELECT s.tenant_id, \(UUID()), s.id, p.id, due.start, due.start + step.length, p.amount, p.currency
                 FROM subscriptions s JOIN plans p ON p.tenant_id = s.tenant_id AND p.id = coalesce(s.next_plan_id, s.plan_id)
+                JOIN tenants t ON t.id = s.tenant_id
                 CROSS JOIN LATERAL (SELECT CASE p.interval_unit
                            WHEN 'day' THEN make_interval(days => p.interval_count)
                            WHEN 'week' THEN make_interval(weeks => p.interval_count)
                            WHEN 'month' THEN make_interval(months => p.interval_count)
                            ELSE make_interval(years => p.interval_count) END AS length) step
                 CROSS JOIN LATERAL (SELECT max(b) AS start
-                                    FROM generate_series(s.current_period_end, \(now)::timestamptz, step.length) b) due
+                                    FROM generate_series(s.current_period_end,
+                                                         CASE WHEN t.status_changed_at > s.current_period_end
+                                                              THEN least(t.status_changed_at, \(now)::timestamptz)
+                                                              ELSE s.current_period_end END,
+                                                         step.length) b) due
                 WHERE s.id = \(subscription) AND s.status = 'active' AND s.current_period_end <= \(now) AND \(charges)
                   AND NOT EXISTS (SELECT 1 FROM invoices o WHERE o.subscription_id = s.id AND o.status = 'open')
                 ON CONFLICT (tenant_id, subscription_id, period_start) DO NOTHING
                 RETURNING period_start, (SELECT current_period_end FROM subscriptions WHERE id = \(subscription))
                 """, logger: logger)
             for try await (start, paidUntil) in created.decode((Date, Date).self) where start > paidUntil {
-                logger.notice("subscription invoiced from the period in progress; the periods since its last paid one are not charged",
+                logger.notice("tenant active again: its subscription is invoiced from the period in progress when it came back; the periods of the suspension are not charged",
                               metadata: ["subscription_id": "\(subscription)", "paid_until": "\(paidUntil)", "period_start": "\(start)"])
             }
             let invoices = try await connection.query("""

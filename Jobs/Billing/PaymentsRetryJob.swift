@@ -7,8 +7,10 @@ import Store
 /// `payments.retry {"batch_size": 2000}` (every 15 minutes, Schedules/payment-retries.yaml): finds,
 /// across tenants, the open invoices whose next dunning attempt is due by the billing clock (of
 /// `active` tenants: a suspended or deleted tenant's customers are not chased), and
-/// fans out one `billing.invoice` per invoice through the outbox (job id from the invoice and the
-/// attempt, so overlapping runs enqueue each attempt once). At most `batch_size` per run, oldest
+/// fans out one `billing.invoice` per invoice through the outbox (job id from the invoice, the
+/// attempt and when the tenant's status last changed, so overlapping runs enqueue each attempt once,
+/// and a job that found the tenant suspended, and made no attempt, does not keep the attempt from
+/// being fanned out again once the tenant is active: the relay drops an id it has seen for 7 days). At most `batch_size` per run, oldest
 /// due first; the rest are found by the next run. It also resumes, once each, attempts left pending
 /// for over an hour (see ``stuck(after:tenant:limit:on:logger:)``).
 public struct PaymentsRetryJob: JobHandler {
@@ -47,20 +49,19 @@ public struct PaymentsRetryJob: JobHandler {
         let now = clock.now()
         try await ExecutionLedger(database: database).runOnce(jobID: runID, kind: Self.kind, scope: .platformSweep) { connection in
             let rows = try await connection.query("""
-                SELECT tenant_id, subscription_id, id, attempt_count FROM invoices
-                WHERE status = 'open' AND next_attempt_at <= \(now)
-                  AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = invoices.tenant_id AND t.status = 'active')
-                  AND (\(arguments.tenantID)::uuid IS NULL OR tenant_id = \(arguments.tenantID))
-                ORDER BY next_attempt_at, tenant_id, id LIMIT \(batch)
+                SELECT i.tenant_id, i.subscription_id, i.id, i.attempt_count,
+                       (extract(epoch FROM t.status_changed_at) * 1000)::int8
+                FROM invoices i JOIN tenants t ON t.id = i.tenant_id AND t.status = 'active'
+                WHERE i.status = 'open' AND i.next_attempt_at <= \(now)
+                  AND (\(arguments.tenantID)::uuid IS NULL OR i.tenant_id = \(arguments.tenantID))
+                ORDER BY i.next_attempt_at, i.tenant_id, i.id LIMIT \(batch)
                 """, logger: logger)
             var jobs: [BillingFanOut.Job] = []
-            // The hour is in the id: the relay drops an id it has seen for 7 days, and a job that
-            // made no attempt (its tenant suspended meanwhile, or its dead letter deleted) would
-            // otherwise keep the invoice from being chased for a week. Within the hour, the sweeps
-            // every 15 minutes fan out one job per attempt.
-            let hour = Int64((now.timeIntervalSince1970 / 3600).rounded(.down))
-            for try await (tenant, subscription, invoice, count) in rows.decode((UUID, UUID, UUID, Int).self) {
-                let id = "billing.invoice:\(tenant.uuidString.lowercased()):\(invoice.uuidString.lowercased()):attempt:\(count + 1):hour:\(hour)"
+            for try await (tenant, subscription, invoice, count, changed) in rows.decode((UUID, UUID, UUID, Int, Int64?).self) {
+                // A tenant whose status changed (suspended, then active again) gets a new id: the job
+                // fanned out before the suspension may have run during it and made no attempt.
+                var id = "billing.invoice:\(tenant.uuidString.lowercased()):\(invoice.uuidString.lowercased()):attempt:\(count + 1)"
+                if let changed { id += ":status:\(changed)" }
                 jobs.append(.init(id: JobID.derived(from: id), tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
             }
             jobs += try await Self.stuck(after: arguments.stuckAfterSeconds ?? 3_600, tenant: arguments.tenantID, limit: batch,

@@ -78,31 +78,54 @@ final class BillingCycleTests: XCTestCase {
         }
     }
 
-    /// A subscription whole periods behind (its tenant suspended from February to mid-May, then
-    /// active again) is charged for the period in progress only, not for each period that ended
-    /// without an invoice, one charge a day.
-    func testASubscriptionMonthsBehindIsChargedForThePeriodInProgressOnly() async throws {
+    /// A tenant suspended from February to mid-May and then active again: its customer is charged
+    /// for the period in progress when it came back, not for each period of the suspension, one
+    /// charge a day. A subscription behind for another reason (billing stopped, here) is invoiced
+    /// period by period as before.
+    func testATenantActiveAgainChargesThePeriodInProgressNotThoseOfTheSuspension() async throws {
         try await BillingWorld.run { world in
-            let tenant = try await world.makeTenant()
-            let plan = try await world.makePlan(tenant, code: "basic", amount: 1_000)
-            let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1).first)
-            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
-            let paid = try await world.subscription(tenant, id)
-            XCTAssertEqual(paid.end, ISO8601DateFormatter().date(from: "2027-02-01T00:00:00Z"))
+            let date = { (text: String) in try unwrap(ISO8601DateFormatter().date(from: text)) }
+            let suspended = try await world.makeTenant()
+            let steady = try await world.makeTenant()
+            var subscriptions: [UUID] = []
+            for tenant in [suspended, steady] {
+                let plan = try await world.makePlan(tenant, code: "basic", amount: 1_000)
+                let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1).first)
+                try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+                let paid = try await world.subscription(tenant, id)
+                XCTAssertEqual(paid.end, try date("2027-02-01T00:00:00Z"))
+                subscriptions.append(id)
+            }
+            // Suspended in January; active again on 14 May (the status change's time is set here
+            // from the billing clock, as the trigger would from PostgreSQL's).
+            let back = try date("2027-05-14T09:00:00Z")
+            try await world.app.withTenant(suspended) { connection in
+                try await connection.query("UPDATE tenants SET status = 'suspended' WHERE id = \(suspended)", logger: BillingWorld.logger)
+                try await connection.query("UPDATE tenants SET status = 'active', status_changed_at = \(back) WHERE id = \(suspended)",
+                                           logger: BillingWorld.logger)
+            }
 
-            world.clock.set(ISO8601DateFormatter().date(from: "2027-05-15T00:00:00Z")!)
-            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
-            world.clock.advance(by: 86_400)
-            try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
-            let invoices = try await world.invoices(tenant, subscription: id)
-            XCTAssertEqual(invoices.count, 2, "January's and the period in progress, nothing in between: \(invoices)")
-            XCTAssertEqual(invoices.last?.periodStart, ISO8601DateFormatter().date(from: "2027-05-01T00:00:00Z"))
-            XCTAssertEqual(invoices.last?.periodEnd, ISO8601DateFormatter().date(from: "2027-06-01T00:00:00Z"))
-            XCTAssertEqual(invoices.map(\.status), ["paid", "paid"])
-            let state = try await world.subscription(tenant, id)
-            XCTAssertEqual(state.end, ISO8601DateFormatter().date(from: "2027-06-01T00:00:00Z"))
+            world.clock.set(try date("2027-05-15T00:00:00Z"))
+            for (tenant, id) in zip([suspended, steady], subscriptions) {
+                for _ in 0..<5 {
+                    try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
+                    world.clock.advance(by: 86_400)
+                }
+                world.clock.set(try date("2027-05-15T00:00:00Z"))
+            }
+            let afterSuspension = try await world.invoices(suspended, subscription: subscriptions[0])
+            XCTAssertEqual(afterSuspension.map(\.periodStart), [try date("2027-01-01T00:00:00Z"), try date("2027-05-01T00:00:00Z")],
+                           "January's, then the period in progress on 14 May; none for the suspension")
+            XCTAssertEqual(afterSuspension.map(\.status), ["paid", "paid"])
+            let suspendedState = try await world.subscription(suspended, subscriptions[0])
+            XCTAssertEqual(suspendedState.end, try date("2027-06-01T00:00:00Z"))
+
+            let caughtUp = try await world.invoices(steady, subscription: subscriptions[1])
+            var everyMonth: [Date] = []
+            for month in 1...5 { everyMonth.append(try date("2027-0\(month)-01T00:00:00Z")) }
+            XCTAssertEqual(caughtUp.map(\.periodStart), everyMonth, "never suspended: every period, one a day")
             let calls = try await world.paymentIntentCalls()
-            XCTAssertEqual(calls, 2, "one charge for the period in progress")
+            XCTAssertEqual(calls, 2 + 5)
         }
     }
 

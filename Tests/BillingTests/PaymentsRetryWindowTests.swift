@@ -104,15 +104,10 @@ final class PaymentsRetryWindowTests: XCTestCase {
         }
     }
 
-    /// An attempt left pending on an invoice closed while the charge was in flight (the subscription
-    /// canceled, the invoice uncollectible, the answer lost) is never resumed, since a resend could
-    /// charge for a subscription that has ended, but settled from Stripe's record like any other:
-    /// money taken is booked, and an attempt that never reached Stripe is closed without a new one.
-    /// A due retry's job id names the attempt and the hour: the sweeps of one hour fan out one job
-    /// (the relay drops an id it has seen), and the next hour's is a new one, so that a job that made
-    /// no attempt (its tenant suspended meanwhile) holds the invoice back an hour, not the relay's
-    /// 7-day memory of ids.
-    func testADueRetryIsFannedOutUnderTheAttemptAndTheHour() async throws {
+    /// A due retry's job id names the attempt: the sweeps fan out one job for it (the relay drops an
+    /// id it has seen). Once the tenant was suspended and is active again, a new one: the job fanned
+    /// out before may have found the tenant suspended and made no attempt.
+    func testADueRetryIsFannedOutOnceAndAgainAfterTheTenantIsActiveAgain() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
             let plan = try await world.makePlan(tenant, amount: 1_300)
@@ -130,16 +125,27 @@ final class PaymentsRetryWindowTests: XCTestCase {
             }
             let first = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())
             world.clock.advance(by: 15 * 60)
-            let sameHour = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())
-            world.clock.advance(by: 3_600)
-            let nextHour = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())
+            let later = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("UPDATE tenants SET status = 'suspended' WHERE id = \(tenant)", logger: BillingWorld.logger)
+            }
+            let whileSuspended = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())
+            try await world.app.withTenant(tenant) { connection in
+                try await connection.query("UPDATE tenants SET status = 'active' WHERE id = \(tenant)", logger: BillingWorld.logger)
+            }
+            let activeAgain = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())
             XCTAssertEqual(first.count, 1)
-            XCTAssertEqual(sameHour, first, "within the hour, the same job: the relay enqueues it once")
-            XCTAssertEqual(nextHour.count, 1)
-            XCTAssertNotEqual(nextHour, first, "the next hour's sweep fans out a job of its own")
+            XCTAssertEqual(later, first, "the same job: the relay enqueues it once")
+            XCTAssertEqual(whileSuspended, [], "a suspended tenant's customers are not chased")
+            XCTAssertEqual(activeAgain.count, 1)
+            XCTAssertNotEqual(activeAgain, first, "active again: a job of its own")
         }
     }
 
+    /// An attempt left pending on an invoice closed while the charge was in flight (the subscription
+    /// canceled, the invoice uncollectible, the answer lost) is never resumed, since a resend could
+    /// charge for a subscription that has ended, but settled from Stripe's record like any other:
+    /// money taken is booked, and an attempt that never reached Stripe is closed without a new one.
     func testAnAttemptPendingOnAClosedInvoiceIsSettledNeverResumed() async throws {
         try await BillingWorld.run { world in
             let tenant = try await world.makeTenant()
