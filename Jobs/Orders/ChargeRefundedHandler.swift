@@ -26,11 +26,13 @@ struct ChargeRefundedHandler: WebhookEventHandler {
         let lines = (event.string("data", "object", "metadata", "line_ids") ?? "")
             .split(separator: ",").map { MedusaOrderMapping.lineID($0.trimmingCharacters(in: .whitespaces)) }
         if !full && lines.isEmpty {
+            let order = MedusaOrderMapping.orderID(medusaOrder).uuidString.lowercased()
             throw JobFailure.permanent("""
                 \(event.source) \(event.type) event \(event.eventID): a partial refund (\(refunded) of \(amount) in Stripe's units) \
-                of charge \(chargeID), order \(medusaOrder), names no lines (metadata.line_ids), so its vendors' commissions \
-                cannot be reversed here: reverse the refunded lines with a commission.reverse job \
-                ({"order_id", "line_ids", "reason": "refund"}), then delete this dead letter
+                of charge \(chargeID), Medusa order \(medusaOrder), names no lines (metadata.line_ids), so its vendors' \
+                commissions cannot be reversed here: reverse the refunded lines with a commission.reverse job \
+                ({"order_id": "\(order)", "line_ids": [ids from order_lines WHERE order_id = '\(order)'], "reason": "refund"}), \
+                then delete this dead letter
                 """)
         }
         try await CommissionReverseJob(database: database).run(

@@ -186,7 +186,7 @@ final class ServiceEndpointTests: XCTestCase {
                       && page.text.contains("missed_tick"), "the dashboard shows the schedules and their alerts")
         for call in [#"deadPath(q.name, "?limit=10")"#, #"send("POST", deadPath(q.name, "/retry-all"))"#,
                      #"send("POST", deadPath(list.queue, "/" + encodeURIComponent(entry.id) + "/retry"))"#,
-                     #"send("DELETE", deadPath(list.queue, "/" + encodeURIComponent(entry.id)))"#,
+                     #"send("DELETE", deadPath(list.queue, "/" + encodeURIComponent(entry.id) + "?died_at=" + entry.died_at))"#,
                      #""/jobs/" + encodeURIComponent(id)"#, #"send("POST", queuePath(q.name, "/pause"), reason ? { reason } : {})"#,
                      #"send("POST", queuePath(q.name, "/resume"))"#, "q.pause_reason",
                      #"queuePath(queue, "/jobs/" + encodeURIComponent(id) + "/cancel")"#, #"queuePath(q.name, "/scheduled?limit=10")"#,

@@ -78,9 +78,13 @@ final class CancelTests: XCTestCase {
         // cancellation: the cancelled payout stays dead.
         let byReason = try await harness.deadLetters.retryAll(queue: "default", filter: .init(errorContains: "DUPLICATE"))
         XCTAssertEqual(byReason, DeadLetters.BulkReplay(retried: 0, leftCancelled: 1, leftLiveTwin: 0))
+        let byPart = try await harness.deadLetters.retryAll(queue: "default", filter: .init(errorContains: "cancel"))
+        XCTAssertEqual(byPart, DeadLetters.BulkReplay(retried: 0, leftCancelled: 1, leftLiveTwin: 0),
+                       "a part of the word may name a failure about cancelling something")
 
         // Named by its error text, it is replayed: the operator asked for exactly these.
-        let named = try await harness.deadLetters.retryAll(queue: "default", filter: .init(errorContains: "cancelled by an operator"))
+        let named = try await harness.deadLetters.retryAll(queue: "default",
+                                                           filter: .init(errorContains: "Cancelled by an operator: duplicate payout"))
         XCTAssertEqual(named, DeadLetters.BulkReplay(retried: 1, leftCancelled: 0, leftLiveTwin: 0))
         try await harness.withPool { _ in
             try await eventually("both replayed jobs to run") { Set(harness.events.succeededIDs) == [failed, cancelled] }

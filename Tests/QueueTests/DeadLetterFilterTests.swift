@@ -103,6 +103,30 @@ final class DeadLetterFilterTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// A deletion of the letter as an operator saw it (its time of death) leaves one that was
+    /// replayed and died again since: it is not deleted unseen.
+    func testDeletingTheLetterAsShownLeavesOneThatDiedAgainSince() async throws {
+        let harness = try QueueHarness()
+        let (stripe, _, _) = try await deadLetters(harness)
+        let id = stripe[0]
+        let shown = try await harness.deadLetters.show(queue: "default", id: id)
+        let keys = QueueKeys(queue: "default", namespace: harness.namespace)
+        _ = try await harness.redis.send("ZADD", .string(keys.dead), "XX", .int64(shown.diedAt + 5_000), .string(id))
+        do {
+            try await harness.deadLetters.delete(queue: "default", id: id, diedAt: shown.diedAt)
+            XCTFail("a letter that died again since was deleted")
+        } catch let failure as DeadLetters.Failure {
+            XCTAssertEqual(failure, .changedSince(queue: "default", id: id, diedAt: shown.diedAt))
+            XCTAssertEqual(failure.refusal, .conflict)
+        }
+        let still = try await harness.deadLetters.show(queue: "default", id: id)
+        XCTAssertEqual(still.diedAt, shown.diedAt + 5_000, "left as it is")
+        try await harness.deadLetters.delete(queue: "default", id: id, diedAt: still.diedAt)
+        let left = try await harness.deadLetters.list(queue: "default")
+        XCTAssertFalse(left.entries.contains { $0.id == id }, "deleted as shown the second time")
+        try await harness.clean()
+    }
+
     func testTheCLITakesDeadLettersByKindAndError() async throws {
         let harness = try QueueHarness()
         let (_, timeouts, _) = try await deadLetters(harness)

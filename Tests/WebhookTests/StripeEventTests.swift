@@ -1,6 +1,6 @@
 import CityOSTesting
 import Foundation
-import Jobs
+@testable import Jobs
 import PostgresNIO
 import XCTest
 
@@ -152,6 +152,8 @@ final class StripeEventTests: XCTestCase {
             let row = try await world.settled("stripe", try XCTUnwrap(event["id"] as? String), as: "failed")
             XCTAssertTrue(row.error?.contains("names no lines (metadata.line_ids)") == true, String(describing: row.error))
             XCTAssertTrue(row.error?.contains("commission.reverse") == true, String(describing: row.error))
+            let orderID = MedusaOrderMapping.orderID(order).uuidString.lowercased()
+            XCTAssertTrue(row.error?.contains("\"order_id\": \"\(orderID)\"") == true, "the id the job takes: \(String(describing: row.error))")
             let ledger = try await world.ledger(tenant, medusaOrder: order)
             XCTAssertEqual(ledger, ["commission -250", "earning 2500"], "nothing reversed")
         }

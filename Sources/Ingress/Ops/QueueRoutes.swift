@@ -123,9 +123,16 @@ struct QueueRoutes: Sendable {
             try await self.deadLetters.retry(queue: queue, id: id)
             return try JSONText.response(["retried": id])
         }
-        group.delete("/queues/{queue}/dead/{id}") { _, context in
+        group.delete("/queues/{queue}/dead/{id}") { request, context in
             let (queue, id) = (try Self.queue(context), try Self.id(context))
-            try await self.deadLetters.delete(queue: queue, id: id)
+            var diedAt: Int64?
+            if let text = request.uri.queryParameters.get("died_at") {
+                guard let value = Int64(text), value >= 0 else {
+                    throw APIError.badRequest("died_at must be the letter's time of death as listed (ms since the epoch)")
+                }
+                diedAt = value
+            }
+            try await self.deadLetters.delete(queue: queue, id: id, diedAt: diedAt)
             return try JSONText.response(["deleted": id])
         }
     }

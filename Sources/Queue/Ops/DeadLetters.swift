@@ -32,6 +32,9 @@ public struct DeadLetters: Sendable {
         /// The letter changed under each of several replays (replayed, died and cancelled again and
         /// again meanwhile): nothing was done.
         case changing(queue: String, id: String)
+        /// A deletion of the letter as it was shown (its time of death): it died again, or was
+        /// replayed, since; nothing was done.
+        case changedSince(queue: String, id: String, diedAt: Int64)
         public var description: String {
             switch self {
             case .notFound(let q, let id): return "no dead letter \(id) in queue \(q)"
@@ -40,6 +43,9 @@ public struct DeadLetters: Sendable {
             case .liveTwin(let q, let id):
                 return "job \(id) of queue \(q) was enqueued again and has not finished: replaying its dead letter would "
                     + "run that id twice; wait until it finishes, or delete the dead letter with `cityos dead delete \(q) \(id)`"
+            case .changedSince(let q, let id, let diedAt):
+                return "dead letter \(id) of queue \(q) is no longer the one that died at \(diedAt) (it was replayed, or died "
+                    + "again, since): nothing was deleted; look at it again"
             }
         }
     }
@@ -61,13 +67,15 @@ public struct DeadLetters: Sendable {
         public var isEmpty: Bool { kind == nil && errorContains == nil }
 
         /// Whether a bulk replay with this filter takes letters an operator cancelled: only when its
-        /// error text is part of the words every cancellation begins with ("cancelled", "by an
-        /// operator", …), so that it names cancellations as such. A text that only matches a
-        /// cancellation's reason ("503", "stripe") takes the failures it names and leaves what an
-        /// operator took out of line on purpose.
+        /// error text names cancellations as such, the word "cancelled" alone or a text holding the
+        /// whole "cancelled by an operator" (such as a line `dead list` shows, with its reason),
+        /// ignoring case. A text that matches a cancellation's reason ("503", "stripe") or a failure
+        /// about cancelling ("cancel", "could not cancel the invoice") takes the failures it names
+        /// and leaves what an operator took out of line on purpose.
         var namesCancellations: Bool {
-            guard let text = errorContains else { return false }
-            return JobCancel.message(reason: nil).range(of: text, options: .caseInsensitive) != nil
+            guard let text = errorContains?.trimmingCharacters(in: .whitespaces) else { return false }
+            return text.caseInsensitiveCompare("cancelled") == .orderedSame
+                || text.range(of: JobCancel.message(reason: nil), options: .caseInsensitive) != nil
         }
 
         /// Whether the filter takes the stored letter `payload`. Only its kind and error history
@@ -282,12 +290,17 @@ public struct DeadLetters: Sendable {
         return done
     }
 
-    /// Deletes one dead letter.
-    public func delete(queue: String, id: String) async throws {
+    /// Deletes one dead letter; with `diedAt` (its time of death as shown, ms), only while it is still
+    /// that letter: one replayed, or dead again, since an operator looked is not deleted unseen.
+    public func delete(queue: String, id: String, diedAt: Int64? = nil) async throws {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let deleted = try await redis.run(QueueScripts.deleteDead, keys: [.string(keys.dead), .string(keys.deadJobs)],
-                                          arguments: [.string(id)])
-        if deleted.int != 1 { throw Failure.notFound(queue: queue, id: id) }
+                                          arguments: [.string(id), .string(""), .string(diedAt.map(String.init) ?? "")])
+        switch deleted.int {
+        case 1: return
+        case -1: throw Failure.changedSince(queue: queue, id: id, diedAt: diedAt ?? 0)
+        default: throw Failure.notFound(queue: queue, id: id)
+        }
     }
 
     /// Deletes every dead letter of a queue, or those `filter` takes; returns how many.

@@ -220,17 +220,22 @@ enum QueueScripts {
     return out
     """)
 
-    /// DELETE DEAD — KEYS: dead, deadjobs. ARGV: an id (and, optionally, its payload as read: the
-    /// letter is deleted only if it is still that one), or none for every letter. Returns how many
-    /// letters it deleted. One step: a twin of the id dying between two commands would otherwise
-    /// lose its payload and leave its id listed with none.
+    /// DELETE DEAD — KEYS: dead, deadjobs. ARGV: an id (and, optionally, its payload as read, ""
+    /// for none: the letter is deleted only if it is still that one; and its time of death as shown,
+    /// "" for none: -1 when it died at another time, i.e. it was replayed or died again since), or
+    /// none for every letter. Returns how many letters it deleted. One step: a twin of the id dying
+    /// between two commands would otherwise lose its payload and leave its id listed with none.
     static let deleteDead = RedisScript(name: "delete_dead", source: """
     if #ARGV == 0 then
       local n = redis.call('ZCARD', KEYS[1])
       redis.call('DEL', KEYS[1], KEYS[2])
       return n
     end
-    if ARGV[2] and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+    if ARGV[2] and ARGV[2] ~= '' and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+    if ARGV[3] and ARGV[3] ~= '' then
+      local died = redis.call('ZSCORE', KEYS[1], ARGV[1])
+      if died and tonumber(died) ~= tonumber(ARGV[3]) then return -1 end
+    end
     if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
     redis.call('HDEL', KEYS[2], ARGV[1])
     return 1
