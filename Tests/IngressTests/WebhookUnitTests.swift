@@ -9,6 +9,7 @@ import Logging
 import Synchronization
 import XCTest
 import CityOSTesting
+import Crypto
 
 @testable import Ingress
 
@@ -71,6 +72,29 @@ final class WebhookUnitTests: XCTestCase {
         XCTAssertThrowsError(try TimestampedSignature(parsing: "v1=00"))
         XCTAssertThrowsError(try TimestampedSignature(parsing: "t=1"))
         XCTAssertThrowsError(try TimestampedSignature(parsing: "t=1,v1=xyz"))
+    }
+
+    /// The signing key's HMAC-SHA256 (two hash states kept, raw bytes fed) is swift-crypto's
+    /// HMAC<SHA256> for keys shorter than, as long as and longer than SHA-256's block, and the
+    /// hex and decimal helpers the check uses are exact.
+    func testTheSigningKeysMACIsHMACSHA256AndItsHelpersAreExact() throws {
+        for keyLength in [0, 1, 31, 63, 64, 65, 200] {
+            let secret = (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            for message in [[UInt8](), Array("1700000000.".utf8), Array(repeating: 0x7b, count: 1_500)] {
+                let mine = SigningKey(secret: secret).mac { hash in message.withUnsafeBytes { hash.update(bufferPointer: $0) } }
+                let reference = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: secret))
+                XCTAssertEqual(Array(mine), Array(reference), "key of \(keyLength) bytes, message of \(message.count)")
+            }
+        }
+        XCTAssertEqual(Hex.decode("0aFf10"), [0x0a, 0xff, 0x10])
+        XCTAssertNil(Hex.decode("0g"))
+        XCTAssertNil(Hex.decode("abc"))
+        XCTAssertNil(Hex.decode(""))
+        XCTAssertNil(Hex.decode("0a:0"))
+        for value: Int64 in [0, 7, 10, 1_700_000_000, .max, -42, .min] {
+            let bytes = SignatureScheme.withDecimal(value, then: UInt8(ascii: ".")) { Array($0) }
+            XCTAssertEqual(String(decoding: bytes, as: UTF8.self), "\(value).")
+        }
     }
 
     func testFutureTimestampsBeyondToleranceAreRefused() throws {

@@ -33,15 +33,14 @@ enum SignatureScheme: Sendable {
             if parsed.timestamp < now - tolerance || parsed.timestamp > now + tolerance {
                 throw .staleTimestamp("the signature's timestamp is more than \(tolerance) s from now")
             }
-            var mac = secret.keyed
-            var signed = Array(String(parsed.timestamp).utf8)
-            signed.append(UInt8(ascii: "."))
-            signed.withUnsafeBytes { mac.update(data: $0) }
-            body.withUnsafeReadableBytes { mac.update(data: $0) }
-            let expected = Array(mac.finalize())
-            guard parsed.signatures.contains(where: { ConstantTime.equal($0, expected) }) else {
-                throw .badSignature("no v1 signature matches")
+            let expected = secret.mac { hash in
+                Self.withDecimal(parsed.timestamp, then: UInt8(ascii: ".")) { hash.update(bufferPointer: $0) }
+                body.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }
             }
+            let matches = expected.withUnsafeBytes { mac in
+                parsed.signatures.contains { ConstantTime.equal($0, mac) }
+            }
+            guard matches else { throw .badSignature("no v1 signature matches") }
         case .hexBody:
             guard let given = Hex.decode(value) else { throw .badSignature("the signature is not hex") }
             try Self.check(given, body: body, secret: secret)
@@ -54,21 +53,61 @@ enum SignatureScheme: Sendable {
     }
 
     private static func check(_ given: [UInt8], body: ByteBuffer, secret: SigningKey) throws(APIError) {
-        var mac = secret.keyed
-        body.withUnsafeReadableBytes { mac.update(data: $0) }
-        guard ConstantTime.equal(given, Array(mac.finalize())) else {
+        let expected = secret.mac { hash in body.withUnsafeReadableBytes { hash.update(bufferPointer: $0) } }
+        guard expected.withUnsafeBytes({ ConstantTime.equal(given, $0) }) else {
             throw .badSignature("the signature does not match")
+        }
+    }
+
+    /// `value`'s decimal digits followed by `suffix`, as bytes, without allocating.
+    static func withDecimal<R>(_ value: Int64, then suffix: UInt8, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 21) { buffer in
+            var digits = value.magnitude
+            var start = 20
+            buffer[20] = suffix
+            repeat {
+                start -= 1
+                buffer[start] = UInt8(ascii: "0") + UInt8(digits % 10)
+                digits /= 10
+            } while digits > 0
+            if value < 0 {
+                start -= 1
+                buffer[start] = UInt8(ascii: "-")
+            }
+            return body(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[start...])))
         }
     }
 }
 
-/// A source's signing secret, keyed once: HMAC's key schedule (padding and two hash blocks) is
-/// done here rather than for every delivery, and each check starts from a copy.
-struct SigningKey: @unchecked Sendable {   // HMAC<SHA256> is a value of plain hash state; swift-crypto does not mark it Sendable
-    let keyed: HMAC<SHA256>
+/// A source's signing secret, keyed once: HMAC-SHA256 (RFC 2104) with the key's two padded blocks
+/// hashed here rather than for every delivery; each check starts from copies of the two hash
+/// states and feeds them raw bytes (swift-crypto's `HMAC.update` takes any `DataProtocol`, which
+/// its generic code pays for on every call: measured, most of a delivery's check).
+struct SigningKey: @unchecked Sendable {   // SHA256 is a value of plain hash state; swift-crypto does not mark it Sendable
+    /// SHA-256 after the key XOR ipad (0x36…), and after the key XOR opad (0x5c…).
+    private let inner: SHA256
+    private let outer: SHA256
 
     init(secret: [UInt8]) {
-        keyed = HMAC<SHA256>(key: SymmetricKey(data: secret))
+        let blockSize = SHA256.blockByteCount
+        var block = secret.count > blockSize ? Array(SHA256.hash(data: secret)) : secret
+        block.append(contentsOf: repeatElement(0, count: blockSize - block.count))
+        var inner = SHA256()
+        var outer = SHA256()
+        inner.update(data: block.map { $0 ^ 0x36 })
+        outer.update(data: block.map { $0 ^ 0x5c })
+        self.inner = inner
+        self.outer = outer
+    }
+
+    /// HMAC-SHA256 of the bytes `feed` gives the hash.
+    func mac(_ feed: (inout SHA256) -> Void) -> SHA256Digest {
+        var hash = inner
+        feed(&hash)
+        let innerDigest = hash.finalize()
+        var result = outer
+        innerDigest.withUnsafeBytes { result.update(bufferPointer: $0) }
+        return result.finalize()
     }
 }
 
@@ -147,25 +186,33 @@ enum Hex {
     }
 
     static func decode(bytes chars: ArraySlice<UInt8>) -> [UInt8]? {
-        guard chars.count % 2 == 0, !chars.isEmpty else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(chars.count / 2)
-        var i = chars.startIndex
-        while i < chars.endIndex {
-            guard let high = nibble(chars[i]), let low = nibble(chars[i + 1]) else { return nil }
-            out.append(high << 4 | low)
-            i += 2
+        let count = chars.count / 2
+        guard chars.count % 2 == 0, count > 0 else { return nil }
+        return chars.withUnsafeBufferPointer { source -> [UInt8]? in
+            var valid = true
+            let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                var i = 0
+                while i < count {
+                    let high = nibble(source[2 * i]), low = nibble(source[2 * i + 1])
+                    if (high | low) > 0x0f { valid = false; break }
+                    buffer[i] = high << 4 | low
+                    i += 1
+                }
+                initialized = i
+            }
+            return valid ? out : nil
         }
-        return out
     }
 
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: return nil
-        }
+    /// The digit's value, or 0xff for a byte that is not a hex digit. Without branches on the
+    /// digit (selects, not jumps): a signature's digits and letters come in no order a branch
+    /// predictor could learn, and mispredicted branches were most of a decode's time.
+    @inline(__always)
+    private static func nibble(_ c: UInt8) -> UInt8 {
+        let digit = c &- UInt8(ascii: "0")                    // 0...9 for "0"..."9"
+        let letter = (c | 0x20) &- UInt8(ascii: "a")          // 0...5 for "a"..."f" and "A"..."F"
+        let asLetter = letter < 6 ? letter &+ 10 : 0xff
+        return digit < 10 ? digit : asLetter
     }
 }
 
@@ -173,6 +220,10 @@ enum ConstantTime {
     /// Compares without stopping at the first difference. Lengths are not secret here
     /// (a SHA-256 MAC is always 32 bytes), so unequal lengths answer at once.
     static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        b.withUnsafeBytes { equal(a, $0) }
+    }
+
+    static func equal(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
         for i in 0..<a.count { difference |= a[i] ^ b[i] }
