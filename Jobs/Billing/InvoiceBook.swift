@@ -79,11 +79,12 @@ struct InvoiceBook {
             // A suspended or deleted tenant's customers get no new invoice and no new attempt; an
             // attempt already under way is still resumed or settled below.
             let charges = tenantActive
-            // The next period from the end of the one paid; but a tenant active again after a
-            // suspension (`tenants.status_changed_at`, migration 0018) that began before that end
-            // came back in the middle of a later period: its customers are invoiced from the period
-            // in progress when it came back, not for each period of the suspension, one charge a day.
-            // Other gaps (an invoice paid late, billing stopped a while) are invoiced period by period.
+            // The next period from the end of the one paid; but when that period began during the
+            // tenant's latest suspension (after `tenants.inactive_since`, before it was active again
+            // at `status_changed_at`: migrations 0018, 0019), its customers are invoiced from the
+            // period in progress when the tenant came back, not for each period of the suspension,
+            // one charge a day. Periods that began while the tenant was active (an invoice paid
+            // late, billing stopped a while) are invoiced period by period.
             let created = try await connection.query("""
                 INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency)
                 SELECT s.tenant_id, \(UUID()), s.id, p.id, due.start, due.start + step.length, p.amount, p.currency
@@ -96,7 +97,8 @@ struct InvoiceBook {
                            ELSE make_interval(years => p.interval_count) END AS length) step
                 CROSS JOIN LATERAL (SELECT max(b) AS start
                                     FROM generate_series(s.current_period_end,
-                                                         CASE WHEN t.status_changed_at > s.current_period_end
+                                                         CASE WHEN t.inactive_since <= s.current_period_end
+                                                                   AND t.status_changed_at > s.current_period_end
                                                               THEN least(t.status_changed_at, \(now)::timestamptz)
                                                               ELSE s.current_period_end END,
                                                          step.length) b) due

@@ -8,9 +8,10 @@ import Store
 /// across tenants, the open invoices whose next dunning attempt is due by the billing clock (of
 /// `active` tenants: a suspended or deleted tenant's customers are not chased), and
 /// fans out one `billing.invoice` per invoice through the outbox (job id from the invoice, the
-/// attempt and when the tenant's status last changed, so overlapping runs enqueue each attempt once,
-/// and a job that found the tenant suspended, and made no attempt, does not keep the attempt from
-/// being fanned out again once the tenant is active: the relay drops an id it has seen for 7 days). At most `batch_size` per run, oldest
+/// attempt, the day and when the tenant's status last changed, so overlapping runs enqueue each
+/// attempt once a day, and a job that found the tenant suspended, and made no attempt, does not keep
+/// the attempt from being fanned out again once the tenant is active: the relay drops an id it has
+/// seen for 7 days). At most `batch_size` per run, oldest
 /// due first; the rest are found by the next run. It also resumes, once each, attempts left pending
 /// for over an hour (see ``stuck(after:tenant:limit:on:logger:)``).
 public struct PaymentsRetryJob: JobHandler {
@@ -57,10 +58,14 @@ public struct PaymentsRetryJob: JobHandler {
                 ORDER BY i.next_attempt_at, i.tenant_id, i.id LIMIT \(batch)
                 """, logger: logger)
             var jobs: [BillingFanOut.Job] = []
+            // The day is in the id too: a job of this attempt whose dead letter was deleted (or
+            // dropped by the cap) holds the invoice back a day at most, not the relay's 7 days.
+            let day = Int64((now.timeIntervalSince1970 / 86_400).rounded(.down))
             for try await (tenant, subscription, invoice, count, changed) in rows.decode((UUID, UUID, UUID, Int, Int64?).self) {
                 // A tenant whose status changed (suspended, then active again) gets a new id: the job
                 // fanned out before the suspension may have run during it and made no attempt.
                 var id = "billing.invoice:\(tenant.uuidString.lowercased()):\(invoice.uuidString.lowercased()):attempt:\(count + 1)"
+                id += ":day:\(day)"
                 if let changed { id += ":status:\(changed)" }
                 jobs.append(.init(id: JobID.derived(from: id), tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
             }

@@ -78,17 +78,18 @@ final class BillingCycleTests: XCTestCase {
         }
     }
 
-    /// A tenant suspended from February to mid-May and then active again: its customer is charged
-    /// for the period in progress when it came back, not for each period of the suspension, one
-    /// charge a day. A subscription behind for another reason (billing stopped, here) is invoiced
-    /// period by period as before.
+    /// A tenant suspended from late January to mid-May and then active again: its customer is
+    /// charged for the period in progress when it came back, not for each period of the
+    /// suspension, one charge a day. Another tenant, suspended for an hour in March while its
+    /// customer's subscription was behind (billing stopped, here), has every period invoiced: they
+    /// began while it was active.
     func testATenantActiveAgainChargesThePeriodInProgressNotThoseOfTheSuspension() async throws {
         try await BillingWorld.run { world in
             let date = { (text: String) in try unwrap(ISO8601DateFormatter().date(from: text)) }
             let suspended = try await world.makeTenant()
-            let steady = try await world.makeTenant()
+            let brief = try await world.makeTenant()
             var subscriptions: [UUID] = []
-            for tenant in [suspended, steady] {
+            for tenant in [suspended, brief] {
                 let plan = try await world.makePlan(tenant, code: "basic", amount: 1_000)
                 let id = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1).first)
                 try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
@@ -96,22 +97,25 @@ final class BillingCycleTests: XCTestCase {
                 XCTAssertEqual(paid.end, try date("2027-02-01T00:00:00Z"))
                 subscriptions.append(id)
             }
-            // Suspended in January; active again on 14 May (the status change's time is set here
-            // from the billing clock, as the trigger would from PostgreSQL's).
-            let back = try date("2027-05-14T09:00:00Z")
-            try await world.app.withTenant(suspended) { connection in
-                try await connection.query("UPDATE tenants SET status = 'suspended' WHERE id = \(suspended)", logger: BillingWorld.logger)
-                try await connection.query("UPDATE tenants SET status = 'active', status_changed_at = \(back) WHERE id = \(suspended)",
-                                           logger: BillingWorld.logger)
+            // The status changes' times are set here from the billing clock, as the trigger would
+            // set them from PostgreSQL's.
+            for (tenant, from, until) in [(suspended, "2027-01-20T00:00:00Z", "2027-05-14T09:00:00Z"),
+                                          (brief, "2027-03-05T09:00:00Z", "2027-03-05T10:00:00Z")] {
+                let (left, back) = (try date(from), try date(until))
+                try await world.app.withTenant(tenant) { connection in
+                    try await connection.query("UPDATE tenants SET status = 'suspended', inactive_since = \(left) WHERE id = \(tenant)",
+                                               logger: BillingWorld.logger)
+                    try await connection.query("UPDATE tenants SET status = 'active', status_changed_at = \(back) WHERE id = \(tenant)",
+                                               logger: BillingWorld.logger)
+                }
             }
 
-            world.clock.set(try date("2027-05-15T00:00:00Z"))
-            for (tenant, id) in zip([suspended, steady], subscriptions) {
+            for (tenant, id) in zip([suspended, brief], subscriptions) {
+                world.clock.set(try date("2027-05-15T00:00:00Z"))
                 for _ in 0..<5 {
                     try await world.run(world.invoiceJob, .init(subscriptionID: id), tenant: tenant)
                     world.clock.advance(by: 86_400)
                 }
-                world.clock.set(try date("2027-05-15T00:00:00Z"))
             }
             let afterSuspension = try await world.invoices(suspended, subscription: subscriptions[0])
             XCTAssertEqual(afterSuspension.map(\.periodStart), [try date("2027-01-01T00:00:00Z"), try date("2027-05-01T00:00:00Z")],
@@ -120,10 +124,10 @@ final class BillingCycleTests: XCTestCase {
             let suspendedState = try await world.subscription(suspended, subscriptions[0])
             XCTAssertEqual(suspendedState.end, try date("2027-06-01T00:00:00Z"))
 
-            let caughtUp = try await world.invoices(steady, subscription: subscriptions[1])
+            let caughtUp = try await world.invoices(brief, subscription: subscriptions[1])
             var everyMonth: [Date] = []
             for month in 1...5 { everyMonth.append(try date("2027-0\(month)-01T00:00:00Z")) }
-            XCTAssertEqual(caughtUp.map(\.periodStart), everyMonth, "never suspended: every period, one a day")
+            XCTAssertEqual(caughtUp.map(\.periodStart), everyMonth, "every period began while the tenant was active: one a day")
             let calls = try await world.paymentIntentCalls()
             XCTAssertEqual(calls, 2 + 5)
         }
