@@ -31,7 +31,8 @@ struct ChargeRefundedHandler: WebhookEventHandler {
                 \(event.source) \(event.type) event \(event.eventID): a partial refund (\(refunded) of \(amount) in Stripe's units) \
                 of charge \(chargeID), Medusa order \(medusaOrder), names no lines (metadata.line_ids), so its vendors' \
                 commissions cannot be reversed here: reverse the refunded lines with a commission.reverse job \
-                ({"order_id": "\(order)", "line_ids": [ids from order_lines WHERE order_id = '\(order)'], "reason": "refund"}), \
+                ({"order_id": "\(order)", "line_ids": [the refunded lines' order_lines.id, not all of the order's], \
+                "reason": "refund"}), \
                 then delete this dead letter
                 """)
         }

@@ -32,8 +32,8 @@ public struct DeadLetters: Sendable {
         /// The letter changed under each of several replays (replayed, died and cancelled again and
         /// again meanwhile): nothing was done.
         case changing(queue: String, id: String)
-        /// A deletion of the letter as it was shown (its time of death): it died again, or was
-        /// replayed, since; nothing was done.
+        /// A deletion of the letter as it was shown (its time of death): it was replayed and died
+        /// again since; nothing was done.
         case changedSince(queue: String, id: String, diedAt: Int64)
         public var description: String {
             switch self {
@@ -291,7 +291,8 @@ public struct DeadLetters: Sendable {
     }
 
     /// Deletes one dead letter; with `diedAt` (its time of death as shown, ms), only while it is still
-    /// that letter: one replayed, or dead again, since an operator looked is not deleted unseen.
+    /// that letter: one that died again since an operator looked is not deleted unseen
+    /// (`changedSince`); one replayed and not dead again is no dead letter (`notFound`).
     public func delete(queue: String, id: String, diedAt: Int64? = nil) async throws {
         let keys = QueueKeys(queue: queue, namespace: namespace)
         let deleted = try await redis.run(QueueScripts.deleteDead, keys: [.string(keys.dead), .string(keys.deadJobs)],

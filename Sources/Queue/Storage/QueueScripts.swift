@@ -222,7 +222,7 @@ enum QueueScripts {
 
     /// DELETE DEAD — KEYS: dead, deadjobs. ARGV: an id (and, optionally, its payload as read, ""
     /// for none: the letter is deleted only if it is still that one; and its time of death as shown,
-    /// "" for none: -1 when it died at another time, i.e. it was replayed or died again since), or
+    /// "" for none: -1 when it died at another time, i.e. it was replayed and died again since), or
     /// none for every letter. Returns how many letters it deleted. One step: a twin of the id dying
     /// between two commands would otherwise lose its payload and leave its id listed with none.
     static let deleteDead = RedisScript(name: "delete_dead", source: """
