@@ -68,12 +68,13 @@ struct InvoiceBook {
         return try await database.withTenant(tenant) { connection in
             let subscriptions = try await connection.query("""
                 SELECT customer_id, payment_method,
-                       coalesce((SELECT t.status = 'active' FROM tenants t WHERE t.id = subscriptions.tenant_id), false)
+                       coalesce((SELECT t.status = 'active' FROM tenants t WHERE t.id = subscriptions.tenant_id), false),
+                       current_period_end
                 FROM subscriptions WHERE id = \(subscription) FOR UPDATE
                 """, logger: logger)
-            var payer: (String, String, Bool)?
-            for try await row in subscriptions.decode((String, String, Bool).self) { payer = row }
-            guard let (customer, method, tenantActive) = payer else {
+            var payer: (String, String, Bool, Date)?
+            for try await row in subscriptions.decode((String, String, Bool, Date).self) { payer = row }
+            guard let (customer, method, tenantActive, paidUntil) = payer else {
                 throw JobFailure.permanent(BillingError.unknownSubscription(subscription).description)
             }
             // A suspended or deleted tenant's customers get no new invoice and no new attempt; an
@@ -105,9 +106,9 @@ struct InvoiceBook {
                 WHERE s.id = \(subscription) AND s.status = 'active' AND s.current_period_end <= \(now) AND \(charges)
                   AND NOT EXISTS (SELECT 1 FROM invoices o WHERE o.subscription_id = s.id AND o.status = 'open')
                 ON CONFLICT (tenant_id, subscription_id, period_start) DO NOTHING
-                RETURNING period_start, (SELECT current_period_end FROM subscriptions WHERE id = \(subscription))
+                RETURNING period_start
                 """, logger: logger)
-            for try await (start, paidUntil) in created.decode((Date, Date).self) where start > paidUntil {
+            for try await start in created.decode(Date.self) where start > paidUntil {
                 logger.notice("tenant active again: its subscription is invoiced from the period in progress when it came back; the periods of the suspension are not charged",
                               metadata: ["subscription_id": "\(subscription)", "paid_until": "\(paidUntil)", "period_start": "\(start)"])
             }

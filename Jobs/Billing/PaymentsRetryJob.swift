@@ -64,9 +64,8 @@ public struct PaymentsRetryJob: JobHandler {
             for try await (tenant, subscription, invoice, count, changed) in rows.decode((UUID, UUID, UUID, Int, Int64?).self) {
                 // A tenant whose status changed (suspended, then active again) gets a new id: the job
                 // fanned out before the suspension may have run during it and made no attempt.
-                var id = "billing.invoice:\(tenant.uuidString.lowercased()):\(invoice.uuidString.lowercased()):attempt:\(count + 1)"
-                id += ":day:\(day)"
-                if let changed { id += ":status:\(changed)" }
+                let id = "billing.invoice:\(tenant.uuidString.lowercased()):\(invoice.uuidString.lowercased()):attempt:\(count + 1)"
+                    + ":day:\(day)" + (changed.map { ":status:\($0)" } ?? "")
                 jobs.append(.init(id: JobID.derived(from: id), tenant: tenant, argsJSON: BillingFanOut.invoiceArgs(subscription)))
             }
             jobs += try await Self.stuck(after: arguments.stuckAfterSeconds ?? 3_600, tenant: arguments.tenantID, limit: batch,

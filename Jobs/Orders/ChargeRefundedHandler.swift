@@ -25,8 +25,9 @@ struct ChargeRefundedHandler: WebhookEventHandler {
         let full = event.bool("data", "object", "refunded") == true || (amount > 0 && refunded >= amount)
         let lines = (event.string("data", "object", "metadata", "line_ids") ?? "")
             .split(separator: ",").map { MedusaOrderMapping.lineID($0.trimmingCharacters(in: .whitespaces)) }
+        let orderID = MedusaOrderMapping.orderID(medusaOrder)
         if !full && lines.isEmpty {
-            let order = MedusaOrderMapping.orderID(medusaOrder).uuidString.lowercased()
+            let order = orderID.uuidString.lowercased()
             throw JobFailure.permanent("""
                 \(event.source) \(event.type) event \(event.eventID): a partial refund (\(refunded) of \(amount) in Stripe's units) \
                 of charge \(chargeID), Medusa order \(medusaOrder), names no lines (metadata.line_ids), so its vendors' \
@@ -37,7 +38,7 @@ struct ChargeRefundedHandler: WebhookEventHandler {
                 """)
         }
         try await CommissionReverseJob(database: database).run(
-            .init(orderID: MedusaOrderMapping.orderID(medusaOrder), lineIDs: full ? nil : lines, reason: .refund),
+            .init(orderID: orderID, lineIDs: full ? nil : lines, reason: .refund),
             context: DerivedJob.context(id: "charge.refunded:\(tenant.uuidString.lowercased()):\(chargeID):\(refunded)",
                                         kind: CommissionReverseJob.kind, queue: CommissionReverseJob.options.queue,
                                         tenant: tenant, from: context))

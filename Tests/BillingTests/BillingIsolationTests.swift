@@ -118,15 +118,9 @@ final class BillingIsolationTests: XCTestCase {
                 try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "due")
                 // And an open invoice whose next dunning attempt is due.
                 let chased = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "chased").first)
-                let invoice = UUID()
-                let due = world.clock.now().addingTimeInterval(-3_600)
+                try await world.openInvoice(tenant, subscription: chased, amount: 2_900,
+                                            nextAttemptAt: world.clock.now().addingTimeInterval(-3_600))
                 try await world.app.withTenant(tenant) { connection in
-                    try await connection.query("""
-                        INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency,
-                                              status, attempt_count, next_attempt_at)
-                        VALUES (\(tenant), \(invoice), \(chased), \(plan), now() - interval '1 month', now(), 2900, 'USD', 'open', 1,
-                                \(due))
-                        """, logger: BillingWorld.logger)
                     try await connection.query("UPDATE subscriptions SET status = 'past_due', current_period_end = now() + interval '1 month' WHERE id = \(chased)",
                                                logger: BillingWorld.logger)
                 }

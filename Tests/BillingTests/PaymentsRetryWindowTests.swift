@@ -104,7 +104,7 @@ final class PaymentsRetryWindowTests: XCTestCase {
         }
     }
 
-    /// A due retry's job id names the attempt: the sweeps fan out one job for it (the relay drops an
+    /// A due retry's job id names the attempt and the day: the sweeps fan out one job for it (the relay drops an
     /// id it has seen). Once the tenant was suspended and is active again, a new one: the job fanned
     /// out before may have found the tenant suspended and made no attempt.
     func testADueRetryIsFannedOutOnceAndAgainAfterTheTenantIsActiveAgain() async throws {
@@ -112,17 +112,8 @@ final class PaymentsRetryWindowTests: XCTestCase {
             let tenant = try await world.makeTenant()
             let plan = try await world.makePlan(tenant, amount: 1_300)
             let subscription = try unwrap(try await world.makeSubscriptions(tenant, plan: plan, count: 1, prefix: "due").first)
-            let invoice = UUID()
-            let due = world.clock.now().addingTimeInterval(-60)
-            try await world.app.withTenant(tenant) { connection in
-                try await connection.query("""
-                    INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency,
-                                          status, attempt_count, next_attempt_at)
-                    SELECT \(tenant), \(invoice), id, plan_id, current_period_end, current_period_end + interval '1 month',
-                           1300, 'USD', 'open', 1, \(due)
-                    FROM subscriptions WHERE id = \(subscription)
-                    """, logger: BillingWorld.logger)
-            }
+            try await world.openInvoice(tenant, subscription: subscription, amount: 1_300,
+                                        nextAttemptAt: world.clock.now().addingTimeInterval(-60))
             let first = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())
             world.clock.advance(by: 15 * 60)
             let later = try await Self.runPaymentsRetry(world, tenant: tenant, id: JobID.make())

@@ -113,15 +113,23 @@ final class StripeEventTests: XCTestCase {
         }
     }
 
+    /// A booked Medusa order of 2500 (one vendor, no delivery) and the Stripe charge that paid for it,
+    /// `refunded` of it given back (all of it: `refunded: true`), naming no lines.
+    private static func refundedOrderOf2500(_ world: DispatchWorld, refunded: Int) async throws
+        -> (tenant: UUID, order: String, charge: [String: Any]) {
+        let tenant = try await world.makeTenant()
+        let vendor = try await world.makeVendor(tenant)
+        let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
+        try await world.handleOrderPlaced(order, tenant: tenant)
+        let charge: [String: Any] = ["id": "ch_" + UUID().uuidString.prefix(8), "object": "charge", "amount": 2500,
+                                     "amount_refunded": refunded, "refunded": refunded == 2500,
+                                     "metadata": ["order_id": order, "tenant_id": tenant.uuidString.lowercased()]]
+        return (tenant, order, charge)
+    }
+
     func testChargeRefundedReversesTheOrdersCommissionsOnce() async throws {
         try await DispatchWorld.run { world in
-            let tenant = try await world.makeTenant()
-            let vendor = try await world.makeVendor(tenant)
-            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
-            try await world.handleOrderPlaced(order, tenant: tenant)
-            let charge: [String: Any] = ["id": "ch_" + UUID().uuidString.prefix(8), "object": "charge", "amount": 2500,
-                                         "amount_refunded": 2500, "refunded": true,
-                                         "metadata": ["order_id": order, "tenant_id": tenant.uuidString.lowercased()]]
+            let (tenant, order, charge) = try await Self.refundedOrderOf2500(world, refunded: 2500)
             let first = Self.event("charge.refunded", object: charge)
             let second = Self.event("charge.refunded", object: charge)
             for event in [first, second] {
@@ -140,13 +148,7 @@ final class StripeEventTests: XCTestCase {
     /// vendors keep their earnings on the money given back.
     func testAPartialRefundNamingNoLinesFailsForAnOperator() async throws {
         try await DispatchWorld.run { world in
-            let tenant = try await world.makeTenant()
-            let vendor = try await world.makeVendor(tenant)
-            let order = try await world.placeMedusaOrder(tenant: tenant, vendor: vendor, delivery: false)
-            try await world.handleOrderPlaced(order, tenant: tenant)
-            let charge: [String: Any] = ["id": "ch_" + UUID().uuidString.prefix(8), "object": "charge", "amount": 2500,
-                                         "amount_refunded": 1000, "refunded": false,
-                                         "metadata": ["order_id": order, "tenant_id": tenant.uuidString.lowercased()]]
+            let (tenant, order, charge) = try await Self.refundedOrderOf2500(world, refunded: 1000)
             let event = Self.event("charge.refunded", object: charge)
             try await world.post(.stripe, event)
             let row = try await world.settled("stripe", try XCTUnwrap(event["id"] as? String), as: "failed")

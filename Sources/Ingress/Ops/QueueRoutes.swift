@@ -125,13 +125,8 @@ struct QueueRoutes: Sendable {
         }
         group.delete("/queues/{queue}/dead/{id}") { request, context in
             let (queue, id) = (try Self.queue(context), try Self.id(context))
-            var diedAt: Int64?
-            if let text = request.uri.queryParameters.get("died_at") {
-                guard let value = Int64(text), value >= 0 else {
-                    throw APIError.badRequest("died_at must be the letter's time of death as listed (ms since the epoch)")
-                }
-                diedAt = value
-            }
+            // The letter's time of death as listed (ms since the epoch), if the caller showed it.
+            let diedAt = try Self.integer(request, "died_at", range: 0...Int.max).map(Int64.init)
             try await self.deadLetters.delete(queue: queue, id: id, diedAt: diedAt)
             return try JSONText.response(["deleted": id])
         }
@@ -220,7 +215,12 @@ struct QueueRoutes: Sendable {
 
     private static func integer(_ request: Request, _ name: String, default value: Int,
                                 range: ClosedRange<Int>) throws(APIError) -> Int {
-        guard let text = request.uri.queryParameters.get(name) else { return value }
+        try integer(request, name, range: range) ?? value
+    }
+
+    /// An integer query parameter in `range`, nil when absent.
+    private static func integer(_ request: Request, _ name: String, range: ClosedRange<Int>) throws(APIError) -> Int? {
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
         guard let number = Int(text), range.contains(number) else {
             throw .badRequest("\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
         }

@@ -44,8 +44,8 @@ public struct DeadLetters: Sendable {
                 return "job \(id) of queue \(q) was enqueued again and has not finished: replaying its dead letter would "
                     + "run that id twice; wait until it finishes, or delete the dead letter with `cityos dead delete \(q) \(id)`"
             case .changedSince(let q, let id, let diedAt):
-                return "dead letter \(id) of queue \(q) is no longer the one that died at \(diedAt) (it was replayed, or died "
-                    + "again, since): nothing was deleted; look at it again"
+                return "dead letter \(id) of queue \(q) is no longer the one that died at \(diedAt) (it was replayed and died "
+                    + "again since): nothing was deleted; look at it again"
             }
         }
     }

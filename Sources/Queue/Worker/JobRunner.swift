@@ -33,23 +33,20 @@ struct JobRunner: Sendable {
             finishDetached(Self.poison(id: id, queue: queue, payload: payload), failure: error, lease: lease)
             return
         }
-        if header.kind == Self.poisonKind {
-            // A replayed letter that was never a job (its arguments the text it held): no build
-            // runs it, so it dies again at once rather than waiting as a newer build's kind.
-            let envelope = (try? JobEnvelope.decode(payload)) ?? Self.poison(id: id, queue: queue, payload: payload)
-            finishDetached(envelope, failure: JobFailure.poison("replayed, and still not a job: its arguments are the text it held"),
-                           lease: lease)
-            return
-        }
         guard let handler = registry.handler(for: header.kind) else {
+            // A replayed letter that was never a job (kind `poison`, its arguments the text it held)
+            // is a kind no build runs: it dies again at once rather than waiting as a newer build's.
+            let poison = header.kind == Self.poisonKind
             let waited = Clock.nowMillis() - max(header.enqueuedAt, header.dueAt ?? 0)
             // (No patience is none, whatever the clocks say: a job stamped ahead of this host waits too.)
-            if unknownKind.patience > .zero, waited < Int64(unknownKind.patience.seconds * 1000) {
+            if !poison, unknownKind.patience > .zero, waited < Int64(unknownKind.patience.seconds * 1000) {
                 putBackUnknown(id: id, queue: queue, kind: header.kind, lease: lease)
                 return
             }
             let envelope = (try? JobEnvelope.decode(payload)) ?? Self.poison(id: id, queue: queue, payload: payload)
-            finishDetached(envelope, failure: .unknownKind(header.kind), lease: lease)
+            let failure: JobFailure = poison
+                ? .poison("replayed, and still not a job: its arguments are the text it held") : .unknownKind(header.kind)
+            finishDetached(envelope, failure: failure, lease: lease)
             return
         }
         // A suspect (its worker died holding it before) runs only while it holds this process's

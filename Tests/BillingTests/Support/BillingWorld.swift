@@ -186,6 +186,23 @@ final class BillingWorld: @unchecked Sendable {
         var amount: Int64
     }
 
+    /// An open invoice of `subscription` (its plan, the period after its paid one) for `amount` USD
+    /// cents, its first attempt failed and the next one due at `due`. Returns its id.
+    @discardableResult
+    func openInvoice(_ tenant: UUID, subscription: UUID, amount: Int64, nextAttemptAt due: Date) async throws -> UUID {
+        let invoice = UUID()
+        try await app.withTenant(tenant) { connection in
+            try await connection.query("""
+                INSERT INTO invoices (tenant_id, id, subscription_id, plan_id, period_start, period_end, amount, currency,
+                                      status, attempt_count, next_attempt_at)
+                SELECT \(tenant), \(invoice), id, plan_id, current_period_end, current_period_end + interval '1 month',
+                       \(amount), 'USD', 'open', 1, \(due)
+                FROM subscriptions WHERE id = \(subscription)
+                """, logger: Self.logger)
+        }
+        return invoice
+    }
+
     func invoices(_ tenant: UUID, subscription: UUID) async throws -> [InvoiceRow] {
         try await app.withTenant(tenant) { connection in
             let rows = try await connection.query("""
