@@ -267,6 +267,35 @@ final class RetryAndDeadLetterTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// A suspect whose handler never returns is given up on like any run, and gives back the lane
+    /// with its slot: held for ever, every later suspect of the process would go back in line every
+    /// half second and never run.
+    func testASuspectThatNeverReturnsIsGivenUpOnAndTheNextSuspectRuns() async throws {
+        var registry = JobCatalog.registry()
+        registry.register(NeverReturnsJob())
+        let harness = try QueueHarness(registry: registry)
+        let stuck = JobEnvelope(kind: NeverReturnsJob.kind, queue: "default", maxAttempts: 1, crashes: 1)
+        let next = JobEnvelope(kind: NoopJob.kind, queue: "default", maxAttempts: 3, crashes: 1)
+        _ = try await harness.client.enqueueBatch([stuck])
+        let pool = harness.makePool(concurrency: 4, abandonGrace: .milliseconds(300))
+        let task = Task { try await pool.run() }
+        try await eventually(timeout: .seconds(5), "the never-returning suspect to start") {
+            !harness.events.starts(of: stuck.id).isEmpty
+        }
+        _ = try await harness.client.enqueueBatch([next])
+        try await eventually(timeout: .seconds(8), "the stuck suspect given up on and the next suspect run") {
+            harness.events.deadReason(stuck.id) != nil && harness.events.succeeded(next.id)
+        }
+        XCTAssertEqual(harness.events.deadReason(stuck.id), "timed out after 0.2s")
+        let processes = try await harness.status().processes
+        let process = try XCTUnwrap(processes.first?.id)
+        let mark = try await harness.redis.send("GET", .string(GlobalKeys(namespace: harness.namespace).suspect(process))).string
+        XCTAssertNil(mark, "the next suspect cleared its own mark, and the given-up one's was cleared before it")
+        pool.stop()
+        try await task.value
+        try await harness.clean()
+    }
+
     /// A handler deaf to its timeout that then finishes its work has made its effects: the job is
     /// recorded as done, not retried (a retry would make them twice).
     func testARunThatSucceedsAfterItsTimeoutIsDoneNotRetried() async throws {

@@ -129,9 +129,16 @@ struct JobRunner: Sendable {
     /// A run past its deadline that was given up on (``RunningJobs/claimAbandoned(now:grace:)``), or
     /// that shutdown's grace period ended on: it counts as a failed attempt (returned to its queue as
     /// interrupted, a job that always times out would run again at every restart, its attempts never
-    /// used up). Gives back its slot. A suspect's lane stays held until its handler returns (its run
-    /// frees it): while the handler runs it may still be what kills the process.
+    /// used up). Gives back its slot, and a suspect's lane: until it is given up on, the lane stays
+    /// with a run past its timeout (while its handler runs it may still be what kills the process),
+    /// but a handler that never returns would hold back every later suspect of this process for
+    /// ever, each put back in line every half second, with nothing to tell why. Its late return, if
+    /// it comes, frees nothing of the next suspect's (`SuspectLane.free`, `clear` check the run).
     func abandoned(_ entry: RunningJobs.Entry) async {
+        if let lane = entry.lane {
+            await suspects.clear(queue: entry.header.queue, id: entry.header.id, run: lane)
+            suspects.free(lane)
+        }
         await recordFailure(header: entry.header, payload: entry.payload,
                             failure: JobFailure.timedOut(entry.timeout), policy: entry.policy, lease: entry.lease)
         slots.release()
