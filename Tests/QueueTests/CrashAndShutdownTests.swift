@@ -134,6 +134,29 @@ final class CrashAndShutdownTests: XCTestCase {
         try await harness.clean()
     }
 
+    /// A stopped pool stays deregistered: its heartbeat ends before the deregistration, so no beat
+    /// on its way meanwhile registers it again (status would show a worker that has exited, and the
+    /// others would "recover" it a TTL later). Beats every 2 ms here, so that one is often on its way
+    /// when the pool deregisters, in one round or another; each round then waits 30 ms for a late one.
+    func testAStoppedPoolIsNotRegisteredAgainByALateBeat() async throws {
+        let harness = try QueueHarness()
+        let keys = GlobalKeys(namespace: harness.namespace)
+        for round in 1...20 {
+            let pool = harness.makePool(heartbeatTTL: .milliseconds(6))
+            let task = Task { try await pool.run() }
+            try await eventually(timeout: .seconds(5), "round \(round): the pool to register") {
+                try await harness.status().processes.count == 1
+            }
+            pool.stop()
+            try await task.value
+            // What is checked is that nothing happens: a beat already sent lands within a round trip.
+            try await Task.sleep(for: .milliseconds(30))
+            let registered = try await harness.redis.send("ZCARD", .string(keys.processes)).int
+            XCTAssertEqual(registered, 0, "round \(round): a beat registered the stopped pool again")
+        }
+        try await harness.clean()
+    }
+
     /// A worker started before its Redis (containers started together) waits for it rather than
     /// exiting at once, which would make its supervisor restart it in a loop; once Redis answers it
     /// registers and works.

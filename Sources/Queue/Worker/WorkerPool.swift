@@ -60,8 +60,11 @@ public final class WorkerPool: Sendable {
             "concurrency": "\(configuration.concurrency)",
         ])
         await warnAboutPausedQueues()
+        // Beats until this process's jobs are all acknowledged or returned; then ended, and waited
+        // for, before the deregistration: a beat after it would register the process again, for
+        // the others to take for dead a TTL later.
+        let beating = Task { await self.heartbeat.run() }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.heartbeat.run() }
             group.addTask { await promoter.run() }
             group.addTask { await self.watchTimeouts() }
             await fetchLoop()
@@ -70,6 +73,8 @@ public final class WorkerPool: Sendable {
             await recorderTask.value
             let returned = await returnLeftovers()
             recorder.close()
+            beating.cancel()
+            await beating.value
             if returned {
                 do { try await heartbeat.deregister() } catch {
                     logger.warning("could not deregister", metadata: ["error": "\(error)"])
