@@ -66,10 +66,9 @@ struct ProductSync: Sendable {
             try await SyncLinks.medusaID(payloadDocID: docID, on: connection, logger: logger)
         }
         if productID == nil {
-            let fetched = try await document(docID)
+            let fetched = try await document(docID, of: tenant)
             firstRead = fetched
             productID = fetched?["medusa_id"]?.stringValue
-            guard fetched?["tenant_id"]?.stringValue == tenant.uuidString.lowercased() else { return .ignored }
         }
         guard let productID else { return .ignored }   // not a product's content
         let known = firstRead
@@ -87,7 +86,7 @@ struct ProductSync: Sendable {
             }
             if let link, let eventVersion, eventVersion <= link.payloadVersion { return .ignored }   // an old event
             var fetched = known
-            if link != nil || known == nil { fetched = try await document(docID) }
+            if link != nil || known == nil { fetched = try await document(docID, of: tenant) }
             guard let doc = fetched else { return .ignored }
             if let link, ProductFields.version(doc) < link.payloadVersion { return .ignored }         // a stale read
             if var link, ProductFields.contentView(doc) == link.synced {
@@ -132,7 +131,7 @@ struct ProductSync: Sendable {
         return try await database.withTenantAcrossOutsideCalls(tenant, lane: .sync) { connection in
             try await SyncLinks.lock([productID], tenant: tenant, on: connection, logger: logger)
             guard var link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger),
-                  let doc = try await document(docID) else { return .ignored }
+                  let doc = try await document(docID, of: tenant) else { return .ignored }
             var attached: [JSON] = []
             if case .array(let existing)? = doc["media"] { attached = existing }
             if attached.contains(where: { $0.idValue == mediaID }) { return .ignored }
@@ -179,11 +178,26 @@ struct ProductSync: Sendable {
     /// The product's content document: by its link, else found by `medusa_id` (a stub created
     /// by an attempt that died before its commit), else none.
     private func contentDocument(link: SyncLink?, productID: String, tenant: UUID) async throws -> JSON? {
-        if let link { return try await document(link.payloadDocID) }
+        if let link { return try await document(link.payloadDocID, of: tenant) }
         // The oldest, as the reconciliation takes it (Payload's default order is newest first).
         let page = try await payload.find(JSON.self, in: collection, matching: [
             .equals("medusa_id", productID), .equals("tenant_id", tenant.uuidString.lowercased())], limit: 1, sort: "createdAt")
         return page.docs.first
+    }
+
+    /// Content document `id` if it is `tenant`'s, else none. Payload reads any document by id, and
+    /// a document's `tenant_id` can change after it was linked (moved by an administrator,
+    /// overwritten by an import): without this check, tenant A's product events went on writing
+    /// A's prices into what had become B's document, and B's copy into A's product.
+    private func document(_ id: String, of tenant: UUID) async throws -> JSON? {
+        guard let doc = try await document(id) else { return nil }
+        let owner = doc["tenant_id"]?.stringValue
+        guard owner == tenant.uuidString.lowercased() else {
+            logger.warning("a content document linked to or named for one tenant is another's (or no one's): taken as missing", metadata: [
+                "tenant": "\(tenant)", "document": "\(id)", "document_tenant": "\(owner ?? "none")"])
+            return nil
+        }
+        return doc
     }
 
     private func document(_ id: String, in collection: String? = nil) async throws -> JSON? {

@@ -231,6 +231,52 @@ final class ProductEventTests: XCTestCase {
     /// A second document naming a linked product (Payload's "Duplicate"), published with other
     /// copy: the link stays with the first, the product keeps its copy, and a reconciliation
     /// compares the product with the linked document, not the copy.
+    /// A 404 that is not Payload's own (a proxy's, while Payload is redeployed behind its ingress)
+    /// is a failure that passes, not "the document is gone": the event still reaches the linked
+    /// document, no stub is made, the link stays.
+    func testAProxys404OnTheLinkedDocumentIsNotTakenForADeletedDocument() async throws {
+        try await SyncWorld.run { world in
+            let tenant = try await world.makeTenant()
+            let (id, docID) = try await world.linkedProduct(tenant, title: "Vase")
+            try await world.settle()
+            let before = try await world.writes()
+            _ = try await world.call("POST", "/_sandbox/script", ["kind": "fail", "endpoint": "GET /payload/api/{collection}/{id}",
+                                                                  "status": 404, "from": "proxy", "times": 2])
+            try await world.medusa("POST", "/admin/products/\(id)", ["title": "Blue vase"])
+            try await world.settle()
+            let link = try await world.links(tenant)[id]
+            XCTAssertEqual(link, docID, "the link stays with the editor's document")
+            let doc = try await world.document(docID)
+            XCTAssertEqual(doc["title"] as? String, "Blue vase", "the event reached the linked document")
+            let writes = delta(try await world.writes(), before)
+            XCTAssertNil(writes["POST /payload/api/{collection}"], "no stub was made: \(writes)")
+        }
+    }
+
+    /// A linked document that an administrator moved to another tenant is no longer the first
+    /// tenant's: its product's events make it a new stub, and leave the moved document alone.
+    func testADocumentMovedToAnotherTenantIsNotWrittenByTheFirstTenantsEvents() async throws {
+        try await SyncWorld.run { world in
+            let a = try await world.makeTenant()
+            let b = try await world.makeTenant()
+            let (id, docID) = try await world.linkedProduct(a, title: "Rug")
+            try await world.settle()
+            try await world.payload("PATCH", "/api/products-content/\(docID)", ["tenant_id": b.uuidString.lowercased()])
+            try await world.settle()
+            try await world.medusa("POST", "/admin/products/\(id)", ["title": "Red rug"])
+            try await world.settle()
+            let links = try await world.links(a)
+            let linked = try XCTUnwrap(links[id])
+            XCTAssertNotEqual(linked, docID, "A's product has a document of its own again")
+            let stub = try await world.document(linked)
+            XCTAssertEqual(stub["title"] as? String, "Red rug")
+            XCTAssertEqual(stub["tenant_id"] as? String, a.uuidString.lowercased())
+            let moved = try await world.document(docID)
+            XCTAssertEqual(moved["title"] as? String, "Rug", "B's document kept its title")
+            XCTAssertEqual(moved["tenant_id"] as? String, b.uuidString.lowercased())
+        }
+    }
+
     func testADuplicatedContentDocumentDoesNotTakeOverTheProductsLink() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()
