@@ -10,11 +10,19 @@ public struct PayloadConnector: Sendable {
     public init(client: ServiceClient) { self.client = client }
 
     /// Payload's errors: `{"errors": [{"message": "…", "name"?: "ValidationError"}]}`.
+    /// A 404 means "no such document" only in Payload's own words (that `errors` list): a proxy's
+    /// or a gateway's 404 (Payload being redeployed behind its ingress) is a failure that may pass,
+    /// or the sync would take the linked document for gone, move the link to a new stub and leave
+    /// the editor's document behind, which nothing undoes.
     static let errors = ServiceErrorReader(details: { response in
         guard case .array(let errors)? = ServiceErrorReader.object(response)?["errors"], let first = errors.first else {
             return (nil, nil)
         }
         return (first["message"]?.stringValue, first["name"]?.stringValue)
+    }, special: { response, service in
+        guard response.status == 404 else { return nil }
+        if case .array(let errors)? = ServiceErrorReader.object(response)?["errors"], !errors.isEmpty { return nil }
+        return .unavailable(service: service, status: 404, message: "HTTP 404 without Payload's errors answer (a proxy's?)")
     })
 
     /// Relationships as ids, not populated documents.
