@@ -97,14 +97,17 @@ public final class SchedulerRunner: Sendable {
             group.addTask { await self.publish(firstBeat: beaten) }
             for await _ in firstBeat { break }
             while !stopSignal.isStopped {
-                if let now = await sharedNow() {
-                    await poll(now: now)
+                let polled = await sharedNow()
+                if let polled {
+                    await poll(now: polled)
                 } else {
                     // No time but Redis's: a host clock off by a year would claim a tick a year
                     // ahead, and the claim only moves forward. Redis is away anyway.
                     report(.pollFailed(schedule: "*", error: "Redis did not answer TIME"))
                 }
-                await stopSignal.sleep(for: sleepTime(after: hostClock() + skew.withLock { $0.seconds }))
+                let estimate = hostClock() + skew.withLock { $0.seconds }
+                let nextTick = schedules.compactMap { $0.nextRun(after: polled ?? estimate) }.min()
+                await stopSignal.sleep(for: Self.sleepTime(nextTick: nextTick, estimate: estimate, maxSleep: maxSleep))
             }
         }
         // Skipped up to the end of this run, by Redis's clock only: a host clock never measured
@@ -251,8 +254,11 @@ public final class SchedulerRunner: Sendable {
     /// more than `clockSkewWarning`. nil if Redis does not answer: no poll or beat then goes by
     /// this host's clock (the skew last measured may be stale, or never measured, at boot).
     private func sharedNow() async -> Date? {
-        let host = hostClock()
+        let sent = hostClock()
         guard let now = try? await redis.serverTime() else { return nil }
+        // Redis read its clock somewhere in the round trip: measured from the middle of it, not
+        // from its start, the estimate does not run ahead of Redis by the trip's length.
+        let host = sent.addingTimeInterval(hostClock().timeIntervalSince(sent) / 2)
         let offset = now.timeIntervalSince(host)
         let warn = skew.withLock { state -> Bool in
             state.seconds = offset
@@ -268,13 +274,20 @@ public final class SchedulerRunner: Sendable {
         return now
     }
 
-    /// Until the earliest next tick of any schedule, at most `maxSleep`.
-    private func sleepTime(after now: Date) -> Duration {
-        let nextTick = schedules.compactMap { $0.nextRun(after: now) }.min()
+    /// After a poll: until `nextTick`, the earliest tick of any schedule after the time the poll
+    /// used, and a few milliseconds more; at most `maxSleep`. `estimate` is Redis's time now as this
+    /// host reckons it. A tick that fell due while the poll ran is thus polled for at once: taken
+    /// from the time after the poll, its next tick would be the one after, and under catch-up
+    /// `none` it would be skipped a whole sleep later (under the others, fired a second late). An
+    /// estimate a little ahead of Redis wakes before the tick, and polls again a moment later.
+    static func sleepTime(nextTick: Date?, estimate: Date, maxSleep: Duration) -> Duration {
         guard let nextTick else { return maxSleep }
-        let wait = Duration.milliseconds(Int64(max(0, nextTick.timeIntervalSince(now)) * 1000) + 1)
+        let wait = Duration.milliseconds(Int64((max(0, nextTick.timeIntervalSince(estimate)) * 1000).rounded(.up)) + wakeMargin)
         return min(wait, maxSleep)
     }
+
+    /// Milliseconds slept past a tick, for the estimate's error.
+    static let wakeMargin: Int64 = 5
 
     private func report(_ event: SchedulerEvent) {
         if case let .pollFailed(schedule, error) = event {

@@ -24,6 +24,22 @@ final class CatchUpTests: XCTestCase {
                        "none drops ticks that are 7 minutes late")
     }
 
+    /// The sleep after a poll runs to the first tick after the time the poll used: one that fell due
+    /// while the poll ran (or that an estimate a little ahead of Redis's clock puts in the past) is
+    /// polled for at once, not a whole sleep later, when `none` would have dropped it.
+    func testTheSleepAfterAPollEndsAtTheTickThePollDidNotReach() throws {
+        let tick = cronDate("2026-06-05T11:15:00Z")
+        let margin = Duration.milliseconds(SchedulerRunner.wakeMargin)
+        // The poll used 11:14:59.998; the tick came due before it ended.
+        XCTAssertEqual(SchedulerRunner.sleepTime(nextTick: tick, estimate: tick.addingTimeInterval(0.004), maxSleep: .seconds(1)),
+                       margin, "a tick already due: polled again at once")
+        XCTAssertEqual(SchedulerRunner.sleepTime(nextTick: tick, estimate: tick.addingTimeInterval(-0.3), maxSleep: .seconds(1)),
+                       .milliseconds(300) + margin, "until the tick, and a little after")
+        XCTAssertEqual(SchedulerRunner.sleepTime(nextTick: tick, estimate: tick.addingTimeInterval(-60), maxSleep: .seconds(1)),
+                       .seconds(1), "at most the longest sleep")
+        XCTAssertEqual(SchedulerRunner.sleepTime(nextTick: nil, estimate: tick, maxSleep: .seconds(1)), .seconds(1))
+    }
+
     func testNoneRunsTheTickHappeningNow() throws {
         let onTime = cronDate("2026-06-05T11:15:00Z")
         XCTAssertEqual(ticks(try quarterHourly(), after: "2026-06-05T10:00:00Z", through: onTime, .none),
