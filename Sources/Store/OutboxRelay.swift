@@ -19,7 +19,8 @@ public struct OutboxRelay: Sendable {
     public enum Event: Sendable, Equatable {
         /// LISTEN is in place: from now on a commit wakes the relay.
         case listening
-        /// These jobs reached the sink and left the outbox.
+        /// A batch went through: these jobs reached the sink and left the outbox (none when it
+        /// found the outbox empty, which tells as much about the database and Redis).
         case relayed(jobIDs: [String])
         /// The sink threw; the batch stays in the outbox for the next try.
         case sinkFailed(message: String)
@@ -100,7 +101,7 @@ public struct OutboxRelay: Sendable {
             try await connection.query("DELETE FROM outbox WHERE id = ANY(\(ids))", logger: logger)
             return jobs
         }
-        if !relayed.isEmpty { report(.relayed(jobIDs: relayed.map(\.jobID))) }
+        report(.relayed(jobIDs: relayed.map(\.jobID)))
         return relayed.count
     }
 

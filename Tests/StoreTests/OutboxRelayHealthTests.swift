@@ -39,4 +39,60 @@ final class OutboxRelayHealthTests: XCTestCase {
             XCTAssertEqual(waiting, [], "relayed once Redis took it")
         }
     }
+
+    /// A relay whose failing rows another process relayed meanwhile sees only an empty outbox from
+    /// then on: a batch that finds nothing went through all the same, and the check says ok (it
+    /// said failing, with an old error, until this process relayed a row of its own).
+    func testAnEmptyOutboxsBatchTurnsTheCheckOk() async throws {
+        struct RedisWentAway: Error, CustomStringConvertible { var description: String { "Redis went away" } }
+        try await withTestDatabases { databases in
+            try await databases.app.withPlatformSweep { connection in
+                try await connection.query("DELETE FROM outbox", logger: TestDatabases.logger)   // this test's rows only
+            }
+            let checks = StatusChecks(redis: try TestEnvironment.redis(), namespace: TestEnvironment.uniqueNamespace("outbox-health"))
+            let health = OutboxRelayHealth(checks: checks)
+            let relay = OutboxRelay(database: databases.app, pollInterval: .milliseconds(50), onEvent: health.note) { _ in
+                throw RedisWentAway()   // this process's Redis refuses every batch
+            }
+            try await databases.app.withoutTenant { connection in
+                try await Outbox.enqueue(on: connection, job: OutboxJob(kind: "diag.noop", queue: "default", tenant: nil, argsJSON: "{}"))
+            }
+            func check() async throws -> StatusCheck? { try await checks.read().first { $0.name == OutboxRelayHealth.checkName } }
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await health.run() }
+                group.addTask { await relay.run() }
+                defer { group.cancelAll() }
+                try await eventually("the check to say the relay fails") { try await check()?.ok == false }
+                // Another process relays the row.
+                try await databases.app.withPlatformSweep { connection in
+                    try await connection.query("DELETE FROM outbox", logger: TestDatabases.logger)
+                }
+                try await eventually("the check to say the relay is ok again") { try await check()?.ok == true }
+            }
+        }
+    }
+
+    /// The "failing" a relay published before its process died is replaced by a live relay's
+    /// "ok" at its next refresh, and the check can go stale where nothing refreshes it.
+    func testALiveRelayRefreshesTheCheckADeadOneLeftFailing() async throws {
+        try await withTestDatabases { databases in
+            let checks = StatusChecks(redis: try TestEnvironment.redis(), namespace: TestEnvironment.uniqueNamespace("outbox-health"))
+            let health = OutboxRelayHealth(checks: checks, refresh: .milliseconds(100))
+            let relay = OutboxRelay(database: databases.app, pollInterval: .milliseconds(50), onEvent: health.note) { _ in }
+            func check() async throws -> StatusCheck? { try await checks.read().first { $0.name == OutboxRelayHealth.checkName } }
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await health.run() }
+                group.addTask { await relay.run() }
+                defer { group.cancelAll() }
+                try await eventually("the check to say the relay is ok") { try await check()?.ok == true }
+                let ok = try await check()
+                XCTAssertEqual(ok?.staleAfterSeconds, OutboxRelayHealth.staleAfterSeconds)
+                try await checks.publish(StatusCheck(name: OutboxRelayHealth.checkName, invariants: ["failing_batches": 1],
+                                                     samples: ["Redis went away"], checkedAt: Clock.nowMillis(), jobID: "outbox-relay"))
+                let dead = try await check()
+                XCTAssertEqual(dead?.ok, false, "a process that died failing")
+                try await eventually("the live relay's refresh to say ok") { try await check()?.ok == true }
+            }
+        }
+    }
 }
