@@ -36,7 +36,7 @@ struct ProductSync: Sendable {
                 try await SyncLinks.save([link], tenant: tenant, on: connection, logger: logger)
                 return .ignored
             }
-            let doc = try await contentDocument(link: link, productID: productID, tenant: tenant)
+            let doc = try await contentDocument(link: link, productID: productID, tenant: tenant, on: connection)
             let result = try await ProductPair(medusa: medusa, payload: payload, collection: collection)
                 .sync(product: product, doc: doc, link: link, tenant: tenant)
             try await commit(result, tenant: tenant, detectedBy: "product.event", jobID: jobID, connection)
@@ -177,12 +177,17 @@ struct ProductSync: Sendable {
 
     /// The product's content document: by its link, else found by `medusa_id` (a stub created
     /// by an attempt that died before its commit), else none.
-    private func contentDocument(link: SyncLink?, productID: String, tenant: UUID) async throws -> JSON? {
+    private func contentDocument(link: SyncLink?, productID: String, tenant: UUID,
+                                 on connection: PostgresConnection) async throws -> JSON? {
         if let link { return try await document(link.payloadDocID, of: tenant) }
-        // The oldest, as the reconciliation takes it (Payload's default order is newest first).
+        // The oldest, as the reconciliation takes it (Payload's default order is newest first), of
+        // those not linked to another product: an editor may have pointed one at this product by
+        // hand, and it stays its own product's.
         let page = try await payload.find(JSON.self, in: collection, matching: [
-            .equals("medusa_id", productID), .equals("tenant_id", tenant.uuidString.lowercased())], limit: 1, sort: "createdAt")
-        return page.docs.first
+            .equals("medusa_id", productID), .equals("tenant_id", tenant.uuidString.lowercased())], limit: 10, sort: "createdAt")
+        let owners = try await SyncLinks.medusaIDs(payloadDocIDs: page.docs.compactMap { $0["id"]?.idValue }, on: connection,
+                                                   logger: logger)
+        return page.docs.first { doc in doc["id"]?.idValue.map { owners[$0] ?? productID == productID } ?? false }
     }
 
     /// Content document `id` if it is `tenant`'s, else none. Payload reads any document by id, and

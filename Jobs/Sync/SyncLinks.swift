@@ -75,6 +75,19 @@ enum SyncLinks {
         return nil
     }
 
+    /// The products these documents are linked to, by document id (a document linked to none is
+    /// left out).
+    static func medusaIDs(payloadDocIDs docIDs: [String], on connection: PostgresConnection,
+                          logger: Logger) async throws -> [String: String] {
+        guard !docIDs.isEmpty else { return [:] }
+        let rows = try await connection.query(
+            "SELECT payload_doc_id, medusa_product_id FROM sync_links WHERE payload_doc_id = ANY(\(docIDs)::text[])",
+            logger: logger)
+        var owners: [String: String] = [:]
+        for try await (docID, medusaID) in rows.decode((String, String).self) { owners[docID] = medusaID }
+        return owners
+    }
+
     /// Inserts or updates `links` in one statement.
     static func save(_ links: [SyncLink], tenant: UUID, on connection: PostgresConnection, logger: Logger) async throws {
         guard !links.isEmpty else { return }

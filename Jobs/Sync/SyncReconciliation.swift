@@ -1,6 +1,7 @@
 import Connectors
 import Foundation
 import Logging
+import PostgresNIO
 import Queue
 import Store
 
@@ -73,8 +74,11 @@ struct SyncReconciliation: Sendable {
         let (saved, failure) = try await database.withTenantAcrossOutsideCalls(tenant, lane: .batch) { connection -> (SyncCursor, (any Error)?) in
             try await SyncLinks.allowLongOutsideCalls(on: connection, logger: logger)
             try await SyncLinks.lock(products.map(\.id), tenant: tenant, on: connection, logger: logger)
+            // Read again under the locks: a product event that held one of them meanwhile may have
+            // brought both sides to a newer value, which the page, read before, would take back.
+            let current = try await currentProducts(products.map(\.id), tenant: tenantText)
             let links = try await SyncLinks.links(medusaIDs: products.map(\.id), on: connection, logger: logger)
-            let docs = try await documents(for: products.map(\.id), tenant: tenantText, links: links)
+            let docs = try await documents(for: products.map(\.id), tenant: tenantText, links: links, on: connection)
             var changed: [SyncLink] = []
             var conflicts: [(medusaID: String, docID: String?, conflict: SyncConflict)] = []
             var state = next
@@ -90,6 +94,12 @@ struct SyncReconciliation: Sendable {
                     foreign.append(product.id)
                     if links[product.id] != nil { foreignLinked.append(product.id) }
                     state.skipped += 1
+                    done += 1
+                    continue
+                }
+                guard let product = current[product.id], product.metadata?["tenant_id"]?.stringValue == tenantText else {
+                    // Gone since the page was read (its product.deleted archives the document), or
+                    // unreadable or another's now: the next run looks again.
                     done += 1
                     continue
                 }
@@ -153,6 +163,17 @@ struct SyncReconciliation: Sendable {
         return false
     }
 
+    /// The tenant's products of `ids` as Medusa holds them now (those it still lists and can read).
+    private func currentProducts(_ ids: [String], tenant: String) async throws -> [String: MedusaProduct] {
+        var current: [String: MedusaProduct] = [:]
+        for chunk in ids.chunked(Self.lookupChunk) {
+            for product in try await medusa.products(limit: chunk.count, tenantID: tenant, ids: chunk).products {
+                current[product.id] = product
+            }
+        }
+        return current
+    }
+
     /// One page of content documents: those whose product no longer exists are archived.
     private func payloadBatch(_ cursor: inout SyncCursor, tenant: UUID, batchSize: Int, jobID: String) async throws -> Bool {
         let tenantText = tenant.uuidString.lowercased()
@@ -190,8 +211,15 @@ struct SyncReconciliation: Sendable {
             let links = try await SyncLinks.links(medusaIDs: gone, on: connection, logger: logger)
             var archived: [SyncLink] = []
             var state = next
+            let owners = try await SyncLinks.medusaIDs(payloadDocIDs: gone.compactMap { live[$0] }, on: connection, logger: logger)
             for medusaID in gone {
                 guard let docID = live[medusaID] else { continue }
+                if let owner = owners[docID], owner != medusaID {
+                    // Linked to a product that exists, and named another by hand: it is that one's.
+                    logger.warning("a content document names a product that is gone but is linked to another: kept", metadata: [
+                        "document": "\(docID)", "named": "\(medusaID)", "linked_product": "\(owner)"])
+                    continue
+                }
                 try await pair.archive(docID: docID)
                 state.repaired += 1
                 var link = links[medusaID] ?? SyncLink(medusaID: medusaID, payloadDocID: docID, medusaVersion: 0,
@@ -208,19 +236,27 @@ struct SyncReconciliation: Sendable {
     }
 
     /// The content documents of these products, by medusa id: the linked one where a product has
-    /// a link (a copy naming the same product is not it), else the oldest if there are several.
-    private func documents(for medusaIDs: [String], tenant: String, links: [String: SyncLink] = [:]) async throws -> [String: JSON] {
+    /// a link (a copy naming the same product is not it), else the oldest if there are several,
+    /// of those not linked to another product.
+    private func documents(for medusaIDs: [String], tenant: String, links: [String: SyncLink],
+                           on connection: PostgresConnection) async throws -> [String: JSON] {
+        var named: [JSON] = []
+        for chunk in medusaIDs.chunked(Self.lookupChunk) {
+            named += try await payload.find(JSON.self, in: collection,
+                                            matching: [.equals("tenant_id", tenant), .isIn("medusa_id", chunk)],
+                                            limit: chunk.count * 2, sort: "createdAt").docs
+        }
+        // A document's `medusa_id` is typed by people: one an editor pointed at another product
+        // stays its linked product's, or two products would sync into it (and the second link would
+        // break the one-product-per-document index, failing the batch at every run).
+        let owners = try await SyncLinks.medusaIDs(payloadDocIDs: named.compactMap { $0["id"]?.idValue }, on: connection,
+                                                   logger: logger)
         var oldest: [String: JSON] = [:]
         var linked: [String: JSON] = [:]
-        for chunk in medusaIDs.chunked(Self.lookupChunk) {
-            let page = try await payload.find(JSON.self, in: collection,
-                                              matching: [.equals("tenant_id", tenant), .isIn("medusa_id", chunk)],
-                                              limit: chunk.count * 2, sort: "createdAt")
-            for doc in page.docs {
-                guard let id = doc["medusa_id"]?.stringValue else { continue }
-                if oldest[id] == nil { oldest[id] = doc }
-                if let link = links[id], doc["id"]?.idValue == link.payloadDocID { linked[id] = doc }
-            }
+        for doc in named {
+            guard let id = doc["medusa_id"]?.stringValue, let docID = doc["id"]?.idValue else { continue }
+            if let link = links[id], docID == link.payloadDocID { linked[id] = doc }
+            if oldest[id] == nil, owners[docID] ?? id == id { oldest[id] = doc }
         }
         // A linked document the page left out (more copies than the page holds) is read by its
         // id: the oldest of the others is not it, and would take over the link.

@@ -1,6 +1,7 @@
 import CityOSTesting
 import Foundation
 import Jobs
+import PostgresNIO
 import Queue
 import XCTest
 
@@ -96,6 +97,66 @@ final class ReconcileTests: XCTestCase {
             XCTAssertEqual(product["description"] as? String, "edited 5", "the retry finished the refused write")
             let doc = try await world.document(docs[5])
             XCTAssertEqual(doc["handle"] as? String, "seed-product-5")
+        }
+    }
+
+    /// A batch reads its products again once it holds their locks: a change made while it waited
+    /// for one (a product event syncing it holds it) is what it syncs, not the page it read before,
+    /// which would have taken the newer value back, or, as here, missed it.
+    func testABatchSyncsTheProductAsItIsOnceItHoldsItsLock() async throws {
+        try await SyncWorld.run { world in
+            let tenant = try await world.makeTenant()
+            try await world.setWebhooks(false)
+            let (products, docs) = try await world.seed(tenant, count: 1)
+            _ = try await world.reconcile(tenant, batchSize: 10)   // links it
+            let key = "sync:\(tenant.uuidString.lowercased()):\(products[0])"
+            let job = try await world.app.withTenant(tenant) { connection -> String in
+                for try await _ in try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 0))",
+                                                              logger: SyncWorld.logger) {}
+                let job = try await world.enqueueReconcile(tenant, batchSize: 10)
+                try await eventually("the batch to wait for the product's lock") {
+                    let waiting = try await world.app.withPlatformSweep { sweep -> Int64 in
+                        let rows = try await sweep.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                                                         logger: SyncWorld.logger)
+                        var count: Int64 = 0
+                        for try await value in rows.decode(Int64.self) { count = value }
+                        return count
+                    }
+                    return waiting > 0
+                }
+                try await world.medusa("POST", "/admin/products/\(products[0])", ["title": "Renamed while the batch waited"])
+                return job
+            }
+            try await eventually(timeout: .seconds(60), "reconciliation \(job) finished") {
+                let cursor = try await world.cursor(tenant)
+                return cursor?.runJobID == job && cursor?.finished == true
+            }
+            let doc = try await world.document(docs[0])
+            XCTAssertEqual(doc["title"] as? String, "Renamed while the batch waited")
+        }
+    }
+
+    /// A document an editor pointed at another product (its `medusa_id` changed by hand) stays with
+    /// its linked product: the other product gets a stub of its own, and the run finishes. Before,
+    /// both products synced into it, and the second link broke the one-product-per-document index,
+    /// failing the batch at every run.
+    func testADocumentPointedAtAnotherProductByHandStaysWithItsLinkedProduct() async throws {
+        try await SyncWorld.run { world in
+            let tenant = try await world.makeTenant()
+            try await world.setWebhooks(false)
+            let (products, docs) = try await world.seed(tenant, count: 1)
+            _ = try await world.reconcile(tenant, batchSize: 10)   // links it
+            let created = try await world.createProduct(tenant, title: "Other")   // no event: no stub yet
+            let other = try XCTUnwrap(created["id"] as? String)
+            try await world.payload("PATCH", "/api/products-content/\(docs[0])", ["medusa_id": other])
+            let run = try await world.reconcile(tenant, batchSize: 10, timeout: .seconds(30))
+            XCTAssertTrue(run.finished)
+            let links = try await world.links(tenant)
+            XCTAssertEqual(links[products[0]], docs[0], "the document stays with its linked product")
+            let stub = try XCTUnwrap(links[other], "the other product has a document of its own")
+            XCTAssertNotEqual(stub, docs[0])
+            let title = try await world.document(stub)["title"] as? String
+            XCTAssertEqual(title, "Other")
         }
     }
 
@@ -221,8 +282,9 @@ final class ReconcileTests: XCTestCase {
             XCTAssertEqual(total["POST /medusa/admin/products/{id}"], 2)
             XCTAssertNil(total["POST /payload/api/{collection}"])
             // Medusa pages: 4 batches of 250, each read once (a restart would read the first again),
-            // plus the document walk's existence checks: 4 pages of 250 documents, 3 lookups each.
-            XCTAssertEqual(total["GET /medusa/admin/products"], 4 + 4 * 3)
+            // and read again under their locks (100 ids a call: 3 lookups each), plus the document
+            // walk's existence checks: 4 pages of 250 documents, 3 lookups each.
+            XCTAssertEqual(total["GET /medusa/admin/products"], 4 + 4 * 3 + 4 * 3)
             let links = try await world.links(tenant).count
             XCTAssertEqual(links, 1_000)
             let doc600 = try await world.document(docs[600])
