@@ -195,7 +195,18 @@ struct SyncReconciliation: Sendable {
         // is asked for by its id, and only a 404 counts as gone.
         var gone: [String] = []
         for medusaID in live.keys.filter({ !existing.contains($0) }).sorted() {
-            let product = try await orNil { () async throws(ConnectorError) -> MedusaProduct in try await medusa.product(id: medusaID) }
+            let product: MedusaProduct?
+            do throws(ConnectorError) {
+                product = try await orNil { () async throws(ConnectorError) -> MedusaProduct in try await medusa.product(id: medusaID) }
+            } catch {
+                // Medusa answered with the product and this build cannot read it (a price finer than
+                // its currency, or another tenant's product the lookup left out): it exists, and
+                // failing here would stop every later run at this page.
+                guard case .unexpectedResponse(_, let status, _) = error, (200..<300).contains(status) else { throw error }
+                logger.warning("a content document names a product this build cannot read; the document is kept",
+                               metadata: ["medusa_id": "\(medusaID)", "error": "\(error)"])
+                continue
+            }
             if product == nil { gone.append(medusaID) } else {
                 logger.warning("the product lookup missed a product that exists; its document is kept",
                                metadata: ["medusa_id": "\(medusaID)"])

@@ -160,6 +160,29 @@ final class ReconcileTests: XCTestCase {
         }
     }
 
+    /// A document naming a product the tenant's lookup leaves out (another tenant's) and that this
+    /// build cannot read (a price finer than its currency) is kept, and the run finishes: the
+    /// product exists. Before, that page failed at every run and archiving never finished.
+    func testADocumentNamingAProductThisBuildCannotReadIsKeptAndTheRunFinishes() async throws {
+        try await SyncWorld.run { world in
+            let a = try await world.makeTenant()
+            let b = try await world.makeTenant()
+            try await world.setWebhooks(false)
+            let created = try await world.medusa("POST", "/admin/products", [
+                "title": "B's scale", "status": "published", "metadata": ["tenant_id": b.uuidString.lowercased()],
+                "variants": [["title": "Default", "sku": "SKU-scale", "inventory_quantity": 1,
+                              "prices": [["amount": 10.005, "currency_code": "usd"]]]]])
+            let id = try XCTUnwrap((created["product"] as? [String: Any])?["id"] as? String)
+            let doc = try await world.payload("POST", "/api/products-content", [
+                "tenant_id": a.uuidString.lowercased(), "medusa_id": id, "title": "A's scale", "_status": "published"])
+            let docID = try XCTUnwrap(((doc["doc"] as? [String: Any])?["id"]).map { "\($0)" })
+            let run = try await world.reconcile(a, batchSize: 10, timeout: .seconds(30))
+            XCTAssertTrue(run.finished)
+            let kept = try await world.document(docID)
+            XCTAssertNotEqual(kept["archived"] as? Bool, true, "the document of a product that exists is kept")
+        }
+    }
+
     /// A product whose write Medusa refuses for good (a validation error) is skipped, logged and
     /// counted, and the run goes on: before, the attempt failed there, the cursor stayed, and every
     /// later run failed at the same product, never reaching the ones after it.
