@@ -127,10 +127,7 @@ final class ReconcileTests: XCTestCase {
                 try await world.medusa("POST", "/admin/products/\(products[0])", ["title": "Renamed while the batch waited"])
                 return job
             }
-            try await eventually(timeout: .seconds(60), "reconciliation \(job) finished") {
-                let cursor = try await world.cursor(tenant)
-                return cursor?.runJobID == job && cursor?.finished == true
-            }
+            try await world.awaitReconciliation(tenant, job: job, timeout: .seconds(60))
             let doc = try await world.document(docs[0])
             XCTAssertEqual(doc["title"] as? String, "Renamed while the batch waited")
         }

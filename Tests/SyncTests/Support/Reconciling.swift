@@ -42,7 +42,12 @@ extension SyncWorld {
     /// Runs a reconciliation on this process's workers and waits for its cursor to finish.
     @discardableResult
     func reconcile(_ tenant: UUID, batchSize: Int, timeout: Duration = .seconds(120)) async throws -> Cursor {
-        let job = try await enqueueReconcile(tenant, batchSize: batchSize)
+        try await awaitReconciliation(tenant, job: try await enqueueReconcile(tenant, batchSize: batchSize), timeout: timeout)
+    }
+
+    /// Waits for reconciliation `job` of the tenant to finish; returns its cursor.
+    @discardableResult
+    func awaitReconciliation(_ tenant: UUID, job: String, timeout: Duration = .seconds(120)) async throws -> Cursor {
         var last: Cursor?
         try await eventually(timeout: timeout, interval: .milliseconds(50), "reconciliation \(job) finished") {
             last = try await self.cursor(tenant)
