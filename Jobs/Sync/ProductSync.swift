@@ -52,7 +52,10 @@ struct ProductSync: Sendable {
             guard var link = try await SyncLinks.link(medusaID: productID, on: connection, logger: logger), !link.archived else {
                 return .ignored
             }
-            try await ProductPair(medusa: medusa, payload: payload, collection: collection).archive(docID: link.payloadDocID)
+            // Only the tenant's own document: one moved to another tenant since is that tenant's now.
+            if try await document(link.payloadDocID, of: tenant) != nil {
+                try await ProductPair(medusa: medusa, payload: payload, collection: collection).archive(docID: link.payloadDocID)
+            }
             link.archived = true
             try await SyncLinks.save([link], tenant: tenant, on: connection, logger: logger)
             return .processed

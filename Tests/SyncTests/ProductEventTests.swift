@@ -228,9 +228,6 @@ final class ProductEventTests: XCTestCase {
         }
     }
 
-    /// A second document naming a linked product (Payload's "Duplicate"), published with other
-    /// copy: the link stays with the first, the product keeps its copy, and a reconciliation
-    /// compares the product with the linked document, not the copy.
     /// A 404 that is not Payload's own (a proxy's, while Payload is redeployed behind its ingress)
     /// is a failure that passes, not "the document is gone": the event still reaches the linked
     /// document, no stub is made, the link stays.
@@ -277,6 +274,32 @@ final class ProductEventTests: XCTestCase {
         }
     }
 
+    /// The product of a document moved to another tenant is deleted before any event moved its
+    /// link: A's link is archived, and B's document is neither archived nor unpublished.
+    func testADeletedProductLeavesItsDocumentMovedToAnotherTenantAlone() async throws {
+        try await SyncWorld.run { world in
+            let a = try await world.makeTenant()
+            let b = try await world.makeTenant()
+            let (id, docID) = try await world.linkedProduct(a, title: "Lamp")
+            try await world.settle()
+            try await world.payload("PATCH", "/api/products-content/\(docID)", ["tenant_id": b.uuidString.lowercased(),
+                                                                                 "_status": "published"])
+            try await world.settle()
+            let processed = try await world.queue.queue("webhooks")?.processed ?? 0
+            try await world.medusa("DELETE", "/admin/products/\(id)")
+            try await eventually("the product.deleted event was handled") {
+                (try await world.queue.queue("webhooks")?.processed ?? 0) >= processed + 1
+            }
+            try await world.settle()
+            let moved = try await world.document(docID)
+            XCTAssertNotEqual(moved["archived"] as? Bool, true, "B's document is not archived")
+            XCTAssertEqual(moved["_status"] as? String, "published", "nor unpublished")
+        }
+    }
+
+    /// A second document naming a linked product (Payload's "Duplicate"), published with other
+    /// copy: the link stays with the first, the product keeps its copy, and a reconciliation
+    /// compares the product with the linked document, not the copy.
     func testADuplicatedContentDocumentDoesNotTakeOverTheProductsLink() async throws {
         try await SyncWorld.run { world in
             let tenant = try await world.makeTenant()
