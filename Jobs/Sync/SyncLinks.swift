@@ -76,13 +76,14 @@ enum SyncLinks {
     }
 
     /// The products these documents are linked to, by document id (a document linked to none is
-    /// left out).
-    static func medusaIDs(payloadDocIDs docIDs: [String], on connection: PostgresConnection,
+    /// left out; with `activeOnly`, so is one whose link is archived, its product deleted).
+    static func medusaIDs(payloadDocIDs docIDs: [String], activeOnly: Bool = false, on connection: PostgresConnection,
                           logger: Logger) async throws -> [String: String] {
         guard !docIDs.isEmpty else { return [:] }
-        let rows = try await connection.query(
-            "SELECT payload_doc_id, medusa_product_id FROM sync_links WHERE payload_doc_id = ANY(\(docIDs)::text[])",
-            logger: logger)
+        let rows = try await connection.query("""
+            SELECT payload_doc_id, medusa_product_id FROM sync_links
+            WHERE payload_doc_id = ANY(\(docIDs)::text[]) AND (NOT \(activeOnly) OR archived_at IS NULL)
+            """, logger: logger)
         var owners: [String: String] = [:]
         for try await (docID, medusaID) in rows.decode((String, String).self) { owners[docID] = medusaID }
         return owners

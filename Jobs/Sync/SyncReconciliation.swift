@@ -100,6 +100,9 @@ struct SyncReconciliation: Sendable {
                 guard let product = current[product.id], product.metadata?["tenant_id"]?.stringValue == tenantText else {
                     // Gone since the page was read (its product.deleted archives the document), or
                     // unreadable or another's now: the next run looks again.
+                    logger.warning("sync.reconcile skipped a product Medusa no longer lists for this tenant; the next run looks again",
+                                   metadata: ["medusa_id": "\(product.id)"])
+                    state.skipped += 1
                     done += 1
                     continue
                 }
@@ -222,11 +225,13 @@ struct SyncReconciliation: Sendable {
             let links = try await SyncLinks.links(medusaIDs: gone, on: connection, logger: logger)
             var archived: [SyncLink] = []
             var state = next
-            let owners = try await SyncLinks.medusaIDs(payloadDocIDs: gone.compactMap { live[$0] }, on: connection, logger: logger)
+            let owners = try await SyncLinks.medusaIDs(payloadDocIDs: gone.compactMap { live[$0] }, activeOnly: true,
+                                                       on: connection, logger: logger)
             for medusaID in gone {
                 guard let docID = live[medusaID] else { continue }
                 if let owner = owners[docID], owner != medusaID {
-                    // Linked to a product that exists, and named another by hand: it is that one's.
+                    // Linked to a product that exists (its link not archived), and named another
+                    // by hand: it is that one's.
                     logger.warning("a content document names a product that is gone but is linked to another: kept", metadata: [
                         "document": "\(docID)", "named": "\(medusaID)", "linked_product": "\(owner)"])
                     continue
