@@ -20,7 +20,7 @@ public struct OutboxRelay: Sendable {
         /// LISTEN is in place: from now on a commit wakes the relay.
         case listening
         /// A batch went through: these jobs reached the sink and left the outbox (none when it
-        /// found the outbox empty, which tells as much about the database and Redis).
+        /// found the outbox empty: the database answered, and there was nothing to hand Redis).
         case relayed(jobIDs: [String])
         /// The sink threw; the batch stays in the outbox for the next try.
         case sinkFailed(message: String)
