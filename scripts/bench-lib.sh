@@ -3,10 +3,12 @@
 # Not executable on its own.
 # shellcheck shell=bash
 
-# bench_require_tools — installs the packages the platform needs (scripts/install-deps.sh: Redis
-# among them), then dies naming the package if a tool the benchmarks need is still missing.
+# bench_require_tools — installs the packages the platform needs (scripts/install-deps.sh) when
+# Redis is missing, then dies naming the package if a tool the benchmarks need is still missing.
 bench_require_tools() {
-  bash "$SCRIPTS_DIR/install-deps.sh"
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    bash "$SCRIPTS_DIR/install-deps.sh"
+  fi
   for tool in redis-server redis-cli python3 curl; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install redis-server redis-tools python3 curl)"
   done
