@@ -76,7 +76,7 @@ struct SyncReconciliation: Sendable {
             try await SyncLinks.lock(products.map(\.id), tenant: tenant, on: connection, logger: logger)
             // Read again under the locks: a product event that held one of them meanwhile may have
             // brought both sides to a newer value, which the page, read before, would take back.
-            let current = try await currentProducts(products.map(\.id), tenant: tenantText)
+            let current = try await lookUp(products.map(\.id), tenant: tenantText).products
             let links = try await SyncLinks.links(medusaIDs: products.map(\.id), on: connection, logger: logger)
             let docs = try await documents(for: products.map(\.id), tenant: tenantText, links: links, on: connection)
             var changed: [SyncLink] = []
@@ -166,15 +166,16 @@ struct SyncReconciliation: Sendable {
         return false
     }
 
-    /// The tenant's products of `ids` as Medusa holds them now (those it still lists and can read).
-    private func currentProducts(_ ids: [String], tenant: String) async throws -> [String: MedusaProduct] {
-        var current: [String: MedusaProduct] = [:]
+    /// The tenant's products of `ids` as Medusa lists them now, `lookupChunk` ids a call: those it
+    /// can read, by id, and the ids of those it cannot (they exist all the same).
+    private func lookUp(_ ids: [String], tenant: String) async throws -> (products: [String: MedusaProduct], unreadable: Set<String>) {
+        var found: (products: [String: MedusaProduct], unreadable: Set<String>) = ([:], [])
         for chunk in ids.chunked(Self.lookupChunk) {
-            for product in try await medusa.products(limit: chunk.count, tenantID: tenant, ids: chunk).products {
-                current[product.id] = product
-            }
+            let page = try await medusa.products(limit: chunk.count, tenantID: tenant, ids: chunk)
+            for product in page.products { found.products[product.id] = product }
+            found.unreadable.formUnion(page.unreadable.compactMap(\.id))
         }
-        return current
+        return found
     }
 
     /// One page of content documents: those whose product no longer exists are archived.
@@ -188,12 +189,9 @@ struct SyncReconciliation: Sendable {
         for doc in page.docs where doc["archived"] != .bool(true) {
             if let medusaID = doc["medusa_id"]?.stringValue, let docID = doc["id"]?.idValue { live[medusaID] = docID }
         }
-        var existing = Set<String>()
-        for chunk in Array(live.keys).sorted().chunked(Self.lookupChunk) {
-            let found = try await medusa.products(limit: chunk.count, tenantID: tenantText, ids: chunk)
-            // One it cannot read exists all the same: its document is kept.
-            existing.formUnion(found.products.map(\.id) + found.unreadable.compactMap(\.id))
-        }
+        // One it cannot read exists all the same: its document is kept.
+        let found = try await lookUp(Array(live.keys).sorted(), tenant: tenantText)
+        let existing = Set(found.products.keys).union(found.unreadable)
         // Archiving unpublishes an editor's document: each product the list lookup did not return
         // is asked for by its id, and only a 404 counts as gone.
         var gone: [String] = []

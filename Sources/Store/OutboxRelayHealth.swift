@@ -68,7 +68,6 @@ public final class OutboxRelayHealth: Sendable {
     private func anotherRelayFails(ownFailing: Int64?) async -> Bool {
         guard let current = (try? await checks.read())?.first(where: { $0.name == Self.checkName }),
               current.invariants["failing_batches", default: 0] > 0, current.checkedAt != ownFailing else { return false }
-        let refreshMillis = Int64(refresh.components.seconds * 1000 + refresh.components.attoseconds / 1_000_000_000_000_000)
-        return Clock.nowMillis() - current.checkedAt < 2 * refreshMillis
+        return .milliseconds(Clock.nowMillis() - current.checkedAt) < refresh * 2
     }
 }

@@ -254,12 +254,7 @@ final class ProductEventTests: XCTestCase {
     /// tenant's: its product's events make it a new stub, and leave the moved document alone.
     func testADocumentMovedToAnotherTenantIsNotWrittenByTheFirstTenantsEvents() async throws {
         try await SyncWorld.run { world in
-            let a = try await world.makeTenant()
-            let b = try await world.makeTenant()
-            let (id, docID) = try await world.linkedProduct(a, title: "Rug")
-            try await world.settle()
-            try await world.payload("PATCH", "/api/products-content/\(docID)", ["tenant_id": b.uuidString.lowercased()])
-            try await world.settle()
+            let (a, b, id, docID) = try await world.productWithItsDocumentMoved(title: "Rug")
             try await world.medusa("POST", "/admin/products/\(id)", ["title": "Red rug"])
             try await world.settle()
             let links = try await world.links(a)
@@ -278,13 +273,7 @@ final class ProductEventTests: XCTestCase {
     /// link: A's link is archived, and B's document is neither archived nor unpublished.
     func testADeletedProductLeavesItsDocumentMovedToAnotherTenantAlone() async throws {
         try await SyncWorld.run { world in
-            let a = try await world.makeTenant()
-            let b = try await world.makeTenant()
-            let (id, docID) = try await world.linkedProduct(a, title: "Lamp")
-            try await world.settle()
-            try await world.payload("PATCH", "/api/products-content/\(docID)", ["tenant_id": b.uuidString.lowercased(),
-                                                                                 "_status": "published"])
-            try await world.settle()
+            let (_, _, id, docID) = try await world.productWithItsDocumentMoved(title: "Lamp", ["_status": "published"])
             let processed = try await world.queue.queue("webhooks")?.processed ?? 0
             try await world.medusa("DELETE", "/admin/products/\(id)")
             try await eventually("the product.deleted event was handled") {
@@ -449,5 +438,20 @@ final class SyncEdgeTests: XCTestCase {
                            "operators see how far it got after each batch")
             XCTAssertEqual(taken?.runJobID, "run-1")
         }
+    }
+}
+
+private extension SyncWorld {
+    /// Tenant A's product, linked, whose document an administrator then moved to tenant B (with
+    /// `fields` set besides), all settled: (A, B, product id, document id).
+    func productWithItsDocumentMoved(title: String, _ fields: [String: Any] = [:]) async throws
+        -> (a: UUID, b: UUID, id: String, docID: String) {
+        let a = try await makeTenant()
+        let b = try await makeTenant()
+        let (id, docID) = try await linkedProduct(a, title: title)
+        try await settle()
+        try await payload("PATCH", "/api/products-content/\(docID)", fields.merging(["tenant_id": b.uuidString.lowercased()]) { $1 })
+        try await settle()
+        return (a, b, id, docID)
     }
 }
